@@ -1,0 +1,105 @@
+#include "bench/addmv_chain.h"
+#include "bench/memory_bandwidth.h"
+#include "cli/commands.h"
+#include "cli/model_options.h"
+#include "engine/local_engine.h"
+#include "util/error.h"
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+
+namespace distgpt::cli {
+namespace {
+
+struct BenchArgs {
+    ModelOptions model;
+    int threads = default_threads();
+    int tokens = 64;
+    std::string out;
+    bool json = false;
+};
+
+double median(std::vector<double> v) {
+    std::nth_element(v.begin(), v.begin() + v.size() / 2, v.end());
+    return v[v.size() / 2];
+}
+
+// Single-process decode against its two bounds: the machine's read bandwidth
+// over the bytes a token must read, and a plain chain of torch addmv calls.
+int run_decode(const BenchArgs& a) {
+    ModelOptions options = a.model;
+    if (options.model_dir.empty() && options.random_init.empty()) options.random_init = "gpt2";
+    const OpenedModel model = open_model(options.source());
+    const auto& c = model.config;
+    // Every layer weight and the head (tied to wte) is read once per token.
+    const double bytes_per_token = (static_cast<double>(c.n_layer) * c.params_per_layer() +
+                                    static_cast<double>(c.vocab_size) * c.n_embd + 2.0 * c.n_embd) * 4;
+
+    std::cerr << "measuring read bandwidth over " << bytes_per_token / 1e6 << " MB with " << a.threads << " threads...\n";
+    const double bandwidth = measure_read_bandwidth(static_cast<std::size_t>(bytes_per_token), a.threads);
+    const double floor_ms = bytes_per_token / bandwidth * 1e3;
+    std::cerr << "timing the addmv chain...\n";
+    const double addmv_ms = addmv_chain_ms_per_token(c, a.threads);
+
+    std::cerr << "timing the engine's decode of " << a.tokens << " tokens...\n";
+    LocalEngine engine(model, a.threads, 1);
+    GenerateOptions g;
+    g.max_new_tokens = a.tokens + 1;
+    g.sampling.temperature = 0;
+    g.stop_at_eos = false;
+    std::vector<double> steps;
+    engine.generate({model.tokenizer->encode("The quick brown fox jumps over the lazy dog.")}, g, [&](const TokenEvent& e) {
+        if (e.step >= 1) steps.push_back(e.latency_ms);
+    });
+    if (steps.size() > 4) steps.erase(steps.begin(), steps.begin() + 2);  // warm-up
+    const double engine_ms = median(steps);
+
+    const nlohmann::json j = {
+        {"model", model.description},
+        {"threads", a.threads},
+        {"bytes_per_token", bytes_per_token},
+        {"read_bandwidth_gb_s", bandwidth / 1e9},
+        {"bandwidth_floor_ms_per_token", floor_ms},
+        {"addmv_chain_ms_per_token", addmv_ms},
+        {"engine_ms_per_token", engine_ms},
+        {"engine_tokens_per_second", 1e3 / engine_ms},
+        {"ratio_to_bandwidth_bound", floor_ms / engine_ms},
+        {"speedup_over_addmv_chain", addmv_ms / engine_ms},
+        {"tokens_timed", steps.size()},
+    };
+    if (!a.out.empty()) std::ofstream(a.out) << j.dump(2) << "\n";
+    if (a.json) {
+        std::cout << j.dump(2) << "\n";
+        return 0;
+    }
+    std::printf("single-process decode, %s, %d threads\n", model.description.c_str(), a.threads);
+    std::printf("  weights read per token   %10.1f MB\n", bytes_per_token / 1e6);
+    std::printf("  read bandwidth           %10.1f GB/s\n", bandwidth / 1e9);
+    std::printf("  bandwidth floor          %10.2f ms/token\n", floor_ms);
+    std::printf("  addmv chain              %10.2f ms/token\n", addmv_ms);
+    std::printf("  engine                   %10.2f ms/token  (%.1f tokens/s)\n", engine_ms, 1e3 / engine_ms);
+    std::printf("  engine vs bound          %10.0f %%  (floor / engine)\n", 100 * floor_ms / engine_ms);
+    std::printf("  engine vs addmv chain    %10.2f x faster\n", addmv_ms / engine_ms);
+    return 0;
+}
+
+}  // namespace
+
+void add_bench(CLI::App& app, int& exit_code) {
+    auto args = std::make_shared<BenchArgs>();
+    auto* c = app.add_subcommand("bench", "benchmarks; `bench decode`: single-process decode against the memory-bandwidth bound");
+    auto* decode = c->add_subcommand("decode", "ms/token of single-process decode, its ratio to the read-bandwidth bound and to a plain addmv chain");
+    args->model.add_to(*decode);
+    decode->add_option("--threads", args->threads, "compute threads")->capture_default_str();
+    decode->add_option("--tokens", args->tokens, "decode steps to time")->capture_default_str();
+    decode->add_option("--out", args->out, "also write the results as JSON to this file");
+    decode->add_flag("--json", args->json, "print JSON");
+    decode->callback([args, &exit_code] { exit_code = guarded("bench decode", [&] { return run_decode(*args); }); });
+    c->require_subcommand(1);
+}
+
+}  // namespace distgpt::cli

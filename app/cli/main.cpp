@@ -1,0 +1,16 @@
+#include "cli/commands.h"
+
+int main(int argc, char** argv) {
+    CLI::App app{"distgpt-cli: run GPT-style models on one machine or across many, from the command line"};
+    app.require_subcommand(1);
+    app.set_version_flag("--version", std::string("distgpt ") + DISTGPT_VERSION);
+    int exit_code = 0;
+    distgpt::cli::add_generate(app, exit_code);
+    distgpt::cli::add_tokenize(app, exit_code);
+    distgpt::cli::add_eval(app, exit_code);
+    distgpt::cli::add_inspect(app, exit_code);
+    distgpt::cli::add_save(app, exit_code);
+    distgpt::cli::add_bench(app, exit_code);
+    CLI11_PARSE(app, argc, argv);
+    return exit_code;
+}

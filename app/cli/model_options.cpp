@@ -1,0 +1,44 @@
+#include "cli/model_options.h"
+
+#include "util/error.h"
+
+#include <iostream>
+#include <thread>
+
+namespace distgpt::cli {
+
+void ModelOptions::add_to(CLI::App& c) {
+    c.add_option("--model", model_dir, "Hugging Face model folder (config.json, model.safetensors, tokenizer files)");
+    c.add_option("--random-init", random_init, "a seeded random model instead: tiny, distilgpt2, gpt2, gpt2-medium, gpt2-large, gpt2-xl");
+    c.add_option("--init-seed", init_seed, "seed of the random model's weights")->capture_default_str();
+    c.add_option("--tokenizer", tokenizer_dir, "tokenizer files for a random model (default: one token per byte)");
+}
+
+ModelSource ModelOptions::source() const {
+    if (!model_dir.empty() && !random_init.empty()) throw Error("give --model or --random-init, not both");
+    if (model_dir.empty() && random_init.empty())
+        throw Error("no model: give --model DIR (a Hugging Face folder) or --random-init SHAPE");
+    ModelSource s;
+    s.dir = model_dir;
+    s.random_shape = random_init;
+    s.random_seed = init_seed;
+    s.tokenizer_dir = tokenizer_dir;
+    return s;
+}
+
+int default_threads() {
+    return static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+}
+
+int guarded(const char* command, const std::function<int()>& body) {
+    try {
+        return body();
+    } catch (const Error& e) {
+        std::cerr << "distgpt-cli " << command << ": " << e.what() << "\n";
+    } catch (const std::exception& e) {
+        std::cerr << "distgpt-cli " << command << ": internal error: " << e.what() << "\n";
+    }
+    return 1;
+}
+
+}  // namespace distgpt::cli

@@ -1,0 +1,25 @@
+#pragma once
+#include "engine/model_source.h"
+
+#include <CLI/CLI.hpp>
+
+namespace distgpt::cli {
+
+// --model DIR | --random-init SHAPE [--init-seed N] [--tokenizer DIR], shared
+// by every command that loads a model.
+struct ModelOptions {
+    std::string model_dir;
+    std::string random_init;
+    uint64_t init_seed = 0;
+    std::string tokenizer_dir;
+
+    void add_to(CLI::App& command);
+    ModelSource source() const;  // throws Error when neither or both are given
+};
+
+int default_threads();  // the machine's cores
+
+// Runs `body`, turning an Error into one line on stderr and exit code 1.
+int guarded(const char* command, const std::function<int()>& body);
+
+}  // namespace distgpt::cli

@@ -1,0 +1,177 @@
+#define TORCH_ASSERT_ONLY_METHOD_OPERATORS
+#include "engine/local_engine.h"
+
+#include "model/stage.h"
+#include "util/error.h"
+
+#include <ATen/ops/from_blob.h>
+#include <ATen/ops/log_softmax.h>
+
+#include <chrono>
+#include <cmath>
+#include <limits>
+
+namespace distgpt {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double ms_between(Clock::time_point a, Clock::time_point b) {
+    return std::chrono::duration<double, std::milli>(b - a).count();
+}
+
+at::Tensor ids_tensor(std::vector<int64_t>& ids) {
+    return at::from_blob(ids.data(), {static_cast<int64_t>(ids.size())}, at::TensorOptions().dtype(at::kLong));
+}
+
+}  // namespace
+
+struct LocalEngine::Impl {
+    Gpt2Config config;
+    const Tokenizer& tokenizer;
+    Stage stage;
+    std::vector<int> unknown_ids;  // ids the model has and the tokenizer cannot spell
+
+    Impl(const OpenedModel& m, int threads, int slots, int context)
+        : config(m.config),
+          tokenizer(*m.tokenizer),
+          stage(load_stage_weights(*m.weights, m.config, ShardSpec::whole(m.config)), slots,
+                context > 0 ? context : m.config.n_positions, threads) {
+        for (int id = 0; id < config.vocab_size; ++id)
+            if (!tokenizer.has_token(id)) unknown_ids.push_back(id);
+    }
+
+    int sample(Sampler& sampler, float* logits) {
+        for (int id : unknown_ids) logits[id] = -std::numeric_limits<float>::infinity();
+        return sampler.sample({logits, static_cast<std::size_t>(config.vocab_size)});
+    }
+};
+
+LocalEngine::LocalEngine(const OpenedModel& model, int threads, int slots, int context)
+    : impl_(std::make_unique<Impl>(model, threads, slots, context)) {}
+
+LocalEngine::~LocalEngine() = default;
+
+int64_t LocalEngine::weight_bytes() const { return impl_->stage.weight_bytes(); }
+int LocalEngine::context() const { return impl_->stage.max_context(); }
+
+GenerationResult LocalEngine::generate(const std::vector<std::vector<int>>& prompts, const GenerateOptions& options,
+                                       const std::function<void(const TokenEvent&)>& on_token) {
+    auto& stage = impl_->stage;
+    const int n = static_cast<int>(prompts.size());
+    if (n == 0) throw Error("nothing to generate: no prompts");
+    if (n > stage.slots())
+        throw Error(std::to_string(n) + " prompts but the engine has " + std::to_string(stage.slots()) + " sequence slots");
+    if (options.max_new_tokens < 1) throw Error("max-new-tokens must be at least 1");
+    for (int i = 0; i < n; ++i) {
+        if (prompts[i].empty()) throw Error("prompt " + std::to_string(i + 1) + " is empty");
+        if (static_cast<int>(prompts[i].size()) >= stage.max_context())
+            throw Error("prompt " + std::to_string(i + 1) + " has " + std::to_string(prompts[i].size()) +
+                        " tokens; the context holds " + std::to_string(stage.max_context()) +
+                        ", and at least one must be left to generate. Shorten the prompt.");
+    }
+
+    GenerationResult result;
+    std::vector<Sampler> samplers;
+    for (int i = 0; i < n; ++i) {
+        SamplingParams p = options.sampling;
+        p.seed += static_cast<uint64_t>(i);
+        samplers.emplace_back(p);
+        result.sequences.push_back({prompts[i], {}, FinishReason::Length});
+    }
+    const auto start = Clock::now();
+    std::vector<bool> done(n, false);
+    std::vector<int> last(n);
+
+    auto accept = [&](int i, int token, int step, double latency) {
+        auto& seq = result.sequences[i];
+        seq.generated_ids.push_back(token);
+        if (on_token) on_token({i, step, token, ms_between(start, Clock::now()), latency});
+        const int length = static_cast<int>(seq.prompt_ids.size() + seq.generated_ids.size());
+        if (options.stop_at_eos && token == impl_->config.eos_token_id && impl_->tokenizer.has_token(token))
+            done[i] = true, seq.finish = FinishReason::EndOfText;
+        else if (static_cast<int>(seq.generated_ids.size()) >= options.max_new_tokens)
+            done[i] = true, seq.finish = FinishReason::Length;
+        else if (length >= stage.max_context())
+            done[i] = true, seq.finish = FinishReason::Context;
+        last[i] = token;
+    };
+
+    // Prefill: each prompt is one segment of one pass.
+    {
+        const auto t0 = Clock::now();
+        std::vector<int64_t> ids;
+        std::vector<Segment> segments;
+        for (int i = 0; i < n; ++i) {
+            ids.insert(ids.end(), prompts[i].begin(), prompts[i].end());
+            segments.push_back({i, 0, static_cast<int>(prompts[i].size())});
+        }
+        at::Tensor logits = stage.forward(ids_tensor(ids), segments).contiguous();  // [n, V]
+        result.prefill_ms = ms_between(t0, Clock::now());
+        for (int i = 0; i < n; ++i)
+            accept(i, impl_->sample(samplers[i], logits[i].data_ptr<float>()), 0, result.prefill_ms);
+    }
+
+    // Decode: every unfinished sequence advances one token per pass.
+    for (int step = 1;; ++step) {
+        std::vector<int64_t> ids;
+        std::vector<Segment> segments;
+        std::vector<int> who;
+        for (int i = 0; i < n; ++i) {
+            if (done[i]) continue;
+            const auto& seq = result.sequences[i];
+            ids.push_back(last[i]);
+            segments.push_back({i, static_cast<int>(seq.prompt_ids.size() + seq.generated_ids.size()) - 1, 1});
+            who.push_back(i);
+        }
+        if (who.empty()) break;
+        const auto t0 = Clock::now();
+        at::Tensor logits = stage.forward(ids_tensor(ids), segments).contiguous();  // [active, V]
+        std::vector<int> tokens;
+        for (std::size_t j = 0; j < who.size(); ++j)
+            tokens.push_back(impl_->sample(samplers[who[j]], logits[static_cast<int64_t>(j)].data_ptr<float>()));
+        const double latency = ms_between(t0, Clock::now());
+        result.decode_ms += latency;
+        result.decode_steps += 1;
+        result.decode_tokens += static_cast<int>(who.size());
+        for (std::size_t j = 0; j < who.size(); ++j) accept(who[j], tokens[j], step, latency);
+    }
+    return result;
+}
+
+EvalResult LocalEngine::evaluate(const std::vector<int>& ids, int context) {
+    auto& stage = impl_->stage;
+    if (context < 2 || context > stage.max_context())
+        throw Error("eval context must be 2.." + std::to_string(stage.max_context()) + ", got " + std::to_string(context));
+    if (ids.size() < 2) throw Error("eval needs a text of at least two tokens");
+    EvalResult r;
+    double total = 0;
+    // Window w covers tokens [start, start + len); it predicts tokens start+1 .. start+len-1,
+    // and the next window starts at its last token, so every token but the first is predicted once.
+    for (std::size_t start = 0; start + 1 < ids.size(); start += context - 1) {
+        const int len = static_cast<int>(std::min<std::size_t>(context, ids.size() - start));
+        std::vector<int64_t> window(ids.begin() + start, ids.begin() + start + len);
+        const Segment segment{0, 0, len};
+        at::Tensor logits = stage.forward(ids_tensor(window), {&segment, 1}, LogitRows::All);  // [len, V]
+        const at::Tensor logp = at::log_softmax(logits, -1).contiguous();                   // [len, V]
+        const float* lp = logp.data_ptr<float>();
+        for (int t = 0; t + 1 < len; ++t) total -= lp[static_cast<int64_t>(t) * impl_->config.vocab_size + window[t + 1]];
+        r.tokens += len - 1;
+        r.windows += 1;
+    }
+    r.mean_cross_entropy = total / static_cast<double>(r.tokens);
+    r.perplexity = std::exp(r.mean_cross_entropy);
+    return r;
+}
+
+const char* finish_reason_name(FinishReason reason) {
+    switch (reason) {
+        case FinishReason::Length: return "length";
+        case FinishReason::EndOfText: return "end_of_text";
+        case FinishReason::Context: return "context";
+    }
+    return "length";
+}
+
+}  // namespace distgpt

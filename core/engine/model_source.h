@@ -1,0 +1,35 @@
+#pragma once
+#include "tokenizer/tokenizer.h"
+#include "weights/gpt2_config.h"
+#include "weights/tensor_source.h"
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <string>
+
+namespace distgpt {
+
+// Where a model comes from: a Hugging Face folder on disk, or a random model
+// of a named shape drawn from a seed (with a byte-level tokenizer, or the
+// tokenizer files of another folder).
+struct ModelSource {
+    std::filesystem::path dir;
+    std::string random_shape;  // "tiny", "gpt2", ... when not empty
+    uint64_t random_seed = 0;
+    std::filesystem::path tokenizer_dir;  // for a random model; empty = byte tokens
+
+    bool is_random() const { return !random_shape.empty(); }
+};
+
+struct OpenedModel {
+    Gpt2Config config;
+    std::unique_ptr<TensorSource> weights;
+    std::unique_ptr<Tokenizer> tokenizer;
+    std::string description;  // "gpt2 folder /x" or "random gpt2 (seed 1)"
+};
+
+// Opens config, tokenizer and weight index; no weight is read yet.
+OpenedModel open_model(const ModelSource& source);
+
+}  // namespace distgpt

@@ -1,0 +1,188 @@
+#define TORCH_ASSERT_ONLY_METHOD_OPERATORS
+#include "model/stage.h"
+
+#include "model/decode_attention.h"
+#include "model/rows_times_weight.h"
+#include "util/error.h"
+
+#include <ATen/Parallel.h>
+#include <ATen/ops/addmm.h>
+#include <ATen/ops/bmm.h>
+#include <ATen/ops/embedding.h>
+#include <ATen/ops/empty.h>
+#include <ATen/ops/from_blob.h>
+#include <ATen/ops/gelu.h>
+#include <ATen/ops/index_select.h>
+#include <ATen/ops/layer_norm.h>
+#include <ATen/ops/mm.h>
+#include <ATen/ops/ones.h>
+#include <ATen/ops/relu.h>
+#include <ATen/ops/softmax.h>
+
+#include <cmath>
+#include <limits>
+
+namespace distgpt {
+namespace {
+
+// Up to this many rows a step is bound by reading the weights: our kernel
+// reads them once for all rows. Past it, BLAS gemm's blocking wins.
+constexpr int64_t kDecodeRows = 8;
+
+at::Tensor tensor_of(std::vector<int64_t>& values) {
+    return at::from_blob(values.data(), {static_cast<int64_t>(values.size())}, at::TensorOptions().dtype(at::kLong));
+}
+
+}  // namespace
+
+Stage::Stage(StageWeights weights, int slots, int max_context, int threads)
+    : w_(std::move(weights)), slots_(slots), max_context_(max_context), threads_(std::max(1, threads)) {
+    const auto& c = w_.config;
+    if (slots_ < 1) throw Error("a stage needs at least one sequence slot");
+    if (max_context_ < 1 || max_context_ > c.n_positions)
+        throw Error("context " + std::to_string(max_context_) + " is outside 1.." + std::to_string(c.n_positions) +
+                    " (the model's n_positions)");
+    heads_ = c.n_head / w_.shard.tp_size;
+    // Untouched pages cost nothing: the cache grows in RSS as positions are written.
+    for (std::size_t l = 0; l < w_.layers.size(); ++l) {
+        k_cache_.push_back(at::empty({slots_, heads_, max_context_, c.head_dim()}));
+        v_cache_.push_back(at::empty({slots_, heads_, max_context_, c.head_dim()}));
+    }
+}
+
+int64_t Stage::kv_cache_bytes() const {
+    return 2 * static_cast<int64_t>(w_.layers.size()) * slots_ * heads_ * max_context_ * w_.config.head_dim() * 4;
+}
+
+void Stage::check(const at::Tensor& input, std::span<const Segment> segments) const {
+    int64_t rows = 0;
+    for (const auto& s : segments) {
+        if (s.slot < 0 || s.slot >= slots_)
+            throw Error("sequence slot " + std::to_string(s.slot) + " is outside 0.." + std::to_string(slots_ - 1));
+        if (s.len < 1 || s.pos < 0 || s.pos + s.len > max_context_)
+            throw Error("positions " + std::to_string(s.pos) + ".." + std::to_string(s.pos + s.len - 1) +
+                        " do not fit the context of " + std::to_string(max_context_));
+        rows += s.len;
+    }
+    if (segments.empty()) throw Error("a forward pass needs at least one segment");
+    if (input.size(0) != rows)
+        throw Error("input has " + std::to_string(input.size(0)) + " rows but the segments cover " + std::to_string(rows));
+    if (w_.shard.embedding ? (input.dim() != 1 || input.scalar_type() != at::kLong)
+                           : (input.dim() != 2 || input.size(1) != w_.config.n_embd || input.scalar_type() != at::kFloat))
+        throw Error(w_.shard.embedding ? "the first stage takes int64 token ids [N]"
+                                       : "a middle stage takes fp32 hidden states [N, " + std::to_string(w_.config.n_embd) + "]");
+}
+
+at::Tensor Stage::forward(const at::Tensor& input, std::span<const Segment> segments, LogitRows rows) {
+    check(input, segments);
+    if (at::get_num_threads() != threads_) at::set_num_threads(threads_);
+    at::Tensor x = w_.shard.embedding ? embed(input, segments) : input;  // [N, C]
+    for (int l = 0; l < static_cast<int>(w_.layers.size()); ++l) x = block(l, std::move(x), segments);
+    return w_.shard.head ? head(x, segments, rows) : x;
+}
+
+at::Tensor Stage::embed(const at::Tensor& ids, std::span<const Segment> segments) {
+    const int64_t vocab = w_.config.vocab_size;
+    const auto* id = ids.data_ptr<int64_t>();
+    for (int64_t i = 0; i < ids.size(0); ++i)
+        if (id[i] < 0 || id[i] >= vocab)
+            throw Error("token id " + std::to_string(id[i]) + " is outside the model's vocabulary of " + std::to_string(vocab));
+    std::vector<int64_t> positions;
+    for (const auto& s : segments)
+        for (int p = s.pos; p < s.pos + s.len; ++p) positions.push_back(p);
+    return at::embedding(w_.wte, ids).add_(at::embedding(w_.wpe, tensor_of(positions)));  // [N, C]
+}
+
+at::Tensor Stage::block(int l, at::Tensor x, std::span<const Segment> segments) {
+    const auto& w = w_.layers[l];
+    const int64_t C = w_.config.n_embd;
+    const double eps = w_.config.layer_norm_epsilon;
+    at::Tensor a = attention_partial(l, at::layer_norm(x, {C}, w.ln1_w, w.ln1_b, eps), segments);  // [N, C]
+    if (all_reduce_) all_reduce_(a);
+    x.add_(a);                                                                                      // [N, C]
+    at::Tensor m = mlp_partial(l, at::layer_norm(x, {C}, w.ln2_w, w.ln2_b, eps));                  // [N, C]
+    if (all_reduce_) all_reduce_(m);
+    x.add_(m);                                                                                      // [N, C]
+    return x;
+}
+
+at::Tensor Stage::attention_partial(int l, const at::Tensor& h, std::span<const Segment> segments) {
+    const auto& w = w_.layers[l];
+    const at::Tensor qkv = linear(h, w.qkv_w, w.qkv_b);  // [N, 3C']
+    const at::Tensor y = attend(l, qkv, segments);      // [N, C']
+    return linear(y, w.attn_out_w, w.attn_out_b);       // [N, C]
+}
+
+at::Tensor Stage::mlp_partial(int l, const at::Tensor& h) {
+    const auto& w = w_.layers[l];
+    at::Tensor u = linear(h, w.fc_w, w.fc_b);  // [N, 4C']
+    switch (w_.config.activation) {
+        case Activation::GeluTanh: u = at::gelu(u, "tanh"); break;
+        case Activation::GeluErf: u = at::gelu(u); break;
+        case Activation::Relu: u = at::relu(u); break;
+    }
+    return linear(u, w.mlp_out_w, w.mlp_out_b);  // [N, C]
+}
+
+at::Tensor Stage::attend(int l, const at::Tensor& qkv, std::span<const Segment> segments) {
+    const int64_t H = heads_, D = w_.config.head_dim(), Cs = H * D;
+    const double scale = 1.0 / std::sqrt(static_cast<double>(D));
+    at::Tensor out = at::empty({qkv.size(0), Cs});  // [N, C']
+    int64_t row = 0;
+    for (const auto& s : segments) {
+        const int64_t L = s.len, P = s.pos + s.len;  // new rows, rows visible to the last one
+        if (L == 1) {
+            const float* r = qkv.data_ptr<float>() + row * 3 * Cs;  // q | k | v of this row
+            decode_attention(r, r + Cs, r + 2 * Cs, k_cache_[l].select(0, s.slot).data_ptr<float>(),
+                             v_cache_[l].select(0, s.slot).data_ptr<float>(), static_cast<int>(H), max_context_,
+                             static_cast<int>(D), s.pos, out.data_ptr<float>() + row * Cs, threads_);
+            row += 1;
+            continue;
+        }
+        const at::Tensor part = qkv.narrow(0, row, L);                                 // [L, 3C']
+        const at::Tensor q = part.narrow(1, 0, Cs).view({L, H, D}).transpose(0, 1);   // [H, L, D]
+        at::Tensor kc = k_cache_[l].select(0, s.slot);                                // [H, T, D]
+        at::Tensor vc = v_cache_[l].select(0, s.slot);                                // [H, T, D]
+        kc.narrow(1, s.pos, L).copy_(part.narrow(1, Cs, Cs).view({L, H, D}).transpose(0, 1));
+        vc.narrow(1, s.pos, L).copy_(part.narrow(1, 2 * Cs, Cs).view({L, H, D}).transpose(0, 1));
+        const at::Tensor k = kc.narrow(1, 0, P);                                      // [H, P, D]
+        const at::Tensor v = vc.narrow(1, 0, P);                                      // [H, P, D]
+        at::Tensor att = at::bmm(q, k.transpose(1, 2)).mul_(scale);                  // [H, L, P]
+        if (L > 1) {
+            // Row i is position pos+i: it sees columns 0..pos+i.
+            const at::Tensor future = at::ones({L, P}, at::TensorOptions().dtype(at::kBool)).triu(s.pos + 1);  // [L, P]
+            att.masked_fill_(future, -std::numeric_limits<float>::infinity());
+        }
+        att = at::softmax(att, -1);                                                   // [H, L, P]
+        out.narrow(0, row, L).copy_(at::bmm(att, v).transpose(0, 1).reshape({L, Cs}));  // [L, C']
+        row += L;
+    }
+    return out;
+}
+
+at::Tensor Stage::linear(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b) const {
+    const int64_t n = x.size(0), out = w.size(0), in = w.size(1);
+    if (n <= kDecodeRows) {
+        const at::Tensor xc = x.contiguous();
+        at::Tensor y = at::empty({n, out});  // [n, out]
+        rows_times_weight(xc.data_ptr<float>(), static_cast<int>(n), w.data_ptr<float>(),
+                          b.defined() ? b.data_ptr<float>() : nullptr, static_cast<int>(out), static_cast<int>(in),
+                          y.data_ptr<float>(), threads_);
+        return y;
+    }
+    return b.defined() ? at::addmm(b, x, w.t()) : at::mm(x, w.t());  // [n, out]
+}
+
+at::Tensor Stage::head(const at::Tensor& x, std::span<const Segment> segments, LogitRows rows) {
+    at::Tensor h = x;  // [N, C]
+    if (rows == LogitRows::Last) {
+        std::vector<int64_t> last;
+        int64_t end = 0;
+        for (const auto& s : segments) last.push_back((end += s.len) - 1);
+        h = at::index_select(x, 0, tensor_of(last));  // [S, C]
+    }
+    h = at::layer_norm(h, {w_.config.n_embd}, w_.lnf_w, w_.lnf_b, w_.config.layer_norm_epsilon);
+    return linear(h, w_.wte, at::Tensor());  // [S or N, V]
+}
+
+}  // namespace distgpt

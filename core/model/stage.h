@@ -1,0 +1,66 @@
+#pragma once
+#include "model/stage_weights.h"
+
+#include <ATen/core/Tensor.h>
+
+#include <functional>
+#include <span>
+
+namespace distgpt {
+
+// `len` consecutive rows of a batch are positions pos .. pos+len-1 of the
+// sequence in KV-cache slot `slot`. A prefill is one segment with the whole
+// prompt; a decode step is one segment of length 1 per sequence.
+struct Segment {
+    int slot = 0;
+    int pos = 0;
+    int len = 1;
+};
+
+enum class LogitRows { Last, All };  // the last row of each segment, or every row
+
+// Runs one shard of a GPT-2 model: optionally the embedding, layers
+// [begin, end), optionally the final norm and head. It keeps a KV cache of
+// `slots` sequences of up to `max_context` positions for its layers, so a
+// decode step needs only the new row of each sequence.
+class Stage {
+public:
+    Stage(StageWeights weights, int slots, int max_context, int threads);
+
+    // input: token ids, int64 [N], if this stage holds the embedding, else
+    // hidden states, fp32 [N, C]. Returns hidden states [N, C], or, with the
+    // head, logits [segments, V] (LogitRows::Last) or [N, V] (All).
+    at::Tensor forward(const at::Tensor& input, std::span<const Segment> segments, LogitRows rows = LogitRows::Last);
+
+    // A tensor-parallel shard's partial sums must be summed across its group
+    // before each residual add; a single shard leaves them as they are.
+    using AllReduce = std::function<void(at::Tensor& partial)>;
+    void set_all_reduce(AllReduce all_reduce) { all_reduce_ = std::move(all_reduce); }
+
+    const Gpt2Config& config() const { return w_.config; }
+    const ShardSpec& shard() const { return w_.shard; }
+    int slots() const { return slots_; }
+    int max_context() const { return max_context_; }
+    int64_t weight_bytes() const { return w_.bytes(); }
+    int64_t kv_cache_bytes() const;
+
+    // Exposed for tests that check a shard's pieces against the whole.
+    at::Tensor attention_partial(int layer, const at::Tensor& x, std::span<const Segment> segments);  // [N, C]
+    at::Tensor mlp_partial(int layer, const at::Tensor& x);                                             // [N, C]
+
+private:
+    at::Tensor embed(const at::Tensor& ids, std::span<const Segment> segments);
+    at::Tensor block(int layer, at::Tensor x, std::span<const Segment> segments);
+    at::Tensor attend(int layer, const at::Tensor& qkv, std::span<const Segment> segments);
+    at::Tensor linear(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b) const;
+    at::Tensor head(const at::Tensor& x, std::span<const Segment> segments, LogitRows rows);
+    void check(const at::Tensor& input, std::span<const Segment> segments) const;
+
+    StageWeights w_;
+    int slots_, max_context_, threads_;
+    int heads_;  // heads held by this shard
+    std::vector<at::Tensor> k_cache_, v_cache_;  // per layer [slots, H', max_context, D]
+    AllReduce all_reduce_;
+};
+
+}  // namespace distgpt

@@ -1,0 +1,244 @@
+#include "tokenizer/byte_level_bpe.h"
+
+#include "tokenizer/bytes_to_unicode.h"
+#include "tokenizer/utf8.h"
+#include "util/error.h"
+
+#include <nlohmann/json.hpp>
+
+#include <climits>
+#include <fstream>
+#include <sstream>
+
+namespace distgpt {
+namespace {
+
+using nlohmann::json;
+
+constexpr const char* kEndOfText = "<|endoftext|>";
+constexpr std::size_t kCacheLimit = 200000;
+
+json read_json(const std::filesystem::path& path) {
+    std::ifstream in(path);
+    if (!in) throw Error("cannot open " + path.string());
+    try {
+        return json::parse(in);
+    } catch (const json::exception& e) {
+        throw Error(path.string() + ": not valid JSON: " + e.what());
+    }
+}
+
+std::map<std::string, int> parse_vocab(const json& j, const std::string& origin) {
+    if (!j.is_object()) throw Error(origin + ": vocabulary must be a JSON object of token -> id");
+    std::map<std::string, int> vocab;
+    for (auto it = j.begin(); it != j.end(); ++it) {
+        if (!it.value().is_number_integer() || it.value().get<int64_t>() < 0 || it.value().get<int64_t>() > INT_MAX / 2)
+            throw Error(origin + ": id of token '" + it.key() + "' is not a non-negative integer");
+        vocab[it.key()] = it.value().get<int>();
+    }
+    return vocab;
+}
+
+std::pair<std::string, std::string> split_merge(const std::string& line, const std::string& origin, std::size_t n) {
+    const auto space = line.find(' ');
+    if (space == std::string::npos || space == 0 || space + 1 >= line.size())
+        throw Error(origin + ": merge " + std::to_string(n + 1) + " '" + line + "' is not two tokens separated by a space");
+    return {line.substr(0, space), line.substr(space + 1)};
+}
+
+}  // namespace
+
+std::string Tokenizer::decode(std::span<const int> ids) const {
+    std::string out;
+    for (int id : ids) out += token_bytes(id);
+    return out;
+}
+
+ByteLevelBpe::ByteLevelBpe(std::map<std::string, int> vocab, std::vector<std::pair<std::string, std::string>> merges,
+                           std::map<std::string, int> special_tokens)
+    : vocab_(std::move(vocab)), merges_(std::move(merges)), special_(std::move(special_tokens)) {
+    int limit = 0;
+    for (const auto& [token, id] : vocab_) limit = std::max(limit, id + 1);
+    for (const auto& [token, id] : special_) limit = std::max(limit, id + 1);
+    id_bytes_.assign(limit, {});
+    id_known_.assign(limit, false);
+    const auto& map = byte_unicode_map();
+    for (const auto& [token, id] : vocab_) {
+        if (special_.count(token)) continue;
+        std::string bytes;
+        for (std::size_t i = 0; i < token.size();) {
+            const std::size_t n = utf8::char_length(token, i);
+            char32_t cp = 0;
+            // decode one code point
+            const auto b0 = static_cast<unsigned char>(token[i]);
+            if (n == 1) cp = b0;
+            else if (n == 2) cp = ((b0 & 0x1F) << 6) | (token[i + 1] & 0x3F);
+            else if (n == 3) cp = ((b0 & 0x0F) << 12) | ((token[i + 1] & 0x3F) << 6) | (token[i + 2] & 0x3F);
+            else cp = ((b0 & 0x07) << 18) | ((token[i + 1] & 0x3F) << 12) | ((token[i + 2] & 0x3F) << 6) | (token[i + 3] & 0x3F);
+            const int byte = map.byte_of(cp);
+            if (byte < 0) throw Error("vocabulary token '" + token + "' (id " + std::to_string(id) + ") is not in GPT-2 byte-level form");
+            bytes += static_cast<char>(byte);
+            i += n;
+        }
+        id_bytes_[id] = std::move(bytes);
+        id_known_[id] = true;
+    }
+    for (const auto& [token, id] : special_) {
+        id_bytes_[id] = token;
+        id_known_[id] = true;
+    }
+    merge_rank_.reserve(merges_.size());
+    for (std::size_t r = 0; r < merges_.size(); ++r)
+        merge_rank_.emplace(merges_[r].first + " " + merges_[r].second, static_cast<int>(r));
+}
+
+std::unique_ptr<ByteLevelBpe> ByteLevelBpe::from_vocab_and_merges(const std::filesystem::path& vocab_json,
+                                                                  const std::filesystem::path& merges_txt) {
+    auto vocab = parse_vocab(read_json(vocab_json), vocab_json.string());
+    std::ifstream in(merges_txt);
+    if (!in) throw Error("cannot open " + merges_txt.string());
+    std::vector<std::pair<std::string, std::string>> merges;
+    std::string line;
+    while (std::getline(in, line)) {
+        if (!line.empty() && line.back() == '\r') line.pop_back();
+        if (line.empty() || line.rfind("#version", 0) == 0) continue;
+        merges.push_back(split_merge(line, merges_txt.string(), merges.size()));
+    }
+    std::map<std::string, int> special;
+    if (auto it = vocab.find(kEndOfText); it != vocab.end()) special[kEndOfText] = it->second;
+    return std::make_unique<ByteLevelBpe>(std::move(vocab), std::move(merges), std::move(special));
+}
+
+std::unique_ptr<ByteLevelBpe> ByteLevelBpe::from_tokenizer_json(const std::filesystem::path& path) {
+    const json j = read_json(path);
+    const std::string origin = path.string();
+    if (!j.contains("model") || !j["model"].is_object()) throw Error(origin + ": has no \"model\" object");
+    const json& model = j["model"];
+    if (model.value("type", "") != "BPE")
+        throw Error(origin + ": model type '" + model.value("type", "?") + "' is not supported (only byte-level BPE)");
+    auto vocab = parse_vocab(model.value("vocab", json::object()), origin);
+    std::vector<std::pair<std::string, std::string>> merges;
+    for (const json& m : model.value("merges", json::array())) {
+        if (m.is_string())
+            merges.push_back(split_merge(m.get<std::string>(), origin, merges.size()));
+        else if (m.is_array() && m.size() == 2 && m[0].is_string() && m[1].is_string())
+            merges.emplace_back(m[0].get<std::string>(), m[1].get<std::string>());
+        else
+            throw Error(origin + ": merge " + std::to_string(merges.size() + 1) + " is neither \"a b\" nor [\"a\", \"b\"]");
+    }
+    std::map<std::string, int> special;
+    for (const json& t : j.value("added_tokens", json::array())) {
+        if (!t.is_object() || !t.contains("content") || !t.contains("id")) continue;
+        if (t.value("special", false)) special[t["content"].get<std::string>()] = t["id"].get<int>();
+    }
+    if (auto it = vocab.find(kEndOfText); it != vocab.end()) special[kEndOfText] = it->second;
+    return std::make_unique<ByteLevelBpe>(std::move(vocab), std::move(merges), std::move(special));
+}
+
+std::unique_ptr<ByteLevelBpe> ByteLevelBpe::bytes_only(int eos_id) {
+    const auto& map = byte_unicode_map();
+    std::map<std::string, int> vocab;
+    for (int id = 0; id < 256; ++id) vocab[map.utf8[map.order[id]]] = id;
+    vocab[kEndOfText] = eos_id;
+    return std::make_unique<ByteLevelBpe>(std::move(vocab), std::vector<std::pair<std::string, std::string>>{},
+                                          std::map<std::string, int>{{kEndOfText, eos_id}});
+}
+
+void ByteLevelBpe::encode_piece(std::string_view piece, std::vector<int>& out) const {
+    {
+        std::lock_guard lock(cache_mutex_);
+        if (auto it = cache_.find(std::string(piece)); it != cache_.end()) {
+            out.insert(out.end(), it->second.begin(), it->second.end());
+            return;
+        }
+    }
+    const auto& map = byte_unicode_map();
+    std::vector<std::string> symbols;
+    for (unsigned char c : piece) symbols.push_back(map.utf8[c]);
+    // Merge the lowest-ranked adjacent pair, everywhere it occurs, until none is left.
+    while (symbols.size() > 1) {
+        int best = INT_MAX;
+        std::size_t best_at = 0;
+        for (std::size_t i = 0; i + 1 < symbols.size(); ++i) {
+            auto it = merge_rank_.find(symbols[i] + " " + symbols[i + 1]);
+            if (it != merge_rank_.end() && it->second < best) best = it->second, best_at = i;
+        }
+        if (best == INT_MAX) break;
+        const std::string left = symbols[best_at], right = symbols[best_at + 1];
+        std::vector<std::string> merged;
+        merged.reserve(symbols.size());
+        for (std::size_t i = 0; i < symbols.size();) {
+            if (i + 1 < symbols.size() && symbols[i] == left && symbols[i + 1] == right) {
+                merged.push_back(left + right);
+                i += 2;
+            } else {
+                merged.push_back(std::move(symbols[i]));
+                ++i;
+            }
+        }
+        symbols = std::move(merged);
+    }
+    std::vector<int> ids;
+    for (const auto& s : symbols) {
+        auto it = vocab_.find(s);
+        if (it == vocab_.end()) throw Error("BPE produced symbol '" + s + "' that is not in the vocabulary (vocab.json and merges.txt do not match)");
+        ids.push_back(it->second);
+    }
+    out.insert(out.end(), ids.begin(), ids.end());
+    std::lock_guard lock(cache_mutex_);
+    if (cache_.size() > kCacheLimit) cache_.clear();
+    cache_.emplace(std::string(piece), std::move(ids));
+}
+
+std::vector<int> ByteLevelBpe::encode(std::string_view text) const {
+    if (auto bad = utf8::first_invalid(text))
+        throw Error("text is not valid UTF-8 at byte " + std::to_string(*bad) + "; convert it to UTF-8 first");
+    std::vector<int> out;
+    while (!text.empty()) {
+        // The earliest special token splits the text; ordinary text goes through BPE.
+        std::size_t at = std::string_view::npos;
+        const std::pair<const std::string, int>* found = nullptr;
+        for (const auto& entry : special_) {
+            const auto pos = text.find(entry.first);
+            if (pos < at || (pos == at && found && entry.first.size() > found->first.size())) at = pos, found = &entry;
+        }
+        const auto plain = text.substr(0, at);
+        for (auto piece : pretokenizer_.split(plain)) encode_piece(piece, out);
+        if (!found) break;
+        out.push_back(found->second);
+        text.remove_prefix(at + found->first.size());
+    }
+    return out;
+}
+
+const std::string& ByteLevelBpe::token_bytes(int id) const {
+    if (!has_token(id)) throw Error("token id " + std::to_string(id) + " is not in the vocabulary");
+    return id_bytes_[id];
+}
+
+bool ByteLevelBpe::has_token(int id) const {
+    return id >= 0 && id < static_cast<int>(id_known_.size()) && id_known_[id];
+}
+
+std::optional<int> ByteLevelBpe::eos_id() const {
+    if (auto it = special_.find(kEndOfText); it != special_.end()) return it->second;
+    return std::nullopt;
+}
+
+void ByteLevelBpe::save(const std::filesystem::path& dir) const {
+    std::vector<const std::string*> by_id(id_limit(), nullptr);
+    for (const auto& [token, id] : vocab_) by_id[id] = &token;
+    nlohmann::ordered_json vocab = nlohmann::ordered_json::object();
+    for (int id = 0; id < id_limit(); ++id)
+        if (by_id[id]) vocab[*by_id[id]] = id;
+    std::ofstream(dir / "vocab.json") << vocab.dump() << "\n";
+    std::ofstream merges(dir / "merges.txt");
+    merges << "#version: 0.2\n";
+    for (const auto& [a, b] : merges_) merges << a << ' ' << b << '\n';
+    const std::string eos = eos_id() ? kEndOfText : "";
+    json config = {{"tokenizer_class", "GPT2Tokenizer"}, {"bos_token", eos}, {"eos_token", eos}, {"unk_token", eos},
+                   {"add_prefix_space", false}};
+    std::ofstream(dir / "tokenizer_config.json") << config.dump(2) << "\n";
+}
+
+}  // namespace distgpt

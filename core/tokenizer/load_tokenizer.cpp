@@ -1,0 +1,25 @@
+#include "tokenizer/byte_level_bpe.h"
+#include "tokenizer/char_tokenizer.h"
+#include "util/error.h"
+
+#include <nlohmann/json.hpp>
+
+#include <fstream>
+
+namespace distgpt {
+
+std::unique_ptr<Tokenizer> load_tokenizer(const std::filesystem::path& dir) {
+    const auto config = dir / "tokenizer_config.json";
+    if (std::filesystem::exists(config)) {
+        std::ifstream in(config);
+        const auto j = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
+        if (j.is_object() && j.value("tokenizer_class", "") == "DistgptCharTokenizer")
+            return CharTokenizer::from_vocab_json(dir / "vocab.json");
+    }
+    if (std::filesystem::exists(dir / "tokenizer.json")) return ByteLevelBpe::from_tokenizer_json(dir / "tokenizer.json");
+    if (std::filesystem::exists(dir / "vocab.json") && std::filesystem::exists(dir / "merges.txt"))
+        return ByteLevelBpe::from_vocab_and_merges(dir / "vocab.json", dir / "merges.txt");
+    throw Error(dir.string() + ": no tokenizer files (tokenizer.json, or vocab.json + merges.txt)");
+}
+
+}  // namespace distgpt

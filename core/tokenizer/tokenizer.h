@@ -1,0 +1,37 @@
+#pragma once
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace distgpt {
+
+// Text <-> token ids. Token ids are raw bytes: one token may hold part of a
+// UTF-8 character, so decode() of a prefix of a stream may end mid-character.
+class Tokenizer {
+public:
+    virtual ~Tokenizer() = default;
+
+    // Throws Error for text that is not valid UTF-8 (naming the byte offset),
+    // or that holds a character the vocabulary cannot spell.
+    virtual std::vector<int> encode(std::string_view text) const = 0;
+    virtual const std::string& token_bytes(int id) const = 0;  // throws for an unknown id
+    virtual bool has_token(int id) const = 0;
+    virtual int id_limit() const = 0;  // one past the largest id
+    virtual std::optional<int> eos_id() const = 0;
+    virtual std::string kind() const = 0;  // "gpt2-bpe", "char"
+    virtual std::size_t size() const = 0;  // number of tokens
+    // Writes this tokenizer's files into a model folder.
+    virtual void save(const std::filesystem::path& dir) const = 0;
+
+    std::string decode(std::span<const int> ids) const;
+};
+
+// The tokenizer of a model folder: a character vocabulary (tokenizer_config.json
+// says "DistgptCharTokenizer"), tokenizer.json, or vocab.json + merges.txt.
+std::unique_ptr<Tokenizer> load_tokenizer(const std::filesystem::path& model_dir);
+
+}  // namespace distgpt

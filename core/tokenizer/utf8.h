@@ -1,0 +1,26 @@
+#pragma once
+#include <cstddef>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace distgpt::utf8 {
+
+// Byte offset of the first byte that is not part of well-formed UTF-8
+// (overlongs, surrogates and code points past U+10FFFF are ill-formed).
+std::optional<std::size_t> first_invalid(std::string_view text);
+
+// Length of the longest prefix that does not end inside a code point: a token
+// stream may split a character across tokens, and a printer must hold back
+// the tail until the rest arrives.
+std::size_t complete_prefix(std::string_view bytes);
+
+// Length in bytes of the code point starting at text[i] (text is valid UTF-8).
+std::size_t char_length(std::string_view text, std::size_t i);
+
+std::string encode(char32_t code_point);
+
+// Printable form of raw token bytes: valid UTF-8 as is, other bytes as \xNN.
+std::string escape_invalid(std::string_view bytes);
+
+}  // namespace distgpt::utf8

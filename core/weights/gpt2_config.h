@@ -1,0 +1,40 @@
+#pragma once
+#include <cstdint>
+#include <filesystem>
+#include <string>
+
+namespace distgpt {
+
+enum class Activation { GeluTanh, GeluErf, Relu };
+
+// The shape of a GPT-2 family model, as Hugging Face's config.json gives it.
+struct Gpt2Config {
+    int n_layer = 12;
+    int n_head = 12;
+    int n_embd = 768;
+    int n_positions = 1024;
+    int vocab_size = 50257;
+    double layer_norm_epsilon = 1e-5;
+    Activation activation = Activation::GeluTanh;
+    int eos_token_id = 50256;
+
+    int head_dim() const { return n_embd / n_head; }
+    int64_t params_per_layer() const;  // weights + biases of one block
+    int64_t parameter_count() const;   // the whole model, head tied to wte
+
+    // Throws Error naming `origin` when a field is out of range.
+    void validate(const std::string& origin) const;
+};
+
+// Reads config.json of a Hugging Face folder. A LLaMA or other family gets a
+// clear "not supported yet" rather than a wrong model.
+Gpt2Config read_gpt2_config(const std::filesystem::path& model_dir);
+void write_gpt2_config(const std::filesystem::path& model_dir, const Gpt2Config& config);
+
+std::string activation_name(Activation a);  // as Hugging Face spells it
+
+// Named shapes: the Hugging Face GPT-2 family and a tiny one for tests.
+// Throws Error listing the known names.
+Gpt2Config gpt2_preset(const std::string& name);
+
+}  // namespace distgpt

@@ -1,0 +1,170 @@
+// distgpt-cli as a user runs it: real processes, real files, exit codes and
+// the one-line errors on stderr.
+#include "model/random_gpt2.h"
+#include "support/fixtures.h"
+#include "tokenizer/tokenizer.h"
+#include "weights/hf_model_writer.h"
+
+#include <QProcess>
+#include <QTest>
+
+#include <nlohmann/json.hpp>
+
+#include <cmath>
+
+using namespace distgpt;
+using namespace distgpt::test;
+
+namespace {
+
+struct Run {
+    int exit_code = -1;
+    std::string out, err;
+    nlohmann::json json() const { return nlohmann::json::parse(out); }
+};
+
+Run cli(const QStringList& args) {
+    QProcess p;
+    p.start(DISTGPT_CLI, args);
+    if (!p.waitForFinished(300000)) p.kill();
+    return {p.exitStatus() == QProcess::NormalExit ? p.exitCode() : -1, p.readAllStandardOutput().toStdString(),
+            p.readAllStandardError().toStdString()};
+}
+
+QString q(const std::filesystem::path& p) { return QString::fromStdString(p.string()); }
+
+}  // namespace
+
+class TestCli : public QObject {
+    Q_OBJECT
+    QTemporaryDir work;
+
+private Q_SLOTS:
+    void generateJsonHasIdsTextAndTimings() {
+        const Run r = cli({"generate", "--random-init", "tiny", "--prompt", "Once upon", "--max-new-tokens", "12",
+                           "--seed", "3", "--ignore-eos", "--json", "--threads", "1"});
+        QCOMPARE(r.exit_code, 0);
+        const auto j = r.json();
+        QCOMPARE(j["prompt_ids"].size(), size_t(9));  // one token per byte
+        QCOMPARE(j["generated_ids"].size(), size_t(12));
+        QCOMPARE(j["finish"].get<std::string>(), std::string("length"));
+        QVERIFY(j["prefill_ms"].get<double>() > 0);
+        QVERIFY(j["ms_per_decode_token"].get<double>() > 0);
+        QVERIFY(j["tokens_per_second"].get<double>() > 0);
+        QVERIFY(j.contains("text"));
+        // Same seed, same text; another seed, other text.
+        QVERIFY(cli({"generate", "--random-init", "tiny", "--prompt", "Once upon", "--max-new-tokens", "12", "--seed",
+                     "3", "--ignore-eos", "--json", "--threads", "2"})
+                    .json()["generated_ids"] == j["generated_ids"]);
+        QVERIFY(cli({"generate", "--random-init", "tiny", "--prompt", "Once upon", "--max-new-tokens", "12", "--seed",
+                     "4", "--ignore-eos", "--json"})
+                    .json()["generated_ids"] != j["generated_ids"]);
+    }
+
+    void generateStreamsPromptAndText() {
+        const Run r = cli({"generate", "--random-init", "tiny", "--prompt", "Hi", "--max-new-tokens", "5", "--temperature", "0"});
+        QCOMPARE(r.exit_code, 0);
+        QVERIFY(r.out.rfind("Hi", 0) == 0);
+        QVERIFY(r.err.find("ms per decode step") != std::string::npos);
+    }
+
+    void severalPromptsGenerateTogether() {
+        const Run r = cli({"generate", "--random-init", "tiny", "--prompt", "one", "--prompt", "second prompt",
+                           "--max-new-tokens", "4", "--ignore-eos", "--json"});
+        QCOMPARE(r.exit_code, 0);
+        QCOMPARE(r.json()["sequences"].size(), size_t(2));
+        QCOMPARE(r.json()["sequences"][1]["prompt_ids"].size(), size_t(13));
+    }
+
+    // A saved random model is an ordinary Hugging Face folder that generates
+    // exactly what the random model did.
+    void savedModelGeneratesTheSame() {
+        const auto dir = path_of(work) / "saved-tiny";
+        const Run saved = cli({"save", "--random-init", "tiny", "--init-seed", "9", "--out", q(dir)});
+        QCOMPARE(saved.exit_code, 0);
+        const QStringList gen = {"--prompt", "Hello", "--max-new-tokens", "10", "--temperature", "0", "--ignore-eos", "--json"};
+        const auto from_folder = cli(QStringList{"generate", "--model", q(dir)} + gen).json()["generated_ids"].get<std::vector<int>>();
+        const auto from_seed = cli(QStringList{"generate", "--random-init", "tiny", "--init-seed", "9"} + gen).json()["generated_ids"].get<std::vector<int>>();
+        QCOMPARE(from_folder.size(), size_t(10));
+        QCOMPARE(from_folder, from_seed);
+        const auto info = cli({"inspect", "--model", q(dir), "--json"}).json();
+        QCOMPARE(info["parameters"].get<int64_t>(), gpt2_preset("tiny").parameter_count());
+        QCOMPARE(info["family"].get<std::string>(), std::string("gpt2"));
+        QCOMPARE(info["tokenizer"]["kind"].get<std::string>(), std::string("gpt2-bpe"));
+    }
+
+    void tokenizeWithTheRealGpt2Vocabulary() {
+        // A small model with GPT-2's vocabulary and tokenizer files.
+        const auto dir = path_of(work) / "gpt2-vocab-model";
+        const Gpt2Config c = small_config(2, 2, 32, 50257, 64);
+        write_hf_gpt2_folder(dir, c, RandomGpt2Source(c, 1), *load_tokenizer(GPT2_VOCAB_DIR));
+        const Run r = cli({"tokenize", "--model", q(dir), "--text", "Hello world, this is GPT-2!", "--json"});
+        QCOMPARE(r.exit_code, 0);
+        QCOMPARE(r.json()["ids"].get<std::vector<int>>(), (std::vector<int>{15496, 995, 11, 428, 318, 402, 11571, 12, 17, 0}));
+        QCOMPARE(r.json()["tokens"][1].get<std::string>(), std::string(" world"));  // Ġworld, as bytes
+    }
+
+    void evalReportsCrossEntropyAndPerplexity() {
+        const auto text = path_of(work) / "text.txt";
+        const std::string hamlet =
+            "To be, or not to be, that is the question:\nWhether 'tis nobler in the mind to suffer\n"
+            "The slings and arrows of outrageous fortune,\nOr to take arms against a sea of troubles\n";
+        write_file(text, hamlet);
+        auto eval = [&](const char* context) {
+            const Run r = cli({"eval", "--random-init", "tiny", "--text", q(text), "--context", context, "--json"});
+            QTest::qVerify(r.exit_code == 0, "exit code", r.err.c_str(), __FILE__, __LINE__);
+            return r.json();
+        };
+        const auto whole = eval("128"), windows = eval("32");
+        QCOMPARE(whole["tokens"].get<int64_t>(), static_cast<int64_t>(hamlet.size() - 1));  // every byte but the first is predicted
+        QCOMPARE(windows["tokens"].get<int64_t>(), static_cast<int64_t>(hamlet.size() - 1));
+        QCOMPARE(whole["windows"].get<int>(), 2);    // 172 bytes in windows of 128 that overlap by one
+        QCOMPARE(windows["windows"].get<int>(), 6);  // and of 32
+        const double ce = whole["mean_cross_entropy"].get<double>();
+        QVERIFY(std::abs(std::exp(ce) - whole["perplexity"].get<double>()) < 1e-6 * whole["perplexity"].get<double>());
+        QVERIFY(std::abs(ce - std::log(257.0)) < 0.3);  // an untrained model is near uniform
+        QVERIFY(windows["mean_cross_entropy"].get<double>() != ce);  // shorter windows see less context
+    }
+
+    void invalidUtf8FileIsNamed() {
+        const auto text = path_of(work) / "latin1.txt";
+        write_file(text, "caf\xe9 au lait");
+        const Run r = cli({"eval", "--random-init", "tiny", "--text", q(text)});
+        QCOMPARE(r.exit_code, 1);
+        QVERIFY2(r.err.find("not valid UTF-8 at byte 3") != std::string::npos, r.err.c_str());
+    }
+
+    void badInputGetsOneClearLine_data() {
+        QTest::addColumn<QStringList>("args");
+        QTest::addColumn<QString>("expected");
+        QTest::newRow("missing folder") << QStringList{"generate", "--model", "/no/such/model", "--prompt", "x"} << "/no/such/model: no such model folder";
+        QTest::newRow("no model") << QStringList{"generate", "--prompt", "x"} << "no model";
+        QTest::newRow("prompt too long") << QStringList{"generate", "--random-init", "tiny", "--prompt", QString(200, 'x')} << "prompt 1 has 200 tokens; the context holds 128";
+        QTest::newRow("unknown shape") << QStringList{"inspect", "--random-init", "gpt5"} << "unknown model shape 'gpt5'";
+        QTest::newRow("bad top-p") << QStringList{"generate", "--random-init", "tiny", "--prompt", "x", "--top-p", "2"} << "top-p must be in (0, 1]";
+        QTest::newRow("missing eval file") << QStringList{"eval", "--random-init", "tiny", "--text", "/no/file.txt"} << "cannot open text file /no/file.txt";
+    }
+    void badInputGetsOneClearLine() {
+        QFETCH(QStringList, args);
+        QFETCH(QString, expected);
+        const Run r = cli(args);
+        QCOMPARE(r.exit_code, 1);
+        QVERIFY2(r.err.find(expected.toStdString()) != std::string::npos, r.err.c_str());
+        QCOMPARE(std::count(r.err.begin(), r.err.end(), '\n'), std::ptrdiff_t(1));
+        QVERIFY(r.err.rfind("distgpt-cli ", 0) == 0);
+    }
+
+    void configThatDoesNotMatchTheWeightsFails() {
+        const auto dir = path_of(work) / "lying";
+        QCOMPARE(cli({"save", "--random-init", "tiny", "--out", q(dir)}).exit_code, 0);
+        Gpt2Config c = read_gpt2_config(dir);
+        c.n_layer = 6;
+        write_gpt2_config(dir, c);
+        const Run r = cli({"generate", "--model", q(dir), "--prompt", "x"});
+        QCOMPARE(r.exit_code, 1);
+        QVERIFY2(r.err.find("transformer.h.4.ln_1.weight") != std::string::npos, r.err.c_str());
+    }
+};
+
+QTEST_GUILESS_MAIN(TestCli)
+#include "test_cli.moc"

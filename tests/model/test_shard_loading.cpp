@@ -1,0 +1,159 @@
+// Loading real checkpoint folders: the Hugging Face layouts and dtypes, a
+// config that lies, and a stage touching only its own tensors' pages.
+#include "model/model_fixtures.h"
+#include "support/expect_error.h"
+#include "support/fixtures.h"
+#include "weights/safetensors.h"
+#include "weights/safetensors_writer.h"
+
+#include <QTest>
+
+#include <ATen/ATen.h>
+
+#include <fstream>
+#include <unistd.h>
+
+using namespace distgpt;
+using namespace distgpt::test;
+
+namespace {
+
+// Rewrites dir/model.safetensors tensor by tensor: new names, new dtype.
+void rewrite_checkpoint(const std::filesystem::path& dir, const std::function<std::string(const std::string&)>& rename,
+                        at::ScalarType dtype) {
+    std::vector<at::Tensor> keep;
+    std::vector<TensorToWrite> out;
+    {
+        SafetensorsCheckpoint in(dir);
+        for (const auto& name : in.names()) {
+            const TensorView v = in.get(name);
+            // clone: the file is unmapped before it is rewritten
+            at::Tensor t = at::from_blob(const_cast<std::byte*>(v.data), v.shape, at::kFloat).clone().to(dtype);
+            keep.push_back(t);
+            const DType d = dtype == at::kHalf ? DType::F16 : dtype == at::kBFloat16 ? DType::BF16 : DType::F32;
+            out.push_back({{rename(name), d, v.shape}, t.data_ptr()});
+        }
+    }
+    write_safetensors(dir / "model.safetensors", out);
+}
+
+at::Tensor logits_of(const TensorSource& source, const Gpt2Config& config) {
+    Stage stage = make_stage(source, config, ShardSpec::whole(config), 1);
+    std::vector<int64_t> ids = {3, 14, 15, 92, 65, 35};
+    const Segment seg{0, 0, 6};
+    return stage.forward(ids_of(ids), {&seg, 1}, LogitRows::All);  // [6, V]
+}
+
+int64_t resident_bytes() {
+    std::ifstream statm("/proc/self/statm");
+    int64_t size = 0, resident = 0;
+    statm >> size >> resident;
+    return resident * sysconf(_SC_PAGESIZE);
+}
+
+}  // namespace
+
+class TestShardLoading : public QObject {
+    Q_OBJECT
+    const Gpt2Config config = small_config(3, 4, 64, 257, 64);
+
+private Q_SLOTS:
+    // The writer's folder loads through the same path as any downloaded
+    // model, to the same bits as the weights it was written from.
+    void writtenFolderLoadsToTheSameBits() {
+        QTemporaryDir dir;
+        write_random_model(path_of(dir), config, 5);
+        QVERIFY(std::filesystem::exists(path_of(dir) / "config.json"));
+        QVERIFY(std::filesystem::exists(path_of(dir) / "vocab.json"));
+        QVERIFY(std::filesystem::exists(path_of(dir) / "merges.txt"));
+        SafetensorsCheckpoint checkpoint(path_of(dir));
+        QVERIFY(checkpoint.contains("transformer.h.0.attn.c_attn.weight"));  // save_pretrained's names
+        QCOMPARE(checkpoint.get("transformer.h.0.attn.c_attn.weight").shape, (std::vector<int64_t>{64, 192}));  // Conv1D [in, out]
+        QVERIFY(at::equal(logits_of(checkpoint, read_gpt2_config(path_of(dir))), logits_of(RandomGpt2Source(config, 5), config)));
+    }
+
+    // The hub's own gpt2 files have no "transformer." prefix.
+    void namesWithoutPrefixLoad() {
+        QTemporaryDir dir;
+        write_random_model(path_of(dir), config, 5);
+        rewrite_checkpoint(path_of(dir), [](const std::string& n) { return n.substr(std::string("transformer.").size()); }, at::kFloat);
+        SafetensorsCheckpoint checkpoint(path_of(dir));
+        QVERIFY(checkpoint.contains("h.0.attn.c_attn.weight"));
+        QVERIFY(at::equal(logits_of(checkpoint, config), logits_of(RandomGpt2Source(config, 5), config)));
+    }
+
+    // F16 and BF16 checkpoints load to exactly the fp32 values they hold.
+    void halfPrecisionCheckpointsLoad_data() {
+        QTest::addColumn<int>("dtype");
+        QTest::newRow("F16") << static_cast<int>(at::kHalf);
+        QTest::newRow("BF16") << static_cast<int>(at::kBFloat16);
+    }
+    void halfPrecisionCheckpointsLoad() {
+        QFETCH(int, dtype);
+        const auto type = static_cast<at::ScalarType>(dtype);
+        QTemporaryDir half, rounded;
+        write_random_model(path_of(half), config, 5);
+        write_random_model(path_of(rounded), config, 5);
+        rewrite_checkpoint(path_of(half), [](const std::string& n) { return n; }, type);
+        QCOMPARE(SafetensorsCheckpoint(path_of(half)).get("transformer.wte.weight").nbytes, size_t(257 * 64 * 2));
+        // The same values, rounded through the half type but stored as F32.
+        std::vector<at::Tensor> keep;
+        std::vector<TensorToWrite> out;
+        {
+            SafetensorsCheckpoint in(path_of(rounded));
+            for (const auto& name : in.names()) {
+                const TensorView v = in.get(name);
+                keep.push_back(at::from_blob(const_cast<std::byte*>(v.data), v.shape, at::kFloat).to(type).to(at::kFloat).contiguous());
+                out.push_back({{name, DType::F32, v.shape}, keep.back().data_ptr()});
+            }
+        }
+        write_safetensors(path_of(rounded) / "model.safetensors", out);
+        QVERIFY(at::equal(logits_of(SafetensorsCheckpoint(path_of(half)), config),
+                          logits_of(SafetensorsCheckpoint(path_of(rounded)), config)));
+    }
+
+    void configThatDoesNotMatchItsTensorsIsNamed() {
+        QTemporaryDir dir;
+        write_random_model(path_of(dir), config, 5);
+        Gpt2Config lying = config;
+        lying.n_embd = 128;
+        write_gpt2_config(path_of(dir), lying);
+        EXPECT_ERROR(logits_of(SafetensorsCheckpoint(path_of(dir)), read_gpt2_config(path_of(dir))),
+                     "model.safetensors", "transformer.wte.weight", "config and weights do not match");
+    }
+
+    void missingTensorIsNamed() {
+        QTemporaryDir dir;
+        write_random_model(path_of(dir), config, 5);
+        rewrite_checkpoint(path_of(dir), [](const std::string& n) { return n == "transformer.h.2.mlp.c_fc.bias" ? "junk" : n; }, at::kFloat);
+        EXPECT_ERROR(logits_of(SafetensorsCheckpoint(path_of(dir)), config), "model.safetensors", "transformer.h.2.mlp.c_fc.bias");
+    }
+
+    void integerWeightsAreRefused() {
+        QTemporaryDir dir;
+        const int64_t data[4] = {1, 2, 3, 4};
+        write_safetensors(path_of(dir) / "model.safetensors", {{{"wte.weight", DType::I64, {2, 2}}, data}});
+        EXPECT_ERROR(logits_of(SafetensorsCheckpoint(path_of(dir)), config), "'wte.weight'", "dtype I64");
+    }
+
+    // A process running layers 0-2 of 12 grows by about those layers: it
+    // neither copies nor keeps resident the pages of the other nine.
+    void aStageTouchesOnlyItsOwnTensors() {
+        const Gpt2Config big = small_config(12, 8, 256, 1024, 64);
+        QTemporaryDir dir;
+        write_random_model(path_of(dir), big, 3);
+        const int64_t layer_bytes = big.params_per_layer() * 4;  // 3.2 MB
+        SafetensorsCheckpoint checkpoint(path_of(dir));
+        const int64_t before = resident_bytes();
+        StageWeights shard = load_stage_weights(checkpoint, big, layers(0, 3, false, false));
+        const int64_t grown = resident_bytes() - before;
+        QCOMPARE(shard.bytes(), 3 * layer_bytes);
+        qInfo("layers 0-2 of 12: RSS grew %.1f MB for %.1f MB of weights (whole model: %.1f MB)", grown / 1e6,
+              3 * layer_bytes / 1e6, 12 * layer_bytes / 1e6);
+        QVERIFY2(grown < 5 * layer_bytes, ("RSS grew " + std::to_string(grown) + " bytes").c_str());
+        QVERIFY2(grown > 2 * layer_bytes, "the shard's own weights should be resident");
+    }
+};
+
+QTEST_GUILESS_MAIN(TestShardLoading)
+#include "test_shard_loading.moc"

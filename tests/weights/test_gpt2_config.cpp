@@ -1,0 +1,94 @@
+#include "support/expect_error.h"
+#include "support/fixtures.h"
+#include "weights/gpt2_config.h"
+
+#include <QTest>
+
+using namespace distgpt;
+using namespace distgpt::test;
+
+class TestGpt2Config : public QObject {
+    Q_OBJECT
+private Q_SLOTS:
+    // config.json exactly as the hub's gpt2 folder has it.
+    void readsTheHubGpt2Config() {
+        QTemporaryDir dir;
+        write_file(path_of(dir) / "config.json", R"({
+  "activation_function": "gelu_new", "architectures": ["GPT2LMHeadModel"], "attn_pdrop": 0.1,
+  "bos_token_id": 50256, "embd_pdrop": 0.1, "eos_token_id": 50256, "initializer_range": 0.02,
+  "layer_norm_epsilon": 1e-05, "model_type": "gpt2", "n_ctx": 1024, "n_embd": 768, "n_head": 12,
+  "n_layer": 12, "n_positions": 1024, "resid_pdrop": 0.1, "summary_activation": null,
+  "summary_first_dropout": 0.1, "summary_proj_to_labels": true, "summary_type": "cls_index",
+  "summary_use_proj": true, "task_specific_params": {"text-generation": {"do_sample": true, "max_length": 50}},
+  "vocab_size": 50257})");
+        const Gpt2Config c = read_gpt2_config(path_of(dir));
+        QCOMPARE(c.n_layer, 12);
+        QCOMPARE(c.n_head, 12);
+        QCOMPARE(c.n_embd, 768);
+        QCOMPARE(c.n_positions, 1024);
+        QCOMPARE(c.vocab_size, 50257);
+        QCOMPARE(c.layer_norm_epsilon, 1e-5);
+        QCOMPARE(c.activation, Activation::GeluTanh);
+        QCOMPARE(c.eos_token_id, 50256);
+        QCOMPARE(c.parameter_count(), int64_t(124439808));  // the published size of gpt2
+    }
+
+    void presetsMatchTheHubModels_data() {
+        QTest::addColumn<QString>("name");
+        QTest::addColumn<qlonglong>("parameters");
+        // Parameter counts of the Hugging Face checkpoints (head tied, not counted twice).
+        QTest::newRow("distilgpt2") << "distilgpt2" << 81912576LL;
+        QTest::newRow("gpt2") << "gpt2" << 124439808LL;
+        QTest::newRow("gpt2-medium") << "gpt2-medium" << 354823168LL;
+        QTest::newRow("gpt2-large") << "gpt2-large" << 774030080LL;
+        QTest::newRow("gpt2-xl") << "gpt2-xl" << 1557611200LL;
+    }
+    void presetsMatchTheHubModels() {
+        QFETCH(QString, name);
+        QFETCH(qlonglong, parameters);
+        QCOMPARE(gpt2_preset(name.toStdString()).parameter_count(), static_cast<int64_t>(parameters));
+    }
+
+    void writesWhatItReads() {
+        QTemporaryDir dir;
+        Gpt2Config c = small_config(3, 2, 32, 100, 64);
+        c.activation = Activation::GeluErf;
+        write_gpt2_config(path_of(dir), c);
+        const Gpt2Config back = read_gpt2_config(path_of(dir));
+        QCOMPARE(back.n_layer, 3);
+        QCOMPARE(back.n_head, 2);
+        QCOMPARE(back.n_embd, 32);
+        QCOMPARE(back.vocab_size, 100);
+        QCOMPARE(back.n_positions, 64);
+        QCOMPARE(back.activation, Activation::GeluErf);
+    }
+
+    void refusesBadConfigs_data() {
+        QTest::addColumn<QString>("json");
+        QTest::addColumn<QString>("expected");
+        QTest::newRow("llama") << R"({"model_type": "llama"})" << "model_type 'llama' is not supported yet";
+        QTest::newRow("no type") << R"({"n_layer": 2})" << "no \"model_type\"";
+        QTest::newRow("missing n_head") << R"({"model_type": "gpt2", "n_layer": 2, "n_embd": 8, "vocab_size": 10})" << "missing \"n_head\"";
+        QTest::newRow("indivisible") << R"({"model_type": "gpt2", "n_layer": 2, "n_head": 3, "n_embd": 8, "vocab_size": 10})" << "not divisible by n_head 3";
+        QTest::newRow("zero layers") << R"({"model_type": "gpt2", "n_layer": 0, "n_head": 2, "n_embd": 8, "vocab_size": 10})" << "n_layer must be positive";
+        QTest::newRow("string field") << R"({"model_type": "gpt2", "n_layer": "two", "n_head": 2, "n_embd": 8, "vocab_size": 10})" << "must be an integer";
+        QTest::newRow("activation") << R"({"model_type": "gpt2", "n_layer": 1, "n_head": 2, "n_embd": 8, "vocab_size": 10, "activation_function": "swish"})" << "'swish' is not supported";
+        QTest::newRow("not json") << "{" << "not valid JSON";
+    }
+    void refusesBadConfigs() {
+        QFETCH(QString, json);
+        QFETCH(QString, expected);
+        QTemporaryDir dir;
+        write_file(path_of(dir) / "config.json", json.toStdString());
+        EXPECT_ERROR(read_gpt2_config(path_of(dir)), "config.json", expected.toStdString());
+    }
+
+    void namesAMissingFolder() {
+        EXPECT_ERROR(read_gpt2_config("/nonexistent/model"), "/nonexistent/model", "no such model folder");
+        QTemporaryDir dir;
+        EXPECT_ERROR(read_gpt2_config(path_of(dir)), "config.json: missing");
+    }
+};
+
+QTEST_GUILESS_MAIN(TestGpt2Config)
+#include "test_gpt2_config.moc"
