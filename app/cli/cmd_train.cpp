@@ -1,0 +1,69 @@
+#include "cli/commands.h"
+#include "cli/model_options.h"
+#include "train/trainer.h"
+
+#include <cstdio>
+#include <iostream>
+#include <string>
+
+namespace distgpt::cli {
+namespace {
+
+std::string duration(double s) {
+    char buf[32];
+    const int total = static_cast<int>(s);
+    if (total >= 3600) std::snprintf(buf, sizeof buf, "%dh%02dm", total / 3600, total / 60 % 60);
+    else std::snprintf(buf, sizeof buf, "%dm%02ds", total / 60, total % 60);
+    return buf;
+}
+
+// One line, redrawn in place; each evaluation leaves its line behind.
+void draw(const TrainProgress& p) {
+    constexpr int kWidth = 24;
+    const int filled = p.steps ? kWidth * p.step / p.steps : 0;
+    std::string bar(filled, '#');
+    bar.resize(kWidth, '.');
+    std::fprintf(stderr, "\r[%s] step %d/%d  loss %.4f", bar.c_str(), p.step, p.steps, p.loss);
+    if (p.val_loss) std::fprintf(stderr, "  val %.4f", *p.val_loss);
+    std::fprintf(stderr, "  lr %.2e  %.0f tok/s  %s elapsed  ETA %s   ", p.lr, p.tokens_per_second,
+                 duration(p.elapsed_s).c_str(), duration(p.eta_s).c_str());
+    if (p.val_loss || p.step == p.steps) std::fprintf(stderr, "\n");
+    std::fflush(stderr);
+}
+
+}  // namespace
+
+void add_train(CLI::App& app, int& exit_code) {
+    auto o = std::make_shared<TrainOptions>();
+    auto* c = app.add_subcommand("train", "train a GPT-2 model on a text file (nanoGPT-style) and write a Hugging Face folder");
+    c->add_option("--text", o->text, "UTF-8 training text; its last 10% is held out")->required();
+    c->add_option("--out", o->out, "model folder to write; checkpoints go there too")->required();
+    c->add_option("--tokenizer", o->tokenizer, "char, or gpt2 (with --vocab)")->capture_default_str();
+    c->add_option("--vocab", o->vocab_dir, "folder with vocab.json and merges.txt for --tokenizer gpt2");
+    c->add_option("--layers", o->layers)->capture_default_str();
+    c->add_option("--heads", o->heads)->capture_default_str();
+    c->add_option("--embd", o->embd, "width")->capture_default_str();
+    c->add_option("--context", o->context, "tokens per window")->capture_default_str();
+    c->add_option("--steps", o->steps)->capture_default_str();
+    c->add_option("--batch", o->batch, "windows per step")->capture_default_str();
+    c->add_option("--lr", o->lr, "peak learning rate")->capture_default_str();
+    c->add_option("--warmup", o->warmup, "steps of linear warm-up")->capture_default_str();
+    c->add_option("--weight-decay", o->weight_decay)->capture_default_str();
+    c->add_option("--grad-clip", o->grad_clip, "clip the gradient's global norm")->capture_default_str();
+    c->add_option("--eval-every", o->eval_every, "steps between validation and checkpoint")->capture_default_str();
+    c->add_option("--eval-batches", o->eval_batches)->capture_default_str();
+    c->add_option("--resume", o->resume, "continue from a folder an earlier run wrote");
+    c->add_option("--threads", o->threads)->capture_default_str();
+    c->add_option("--seed", o->seed)->capture_default_str();
+    c->callback([o, &exit_code] {
+        exit_code = guarded("train", [&] {
+            const TrainResult r = train_gpt2(*o, draw);
+            std::cout << "trained " << r.parameters << " parameters for " << r.steps << " steps in " << duration(r.seconds)
+                      << ": train loss " << r.train_loss << ", validation loss " << r.val_loss << " nats/token -> "
+                      << o->out.string() << "\n";
+            return 0;
+        });
+    });
+}
+
+}  // namespace distgpt::cli

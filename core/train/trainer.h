@@ -1,0 +1,54 @@
+#pragma once
+#include "weights/gpt2_config.h"
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <optional>
+#include <string>
+
+namespace distgpt {
+
+struct TrainOptions {
+    std::filesystem::path text;      // UTF-8 training text
+    std::filesystem::path out;       // the model folder to write (and checkpoint into)
+    std::string tokenizer = "char";  // "char", or "gpt2" with vocab_dir
+    std::filesystem::path vocab_dir; // vocab.json + merges.txt for "gpt2"
+    int layers = 8, heads = 4, embd = 128, context = 128;
+    int steps = 3000, batch = 32;
+    double lr = 2e-3, min_lr_ratio = 0.1, weight_decay = 0.1, grad_clip = 1.0;
+    double beta1 = 0.9, beta2 = 0.99;
+    int warmup = 100;
+    int eval_every = 250, eval_batches = 16;
+    std::filesystem::path resume;    // a folder written by an earlier run
+    int threads = 2;
+    uint64_t seed = 1337;
+};
+
+struct TrainProgress {
+    int step = 0;  // steps done
+    int steps = 0;
+    double loss = 0;                   // this step's training loss, nats/token
+    std::optional<double> val_loss;    // on the held-out last 10%, at eval steps
+    double lr = 0;
+    double tokens_per_second = 0;
+    double elapsed_s = 0, eta_s = 0;
+};
+
+struct TrainResult {
+    int steps = 0;
+    double train_loss = 0;  // mean over the last eval interval
+    double val_loss = 0;
+    double seconds = 0;
+    int64_t parameters = 0;
+};
+
+// nanoGPT-style training of a GPT-2 model on libtorch: AdamW, linear warm-up
+// then cosine decay to lr·min_lr_ratio, gradient clipping, the last 10% of the
+// text held out and evaluated every eval_every steps, a checkpoint at each.
+// The batch of step s depends only on (seed, s), so a resumed run continues
+// exactly as an uninterrupted one. Writes a Hugging Face folder plus
+// optimizer.safetensors and trainer_state.json for resuming.
+TrainResult train_gpt2(const TrainOptions& options, const std::function<void(const TrainProgress&)>& on_progress = {});
+
+}  // namespace distgpt

@@ -1,0 +1,112 @@
+// distgpt-cli train's engine: it learns, it resumes exactly, and what it
+// writes is an ordinary Hugging Face folder.
+#include "engine/local_engine.h"
+#include "support/expect_error.h"
+#include "support/fixtures.h"
+#include "train/trainer.h"
+#include "weights/safetensors.h"
+
+#include <QTest>
+
+#include <cstring>
+
+using namespace distgpt;
+using namespace distgpt::test;
+
+namespace {
+
+// A few kilobytes of varied text, made here so the test needs no data files.
+std::string training_text() {
+    const char* lines[] = {"ROMEO:\nBut soft, what light through yonder window breaks?\n",
+                           "JULIET:\nO Romeo, Romeo, wherefore art thou Romeo?\n",
+                           "HAMLET:\nTo be, or not to be, that is the question.\n",
+                           "MACBETH:\nTomorrow, and tomorrow, and tomorrow.\n",
+                           "PORTIA:\nThe quality of mercy is not strained.\n"};
+    std::string text;
+    for (int i = 0; i < 60; ++i) text += lines[(i * 7 + i / 5) % 5];
+    return text;
+}
+
+TrainOptions small_run(const std::filesystem::path& text, const std::filesystem::path& out, int steps) {
+    TrainOptions o;
+    o.text = text, o.out = out;
+    o.layers = 2, o.heads = 2, o.embd = 32, o.context = 32;
+    o.steps = steps, o.batch = 8, o.lr = 3e-3, o.warmup = 10;
+    o.eval_every = 3, o.eval_batches = 2, o.threads = 1, o.seed = 5;
+    return o;
+}
+
+}  // namespace
+
+class TestTrain : public QObject {
+    Q_OBJECT
+    QTemporaryDir dir;
+    std::filesystem::path text;
+
+private Q_SLOTS:
+    void initTestCase() {
+        text = path_of(dir) / "plays.txt";
+        write_file(text, training_text());
+    }
+
+    void trainingLowersTheLoss() {
+        TrainOptions o = small_run(text, path_of(dir) / "learned", 60);
+        o.eval_every = 20, o.warmup = 5;
+        std::vector<double> val;
+        const TrainResult r = train_gpt2(o, [&](const TrainProgress& p) {
+            if (p.val_loss) val.push_back(*p.val_loss);
+        });
+        QCOMPARE(val.size(), size_t(3));
+        QVERIFY2(val.back() < val.front() - 0.3, (std::to_string(val.front()) + " -> " + std::to_string(val.back())).c_str());
+        QVERIFY(r.val_loss < std::log(double(read_gpt2_config(o.out).vocab_size)));  // better than uniform
+    }
+
+    // Six steps straight, or three, a checkpoint, and three more from it: the
+    // same weights to the bit.
+    void resumingContinuesExactly() {
+        train_gpt2(small_run(text, path_of(dir) / "straight", 6));
+        train_gpt2(small_run(text, path_of(dir) / "first-half", 3));
+        TrainOptions resumed = small_run(text, path_of(dir) / "resumed", 6);
+        resumed.resume = path_of(dir) / "first-half";
+        int first_step = 0;
+        train_gpt2(resumed, [&](const TrainProgress& p) {
+            if (!first_step) first_step = p.step;
+        });
+        QCOMPARE(first_step, 4);
+        SafetensorsCheckpoint a(path_of(dir) / "straight"), b(path_of(dir) / "resumed");
+        QCOMPARE(a.names(), b.names());
+        for (const auto& name : a.names()) {
+            const TensorView x = a.get(name), y = b.get(name);
+            QVERIFY2(x.nbytes == y.nbytes && std::memcmp(x.data, y.data, x.nbytes) == 0, name.c_str());
+        }
+    }
+
+    // The folder loads through the path every downloaded model takes.
+    void trainedFolderIsAHuggingFaceModel() {
+        const auto out = path_of(dir) / "learned";
+        QVERIFY(std::filesystem::exists(out / "config.json"));
+        QVERIFY(std::filesystem::exists(out / "model.safetensors"));
+        QVERIFY(std::filesystem::exists(out / "vocab.json"));
+        ModelSource source;
+        source.dir = out;
+        const OpenedModel model = open_model(source);
+        QCOMPARE(model.tokenizer->kind(), std::string("char"));
+        QCOMPARE(model.config.n_layer, 2);
+        LocalEngine engine(model, 1);
+        GenerateOptions g;
+        g.max_new_tokens = 20;
+        g.sampling.temperature = 0;
+        const auto r = engine.generate({model.tokenizer->encode("ROMEO:\n")}, g);
+        QCOMPARE(r.sequences[0].generated_ids.size(), size_t(20));
+    }
+
+    void refusesTextShorterThanItsHeldOutWindow() {
+        const auto tiny = path_of(dir) / "tiny.txt";
+        write_file(tiny, "too short");
+        EXPECT_ERROR(train_gpt2(small_run(tiny, path_of(dir) / "never", 3)), "too short");
+        EXPECT_ERROR(train_gpt2(small_run(path_of(dir) / "absent.txt", path_of(dir) / "never", 3)), "cannot open training text");
+    }
+};
+
+QTEST_GUILESS_MAIN(TestTrain)
+#include "test_train.moc"
