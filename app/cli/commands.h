@@ -11,5 +11,6 @@ void add_inspect(CLI::App& app, int& exit_code);
 void add_save(CLI::App& app, int& exit_code);
 void add_bench(CLI::App& app, int& exit_code);
 void add_train(CLI::App& app, int& exit_code);
+void add_run(CLI::App& app, int& exit_code);
 
 }  // namespace distgpt::cli

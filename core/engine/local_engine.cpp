@@ -42,8 +42,9 @@ struct LocalEngine::Impl {
             if (!tokenizer.has_token(id)) unknown_ids.push_back(id);
     }
 
-    int sample(Sampler& sampler, float* logits) {
+    int sample(Sampler& sampler, float* logits, SequenceResult& seq, bool keep) {
         for (int id : unknown_ids) logits[id] = -std::numeric_limits<float>::infinity();
+        if (keep) seq.logits.emplace_back(logits, logits + config.vocab_size);
         return sampler.sample({logits, static_cast<std::size_t>(config.vocab_size)});
     }
 };
@@ -110,7 +111,7 @@ GenerationResult LocalEngine::generate(const std::vector<std::vector<int>>& prom
         at::Tensor logits = stage.forward(ids_tensor(ids), segments).contiguous();  // [n, V]
         result.prefill_ms = ms_between(t0, Clock::now());
         for (int i = 0; i < n; ++i)
-            accept(i, impl_->sample(samplers[i], logits[i].data_ptr<float>()), 0, result.prefill_ms);
+            accept(i, impl_->sample(samplers[i], logits[i].data_ptr<float>(), result.sequences[i], options.keep_logits), 0, result.prefill_ms);
     }
 
     // Decode: every unfinished sequence advances one token per pass.
@@ -130,7 +131,8 @@ GenerationResult LocalEngine::generate(const std::vector<std::vector<int>>& prom
         at::Tensor logits = stage.forward(ids_tensor(ids), segments).contiguous();  // [active, V]
         std::vector<int> tokens;
         for (std::size_t j = 0; j < who.size(); ++j)
-            tokens.push_back(impl_->sample(samplers[who[j]], logits[static_cast<int64_t>(j)].data_ptr<float>()));
+            tokens.push_back(impl_->sample(samplers[who[j]], logits[static_cast<int64_t>(j)].data_ptr<float>(),
+                                           result.sequences[who[j]], options.keep_logits));
         const double latency = ms_between(t0, Clock::now());
         result.decode_ms += latency;
         result.decode_steps += 1;

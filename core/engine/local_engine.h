@@ -13,6 +13,7 @@ struct GenerateOptions {
     int max_new_tokens = 64;
     SamplingParams sampling;  // sequence i uses seed + i
     bool stop_at_eos = true;
+    bool keep_logits = false;  // SequenceResult::logits gets each sampled position's logits
 };
 
 struct TokenEvent {
@@ -29,6 +30,7 @@ struct SequenceResult {
     std::vector<int> prompt_ids;
     std::vector<int> generated_ids;
     FinishReason finish = FinishReason::Length;
+    std::vector<std::vector<float>> logits;  // with keep_logits: one row per generated token
 };
 
 struct GenerationResult {

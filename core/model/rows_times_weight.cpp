@@ -13,57 +13,55 @@ namespace {
 #define DISTGPT_MULTIVERSION
 #endif
 
-constexpr int kMaxRows = 8;
+// Input rows per pass over W: each 4-row block of W is reused from L1 for all
+// of them, so even a prefill stays close to the arithmetic peak.
+constexpr int kMaxRows = 32;
 
-// One input row: four weight rows per pass give four independent
-// accumulators and four streams in flight, where one row's dot product is a
-// single dependent chain of FMAs.
-DISTGPT_MULTIVERSION
-void dot_block_one_row(const float* __restrict x, const float* __restrict W, const float* __restrict bias, int in,
-                       int o_begin, int o_end, float* __restrict y) {
-    int o = o_begin;
-    for (; o + 4 <= o_end; o += 4) {
-        const float* __restrict w0 = W + static_cast<long>(o) * in;
-        const float* __restrict w1 = w0 + in;
-        const float* __restrict w2 = w1 + in;
-        const float* __restrict w3 = w2 + in;
-        float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+// Four weight rows against one input row: four independent accumulators and
+// four streams in flight, where one row's dot product is a single dependent
+// chain of FMAs. Every (input row, weight row) pair goes through exactly this
+// code whatever the batch size, so a row's result has the same bits whether it
+// is decoded alone or with others: a pipeline matches the single process.
+#define DISTGPT_INLINE inline __attribute__((always_inline))
+
+DISTGPT_INLINE void dot4(const float* __restrict w0, int in, const float* __restrict x, float* out) {
+    const float* __restrict w1 = w0 + in;
+    const float* __restrict w2 = w1 + in;
+    const float* __restrict w3 = w2 + in;
+    float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
 #pragma omp simd reduction(+ : s0, s1, s2, s3)
-        for (int i = 0; i < in; ++i) {
-            const float xi = x[i];
-            s0 += w0[i] * xi, s1 += w1[i] * xi, s2 += w2[i] * xi, s3 += w3[i] * xi;
-        }
-        y[o] = s0 + (bias ? bias[o] : 0.0f);
-        y[o + 1] = s1 + (bias ? bias[o + 1] : 0.0f);
-        y[o + 2] = s2 + (bias ? bias[o + 2] : 0.0f);
-        y[o + 3] = s3 + (bias ? bias[o + 3] : 0.0f);
+    for (int i = 0; i < in; ++i) {
+        const float xi = x[i];
+        s0 += w0[i] * xi, s1 += w1[i] * xi, s2 += w2[i] * xi, s3 += w3[i] * xi;
     }
-    for (; o < o_end; ++o) {
-        const float* __restrict w = W + static_cast<long>(o) * in;
-        float s = 0;
-#pragma omp simd reduction(+ : s)
-        for (int i = 0; i < in; ++i) s += w[i] * x[i];
-        y[o] = s + (bias ? bias[o] : 0.0f);
-    }
+    out[0] = s0, out[1] = s1, out[2] = s2, out[3] = s3;
 }
 
-// Several input rows: each weight row is read once for all of them.
+DISTGPT_INLINE float dot1(const float* __restrict w, int in, const float* __restrict x) {
+    float s = 0;
+#pragma omp simd reduction(+ : s)
+    for (int i = 0; i < in; ++i) s += w[i] * x[i];
+    return s;
+}
+
+// Rows [o_begin, o_end) of W against all n inputs; each 4-row block of W is
+// read from memory once and reused from L1 for the other inputs.
 DISTGPT_MULTIVERSION
 void dot_block(const float* __restrict X, int n, const float* __restrict W, const float* __restrict bias, int in,
                int out, int o_begin, int o_end, float* __restrict Y) {
-    for (int o = o_begin; o < o_end; ++o) {
-        const float* __restrict w = W + static_cast<long>(o) * in;
-        float acc[kMaxRows] = {};
+    int o = o_begin;
+    for (; o + 4 <= o_end; o += 4) {
+        const float* w = W + static_cast<long>(o) * in;
         for (int r = 0; r < n; ++r) {
-            const float* __restrict x = X + static_cast<long>(r) * in;
-            float s = 0;
-#pragma omp simd reduction(+ : s)
-            for (int i = 0; i < in; ++i) s += w[i] * x[i];
-            acc[r] = s;
+            float acc[4];
+            dot4(w, in, X + static_cast<long>(r) * in, acc);
+            float* y = Y + static_cast<long>(r) * out + o;
+            for (int j = 0; j < 4; ++j) y[j] = acc[j] + (bias ? bias[o + j] : 0.0f);
         }
-        const float b = bias ? bias[o] : 0.0f;
-        for (int r = 0; r < n; ++r) Y[static_cast<long>(r) * out + o] = acc[r] + b;
     }
+    for (; o < o_end; ++o)
+        for (int r = 0; r < n; ++r)
+            Y[static_cast<long>(r) * out + o] = dot1(W + static_cast<long>(o) * in, in, X + static_cast<long>(r) * in) + (bias ? bias[o] : 0.0f);
 }
 
 }  // namespace
@@ -76,15 +74,13 @@ void rows_times_weight(const float* X, int n, const float* W, const float* bias,
         float* y = Y + static_cast<long>(r0) * out;
         // Chunks of rows handed out as threads free up: two threads rarely
         // stream memory at the same rate, and a fixed half each leaves one waiting.
-        const int chunk = std::max(16, out / (std::max(1, threads) * 16));
+        // A multiple of 4, so 4-row blocks sit at the same rows for any thread count.
+        const int chunk = (std::max(16, out / (std::max(1, threads) * 16)) + 3) / 4 * 4;
         const int chunks = (out + chunk - 1) / chunk;
 #pragma omp parallel for num_threads(std::max(1, threads)) schedule(dynamic, 1)
         for (int c = 0; c < chunks; ++c) {
             const int begin = c * chunk, end = std::min(out, (c + 1) * chunk);
-            if (rows == 1)
-                dot_block_one_row(x, W, bias, in, begin, end, y);
-            else
-                dot_block(x, rows, W, bias, in, out, begin, end, y);
+            dot_block(x, rows, W, bias, in, out, begin, end, y);
         }
     }
 }

@@ -6,7 +6,6 @@
 #include "util/error.h"
 
 #include <ATen/Parallel.h>
-#include <ATen/ops/addmm.h>
 #include <ATen/ops/bmm.h>
 #include <ATen/ops/embedding.h>
 #include <ATen/ops/empty.h>
@@ -14,20 +13,16 @@
 #include <ATen/ops/gelu.h>
 #include <ATen/ops/index_select.h>
 #include <ATen/ops/layer_norm.h>
-#include <ATen/ops/mm.h>
 #include <ATen/ops/ones.h>
 #include <ATen/ops/relu.h>
 #include <ATen/ops/softmax.h>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
 namespace distgpt {
 namespace {
-
-// Up to this many rows a step is bound by reading the weights: our kernel
-// reads them once for all rows. Past it, BLAS gemm's blocking wins.
-constexpr int64_t kDecodeRows = 8;
 
 at::Tensor tensor_of(std::vector<int64_t>& values) {
     return at::from_blob(values.data(), {static_cast<int64_t>(values.size())}, at::TensorOptions().dtype(at::kLong));
@@ -160,17 +155,15 @@ at::Tensor Stage::attend(int l, const at::Tensor& qkv, std::span<const Segment> 
     return out;
 }
 
+// Not BLAS: its results for a row change with the rows beside it, and a
+// sequence must compute the same bits however it is batched.
 at::Tensor Stage::linear(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b) const {
     const int64_t n = x.size(0), out = w.size(0), in = w.size(1);
-    if (n <= kDecodeRows) {
-        const at::Tensor xc = x.contiguous();
-        at::Tensor y = at::empty({n, out});  // [n, out]
-        rows_times_weight(xc.data_ptr<float>(), static_cast<int>(n), w.data_ptr<float>(),
-                          b.defined() ? b.data_ptr<float>() : nullptr, static_cast<int>(out), static_cast<int>(in),
-                          y.data_ptr<float>(), threads_);
-        return y;
-    }
-    return b.defined() ? at::addmm(b, x, w.t()) : at::mm(x, w.t());  // [n, out]
+    const at::Tensor xc = x.contiguous();
+    at::Tensor y = at::empty({n, out});  // [n, out]
+    rows_times_weight(xc.data_ptr<float>(), static_cast<int>(n), w.data_ptr<float>(), b.defined() ? b.data_ptr<float>() : nullptr,
+                      static_cast<int>(out), static_cast<int>(in), y.data_ptr<float>(), threads_);
+    return y;
 }
 
 at::Tensor Stage::head(const at::Tensor& x, std::span<const Segment> segments, LogitRows rows) {

@@ -5,12 +5,18 @@
 namespace distgpt {
 
 Gpt2Names::Gpt2Names(const TensorSource& source) {
-    if (source.contains("transformer.wte.weight"))
-        prefix_ = "transformer.";
-    else if (source.contains("wte.weight"))
-        prefix_ = "";
-    else
-        throw Error(source.describe() + ": holds neither 'wte.weight' nor 'transformer.wte.weight': not a GPT-2 checkpoint");
+    // A middle stage's shard has no wte: any tensor tells the layout.
+    for (const auto& name : source.names()) {
+        if (name.rfind("transformer.", 0) == 0) {
+            prefix_ = "transformer.";
+            return;
+        }
+        if (name == "wte.weight" || name == "wpe.weight" || name.rfind("h.", 0) == 0 || name.rfind("ln_f.", 0) == 0) {
+            prefix_ = "";
+            return;
+        }
+    }
+    throw Error(source.describe() + ": holds neither 'wte.weight' nor 'transformer.wte.weight': not a GPT-2 checkpoint");
 }
 
 }  // namespace distgpt

@@ -1,0 +1,136 @@
+#include "cli/commands.h"
+#include "cli/model_options.h"
+#include "runtime/controller/cluster.h"
+#include "tokenizer/utf8.h"
+#include "util/error.h"
+
+#include <nlohmann/json.hpp>
+
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+
+namespace distgpt::cli {
+namespace {
+
+struct RunArgs {
+    ModelOptions model;
+    std::string topology;
+    std::vector<std::string> prompts;
+    std::string prompts_file;
+    int samples = 1, micro_batch = 1, in_flight = 0, max_new_tokens = 64, context = 0;
+    float temperature = 1.0f, top_p = 1.0f;
+    int top_k = 0;
+    uint64_t seed = 0;
+    bool ignore_eos = false, json = false;
+    std::string trace, metrics, csv;
+};
+
+std::vector<std::string> read_prompts(const RunArgs& a) {
+    std::vector<std::string> prompts = a.prompts;
+    if (!a.prompts_file.empty()) {
+        std::ifstream in(a.prompts_file);
+        if (!in) throw Error("cannot open prompts file " + a.prompts_file);
+        for (std::string line; std::getline(in, line);)
+            if (!line.empty()) prompts.push_back(line);
+    }
+    if (prompts.empty()) throw Error("give --prompt TEXT (repeatable) or --prompts FILE (one prompt per line)");
+    std::vector<std::string> out;
+    for (int s = 0; s < a.samples; ++s) out.insert(out.end(), prompts.begin(), prompts.end());
+    return out;
+}
+
+int run(const RunArgs& a) {
+    const Topology topology = read_topology(a.topology);
+    const ModelSource source = a.model.source();
+    const OpenedModel model = open_model(source);
+    const auto texts = read_prompts(a);
+    RunRequest request;
+    std::size_t longest = 0;
+    for (const auto& t : texts) {
+        request.prompts.push_back(t.empty() && model.tokenizer->eos_id() ? std::vector<int>{*model.tokenizer->eos_id()} : model.tokenizer->encode(t));
+        longest = std::max(longest, request.prompts.back().size());
+    }
+    request.options.max_new_tokens = a.max_new_tokens;
+    request.options.sampling = {a.temperature, a.top_k, a.top_p, a.seed};
+    request.options.stop_at_eos = !a.ignore_eos;
+    request.in_flight = a.in_flight, request.micro_batch = a.micro_batch;
+    Sampler check(request.options.sampling);
+
+    const int stages = topology.stage_count();
+    const int slots = std::max(1, std::min<int>(static_cast<int>(texts.size()), a.in_flight > 0 ? a.in_flight : stages));
+    const int context = a.context > 0 ? a.context : std::min<int>(model.config.n_positions, static_cast<int>(longest) + a.max_new_tokens);
+    if (static_cast<int>(longest) >= context)
+        throw Error("the longest prompt has " + std::to_string(longest) + " tokens; the context holds " + std::to_string(context));
+    const Plan plan = make_plan(topology, model.config, slots, context);
+    std::cerr << "plan (" << strategy_name(topology.strategy) << ", " << model.description << "):\n" << plan.describe(topology);
+
+    ClusterOptions options;
+    options.controller_name = "distgpt-cli";
+    options.on_status = [](const std::string& s) { std::cerr << "  " << s << "\n"; };
+    Cluster cluster(topology, options);
+    cluster.configure(plan, source, model, slots, context);
+    request.in_flight = slots;
+    const RunResult r = cluster.run(request);
+
+    if (!a.trace.empty()) write_chrome_trace(r.trace, a.trace);
+    if (!a.csv.empty()) write_events_csv(r.trace, a.csv);
+    const std::string metrics = metrics_json(r.trace);
+    if (!a.metrics.empty()) std::ofstream(a.metrics) << metrics << "\n";
+
+    auto text_of = [&](const DistributedSequence& s) {
+        std::string out;
+        for (std::size_t i = 0; i < s.generated_ids.size(); ++i)
+            if (!(s.finish == "end_of_text" && i + 1 == s.generated_ids.size())) out += model.tokenizer->token_bytes(s.generated_ids[i]);
+        return out;
+    };
+    if (a.json) {
+        nlohmann::json j = {{"sequences", nlohmann::json::array()}, {"metrics", nlohmann::json::parse(metrics)}};
+        for (std::size_t i = 0; i < r.sequences.size(); ++i)
+            j["sequences"].push_back({{"prompt", texts[i]}, {"prompt_ids", r.sequences[i].prompt_ids},
+                                      {"generated_ids", r.sequences[i].generated_ids}, {"text", text_of(r.sequences[i])},
+                                      {"finish", r.sequences[i].finish}});
+        std::cout << j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+        return 0;
+    }
+    for (std::size_t i = 0; i < r.sequences.size(); ++i)
+        std::cout << "--- sequence " << i + 1 << " (" << r.sequences[i].finish << ") ---\n"
+                  << texts[i] << utf8::escape_invalid(text_of(r.sequences[i])) << "\n";
+    const auto m = nlohmann::json::parse(metrics);
+    std::fprintf(stderr, "%zu tokens in %.2f s: %.1f tokens/s; time to first token %.1f ms; token latency p50 %.1f ms, p95 %.1f ms\n",
+                 r.trace.tokens.size(), r.trace.wall_us / 1e6, r.tokens_per_second(), m["time_to_first_token_ms"]["mean"].get<double>(),
+                 m["token_latency_ms"]["p50"].get<double>(), m["token_latency_ms"]["p95"].get<double>());
+    for (const auto& n : m["nodes"])
+        std::fprintf(stderr, "  %-10s %-28s busy %5.1f%%  compute %8.1f ms  communication %7.1f ms  RSS %6.1f MB\n",
+                     n["name"].get<std::string>().c_str(), n["shard"].get<std::string>().c_str(), n["busy_percent"].get<double>(),
+                     n["compute_ms"].get<double>(), n["communication_ms"].get<double>(), n["rss_bytes"].get<double>() / 1e6);
+    return 0;
+}
+
+}  // namespace
+
+void add_run(CLI::App& app, int& exit_code) {
+    auto a = std::make_shared<RunArgs>();
+    auto* c = app.add_subcommand("run", "generate across the workers of a topology (pipeline, tensor or hybrid)");
+    a->model.add_to(*c);
+    c->add_option("--topology", a->topology, "topology JSON (see resources/topologies/)")->required();
+    c->add_option("--prompt", a->prompts, "a prompt; repeat for several sequences");
+    c->add_option("--prompts", a->prompts_file, "a file with one prompt per line");
+    c->add_option("--samples", a->samples, "run every prompt this many times (seed + i each)")->capture_default_str();
+    c->add_option("--in-flight", a->in_flight, "sequences in the pipeline at once (default: one per stage)");
+    c->add_option("--micro-batch", a->micro_batch, "sequences per message")->capture_default_str();
+    c->add_option("--max-new-tokens", a->max_new_tokens)->capture_default_str();
+    c->add_option("--context", a->context, "KV cache length per sequence (default: longest prompt + max-new-tokens)");
+    c->add_option("--temperature", a->temperature, "0 = greedy")->capture_default_str();
+    c->add_option("--top-k", a->top_k)->capture_default_str();
+    c->add_option("--top-p", a->top_p)->capture_default_str();
+    c->add_option("--seed", a->seed)->capture_default_str();
+    c->add_flag("--ignore-eos", a->ignore_eos, "keep going past <|endoftext|>");
+    c->add_option("--trace", a->trace, "write a Chrome trace JSON (open in Perfetto or chrome://tracing)");
+    c->add_option("--metrics", a->metrics, "write metrics JSON");
+    c->add_option("--csv", a->csv, "write every span as CSV");
+    c->add_flag("--json", a->json, "print sequences and metrics as JSON");
+    c->callback([a, &exit_code] { exit_code = guarded("run", [&] { return run(*a); }); });
+}
+
+}  // namespace distgpt::cli

@@ -1,0 +1,111 @@
+#include "plan/planner.h"
+
+#include "util/error.h"
+
+#include <algorithm>
+#include <limits>
+
+namespace distgpt {
+
+namespace {
+
+constexpr int64_t kRuntimeBytes = 96ll << 20;  // libtorch, sockets and buffers of a worker, measured idle
+
+std::string mib(int64_t b) { return std::to_string((b + (1 << 19)) >> 20) + " MiB"; }
+
+// Contiguous ranges over the layers minimising the largest stage cost.
+std::vector<std::pair<int, int>> balance(int layers, int stages, int64_t layer_cost, int64_t head_cost) {
+    // best[s][l]: the smallest max cost of putting layers [0, l) on stages [0, s)
+    const int64_t inf = std::numeric_limits<int64_t>::max();
+    std::vector<std::vector<int64_t>> best(stages + 1, std::vector<int64_t>(layers + 1, inf));
+    std::vector<std::vector<int>> cut(stages + 1, std::vector<int>(layers + 1, 0));
+    best[0][0] = 0;
+    for (int s = 1; s <= stages; ++s)
+        for (int l = s; l <= layers - (stages - s); ++l)
+            for (int k = s - 1; k < l; ++k) {
+                if (best[s - 1][k] == inf) continue;
+                const int64_t cost = (l - k) * layer_cost + (s == stages ? head_cost : 0);
+                const int64_t worst = std::max(best[s - 1][k], cost);
+                if (worst < best[s][l]) best[s][l] = worst, cut[s][l] = k;
+            }
+    std::vector<std::pair<int, int>> ranges(stages);
+    for (int s = stages, l = layers; s > 0; --s) {
+        ranges[s - 1] = {cut[s][l], l};
+        l = cut[s][l];
+    }
+    return ranges;
+}
+
+}  // namespace
+
+bool StagePlan::embedding() const { return layer_begin == 0; }
+
+Plan make_plan(const Topology& t, const Gpt2Config& c, int slots, int context) {
+    const int k = t.ranks_per_stage(), stages = t.stage_count();
+    if (k < 1 || stages < 1) throw Error("the topology has no stage to run");
+    if (c.n_head % k != 0)
+        throw Error("tensor-parallel degree " + std::to_string(k) + " does not divide the model's " + std::to_string(c.n_head) +
+                    " heads; use " + std::to_string(k) + " nodes per stage only for models whose heads it divides");
+    if (stages > c.n_layer)
+        throw Error(std::to_string(stages) + " pipeline stages but the model has only " + std::to_string(c.n_layer) +
+                    " layers: use at most " + std::to_string(c.n_layer) + " stages");
+    const int64_t C = c.n_embd, V = c.vocab_size;
+    std::vector<std::pair<int, int>> ranges = t.layers;
+    if (ranges.empty()) {
+        ranges = balance(c.n_layer, stages, c.params_per_layer(), V * C);
+    } else {
+        int expect = 0;
+        for (auto [b, e] : ranges) {
+            if (b != expect || e <= b)
+                throw Error("manual layer ranges must cover 0.." + std::to_string(c.n_layer) + " in order, each non-empty; [" +
+                            std::to_string(b) + ", " + std::to_string(e) + ") does not follow " + std::to_string(expect));
+            expect = e;
+        }
+        if (expect != c.n_layer) throw Error("manual layer ranges end at " + std::to_string(expect) + " but the model has " + std::to_string(c.n_layer) + " layers");
+    }
+    Plan plan;
+    plan.memory.resize(t.nodes.size());
+    plan.stage_of_node.assign(t.nodes.size(), 0);
+    plan.rank_of_node.assign(t.nodes.size(), 0);
+    std::string shortfalls;
+    for (int s = 0; s < stages; ++s) {
+        StagePlan sp;
+        sp.layer_begin = ranges[s].first, sp.layer_end = ranges[s].second;
+        sp.head = s == stages - 1;
+        for (int r = 0; r < k; ++r) {
+            const int node = s * k + r;
+            sp.nodes.push_back(node);
+            plan.stage_of_node[node] = s, plan.rank_of_node[node] = r;
+            NodeMemory& m = plan.memory[node];
+            const int layers = sp.layer_end - sp.layer_begin;
+            m.weights = layers * c.params_per_layer() * 4 / k + ((s == 0 || sp.head) ? V * C * 4 : 0) + (s == 0 ? int64_t(c.n_positions) * C * 4 : 0);
+            m.kv_cache = 2LL * layers * slots * context * C / k * 4;
+            m.runtime = kRuntimeBytes;
+            const int64_t limit = t.nodes[node].memory_limit;
+            if (limit > 0 && m.total() > limit)
+                shortfalls += "\n  node '" + t.nodes[node].name + "' needs " + mib(m.total()) + " (weights " + mib(m.weights) +
+                              ", KV cache " + mib(m.kv_cache) + ", runtime " + mib(m.runtime) + ") but its limit is " + mib(limit) +
+                              ": " + mib(m.total() - limit) + " short";
+        }
+        plan.stages.push_back(sp);
+    }
+    if (!shortfalls.empty())
+        throw Error("the plan does not fit:" + shortfalls + "\n  add nodes, raise their limits, or use fewer sequences or a shorter context");
+    return plan;
+}
+
+std::string Plan::describe(const Topology& t) const {
+    std::string out;
+    for (std::size_t s = 0; s < stages.size(); ++s) {
+        out += "stage " + std::to_string(s) + ": layers " + std::to_string(stages[s].layer_begin) + "-" +
+               std::to_string(stages[s].layer_end - 1) + (s == 0 ? " + embedding" : "") + (stages[s].head ? " + head" : "") + " on ";
+        for (std::size_t r = 0; r < stages[s].nodes.size(); ++r) {
+            const int n = stages[s].nodes[r];
+            out += (r ? ", " : "") + t.nodes[n].name + " (" + mib(memory[n].total()) + ")";
+        }
+        out += "\n";
+    }
+    return out;
+}
+
+}  // namespace distgpt

@@ -1,0 +1,36 @@
+#pragma once
+#include "plan/topology.h"
+#include "weights/gpt2_config.h"
+
+#include <string>
+#include <vector>
+
+namespace distgpt {
+
+struct StagePlan {
+    int layer_begin = 0, layer_end = 0;
+    std::vector<int> nodes;  // indices into Topology::nodes, in tensor-parallel rank order
+    bool embedding() const;
+    bool head = false;
+};
+
+struct NodeMemory {
+    int64_t weights = 0, kv_cache = 0, runtime = 0;
+    int64_t total() const { return weights + kv_cache + runtime; }
+};
+
+struct Plan {
+    std::vector<StagePlan> stages;
+    std::vector<NodeMemory> memory;  // per node
+    std::vector<int> stage_of_node, rank_of_node;
+    std::string describe(const Topology& t) const;  // one line per stage
+};
+
+// Turns a topology and a model into stages: contiguous layer ranges
+// balanced by the bytes each stage reads per token (the head counts on the
+// last), each run by its tensor-parallel ranks; then checks every node's
+// memory (weights + KV cache for `slots` sequences of `context` tokens).
+// An impossible plan throws Error saying which node lacks how much.
+Plan make_plan(const Topology& topology, const Gpt2Config& config, int slots, int context);
+
+}  // namespace distgpt

@@ -1,0 +1,113 @@
+#include "plan/topology.h"
+
+#include "util/error.h"
+
+#include <nlohmann/json.hpp>
+
+#include <fstream>
+#include <set>
+#include <sstream>
+
+namespace distgpt {
+
+using nlohmann::json;
+
+int Topology::ranks_per_stage() const {
+    switch (strategy) {
+        case Strategy::Pipeline: return 1;
+        case Strategy::Tensor: return static_cast<int>(nodes.size());
+        case Strategy::Hybrid: return tensor_parallel;
+    }
+    return 1;
+}
+
+int Topology::stage_count() const { return static_cast<int>(nodes.size()) / std::max(1, ranks_per_stage()); }
+
+std::string strategy_name(Strategy s) {
+    switch (s) {
+        case Strategy::Pipeline: return "pipeline";
+        case Strategy::Tensor: return "tensor";
+        case Strategy::Hybrid: return "hybrid";
+    }
+    return "pipeline";
+}
+
+Topology parse_topology(const std::string& text, const std::string& origin) {
+    json j;
+    try {
+        j = json::parse(text);
+    } catch (const json::exception& e) {
+        throw Error(origin + ": not valid JSON: " + e.what());
+    }
+    if (!j.is_object()) throw Error(origin + ": must be a JSON object with \"nodes\"");
+    Topology t;
+    try {
+        const std::string strategy = j.value("strategy", "pipeline");
+        if (strategy == "pipeline") t.strategy = Strategy::Pipeline;
+        else if (strategy == "tensor") t.strategy = Strategy::Tensor;
+        else if (strategy == "hybrid") t.strategy = Strategy::Hybrid;
+        else throw Error(origin + ": strategy '" + strategy + "' is not pipeline, tensor or hybrid");
+        t.tensor_parallel = j.value("tensor_parallel", t.strategy == Strategy::Hybrid ? 2 : 1);
+        if (!j.contains("nodes") || !j["nodes"].is_array() || j["nodes"].empty())
+            throw Error(origin + ": needs a non-empty \"nodes\" array");
+        std::set<std::string> names;
+        for (const json& n : j["nodes"]) {
+            if (!n.is_object()) throw Error(origin + ": every node must be an object");
+            NodeSpec node;
+            node.name = n.value("name", "node" + std::to_string(t.nodes.size()));
+            node.endpoint = n.value("endpoint", "local");
+            node.threads = n.value("threads", 1);
+            node.memory_limit = n.value("memory_limit", int64_t(0));
+            node.weights = n.value("weights", "auto");
+            if (!names.insert(node.name).second) throw Error(origin + ": two nodes are named '" + node.name + "'");
+            if (node.endpoint != "local" && node.endpoint.rfind("tcp://", 0) != 0)
+                throw Error(origin + ": node '" + node.name + "': endpoint must be \"local\" or tcp://host:port, not '" + node.endpoint + "'");
+            if (node.threads < 1) throw Error(origin + ": node '" + node.name + "': threads must be at least 1");
+            if (node.memory_limit < 0) throw Error(origin + ": node '" + node.name + "': memory_limit must be >= 0");
+            if (node.weights != "auto" && node.weights != "disk" && node.weights != "stream")
+                throw Error(origin + ": node '" + node.name + "': weights must be auto, disk or stream");
+            t.nodes.push_back(node);
+        }
+        if (j.contains("layers")) {
+            for (const json& r : j["layers"]) {
+                if (!r.is_array() || r.size() != 2) throw Error(origin + ": \"layers\" must list [begin, end) pairs, one per stage");
+                t.layers.emplace_back(r[0].get<int>(), r[1].get<int>());
+            }
+        }
+    } catch (const json::exception& e) {
+        throw Error(origin + ": a field has the wrong type: " + e.what());
+    }
+    const int n = static_cast<int>(t.nodes.size());
+    if (t.strategy == Strategy::Hybrid && (t.tensor_parallel < 1 || n % t.tensor_parallel != 0))
+        throw Error(origin + ": hybrid with tensor_parallel " + std::to_string(t.tensor_parallel) + " needs a multiple of " +
+                    std::to_string(t.tensor_parallel) + " nodes, not " + std::to_string(n));
+    if (!t.layers.empty() && static_cast<int>(t.layers.size()) != t.stage_count())
+        throw Error(origin + ": \"layers\" gives " + std::to_string(t.layers.size()) + " ranges for " + std::to_string(t.stage_count()) + " stages");
+    return t;
+}
+
+Topology read_topology(const std::filesystem::path& file) {
+    std::ifstream in(file);
+    if (!in) throw Error("cannot open topology file " + file.string());
+    std::stringstream s;
+    s << in.rdbuf();
+    return parse_topology(s.str(), file.string());
+}
+
+std::string topology_to_json(const Topology& t) {
+    json j = {{"strategy", strategy_name(t.strategy)}, {"nodes", json::array()}};
+    if (t.strategy == Strategy::Hybrid) j["tensor_parallel"] = t.tensor_parallel;
+    for (const auto& n : t.nodes) {
+        json node = {{"name", n.name}, {"endpoint", n.endpoint}, {"threads", n.threads}};
+        if (n.memory_limit) node["memory_limit"] = n.memory_limit;
+        if (n.weights != "auto") node["weights"] = n.weights;
+        j["nodes"].push_back(node);
+    }
+    if (!t.layers.empty()) {
+        j["layers"] = json::array();
+        for (auto [b, e] : t.layers) j["layers"].push_back({b, e});
+    }
+    return j.dump(2);
+}
+
+}  // namespace distgpt

@@ -1,0 +1,38 @@
+#pragma once
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace distgpt {
+
+enum class Strategy { Pipeline, Tensor, Hybrid };
+
+struct NodeSpec {
+    std::string name;
+    std::string endpoint = "local";  // "local": the controller starts the worker; else tcp://host:port
+    int threads = 1;
+    int64_t memory_limit = 0;        // bytes; 0 = no limit
+    std::string weights = "auto";    // auto | disk | stream: where its shard comes from
+};
+
+// The cluster a run uses, as the topology JSON file and the app's editor
+// describe it (docs/topology.md).
+struct Topology {
+    Strategy strategy = Strategy::Pipeline;
+    int tensor_parallel = 1;  // ranks per stage for "hybrid"
+    std::vector<NodeSpec> nodes;
+    std::vector<std::pair<int, int>> layers;  // optional manual [begin, end) per stage
+
+    int stage_count() const;
+    int ranks_per_stage() const;
+};
+
+// Throws Error naming the file (or "topology") and the field at fault.
+Topology parse_topology(const std::string& json_text, const std::string& origin = "topology");
+Topology read_topology(const std::filesystem::path& file);
+std::string topology_to_json(const Topology& t);
+std::string strategy_name(Strategy s);
+
+}  // namespace distgpt

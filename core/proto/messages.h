@@ -1,0 +1,200 @@
+#pragma once
+// The messages between controller and workers, and between workers. Each is
+// a multipart ZeroMQ message: a msgpack header {v, type, body}, then raw
+// tensor frames (fp32 or int32, little-endian, row-major). docs/protocol.md
+// describes who sends each one and when.
+#include <msgpack.hpp>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace distgpt::proto {
+
+constexpr int kProtocolVersion = 1;
+
+struct Hello {
+    static constexpr const char* kType = "hello";
+    std::string controller;  // who asks: shown to a second controller as the owner
+    MSGPACK_DEFINE_MAP(controller);
+};
+
+struct HelloReply {
+    static constexpr const char* kType = "hello_reply";
+    std::string name, host, version;
+    int cores = 0, threads = 0;
+    int64_t memory_total = 0, memory_limit = 0;  // bytes; limit 0 = none
+    std::string model_dir;                       // "" when the worker has no model on disk
+    std::string collective_endpoint;             // where tensor-parallel peers push partial sums
+    MSGPACK_DEFINE_MAP(name, host, version, cores, threads, memory_total, memory_limit, model_dir, collective_endpoint);
+};
+
+struct Ping {
+    static constexpr const char* kType = "ping";
+    int64_t controller_ns = 0;
+    MSGPACK_DEFINE_MAP(controller_ns);
+};
+
+struct Pong {
+    static constexpr const char* kType = "pong";
+    int64_t controller_ns = 0, worker_ns = 0;
+    MSGPACK_DEFINE_MAP(controller_ns, worker_ns);
+};
+
+// One tensor of a shard, sent by a controller to a worker that lacks the
+// model; large tensors come in several chunks. Frame 1: the chunk's bytes.
+struct WeightChunk {
+    static constexpr const char* kType = "weight_chunk";
+    std::string name, dtype;  // dtype as safetensors spells it
+    std::vector<int64_t> shape;
+    uint64_t offset = 0, total = 0;  // of this chunk within the tensor's bytes
+    uint64_t shard_bytes_sent = 0, shard_bytes_total = 0;
+    MSGPACK_DEFINE_MAP(name, dtype, shape, offset, total, shard_bytes_sent, shard_bytes_total);
+};
+
+struct WeightAck {
+    static constexpr const char* kType = "weight_ack";
+    uint64_t received = 0, total = 0;
+    MSGPACK_DEFINE_MAP(received, total);
+};
+
+struct Configure {
+    static constexpr const char* kType = "configure";
+    std::string run;
+    std::string weights;  // "dir": the worker's own --model-dir, or model_dir; "random"; "streamed"
+    std::string model_dir, random_shape, config_json;  // config_json: the model's config.json, for "streamed"
+    uint64_t random_seed = 0;
+    int layer_begin = 0, layer_end = 0;
+    bool embedding = false, head = false;
+    int tp_rank = 0, tp_size = 1;
+    int stage = 0, stages = 1;
+    int slots = 1, context = 0, threads = 1;
+    std::vector<std::string> next;      // inbox endpoints of the next stage's ranks
+    std::vector<std::string> first;     // inbox endpoints of stage 0's ranks (the last stage sends tokens there)
+    std::vector<std::string> tp_peers;  // collective endpoints of this stage's ranks, in rank order
+    bool return_logits = false;         // the last stage sends each sampled row's logits (tests, debugging)
+    int eos_token_id = -1;
+    std::vector<int> masked_ranges;     // [begin, end) pairs of ids never sampled: ids the tokenizer cannot spell
+    MSGPACK_DEFINE_MAP(run, weights, model_dir, random_shape, config_json, random_seed, layer_begin, layer_end,
+                       embedding, head, tp_rank, tp_size, stage, stages, slots, context, threads, next, first,
+                       tp_peers, return_logits, eos_token_id, masked_ranges);
+};
+
+struct Configured {
+    static constexpr const char* kType = "configured";
+    int64_t weight_bytes = 0, kv_cache_bytes = 0, rss_bytes = 0;
+    double load_ms = 0;
+    std::string shard;  // "layers 0-3, embedding"
+    MSGPACK_DEFINE_MAP(weight_bytes, kv_cache_bytes, rss_bytes, load_ms, shard);
+};
+
+// A sequence as every stage needs to know it.
+struct Sequence {
+    int64_t id = 0;
+    int slot = 0;
+    float temperature = 1, top_p = 1;
+    int top_k = 0;
+    uint64_t seed = 0;
+    int max_new_tokens = 1;
+    bool stop_at_eos = true;
+    MSGPACK_DEFINE_MAP(id, slot, temperature, top_p, top_k, seed, max_new_tokens, stop_at_eos);
+};
+
+// Controller -> stage 0: start a micro-batch. Frame 1: the prompts' token
+// ids, int32, concatenated; `lengths` splits them.
+struct Start {
+    static constexpr const char* kType = "start";
+    std::string run;
+    int group = 0;
+    std::vector<Sequence> sequences;
+    std::vector<int> lengths;
+    MSGPACK_DEFINE_MAP(run, group, sequences, lengths);
+};
+
+struct Row {
+    int64_t id = 0;
+    int slot = 0, pos = 0, len = 1;
+    MSGPACK_DEFINE_MAP(id, slot, pos, len);
+};
+
+// Stage -> next stage: hidden states of a micro-batch. Frame 1: fp32
+// [rows, cols]. At step 0 (prefill) `sequences` introduces the sequences.
+struct Forward {
+    static constexpr const char* kType = "forward";
+    std::string run;
+    int group = 0, step = 0;
+    std::vector<Row> rows_of;
+    std::vector<Sequence> sequences;
+    int64_t rows = 0, cols = 0;
+    MSGPACK_DEFINE_MAP(run, group, step, rows_of, sequences, rows, cols);
+};
+
+struct Token {
+    int64_t id = 0;
+    int slot = 0, pos = 0;  // pos: where the token goes in the sequence
+    int token = 0;
+    bool done = false;
+    std::string finish;  // "length", "end_of_text", "context" when done
+    MSGPACK_DEFINE_MAP(id, slot, pos, token, done, finish);
+};
+
+// Last stage -> stage 0 and controller: one sampled token per sequence of a
+// micro-batch; only ids travel back, never logits (unless return_logits:
+// then frame 1 is fp32 [tokens, vocab]).
+struct Tokens {
+    static constexpr const char* kType = "tokens";
+    std::string run;
+    int group = 0, step = 0;
+    std::vector<Token> tokens;
+    int64_t sampled_ns = 0;
+    int64_t vocab = 0;
+    MSGPACK_DEFINE_MAP(run, group, step, tokens, sampled_ns, vocab);
+};
+
+// One timed span on a worker's own monotonic clock.
+struct Span {
+    std::string kind;  // compute, send, receive, wait, allreduce, load, sample
+    int64_t t0 = 0, t1 = 0;
+    int group = -1, step = -1;
+    int layer_begin = 0, layer_end = 0;
+    int64_t bytes = 0;
+    std::string peer;  // for send and receive: the other end
+    std::vector<int64_t> sequences;
+    MSGPACK_DEFINE_MAP(kind, t0, t1, group, step, layer_begin, layer_end, bytes, peer, sequences);
+};
+
+struct Trace {
+    static constexpr const char* kType = "trace";
+    std::vector<Span> spans;
+    int64_t rss_bytes = 0;
+    MSGPACK_DEFINE_MAP(spans, rss_bytes);
+};
+
+// Tensor-parallel partial sum, pushed to each peer of the group. Frame 1: fp32.
+struct Partial {
+    static constexpr const char* kType = "partial";
+    int64_t counter = 0;
+    int rank = 0;
+    MSGPACK_DEFINE_MAP(counter, rank);
+};
+
+struct Stop {
+    static constexpr const char* kType = "stop";
+    std::string run;
+    MSGPACK_DEFINE_MAP(run);
+};
+
+struct Ok {
+    static constexpr const char* kType = "ok";
+    std::string what;
+    MSGPACK_DEFINE_MAP(what);
+};
+
+struct ErrorReply {
+    static constexpr const char* kType = "error";
+    std::string message;
+    std::string in_reply_to;
+    MSGPACK_DEFINE_MAP(message, in_reply_to);
+};
+
+}  // namespace distgpt::proto

@@ -1,0 +1,350 @@
+#include "runtime/controller/cluster.h"
+
+#include "net/sockets.h"
+#include "runtime/controller/local_worker.h"
+#include "util/error.h"
+#include "weights/gpt2_names.h"
+#include "weights/shard_tensors.h"
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <deque>
+#include <fstream>
+#include <map>
+#include <optional>
+#include <sstream>
+
+namespace distgpt {
+
+namespace {
+
+constexpr std::size_t kWeightChunkBytes = 16u << 20;
+constexpr auto kStallTimeout = std::chrono::seconds(60);
+
+std::string host_of(const std::string& endpoint) {
+    const auto scheme = endpoint.find("://"), colon = endpoint.rfind(':');
+    return endpoint.substr(scheme + 3, colon - scheme - 3);
+}
+std::string port_of(const std::string& endpoint) { return endpoint.substr(endpoint.rfind(':') + 1); }
+
+}  // namespace
+
+struct Cluster::Impl {
+    Topology topology;
+    ClusterOptions options;
+    zmq::context_t context{1};
+    std::vector<std::unique_ptr<LocalWorker>> launched;  // by node, null for remote nodes
+    std::vector<zmq::socket_t> sockets;                 // DEALER per node
+    std::vector<std::string> endpoints;                  // each node's inbox
+    std::vector<proto::HelloReply> hellos;
+    std::vector<TraceNode> nodes;
+    std::vector<double> offset_ns;                       // worker clock - controller clock
+    Plan plan;
+    std::string run_id;
+    int slots = 1;
+
+    void status(const std::string& s) {
+        if (options.on_status) options.on_status(s);
+    }
+
+    std::optional<proto::Message> receive_from(int node, std::chrono::milliseconds timeout) {
+        auto parts = net::receive(sockets[node], timeout);
+        if (!parts) return std::nullopt;
+        return proto::decode(std::move(*parts));
+    }
+
+    // The next message of `type` from `node`; an error reply becomes an Error naming the node.
+    proto::Message expect(int node, const std::string& type, std::chrono::milliseconds timeout) {
+        const auto deadline = std::chrono::steady_clock::now() + timeout;
+        for (;;) {
+            const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+            if (left.count() <= 0) break;
+            auto m = receive_from(node, left);
+            if (!m) break;
+            if (m->type == type) return std::move(*m);
+            if (m->type == proto::ErrorReply::kType) throw Error("node '" + topology.nodes[node].name + "': " + m->as<proto::ErrorReply>().message);
+        }
+        throw Error("node '" + topology.nodes[node].name + "' at " + endpoints[node] + " did not answer within " +
+                    std::to_string(timeout.count() / 1000.0).substr(0, 4) + " s (waiting for " + type + "): is distgpt-worker running there?");
+    }
+
+    // Polls every node; returns (node, message) or nullopt after `timeout`.
+    std::optional<std::pair<int, proto::Message>> receive_any(std::chrono::milliseconds timeout) {
+        std::vector<zmq::pollitem_t> items;
+        for (auto& s : sockets) items.push_back({s.handle(), 0, ZMQ_POLLIN, 0});
+        if (zmq::poll(items.data(), items.size(), timeout) <= 0) return std::nullopt;
+        for (std::size_t i = 0; i < items.size(); ++i)
+            if (items[i].revents & ZMQ_POLLIN)
+                if (auto m = receive_from(static_cast<int>(i), std::chrono::milliseconds(0))) return std::pair{static_cast<int>(i), std::move(*m)};
+        return std::nullopt;
+    }
+
+    void connect_all() {
+        const int n = static_cast<int>(topology.nodes.size());
+        for (int i = 0; i < n; ++i) {
+            const auto& spec = topology.nodes[i];
+            if (spec.endpoint == "local") {
+                status("starting local worker '" + spec.name + "'");
+                launched.push_back(std::make_unique<LocalWorker>(spec.name, spec.threads, spec.memory_limit));
+                endpoints.push_back(launched.back()->endpoint());
+            } else {
+                launched.push_back(nullptr);
+                endpoints.push_back(spec.endpoint);
+            }
+            zmq::socket_t s = net::make_socket(context, zmq::socket_type::dealer);
+            s.connect(endpoints.back());
+            sockets.push_back(std::move(s));
+        }
+        for (int i = 0; i < n; ++i) net::send(sockets[i], proto::encode(proto::Hello{options.controller_name}));
+        for (int i = 0; i < n; ++i) {
+            hellos.push_back(expect(i, proto::HelloReply::kType, std::chrono::milliseconds(options.hello_timeout_ms)).as<proto::HelloReply>());
+            TraceNode node;
+            node.name = topology.nodes[i].name;
+            nodes.push_back(node);
+        }
+        measure_clocks();
+    }
+
+    // Offset of each worker's clock, from the ping with the smallest round trip.
+    void measure_clocks() {
+        offset_ns.assign(nodes.size(), 0);
+        for (std::size_t i = 0; i < nodes.size(); ++i) {
+            double best_rtt = 1e18;
+            for (int k = 0; k < 8; ++k) {
+                const int64_t sent = net::now_ns();
+                net::send(sockets[i], proto::encode(proto::Ping{sent}));
+                const auto pong = expect(static_cast<int>(i), proto::Pong::kType, std::chrono::milliseconds(options.hello_timeout_ms)).as<proto::Pong>();
+                const int64_t back = net::now_ns();
+                if (back - sent < best_rtt) {
+                    best_rtt = static_cast<double>(back - sent);
+                    offset_ns[i] = static_cast<double>(pong.worker_ns) - (sent + back) / 2.0;
+                }
+            }
+            nodes[i].clock_offset_us = offset_ns[i] / 1e3;
+            nodes[i].rtt_us = best_rtt / 1e3;
+        }
+    }
+
+    std::string peer_endpoint(int node, const std::string& reported) const {
+        // A remote worker bound to 0.0.0.0 is reached at the host its topology names.
+        const std::string host = topology.nodes[node].endpoint == "local" ? host_of(endpoints[node]) : host_of(topology.nodes[node].endpoint);
+        return "tcp://" + host + ":" + port_of(reported);
+    }
+
+    std::string weights_for(int node, const ModelSource& source) const {
+        const auto& how = topology.nodes[node].weights;
+        if (source.is_random()) return "random";
+        if (how == "stream") return "streamed";
+        if (how == "disk") return "dir";
+        if (topology.nodes[node].endpoint == "local") return "dir";
+        return hellos[node].model_dir.empty() ? "streamed" : "dir";
+    }
+
+    void stream_weights(int node, const StagePlan& stage, const OpenedModel& model) {
+        const auto names = gpt2_shard_tensor_names(model.config, stage.layer_begin, stage.layer_end, stage.embedding(),
+                                                   stage.head, Gpt2Names(*model.weights).prefix());
+        uint64_t total = 0, sent = 0;
+        for (const auto& name : names) total += model.weights->header(name).nbytes;
+        int last_percent = -1;
+        for (const auto& name : names) {
+            const TensorView v = model.weights->get(name);
+            for (uint64_t offset = 0; offset < v.nbytes || (v.nbytes == 0 && offset == 0); offset += kWeightChunkBytes) {
+                const std::size_t size = std::min<uint64_t>(kWeightChunkBytes, v.nbytes - offset);
+                sent += size;
+                proto::WeightChunk chunk{name, std::string(dtype_name(v.dtype)), v.shape, offset, v.nbytes, sent, total};
+                proto::Parts frames;
+                frames.push_back(proto::frame_of(v.data + offset, size));
+                net::send(sockets[node], proto::encode(chunk, std::move(frames)));
+                expect(node, proto::WeightAck::kType, std::chrono::seconds(60));
+                const int percent = static_cast<int>(100 * sent / std::max<uint64_t>(1, total));
+                if (percent / 10 != last_percent / 10) status("node '" + topology.nodes[node].name + "': streaming weights " + std::to_string(percent) + "%");
+                last_percent = percent;
+                if (v.nbytes == 0) break;
+            }
+            model.weights->release(v);
+        }
+    }
+
+    void configure(const Plan& p, const ModelSource& source, const OpenedModel& model, int slot_count, int context) {
+        plan = p;
+        slots = slot_count;
+        run_id = std::to_string(net::now_ns());
+        std::vector<int> masked;  // ids the tokenizer cannot spell are never sampled
+        for (int id = 0; id < model.config.vocab_size; ++id) {
+            if (model.tokenizer->has_token(id)) continue;
+            if (!masked.empty() && masked.back() == id) masked.back() = id + 1;
+            else masked.insert(masked.end(), {id, id + 1});
+        }
+        std::ifstream config_file(source.dir / "config.json");
+        std::stringstream config_json;
+        if (config_file) config_json << config_file.rdbuf();
+        const int n = static_cast<int>(topology.nodes.size());
+        for (int i = 0; i < n; ++i) {
+            const int s = plan.stage_of_node[i];
+            const StagePlan& stage = plan.stages[s];
+            proto::Configure c;
+            c.run = run_id;
+            c.weights = weights_for(i, source);
+            c.model_dir = c.weights == "dir" && topology.nodes[i].endpoint == "local" ? source.dir.string() : "";
+            c.random_shape = source.random_shape, c.random_seed = source.random_seed;
+            c.config_json = config_json.str();
+            c.layer_begin = stage.layer_begin, c.layer_end = stage.layer_end;
+            c.embedding = stage.embedding(), c.head = stage.head;
+            c.tp_rank = plan.rank_of_node[i], c.tp_size = static_cast<int>(stage.nodes.size());
+            c.stage = s, c.stages = static_cast<int>(plan.stages.size());
+            c.slots = slots, c.context = context, c.threads = topology.nodes[i].threads;
+            if (s + 1 < c.stages)
+                for (int peer : plan.stages[s + 1].nodes) c.next.push_back(endpoints[peer]);
+            if (stage.head)
+                for (int peer : plan.stages[0].nodes) c.first.push_back(endpoints[peer]);
+            for (int peer : stage.nodes) c.tp_peers.push_back(peer_endpoint(peer, hellos[peer].collective_endpoint));
+            c.return_logits = options.return_logits;
+            c.eos_token_id = model.tokenizer->eos_id() ? model.config.eos_token_id : -1;
+            c.masked_ranges = masked;
+            if (c.weights == "streamed") {
+                if (source.is_random()) throw Error("a random model is drawn on each worker; it is never streamed");
+                stream_weights(i, stage, model);
+            }
+            status("node '" + topology.nodes[i].name + "': loading " + ShardSpec{c.layer_begin, c.layer_end, c.embedding, c.head, c.tp_rank, c.tp_size}.describe());
+            net::send(sockets[i], proto::encode(c));
+        }
+        for (int i = 0; i < n; ++i) {
+            const auto done = expect(i, proto::Configured::kType, std::chrono::minutes(10)).as<proto::Configured>();
+            nodes[i].stage = plan.stage_of_node[i], nodes[i].rank = plan.rank_of_node[i];
+            nodes[i].shard = done.shard, nodes[i].weight_bytes = done.weight_bytes;
+            nodes[i].kv_cache_bytes = done.kv_cache_bytes, nodes[i].rss_bytes = done.rss_bytes;
+        }
+        // Load spans arrive with each configure; they belong to no run.
+        while (receive_any(std::chrono::milliseconds(20))) {
+        }
+    }
+
+    int node_of_endpoint(const std::string& endpoint) const {
+        for (std::size_t i = 0; i < endpoints.size(); ++i)
+            if (endpoints[i] == endpoint) return static_cast<int>(i);
+        return -1;
+    }
+
+    RunResult run(const RunRequest& req) {
+        if (plan.stages.empty()) throw Error("configure the cluster before running");
+        const int total = static_cast<int>(req.prompts.size());
+        if (total == 0) throw Error("nothing to run: no prompts");
+        const int in_flight = std::min(slots, req.in_flight > 0 ? req.in_flight : static_cast<int>(plan.stages.size()));
+        const int micro_batch = std::max(1, req.micro_batch);
+        for (int i = 0; i < total; ++i)
+            if (req.prompts[i].empty()) throw Error("prompt " + std::to_string(i + 1) + " is empty");
+        RunResult result;
+        result.sequences.resize(total);
+        result.trace.nodes = nodes;
+        result.trace.sequences = total;
+        std::deque<int> queue;
+        for (int i = 0; i < total; ++i) queue.push_back(i), result.sequences[i].prompt_ids = req.prompts[i];
+        std::vector<int> free_slots;
+        for (int s = in_flight - 1; s >= 0; --s) free_slots.push_back(s);
+        int next_group = 0, finished = 0;
+        const int64_t start_ns = net::now_ns();
+        auto to_us = [&](int node, int64_t worker_ns) { return (worker_ns - offset_ns[node] - start_ns) / 1e3; };
+
+        auto launch = [&] {
+            while (!free_slots.empty() && !queue.empty()) {
+                proto::Start start;
+                start.run = run_id;
+                start.group = next_group++;
+                std::vector<int32_t> ids;
+                while (!free_slots.empty() && !queue.empty() && static_cast<int>(start.sequences.size()) < micro_batch) {
+                    const int seq = queue.front();
+                    queue.pop_front();
+                    proto::Sequence s;
+                    s.id = seq, s.slot = free_slots.back();
+                    free_slots.pop_back();
+                    s.temperature = req.options.sampling.temperature, s.top_k = req.options.sampling.top_k;
+                    s.top_p = req.options.sampling.top_p, s.seed = req.options.sampling.seed + static_cast<uint64_t>(seq);
+                    s.max_new_tokens = req.options.max_new_tokens, s.stop_at_eos = req.options.stop_at_eos;
+                    start.sequences.push_back(s);
+                    start.lengths.push_back(static_cast<int>(req.prompts[seq].size()));
+                    ids.insert(ids.end(), req.prompts[seq].begin(), req.prompts[seq].end());
+                }
+                for (int node : plan.stages[0].nodes) {
+                    proto::Parts frames;
+                    frames.push_back(proto::frame_of(ids.data(), ids.size() * sizeof(int32_t)));
+                    net::send(sockets[node], proto::encode(start, std::move(frames)));
+                }
+            }
+        };
+        auto record_trace = [&](int node, const proto::Trace& t) {
+            result.trace.nodes[node].rss_bytes = t.rss_bytes;
+            for (const auto& s : t.spans) {
+                if (s.kind == "load") continue;
+                result.trace.spans.push_back({node, s.kind, to_us(node, s.t0), to_us(node, s.t1), s.group, s.step, s.layer_begin,
+                                              s.layer_end, s.bytes, s.peer.empty() ? -1 : node_of_endpoint(s.peer), s.sequences});
+            }
+        };
+
+        launch();
+        auto last_progress = std::chrono::steady_clock::now();
+        while (finished < total) {
+            auto got = receive_any(std::chrono::milliseconds(200));
+            if (!got) {
+                if (std::chrono::steady_clock::now() - last_progress > kStallTimeout)
+                    throw Error("the run made no progress for 60 s; a node may be stuck or gone (" + std::to_string(finished) + " of " +
+                                std::to_string(total) + " sequences finished)");
+                continue;
+            }
+            last_progress = std::chrono::steady_clock::now();
+            auto& [node, m] = *got;
+            if (m.type == proto::Tokens::kType) {
+                const auto t = m.as<proto::Tokens>();
+                const float* logits = m.frames.empty() ? nullptr : static_cast<const float*>(m.frames[0].data());
+                for (std::size_t i = 0; i < t.tokens.size(); ++i) {
+                    const auto& tok = t.tokens[i];
+                    if (tok.id < 0 || tok.id >= total) throw Error("node '" + nodes[node].name + "' sent a token for unknown sequence " + std::to_string(tok.id));
+                    auto& seq = result.sequences[tok.id];
+                    seq.generated_ids.push_back(tok.token);
+                    if (logits) seq.logits.emplace_back(logits + i * t.vocab, logits + (i + 1) * t.vocab);
+                    result.trace.tokens.push_back({tok.id, t.step, tok.token, to_us(node, t.sampled_ns)});
+                    if (tok.done) {
+                        seq.finish = tok.finish;
+                        free_slots.push_back(tok.slot);
+                        ++finished;
+                    }
+                }
+                launch();
+            } else if (m.type == proto::Trace::kType) {
+                record_trace(node, m.as<proto::Trace>());
+            } else if (m.type == proto::ErrorReply::kType) {
+                throw Error("node '" + nodes[node].name + "': " + m.as<proto::ErrorReply>().message);
+            }
+        }
+        result.trace.wall_us = (net::now_ns() - start_ns) / 1e3;
+        // The last spans trail the last token by a message or two.
+        while (auto got = receive_any(std::chrono::milliseconds(30)))
+            if (got->second.type == proto::Trace::kType) record_trace(got->first, got->second.as<proto::Trace>());
+        std::sort(result.trace.spans.begin(), result.trace.spans.end(), [](const TraceSpan& a, const TraceSpan& b) { return a.t0_us < b.t0_us; });
+        return result;
+    }
+};
+
+Cluster::Cluster(const Topology& topology, ClusterOptions options) : impl_(std::make_unique<Impl>()) {
+    impl_->topology = topology;
+    impl_->options = std::move(options);
+    impl_->connect_all();
+}
+
+Cluster::~Cluster() {
+    for (std::size_t i = 0; i < impl_->sockets.size(); ++i) {
+        try {
+            net::send(impl_->sockets[i], proto::encode(proto::Stop{impl_->run_id}));
+        } catch (const zmq::error_t&) {
+        }
+    }
+}
+
+void Cluster::configure(const Plan& plan, const ModelSource& source, const OpenedModel& model, int slots, int context) {
+    impl_->configure(plan, source, model, slots, context);
+}
+
+RunResult Cluster::run(const RunRequest& request) { return impl_->run(request); }
+const std::vector<TraceNode>& Cluster::nodes() const { return impl_->nodes; }
+
+}  // namespace distgpt

@@ -1,0 +1,83 @@
+#include "runtime/controller/local_worker.h"
+
+#include "util/error.h"
+
+#include <cerrno>
+#include <chrono>
+#include <csignal>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <poll.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <thread>
+#include <unistd.h>
+#include <vector>
+
+extern char** environ;
+
+namespace distgpt {
+
+std::string LocalWorker::program() {
+    if (const char* env = std::getenv("DISTGPT_WORKER")) return env;
+    std::error_code ec;
+    const auto self = std::filesystem::read_symlink("/proc/self/exe", ec).parent_path();
+    for (const auto& candidate : {self / "distgpt-worker", self / ".." / "worker" / "distgpt-worker"})
+        if (std::filesystem::exists(candidate)) return std::filesystem::weakly_canonical(candidate).string();
+    return "distgpt-worker";  // on PATH
+}
+
+LocalWorker::LocalWorker(const std::string& name, int threads, int64_t memory_limit) {
+    int out[2];
+    if (::pipe(out) != 0) throw Error(std::string("cannot start worker '") + name + "': " + std::strerror(errno));
+    const std::string exe = program();
+    std::vector<std::string> args = {exe, "--listen", "tcp://127.0.0.1:0", "--name", name, "--threads", std::to_string(threads)};
+    if (memory_limit > 0) args.insert(args.end(), {"--memory-limit", std::to_string(memory_limit)});
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_adddup2(&actions, out[1], STDOUT_FILENO);
+    posix_spawn_file_actions_addclose(&actions, out[0]);
+    const int rc = posix_spawnp(&pid_, exe.c_str(), &actions, nullptr, argv.data(), environ);
+    posix_spawn_file_actions_destroy(&actions);
+    ::close(out[1]);
+    if (rc != 0) {
+        ::close(out[0]);
+        throw Error("cannot start " + exe + " for node '" + name + "': " + std::strerror(rc) + " (set DISTGPT_WORKER to its path)");
+    }
+    // Its first line says where it listens.
+    std::string line;
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    while (line.find('\n') == std::string::npos && std::chrono::steady_clock::now() < deadline) {
+        pollfd p{out[0], POLLIN, 0};
+        if (::poll(&p, 1, 100) <= 0) continue;
+        char buf[256];
+        const ssize_t n = ::read(out[0], buf, sizeof buf);
+        if (n <= 0) break;
+        line.append(buf, static_cast<std::size_t>(n));
+    }
+    ::close(out[0]);
+    const auto at = line.find("listening on ");
+    if (at == std::string::npos) {
+        ::kill(pid_, SIGKILL);
+        ::waitpid(pid_, nullptr, 0);
+        throw Error("worker '" + name + "' (" + exe + ") did not start listening within 20 s");
+    }
+    endpoint_ = line.substr(at + 13, line.find('\n', at) - at - 13);
+}
+
+LocalWorker::~LocalWorker() {
+    if (pid_ <= 0) return;
+    ::kill(pid_, SIGTERM);
+    for (int i = 0; i < 50; ++i) {
+        if (::waitpid(pid_, nullptr, WNOHANG) == pid_) return;
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    ::kill(pid_, SIGKILL);
+    ::waitpid(pid_, nullptr, 0);
+}
+
+}  // namespace distgpt

@@ -1,0 +1,164 @@
+#define TORCH_ASSERT_ONLY_METHOD_OPERATORS
+#include "runtime/worker/shard_runner.h"
+
+#include "model/stage.h"
+#include "net/sockets.h"
+#include "sample/sampler.h"
+#include "util/error.h"
+
+#include <ATen/ops/empty.h>
+#include <ATen/ops/from_blob.h>
+
+#include <cstring>
+#include <limits>
+
+namespace distgpt {
+
+namespace {
+
+// What the last stage knows of a sequence: how to sample it and when it ends.
+struct SequenceState {
+    proto::Sequence spec;
+    int prompt_length = 0;
+    int generated = 0;
+    std::unique_ptr<Sampler> sampler;
+};
+
+}  // namespace
+
+struct ShardRunner::Impl {
+    proto::Configure cfg;
+    Gpt2Config config;
+    Stage stage;
+    std::map<int64_t, SequenceState> sequences;  // by id; on the last stage (and stage 0, for slots)
+
+    Impl(const proto::Configure& c, const Gpt2Config& model, const TensorSource& weights, AllReduce all_reduce)
+        : cfg(c),
+          config(model),
+          stage(load_stage_weights(weights, model,
+                                   ShardSpec{c.layer_begin, c.layer_end, c.embedding, c.head, c.tp_rank, c.tp_size}),
+                c.slots, c.context > 0 ? c.context : model.n_positions, c.threads) {
+        if (c.tp_size > 1)
+            stage.set_all_reduce([all_reduce](at::Tensor& t) {
+                if (!t.is_contiguous()) t = t.contiguous();
+                all_reduce(t.data_ptr<float>(), static_cast<std::size_t>(t.numel()));
+            });
+    }
+
+    void introduce(const std::vector<proto::Sequence>& specs, const std::vector<proto::Row>& rows) {
+        for (std::size_t i = 0; i < specs.size(); ++i) {
+            auto& s = sequences[specs[i].id];
+            s.spec = specs[i];
+            s.prompt_length = i < rows.size() ? rows[i].len : 0;
+            s.generated = 0;
+            SamplingParams p{specs[i].temperature, specs[i].top_k, specs[i].top_p, specs[i].seed};
+            s.sampler = std::make_unique<Sampler>(p);
+        }
+    }
+
+    StepOutput run(const at::Tensor& input, int group, int step, const std::vector<proto::Row>& rows,
+                   const std::vector<proto::Sequence>& introduced) {
+        std::vector<Segment> segments;
+        StepOutput out;
+        for (const auto& r : rows) {
+            segments.push_back({r.slot, r.pos, r.len});
+            out.sequences.push_back(r.id);
+        }
+        out.compute_t0 = net::now_ns();
+        at::Tensor result = stage.forward(input, segments).contiguous();  // [N, C] or [S, V]
+        out.compute_t1 = net::now_ns();
+        out.empty = false;
+        if (!cfg.head) {
+            out.forward.run = cfg.run, out.forward.group = group, out.forward.step = step;
+            out.forward.rows_of = rows;
+            out.forward.sequences = introduced;
+            out.forward.rows = result.size(0), out.forward.cols = result.size(1);
+            out.hidden.assign(result.data_ptr<float>(), result.data_ptr<float>() + result.numel());
+            return out;
+        }
+        out.is_tokens = true;
+        out.sample_t0 = net::now_ns();
+        out.tokens.run = cfg.run, out.tokens.group = group, out.tokens.step = step;
+        const int64_t V = result.size(1);
+        if (cfg.return_logits) out.logits.assign(result.data_ptr<float>(), result.data_ptr<float>() + result.numel()), out.tokens.vocab = V;
+        for (std::size_t i = 0; i < rows.size(); ++i) {
+            auto it = sequences.find(rows[i].id);
+            if (it == sequences.end()) throw Error("tokens for sequence " + std::to_string(rows[i].id) + ", which this stage was never introduced to");
+            auto& s = it->second;
+            float* logits = result.data_ptr<float>() + static_cast<int64_t>(i) * V;
+            for (int m = 0; m + 1 < static_cast<int>(cfg.masked_ranges.size()); m += 2)
+                for (int id = cfg.masked_ranges[m]; id < cfg.masked_ranges[m + 1] && id < V; ++id)
+                    logits[id] = -std::numeric_limits<float>::infinity();
+            proto::Token t;
+            t.id = rows[i].id, t.slot = rows[i].slot;
+            t.pos = rows[i].pos + rows[i].len;
+            t.token = s.sampler->sample({logits, static_cast<std::size_t>(V)});
+            s.generated += 1;
+            const int length = t.pos + 1;
+            if (s.spec.stop_at_eos && t.token == cfg.eos_token_id) t.done = true, t.finish = "end_of_text";
+            else if (s.generated >= s.spec.max_new_tokens) t.done = true, t.finish = "length";
+            else if (length >= stage.max_context()) t.done = true, t.finish = "context";
+            if (t.done) sequences.erase(it);
+            out.tokens.tokens.push_back(t);
+        }
+        out.sample_t1 = net::now_ns();
+        out.tokens.sampled_ns = out.sample_t1;
+        return out;
+    }
+};
+
+ShardRunner::ShardRunner(const proto::Configure& configure, const Gpt2Config& config, const TensorSource& weights,
+                         AllReduce all_reduce)
+    : impl_(std::make_unique<Impl>(configure, config, weights, std::move(all_reduce))) {}
+
+ShardRunner::~ShardRunner() = default;
+
+StepOutput ShardRunner::start(const proto::Start& start, const int32_t* ids, std::size_t count) {
+    if (!impl_->cfg.embedding) throw Error("start sent to a stage without the embedding (stage " + std::to_string(impl_->cfg.stage) + ")");
+    if (start.lengths.size() != start.sequences.size()) throw Error("start: " + std::to_string(start.lengths.size()) + " lengths for " + std::to_string(start.sequences.size()) + " sequences");
+    std::vector<int64_t> tokens(ids, ids + count);
+    std::vector<proto::Row> rows;
+    std::size_t total = 0;
+    for (std::size_t i = 0; i < start.sequences.size(); ++i) {
+        if (start.lengths[i] < 1) throw Error("start: sequence " + std::to_string(start.sequences[i].id) + " has an empty prompt");
+        rows.push_back({start.sequences[i].id, start.sequences[i].slot, 0, start.lengths[i]});
+        total += static_cast<std::size_t>(start.lengths[i]);
+    }
+    if (total != count) throw Error("start: lengths add up to " + std::to_string(total) + " but " + std::to_string(count) + " token ids came");
+    impl_->introduce(start.sequences, rows);
+    const at::Tensor input = at::from_blob(tokens.data(), {static_cast<int64_t>(count)}, at::TensorOptions().dtype(at::kLong));
+    return impl_->run(input, start.group, 0, rows, start.sequences);
+}
+
+StepOutput ShardRunner::forward(const proto::Forward& f, const float* hidden, std::size_t count) {
+    const int64_t C = impl_->config.n_embd;
+    if (f.cols != C || f.rows < 1 || static_cast<std::size_t>(f.rows * f.cols) != count)
+        throw Error("forward: hidden states of [" + std::to_string(f.rows) + ", " + std::to_string(f.cols) + "] with " +
+                    std::to_string(count) + " values; this model is " + std::to_string(C) + " wide");
+    if (f.step == 0) impl_->introduce(f.sequences, f.rows_of);
+    std::vector<float> copy(hidden, hidden + count);  // the frame's bytes may not be aligned for fp32
+    const at::Tensor input = at::from_blob(copy.data(), {f.rows, f.cols}, at::TensorOptions().dtype(at::kFloat));
+    return impl_->run(input, f.group, f.step, f.rows_of, f.step == 0 ? f.sequences : std::vector<proto::Sequence>{});
+}
+
+StepOutput ShardRunner::next_step(const proto::Tokens& tokens) {
+    std::vector<int64_t> ids;
+    std::vector<proto::Row> rows;
+    for (const auto& t : tokens.tokens) {
+        if (t.done) {
+            impl_->sequences.erase(t.id);
+            continue;
+        }
+        ids.push_back(t.token);
+        rows.push_back({t.id, t.slot, t.pos, 1});
+    }
+    if (ids.empty()) return {};
+    const at::Tensor input = at::from_blob(ids.data(), {static_cast<int64_t>(ids.size())}, at::TensorOptions().dtype(at::kLong));
+    return impl_->run(input, tokens.group, tokens.step + 1, rows, {});
+}
+
+int64_t ShardRunner::weight_bytes() const { return impl_->stage.weight_bytes(); }
+int64_t ShardRunner::kv_cache_bytes() const { return impl_->stage.kv_cache_bytes(); }
+std::string ShardRunner::describe() const { return impl_->stage.shard().describe(); }
+
+}  // namespace distgpt

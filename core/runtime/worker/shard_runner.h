@@ -1,0 +1,50 @@
+#pragma once
+#include "proto/messages.h"
+#include "weights/gpt2_config.h"
+#include "weights/tensor_source.h"
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <vector>
+
+namespace distgpt {
+
+// What one step of a shard produced, for the worker to send on.
+struct StepOutput {
+    bool empty = true;
+    bool is_tokens = false;            // last stage: sampled tokens; else hidden states
+    proto::Forward forward;
+    std::vector<float> hidden;         // [rows, C]
+    proto::Tokens tokens;
+    std::vector<float> logits;         // [tokens, V], only with return_logits
+    int64_t compute_t0 = 0, compute_t1 = 0, sample_t0 = 0, sample_t1 = 0;
+    std::vector<int64_t> sequences;
+};
+
+// The part of a model this worker runs, and the state of the micro-batches
+// passing through it: on stage 0 the sequences to feed, on the last stage
+// each sequence's sampler and length. Torch stays behind this interface.
+class ShardRunner {
+public:
+    // Sums a tensor-parallel partial across the group, in place.
+    using AllReduce = std::function<void(float* data, std::size_t count)>;
+
+    ShardRunner(const proto::Configure& configure, const Gpt2Config& config, const TensorSource& weights,
+                AllReduce all_reduce);
+    ~ShardRunner();
+
+    StepOutput start(const proto::Start& start, const int32_t* ids, std::size_t count);       // stage 0
+    StepOutput forward(const proto::Forward& forward, const float* hidden, std::size_t count);  // stages 1..
+    StepOutput next_step(const proto::Tokens& tokens);                                          // stage 0
+
+    int64_t weight_bytes() const;
+    int64_t kv_cache_bytes() const;
+    std::string describe() const;
+
+private:
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace distgpt

@@ -1,0 +1,317 @@
+#include "runtime/worker/worker_service.h"
+
+#include "model/random_gpt2.h"
+#include "model/shard_spec.h"
+#include "net/sockets.h"
+#include "runtime/worker/shard_runner.h"
+#include "util/process_memory.h"
+#include "weights/buffer_tensor_source.h"
+#include "weights/gpt2_checkpoint_layout.h"
+#include "weights/safetensors.h"
+
+#include <nlohmann/json.hpp>
+
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <thread>
+#include <unistd.h>
+
+namespace distgpt {
+
+namespace {
+
+constexpr auto kPartialTimeout = std::chrono::seconds(30);
+
+std::string host_of(const std::string& endpoint) {
+    const auto scheme = endpoint.find("://");
+    const auto colon = endpoint.rfind(':');
+    return endpoint.substr(scheme + 3, colon - scheme - 3);
+}
+
+Gpt2Config config_from_json(const std::string& text) {
+    const auto dir = std::filesystem::temp_directory_path() / ("distgpt-config-" + std::to_string(::getpid()));
+    std::filesystem::create_directories(dir);
+    std::ofstream(dir / "config.json") << text;
+    Gpt2Config c = read_gpt2_config(dir);
+    std::filesystem::remove_all(dir);
+    return c;
+}
+
+}  // namespace
+
+struct WorkerService::Impl {
+    WorkerOptions options;
+    zmq::context_t context{1};
+    zmq::socket_t inbox = net::make_socket(context, zmq::socket_type::router);
+    zmq::socket_t collective = net::make_socket(context, zmq::socket_type::pull);
+    std::string endpoint, collective_endpoint;
+
+    std::string owner, owner_name;  // the controller this worker serves
+    std::map<std::string, zmq::socket_t> outboxes;  // inbox endpoint of a peer -> DEALER
+    std::vector<std::optional<zmq::socket_t>> tp_push;  // by rank; none for this rank
+    proto::Configure cfg;
+    std::unique_ptr<ShardRunner> runner;
+    std::unique_ptr<BufferTensorSource> received;
+    std::vector<proto::Span> spans;
+    int64_t allreduce_counter = 0;
+    std::map<int64_t, std::map<int, std::vector<float>>> early_partials;
+
+    explicit Impl(WorkerOptions o) : options(std::move(o)) {
+        inbox.set(zmq::sockopt::router_mandatory, 1);
+        inbox.bind(options.listen);
+        endpoint = net::bound_endpoint(inbox);
+        collective.bind("tcp://" + host_of(endpoint) + ":0");
+        collective_endpoint = net::bound_endpoint(collective);
+        if (options.name.empty()) options.name = "worker@" + endpoint;
+    }
+
+    void reply(const std::string& to, proto::Parts parts) { net::send_to(inbox, to, std::move(parts)); }
+
+    zmq::socket_t& outbox(const std::string& peer) {
+        auto it = outboxes.find(peer);
+        if (it == outboxes.end()) {
+            zmq::socket_t s = net::make_socket(context, zmq::socket_type::dealer);
+            s.connect(peer);
+            it = outboxes.emplace(peer, std::move(s)).first;
+        }
+        return it->second;
+    }
+
+    void span(const std::string& kind, int64_t t0, int64_t t1, int group, int step, int64_t bytes = 0,
+              const std::string& peer = "", const std::vector<int64_t>& sequences = {}) {
+        spans.push_back({kind, t0, t1, group, step, cfg.layer_begin, cfg.layer_end, bytes, peer, sequences});
+    }
+
+    void flush_trace() {
+        if (spans.empty() || owner.empty()) return;
+        proto::Trace t;
+        t.spans = std::move(spans);
+        t.rss_bytes = resident_bytes();
+        spans.clear();
+        reply(owner, proto::encode(t));
+    }
+
+    void serve(const std::atomic<bool>& stop) {
+        while (!stop.load()) {
+            auto parts = net::receive(inbox, std::chrono::milliseconds(200));
+            if (!parts || parts->size() < 2) continue;
+            const std::string from = (*parts)[0].to_string();
+            parts->erase(parts->begin());
+            const int64_t arrived = net::now_ns();
+            std::string type = "?";
+            try {
+                proto::Message m = proto::decode(std::move(*parts));
+                type = m.type;
+                dispatch(from, m, arrived);
+            } catch (const std::exception& e) {
+                std::cerr << options.name << ": refused a " << type << " message: " << e.what() << std::endl;
+                proto::ErrorReply err{std::string(options.name) + ": " + e.what(), type};
+                try {
+                    reply(from, proto::encode(err));
+                    // Errors in the data path reach the controller even when a peer sent the message.
+                    if (from != owner && !owner.empty()) reply(owner, proto::encode(err));
+                } catch (const zmq::error_t&) {
+                    // the sender is gone; nothing to tell
+                }
+            }
+        }
+    }
+
+    void require_owner(const std::string& from, const std::string& type) {
+        if (from != owner) throw Error(type + " from a controller that does not own this worker (owned by " + owner_name + ")");
+    }
+
+    void dispatch(const std::string& from, const proto::Message& m, int64_t arrived) {
+        if (m.type == proto::Hello::kType) {
+            const auto hello = m.as<proto::Hello>();
+            if (!owner.empty() && from != owner && runner)
+                throw Error("busy, owned by " + owner_name + "; stop that controller's run first");
+            owner = from, owner_name = hello.controller;
+            proto::HelloReply r;
+            r.name = options.name, r.host = host_of(endpoint), r.version = "distgpt 0.1";
+            r.cores = static_cast<int>(std::thread::hardware_concurrency()), r.threads = options.threads;
+            r.memory_total = total_memory_bytes(), r.memory_limit = options.memory_limit;
+            r.model_dir = options.model_dir, r.collective_endpoint = collective_endpoint;
+            reply(from, proto::encode(r));
+        } else if (m.type == proto::Ping::kType) {
+            reply(from, proto::encode(proto::Pong{m.as<proto::Ping>().controller_ns, net::now_ns()}));
+        } else if (m.type == proto::WeightChunk::kType) {
+            require_owner(from, m.type);
+            receive_weights(m);
+        } else if (m.type == proto::Configure::kType) {
+            require_owner(from, m.type);
+            configure(m.as<proto::Configure>());
+        } else if (m.type == proto::Start::kType) {
+            require_owner(from, m.type);
+            const auto start = m.as<proto::Start>();
+            const auto& ids = frame(m, 0, sizeof(int32_t));
+            emit(shard().start(start, static_cast<const int32_t*>(ids.data()), ids.size() / sizeof(int32_t)));
+        } else if (m.type == proto::Forward::kType) {
+            const auto f = m.as<proto::Forward>();
+            const auto& hidden = frame(m, 0, sizeof(float));
+            span("receive", arrived, net::now_ns(), f.group, f.step, static_cast<int64_t>(hidden.size()));
+            emit(shard().forward(f, static_cast<const float*>(hidden.data()), hidden.size() / sizeof(float)));
+        } else if (m.type == proto::Tokens::kType) {
+            const auto t = m.as<proto::Tokens>();
+            span("receive", arrived, net::now_ns(), t.group, t.step, static_cast<int64_t>(t.tokens.size() * sizeof(int32_t)));
+            emit(shard().next_step(t));
+        } else if (m.type == proto::Stop::kType) {
+            require_owner(from, m.type);
+            runner.reset();
+            received.reset();
+            owner_name += " (idle)";
+            reply(from, proto::encode(proto::Ok{"stopped"}));
+        } else {
+            throw Error("unknown message type '" + m.type + "'");
+        }
+    }
+
+    ShardRunner& shard() {
+        if (!runner) throw Error("not configured: send configure first");
+        return *runner;
+    }
+
+    static const zmq::message_t& frame(const proto::Message& m, std::size_t i, std::size_t element) {
+        if (m.frames.size() <= i) throw Error(m.type + " message is missing its data frame");
+        if (m.frames[i].size() % element) throw Error(m.type + " data frame of " + std::to_string(m.frames[i].size()) + " bytes is not whole elements");
+        return m.frames[i];
+    }
+
+    void receive_weights(const proto::Message& m) {
+        const auto c = m.as<proto::WeightChunk>();
+        const auto dtype = parse_safetensors_dtype(c.dtype);
+        if (!dtype) throw Error("weight chunk for '" + c.name + "' has unknown dtype '" + c.dtype + "'");
+        if (!received) received = std::make_unique<BufferTensorSource>();
+        const auto& bytes = frame(m, 0, 1);
+        received->add_chunk(c.name, dtype->dtype, c.shape, c.offset, c.total, bytes.data(), bytes.size());
+        reply(owner, proto::encode(proto::WeightAck{c.shard_bytes_sent, c.shard_bytes_total}));
+    }
+
+    void configure(const proto::Configure& c) {
+        const int64_t t0 = net::now_ns();
+        runner.reset();  // a new run replaces the old shard
+        Gpt2Config config;
+        std::unique_ptr<TensorSource> source;
+        if (c.weights == "dir") {
+            const std::string dir = c.model_dir.empty() ? options.model_dir : c.model_dir;
+            if (dir.empty()) throw Error("configure asks for weights on disk, but this worker was started without --model-dir");
+            config = read_gpt2_config(dir);
+            source = std::make_unique<SafetensorsCheckpoint>(dir);
+        } else if (c.weights == "random") {
+            config = gpt2_preset(c.random_shape);
+            if (c.eos_token_id >= 0) config.eos_token_id = c.eos_token_id;
+            source = std::make_unique<RandomGpt2Source>(config, c.random_seed);
+        } else if (c.weights == "streamed") {
+            if (!received) throw Error("configure asks for streamed weights, but none were received");
+            config = config_from_json(c.config_json);
+        } else {
+            throw Error("configure: unknown weights source '" + c.weights + "' (dir, random, streamed)");
+        }
+        // Memory: refuse what cannot fit before allocating it.
+        const ShardSpec spec{c.layer_begin, c.layer_end, c.embedding, c.head, c.tp_rank, c.tp_size};
+        spec.validate(config);
+        if (options.memory_limit > 0) {
+            const int64_t need = (c.layer_end - c.layer_begin) * config.params_per_layer() * 4 / c.tp_size +
+                                 ((c.embedding || c.head) ? int64_t(config.vocab_size) * config.n_embd * 4 : 0) +
+                                 2LL * (c.layer_end - c.layer_begin) * c.slots * (c.context > 0 ? c.context : config.n_positions) *
+                                     config.n_embd / c.tp_size * 4;
+            if (need > options.memory_limit)
+                throw Error(options.name + " needs " + std::to_string(need >> 20) + " MiB for " + spec.describe() +
+                            " but its memory limit is " + std::to_string(options.memory_limit >> 20) + " MiB");
+        }
+        cfg = c;
+        tp_push.clear();
+        for (int r = 0; r < static_cast<int>(c.tp_peers.size()); ++r) {
+            if (r == c.tp_rank) {
+                tp_push.emplace_back(std::nullopt);
+                continue;
+            }
+            zmq::socket_t s = net::make_socket(context, zmq::socket_type::push);
+            s.connect(c.tp_peers[r]);
+            tp_push.emplace_back(std::move(s));
+        }
+        const TensorSource& weights = source ? *source : *received;
+        runner = std::make_unique<ShardRunner>(c, config, weights, [this](float* d, std::size_t n) { all_reduce(d, n); });
+        source.reset();
+        received.reset();
+        for (const auto& peer : c.next) outbox(peer);
+        for (const auto& peer : c.first) outbox(peer);
+        const int64_t t1 = net::now_ns();
+        span("load", t0, t1, -1, -1, runner->weight_bytes());
+        proto::Configured done{runner->weight_bytes(), runner->kv_cache_bytes(), resident_bytes(), (t1 - t0) / 1e6, runner->describe()};
+        reply(owner, proto::encode(done));
+        flush_trace();
+    }
+
+    // Every rank sends its partial to every other, then sums all of them in
+    // rank order, so every rank ends with the very same bits.
+    void all_reduce(float* data, std::size_t count) {
+        const int64_t t0 = net::now_ns();
+        const int64_t counter = ++allreduce_counter;
+        const int k = static_cast<int>(tp_push.size());
+        for (int r = 0; r < k; ++r)
+            if (tp_push[r]) net::send(*tp_push[r], proto::encode(proto::Partial{counter, cfg.tp_rank}, [&] {
+                                          proto::Parts p;
+                                          p.push_back(proto::frame_of(data, count * sizeof(float)));
+                                          return p;
+                                      }()));
+        std::map<int, std::vector<float>> parts = std::move(early_partials[counter]);
+        early_partials.erase(counter);
+        parts[cfg.tp_rank].assign(data, data + count);
+        while (static_cast<int>(parts.size()) < k) {
+            auto msg = net::receive(collective, kPartialTimeout);
+            if (!msg) throw Error("a tensor-parallel peer of stage " + std::to_string(cfg.stage) + " sent no partial sum for 30 s");
+            const proto::Message m = proto::decode(std::move(*msg));
+            const auto p = m.as<proto::Partial>();
+            const auto& bytes = frame(m, 0, sizeof(float));
+            if (p.rank < 0 || p.rank >= k || bytes.size() != count * sizeof(float))
+                throw Error("a partial sum from rank " + std::to_string(p.rank) + " does not fit this all-reduce");
+            const float* values = static_cast<const float*>(bytes.data());
+            if (p.counter == counter) parts[p.rank].assign(values, values + count);
+            else if (p.counter > counter) early_partials[p.counter][p.rank].assign(values, values + count);
+        }
+        std::copy(parts[0].begin(), parts[0].end(), data);
+        for (int r = 1; r < k; ++r)
+            for (std::size_t i = 0; i < count; ++i) data[i] += parts[r][i];
+        span("allreduce", t0, net::now_ns(), -1, -1, static_cast<int64_t>(count * sizeof(float) * (k - 1)));
+    }
+
+    void emit(StepOutput out) {
+        if (out.empty) return;
+        const int group = out.is_tokens ? out.tokens.group : out.forward.group;
+        const int step = out.is_tokens ? out.tokens.step : out.forward.step;
+        span("compute", out.compute_t0, out.compute_t1, group, step, 0, "", out.sequences);
+        if (cfg.tp_rank == 0) {
+            if (!out.is_tokens) {
+                const std::size_t bytes = out.hidden.size() * sizeof(float);
+                for (const auto& peer : cfg.next) {
+                    const int64_t t0 = net::now_ns();
+                    proto::Parts frames;
+                    frames.push_back(proto::frame_of(out.hidden.data(), bytes));
+                    net::send(outbox(peer), proto::encode(out.forward, std::move(frames)));
+                    span("send", t0, net::now_ns(), group, step, static_cast<int64_t>(bytes), peer, out.sequences);
+                }
+            } else {
+                span("sample", out.sample_t0, out.sample_t1, group, step, 0, "", out.sequences);
+                for (const auto& peer : cfg.first) {
+                    const int64_t t0 = net::now_ns();
+                    net::send(outbox(peer), proto::encode(out.tokens));
+                    span("send", t0, net::now_ns(), group, step, static_cast<int64_t>(out.tokens.tokens.size() * sizeof(int32_t)), peer, out.sequences);
+                }
+                proto::Parts frames;
+                if (!out.logits.empty()) frames.push_back(proto::frame_of(out.logits.data(), out.logits.size() * sizeof(float)));
+                reply(owner, proto::encode(out.tokens, std::move(frames)));
+            }
+        }
+        flush_trace();
+    }
+};
+
+WorkerService::WorkerService(WorkerOptions options) : impl_(std::make_unique<Impl>(std::move(options))) {}
+WorkerService::~WorkerService() = default;
+const std::string& WorkerService::endpoint() const { return impl_->endpoint; }
+void WorkerService::serve(const std::atomic<bool>& stop) { impl_->serve(stop); }
+
+}  // namespace distgpt

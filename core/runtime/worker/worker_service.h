@@ -1,0 +1,34 @@
+#pragma once
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+namespace distgpt {
+
+struct WorkerOptions {
+    std::string listen = "tcp://127.0.0.1:0";  // port 0: the system picks one
+    std::string name;
+    std::string model_dir;  // a model on this machine's disk, if any
+    int threads = 1;
+    int64_t memory_limit = 0;  // bytes; 0 = no limit
+};
+
+// distgpt-worker's heart: one ROUTER inbox for the controller and for the
+// previous stage, a PULL socket for tensor-parallel partial sums. It serves
+// one controller at a time, run after run, and answers every bad message
+// with an error instead of dying.
+class WorkerService {
+public:
+    explicit WorkerService(WorkerOptions options);
+    ~WorkerService();
+
+    const std::string& endpoint() const;  // as bound, e.g. tcp://127.0.0.1:40013
+    void serve(const std::atomic<bool>& stop);
+
+private:
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace distgpt

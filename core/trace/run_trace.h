@@ -1,0 +1,54 @@
+#pragma once
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+namespace distgpt {
+
+// One span of a node's work, on the controller's clock, in microseconds
+// since the run started.
+struct TraceSpan {
+    int node = 0;          // index into RunTrace::nodes
+    std::string kind;      // compute, send, receive, allreduce, sample, load
+    double t0_us = 0, t1_us = 0;
+    int group = -1, step = -1;
+    int layer_begin = 0, layer_end = 0;
+    int64_t bytes = 0;
+    int peer = -1;         // for send: the receiving node, -1 for the controller
+    std::vector<int64_t> sequences;
+};
+
+struct TokenMark {
+    int64_t sequence = 0;
+    int step = 0;
+    int token = 0;
+    double at_us = 0;
+};
+
+struct TraceNode {
+    std::string name;
+    int stage = 0, rank = 0;
+    std::string shard;  // "layers 0-3, embedding"
+    int64_t weight_bytes = 0, kv_cache_bytes = 0, rss_bytes = 0;
+    double clock_offset_us = 0, rtt_us = 0;
+};
+
+struct RunTrace {
+    std::vector<TraceNode> nodes;
+    std::vector<TraceSpan> spans;
+    std::vector<TokenMark> tokens;
+    double wall_us = 0;
+    int sequences = 0;
+};
+
+// Chrome trace JSON (opens in Perfetto and chrome://tracing): one process
+// per node; compute, send and receive on their own tracks; a flow arrow from
+// each send to the receive it caused.
+void write_chrome_trace(const RunTrace& trace, const std::filesystem::path& file);
+void write_events_csv(const RunTrace& trace, const std::filesystem::path& file);
+// tokens/s, time to first token, per-token latency p50/p95, per-node busy %,
+// compute vs communication per node, bytes per link.
+std::string metrics_json(const RunTrace& trace);
+
+}  // namespace distgpt

@@ -1,0 +1,41 @@
+// distgpt-worker: the headless node that holds a model shard. No Qt here.
+#include "runtime/worker/worker_service.h"
+#include "util/error.h"
+
+#include <CLI/CLI.hpp>
+
+#include <csignal>
+#include <iostream>
+#include <thread>
+
+namespace {
+std::atomic<bool> stop_requested{false};
+void on_signal(int) { stop_requested = true; }
+}  // namespace
+
+int main(int argc, char** argv) {
+    CLI::App app{"distgpt-worker: serves one shard of a model to a distgpt controller"};
+    distgpt::WorkerOptions o;
+    o.threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    app.add_option("--listen", o.listen, "endpoint to bind, e.g. tcp://0.0.0.0:5555 (port 0 = pick one)")->capture_default_str();
+    app.add_option("--threads", o.threads, "compute threads")->capture_default_str();
+    app.add_option("--memory-limit", o.memory_limit, "refuse shards needing more bytes than this (0 = no limit)");
+    app.add_option("--name", o.name, "name shown by the controller and the app");
+    app.add_option("--model-dir", o.model_dir, "a Hugging Face model folder on this machine (else the controller streams the shard)");
+    CLI11_PARSE(app, argc, argv);
+
+    std::signal(SIGINT, on_signal);
+    std::signal(SIGTERM, on_signal);
+    std::signal(SIGPIPE, SIG_IGN);  // the launcher stops reading our stdout after the first line
+    try {
+        distgpt::WorkerService service(o);
+        // The first line is what a launcher reads to learn the endpoint.
+        std::cout << "distgpt-worker " << (o.name.empty() ? "" : o.name + " ") << "listening on " << service.endpoint() << std::endl;
+        service.serve(stop_requested);
+        std::cout << "distgpt-worker: stopped" << std::endl;
+    } catch (const std::exception& e) {
+        std::cerr << "distgpt-worker: " << e.what() << std::endl;
+        return 1;
+    }
+    return 0;
+}
