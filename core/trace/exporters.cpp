@@ -112,6 +112,14 @@ std::string metrics_json(const RunTrace& trace) {
                          {"weight_bytes", node.weight_bytes}, {"kv_cache_bytes", node.kv_cache_bytes}, {"rss_bytes", node.rss_bytes},
                          {"clock_offset_us", node.clock_offset_us}, {"ping_rtt_us", node.rtt_us}});
     }
+    // A hop: from a send's start to its arrival at the receiver, on one clock.
+    std::map<std::tuple<int, int, int>, double> arrivals;
+    for (const auto& s : trace.spans)
+        if (s.kind == "receive") arrivals[{s.node, s.group, s.step}] = s.t0_us;
+    std::vector<double> hops;
+    for (const auto& s : trace.spans)
+        if (s.kind == "send" && s.peer >= 0)
+            if (auto it = arrivals.find({s.peer, s.group, s.step}); it != arrivals.end()) hops.push_back(it->second - s.t0_us);
     json link_list = json::array();
     for (const auto& [link, bytes] : links)
         link_list.push_back({{"from", trace.nodes[link.first].name}, {"to", link.second >= 0 ? trace.nodes[link.second].name : "controller"}, {"bytes", bytes}});
@@ -123,6 +131,7 @@ std::string metrics_json(const RunTrace& trace) {
         {"time_to_first_token_ms", {{"mean", first.empty() ? 0 : std::accumulate(first.begin(), first.end(), 0.0) / first.size()},
                                     {"p50", percentile(first, 0.5)}, {"max", first.empty() ? 0 : *std::max_element(first.begin(), first.end())}}},
         {"token_latency_ms", {{"p50", percentile(gaps, 0.5)}, {"p95", percentile(gaps, 0.95)}}},
+        {"hop_latency_us", {{"p50", percentile(hops, 0.5)}, {"p95", percentile(hops, 0.95)}, {"count", hops.size()}}},
         {"nodes", nodes},
         {"links", link_list},
     };

@@ -1,0 +1,11 @@
+#pragma once
+#include <cstddef>
+
+namespace distgpt {
+
+// Median one-way latency, in microseconds, of a `bytes`-byte message between
+// a DEALER and a ROUTER over TCP loopback (half the round trip): what ZeroMQ
+// alone costs a decode hop, for comparison with the runtime's own hop.
+double zmq_loopback_one_way_us(std::size_t bytes, int round_trips = 2000);
+
+}  // namespace distgpt

@@ -1,0 +1,162 @@
+// A real distgpt-worker fed garbage: every bad message gets an error reply,
+// and the worker still answers and completes a run afterwards.
+#include "net/sockets.h"
+#include "runtime/controller/cluster.h"
+#include "runtime/controller/local_worker.h"
+#include "support/expect_error.h"
+#include "support/fixtures.h"
+
+#include <QTest>
+
+#include <nlohmann/json.hpp>
+
+using namespace distgpt;
+using namespace distgpt::test;
+
+namespace {
+
+proto::Parts raw(std::initializer_list<std::string> frames) {
+    proto::Parts parts;
+    for (const auto& f : frames) parts.emplace_back(f.data(), f.size());
+    return parts;
+}
+
+std::string packed_header(const std::string& type, int version, bool with_body = true) {
+    msgpack::sbuffer b;
+    msgpack::packer<msgpack::sbuffer> pk(b);
+    pk.pack_map(with_body ? 3 : 2);
+    pk.pack(std::string("v"));
+    pk.pack(version);
+    pk.pack(std::string("type"));
+    pk.pack(type);
+    if (with_body) {
+        pk.pack(std::string("body"));
+        pk.pack_map(1);
+        pk.pack(std::string("rows"));
+        pk.pack(std::string("not a number"));
+    }
+    return std::string(b.data(), b.size());
+}
+
+}  // namespace
+
+class TestWorkerInput : public QObject {
+    Q_OBJECT
+    std::unique_ptr<LocalWorker> worker;
+    zmq::context_t context{1};
+
+    std::string ask(proto::Parts parts) {
+        zmq::socket_t s = net::make_socket(context, zmq::socket_type::dealer);
+        s.connect(worker->endpoint());
+        net::send(s, std::move(parts));
+        auto reply = net::receive(s, std::chrono::seconds(5));
+        if (!reply) return "NO REPLY";
+        const auto m = proto::decode(std::move(*reply));
+        return m.type == proto::ErrorReply::kType ? m.as<proto::ErrorReply>().message : m.type;
+    }
+
+private Q_SLOTS:
+    void initTestCase() {
+        qputenv("DISTGPT_WORKER", DISTGPT_WORKER);
+        worker = std::make_unique<LocalWorker>("target", 1, 0);
+    }
+
+    void refusesBadMessages_data() {
+        QTest::addColumn<int>("which");
+        QTest::addColumn<QString>("expected");
+        QTest::newRow("garbage bytes") << 0 << "not valid msgpack";
+        QTest::newRow("header not a map") << 1 << "not a map";
+        QTest::newRow("wrong protocol version") << 2 << "protocol version 99";
+        QTest::newRow("no body") << 3 << "has no body";
+        QTest::newRow("unknown type") << 4 << "unknown message type 'launch_missiles'";
+        QTest::newRow("field of the wrong type") << 5 << "malformed forward message";
+        QTest::newRow("too many frames") << 6 << "at most 4 are allowed";
+        QTest::newRow("forward before configure") << 7 << "not configured";
+        QTest::newRow("truncated data frame") << 8 << "not whole elements";
+        QTest::newRow("configure by a stranger") << 9 << "does not own this worker";
+    }
+    void refusesBadMessages() {
+        QFETCH(int, which);
+        QFETCH(QString, expected);
+        proto::Forward f;
+        f.rows = 1, f.cols = 64;
+        std::string reply;
+        switch (which) {
+            case 0: reply = ask(raw({"\xc1\xc1\xc1 definitely not msgpack"})); break;
+            case 1: reply = ask(raw({std::string("\x93\x01\x02\x03", 4)})); break;
+            case 2: reply = ask(raw({packed_header("hello", 99)})); break;
+            case 3: reply = ask(raw({packed_header("hello", 1, false)})); break;
+            case 4: reply = ask(raw({packed_header("launch_missiles", 1)})); break;
+            case 5: reply = ask(raw({packed_header("forward", 1), "x"})); break;
+            case 6: reply = ask(raw({packed_header("hello", 1), "a", "b", "c", "d"})); break;
+            case 7: reply = ask(proto::encode(f, raw({std::string(256, '\0')}))); break;
+            case 8: {
+                // First become the owner, then send prompt ids whose frame is cut mid-element.
+                zmq::socket_t s = net::make_socket(context, zmq::socket_type::dealer);
+                s.connect(worker->endpoint());
+                net::send(s, proto::encode(proto::Hello{"test"}));
+                net::receive(s, std::chrono::seconds(5));
+                proto::Parts frames = raw({std::string(7, '\0')});
+                net::send(s, proto::encode(proto::Start{}, std::move(frames)));
+                auto r = net::receive(s, std::chrono::seconds(5));
+                QVERIFY(r);
+                const auto m = proto::decode(std::move(*r));
+                reply = m.type == proto::ErrorReply::kType ? m.as<proto::ErrorReply>().message : m.type;
+                break;
+            }
+            case 9: reply = ask(proto::encode(proto::Configure{})); break;
+        }
+        QVERIFY2(reply.find(expected.toStdString()) != std::string::npos, reply.c_str());
+    }
+
+    // A header over the 1 MiB cap is refused before it is parsed; the worker lives on.
+    void survivesAnOversizedMessage() {
+        zmq::socket_t s = net::make_socket(context, zmq::socket_type::dealer);
+        s.connect(worker->endpoint());
+        msgpack::sbuffer huge;
+        msgpack::packer<msgpack::sbuffer> pk(huge);
+        pk.pack(std::string(2u << 20, 'x'));  // a 2 MiB header: over the 1 MiB cap
+        net::send(s, raw({std::string(huge.data(), huge.size())}));
+        auto reply = net::receive(s, std::chrono::seconds(5));
+        QVERIFY(reply);
+        const auto m = proto::decode(std::move(*reply));
+        QVERIFY(m.as<proto::ErrorReply>().message.find("over the 1 MiB limit") != std::string::npos);
+    }
+
+    // After all that, it still greets and runs a real generation.
+    void stillServesARun() {
+        QTemporaryDir dir;
+        ModelSource source;
+        source.dir = write_random_model(path_of(dir) / "m", small_config(2, 2, 32, 257, 32), 3);
+        const OpenedModel model = open_model(source);
+        Topology t;
+        t.nodes.push_back({"target", worker->endpoint(), 1, 0, "stream"});
+        Cluster cluster(t);
+        cluster.configure(make_plan(t, model.config, 1, 32), source, model, 1, 32);
+        RunRequest r;
+        r.prompts = {model.tokenizer->encode("still alive")};
+        r.options.max_new_tokens = 5;
+        r.options.stop_at_eos = false;
+        QCOMPARE(cluster.run(r).sequences[0].generated_ids.size(), size_t(5));
+    }
+
+    // A second controller cannot take over a configured worker.
+    void aSecondControllerIsTurnedAway() {
+        QTemporaryDir dir;
+        ModelSource source;
+        source.random_shape = "tiny";
+        const OpenedModel model = open_model(source);
+        Topology t;
+        t.nodes.push_back({"target", worker->endpoint(), 1, 0, "auto"});
+        ClusterOptions first;
+        first.controller_name = "alice";
+        Cluster owner(t, first);
+        owner.configure(make_plan(t, model.config, 1, 32), source, model, 1, 32);
+        ClusterOptions second;
+        second.controller_name = "mallory";
+        EXPECT_ERROR(Cluster(t, second), "busy, owned by alice");
+    }
+};
+
+QTEST_GUILESS_MAIN(TestWorkerInput)
+#include "test_worker_input.moc"
