@@ -22,6 +22,8 @@ int main(int argc, char** argv) {
     app.add_option("--memory-limit", o.memory_limit, "refuse shards needing more bytes than this (0 = no limit)");
     app.add_option("--name", o.name, "name shown by the controller and the app");
     app.add_option("--model-dir", o.model_dir, "a Hugging Face model folder on this machine (else the controller streams the shard)");
+    app.add_option("--liveness-ms", o.liveness_ms, "the controller is gone after this long without a heartbeat")->capture_default_str();
+    app.add_flag("--exit-with-controller", o.exit_with_controller, "exit when the controller is gone (set by a controller that starts this worker)");
     CLI11_PARSE(app, argc, argv);
 
     std::signal(SIGINT, on_signal);

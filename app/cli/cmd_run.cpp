@@ -72,6 +72,15 @@ int run(const RunArgs& a) {
     cluster.configure(plan, source, model, slots, context);
     request.in_flight = slots;
     const RunResult r = cluster.run(request);
+    if (!r.error.empty()) {
+        // Every token made before the failure is printed before the error.
+        for (std::size_t i = 0; i < r.sequences.size(); ++i) {
+            std::string text;
+            for (int id : r.sequences[i].generated_ids) text += model.tokenizer->token_bytes(id);
+            std::cout << "--- sequence " << i + 1 << " (" << r.sequences[i].finish << ") ---\n" << texts[i] << utf8::escape_invalid(text) << "\n";
+        }
+        throw Error(r.error);
+    }
 
     if (!a.trace.empty()) write_chrome_trace(r.trace, a.trace);
     if (!a.csv.empty()) write_events_csv(r.trace, a.csv);

@@ -1,5 +1,6 @@
 #include "cli/model_options.h"
 
+#include "engine/demo_model.h"
 #include "util/error.h"
 
 #include <iostream>
@@ -8,7 +9,7 @@
 namespace distgpt::cli {
 
 void ModelOptions::add_to(CLI::App& c) {
-    c.add_option("--model", model_dir, "Hugging Face model folder (config.json, model.safetensors, tokenizer files)");
+    c.add_option("--model", model_dir, "Hugging Face model folder (config.json, model.safetensors, tokenizer files); default: the bundled demo model");
     c.add_option("--random-init", random_init, "a seeded random model instead: tiny, distilgpt2, gpt2, gpt2-medium, gpt2-large, gpt2-xl");
     c.add_option("--init-seed", init_seed, "seed of the random model's weights")->capture_default_str();
     c.add_option("--tokenizer", tokenizer_dir, "tokenizer files for a random model (default: one token per byte)");
@@ -16,10 +17,13 @@ void ModelOptions::add_to(CLI::App& c) {
 
 ModelSource ModelOptions::source() const {
     if (!model_dir.empty() && !random_init.empty()) throw Error("give --model or --random-init, not both");
-    if (model_dir.empty() && random_init.empty())
-        throw Error("no model: give --model DIR (a Hugging Face folder) or --random-init SHAPE");
     ModelSource s;
     s.dir = model_dir;
+    if (model_dir.empty() && random_init.empty()) {
+        const auto demo = find_demo_model();
+        if (!demo) throw Error("no model: give --model DIR (a Hugging Face folder) or --random-init SHAPE (the bundled demo model was not found)");
+        s.dir = *demo;
+    }
     s.random_shape = random_init;
     s.random_seed = init_seed;
     s.tokenizer_dir = tokenizer_dir;

@@ -26,7 +26,17 @@ struct HelloReply {
     int64_t memory_total = 0, memory_limit = 0;  // bytes; limit 0 = none
     std::string model_dir;                       // "" when the worker has no model on disk
     std::string collective_endpoint;             // where tensor-parallel peers push partial sums
-    MSGPACK_DEFINE_MAP(name, host, version, cores, threads, memory_total, memory_limit, model_dir, collective_endpoint);
+    std::string heartbeat_endpoint;              // answered by its own thread, even mid-compute
+    MSGPACK_DEFINE_MAP(name, host, version, cores, threads, memory_total, memory_limit, model_dir, collective_endpoint,
+                       heartbeat_endpoint);
+};
+
+// Controller <-> worker, every 500 ms each way on the heartbeat sockets.
+struct Heartbeat {
+    static constexpr const char* kType = "heartbeat";
+    std::string controller;
+    int64_t sent_ns = 0;
+    MSGPACK_DEFINE_MAP(controller, sent_ns);
 };
 
 struct Ping {

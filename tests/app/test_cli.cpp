@@ -138,7 +138,7 @@ private Q_SLOTS:
         QTest::addColumn<QStringList>("args");
         QTest::addColumn<QString>("expected");
         QTest::newRow("missing folder") << QStringList{"generate", "--model", "/no/such/model", "--prompt", "x"} << "/no/such/model: no such model folder";
-        QTest::newRow("no model") << QStringList{"generate", "--prompt", "x"} << "no model";
+        QTest::newRow("two models") << QStringList{"generate", "--model", "/x", "--random-init", "tiny", "--prompt", "x"} << "not both";
         QTest::newRow("prompt too long") << QStringList{"generate", "--random-init", "tiny", "--prompt", QString(200, 'x')} << "prompt 1 has 200 tokens; the context holds 128";
         QTest::newRow("unknown shape") << QStringList{"inspect", "--random-init", "gpt5"} << "unknown model shape 'gpt5'";
         QTest::newRow("bad top-p") << QStringList{"generate", "--random-init", "tiny", "--prompt", "x", "--top-p", "2"} << "top-p must be in (0, 1]";

@@ -1,6 +1,7 @@
 #include "runtime/controller/cluster.h"
 
 #include "net/sockets.h"
+#include "runtime/controller/heartbeats.h"
 #include "runtime/controller/local_worker.h"
 #include "util/error.h"
 #include "weights/gpt2_names.h"
@@ -40,6 +41,7 @@ struct Cluster::Impl {
     std::vector<proto::HelloReply> hellos;
     std::vector<TraceNode> nodes;
     std::vector<double> offset_ns;                       // worker clock - controller clock
+    std::unique_ptr<ClusterHeartbeats> heartbeats;
     Plan plan;
     std::string run_id;
     int slots = 1;
@@ -54,14 +56,31 @@ struct Cluster::Impl {
         return proto::decode(std::move(*parts));
     }
 
+    // Why a node is gone: its process ended, or it stopped answering heartbeats.
+    std::optional<std::string> dead_node() {
+        for (std::size_t i = 0; i < launched.size(); ++i)
+            if (launched[i])
+                if (auto why = launched[i]->exited()) return "node '" + topology.nodes[i].name + "' is gone: " + *why;
+        if (heartbeats) {
+            const int silent = heartbeats->silent_node();
+            if (silent >= 0)
+                return "node '" + topology.nodes[silent].name + "' at " + endpoints[silent] + " stopped answering: no heartbeat for " +
+                       std::to_string(heartbeats->timeout_ms() / 1000.0).substr(0, 3) + " s (process killed, machine down, or network cut)";
+        }
+        return std::nullopt;
+    }
+
     // The next message of `type` from `node`; an error reply becomes an Error naming the node.
     proto::Message expect(int node, const std::string& type, std::chrono::milliseconds timeout) {
         const auto deadline = std::chrono::steady_clock::now() + timeout;
         for (;;) {
             const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
             if (left.count() <= 0) break;
-            auto m = receive_from(node, left);
-            if (!m) break;
+            auto m = receive_from(node, std::min(left, std::chrono::milliseconds(200)));
+            if (!m) {
+                if (auto dead = dead_node()) throw Error(*dead);
+                continue;
+            }
             if (m->type == type) return std::move(*m);
             if (m->type == proto::ErrorReply::kType) throw Error("node '" + topology.nodes[node].name + "': " + m->as<proto::ErrorReply>().message);
         }
@@ -104,6 +123,9 @@ struct Cluster::Impl {
             nodes.push_back(node);
         }
         measure_clocks();
+        std::vector<std::string> beat_endpoints;
+        for (int i = 0; i < n; ++i) beat_endpoints.push_back(peer_endpoint(i, hellos[i].heartbeat_endpoint));
+        heartbeats = std::make_unique<ClusterHeartbeats>(beat_endpoints, options.controller_name, options.liveness_ms);
     }
 
     // Offset of each worker's clock, from the ping with the smallest round trip.
@@ -284,6 +306,16 @@ struct Cluster::Impl {
         launch();
         auto last_progress = std::chrono::steady_clock::now();
         while (finished < total) {
+            if (auto dead = dead_node()) {
+                int kept = 0;
+                for (auto& seq : result.sequences) {
+                    kept += static_cast<int>(seq.generated_ids.size());
+                    if (seq.finish.empty()) seq.finish = "interrupted";
+                }
+                result.error = *dead + "; the run stopped with the " + std::to_string(kept) + " tokens generated so far kept";
+                result.trace.wall_us = (net::now_ns() - start_ns) / 1e3;
+                return result;
+            }
             auto got = receive_any(std::chrono::milliseconds(200));
             if (!got) {
                 if (std::chrono::steady_clock::now() - last_progress > kStallTimeout)

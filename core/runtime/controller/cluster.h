@@ -27,14 +27,16 @@ struct DistributedSequence {
 };
 
 struct RunResult {
-    std::vector<DistributedSequence> sequences;
+    std::vector<DistributedSequence> sequences;  // unfinished ones end with finish "interrupted"
     RunTrace trace;
+    std::string error;  // why the run stopped early (a node died); every token made before is kept
     double tokens_per_second() const { return trace.wall_us > 0 ? trace.tokens.size() / (trace.wall_us / 1e6) : 0; }
 };
 
 struct ClusterOptions {
     std::string controller_name = "distgpt";
     int hello_timeout_ms = 5000;
+    int liveness_ms = 3000;  // a node silent this long is dead
     bool return_logits = false;  // the last stage sends logits with each token (tests)
     std::function<void(const std::string&)> on_status;  // "node b: streaming weights 40%"
 };

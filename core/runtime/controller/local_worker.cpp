@@ -32,7 +32,8 @@ LocalWorker::LocalWorker(const std::string& name, int threads, int64_t memory_li
     int out[2];
     if (::pipe(out) != 0) throw Error(std::string("cannot start worker '") + name + "': " + std::strerror(errno));
     const std::string exe = program();
-    std::vector<std::string> args = {exe, "--listen", "tcp://127.0.0.1:0", "--name", name, "--threads", std::to_string(threads)};
+    std::vector<std::string> args = {exe, "--listen", "tcp://127.0.0.1:0", "--name", name, "--threads", std::to_string(threads),
+                                     "--exit-with-controller"};
     if (memory_limit > 0) args.insert(args.end(), {"--memory-limit", std::to_string(memory_limit)});
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
@@ -67,6 +68,16 @@ LocalWorker::LocalWorker(const std::string& name, int threads, int64_t memory_li
         throw Error("worker '" + name + "' (" + exe + ") did not start listening within 20 s");
     }
     endpoint_ = line.substr(at + 13, line.find('\n', at) - at - 13);
+}
+
+std::optional<std::string> LocalWorker::exited() {
+    if (exit_reason_ || pid_ <= 0) return exit_reason_;
+    int status = 0;
+    if (::waitpid(pid_, &status, WNOHANG) != pid_) return std::nullopt;
+    pid_ = -1;
+    exit_reason_ = WIFSIGNALED(status) ? "its process was killed by signal " + std::to_string(WTERMSIG(status))
+                                       : "its process exited with code " + std::to_string(WEXITSTATUS(status));
+    return exit_reason_;
 }
 
 LocalWorker::~LocalWorker() {

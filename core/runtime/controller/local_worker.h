@@ -1,5 +1,6 @@
 #pragma once
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <sys/types.h>
 
@@ -17,6 +18,8 @@ public:
 
     const std::string& endpoint() const { return endpoint_; }
     pid_t pid() const { return pid_; }
+    // Why the process is gone ("killed by signal 9"), or nullopt while it runs.
+    std::optional<std::string> exited();
 
     // distgpt-worker beside this program, in the build tree, or on PATH;
     // $DISTGPT_WORKER overrides.
@@ -25,6 +28,7 @@ public:
 private:
     pid_t pid_ = -1;
     std::string endpoint_;
+    std::optional<std::string> exit_reason_;
 };
 
 }  // namespace distgpt

@@ -3,6 +3,7 @@
 #include "model/random_gpt2.h"
 #include "model/shard_spec.h"
 #include "net/sockets.h"
+#include "runtime/worker/liveness.h"
 #include "runtime/worker/shard_runner.h"
 #include "util/process_memory.h"
 #include "weights/buffer_tensor_source.h"
@@ -47,6 +48,7 @@ struct WorkerService::Impl {
     zmq::socket_t inbox = net::make_socket(context, zmq::socket_type::router);
     zmq::socket_t collective = net::make_socket(context, zmq::socket_type::pull);
     std::string endpoint, collective_endpoint;
+    std::unique_ptr<WorkerLiveness> liveness;
 
     std::string owner, owner_name;  // the controller this worker serves
     std::map<std::string, zmq::socket_t> outboxes;  // inbox endpoint of a peer -> DEALER
@@ -64,6 +66,7 @@ struct WorkerService::Impl {
         endpoint = net::bound_endpoint(inbox);
         collective.bind("tcp://" + host_of(endpoint) + ":0");
         collective_endpoint = net::bound_endpoint(collective);
+        liveness = std::make_unique<WorkerLiveness>(host_of(endpoint), options.liveness_ms, options.exit_with_controller);
         if (options.name.empty()) options.name = "worker@" + endpoint;
     }
 
@@ -95,6 +98,11 @@ struct WorkerService::Impl {
 
     void serve(const std::atomic<bool>& stop) {
         while (!stop.load()) {
+            if (liveness->controller_lost() && !owner.empty()) {
+                std::cerr << options.name << ": controller " << owner_name << " stopped sending heartbeats; its run is dropped" << std::endl;
+                owner.clear(), owner_name.clear();
+                runner.reset(), received.reset();
+            }
             auto parts = net::receive(inbox, std::chrono::milliseconds(200));
             if (!parts || parts->size() < 2) continue;
             const std::string from = (*parts)[0].to_string();
@@ -129,11 +137,13 @@ struct WorkerService::Impl {
             if (!owner.empty() && from != owner && runner)
                 throw Error("busy, owned by " + owner_name + "; stop that controller's run first");
             owner = from, owner_name = hello.controller;
+            liveness->reset();
             proto::HelloReply r;
             r.name = options.name, r.host = host_of(endpoint), r.version = "distgpt 0.1";
             r.cores = static_cast<int>(std::thread::hardware_concurrency()), r.threads = options.threads;
             r.memory_total = total_memory_bytes(), r.memory_limit = options.memory_limit;
             r.model_dir = options.model_dir, r.collective_endpoint = collective_endpoint;
+            r.heartbeat_endpoint = liveness->endpoint();
             reply(from, proto::encode(r));
         } else if (m.type == proto::Ping::kType) {
             reply(from, proto::encode(proto::Pong{m.as<proto::Ping>().controller_ns, net::now_ns()}));

@@ -12,6 +12,8 @@ struct WorkerOptions {
     std::string model_dir;  // a model on this machine's disk, if any
     int threads = 1;
     int64_t memory_limit = 0;  // bytes; 0 = no limit
+    int liveness_ms = 3000;    // the controller is gone after this long without a heartbeat
+    bool exit_with_controller = false;  // then exit (a local worker); else drop its run and wait for another
 };
 
 // distgpt-worker's heart: one ROUTER inbox for the controller and for the

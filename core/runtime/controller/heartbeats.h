@@ -1,0 +1,25 @@
+#pragma once
+#include <atomic>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace distgpt {
+
+// The controller's side of the heartbeat: its own thread sends one to every
+// worker each 500 ms on their heartbeat sockets and notes each answer. A
+// worker silent for `timeout_ms` is dead.
+class ClusterHeartbeats {
+public:
+    ClusterHeartbeats(std::vector<std::string> endpoints, std::string controller, int timeout_ms);
+    ~ClusterHeartbeats();
+    // Index of a node silent for longer than the timeout, or -1.
+    int silent_node() const;
+    int timeout_ms() const;
+
+private:
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace distgpt

@@ -1,0 +1,68 @@
+#include "runtime/worker/liveness.h"
+
+#include "net/sockets.h"
+
+#include <cstdlib>
+#include <iostream>
+#include <thread>
+
+namespace distgpt {
+
+struct WorkerLiveness::Impl {
+    zmq::context_t context{1};
+    zmq::socket_t socket = net::make_socket(context, zmq::socket_type::router);
+    std::string endpoint;
+    int timeout_ms;
+    bool exit_with_controller;
+    std::atomic<int64_t> last_heartbeat{0};  // 0: none yet
+    std::atomic<bool> lost{false}, stop{false};
+    std::thread thread;
+
+    void loop() {
+        while (!stop.load()) {
+            auto parts = net::receive(socket, std::chrono::milliseconds(100));
+            if (parts && parts->size() >= 2) {
+                const std::string from = (*parts)[0].to_string();
+                parts->erase(parts->begin());
+                try {
+                    const auto m = proto::decode(std::move(*parts));
+                    const auto beat = m.as<proto::Heartbeat>();
+                    last_heartbeat = net::now_ns();
+                    net::send_to(socket, from, proto::encode(proto::Heartbeat{beat.controller, net::now_ns()}));
+                } catch (const std::exception&) {
+                    // not a heartbeat: ignore it here, the inbox reports bad messages
+                }
+            }
+            const int64_t last = last_heartbeat.load();
+            if (last && net::now_ns() - last > int64_t(timeout_ms) * 1000000) {
+                last_heartbeat = 0;
+                if (exit_with_controller) {
+                    std::cerr << "distgpt-worker: no heartbeat from the controller for " << timeout_ms << " ms; exiting" << std::endl;
+                    std::_Exit(3);
+                }
+                lost = true;
+            }
+        }
+    }
+};
+
+WorkerLiveness::WorkerLiveness(const std::string& host, int timeout_ms, bool exit_with_controller) : impl_(std::make_unique<Impl>()) {
+    impl_->socket.bind("tcp://" + host + ":0");
+    impl_->endpoint = net::bound_endpoint(impl_->socket);
+    impl_->timeout_ms = timeout_ms;
+    impl_->exit_with_controller = exit_with_controller;
+    impl_->thread = std::thread([this] { impl_->loop(); });
+}
+
+WorkerLiveness::~WorkerLiveness() {
+    impl_->stop = true;
+    impl_->thread.join();
+}
+
+const std::string& WorkerLiveness::endpoint() const { return impl_->endpoint; }
+bool WorkerLiveness::controller_lost() { return impl_->lost.exchange(false); }
+void WorkerLiveness::reset() {
+    impl_->lost = false;
+}
+
+}  // namespace distgpt

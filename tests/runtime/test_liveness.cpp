@@ -1,0 +1,84 @@
+// Dead nodes and vanished controllers, with real processes.
+#include "net/sockets.h"
+#include "runtime/controller/cluster.h"
+#include "runtime/controller/local_worker.h"
+#include "support/fixtures.h"
+
+#include <QTest>
+
+#include <csignal>
+#include <thread>
+
+using namespace distgpt;
+using namespace distgpt::test;
+
+class TestLiveness : public QObject {
+    Q_OBJECT
+private Q_SLOTS:
+    void initTestCase() { qputenv("DISTGPT_WORKER", DISTGPT_WORKER); }
+
+    // kill -9 of a worker mid-run: the run stops within seconds, names the
+    // node and why, and keeps every token generated before.
+    void killedWorkerStopsTheRunAndKeepsItsTokens() {
+        QTemporaryDir dir;
+        ModelSource source;
+        source.dir = write_random_model(path_of(dir) / "m", small_config(4, 4, 128, 257, 256), 2);
+        const OpenedModel model = open_model(source);
+        LocalWorker victim("victim", 1, 0);
+        Topology t;
+        t.nodes = {{"first", "local", 1, 0, "auto"}, {"victim", victim.endpoint(), 1, 0, "stream"}};
+        ClusterOptions o;
+        o.liveness_ms = 1500;
+        Cluster cluster(t, o);
+        cluster.configure(make_plan(t, model.config, 2, 256), source, model, 2, 256);
+        RunRequest r;
+        r.prompts = {model.tokenizer->encode("one"), model.tokenizer->encode("two")};
+        r.options.max_new_tokens = 240;
+        r.options.stop_at_eos = false;
+        std::thread killer([&] {
+            std::this_thread::sleep_for(std::chrono::milliseconds(300));
+            ::kill(victim.pid(), SIGKILL);
+        });
+        const auto t0 = std::chrono::steady_clock::now();
+        const RunResult result = cluster.run(r);
+        killer.join();
+        const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        QVERIFY2(result.error.find("node 'victim'") != std::string::npos, result.error.c_str());
+        QVERIFY2(result.error.find("no heartbeat") != std::string::npos, result.error.c_str());
+        QVERIFY2(seconds < 6, std::to_string(seconds).c_str());
+        int kept = 0;
+        for (const auto& s : result.sequences) {
+            kept += static_cast<int>(s.generated_ids.size());
+            QCOMPARE(s.finish, std::string("interrupted"));
+        }
+        QVERIFY(kept > 0 && kept < 480);
+        QVERIFY(result.error.find("the " + std::to_string(kept) + " tokens generated so far kept") != std::string::npos);
+    }
+
+    // A worker started by a controller exits once that controller's
+    // heartbeats stop: none is left behind.
+    void localWorkerExitsWithItsController() {
+        LocalWorker worker("orphan", 1, 0);
+        zmq::context_t context(1);
+        zmq::socket_t inbox = net::make_socket(context, zmq::socket_type::dealer);
+        inbox.connect(worker.endpoint());
+        net::send(inbox, proto::encode(proto::Hello{"short-lived"}));
+        auto reply = net::receive(inbox, std::chrono::seconds(5));
+        QVERIFY(reply);
+        const auto hello = proto::decode(std::move(*reply)).as<proto::HelloReply>();
+        zmq::socket_t beats = net::make_socket(context, zmq::socket_type::dealer);
+        beats.connect(hello.heartbeat_endpoint);
+        for (int i = 0; i < 4; ++i) {
+            net::send(beats, proto::encode(proto::Heartbeat{"short-lived", net::now_ns()}));
+            QVERIFY(net::receive(beats, std::chrono::seconds(2)));  // answered
+            std::this_thread::sleep_for(std::chrono::milliseconds(200));
+        }
+        QVERIFY(!worker.exited());
+        // The controller "dies": no more heartbeats.
+        QTRY_VERIFY_WITH_TIMEOUT(worker.exited().has_value(), 8000);
+        QVERIFY(worker.exited()->find("exited with code 3") != std::string::npos);
+    }
+};
+
+QTEST_GUILESS_MAIN(TestLiveness)
+#include "test_liveness.moc"
