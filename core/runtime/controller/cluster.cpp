@@ -335,6 +335,7 @@ struct Cluster::Impl {
                     seq.generated_ids.push_back(tok.token);
                     if (logits) seq.logits.emplace_back(logits + i * t.vocab, logits + (i + 1) * t.vocab);
                     result.trace.tokens.push_back({tok.id, t.step, tok.token, to_us(node, t.sampled_ns)});
+                    if (req.on_token) req.on_token(result.trace.tokens.back());
                     if (tok.done) {
                         seq.finish = tok.finish;
                         free_slots.push_back(tok.slot);

@@ -18,6 +18,7 @@ struct RunRequest {
     GenerateOptions options;                // sequence i samples with seed + i
     int in_flight = 0;                      // sequences in the pipeline at once; 0 = one per stage
     int micro_batch = 1;                    // sequences per message
+    std::function<void(const TokenMark&)> on_token;  // each token as it arrives, on the calling thread
 };
 
 struct DistributedSequence {
