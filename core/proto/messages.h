@@ -85,9 +85,10 @@ struct Configure {
     bool return_logits = false;         // the last stage sends each sampled row's logits (tests, debugging)
     int eos_token_id = -1;
     std::vector<int> masked_ranges;     // [begin, end) pairs of ids never sampled: ids the tokenizer cannot spell
+    int hop_delay_ms = 0;               // slow motion for a class: wait before each message sent
     MSGPACK_DEFINE_MAP(run, weights, model_dir, random_shape, config_json, random_seed, layer_begin, layer_end,
                        embedding, head, tp_rank, tp_size, stage, stages, slots, context, threads, next, first,
-                       tp_peers, return_logits, eos_token_id, masked_ranges);
+                       tp_peers, return_logits, eos_token_id, masked_ranges, hop_delay_ms);
 };
 
 struct Configured {

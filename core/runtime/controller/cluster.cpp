@@ -222,6 +222,7 @@ struct Cluster::Impl {
                 for (int peer : plan.stages[0].nodes) c.first.push_back(endpoints[peer]);
             for (int peer : stage.nodes) c.tp_peers.push_back(peer_endpoint(peer, hellos[peer].collective_endpoint));
             c.return_logits = options.return_logits;
+            c.hop_delay_ms = options.hop_delay_ms;
             c.eos_token_id = model.tokenizer->eos_id() ? model.config.eos_token_id : -1;
             c.masked_ranges = masked;
             if (c.weights == "streamed") {
@@ -296,16 +297,27 @@ struct Cluster::Impl {
         };
         auto record_trace = [&](int node, const proto::Trace& t) {
             result.trace.nodes[node].rss_bytes = t.rss_bytes;
+            std::vector<TraceSpan> fresh;
             for (const auto& s : t.spans) {
                 if (s.kind == "load") continue;
-                result.trace.spans.push_back({node, s.kind, to_us(node, s.t0), to_us(node, s.t1), s.group, s.step, s.layer_begin,
-                                              s.layer_end, s.bytes, s.peer.empty() ? -1 : node_of_endpoint(s.peer), s.sequences});
+                fresh.push_back({node, s.kind, to_us(node, s.t0), to_us(node, s.t1), s.group, s.step, s.layer_begin, s.layer_end,
+                                 s.bytes, s.peer.empty() ? -1 : node_of_endpoint(s.peer), s.sequences});
             }
+            result.trace.spans.insert(result.trace.spans.end(), fresh.begin(), fresh.end());
+            if (req.on_spans && !fresh.empty()) req.on_spans(fresh);
         };
 
         launch();
         auto last_progress = std::chrono::steady_clock::now();
         while (finished < total) {
+            if (req.should_stop && req.should_stop()) {
+                for (auto& seq : result.sequences)
+                    if (seq.finish.empty()) seq.finish = "stopped";
+                result.error = "stopped by the user";
+                result.trace.wall_us = (net::now_ns() - start_ns) / 1e3;
+                for (int i = 0; i < static_cast<int>(sockets.size()); ++i) net::send(sockets[i], proto::encode(proto::Stop{run_id}));
+                return result;
+            }
             if (auto dead = dead_node()) {
                 int kept = 0;
                 for (auto& seq : result.sequences) {

@@ -19,6 +19,8 @@ struct RunRequest {
     int in_flight = 0;                      // sequences in the pipeline at once; 0 = one per stage
     int micro_batch = 1;                    // sequences per message
     std::function<void(const TokenMark&)> on_token;  // each token as it arrives, on the calling thread
+    std::function<void(const std::vector<TraceSpan>&)> on_spans;  // spans as they arrive (the live view)
+    std::function<bool()> should_stop;               // polled every 200 ms at most; true ends the run early
 };
 
 struct DistributedSequence {
@@ -38,6 +40,7 @@ struct ClusterOptions {
     std::string controller_name = "distgpt";
     int hello_timeout_ms = 5000;
     int liveness_ms = 3000;  // a node silent this long is dead
+    int hop_delay_ms = 0;    // slow motion: every worker waits this long before each message it sends
     bool return_logits = false;  // the last stage sends logits with each token (tests)
     std::function<void(const std::string&)> on_status;  // "node b: streaming weights 40%"
 };

@@ -290,6 +290,7 @@ struct WorkerService::Impl {
 
     void emit(StepOutput out) {
         if (out.empty) return;
+        if (cfg.hop_delay_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(std::min(cfg.hop_delay_ms, 5000)));
         const int group = out.is_tokens ? out.tokens.group : out.forward.group;
         const int step = out.is_tokens ? out.tokens.step : out.forward.step;
         span("compute", out.compute_t0, out.compute_t1, group, step, 0, "", out.sequences);

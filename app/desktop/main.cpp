@@ -1,0 +1,14 @@
+// distgpt: the desktop app.
+#include "widgets/main_window.h"
+
+#include <QApplication>
+
+int main(int argc, char** argv) {
+    QApplication app(argc, argv);
+    QApplication::setOrganizationName("distgpt");
+    QApplication::setApplicationName("distgpt");
+    QApplication::setApplicationVersion(DISTGPT_VERSION);
+    distgpt::ui::MainWindow window;
+    window.show();
+    return app.exec();
+}

@@ -1,0 +1,18 @@
+#include "models/time_axis.h"
+
+#include <algorithm>
+
+namespace distgpt::ui {
+
+void TimeAxis::zoomAt(double px, double factor) {
+    const double anchor = toUs(px);
+    us_per_px = std::clamp(us_per_px / factor, 0.01, 1e7);
+    start_us = anchor - px * us_per_px;
+}
+
+void TimeAxis::fit(double t0, double t1, double width) {
+    us_per_px = std::max(0.01, (t1 - t0) / std::max(1.0, width));
+    start_us = t0;
+}
+
+}  // namespace distgpt::ui

@@ -1,0 +1,101 @@
+#include "models/topology_document.h"
+
+#include <nlohmann/json.hpp>
+
+namespace distgpt::ui {
+
+TopologyDocument::TopologyDocument(QObject* parent) : QObject(parent) { applyPreset("Pipeline 3"); }
+
+void TopologyDocument::setTopology(const Topology& topology, QVector<QPointF> positions) {
+    topology_ = topology;
+    positions_ = std::move(positions);
+    if (positions_.size() != static_cast<int>(topology_.nodes.size())) layOut();
+    Q_EMIT changed();
+}
+
+// Stages left to right, tensor-parallel ranks of a stage top to bottom.
+void TopologyDocument::layOut() {
+    positions_.clear();
+    const int k = std::max(1, topology_.ranks_per_stage());
+    for (int i = 0; i < static_cast<int>(topology_.nodes.size()); ++i)
+        positions_.push_back(QPointF((i / k) * 230.0, (i % k) * 150.0 - (k - 1) * 75.0));
+}
+
+void TopologyDocument::addNode() {
+    NodeSpec n;
+    int i = static_cast<int>(topology_.nodes.size());
+    auto taken = [&](const std::string& name) {
+        for (const auto& node : topology_.nodes)
+            if (node.name == name) return true;
+        return false;
+    };
+    do n.name = "node" + std::to_string(i++);
+    while (taken(n.name));
+    topology_.nodes.push_back(n);
+    const QPointF last = positions_.isEmpty() ? QPointF(-230, 0) : positions_.back();
+    positions_.push_back(last + QPointF(230, 0));
+    Q_EMIT changed();
+}
+
+void TopologyDocument::removeNode(int index) {
+    if (index < 0 || index >= static_cast<int>(topology_.nodes.size())) return;
+    topology_.nodes.erase(topology_.nodes.begin() + index);
+    positions_.remove(index);
+    topology_.layers.clear();
+    Q_EMIT changed();
+}
+
+void TopologyDocument::moveNode(int index, QPointF to) {
+    if (index < 0 || index >= positions_.size()) return;
+    positions_[index] = to;  // no `changed`: nothing but the picture moved
+}
+
+void TopologyDocument::setNode(int index, const NodeSpec& node) {
+    if (index < 0 || index >= static_cast<int>(topology_.nodes.size())) return;
+    topology_.nodes[index] = node;
+    Q_EMIT changed();
+}
+
+void TopologyDocument::setStrategy(Strategy strategy, int tensorParallel) {
+    topology_.strategy = strategy;
+    topology_.tensor_parallel = std::max(1, tensorParallel);
+    topology_.layers.clear();
+    layOut();
+    Q_EMIT changed();
+}
+
+QStringList TopologyDocument::presetNames() {
+    return {"Single node", "Pipeline 2", "Pipeline 3", "Pipeline 4", "Tensor 2", "Hybrid 2x2"};
+}
+
+void TopologyDocument::applyPreset(const QString& name) {
+    Topology t;
+    int nodes = 1;
+    if (name.startsWith("Pipeline")) nodes = name.section(' ', 1).toInt();
+    else if (name == "Tensor 2") t.strategy = Strategy::Tensor, nodes = 2;
+    else if (name == "Hybrid 2x2") t.strategy = Strategy::Hybrid, t.tensor_parallel = 2, nodes = 4;
+    for (int i = 0; i < nodes; ++i) t.nodes.push_back({"node" + std::to_string(i), "local", 1, 0, "auto"});
+    topology_ = t;
+    layOut();
+    Q_EMIT changed();
+}
+
+QString TopologyDocument::toJson() const {
+    auto j = nlohmann::json::parse(topology_to_json(topology_));
+    j["positions"] = nlohmann::json::array();
+    for (const auto& p : positions_) j["positions"].push_back({p.x(), p.y()});
+    return QString::fromStdString(j.dump(2));
+}
+
+void TopologyDocument::fromJson(const QString& json, const QString& origin) {
+    const std::string text = json.toStdString();
+    const Topology t = parse_topology(text, origin.toStdString());
+    QVector<QPointF> positions;
+    const auto j = nlohmann::json::parse(text, nullptr, false);
+    if (j.is_object() && j.contains("positions") && j["positions"].is_array())
+        for (const auto& p : j["positions"])
+            if (p.is_array() && p.size() == 2 && p[0].is_number() && p[1].is_number()) positions.push_back(QPointF(p[0].get<double>(), p[1].get<double>()));
+    setTopology(t, positions);
+}
+
+}  // namespace distgpt::ui

@@ -1,0 +1,44 @@
+#pragma once
+#include "plan/topology.h"
+
+#include <QObject>
+#include <QPointF>
+#include <QString>
+#include <QVector>
+
+namespace distgpt::ui {
+
+// The topology being edited: core's Topology plus where each node sits on
+// the canvas. Saved as the same JSON `distgpt-cli run --topology` reads
+// (positions ride along in a field the CLI ignores).
+class TopologyDocument : public QObject {
+    Q_OBJECT
+public:
+    explicit TopologyDocument(QObject* parent = nullptr);
+
+    const Topology& topology() const { return topology_; }
+    const QVector<QPointF>& positions() const { return positions_; }
+
+    void setTopology(const Topology& topology, QVector<QPointF> positions = {});
+    void addNode();
+    void removeNode(int index);
+    void moveNode(int index, QPointF to);
+    void setNode(int index, const NodeSpec& node);
+    void setStrategy(Strategy strategy, int tensorParallel);
+
+    static QStringList presetNames();
+    void applyPreset(const QString& name);
+
+    QString toJson() const;
+    void fromJson(const QString& json, const QString& origin);  // throws distgpt::Error
+
+Q_SIGNALS:
+    void changed();
+
+private:
+    void layOut();
+    Topology topology_;
+    QVector<QPointF> positions_;
+};
+
+}  // namespace distgpt::ui

@@ -1,0 +1,108 @@
+#include "widgets/model_panel.h"
+
+#include "engine/demo_model.h"
+#include "util/error.h"
+
+#include <QComboBox>
+#include <QFileDialog>
+#include <QHBoxLayout>
+#include <QLabel>
+#include <QLineEdit>
+#include <QPushButton>
+#include <QRadioButton>
+#include <QSettings>
+#include <QVBoxLayout>
+
+namespace distgpt::ui {
+
+ModelPanel::ModelPanel(QWidget* parent) : QWidget(parent) {
+    setObjectName("modelPanel");
+    auto* layout = new QVBoxLayout(this);
+    const auto demo = find_demo_model();
+    demo_ = new QRadioButton(demo ? "Bundled demo: Shakespeare, character-level" : "Bundled demo (not found)");
+    demo_->setObjectName("modelDemo");
+    demo_->setEnabled(demo.has_value());
+    folder_ = new QRadioButton("Hugging Face folder");
+    folder_->setObjectName("modelFolder");
+    random_ = new QRadioButton("Random weights (untrained: its text is noise)");
+    random_->setObjectName("modelRandom");
+    path_ = new QLineEdit;
+    path_->setObjectName("modelPath");
+    path_->setPlaceholderText("folder with config.json and model.safetensors");
+    auto* browse = new QPushButton("Browse…");
+    auto* folderRow = new QHBoxLayout;
+    folderRow->addWidget(path_);
+    folderRow->addWidget(browse);
+    shape_ = new QComboBox;
+    shape_->setObjectName("modelShape");
+    shape_->addItems({"tiny", "distilgpt2", "gpt2", "gpt2-medium", "gpt2-large", "gpt2-xl"});
+    info_ = new QLabel;
+    info_->setObjectName("modelInfo");
+    info_->setWordWrap(true);
+    info_->setTextInteractionFlags(Qt::TextSelectableByMouse);
+    layout->addWidget(demo_);
+    layout->addWidget(folder_);
+    layout->addLayout(folderRow);
+    layout->addWidget(random_);
+    layout->addWidget(shape_);
+    layout->addWidget(info_);
+    layout->addStretch();
+
+    QSettings settings;
+    path_->setText(settings.value("model/path").toString());
+    shape_->setCurrentText(settings.value("model/shape", "tiny").toString());
+    const QString kind = settings.value("model/kind", demo ? "demo" : "random").toString();
+    (kind == "folder" ? folder_ : kind == "demo" && demo ? demo_ : random_)->setChecked(true);
+
+    connect(browse, &QPushButton::clicked, this, [this] {
+        const QString dir = QFileDialog::getExistingDirectory(this, "Model folder", path_->text());
+        if (!dir.isEmpty()) path_->setText(dir), folder_->setChecked(true), inspect();
+    });
+    for (auto* b : {demo_, folder_, random_}) connect(b, &QRadioButton::toggled, this, [this](bool on) { if (on) inspect(); });
+    connect(path_, &QLineEdit::editingFinished, this, &ModelPanel::inspect);
+    connect(shape_, &QComboBox::currentTextChanged, this, &ModelPanel::inspect);
+    inspect();
+}
+
+ModelSource ModelPanel::source() const {
+    ModelSource s;
+    if (random_->isChecked()) {
+        s.random_shape = shape_->currentText().toStdString();
+    } else if (folder_->isChecked()) {
+        if (path_->text().isEmpty()) throw Error("choose a model folder");
+        s.dir = path_->text().toStdString();
+    } else {
+        const auto demo = find_demo_model();
+        if (!demo) throw Error("the bundled demo model was not found");
+        s.dir = *demo;
+    }
+    return s;
+}
+
+void ModelPanel::inspect() {
+    QSettings settings;
+    settings.setValue("model/kind", random_->isChecked() ? "random" : folder_->isChecked() ? "folder" : "demo");
+    settings.setValue("model/path", path_->text());
+    settings.setValue("model/shape", shape_->currentText());
+    valid_ = false;
+    try {
+        const OpenedModel m = open_model(source());
+        config_ = m.config;
+        valid_ = true;
+        info_->setText(QString("<b>%1</b><br>%2 layers · %3 heads · width %4 · context %5<br>%6 M parameters · %7 MiB in fp32<br>tokenizer: %8, %9 tokens")
+                           .arg(QString::fromStdString(m.description).toHtmlEscaped())
+                           .arg(m.config.n_layer)
+                           .arg(m.config.n_head)
+                           .arg(m.config.n_embd)
+                           .arg(m.config.n_positions)
+                           .arg(m.config.parameter_count() / 1e6, 0, 'f', 2)
+                           .arg(m.config.parameter_count() * 4 / double(1 << 20), 0, 'f', 0)
+                           .arg(QString::fromStdString(m.tokenizer->kind()))
+                           .arg(m.tokenizer->size()));
+    } catch (const std::exception& e) {
+        info_->setText("<span style='color:#b91c1c'>" + QString::fromStdString(e.what()).toHtmlEscaped() + "</span>");
+    }
+    Q_EMIT changed();
+}
+
+}  // namespace distgpt::ui

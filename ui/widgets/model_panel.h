@@ -1,0 +1,35 @@
+#pragma once
+#include "engine/model_source.h"
+
+#include <QWidget>
+
+class QComboBox;
+class QLabel;
+class QLineEdit;
+class QRadioButton;
+
+namespace distgpt::ui {
+
+// Which model to run: the bundled demo, a Hugging Face folder, or a random
+// model of a named shape; shows its parameters and memory.
+class ModelPanel : public QWidget {
+    Q_OBJECT
+public:
+    explicit ModelPanel(QWidget* parent = nullptr);
+    ModelSource source() const;  // throws Error when the choice is incomplete
+    const Gpt2Config* config() const { return valid_ ? &config_ : nullptr; }
+
+Q_SIGNALS:
+    void changed();
+
+private:
+    void inspect();
+    QRadioButton *demo_, *folder_, *random_;
+    QLineEdit* path_;
+    QComboBox* shape_;
+    QLabel* info_;
+    Gpt2Config config_;
+    bool valid_ = false;
+};
+
+}  // namespace distgpt::ui

@@ -1,0 +1,68 @@
+#include "widgets/node_editor.h"
+
+#include <QComboBox>
+#include <QFormLayout>
+#include <QLineEdit>
+#include <QSpinBox>
+
+namespace distgpt::ui {
+
+NodeEditor::NodeEditor(TopologyDocument* document, QWidget* parent) : QWidget(parent), document_(document) {
+    setObjectName("nodeEditor");
+    name_ = new QLineEdit;
+    name_->setObjectName("nodeName");
+    endpoint_ = new QLineEdit;
+    endpoint_->setObjectName("nodeEndpoint");
+    endpoint_->setPlaceholderText("local, or tcp://host:port");
+    threads_ = new QSpinBox;
+    threads_->setObjectName("nodeThreads");
+    threads_->setRange(1, 256);
+    memory_ = new QSpinBox;
+    memory_->setObjectName("nodeMemory");
+    memory_->setRange(0, 1 << 20);
+    memory_->setSuffix(" MiB");
+    memory_->setSpecialValueText("no limit");
+    weights_ = new QComboBox;
+    weights_->setObjectName("nodeWeights");
+    weights_->addItems({"auto", "disk", "stream"});
+    auto* form = new QFormLayout(this);
+    form->addRow("Name", name_);
+    form->addRow("Endpoint", endpoint_);
+    form->addRow("Threads", threads_);
+    form->addRow("Memory limit", memory_);
+    form->addRow("Weights", weights_);
+    connect(name_, &QLineEdit::editingFinished, this, &NodeEditor::apply);
+    connect(endpoint_, &QLineEdit::editingFinished, this, &NodeEditor::apply);
+    connect(threads_, &QSpinBox::editingFinished, this, &NodeEditor::apply);
+    connect(memory_, &QSpinBox::editingFinished, this, &NodeEditor::apply);
+    connect(weights_, &QComboBox::activated, this, &NodeEditor::apply);
+    showNode(-1);
+}
+
+void NodeEditor::showNode(int index) {
+    index_ = index;
+    setEnabled(index >= 0 && index < static_cast<int>(document_->topology().nodes.size()));
+    if (!isEnabled()) return;
+    const auto& n = document_->topology().nodes[index];
+    name_->setText(QString::fromStdString(n.name));
+    endpoint_->setText(QString::fromStdString(n.endpoint));
+    threads_->setValue(n.threads);
+    memory_->setValue(static_cast<int>(n.memory_limit >> 20));
+    weights_->setCurrentText(QString::fromStdString(n.weights));
+}
+
+void NodeEditor::apply() {
+    if (index_ < 0 || index_ >= static_cast<int>(document_->topology().nodes.size())) return;
+    NodeSpec n = document_->topology().nodes[index_];
+    n.name = name_->text().trimmed().toStdString();
+    const QString endpoint = endpoint_->text().trimmed();
+    n.endpoint = endpoint.isEmpty() ? "local" : endpoint.toStdString();
+    n.threads = threads_->value();
+    n.memory_limit = int64_t(memory_->value()) << 20;
+    n.weights = weights_->currentText().toStdString();
+    const int keep = index_;
+    document_->setNode(index_, n);
+    showNode(keep);
+}
+
+}  // namespace distgpt::ui

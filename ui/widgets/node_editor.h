@@ -1,0 +1,28 @@
+#pragma once
+#include "models/topology_document.h"
+
+#include <QWidget>
+
+class QComboBox;
+class QLineEdit;
+class QSpinBox;
+
+namespace distgpt::ui {
+
+// Edits the selected node: name, endpoint, threads, memory limit, weights.
+class NodeEditor : public QWidget {
+    Q_OBJECT
+public:
+    NodeEditor(TopologyDocument* document, QWidget* parent = nullptr);
+    void showNode(int index);
+
+private:
+    void apply();
+    TopologyDocument* document_;
+    int index_ = -1;
+    QLineEdit *name_, *endpoint_;
+    QSpinBox *threads_, *memory_;
+    QComboBox* weights_;
+};
+
+}  // namespace distgpt::ui

@@ -1,0 +1,278 @@
+#include "widgets/topology_view.h"
+
+#include "widgets/palette.h"
+
+#include <QGraphicsItem>
+#include <QGraphicsSceneMouseEvent>
+#include <QPainter>
+#include <QPainterPath>
+#include <QWheelEvent>
+
+#include <cmath>
+
+namespace distgpt::ui {
+
+namespace {
+constexpr double kWidth = 180, kHeight = 104;
+QString mib(int64_t bytes) { return QString::number(bytes / double(1 << 20), 'f', bytes < (10 << 20) ? 1 : 0) + " MiB"; }
+}  // namespace
+
+class NodeItem : public QGraphicsItem {
+public:
+    NodeItem(int index, TopologyDocument* doc) : index_(index), doc_(doc) {
+        setFlags(ItemIsMovable | ItemIsSelectable | ItemSendsGeometryChanges);
+        setAcceptHoverEvents(true);
+        setPos(doc->positions().value(index));
+    }
+    QRectF boundingRect() const override { return QRectF(-kWidth / 2 - 4, -kHeight / 2 - 4, kWidth + 8, kHeight + 8); }
+
+    void setPlanText(QString layers, QString memory, bool over) {
+        layers_ = std::move(layers), memory_ = std::move(memory), over_ = over;
+        update();
+    }
+    void setLive(QString state, double busy, int64_t rss) {
+        state_ = std::move(state), busy_ = busy, rss_ = rss;
+        update();
+    }
+    void setFailure(QString why) {
+        failure_ = std::move(why);
+        setToolTip(failure_);
+        update();
+    }
+    QString state() const { return state_; }
+
+    void paint(QPainter* p, const QStyleOptionGraphicsItem*, QWidget*) override {
+        const auto& spec = doc_->topology().nodes[index_];
+        const QRectF r(-kWidth / 2, -kHeight / 2, kWidth, kHeight);
+        p->setRenderHint(QPainter::Antialiasing);
+        QColor fill = failure_.isEmpty() ? colorOf(state_) : colorOf("dead");
+        const bool dark = state_ != "idle" || !failure_.isEmpty();
+        p->setPen(QPen(isSelected() ? QColor(0x11, 0x18, 0x27) : QColor(0x9c, 0xa3, 0xaf), isSelected() ? 2.5 : 1.2));
+        p->setBrush(fill);
+        p->drawRoundedRect(r, 10, 10);
+        p->setPen(dark ? Qt::white : QColor(0x11, 0x18, 0x27));
+        QFont f = p->font();
+        f.setBold(true);
+        f.setPointSizeF(10.5);
+        p->setFont(f);
+        p->drawText(r.adjusted(10, 6, -10, 0), Qt::AlignTop | Qt::AlignLeft, QString::fromStdString(spec.name));
+        f.setBold(false);
+        f.setPointSizeF(8.5);
+        p->setFont(f);
+        QStringList lines;
+        lines << QString::fromStdString(spec.endpoint == "local" ? "local · " + std::to_string(spec.threads) + " thread(s)"
+                                                                 : spec.endpoint + " · " + std::to_string(spec.threads) + " thr");
+        lines << (layers_.isEmpty() ? QString("—") : layers_);
+        lines << memory_ + (rss_ > 0 ? "  ·  RSS " + mib(rss_) : QString());
+        if (!failure_.isEmpty()) lines << failure_.left(32);
+        else if (state_ != "idle" || busy_ > 0) lines << state_ + "  ·  busy " + QString::number(busy_, 'f', 0) + "%";
+        p->drawText(r.adjusted(10, 26, -10, -4), Qt::AlignTop | Qt::AlignLeft, lines.join("\n"));
+        if (over_) {
+            p->setPen(QPen(QColor(0xdc, 0x26, 0x26), 2));
+            p->setBrush(Qt::NoBrush);
+            p->drawRoundedRect(r.adjusted(-3, -3, 3, 3), 12, 12);
+        }
+    }
+
+protected:
+    QVariant itemChange(GraphicsItemChange change, const QVariant& value) override {
+        if (change == ItemPositionHasChanged) {
+            doc_->moveNode(index_, value.toPointF());
+            if (scene()) scene()->update();
+        }
+        return QGraphicsItem::itemChange(change, value);
+    }
+
+private:
+    int index_;
+    TopologyDocument* doc_;
+    QString layers_, memory_, state_ = "idle", failure_;
+    bool over_ = false;
+    double busy_ = 0;
+    int64_t rss_ = 0;
+};
+
+// Stage boxes, pipeline edges, the token ring back to stage 0, and the
+// messages in flight.
+class LinksItem : public QGraphicsItem {
+public:
+    LinksItem(TopologyDocument* doc, const QVector<NodeItem*>* nodes) : doc_(doc), nodes_(nodes) { setZValue(-1); }
+    QRectF boundingRect() const override { return QRectF(-5000, -5000, 10000, 10000); }
+
+    struct Flight {
+        int from, to;
+        double progress;  // 0..1
+        int64_t bytes;
+    };
+    void setFlights(QVector<Flight> flights) {
+        flights_ = std::move(flights);
+        update();
+    }
+
+    QPointF center(int i) const { return (*nodes_)[i]->pos(); }
+
+    void paint(QPainter* p, const QStyleOptionGraphicsItem*, QWidget*) override {
+        const Topology& t = doc_->topology();
+        const int k = std::max(1, t.ranks_per_stage()), stages = t.stage_count(), n = static_cast<int>(nodes_->size());
+        if (n == 0 || stages == 0 || n % k) return;
+        p->setRenderHint(QPainter::Antialiasing);
+        for (int s = 0; s < stages; ++s) {
+            QRectF box;
+            for (int r = 0; r < k; ++r) box = box.united(QRectF(center(s * k + r) - QPointF(kWidth / 2, kHeight / 2), QSizeF(kWidth, kHeight)));
+            box.adjust(-12, -26, 12, 12);
+            p->setPen(QPen(QColor(0xcb, 0xd5, 0xe1), 1, Qt::DashLine));
+            p->setBrush(QColor(0xf8, 0xfa, 0xfc));
+            p->drawRoundedRect(box, 14, 14);
+            p->setPen(QColor(0x64, 0x74, 0x8b));
+            p->drawText(box.adjusted(10, 4, -10, 0), Qt::AlignTop | Qt::AlignLeft,
+                        "stage " + QString::number(s) + (k > 1 ? "  ·  tensor parallel " + QString::number(k) : QString()));
+        }
+        auto arrow = [&](QPointF a, QPointF b, QColor c, bool dashed, double bend) {
+            const QPointF d = b - a;
+            const double len = std::hypot(d.x(), d.y());
+            if (len < 1) return;
+            const QPointF u = d / len, nrm(-u.y(), u.x());
+            const QPointF from = a + u * (kWidth / 2 - 10), to = b - u * (kWidth / 2 - 4);
+            QPainterPath path(from);
+            path.quadTo((from + to) / 2 + nrm * bend, to);
+            p->setPen(QPen(c, 2, dashed ? Qt::DashLine : Qt::SolidLine));
+            p->setBrush(Qt::NoBrush);
+            p->drawPath(path);
+            const QPointF tip = to, back = path.pointAtPercent(0.97);
+            const QPointF v = (tip - back) / std::max(1e-6, std::hypot((tip - back).x(), (tip - back).y()));
+            const QPointF w(-v.y(), v.x());
+            p->setBrush(c);
+            p->drawPolygon(QPolygonF{tip, tip - v * 10 + w * 5, tip - v * 10 - w * 5});
+        };
+        for (int s = 0; s + 1 < stages; ++s)
+            for (int r = 0; r < k; ++r) arrow(center(s * k), center((s + 1) * k + r), QColor(0x94, 0xa3, 0xb8), false, 0);
+        if (stages > 1) {
+            // The ring dips below the stages; its label sits at the bottom of the dip.
+            const double dip = kHeight / 2 + 40 + (k - 1) * 75;
+            arrow(center((stages - 1) * k), center(0), QColor(0xef, 0x44, 0x44, 150), true, -2 * dip);
+            const QPointF mid = (center((stages - 1) * k) + center(0)) / 2 + QPointF(0, dip + 12);
+            p->setPen(QColor(0xb9, 0x1c, 0x1c));
+            p->drawText(QRectF(mid - QPointF(80, 10), QSizeF(160, 20)), Qt::AlignCenter, "token ids back to stage 0");
+        }
+        for (const auto& f : flights_) {
+            if (f.from < 0 || f.to < 0 || f.from >= n || f.to >= n) continue;
+            const QPointF pos = center(f.from) + (center(f.to) - center(f.from)) * f.progress;
+            p->setPen(Qt::NoPen);
+            p->setBrush(colorOf("send"));
+            p->drawEllipse(pos, 7, 7);
+            p->setPen(QColor(0x78, 0x35, 0x0f));
+            const QString label = f.bytes >= 1024 ? QString::number(f.bytes / 1024.0, 'f', 1) + " KiB" : QString::number(f.bytes) + " B";
+            p->drawText(pos + QPointF(10, -8), label);
+        }
+    }
+
+private:
+    TopologyDocument* doc_;
+    const QVector<NodeItem*>* nodes_;
+    QVector<Flight> flights_;
+};
+
+TopologyView::TopologyView(TopologyDocument* document, QWidget* parent) : QGraphicsView(parent), document_(document) {
+    setObjectName("topologyView");
+    setScene(new QGraphicsScene(this));
+    setRenderHint(QPainter::Antialiasing);
+    setDragMode(QGraphicsView::RubberBandDrag);
+    setBackgroundBrush(Qt::white);
+    connect(document_, &TopologyDocument::changed, this, &TopologyView::rebuild);
+    connect(scene(), &QGraphicsScene::selectionChanged, this, [this] { Q_EMIT nodeSelected(selectedNode()); });
+    rebuild();
+}
+
+TopologyView::~TopologyView() {
+    nodes_.clear();
+    scene()->blockSignals(true);
+}
+
+void TopologyView::rebuild() {
+    const int selected = selectedNode();
+    // Forget the items before the scene deletes them: deleting a selected
+    // item announces a selection change.
+    nodes_.clear();
+    scene()->blockSignals(true);
+    scene()->clear();
+    scene()->blockSignals(false);
+    links_ = new LinksItem(document_, &nodes_);
+    scene()->addItem(links_);
+    for (int i = 0; i < static_cast<int>(document_->topology().nodes.size()); ++i) {
+        auto* item = new NodeItem(i, document_);
+        scene()->addItem(item);
+        nodes_.push_back(item);
+    }
+    setPlan(plan_, {});
+    QRectF bounds;
+    for (auto* n : nodes_) bounds = bounds.united(n->sceneBoundingRect());
+    scene()->setSceneRect(bounds.adjusted(-70, -60, 70, 170));  // room for stage labels and the ring
+    fitInView(scene()->sceneRect(), Qt::KeepAspectRatio);
+    if (selected >= 0 && selected < nodes_.size()) nodes_[selected]->setSelected(true);
+}
+
+void TopologyView::setPlan(const std::optional<Plan>& plan, const QString& problem) {
+    plan_ = plan;
+    for (int i = 0; i < nodes_.size(); ++i) {
+        if (!plan || i >= static_cast<int>(plan->stage_of_node.size())) {
+            nodes_[i]->setPlanText(QString(), problem.isEmpty() ? QString() : "does not fit", !problem.isEmpty());
+            continue;
+        }
+        const auto& stage = plan->stages[plan->stage_of_node[i]];
+        QString layers = "layers " + QString::number(stage.layer_begin) + "–" + QString::number(stage.layer_end - 1);
+        if (stage.embedding()) layers += " + embed";
+        if (stage.head) layers += " + head";
+        const auto& m = plan->memory[i];
+        const int64_t limit = document_->topology().nodes[i].memory_limit;
+        nodes_[i]->setPlanText(layers, mib(m.total()) + (limit ? " / " + mib(limit) : QString()), limit && m.total() > limit);
+    }
+}
+
+void TopologyView::showLive(const RunState* state, double now_us) {
+    QVector<LinksItem::Flight> flights;
+    for (int i = 0; i < nodes_.size(); ++i) {
+        if (!state || i >= static_cast<int>(state->nodes().size())) {
+            nodes_[i]->setLive("idle", 0, 0);
+            continue;
+        }
+        nodes_[i]->setLive(state->stateAt(i, now_us, 100000), state->busyPercent(i), state->nodes()[i].rss_bytes);
+    }
+    if (state) {
+        // Each measured send is drawn flying for 400 ms after it happened.
+        constexpr double kFlight = 400000;
+        const auto& spans = state->spans();
+        for (auto it = spans.rbegin(); it != spans.rend() && it->t0_us > now_us - kFlight; ++it)
+            if (it->kind == "send" && it->peer >= 0 && it->t0_us <= now_us)
+                flights.push_back({it->node, it->peer, (now_us - it->t0_us) / kFlight, it->bytes});
+    }
+    links_->setFlights(flights);
+}
+
+void TopologyView::setNodeFailure(int node, const QString& why) {
+    if (node >= 0 && node < nodes_.size()) nodes_[node]->setFailure(why);
+}
+
+int TopologyView::selectedNode() const {
+    for (int i = 0; i < nodes_.size(); ++i)
+        if (nodes_[i]->isSelected()) return i;
+    return -1;
+}
+
+void TopologyView::selectNode(int index) {
+    scene()->clearSelection();
+    if (index >= 0 && index < nodes_.size()) nodes_[index]->setSelected(true);
+}
+
+QString TopologyView::nodeState(int index) const { return index >= 0 && index < nodes_.size() ? nodes_[index]->state() : QString(); }
+
+void TopologyView::resizeEvent(QResizeEvent* event) {
+    QGraphicsView::resizeEvent(event);
+    fitInView(scene()->sceneRect(), Qt::KeepAspectRatio);
+}
+
+void TopologyView::wheelEvent(QWheelEvent* event) {
+    const double factor = event->angleDelta().y() > 0 ? 1.15 : 1 / 1.15;
+    scale(factor, factor);
+}
+
+}  // namespace distgpt::ui
