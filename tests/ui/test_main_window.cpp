@@ -134,6 +134,11 @@ private Q_SLOTS:
         w.exportMetrics(QString::fromStdString((out / "metrics.json").string()));
         w.exportTimeline(QString::fromStdString((out / "timeline.png").string()));
         w.exportTimeline(QString::fromStdString((out / "timeline.svg").string()));
+        w.exportCharts(QString::fromStdString(out.string()));
+        for (const char* chart : {"throughput", "latency", "work", "links"}) {
+            QVERIFY(std::filesystem::file_size(out / (std::string("chart-") + chart + ".png")) > 1000);
+            QVERIFY(read_file(out / (std::string("chart-") + chart + ".svg")).find("<svg") != std::string::npos);
+        }
         std::ifstream trace(out / "trace.json");
         QVERIFY(nlohmann::json::parse(trace)["traceEvents"].size() > 100);
         std::ifstream metrics(out / "metrics.json");
@@ -144,7 +149,7 @@ private Q_SLOTS:
         QVERIFY(w.grab().save(QString::fromStdString((out / "after-run.png").string())));
         const QByteArray keep = qgetenv("DISTGPT_SCREENSHOTS");
         if (!keep.isEmpty())
-            for (const char* f : {"during-run.png", "after-run.png", "timeline.png"})
+            for (const char* f : {"during-run.png", "after-run.png", "timeline.png", "chart-work.png", "chart-throughput.png"})
                 std::filesystem::copy_file(out / f, std::filesystem::path(keep.toStdString()) / f, std::filesystem::copy_options::overwrite_existing);
     }
 };

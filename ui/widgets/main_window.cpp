@@ -2,6 +2,7 @@
 
 #include "plan/planner.h"
 #include "util/error.h"
+#include "widgets/charts_view.h"
 #include "widgets/model_panel.h"
 #include "widgets/node_editor.h"
 #include "widgets/palette.h"
@@ -11,6 +12,8 @@
 #include "widgets/topology_view.h"
 
 #include <QApplication>
+#include <QChartView>
+#include <QDir>
 #include <QCloseEvent>
 #include <QComboBox>
 #include <QDockWidget>
@@ -71,6 +74,10 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent), clock_(new QElaps
     modelDock->raise();
     auto* tokenDock = dock("Token stream", "tokenDock", tokens_, Qt::BottomDockWidgetArea);
     auto* timelineDock = dock("Timeline", "timelineDock", timelineBox, Qt::BottomDockWidgetArea);
+    charts_ = new ChartsView;
+    auto* chartsDock = dock("Charts", "chartsDock", charts_, Qt::BottomDockWidgetArea);
+    tabifyDockWidget(timelineDock, chartsDock);
+    timelineDock->raise();
     splitDockWidget(tokenDock, timelineDock, Qt::Horizontal);
     resizeDocks({tokenDock, timelineDock}, {380, 700}, Qt::Horizontal);
     resizeDocks({tokenDock}, {300}, Qt::Vertical);
@@ -178,6 +185,7 @@ void MainWindow::buildMenus() {
     exports->addAction("Events CSV…", this, [this] { exportDialog("csv"); });
     exports->addAction("Metrics JSON…", this, [this] { exportDialog("metrics"); });
     exports->addAction("Timeline PNG or SVG…", this, [this] { exportDialog("timeline"); });
+    exports->addAction("Charts (PNG and SVG)…", this, [this] { exportDialog("charts"); });
     file->addSeparator();
     file->addAction("&Quit", QKeySequence::Quit, this, &QWidget::close);
     QMenu* run = menuBar()->addMenu("&Run");
@@ -244,6 +252,7 @@ void MainWindow::tick() {
     topologyView_->showLive(state_.nodes().empty() ? nullptr : &state_, now);
     timeline_->refresh(now);
     tokens_->refresh(state_);
+    if (charts_->isVisible() && (state_.finished() || ++chartTick_ % 15 == 0)) charts_->refresh(state_);  // charts at 2 Hz
     if (running_ && !state_.nodes().empty() && now > 0)
         statusLabel_->setText(QString("Generating: %1 tokens, %2 tokens/s").arg(state_.tokenCount()).arg(state_.tokenCount() / (now / 1e6), 0, 'f', 1));
 }
@@ -297,9 +306,40 @@ void MainWindow::exportTimeline(const QString& file) {
     }
 }
 
+void MainWindow::exportCharts(const QString& folder) {
+    charts_->refresh(state_);
+    const auto views = charts_->charts();
+    for (int i = 0; i < views.size(); ++i) {
+        // A readable size whether or not the dock is on screen.
+        const QSize shown = views[i]->size();
+        views[i]->resize(900, 540);
+        const QString base = QDir(folder).filePath("chart-" + charts_->chartNames()[i]);
+        if (!views[i]->grab().save(base + ".png")) throw Error("cannot write " + (base + ".png").toStdString());
+        QSvgGenerator svg;
+        svg.setFileName(base + ".svg");
+        svg.setSize(views[i]->size());
+        svg.setViewBox(views[i]->rect());
+        QPainter p(&svg);
+        views[i]->render(&p);
+        p.end();
+        views[i]->resize(shown);
+    }
+}
+
 void MainWindow::exportDialog(const QString& what) {
     if (!state_.finished()) {
         QMessageBox::information(this, "Export", "Run a generation first: exports hold what a run measured.");
+        return;
+    }
+    if (what == "charts") {
+        const QString folder = QFileDialog::getExistingDirectory(this, "Export charts to");
+        if (folder.isEmpty()) return;
+        try {
+            exportCharts(folder);
+            statusLabel_->setText("Exported the charts to " + folder);
+        } catch (const std::exception& e) {
+            QMessageBox::warning(this, "Export", e.what());
+        }
         return;
     }
     const QString filter = what == "timeline" ? "Image (*.png *.svg)" : what == "csv" ? "CSV (*.csv)" : "JSON (*.json)";

@@ -12,6 +12,7 @@ class QLabel;
 
 namespace distgpt::ui {
 
+class ChartsView;
 class ModelPanel;
 class NodeEditor;
 class RunPanel;
@@ -34,6 +35,7 @@ public:
     void exportCsv(const QString& file) const;
     void exportMetrics(const QString& file) const;
     void exportTimeline(const QString& file);  // .png or .svg
+    void exportCharts(const QString& folder);  // each chart as PNG and SVG
 
 public Q_SLOTS:
     void startRun();
@@ -56,6 +58,7 @@ private:
     RunController* controller_ = nullptr;
     TopologyView* topologyView_;
     TimelineView* timeline_;
+    ChartsView* charts_;
     TokenStream* tokens_;
     ModelPanel* model_;
     RunPanel* run_;
@@ -66,6 +69,7 @@ private:
     qint64 runStartedMs_ = 0;
     QElapsedTimer* clock_;
     bool running_ = false;
+    int chartTick_ = 0;
 };
 
 }  // namespace distgpt::ui

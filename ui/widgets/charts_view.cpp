@@ -1,0 +1,163 @@
+#include "widgets/charts_view.h"
+
+#include "widgets/palette.h"
+
+#include <QBarCategoryAxis>
+#include <QBarSeries>
+#include <QBarSet>
+#include <QChart>
+#include <QChartView>
+#include <QGridLayout>
+#include <QLineSeries>
+#include <QScatterSeries>
+#include <QValueAxis>
+
+#include <algorithm>
+#include <map>
+
+namespace distgpt::ui {
+
+namespace {
+
+QChartView* make_chart(const QString& title, const char* name) {
+    auto* chart = new QChart;
+    chart->setTitle(title);
+    chart->legend()->setAlignment(Qt::AlignBottom);
+    chart->setMargins(QMargins(4, 4, 4, 4));
+    auto* view = new QChartView(chart);
+    view->setObjectName(name);
+    view->setRenderHint(QPainter::Antialiasing);
+    view->setMinimumSize(260, 180);
+    return view;
+}
+
+void set_axes(QChart* chart, QAbstractSeries* series, const QString& x, const QString& y, double xmax, double ymax) {
+    auto* ax = new QValueAxis;
+    ax->setTitleText(x);
+    ax->setRange(0, std::max(1e-9, xmax));
+    auto* ay = new QValueAxis;
+    ay->setTitleText(y);
+    ay->setRange(0, std::max(1e-9, ymax * 1.1));
+    chart->addAxis(ax, Qt::AlignBottom);
+    chart->addAxis(ay, Qt::AlignLeft);
+    series->attachAxis(ax);
+    series->attachAxis(ay);
+}
+
+void reset(QChart* chart) {
+    chart->removeAllSeries();
+    for (auto* a : chart->axes()) chart->removeAxis(a), delete a;
+}
+
+}  // namespace
+
+ChartsView::ChartsView(QWidget* parent) : QWidget(parent) {
+    setObjectName("chartsView");
+    throughput_ = make_chart("Tokens per second", "throughputChart");
+    latency_ = make_chart("Latency of each token", "latencyChart");
+    work_ = make_chart("Compute and communication per node", "workChart");
+    links_ = make_chart("Bytes per link", "linksChart");
+    auto* grid = new QGridLayout(this);
+    grid->addWidget(throughput_, 0, 0);
+    grid->addWidget(latency_, 0, 1);
+    grid->addWidget(work_, 1, 0);
+    grid->addWidget(links_, 1, 1);
+}
+
+QList<QChartView*> ChartsView::charts() const { return {throughput_, latency_, work_, links_}; }
+
+void ChartsView::refresh(const RunState& state) {
+    if (state.tokenCount() == shownTokens_ && state.spans().size() == shownSpans_) return;
+    shownTokens_ = state.tokenCount(), shownSpans_ = state.spans().size();
+    // Tokens/s over time, and every token's latency, by arrival time.
+    std::vector<double> times;
+    auto* latency = new QScatterSeries;
+    latency->setName("ms since the sequence's previous token");
+    latency->setMarkerSize(5);
+    double max_latency = 0;
+    for (const auto& [seq, row] : state.tokens())
+        for (const auto& t : row) {
+            times.push_back(t.at_us / 1e6);
+            latency->append(t.at_us / 1e6, t.latency_ms);
+            max_latency = std::max(max_latency, t.latency_ms);
+        }
+    const double end_s = std::max(0.01, state.latestUs() / 1e6);
+    const double kBin = std::clamp(end_s / 30, 0.005, 1.0);  // about 30 points, whatever the run's length
+    std::vector<int> bins(static_cast<std::size_t>(end_s / kBin) + 1);
+    for (double t : times) ++bins[std::min(bins.size() - 1, static_cast<std::size_t>(t / kBin))];
+    auto* rate = new QLineSeries;
+    rate->setName(QString("tokens/s in %1 ms bins").arg(kBin * 1e3, 0, 'f', 0));
+    double max_rate = 0;
+    for (std::size_t i = 0; i < bins.size(); ++i) {
+        rate->append((i + 0.5) * kBin, bins[i] / kBin);
+        max_rate = std::max(max_rate, bins[i] / kBin);
+    }
+    reset(throughput_->chart());
+    throughput_->chart()->addSeries(rate);
+    set_axes(throughput_->chart(), rate, "seconds", "tokens/s", end_s, max_rate);
+    reset(latency_->chart());
+    latency_->chart()->addSeries(latency);
+    set_axes(latency_->chart(), latency, "seconds", "ms", end_s, max_latency);
+
+    // Per node: compute (with sampling) against communication (send, receive, all-reduce).
+    const int n = static_cast<int>(state.nodes().size());
+    std::vector<double> compute(n), comm(n);
+    std::map<std::pair<int, int>, double> bytes;
+    for (const auto& s : state.spans()) {
+        const double ms = (s.t1_us - s.t0_us) / 1e3;
+        if (s.kind == "compute" || s.kind == "sample") compute[s.node] += ms;
+        else comm[s.node] += ms;
+        if (s.kind == "send") bytes[{s.node, s.peer}] += s.bytes;
+    }
+    auto* computeSet = new QBarSet("compute ms");
+    auto* commSet = new QBarSet("communication ms");
+    computeSet->setColor(colorOf("compute"));
+    commSet->setColor(colorOf("send"));
+    QStringList names;
+    double max_ms = 0;
+    for (int i = 0; i < n; ++i) {
+        *computeSet << compute[i];
+        *commSet << comm[i];
+        names << QString::fromStdString(state.nodes()[i].name);
+        max_ms = std::max({max_ms, compute[i], comm[i]});
+    }
+    auto* work = new QBarSeries;
+    work->append(computeSet);
+    work->append(commSet);
+    reset(work_->chart());
+    work_->chart()->addSeries(work);
+    auto* nodesAxis = new QBarCategoryAxis;
+    nodesAxis->append(names);
+    auto* msAxis = new QValueAxis;
+    msAxis->setRange(0, std::max(1.0, max_ms * 1.1));
+    msAxis->setTitleText("ms");
+    work_->chart()->addAxis(nodesAxis, Qt::AlignBottom);
+    work_->chart()->addAxis(msAxis, Qt::AlignLeft);
+    work->attachAxis(nodesAxis);
+    work->attachAxis(msAxis);
+
+    auto* linkSet = new QBarSet("KiB sent");
+    QStringList linkNames;
+    double max_kib = 0;
+    for (const auto& [link, b] : bytes) {
+        *linkSet << b / 1024;
+        max_kib = std::max(max_kib, b / 1024);
+        linkNames << QString::fromStdString(state.nodes()[link.first].name) + "→" +
+                         (link.second >= 0 ? QString::fromStdString(state.nodes()[link.second].name) : QString("controller"));
+    }
+    auto* linkSeries = new QBarSeries;
+    linkSeries->append(linkSet);
+    reset(links_->chart());
+    links_->chart()->addSeries(linkSeries);
+    auto* linkAxis = new QBarCategoryAxis;
+    linkAxis->append(linkNames);
+    auto* kibAxis = new QValueAxis;
+    kibAxis->setRange(0, std::max(1.0, max_kib * 1.1));
+    kibAxis->setTitleText("KiB");
+    links_->chart()->addAxis(linkAxis, Qt::AlignBottom);
+    links_->chart()->addAxis(kibAxis, Qt::AlignLeft);
+    linkSeries->attachAxis(linkAxis);
+    linkSeries->attachAxis(kibAxis);
+}
+
+}  // namespace distgpt::ui
