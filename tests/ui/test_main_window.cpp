@@ -147,6 +147,18 @@ private Q_SLOTS:
         QVERIFY(read_file(out / "timeline.svg").find("<svg") != std::string::npos);
         QVERIFY(read_file(out / "events.csv").find("compute") != std::string::npos);
         QVERIFY(w.grab().save(QString::fromStdString((out / "after-run.png").string())));
+
+        // Saved, then replayed in a fresh window with no worker: the same run.
+        const QString recording = QString::fromStdString((out / "run.json").string());
+        w.saveRun(recording);
+        MainWindow replay;
+        replay.show();
+        replay.replayRun(recording, 20.0);
+        QTRY_VERIFY_WITH_TIMEOUT(replay.runState().finished(), 10000);
+        QCOMPARE(replay.runState().tokenCount(), w.runState().tokenCount());
+        QCOMPARE(replay.runState().spans().size(), w.runState().spans().size());
+        QCOMPARE(replay.document()->topology().nodes.size(), size_t(3));
+        QTRY_VERIFY(replay.findChild<TokenStream*>("tokenStream")->toPlainText() == stream->toPlainText());
         const QByteArray keep = qgetenv("DISTGPT_SCREENSHOTS");
         if (!keep.isEmpty())
             for (const char* f : {"during-run.png", "after-run.png", "timeline.png", "chart-work.png", "chart-throughput.png"})

@@ -1,5 +1,6 @@
 #include "widgets/main_window.h"
 
+#include "models/run_recording.h"
 #include "plan/planner.h"
 #include "util/error.h"
 #include "widgets/charts_view.h"
@@ -35,6 +36,13 @@
 #include <fstream>
 
 namespace distgpt::ui {
+
+struct MainWindow::Replay {
+    RunRecording recording;
+    std::size_t next_span = 0;
+    int next_token = 0;
+    double speed = 1;
+};
 
 MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent), clock_(new QElapsedTimer) {
     setObjectName("mainWindow");
@@ -180,6 +188,16 @@ void MainWindow::buildMenus() {
     file->addAction("&Open topology…", QKeySequence::Open, this, &MainWindow::openTopology);
     file->addAction("&Save topology…", QKeySequence::Save, this, &MainWindow::saveTopology);
     file->addSeparator();
+    file->addAction("Save run…", this, [this] {
+        if (!state_.finished()) return;
+        const QString f = QFileDialog::getSaveFileName(this, "Save run", "run.distgpt.json", "distgpt run (*.json)");
+        if (!f.isEmpty()) try { saveRun(f); } catch (const std::exception& e) { QMessageBox::warning(this, "Save run", e.what()); }
+    });
+    file->addAction("Replay run…", this, [this] {
+        const QString f = QFileDialog::getOpenFileName(this, "Replay run", {}, "distgpt run (*.json)");
+        if (!f.isEmpty()) try { replayRun(f); } catch (const std::exception& e) { QMessageBox::warning(this, "Replay run", e.what()); }
+    });
+    file->addSeparator();
     QMenu* exports = file->addMenu("&Export last run");
     exports->addAction("Chrome trace JSON (Perfetto)…", this, [this] { exportDialog("trace"); });
     exports->addAction("Events CSV…", this, [this] { exportDialog("csv"); });
@@ -220,6 +238,7 @@ void MainWindow::replan() {
 
 void MainWindow::startRun() {
     if (running_) return;
+    replay_.reset();
     RunSpec spec;
     try {
         spec.model = model_->source();
@@ -247,7 +266,38 @@ void MainWindow::stopRun() {
     if (running_) controller_->requestStop();
 }
 
+void MainWindow::saveRun(const QString& file) const { RunRecording::of(state_, document_.toJson()).save(file); }
+
+void MainWindow::replayRun(const QString& file, double speed) {
+    if (running_) throw Error("stop the running generation before replaying");
+    auto replay = std::make_unique<Replay>();
+    replay->recording = RunRecording::load(file);
+    replay->speed = speed;
+    if (!replay->recording.topology_json.isEmpty() && replay->recording.topology_json != "{}")
+        document_.fromJson(replay->recording.topology_json, file);
+    state_.reset(replay->recording.nodes, replay->recording.prompts);
+    timeline_->setState(&state_);
+    replay_ = std::move(replay);
+    clock_->start();
+    statusLabel_->setText("Replaying " + file + " (recorded; no worker is running)");
+}
+
 void MainWindow::tick() {
+    if (replay_) {
+        // Feed what the recording holds up to now, as a run would have.
+        const double now = clock_->nsecsElapsed() / 1e3 * replay_->speed;
+        auto& r = replay_->recording;
+        std::vector<TraceSpan> due;
+        while (replay_->next_span < r.spans.size() && r.spans[replay_->next_span].t1_us <= now) due.push_back(r.spans[replay_->next_span++]);
+        if (!due.empty()) state_.addSpans(due);
+        while (replay_->next_token < r.tokens.size() && r.tokens[replay_->next_token].at_us <= now) state_.addToken(r.tokens[replay_->next_token++]);
+        if (replay_->next_span == r.spans.size() && replay_->next_token == r.tokens.size()) {
+            state_.finish(r.trace);
+            replay_.reset();
+            statusLabel_->setText("Replay finished.");
+            timeline_->fitAll();
+        }
+    }
     const double now = state_.finished() ? state_.latestUs() : clock_->isValid() ? clock_->nsecsElapsed() / 1e3 : 0;
     topologyView_->showLive(state_.nodes().empty() ? nullptr : &state_, now);
     timeline_->refresh(now);

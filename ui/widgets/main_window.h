@@ -6,6 +6,8 @@
 #include <QMainWindow>
 #include <QThread>
 
+#include <memory>
+
 class QComboBox;
 class QElapsedTimer;
 class QLabel;
@@ -36,6 +38,8 @@ public:
     void exportMetrics(const QString& file) const;
     void exportTimeline(const QString& file);  // .png or .svg
     void exportCharts(const QString& folder);  // each chart as PNG and SVG
+    void saveRun(const QString& file) const;
+    void replayRun(const QString& file, double speed = 1.0);  // drives the views, no worker needed
 
 public Q_SLOTS:
     void startRun();
@@ -70,6 +74,9 @@ private:
     QElapsedTimer* clock_;
     bool running_ = false;
     int chartTick_ = 0;
+    // Replay: what is still to be shown, and when.
+    struct Replay;
+    std::unique_ptr<Replay> replay_;
 };
 
 }  // namespace distgpt::ui
