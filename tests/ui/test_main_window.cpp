@@ -87,6 +87,14 @@ private Q_SLOTS:
         QTest::keyClicks(name, "teacher");
         QTest::keyClick(name, Qt::Key_Return);
         QCOMPARE(w.document()->topology().nodes[2].name, std::string("teacher"));
+        // Undo and redo walk back through the edits.
+        action(w, "undo")->trigger();
+        QCOMPARE(w.document()->topology().nodes[2].name, std::string("node2"));
+        action(w, "undo")->trigger();
+        QCOMPARE(w.document()->topology().nodes.size(), size_t(2));
+        action(w, "redo")->trigger();
+        action(w, "redo")->trigger();
+        QCOMPARE(w.document()->topology().nodes[2].name, std::string("teacher"));
         // What the editor saves is what distgpt-cli runs.
         const Topology t = parse_topology(w.document()->toJson().toStdString());
         QCOMPARE(t.nodes.size(), size_t(3));

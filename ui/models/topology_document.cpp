@@ -4,7 +4,49 @@
 
 namespace distgpt::ui {
 
-TopologyDocument::TopologyDocument(QObject* parent) : QObject(parent) { applyPreset("Pipeline 3"); }
+// An edit as the document before and after it: undo and redo swap whole
+// snapshots, so every kind of edit undoes the same way.
+class SnapshotCommand : public QUndoCommand {
+public:
+    SnapshotCommand(TopologyDocument* doc, const QString& text, QString before, QString after, int merge_id)
+        : QUndoCommand(text), doc_(doc), before_(std::move(before)), after_(std::move(after)), merge_id_(merge_id) {}
+    void undo() override { doc_->restore(before_); }
+    void redo() override {
+        if (first_) first_ = false;  // the edit is already applied
+        else doc_->restore(after_);
+    }
+    int id() const override { return merge_id_; }
+    bool mergeWith(const QUndoCommand* other) override {
+        after_ = static_cast<const SnapshotCommand*>(other)->after_;
+        return true;
+    }
+
+private:
+    TopologyDocument* doc_;
+    QString before_, after_;
+    int merge_id_;
+    bool first_ = true;
+};
+
+TopologyDocument::TopologyDocument(QObject* parent) : QObject(parent) {
+    applyPreset("Pipeline 3");
+    undo_.clear();
+}
+
+void TopologyDocument::edit(const QString& what, const std::function<void()>& change, int merge_id) {
+    const QString before = toJson();
+    change();
+    undo_.push(new SnapshotCommand(this, what, before, toJson(), merge_id));
+}
+
+void TopologyDocument::restore(const QString& json) {
+    const std::string text = json.toStdString();
+    topology_ = parse_topology(text, "undo history");
+    positions_.clear();
+    const auto j = nlohmann::json::parse(text);
+    for (const auto& p : j["positions"]) positions_.push_back(QPointF(p[0].get<double>(), p[1].get<double>()));
+    Q_EMIT changed();
+}
 
 void TopologyDocument::setTopology(const Topology& topology, QVector<QPointF> positions) {
     topology_ = topology;
@@ -22,6 +64,7 @@ void TopologyDocument::layOut() {
 }
 
 void TopologyDocument::addNode() {
+    edit("Add node", [this] {
     NodeSpec n;
     int i = static_cast<int>(topology_.nodes.size());
     auto taken = [&](const std::string& name) {
@@ -35,33 +78,41 @@ void TopologyDocument::addNode() {
     const QPointF last = positions_.isEmpty() ? QPointF(-230, 0) : positions_.back();
     positions_.push_back(last + QPointF(230, 0));
     Q_EMIT changed();
+    });
 }
 
 void TopologyDocument::removeNode(int index) {
     if (index < 0 || index >= static_cast<int>(topology_.nodes.size())) return;
-    topology_.nodes.erase(topology_.nodes.begin() + index);
-    positions_.remove(index);
-    topology_.layers.clear();
-    Q_EMIT changed();
+    edit("Remove node", [&] {
+        topology_.nodes.erase(topology_.nodes.begin() + index);
+        positions_.remove(index);
+        topology_.layers.clear();
+        Q_EMIT changed();
+    });
 }
 
 void TopologyDocument::moveNode(int index, QPointF to) {
-    if (index < 0 || index >= positions_.size()) return;
-    positions_[index] = to;  // no `changed`: nothing but the picture moved
+    if (index < 0 || index >= positions_.size() || positions_[index] == to) return;
+    // No `changed`: only the picture moved. Consecutive moves of a node are one step.
+    edit("Move node", [&] { positions_[index] = to; }, 1000 + index);
 }
 
 void TopologyDocument::setNode(int index, const NodeSpec& node) {
     if (index < 0 || index >= static_cast<int>(topology_.nodes.size())) return;
-    topology_.nodes[index] = node;
-    Q_EMIT changed();
+    edit("Edit node", [&] {
+        topology_.nodes[index] = node;
+        Q_EMIT changed();
+    });
 }
 
 void TopologyDocument::setStrategy(Strategy strategy, int tensorParallel) {
-    topology_.strategy = strategy;
-    topology_.tensor_parallel = std::max(1, tensorParallel);
-    topology_.layers.clear();
-    layOut();
-    Q_EMIT changed();
+    edit("Change strategy", [&] {
+        topology_.strategy = strategy;
+        topology_.tensor_parallel = std::max(1, tensorParallel);
+        topology_.layers.clear();
+        layOut();
+        Q_EMIT changed();
+    });
 }
 
 QStringList TopologyDocument::presetNames() {
@@ -75,9 +126,11 @@ void TopologyDocument::applyPreset(const QString& name) {
     else if (name == "Tensor 2") t.strategy = Strategy::Tensor, nodes = 2;
     else if (name == "Hybrid 2x2") t.strategy = Strategy::Hybrid, t.tensor_parallel = 2, nodes = 4;
     for (int i = 0; i < nodes; ++i) t.nodes.push_back({"node" + std::to_string(i), "local", 1, 0, "auto"});
-    topology_ = t;
-    layOut();
-    Q_EMIT changed();
+    edit("Preset " + name, [&] {
+        topology_ = t;
+        layOut();
+        Q_EMIT changed();
+    });
 }
 
 QString TopologyDocument::toJson() const {

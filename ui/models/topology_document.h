@@ -4,7 +4,10 @@
 #include <QObject>
 #include <QPointF>
 #include <QString>
+#include <QUndoStack>
 #include <QVector>
+
+#include <functional>
 
 namespace distgpt::ui {
 
@@ -29,6 +32,8 @@ public:
     static QStringList presetNames();
     void applyPreset(const QString& name);
 
+    QUndoStack* undoStack() { return &undo_; }
+
     QString toJson() const;
     void fromJson(const QString& json, const QString& origin);  // throws distgpt::Error
 
@@ -36,7 +41,12 @@ Q_SIGNALS:
     void changed();
 
 private:
+    friend class SnapshotCommand;
+    // Applies `change` as one undoable step; `merge_id` >= 0 merges consecutive steps with that id.
+    void edit(const QString& what, const std::function<void()>& change, int merge_id = -1);
+    void restore(const QString& json);
     void layOut();
+    QUndoStack undo_;
     Topology topology_;
     QVector<QPointF> positions_;
 };

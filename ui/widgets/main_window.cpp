@@ -206,6 +206,18 @@ void MainWindow::buildMenus() {
     exports->addAction("Charts (PNG and SVG)…", this, [this] { exportDialog("charts"); });
     file->addSeparator();
     file->addAction("&Quit", QKeySequence::Quit, this, &QWidget::close);
+    QMenu* edit = menuBar()->addMenu("&Edit");
+    QAction* undo = document_.undoStack()->createUndoAction(this, "&Undo");
+    undo->setShortcut(QKeySequence::Undo);
+    undo->setObjectName("undo");
+    QAction* redo = document_.undoStack()->createRedoAction(this, "&Redo");
+    redo->setShortcut(QKeySequence::Redo);
+    redo->setObjectName("redo");
+    edit->addAction(undo);
+    edit->addAction(redo);
+    edit->addSeparator();
+    edit->addAction("Add node", QKeySequence("Ctrl+N"), this, [this] { document_.addNode(); });
+    edit->addAction("Remove selected node", QKeySequence::Delete, this, [this] { document_.removeNode(topologyView_->selectedNode()); });
     QMenu* run = menuBar()->addMenu("&Run");
     run->addAction("&Run", QKeySequence("Ctrl+R"), this, &MainWindow::startRun);
     run->addAction("&Stop", QKeySequence("Ctrl+."), this, &MainWindow::stopRun);
