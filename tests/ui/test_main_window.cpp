@@ -1,6 +1,7 @@
 // The desktop app as a user drives it: real widgets found by objectName,
 // clicked with QTest, real workers behind the Run button.
 #include "models/time_axis.h"
+#include "plan/planner.h"
 #include "support/fixtures.h"
 #include "widgets/main_window.h"
 #include "widgets/timeline_view.h"
@@ -87,6 +88,34 @@ private Q_SLOTS:
         QTest::keyClicks(name, "teacher");
         QTest::keyClick(name, Qt::Key_Return);
         QCOMPARE(w.document()->topology().nodes[2].name, std::string("teacher"));
+        // Dragging the boundary between stages 0 and 1 one layer right gives stage 0 a layer more.
+        click(w, "preset Pipeline 2");
+        w.findChild<QRadioButton*>("modelRandom")->setChecked(true);
+        w.findChild<QComboBox*>("modelShape")->setCurrentText("gpt2");  // 12 layers: the planner gives 7 and 5
+        QTRY_VERIFY(view->boundaryHandle(0).has_value());
+        const QPoint from = *view->boundaryHandle(0), to = *view->boundaryHandle(0, 1);
+        QTest::mousePress(view->viewport(), Qt::LeftButton, {}, from);
+        QTest::mouseMove(view->viewport(), (from + to) / 2);
+        QTest::mouseMove(view->viewport(), to);
+        QTest::mouseRelease(view->viewport(), Qt::LeftButton, {}, to);
+        QCOMPARE(w.document()->topology().layers.size(), size_t(2));
+        const auto manual = w.document()->topology().layers;
+        QCOMPARE(manual[0].second, manual[1].first);
+        QCOMPARE(manual[1].second, 12);
+        Topology balancedTopology = w.document()->topology();
+        balancedTopology.layers.clear();
+        QCOMPARE(manual[0].second, make_plan(balancedTopology, gpt2_preset("gpt2"), 1, 1024).stages[0].layer_end + 1);
+        action(w, "undo")->trigger();
+        QVERIFY(w.document()->topology().layers.empty());
+        action(w, "redo")->trigger();
+        QCOMPARE(w.document()->topology().layers, manual);
+        click(w, "balanceLayers");
+        QVERIFY(w.document()->topology().layers.empty());
+        action(w, "undo")->trigger();  // back to the manual split
+        action(w, "undo")->trigger();  // back to balanced
+        action(w, "undo")->trigger();  // back to before the preset
+        QCOMPARE(w.document()->topology().nodes.size(), size_t(3));
+
         // Undo and redo walk back through the edits.
         action(w, "undo")->trigger();
         QCOMPARE(w.document()->topology().nodes[2].name, std::string("node2"));

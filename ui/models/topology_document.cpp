@@ -115,6 +115,14 @@ void TopologyDocument::setStrategy(Strategy strategy, int tensorParallel) {
     });
 }
 
+void TopologyDocument::setLayerRanges(std::vector<std::pair<int, int>> ranges) {
+    if (ranges == topology_.layers) return;
+    edit(ranges.empty() ? "Balance layers" : "Move a layer boundary", [&] {
+        topology_.layers = std::move(ranges);
+        Q_EMIT changed();
+    });
+}
+
 QStringList TopologyDocument::presetNames() {
     return {"Single node", "Pipeline 2", "Pipeline 3", "Pipeline 4", "Tensor 2", "Hybrid 2x2"};
 }

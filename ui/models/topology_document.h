@@ -28,6 +28,8 @@ public:
     void moveNode(int index, QPointF to);
     void setNode(int index, const NodeSpec& node);
     void setStrategy(Strategy strategy, int tensorParallel);
+    // Manual layer ranges, one [begin, end) per stage; empty = let the planner balance.
+    void setLayerRanges(std::vector<std::pair<int, int>> ranges);
 
     static QStringList presetNames();
     void applyPreset(const QString& name);

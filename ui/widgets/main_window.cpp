@@ -99,6 +99,7 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent), clock_(new QElaps
     tools->addSeparator();
     tools->addAction("Add node", this, [this] { document_.addNode(); })->setObjectName("addNode");
     tools->addAction("Remove node", this, [this] { document_.removeNode(topologyView_->selectedNode()); })->setObjectName("removeNode");
+    tools->addAction("Balance layers", this, [this] { document_.setLayerRanges({}); })->setObjectName("balanceLayers");
     tools->addSeparator();
     strategy_ = new QComboBox;
     strategy_->setObjectName("strategy");

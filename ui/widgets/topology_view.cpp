@@ -8,11 +8,14 @@
 #include <QPainterPath>
 #include <QWheelEvent>
 
+#include <algorithm>
 #include <cmath>
 
 namespace distgpt::ui {
 
 namespace {
+
+
 constexpr double kWidth = 180, kHeight = 104;
 QString mib(int64_t bytes) { return QString::number(bytes / double(1 << 20), 'f', bytes < (10 << 20) ? 1 : 0) + " MiB"; }
 }  // namespace
@@ -172,6 +175,60 @@ private:
     QVector<Flight> flights_;
 };
 
+// The boundary between stage s and s+1, dragged sideways to move layers
+// from one stage to the other: 36 px per layer.
+class BoundaryItem : public QGraphicsItem {
+public:
+    BoundaryItem(TopologyDocument* doc, const Plan& plan, int stage, QPointF at) : doc_(doc), plan_(plan), stage_(stage), home_(at) {
+        setFlags(ItemIsMovable | ItemSendsGeometryChanges);
+        setPos(at);
+        setCursor(Qt::SizeHorCursor);
+        setZValue(2);
+        setToolTip("Drag to move layers between stage " + QString::number(stage) + " and stage " + QString::number(stage + 1));
+    }
+    QRectF boundingRect() const override { return QRectF(-34, -13, 68, 26); }
+    void paint(QPainter* p, const QStyleOptionGraphicsItem*, QWidget*) override {
+        p->setRenderHint(QPainter::Antialiasing);
+        p->setPen(QPen(QColor(0x33, 0x41, 0x55), 1.2));
+        p->setBrush(QColor(0xff, 0xff, 0xff));
+        p->drawRoundedRect(boundingRect().adjusted(1, 1, -1, -1), 12, 12);
+        p->drawText(boundingRect(), Qt::AlignCenter, "◀ " + QString::number(boundary() + delta()) + " ▶");
+    }
+
+protected:
+    QVariant itemChange(GraphicsItemChange change, const QVariant& value) override {
+        if (change == ItemPositionChange) return QPointF(value.toPointF().x(), home_.y());  // sideways only
+        if (change == ItemPositionHasChanged) update();
+        return QGraphicsItem::itemChange(change, value);
+    }
+    void mouseReleaseEvent(QGraphicsSceneMouseEvent* e) override {
+        QGraphicsItem::mouseReleaseEvent(e);
+        const int moved = delta();
+        if (moved == 0) {
+            setPos(home_);
+            return;
+        }
+        std::vector<std::pair<int, int>> ranges;
+        for (const auto& st : plan_.stages) ranges.emplace_back(st.layer_begin, st.layer_end);
+        ranges[stage_].second += moved;
+        ranges[stage_ + 1].first += moved;
+        doc_->setLayerRanges(ranges);  // rebuilds the view: this item is gone after this line
+    }
+
+private:
+    int boundary() const { return plan_.stages[stage_].layer_end; }
+    // Layers moved so far, keeping at least one layer on each side.
+    int delta() const {
+        const int want = static_cast<int>(std::lround((pos().x() - home_.x()) / 36.0));
+        const int lo = plan_.stages[stage_].layer_begin + 1 - boundary(), hi = plan_.stages[stage_ + 1].layer_end - 1 - boundary();
+        return std::clamp(want, lo, hi);
+    }
+    TopologyDocument* doc_;
+    Plan plan_;
+    int stage_;
+    QPointF home_;
+};
+
 TopologyView::TopologyView(TopologyDocument* document, QWidget* parent) : QGraphicsView(parent), document_(document) {
     setObjectName("topologyView");
     setScene(new QGraphicsScene(this));
@@ -193,6 +250,7 @@ void TopologyView::rebuild() {
     // Forget the items before the scene deletes them: deleting a selected
     // item announces a selection change.
     nodes_.clear();
+    boundaries_.clear();
     scene()->blockSignals(true);
     scene()->clear();
     scene()->blockSignals(false);
@@ -225,6 +283,17 @@ void TopologyView::setPlan(const std::optional<Plan>& plan, const QString& probl
         const auto& m = plan->memory[i];
         const int64_t limit = document_->topology().nodes[i].memory_limit;
         nodes_[i]->setPlanText(layers, mib(m.total()) + (limit ? " / " + mib(limit) : QString()), limit && m.total() > limit);
+    }
+    for (auto* b : boundaries_) delete b;
+    boundaries_.clear();
+    if (!plan) return;
+    const int k = std::max(1, document_->topology().ranks_per_stage());
+    for (int s = 0; s + 1 < static_cast<int>(plan->stages.size()); ++s) {
+        if (s * k >= nodes_.size() || (s + 1) * k >= nodes_.size()) break;
+        const QPointF a = nodes_[s * k]->pos(), b = nodes_[(s + 1) * k]->pos();
+        auto* item = new BoundaryItem(document_, *plan, s, QPointF((a.x() + b.x()) / 2, std::min(a.y(), b.y()) - kHeight / 2 - 44));
+        scene()->addItem(item);
+        boundaries_.push_back(item);
     }
 }
 
@@ -261,6 +330,11 @@ int TopologyView::selectedNode() const {
 void TopologyView::selectNode(int index) {
     scene()->clearSelection();
     if (index >= 0 && index < nodes_.size()) nodes_[index]->setSelected(true);
+}
+
+std::optional<QPoint> TopologyView::boundaryHandle(int stage, int layers_moved) const {
+    if (stage < 0 || stage >= boundaries_.size()) return std::nullopt;
+    return mapFromScene(boundaries_[stage]->scenePos() + QPointF(36.0 * layers_moved, 0));
 }
 
 QString TopologyView::nodeState(int index) const { return index >= 0 && index < nodes_.size() ? nodes_[index]->state() : QString(); }

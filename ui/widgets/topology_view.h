@@ -11,6 +11,7 @@ namespace distgpt::ui {
 
 class NodeItem;
 class LinksItem;
+class BoundaryItem;
 
 // The topology editor and live view in one canvas: drag nodes, select one to
 // edit it; during a run each node takes the colour of what it is measured
@@ -27,6 +28,9 @@ public:
     int selectedNode() const;
     void selectNode(int index);
     QString nodeState(int index) const;  // what the node shows: idle, compute, send...
+    // Where, in viewport pixels, the handle of the boundary after `stage`
+    // is, or would be after moving it by `layers_moved` layers.
+    std::optional<QPoint> boundaryHandle(int stage, int layers_moved = 0) const;
 
 Q_SIGNALS:
     void nodeSelected(int index);
@@ -40,6 +44,7 @@ private:
     TopologyDocument* document_;
     QVector<NodeItem*> nodes_;
     LinksItem* links_ = nullptr;
+    QVector<BoundaryItem*> boundaries_;
     std::optional<Plan> plan_;
 };
 
