@@ -77,8 +77,10 @@ void TimelineView::paintEvent(QPaintEvent*) {
     // Time ruler.
     p.setPen(QColor(0x64, 0x74, 0x8b));
     const double span_us = axis_.us_per_px * plotWidth;
+    // 1, 2, 5 steps, at least 90 px apart so labels never collide.
+    const double max_ticks = std::max(2.0, plotWidth / 90.0);
     double tick = 1;
-    while (span_us / tick > 10) tick *= (QString::number(tick)[0] == '1' ? 2 : QString::number(tick)[0] == '2' ? 2.5 : 2);
+    for (int i = 0; span_us / tick > max_ticks; ++i) tick *= (i % 3 == 1) ? 2.5 : 2;
     for (double t = std::floor(axis_.start_us / tick) * tick; axis_.toPx(t) < plotWidth; t += tick) {
         const double x = kLabel + axis_.toPx(t);
         if (x < kLabel) continue;
