@@ -6,3 +6,10 @@ build=${1:-$here/build}
 "$here/scripts/setup.sh" "$build"
 export QT_QPA_PLATFORM=offscreen
 ctest --test-dir "$build" --output-on-failure -j 2 --timeout 600
+
+# A bounded fuzzing run of every parser of outside input, over the committed
+# corpus, with clang's libFuzzer, AddressSanitizer and UBSan (20 s each).
+fuzz_build=${build}-fuzz
+cmake -S "$here" -B "$fuzz_build" -G Ninja -DDISTGPT_FUZZ=ON -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_C_COMPILER=clang >/dev/null
+cmake --build "$fuzz_build" -j "${DISTGPT_JOBS:-2}"
+ctest --test-dir "$fuzz_build" --output-on-failure -j 2 --timeout 120

@@ -32,6 +32,20 @@ std::string strategy_name(Strategy s) {
     return "pipeline";
 }
 
+namespace {
+
+// A whole number within [lo, hi], or Error naming the field.
+int64_t whole(const json& j, const char* key, int64_t fallback, int64_t lo, int64_t hi, const std::string& where) {
+    if (!j.contains(key)) return fallback;
+    const json& v = j[key];
+    if (!v.is_number_integer() || (v.is_number_unsigned() && v.get<uint64_t>() > static_cast<uint64_t>(hi)) ||
+        (!v.is_number_unsigned() && (v.get<int64_t>() < lo || v.get<int64_t>() > hi)))
+        throw Error(where + ": \"" + key + "\" must be a whole number from " + std::to_string(lo) + " to " + std::to_string(hi));
+    return v.get<int64_t>();
+}
+
+}  // namespace
+
 Topology parse_topology(const std::string& text, const std::string& origin) {
     json j;
     try {
@@ -47,7 +61,7 @@ Topology parse_topology(const std::string& text, const std::string& origin) {
         else if (strategy == "tensor") t.strategy = Strategy::Tensor;
         else if (strategy == "hybrid") t.strategy = Strategy::Hybrid;
         else throw Error(origin + ": strategy '" + strategy + "' is not pipeline, tensor or hybrid");
-        t.tensor_parallel = j.value("tensor_parallel", t.strategy == Strategy::Hybrid ? 2 : 1);
+        t.tensor_parallel = static_cast<int>(whole(j, "tensor_parallel", t.strategy == Strategy::Hybrid ? 2 : 1, 1, 1024, origin));
         if (!j.contains("nodes") || !j["nodes"].is_array() || j["nodes"].empty())
             throw Error(origin + ": needs a non-empty \"nodes\" array");
         std::set<std::string> names;
@@ -56,21 +70,22 @@ Topology parse_topology(const std::string& text, const std::string& origin) {
             NodeSpec node;
             node.name = n.value("name", "node" + std::to_string(t.nodes.size()));
             node.endpoint = n.value("endpoint", "local");
-            node.threads = n.value("threads", 1);
-            node.memory_limit = n.value("memory_limit", int64_t(0));
+            node.threads = static_cast<int>(whole(n, "threads", 1, 1, 4096, origin + ": node '" + node.name + "'"));
+            node.memory_limit = whole(n, "memory_limit", 0, 0, int64_t(1) << 50, origin + ": node '" + node.name + "'");
             node.weights = n.value("weights", "auto");
             if (!names.insert(node.name).second) throw Error(origin + ": two nodes are named '" + node.name + "'");
             if (node.endpoint != "local" && node.endpoint.rfind("tcp://", 0) != 0)
                 throw Error(origin + ": node '" + node.name + "': endpoint must be \"local\" or tcp://host:port, not '" + node.endpoint + "'");
-            if (node.threads < 1) throw Error(origin + ": node '" + node.name + "': threads must be at least 1");
-            if (node.memory_limit < 0) throw Error(origin + ": node '" + node.name + "': memory_limit must be >= 0");
             if (node.weights != "auto" && node.weights != "disk" && node.weights != "stream")
                 throw Error(origin + ": node '" + node.name + "': weights must be auto, disk or stream");
             t.nodes.push_back(node);
         }
         if (j.contains("layers")) {
+            if (!j["layers"].is_array()) throw Error(origin + ": \"layers\" must list [begin, end) pairs, one per stage");
             for (const json& r : j["layers"]) {
-                if (!r.is_array() || r.size() != 2) throw Error(origin + ": \"layers\" must list [begin, end) pairs, one per stage");
+                if (!r.is_array() || r.size() != 2 || !r[0].is_number_integer() || !r[1].is_number_integer() ||
+                    r[0].get<int64_t>() < 0 || r[1].get<int64_t>() > 100000 || r[0].get<int64_t>() > 100000)
+                    throw Error(origin + ": \"layers\" must list [begin, end) pairs of layer numbers, one per stage");
                 t.layers.emplace_back(r[0].get<int>(), r[1].get<int>());
             }
         }

@@ -58,7 +58,12 @@ ByteLevelBpe::ByteLevelBpe(std::map<std::string, int> vocab, std::vector<std::pa
                            std::map<std::string, int> special_tokens)
     : vocab_(std::move(vocab)), merges_(std::move(merges)), special_(std::move(special_tokens)) {
     int limit = 0;
-    for (const auto& [token, id] : vocab_) limit = std::max(limit, id + 1);
+    std::map<int, const std::string*> owner;
+    for (const auto& [token, id] : vocab_) {
+        limit = std::max(limit, id + 1);
+        if (auto [it, fresh] = owner.emplace(id, &token); !fresh)
+            throw Error("vocabulary gives id " + std::to_string(id) + " to both '" + *it->second + "' and '" + token + "'; every token needs its own id");
+    }
     for (const auto& [token, id] : special_) limit = std::max(limit, id + 1);
     id_bytes_.assign(limit, {});
     id_known_.assign(limit, false);

@@ -181,6 +181,9 @@ private Q_SLOTS:
         EXPECT_ERROR(make_plan(parse_topology(topology("tensor", 3)), model->config, 1, 64), "does not divide the model's 4 heads");
         EXPECT_ERROR(parse_topology(topology("hybrid", 3, "auto", 2)), "multiple of 2 nodes");
         EXPECT_ERROR(parse_topology(nlohmann::json{{"nodes", {{{"name", "a"}, {"endpoint", "http://x"}}}}}.dump()), "tcp://host:port");
+        // Found by fuzz_topology: out-of-range numbers were undefined behaviour.
+        EXPECT_ERROR(parse_topology(R"JSON({"nodes": [{"name": "a", "threads": 1e300}]})JSON"), "\"threads\" must be a whole number");
+        EXPECT_ERROR(parse_topology(R"JSON({"nodes": [{"name": "a"}], "layers": [[0, 99999999999]]})JSON"), "\"layers\" must list");
     }
 
     void balancesLayersByCost() {

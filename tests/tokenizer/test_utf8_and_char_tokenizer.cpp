@@ -81,6 +81,10 @@ private Q_SLOTS:
     void missingTokenizerFilesAreNamed() {
         QTemporaryDir dir;
         EXPECT_ERROR(load_tokenizer(path_of(dir)), "no tokenizer files");
+        // Found by fuzz_tokenizer: two tokens with one id broke decode(encode(s)) == s.
+        write_file(path_of(dir) / "vocab.json", R"({"a": 0, "b": 1, "ab": 2, "x": 2})");
+        write_file(path_of(dir) / "merges.txt", "#version: 0.2\na b\n");
+        EXPECT_ERROR(load_tokenizer(path_of(dir)), "gives id 2 to both");
     }
 };
 
