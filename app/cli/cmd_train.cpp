@@ -46,6 +46,7 @@ void add_train(CLI::App& app, int& exit_code) {
     c->add_option("--context", o->context, "tokens per window")->capture_default_str();
     c->add_option("--steps", o->steps)->capture_default_str();
     c->add_option("--batch", o->batch, "windows per step")->capture_default_str();
+    c->add_option("--stop-after", o->stop_after, "stop after this step, on the schedule of --steps (0 = run them all)")->capture_default_str();
     c->add_option("--lr", o->lr, "peak learning rate")->capture_default_str();
     c->add_option("--warmup", o->warmup, "steps of linear warm-up")->capture_default_str();
     c->add_option("--weight-decay", o->weight_decay)->capture_default_str();

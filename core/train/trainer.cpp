@@ -201,7 +201,8 @@ TrainResult train_gpt2(const TrainOptions& o, const std::function<void(const Tra
     const auto t0 = Clock::now();
     double interval_loss = 0;
     int interval_steps = 0;
-    for (int step = start_step; step < o.steps; ++step) {
+    const int last_step = o.stop_after > 0 ? std::min(o.steps, o.stop_after) : o.steps;
+    for (int step = start_step; step < last_step; ++step) {
         const auto step_start = Clock::now();
         auto [x, y] = batch_at(train_tokens, o.batch, T, splitmix64(o.seed) + uint64_t(step) * 0x10001ull);
         at::Tensor loss = loss_of(P, c, x, y);
@@ -229,9 +230,9 @@ TrainResult train_gpt2(const TrainOptions& o, const std::function<void(const Tra
         interval_loss += loss_value, ++interval_steps;
         const double step_s = std::chrono::duration<double>(Clock::now() - step_start).count();
         const double elapsed = std::chrono::duration<double>(Clock::now() - t0).count();
-        TrainProgress progress{step + 1, o.steps, loss_value, std::nullopt, lr, o.batch * T / step_s, seconds_before + elapsed,
-                               elapsed / (step + 1 - start_step) * (o.steps - step - 1)};
-        if ((step + 1) % o.eval_every == 0 || step + 1 == o.steps) {
+        TrainProgress progress{step + 1, last_step, loss_value, std::nullopt, lr, o.batch * T / step_s, seconds_before + elapsed,
+                               elapsed / (step + 1 - start_step) * (last_step - step - 1)};
+        if ((step + 1) % o.eval_every == 0 || step + 1 == last_step) {
             progress.val_loss = result.val_loss = evaluate();
             result.train_loss = interval_loss / interval_steps;
             interval_loss = 0, interval_steps = 0;
@@ -239,8 +240,8 @@ TrainResult train_gpt2(const TrainOptions& o, const std::function<void(const Tra
         }
         if (on_progress) on_progress(progress);
     }
-    if (start_step >= o.steps) throw Error(o.resume.string() + " has already trained " + std::to_string(start_step) + " steps; give more --steps");
-    result.steps = o.steps;
+    if (start_step >= last_step) throw Error(o.resume.string() + " has already trained " + std::to_string(start_step) + " steps; give more --steps");
+    result.steps = last_step;
     result.seconds = seconds_before + std::chrono::duration<double>(Clock::now() - t0).count();
     return result;
 }

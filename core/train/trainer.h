@@ -16,6 +16,7 @@ struct TrainOptions {
     std::filesystem::path vocab_dir; // vocab.json + merges.txt for "gpt2"
     int layers = 8, heads = 4, embd = 128, context = 128;
     int steps = 3000, batch = 32;
+    int stop_after = 0;              // stop after this step (0 = at `steps`); the schedule still spans `steps`
     double lr = 2e-3, min_lr_ratio = 0.1, weight_decay = 0.1, grad_clip = 1.0;
     double beta1 = 0.9, beta2 = 0.99;
     int warmup = 100;

@@ -81,6 +81,18 @@ private Q_SLOTS:
         }
     }
 
+    // Stopping early follows the full schedule: the first half of a 6-step run.
+    void stopAfterIsAPrefixOfTheFullRun() {
+        TrainOptions half = small_run(text, path_of(dir) / "stopped", 6);
+        half.stop_after = 3;
+        QCOMPARE(train_gpt2(half).steps, 3);
+        SafetensorsCheckpoint a(path_of(dir) / "stopped"), b(path_of(dir) / "first-half");  // first-half ran 3 of 3 with warm-up only
+        for (const auto& name : a.names()) {
+            const TensorView x = a.get(name), y = b.get(name);
+            QVERIFY2(std::memcmp(x.data, y.data, x.nbytes) == 0, name.c_str());
+        }
+    }
+
     // The folder loads through the path every downloaded model takes.
     void trainedFolderIsAHuggingFaceModel() {
         const auto out = path_of(dir) / "learned";
