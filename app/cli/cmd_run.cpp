@@ -72,6 +72,7 @@ int run(const RunArgs& a) {
     cluster.configure(plan, source, model, slots, context);
     request.in_flight = slots;
     const RunResult r = cluster.run(request);
+    for (const auto& recovery : r.recoveries) std::cerr << "recovered: " << recovery;
     if (!r.error.empty()) {
         // Every token made before the failure is printed before the error.
         for (std::size_t i = 0; i < r.sequences.size(); ++i) {

@@ -108,7 +108,10 @@ struct Sequence {
     uint64_t seed = 0;
     int max_new_tokens = 1;
     bool stop_at_eos = true;
-    MSGPACK_DEFINE_MAP(id, slot, temperature, top_p, top_k, seed, max_new_tokens, stop_at_eos);
+    // Tokens already generated before a recovery: the last stage emits these
+    // instead of its samples (still drawing, so its random stream stays in step).
+    std::vector<int> forced;
+    MSGPACK_DEFINE_MAP(id, slot, temperature, top_p, top_k, seed, max_new_tokens, stop_at_eos, forced);
 };
 
 // Controller -> stage 0: start a micro-batch. Frame 1: the prompts' token
@@ -145,8 +148,9 @@ struct Token {
     int slot = 0, pos = 0;  // pos: where the token goes in the sequence
     int token = 0;
     bool done = false;
+    bool forced = false;  // replayed after a recovery, not new
     std::string finish;  // "length", "end_of_text", "context" when done
-    MSGPACK_DEFINE_MAP(id, slot, pos, token, done, finish);
+    MSGPACK_DEFINE_MAP(id, slot, pos, token, done, forced, finish);
 };
 
 // Last stage -> stage 0 and controller: one sampled token per sequence of a

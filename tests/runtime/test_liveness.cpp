@@ -1,4 +1,5 @@
 // Dead nodes and vanished controllers, with real processes.
+#include "engine/local_engine.h"
 #include "net/sockets.h"
 #include "runtime/controller/cluster.h"
 #include "runtime/controller/local_worker.h"
@@ -29,6 +30,7 @@ private Q_SLOTS:
         t.nodes = {{"first", "local", 1, 0, "auto"}, {"victim", victim.endpoint(), 1, 0, "stream"}};
         ClusterOptions o;
         o.liveness_ms = 1500;
+        o.recover = false;
         Cluster cluster(t, o);
         cluster.configure(make_plan(t, model.config, 2, 256), source, model, 2, 256);
         RunRequest r;
@@ -55,6 +57,81 @@ private Q_SLOTS:
         }
         QVERIFY(kept >= 10 && kept < 480);
         QVERIFY(result.error.find("the " + std::to_string(kept) + " tokens generated so far kept") != std::string::npos);
+    }
+
+    // The middle stage of three is killed mid-run: the controller re-plans over
+    // the two left, replays each sequence's tokens, and goes on. The text is
+    // the single process's, token for token, even when sampling.
+    void runSurvivesADeadNodeWithIdenticalText() {
+        QTemporaryDir dir;
+        ModelSource source;
+        source.dir = write_random_model(path_of(dir) / "m", small_config(4, 4, 64, 257, 128), 5);
+        const OpenedModel model = open_model(source);
+        std::vector<std::vector<int>> prompts = {model.tokenizer->encode("To be"), model.tokenizer->encode("or not"),
+                                                 model.tokenizer->encode("to be")};
+        GenerateOptions g;
+        g.max_new_tokens = 40;
+        g.sampling = {0.8f, 20, 1.0f, 99};
+        g.stop_at_eos = false;
+        LocalEngine engine(model, 2, 3, 128);
+        const auto reference = engine.generate(prompts, g);
+
+        LocalWorker victim("victim", 1, 0);
+        Topology t;
+        t.nodes = {{"first", "local", 1, 0, "auto"}, {"victim", victim.endpoint(), 1, 0, "stream"}, {"third", "local", 1, 0, "auto"}};
+        ClusterOptions o;
+        o.liveness_ms = 1500;
+        Cluster cluster(t, o);
+        cluster.configure(make_plan(t, model.config, 3, 128), source, model, 3, 128);
+        RunRequest r;
+        r.prompts = prompts;
+        r.options = g;
+        int seen = 0;
+        r.on_token = [&](const TokenMark&) {
+            if (++seen == 15) ::kill(victim.pid(), SIGKILL);
+        };
+        const RunResult result = cluster.run(r);
+        QVERIFY2(result.error.empty(), result.error.c_str());
+        QCOMPARE(result.recoveries.size(), size_t(1));
+        QVERIFY2(result.recoveries[0].find("node 'victim'") != std::string::npos, result.recoveries[0].c_str());
+        QVERIFY2(result.recoveries[0].find("re-planned over 2 node(s)") != std::string::npos, result.recoveries[0].c_str());
+        for (std::size_t i = 0; i < prompts.size(); ++i) {
+            QCOMPARE(result.sequences[i].generated_ids, reference.sequences[i].generated_ids);
+            QCOMPARE(result.sequences[i].finish, std::string("length"));
+        }
+        QCOMPARE(static_cast<int>(result.trace.tokens.size()), 3 * 40);  // no token twice
+    }
+
+    // When the nodes left cannot hold the model, the run stops, says why,
+    // and keeps every token.
+    void runStopsWhenNoPlanFitsTheNodesLeft() {
+        QTemporaryDir dir;
+        ModelSource source;
+        source.dir = write_random_model(path_of(dir) / "m", small_config(4, 4, 128, 257, 256), 6);
+        const OpenedModel model = open_model(source);
+        LocalWorker victim("victim", 1, 0);
+        Topology t;
+        t.nodes = {{"small", "local", 1, 0, "auto"}, {"victim", victim.endpoint(), 1, 0, "stream"}};
+        // Room for half the model on "small", not for all of it.
+        const Plan halves = make_plan(t, model.config, 1, 256);
+        t.nodes[0].memory_limit = halves.memory[0].total() + 1000;
+        ClusterOptions o;
+        o.liveness_ms = 1500;
+        Cluster cluster(t, o);
+        cluster.configure(make_plan(t, model.config, 1, 256), source, model, 1, 256);
+        RunRequest r;
+        r.prompts = {model.tokenizer->encode("a")};
+        r.options.max_new_tokens = 200;
+        r.options.stop_at_eos = false;
+        int seen = 0;
+        r.on_token = [&](const TokenMark&) {
+            if (++seen == 10) ::kill(victim.pid(), SIGKILL);
+        };
+        const RunResult result = cluster.run(r);
+        QVERIFY2(result.error.find("no plan fits the nodes left") != std::string::npos, result.error.c_str());
+        QVERIFY2(result.error.find("node 'small' needs") != std::string::npos, result.error.c_str());
+        QVERIFY(result.sequences[0].generated_ids.size() >= 10);
+        QCOMPARE(result.sequences[0].finish, std::string("interrupted"));
     }
 
     // A worker started by a controller exits once that controller's

@@ -65,7 +65,10 @@ void RunController::start(const RunSpec& spec) {
         request.on_spans = [this](const std::vector<TraceSpan>& spans) { Q_EMIT spansArrived(spans); };
         request.should_stop = [this] { return stop_.load(); };
         const RunResult result = cluster.run(request);
-        Q_EMIT finished(result.trace, QString::fromStdString(result.error));
+        QString error = QString::fromStdString(result.error);
+        for (const auto& recovery : result.recoveries)
+            Q_EMIT status("recovered: " + QString::fromStdString(recovery).section('\n', 0, 0));
+        Q_EMIT finished(result.trace, error);
     } catch (const std::exception& e) {
         Q_EMIT finished(RunTrace{}, QString::fromStdString(e.what()));
     }

@@ -42,6 +42,10 @@ struct Cluster::Impl {
     std::vector<TraceNode> nodes;
     std::vector<double> offset_ns;                       // worker clock - controller clock
     std::unique_ptr<ClusterHeartbeats> heartbeats;
+    std::vector<int> active;                             // the plan's node p is cluster node active[p]
+    const ModelSource* source = nullptr;                 // what configure() loaded, for a re-plan
+    const OpenedModel* model = nullptr;
+    int context_tokens = 0;
     Plan plan;
     std::string run_id;
     int slots = 1;
@@ -57,16 +61,18 @@ struct Cluster::Impl {
     }
 
     // Why a node is gone: its process ended, or it stopped answering heartbeats.
+    std::optional<std::string> why_dead(int i) {
+        if (launched[i])
+            if (auto why = launched[i]->exited()) return "node '" + topology.nodes[i].name + "' is gone: " + *why;
+        if (heartbeats && heartbeats->silent(i))
+            return "node '" + topology.nodes[i].name + "' at " + endpoints[i] + " stopped answering: no heartbeat for " +
+                   std::to_string(heartbeats->timeout_ms() / 1000.0).substr(0, 3) + " s (process killed, machine down, or network cut)";
+        return std::nullopt;
+    }
+
     std::optional<std::string> dead_node() {
-        for (std::size_t i = 0; i < launched.size(); ++i)
-            if (launched[i])
-                if (auto why = launched[i]->exited()) return "node '" + topology.nodes[i].name + "' is gone: " + *why;
-        if (heartbeats) {
-            const int silent = heartbeats->silent_node();
-            if (silent >= 0)
-                return "node '" + topology.nodes[silent].name + "' at " + endpoints[silent] + " stopped answering: no heartbeat for " +
-                       std::to_string(heartbeats->timeout_ms() / 1000.0).substr(0, 3) + " s (process killed, machine down, or network cut)";
-        }
+        for (int i : active)
+            if (auto why = why_dead(i)) return why;
         return std::nullopt;
     }
 
@@ -124,7 +130,7 @@ struct Cluster::Impl {
         }
         measure_clocks();
         std::vector<std::string> beat_endpoints;
-        for (int i = 0; i < n; ++i) beat_endpoints.push_back(peer_endpoint(i, hellos[i].heartbeat_endpoint));
+        for (int i = 0; i < n; ++i) beat_endpoints.push_back(peer_endpoint(i, hellos[i].heartbeat_endpoint)), active.push_back(i);
         heartbeats = std::make_unique<ClusterHeartbeats>(beat_endpoints, options.controller_name, options.liveness_ms);
     }
 
@@ -188,8 +194,12 @@ struct Cluster::Impl {
         }
     }
 
-    void configure(const Plan& p, const ModelSource& source, const OpenedModel& model, int slot_count, int context) {
+    void configure(const Plan& p, const ModelSource& src, const OpenedModel& m, int slot_count, int context_length) {
         plan = p;
+        source = &src, model = &m, context_tokens = context_length;
+        const ModelSource& source = src;
+        const OpenedModel& model = m;
+        const int context = context_length;
         slots = slot_count;
         run_id = std::to_string(net::now_ns());
         std::vector<int> masked;  // ids the tokenizer cannot spell are never sampled
@@ -201,9 +211,11 @@ struct Cluster::Impl {
         std::ifstream config_file(source.dir / "config.json");
         std::stringstream config_json;
         if (config_file) config_json << config_file.rdbuf();
-        const int n = static_cast<int>(topology.nodes.size());
-        for (int i = 0; i < n; ++i) {
-            const int s = plan.stage_of_node[i];
+        // Plan node p runs on cluster node active[p].
+        const int n = static_cast<int>(active.size());
+        for (int pi = 0; pi < n; ++pi) {
+            const int i = active[pi];
+            const int s = plan.stage_of_node[pi];
             const StagePlan& stage = plan.stages[s];
             proto::Configure c;
             c.run = run_id;
@@ -213,14 +225,14 @@ struct Cluster::Impl {
             c.config_json = config_json.str();
             c.layer_begin = stage.layer_begin, c.layer_end = stage.layer_end;
             c.embedding = stage.embedding(), c.head = stage.head;
-            c.tp_rank = plan.rank_of_node[i], c.tp_size = static_cast<int>(stage.nodes.size());
+            c.tp_rank = plan.rank_of_node[pi], c.tp_size = static_cast<int>(stage.nodes.size());
             c.stage = s, c.stages = static_cast<int>(plan.stages.size());
             c.slots = slots, c.context = context, c.threads = topology.nodes[i].threads;
             if (s + 1 < c.stages)
-                for (int peer : plan.stages[s + 1].nodes) c.next.push_back(endpoints[peer]);
+                for (int peer : plan.stages[s + 1].nodes) c.next.push_back(endpoints[active[peer]]);
             if (stage.head)
-                for (int peer : plan.stages[0].nodes) c.first.push_back(endpoints[peer]);
-            for (int peer : stage.nodes) c.tp_peers.push_back(peer_endpoint(peer, hellos[peer].collective_endpoint));
+                for (int peer : plan.stages[0].nodes) c.first.push_back(endpoints[active[peer]]);
+            for (int peer : stage.nodes) c.tp_peers.push_back(peer_endpoint(active[peer], hellos[active[peer]].collective_endpoint));
             c.return_logits = options.return_logits;
             c.hop_delay_ms = options.hop_delay_ms;
             c.eos_token_id = model.tokenizer->eos_id() ? model.config.eos_token_id : -1;
@@ -232,15 +244,38 @@ struct Cluster::Impl {
             status("node '" + topology.nodes[i].name + "': loading " + ShardSpec{c.layer_begin, c.layer_end, c.embedding, c.head, c.tp_rank, c.tp_size}.describe());
             net::send(sockets[i], proto::encode(c));
         }
-        for (int i = 0; i < n; ++i) {
+        for (int pi = 0; pi < n; ++pi) {
+            const int i = active[pi];
             const auto done = expect(i, proto::Configured::kType, std::chrono::minutes(10)).as<proto::Configured>();
-            nodes[i].stage = plan.stage_of_node[i], nodes[i].rank = plan.rank_of_node[i];
+            nodes[i].stage = plan.stage_of_node[pi], nodes[i].rank = plan.rank_of_node[pi];
             nodes[i].shard = done.shard, nodes[i].weight_bytes = done.weight_bytes;
             nodes[i].kv_cache_bytes = done.kv_cache_bytes, nodes[i].rss_bytes = done.rss_bytes;
         }
         // Load spans arrive with each configure; they belong to no run.
         while (receive_any(std::chrono::milliseconds(20))) {
         }
+    }
+
+    // After a node died: plan again over the nodes that answer, load their new
+    // shards. Returns what happened, or throws Error when no plan fits.
+    std::string replan_without_dead() {
+        std::vector<int> alive;
+        std::string lost;
+        for (int i : active) {
+            if (auto why = why_dead(i)) lost += (lost.empty() ? "" : "; ") + *why;
+            else alive.push_back(i);
+        }
+        if (alive.empty()) throw Error("no node is left to run on");
+        Topology rest = topology;
+        rest.nodes.clear();
+        rest.layers.clear();  // manual ranges were for the old stage count
+        for (int i : alive) rest.nodes.push_back(topology.nodes[i]);
+        if (rest.strategy == Strategy::Hybrid && static_cast<int>(alive.size()) % rest.tensor_parallel != 0) rest.strategy = Strategy::Pipeline;
+        const Plan next = make_plan(rest, model->config, slots, context_tokens);
+        active = alive;
+        status(lost + ": re-planning over " + std::to_string(alive.size()) + " node(s)");
+        configure(next, *source, *model, slots, context_tokens);
+        return lost + "; re-planned over " + std::to_string(alive.size()) + " node(s): " + next.describe(rest);
     }
 
     int node_of_endpoint(const std::string& endpoint) const {
@@ -284,6 +319,7 @@ struct Cluster::Impl {
                     s.temperature = req.options.sampling.temperature, s.top_k = req.options.sampling.top_k;
                     s.top_p = req.options.sampling.top_p, s.seed = req.options.sampling.seed + static_cast<uint64_t>(seq);
                     s.max_new_tokens = req.options.max_new_tokens, s.stop_at_eos = req.options.stop_at_eos;
+                    s.forced = result.sequences[seq].generated_ids;  // after a re-plan: replay what was made
                     start.sequences.push_back(s);
                     start.lengths.push_back(static_cast<int>(req.prompts[seq].size()));
                     ids.insert(ids.end(), req.prompts[seq].begin(), req.prompts[seq].end());
@@ -291,7 +327,7 @@ struct Cluster::Impl {
                 for (int node : plan.stages[0].nodes) {
                     proto::Parts frames;
                     frames.push_back(proto::frame_of(ids.data(), ids.size() * sizeof(int32_t)));
-                    net::send(sockets[node], proto::encode(start, std::move(frames)));
+                    net::send(sockets[active[node]], proto::encode(start, std::move(frames)));
                 }
             }
         };
@@ -319,6 +355,22 @@ struct Cluster::Impl {
                 return result;
             }
             if (auto dead = dead_node()) {
+                if (options.recover) {
+                    try {
+                        result.recoveries.push_back(replan_without_dead());
+                        // Every unfinished sequence starts again on the new plan, replaying its tokens.
+                        queue.clear();
+                        for (int i = 0; i < total; ++i)
+                            if (result.sequences[i].finish.empty()) queue.push_back(i);
+                        free_slots.clear();
+                        for (int s = in_flight - 1; s >= 0; --s) free_slots.push_back(s);
+                        launch();
+                        last_progress = std::chrono::steady_clock::now();
+                        continue;
+                    } catch (const Error& e) {
+                        dead = *dead + "; no plan fits the nodes left (" + e.what() + ")";
+                    }
+                }
                 int kept = 0;
                 for (auto& seq : result.sequences) {
                     kept += static_cast<int>(seq.generated_ids.size());
@@ -339,11 +391,13 @@ struct Cluster::Impl {
             auto& [node, m] = *got;
             if (m.type == proto::Tokens::kType) {
                 const auto t = m.as<proto::Tokens>();
+                if (t.run != run_id) continue;  // from before a re-plan
                 const float* logits = m.frames.empty() ? nullptr : static_cast<const float*>(m.frames[0].data());
                 for (std::size_t i = 0; i < t.tokens.size(); ++i) {
                     const auto& tok = t.tokens[i];
                     if (tok.id < 0 || tok.id >= total) throw Error("node '" + nodes[node].name + "' sent a token for unknown sequence " + std::to_string(tok.id));
                     auto& seq = result.sequences[tok.id];
+                    if (tok.forced) continue;  // a replayed token: already recorded
                     seq.generated_ids.push_back(tok.token);
                     if (logits) seq.logits.emplace_back(logits + i * t.vocab, logits + (i + 1) * t.vocab);
                     result.trace.tokens.push_back({tok.id, t.step, tok.token, to_us(node, t.sampled_ns)});

@@ -33,6 +33,7 @@ struct RunResult {
     std::vector<DistributedSequence> sequences;  // unfinished ones end with finish "interrupted"
     RunTrace trace;
     std::string error;  // why the run stopped early (a node died); every token made before is kept
+    std::vector<std::string> recoveries;  // each node lost and how the run went on without it
     double tokens_per_second() const { return trace.wall_us > 0 ? trace.tokens.size() / (trace.wall_us / 1e6) : 0; }
 };
 
@@ -41,6 +42,7 @@ struct ClusterOptions {
     int hello_timeout_ms = 5000;
     int liveness_ms = 3000;  // a node silent this long is dead
     int hop_delay_ms = 0;    // slow motion: every worker waits this long before each message it sends
+    bool recover = true;     // when a node dies, re-plan over the others and continue
     bool return_logits = false;  // the last stage sends logits with each token (tests)
     std::function<void(const std::string&)> on_status;  // "node b: streaming weights 40%"
 };

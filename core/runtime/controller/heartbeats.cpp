@@ -55,11 +55,8 @@ ClusterHeartbeats::~ClusterHeartbeats() {
     impl_->thread.join();
 }
 
-int ClusterHeartbeats::silent_node() const {
-    const int64_t now = net::now_ns();
-    for (std::size_t i = 0; i < impl_->sockets.size(); ++i)
-        if (now - impl_->last_seen[i].load() > int64_t(impl_->timeout_ms) * 1000000) return static_cast<int>(i);
-    return -1;
+bool ClusterHeartbeats::silent(int i) const {
+    return net::now_ns() - impl_->last_seen[i].load() > int64_t(impl_->timeout_ms) * 1000000;
 }
 
 int ClusterHeartbeats::timeout_ms() const { return impl_->timeout_ms; }

@@ -13,8 +13,8 @@ class ClusterHeartbeats {
 public:
     ClusterHeartbeats(std::vector<std::string> endpoints, std::string controller, int timeout_ms);
     ~ClusterHeartbeats();
-    // Index of a node silent for longer than the timeout, or -1.
-    int silent_node() const;
+    // Whether node `i` has been silent for longer than the timeout.
+    bool silent(int i) const;
     int timeout_ms() const;
 
 private:

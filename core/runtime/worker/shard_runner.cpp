@@ -21,6 +21,8 @@ struct SequenceState {
     proto::Sequence spec;
     int prompt_length = 0;
     int generated = 0;
+    std::vector<int> forced;  // replayed tokens still to emit
+    std::size_t next_forced = 0;
     std::unique_ptr<Sampler> sampler;
 };
 
@@ -51,6 +53,8 @@ struct ShardRunner::Impl {
             s.spec = specs[i];
             s.prompt_length = i < rows.size() ? rows[i].len : 0;
             s.generated = 0;
+            s.forced = specs[i].forced;
+            s.next_forced = 0;
             SamplingParams p{specs[i].temperature, specs[i].top_k, specs[i].top_p, specs[i].seed};
             s.sampler = std::make_unique<Sampler>(p);
         }
@@ -93,6 +97,7 @@ struct ShardRunner::Impl {
             t.id = rows[i].id, t.slot = rows[i].slot;
             t.pos = rows[i].pos + rows[i].len;
             t.token = s.sampler->sample({logits, static_cast<std::size_t>(V)});
+            if (s.next_forced < s.forced.size()) t.token = s.forced[s.next_forced++], t.forced = true;
             s.generated += 1;
             const int length = t.pos + 1;
             if (s.spec.stop_at_eos && t.token == cfg.eos_token_id) t.done = true, t.finish = "end_of_text";

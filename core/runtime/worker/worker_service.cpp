@@ -156,15 +156,18 @@ struct WorkerService::Impl {
         } else if (m.type == proto::Start::kType) {
             require_owner(from, m.type);
             const auto start = m.as<proto::Start>();
+            if (stale(start.run)) return;
             const auto& ids = frame(m, 0, sizeof(int32_t));
             emit(shard().start(start, static_cast<const int32_t*>(ids.data()), ids.size() / sizeof(int32_t)));
         } else if (m.type == proto::Forward::kType) {
             const auto f = m.as<proto::Forward>();
+            if (stale(f.run)) return;
             const auto& hidden = frame(m, 0, sizeof(float));
             span("receive", arrived, net::now_ns(), f.group, f.step, static_cast<int64_t>(hidden.size()));
             emit(shard().forward(f, static_cast<const float*>(hidden.data()), hidden.size() / sizeof(float)));
         } else if (m.type == proto::Tokens::kType) {
             const auto t = m.as<proto::Tokens>();
+            if (stale(t.run)) return;
             span("receive", arrived, net::now_ns(), t.group, t.step, static_cast<int64_t>(t.tokens.size() * sizeof(int32_t)));
             emit(shard().next_step(t));
         } else if (m.type == proto::Stop::kType) {
@@ -177,6 +180,10 @@ struct WorkerService::Impl {
             throw Error("unknown message type '" + m.type + "'");
         }
     }
+
+    // A message of a run this worker has left (the controller re-planned after
+    // a failure): dropped, as the old run's state is gone.
+    bool stale(const std::string& run) const { return runner && run != cfg.run; }
 
     ShardRunner& shard() {
         if (!runner) throw Error("not configured: send configure first");
