@@ -1,4 +1,5 @@
 // distgpt-worker: the headless node that holds a model shard. No Qt here.
+#include "net/curve_keys.h"
 #include "runtime/worker/worker_service.h"
 #include "util/error.h"
 
@@ -24,7 +25,21 @@ int main(int argc, char** argv) {
     app.add_option("--model-dir", o.model_dir, "a Hugging Face model folder on this machine (else the controller streams the shard)");
     app.add_option("--liveness-ms", o.liveness_ms, "the controller is gone after this long without a heartbeat")->capture_default_str();
     app.add_flag("--exit-with-controller", o.exit_with_controller, "exit when the controller is gone (set by a controller that starts this worker)");
+    app.add_option("--server-key", o.server_key_file, "this worker's CURVE key pair (distgpt-cli keygen --out NAME: NAME.key)");
+    app.add_option("--authorized-keys", o.authorized_keys_file, "controllers admitted: one public key (a .pub file's line) per line");
+    bool insecure = false;
+    app.add_flag("--insecure", insecure, "listen beyond loopback without authentication (a trusted network only)");
     CLI11_PARSE(app, argc, argv);
+
+    if (o.authorized_keys_file.empty() && !distgpt::net::is_loopback_endpoint(o.listen)) {
+        if (!insecure) {
+            std::cerr << "distgpt-worker: refusing to listen on " << o.listen << " without authentication: anyone who reaches it could "
+                      << "drive this worker. Give --server-key and --authorized-keys (make them with distgpt-cli keygen), "
+                      << "or --insecure on a network you trust." << std::endl;
+            return 2;
+        }
+        std::cerr << "distgpt-worker: WARNING: listening on " << o.listen << " without authentication (--insecure)" << std::endl;
+    }
 
     std::signal(SIGINT, on_signal);
     std::signal(SIGTERM, on_signal);

@@ -23,7 +23,7 @@ struct RunArgs {
     int top_k = 0;
     uint64_t seed = 0;
     bool ignore_eos = false, json = false;
-    std::string trace, metrics, csv;
+    std::string trace, metrics, csv, key;
 };
 
 std::vector<std::string> read_prompts(const RunArgs& a) {
@@ -67,6 +67,7 @@ int run(const RunArgs& a) {
 
     ClusterOptions options;
     options.controller_name = "distgpt-cli";
+    options.key_file = a.key;
     options.on_status = [](const std::string& s) { std::cerr << "  " << s << "\n"; };
     Cluster cluster(topology, options);
     cluster.configure(plan, source, model, slots, context);
@@ -140,6 +141,7 @@ void add_run(CLI::App& app, int& exit_code) {
     c->add_option("--metrics", a->metrics, "write metrics JSON");
     c->add_option("--csv", a->csv, "write every span as CSV");
     c->add_flag("--json", a->json, "print sequences and metrics as JSON");
+    c->add_option("--key", a->key, "this controller's CURVE key pair (distgpt-cli keygen), for workers started with --authorized-keys");
     c->callback([a, &exit_code] { exit_code = guarded("run", [&] { return run(*a); }); });
 }
 

@@ -13,6 +13,7 @@ int main(int argc, char** argv) {
     distgpt::cli::add_bench(app, exit_code);
     distgpt::cli::add_train(app, exit_code);
     distgpt::cli::add_run(app, exit_code);
+    distgpt::cli::add_keygen(app, exit_code);
     CLI11_PARSE(app, argc, argv);
     return exit_code;
 }

@@ -1,5 +1,7 @@
 #include "net/sockets.h"
 
+#include "net/curve_keys.h"
+
 #include <zmq_addon.hpp>
 
 namespace distgpt::net {
@@ -8,7 +10,24 @@ zmq::socket_t make_socket(zmq::context_t& context, zmq::socket_type type) {
     zmq::socket_t s(context, type);
     s.set(zmq::sockopt::linger, 0);
     s.set(zmq::sockopt::maxmsgsize, proto::kMaxMessageBytes);
+    // Reconnect quickly, backing off to 5 s for a peer that stays away.
+    s.set(zmq::sockopt::reconnect_ivl, 100);
+    s.set(zmq::sockopt::reconnect_ivl_max, 5000);
     return s;
+}
+
+void make_curve_server(zmq::socket_t& socket, const KeyPair& own) {
+    if (own.empty()) return;
+    socket.set(zmq::sockopt::curve_server, 1);
+    socket.set(zmq::sockopt::curve_secretkey, own.secret_key);
+    socket.set(zmq::sockopt::zap_domain, "distgpt");
+}
+
+void make_curve_client(zmq::socket_t& socket, const KeyPair& own, const std::string& server_public_key) {
+    if (server_public_key.empty() || own.empty()) return;
+    socket.set(zmq::sockopt::curve_serverkey, server_public_key);
+    socket.set(zmq::sockopt::curve_publickey, own.public_key);
+    socket.set(zmq::sockopt::curve_secretkey, own.secret_key);
 }
 
 std::string bound_endpoint(zmq::socket_t& socket) { return socket.get(zmq::sockopt::last_endpoint); }

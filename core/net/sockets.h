@@ -13,6 +13,13 @@ namespace distgpt::net {
 // message size (larger ones are dropped by libzmq before we see them).
 zmq::socket_t make_socket(zmq::context_t& context, zmq::socket_type type);
 
+struct KeyPair;
+
+// CURVE on a socket: as a server with our secret key, or as a client of a
+// server whose public key we know. No-ops when the keys are empty.
+void make_curve_server(zmq::socket_t& socket, const KeyPair& own);
+void make_curve_client(zmq::socket_t& socket, const KeyPair& own, const std::string& server_public_key);
+
 // The endpoint a socket really bound, e.g. tcp://127.0.0.1:41233 for :0.
 std::string bound_endpoint(zmq::socket_t& socket);
 

@@ -73,6 +73,9 @@ Topology parse_topology(const std::string& text, const std::string& origin) {
             node.threads = static_cast<int>(whole(n, "threads", 1, 1, 4096, origin + ": node '" + node.name + "'"));
             node.memory_limit = whole(n, "memory_limit", 0, 0, int64_t(1) << 50, origin + ": node '" + node.name + "'");
             node.weights = n.value("weights", "auto");
+            node.server_key = n.value("server_key", "");
+            if (!node.server_key.empty() && node.server_key.size() != 40)
+                throw Error(origin + ": node '" + node.name + "': server_key must be the 40-character public key from the worker's .pub file");
             if (!names.insert(node.name).second) throw Error(origin + ": two nodes are named '" + node.name + "'");
             if (node.endpoint != "local" && node.endpoint.rfind("tcp://", 0) != 0)
                 throw Error(origin + ": node '" + node.name + "': endpoint must be \"local\" or tcp://host:port, not '" + node.endpoint + "'");
@@ -116,6 +119,7 @@ std::string topology_to_json(const Topology& t) {
         json node = {{"name", n.name}, {"endpoint", n.endpoint}, {"threads", n.threads}};
         if (n.memory_limit) node["memory_limit"] = n.memory_limit;
         if (n.weights != "auto") node["weights"] = n.weights;
+        if (!n.server_key.empty()) node["server_key"] = n.server_key;
         j["nodes"].push_back(node);
     }
     if (!t.layers.empty()) {

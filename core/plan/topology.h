@@ -15,6 +15,7 @@ struct NodeSpec {
     int threads = 1;
     int64_t memory_limit = 0;        // bytes; 0 = no limit
     std::string weights = "auto";    // auto | disk | stream: where its shard comes from
+    std::string server_key;          // the worker's CURVE public key (its .pub file), when it authenticates
 };
 
 // The cluster a run uses, as the topology JSON file and the app's editor

@@ -27,8 +27,10 @@ struct HelloReply {
     std::string model_dir;                       // "" when the worker has no model on disk
     std::string collective_endpoint;             // where tensor-parallel peers push partial sums
     std::string heartbeat_endpoint;              // answered by its own thread, even mid-compute
+    std::string public_key;                      // CURVE, Z85: peers connect to a secured worker with it
+    bool curve = false;                          // the worker admits only authorized keys
     MSGPACK_DEFINE_MAP(name, host, version, cores, threads, memory_total, memory_limit, model_dir, collective_endpoint,
-                       heartbeat_endpoint);
+                       heartbeat_endpoint, public_key, curve);
 };
 
 // Controller <-> worker, every 500 ms each way on the heartbeat sockets.
@@ -86,9 +88,13 @@ struct Configure {
     int eos_token_id = -1;
     std::vector<int> masked_ranges;     // [begin, end) pairs of ids never sampled: ids the tokenizer cannot spell
     int hop_delay_ms = 0;               // slow motion for a class: wait before each message sent
+    // CURVE: the server key of each peer above ("" = not secured), and the
+    // public keys of every worker of the run, which a secured worker admits.
+    std::vector<std::string> next_keys, first_keys, tp_peer_keys, run_keys;
     MSGPACK_DEFINE_MAP(run, weights, model_dir, random_shape, config_json, random_seed, layer_begin, layer_end,
                        embedding, head, tp_rank, tp_size, stage, stages, slots, context, threads, next, first,
-                       tp_peers, return_logits, eos_token_id, masked_ranges, hop_delay_ms);
+                       tp_peers, return_logits, eos_token_id, masked_ranges, hop_delay_ms, next_keys, first_keys,
+                       tp_peer_keys, run_keys);
 };
 
 struct Configured {

@@ -1,5 +1,6 @@
 #include "runtime/controller/cluster.h"
 
+#include "net/curve_keys.h"
 #include "net/sockets.h"
 #include "runtime/controller/heartbeats.h"
 #include "runtime/controller/local_worker.h"
@@ -42,6 +43,8 @@ struct Cluster::Impl {
     std::vector<TraceNode> nodes;
     std::vector<double> offset_ns;                       // worker clock - controller clock
     std::unique_ptr<ClusterHeartbeats> heartbeats;
+    net::KeyPair keys;                                   // ours, as a CURVE client
+    std::vector<std::string> server_keys;                // per node, "" when it does not authenticate
     std::vector<int> active;                             // the plan's node p is cluster node active[p]
     const ModelSource* source = nullptr;                 // what configure() loaded, for a re-plan
     const OpenedModel* model = nullptr;
@@ -91,7 +94,8 @@ struct Cluster::Impl {
             if (m->type == proto::ErrorReply::kType) throw Error("node '" + topology.nodes[node].name + "': " + m->as<proto::ErrorReply>().message);
         }
         throw Error("node '" + topology.nodes[node].name + "' at " + endpoints[node] + " did not answer within " +
-                    std::to_string(timeout.count() / 1000.0).substr(0, 4) + " s (waiting for " + type + "): is distgpt-worker running there?");
+                    std::to_string(timeout.count() / 1000.0).substr(0, 4) + " s (waiting for " + type + "): is distgpt-worker running there" +
+                    (server_keys[node].empty() ? "?" : ", and is this controller's public key in its --authorized-keys?"));
     }
 
     // Polls every node; returns (node, message) or nullopt after `timeout`.
@@ -107,6 +111,8 @@ struct Cluster::Impl {
 
     void connect_all() {
         const int n = static_cast<int>(topology.nodes.size());
+        keys = options.key_file.empty() ? net::generate_key_pair() : net::read_key_pair(options.key_file);
+        for (const auto& spec : topology.nodes) server_keys.push_back(spec.server_key);
         for (int i = 0; i < n; ++i) {
             const auto& spec = topology.nodes[i];
             if (spec.endpoint == "local") {
@@ -118,6 +124,7 @@ struct Cluster::Impl {
                 endpoints.push_back(spec.endpoint);
             }
             zmq::socket_t s = net::make_socket(context, zmq::socket_type::dealer);
+            net::make_curve_client(s, keys, spec.server_key);
             s.connect(endpoints.back());
             sockets.push_back(std::move(s));
         }
@@ -131,7 +138,7 @@ struct Cluster::Impl {
         measure_clocks();
         std::vector<std::string> beat_endpoints;
         for (int i = 0; i < n; ++i) beat_endpoints.push_back(peer_endpoint(i, hellos[i].heartbeat_endpoint)), active.push_back(i);
-        heartbeats = std::make_unique<ClusterHeartbeats>(beat_endpoints, options.controller_name, options.liveness_ms);
+        heartbeats = std::make_unique<ClusterHeartbeats>(beat_endpoints, server_keys, keys, options.controller_name, options.liveness_ms);
     }
 
     // Offset of each worker's clock, from the ping with the smallest round trip.
@@ -235,6 +242,12 @@ struct Cluster::Impl {
             for (int peer : stage.nodes) c.tp_peers.push_back(peer_endpoint(active[peer], hellos[active[peer]].collective_endpoint));
             c.return_logits = options.return_logits;
             c.hop_delay_ms = options.hop_delay_ms;
+            auto key_of = [&](int node) { return hellos[node].curve ? hellos[node].public_key : std::string(); };
+            for (int peer : c.stage + 1 < c.stages ? plan.stages[s + 1].nodes : std::vector<int>{}) c.next_keys.push_back(key_of(active[peer]));
+            if (stage.head)
+                for (int peer : plan.stages[0].nodes) c.first_keys.push_back(key_of(active[peer]));
+            for (int peer : stage.nodes) c.tp_peer_keys.push_back(key_of(active[peer]));
+            for (int peer : active) c.run_keys.push_back(hellos[peer].public_key);
             c.eos_token_id = model.tokenizer->eos_id() ? model.config.eos_token_id : -1;
             c.masked_ranges = masked;
             if (c.weights == "streamed") {

@@ -43,6 +43,7 @@ struct ClusterOptions {
     int liveness_ms = 3000;  // a node silent this long is dead
     int hop_delay_ms = 0;    // slow motion: every worker waits this long before each message it sends
     bool recover = true;     // when a node dies, re-plan over the others and continue
+    std::string key_file;    // this controller's CURVE key pair, for workers that authenticate
     bool return_logits = false;  // the last stage sends logits with each token (tests)
     std::function<void(const std::string&)> on_status;  // "node b: streaming weights 40%"
 };

@@ -1,5 +1,6 @@
 #include "runtime/controller/heartbeats.h"
 
+#include "net/curve_keys.h"
 #include "net/sockets.h"
 
 #include <thread>
@@ -36,13 +37,15 @@ struct ClusterHeartbeats::Impl {
     }
 };
 
-ClusterHeartbeats::ClusterHeartbeats(std::vector<std::string> endpoints, std::string controller, int timeout_ms)
+ClusterHeartbeats::ClusterHeartbeats(std::vector<std::string> endpoints, std::vector<std::string> server_keys, const net::KeyPair& own,
+                                     std::string controller, int timeout_ms)
     : impl_(std::make_unique<Impl>()) {
     impl_->controller = std::move(controller);
     impl_->timeout_ms = timeout_ms;
     impl_->last_seen.reset(new std::atomic<int64_t>[endpoints.size()]);
     for (std::size_t i = 0; i < endpoints.size(); ++i) {
         zmq::socket_t s = net::make_socket(impl_->context, zmq::socket_type::dealer);
+        net::make_curve_client(s, own, server_keys[i]);
         s.connect(endpoints[i]);
         impl_->sockets.push_back(std::move(s));
         impl_->last_seen[i] = net::now_ns();

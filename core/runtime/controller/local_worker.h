@@ -2,6 +2,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 #include <sys/types.h>
 
 namespace distgpt {
@@ -11,7 +12,7 @@ namespace distgpt {
 // destroyed.
 class LocalWorker {
 public:
-    LocalWorker(const std::string& name, int threads, int64_t memory_limit);
+    LocalWorker(const std::string& name, int threads, int64_t memory_limit, std::vector<std::string> extra_args = {});
     ~LocalWorker();
     LocalWorker(const LocalWorker&) = delete;
     LocalWorker& operator=(const LocalWorker&) = delete;

@@ -9,8 +9,8 @@
 namespace distgpt {
 
 struct WorkerLiveness::Impl {
-    zmq::context_t context{1};
-    zmq::socket_t socket = net::make_socket(context, zmq::socket_type::router);
+    explicit Impl(zmq::context_t& context) : socket(net::make_socket(context, zmq::socket_type::router)) {}
+    zmq::socket_t socket;
     std::string endpoint;
     int timeout_ms;
     bool exit_with_controller;
@@ -46,7 +46,10 @@ struct WorkerLiveness::Impl {
     }
 };
 
-WorkerLiveness::WorkerLiveness(const std::string& host, int timeout_ms, bool exit_with_controller) : impl_(std::make_unique<Impl>()) {
+WorkerLiveness::WorkerLiveness(const std::string& host, int timeout_ms, bool exit_with_controller, zmq::context_t& context,
+                               const std::function<void(zmq::socket_t&)>& secure)
+    : impl_(std::make_unique<Impl>(context)) {
+    secure(impl_->socket);
     impl_->socket.bind("tcp://" + host + ":0");
     impl_->endpoint = net::bound_endpoint(impl_->socket);
     impl_->timeout_ms = timeout_ms;

@@ -2,7 +2,10 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <functional>
 #include <string>
+
+#include <zmq.hpp>
 
 namespace distgpt {
 
@@ -13,7 +16,9 @@ namespace distgpt {
 // the process exits: a local worker never outlives its controller).
 class WorkerLiveness {
 public:
-    WorkerLiveness(const std::string& host, int timeout_ms, bool exit_with_controller);
+    // `secure` prepares the heartbeat socket before it binds (CURVE, when the worker uses it).
+    WorkerLiveness(const std::string& host, int timeout_ms, bool exit_with_controller, zmq::context_t& context,
+                   const std::function<void(zmq::socket_t&)>& secure);
     ~WorkerLiveness();
     const std::string& endpoint() const;
     bool controller_lost();  // true once per loss

@@ -2,6 +2,7 @@
 
 #include "model/random_gpt2.h"
 #include "model/shard_spec.h"
+#include "net/curve_keys.h"
 #include "net/sockets.h"
 #include "runtime/worker/liveness.h"
 #include "runtime/worker/shard_runner.h"
@@ -16,6 +17,8 @@
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <mutex>
+#include <set>
 #include <thread>
 #include <unistd.h>
 
@@ -45,6 +48,12 @@ Gpt2Config config_from_json(const std::string& text) {
 struct WorkerService::Impl {
     WorkerOptions options;
     zmq::context_t context{1};
+    net::KeyPair keys;                    // ours: a server's identity, a client's credentials
+    bool curve = false;                   // admit only authorized keys
+    std::mutex admitted_mutex;
+    std::set<std::string> controllers, run_peers;  // public keys the ZAP handler admits
+    std::atomic<bool> zap_stop{false};
+    std::thread zap;
     zmq::socket_t inbox = net::make_socket(context, zmq::socket_type::router);
     zmq::socket_t collective = net::make_socket(context, zmq::socket_type::pull);
     std::string endpoint, collective_endpoint;
@@ -61,21 +70,69 @@ struct WorkerService::Impl {
     std::map<int64_t, std::map<int, std::vector<float>>> early_partials;
 
     explicit Impl(WorkerOptions o) : options(std::move(o)) {
+        keys = options.server_key_file.empty() ? net::generate_key_pair() : net::read_key_pair(options.server_key_file);
+        if (!options.authorized_keys_file.empty()) {
+            controllers = net::read_authorized_keys(options.authorized_keys_file);
+            curve = true;
+            start_zap();
+        }
+        const auto secure = [this](zmq::socket_t& s) {
+            if (curve) net::make_curve_server(s, keys);
+        };
         inbox.set(zmq::sockopt::router_mandatory, 1);
+        secure(inbox);
         inbox.bind(options.listen);
         endpoint = net::bound_endpoint(inbox);
+        secure(collective);
         collective.bind("tcp://" + host_of(endpoint) + ":0");
         collective_endpoint = net::bound_endpoint(collective);
-        liveness = std::make_unique<WorkerLiveness>(host_of(endpoint), options.liveness_ms, options.exit_with_controller);
+        liveness = std::make_unique<WorkerLiveness>(host_of(endpoint), options.liveness_ms, options.exit_with_controller, context, secure);
         if (options.name.empty()) options.name = "worker@" + endpoint;
+    }
+
+    ~Impl() {
+        liveness.reset();
+        zap_stop = true;
+        if (zap.joinable()) zap.join();
+    }
+
+    // ZeroMQ's authentication hook (ZAP, RFC 27): every CURVE handshake asks
+    // here; only authorized controllers and the current run's peers pass.
+    void start_zap() {
+        auto handler = std::make_shared<zmq::socket_t>(net::make_socket(context, zmq::socket_type::rep));
+        handler->bind("inproc://zeromq.zap.01");
+        zap = std::thread([this, handler] {
+            while (!zap_stop.load()) {
+                auto request = net::receive(*handler, std::chrono::milliseconds(100));
+                if (!request) continue;
+                auto& r = *request;
+                bool ok = false;
+                if (r.size() >= 7 && r[5].to_string() == "CURVE" && r[6].size() == 32) {
+                    char z85[41];
+                    zmq_z85_encode(z85, static_cast<const uint8_t*>(r[6].data()), 32);
+                    std::lock_guard lock(admitted_mutex);
+                    ok = controllers.count(z85) || run_peers.count(z85);
+                }
+                proto::Parts reply;
+                reply.emplace_back("1.0", 3);
+                reply.push_back(r.size() > 1 ? zmq::message_t(r[1].data(), r[1].size()) : zmq::message_t());
+                reply.emplace_back(ok ? "200" : "400", 3);
+                const std::string text = ok ? "OK" : "key not authorized";
+                reply.emplace_back(text.data(), text.size());
+                reply.emplace_back();
+                reply.emplace_back();
+                net::send(*handler, std::move(reply));
+            }
+        });
     }
 
     void reply(const std::string& to, proto::Parts parts) { net::send_to(inbox, to, std::move(parts)); }
 
-    zmq::socket_t& outbox(const std::string& peer) {
+    zmq::socket_t& outbox(const std::string& peer, const std::string& peer_key = "") {
         auto it = outboxes.find(peer);
         if (it == outboxes.end()) {
             zmq::socket_t s = net::make_socket(context, zmq::socket_type::dealer);
+            net::make_curve_client(s, keys, peer_key);
             s.connect(peer);
             it = outboxes.emplace(peer, std::move(s)).first;
         }
@@ -144,6 +201,7 @@ struct WorkerService::Impl {
             r.memory_total = total_memory_bytes(), r.memory_limit = options.memory_limit;
             r.model_dir = options.model_dir, r.collective_endpoint = collective_endpoint;
             r.heartbeat_endpoint = liveness->endpoint();
+            r.public_key = keys.public_key, r.curve = curve;
             reply(from, proto::encode(r));
         } else if (m.type == proto::Ping::kType) {
             reply(from, proto::encode(proto::Pong{m.as<proto::Ping>().controller_ns, net::now_ns()}));
@@ -239,6 +297,11 @@ struct WorkerService::Impl {
                             " but its memory limit is " + std::to_string(options.memory_limit >> 20) + " MiB");
         }
         cfg = c;
+        {
+            std::lock_guard lock(admitted_mutex);
+            run_peers = std::set<std::string>(c.run_keys.begin(), c.run_keys.end());
+        }
+        outboxes.clear();  // peers of the last run may have other keys
         tp_push.clear();
         for (int r = 0; r < static_cast<int>(c.tp_peers.size()); ++r) {
             if (r == c.tp_rank) {
@@ -246,6 +309,7 @@ struct WorkerService::Impl {
                 continue;
             }
             zmq::socket_t s = net::make_socket(context, zmq::socket_type::push);
+            net::make_curve_client(s, keys, r < static_cast<int>(c.tp_peer_keys.size()) ? c.tp_peer_keys[r] : "");
             s.connect(c.tp_peers[r]);
             tp_push.emplace_back(std::move(s));
         }
@@ -253,8 +317,8 @@ struct WorkerService::Impl {
         runner = std::make_unique<ShardRunner>(c, config, weights, [this](float* d, std::size_t n) { all_reduce(d, n); });
         source.reset();
         received.reset();
-        for (const auto& peer : c.next) outbox(peer);
-        for (const auto& peer : c.first) outbox(peer);
+        for (std::size_t i = 0; i < c.next.size(); ++i) outbox(c.next[i], i < c.next_keys.size() ? c.next_keys[i] : "");
+        for (std::size_t i = 0; i < c.first.size(); ++i) outbox(c.first[i], i < c.first_keys.size() ? c.first_keys[i] : "");
         const int64_t t1 = net::now_ns();
         span("load", t0, t1, -1, -1, runner->weight_bytes());
         proto::Configured done{runner->weight_bytes(), runner->kv_cache_bytes(), resident_bytes(), (t1 - t0) / 1e6, runner->describe()};

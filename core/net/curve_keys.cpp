@@ -1,0 +1,75 @@
+#include "net/curve_keys.h"
+
+#include "util/error.h"
+
+#include <zmq.h>
+
+#include <fstream>
+#include <sys/stat.h>
+
+namespace distgpt::net {
+
+namespace {
+
+bool valid_z85_key(const std::string& key) {
+    uint8_t raw[32];
+    return key.size() == 40 && zmq_z85_decode(raw, key.c_str()) != nullptr;
+}
+
+}  // namespace
+
+KeyPair generate_key_pair() {
+    char pub[41], sec[41];
+    if (zmq_curve_keypair(pub, sec) != 0) throw Error("this libzmq was built without CURVE support (libsodium); keys are unavailable");
+    return {pub, sec};
+}
+
+void write_key_pair(const KeyPair& keys, const std::filesystem::path& stem) {
+    const auto key = stem.string() + ".key", pub = stem.string() + ".pub";
+    {
+        std::ofstream out(key, std::ios::trunc);
+        if (!out) throw Error("cannot write " + key);
+        out << "public " << keys.public_key << "\nsecret " << keys.secret_key << "\n";
+    }
+    ::chmod(key.c_str(), 0600);  // the secret half stays private
+    std::ofstream(pub, std::ios::trunc) << keys.public_key << "\n";
+}
+
+KeyPair read_key_pair(const std::filesystem::path& file) {
+    std::ifstream in(file);
+    if (!in) throw Error("cannot open key file " + file.string());
+    KeyPair k;
+    for (std::string word, value; in >> word >> value;) {
+        if (word == "public") k.public_key = value;
+        else if (word == "secret") k.secret_key = value;
+    }
+    if (!valid_z85_key(k.public_key) || !valid_z85_key(k.secret_key))
+        throw Error(file.string() + ": not a key pair written by `distgpt-cli keygen` (\"public <z85>\" and \"secret <z85>\" lines)");
+    return k;
+}
+
+std::set<std::string> read_authorized_keys(const std::filesystem::path& file) {
+    std::ifstream in(file);
+    if (!in) throw Error("cannot open authorized keys file " + file.string());
+    std::set<std::string> keys;
+    int n = 0;
+    for (std::string line; std::getline(in, line);) {
+        ++n;
+        if (const auto hash = line.find('#'); hash != std::string::npos) line.erase(hash);
+        while (!line.empty() && std::isspace(static_cast<unsigned char>(line.back()))) line.pop_back();
+        while (!line.empty() && std::isspace(static_cast<unsigned char>(line.front()))) line.erase(0, 1);
+        if (line.empty()) continue;
+        if (!valid_z85_key(line)) throw Error(file.string() + ":" + std::to_string(n) + ": not a public key (40 Z85 characters, as in a .pub file)");
+        keys.insert(line);
+    }
+    return keys;
+}
+
+bool is_loopback_endpoint(const std::string& endpoint) {
+    const auto scheme = endpoint.find("://");
+    if (scheme == std::string::npos) return false;
+    std::string host = endpoint.substr(scheme + 3, endpoint.rfind(':') - scheme - 3);
+    return host.rfind("127.", 0) == 0 || host == "localhost" || host == "[::1]" || host == "::1";
+}
+
+}  // namespace distgpt::net
