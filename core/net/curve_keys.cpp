@@ -55,10 +55,9 @@ std::set<std::string> read_authorized_keys(const std::filesystem::path& file) {
     int n = 0;
     for (std::string line; std::getline(in, line);) {
         ++n;
-        if (const auto hash = line.find('#'); hash != std::string::npos) line.erase(hash);
         while (!line.empty() && std::isspace(static_cast<unsigned char>(line.back()))) line.pop_back();
         while (!line.empty() && std::isspace(static_cast<unsigned char>(line.front()))) line.erase(0, 1);
-        if (line.empty()) continue;
+        if (line.empty() || line[0] == '#') continue;  // a comment is a whole line: Z85 keys may contain '#'
         if (!valid_z85_key(line)) throw Error(file.string() + ":" + std::to_string(n) + ": not a public key (40 Z85 characters, as in a .pub file)");
         keys.insert(line);
     }

@@ -88,13 +88,13 @@ struct Configure {
     int eos_token_id = -1;
     std::vector<int> masked_ranges;     // [begin, end) pairs of ids never sampled: ids the tokenizer cannot spell
     int hop_delay_ms = 0;               // slow motion for a class: wait before each message sent
-    // CURVE: the server key of each peer above ("" = not secured), and the
-    // public keys of every worker of the run, which a secured worker admits.
-    std::vector<std::string> next_keys, first_keys, tp_peer_keys, run_keys;
+    // CURVE: the server key of each peer above ("" = not secured). The peers'
+    // own keys were admitted by an earlier `admit`.
+    std::vector<std::string> next_keys, first_keys, tp_peer_keys;
     MSGPACK_DEFINE_MAP(run, weights, model_dir, random_shape, config_json, random_seed, layer_begin, layer_end,
                        embedding, head, tp_rank, tp_size, stage, stages, slots, context, threads, next, first,
                        tp_peers, return_logits, eos_token_id, masked_ranges, hop_delay_ms, next_keys, first_keys,
-                       tp_peer_keys, run_keys);
+                       tp_peer_keys);
 };
 
 struct Configured {
@@ -197,6 +197,14 @@ struct Partial {
     int64_t counter = 0;
     int rank = 0;
     MSGPACK_DEFINE_MAP(counter, rank);
+};
+
+// Controller -> every worker of a run, before configure: the public keys of
+// the run's workers, which a secured worker then admits as peers. Answered by ok.
+struct Admit {
+    static constexpr const char* kType = "admit";
+    std::vector<std::string> keys;
+    MSGPACK_DEFINE_MAP(keys);
 };
 
 struct Stop {

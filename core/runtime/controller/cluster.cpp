@@ -220,6 +220,11 @@ struct Cluster::Impl {
         if (config_file) config_json << config_file.rdbuf();
         // Plan node p runs on cluster node active[p].
         const int n = static_cast<int>(active.size());
+        // Every worker admits the run's peers before any of them connects to another.
+        proto::Admit admit;
+        for (int i : active) admit.keys.push_back(hellos[i].public_key);
+        for (int i : active) net::send(sockets[i], proto::encode(admit));
+        for (int i : active) expect(i, proto::Ok::kType, std::chrono::milliseconds(options.hello_timeout_ms));
         for (int pi = 0; pi < n; ++pi) {
             const int i = active[pi];
             const int s = plan.stage_of_node[pi];
@@ -247,7 +252,6 @@ struct Cluster::Impl {
             if (stage.head)
                 for (int peer : plan.stages[0].nodes) c.first_keys.push_back(key_of(active[peer]));
             for (int peer : stage.nodes) c.tp_peer_keys.push_back(key_of(active[peer]));
-            for (int peer : active) c.run_keys.push_back(hellos[peer].public_key);
             c.eos_token_id = model.tokenizer->eos_id() ? model.config.eos_token_id : -1;
             c.masked_ranges = masked;
             if (c.weights == "streamed") {

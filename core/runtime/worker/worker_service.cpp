@@ -208,6 +208,14 @@ struct WorkerService::Impl {
         } else if (m.type == proto::WeightChunk::kType) {
             require_owner(from, m.type);
             receive_weights(m);
+        } else if (m.type == proto::Admit::kType) {
+            require_owner(from, m.type);
+            const auto admit = m.as<proto::Admit>();
+            {
+                std::lock_guard lock(admitted_mutex);
+                run_peers = std::set<std::string>(admit.keys.begin(), admit.keys.end());
+            }
+            reply(from, proto::encode(proto::Ok{"admitted"}));
         } else if (m.type == proto::Configure::kType) {
             require_owner(from, m.type);
             configure(m.as<proto::Configure>());
@@ -297,10 +305,6 @@ struct WorkerService::Impl {
                             " but its memory limit is " + std::to_string(options.memory_limit >> 20) + " MiB");
         }
         cfg = c;
-        {
-            std::lock_guard lock(admitted_mutex);
-            run_peers = std::set<std::string>(c.run_keys.begin(), c.run_keys.end());
-        }
         outboxes.clear();  // peers of the last run may have other keys
         tp_push.clear();
         for (int r = 0; r < static_cast<int>(c.tp_peers.size()); ++r) {
