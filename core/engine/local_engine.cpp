@@ -90,7 +90,9 @@ GenerationResult LocalEngine::generate(const std::vector<std::vector<int>>& prom
         seq.generated_ids.push_back(token);
         if (on_token) on_token({i, step, token, ms_between(start, Clock::now()), latency});
         const int length = static_cast<int>(seq.prompt_ids.size() + seq.generated_ids.size());
-        if (options.stop_at_eos && token == impl_->config.eos_token_id && impl_->tokenizer.has_token(token))
+        // Only a tokenizer's own end-of-text ends a text: a character model has none,
+        // whatever eos_token_id its config.json names.
+        if (options.stop_at_eos && impl_->tokenizer.eos_id() && token == *impl_->tokenizer.eos_id())
             done[i] = true, seq.finish = FinishReason::EndOfText;
         else if (static_cast<int>(seq.generated_ids.size()) >= options.max_new_tokens)
             done[i] = true, seq.finish = FinishReason::Length;

@@ -1,6 +1,9 @@
 // distgpt-cli train's engine: it learns, it resumes exactly, and what it
 // writes is an ordinary Hugging Face folder.
 #include "engine/local_engine.h"
+#include "model/random_gpt2.h"
+#include "tokenizer/char_tokenizer.h"
+#include "weights/hf_model_writer.h"
 #include "support/expect_error.h"
 #include "support/fixtures.h"
 #include "train/trainer.h"
@@ -8,6 +11,7 @@
 
 #include <QTest>
 
+#include <algorithm>
 #include <cstring>
 
 using namespace distgpt;
@@ -110,6 +114,28 @@ private Q_SLOTS:
         g.sampling.temperature = 0;
         const auto r = engine.generate({model.tokenizer->encode("ROMEO:\n")}, g);
         QCOMPARE(r.sequences[0].generated_ids.size(), size_t(20));
+    }
+
+    // A character model has no end-of-text: the character its config.json
+    // names as eos_token_id ("b" here) is text like any other.
+    void characterModelsNeverStopAtACharacter() {
+        Gpt2Config c = small_config(2, 2, 32, 2, 32);
+        c.eos_token_id = 1;
+        const auto folder = path_of(dir) / "ab";
+        write_hf_gpt2_folder(folder, c, RandomGpt2Source(c, 3), CharTokenizer({"a", "b"}));
+        ModelSource source;
+        source.dir = folder;
+        const OpenedModel model = open_model(source);
+        QCOMPARE(model.config.eos_token_id, 1);
+        LocalEngine engine(model, 1);
+        GenerateOptions g;
+        g.max_new_tokens = 30;
+        g.sampling.seed = 4;
+        const auto r = engine.generate({model.tokenizer->encode("ab")}, g);
+        const auto& ids = r.sequences[0].generated_ids;
+        QVERIFY(std::count(ids.begin(), ids.end(), 1) >= 3);  // it did write "b"s
+        QCOMPARE(ids.size(), size_t(30));
+        QCOMPARE(r.sequences[0].finish, FinishReason::Length);
     }
 
     void refusesTextShorterThanItsHeldOutWindow() {
