@@ -5,9 +5,11 @@
 #include "runtime/controller/local_worker.h"
 #include "support/fixtures.h"
 
+#include <QProcess>
 #include <QTest>
 
 #include <csignal>
+#include <unistd.h>
 #include <thread>
 
 using namespace distgpt;
@@ -132,6 +134,39 @@ private Q_SLOTS:
         QVERIFY2(result.error.find("node 'small' needs") != std::string::npos, result.error.c_str());
         QVERIFY(result.sequences[0].generated_ids.size() >= 10);
         QCOMPARE(result.sequences[0].finish, std::string("interrupted"));
+    }
+
+    // A worker killed and started again on the same endpoint serves the next run.
+    void restartedWorkerIsAdmittedAgain() {
+        const std::string endpoint = "tcp://127.0.0.1:" + std::to_string(47000 + ::getpid() % 1000);
+        ModelSource source;
+        source.random_shape = "tiny";
+        const OpenedModel model = open_model(source);
+        auto run_once = [&] {
+            Topology t;
+            t.nodes = {{"phoenix", endpoint, 1, 0, "auto"}};
+            Cluster cluster(t);
+            cluster.configure(make_plan(t, model.config, 1, 32), source, model, 1, 32);
+            RunRequest r;
+            r.prompts = {model.tokenizer->encode("again")};
+            r.options.max_new_tokens = 4;
+            r.options.stop_at_eos = false;
+            return cluster.run(r).sequences[0].generated_ids.size();
+        };
+        auto start = [&] {
+            QProcess* p = new QProcess(this);
+            p->start(DISTGPT_WORKER, {"--listen", QString::fromStdString(endpoint), "--name", "phoenix"});
+            QTest::qVerify(p->waitForReadyRead(10000), "started", "", __FILE__, __LINE__);
+            return p;
+        };
+        QProcess* first = start();
+        QCOMPARE(run_once(), size_t(4));
+        first->kill();
+        first->waitForFinished();
+        QProcess* second = start();
+        QCOMPARE(run_once(), size_t(4));
+        second->terminate();
+        second->waitForFinished();
     }
 
     // A worker started by a controller exits once that controller's

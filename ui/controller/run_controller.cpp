@@ -45,6 +45,7 @@ void RunController::start(const RunSpec& spec) {
         ClusterOptions options;
         options.controller_name = "distgpt desktop";
         options.hop_delay_ms = spec.hop_delay_ms;
+        options.key_file = spec.key_file.toStdString();
         options.on_status = [this](const std::string& s) { Q_EMIT status(QString::fromStdString(s)); };
         Q_EMIT status("starting " + QString::number(spec.topology.nodes.size()) + " workers");
         Cluster cluster(spec.topology, options);

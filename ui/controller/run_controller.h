@@ -23,6 +23,7 @@ struct RunSpec {
     QStringList prompts;
     int in_flight = 0, micro_batch = 1, max_new_tokens = 64, hop_delay_ms = 0;
     SamplingParams sampling;
+    QString key_file;  // this controller's CURVE key pair, for workers that authenticate
 };
 
 // Adapts core to Qt: plans, launches or attaches the workers, configures and

@@ -124,7 +124,13 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent), clock_(new QElaps
     controller_->moveToThread(&controllerThread_);
     connect(&controllerThread_, &QThread::finished, controller_, &QObject::deleteLater);
     controllerThread_.start();
-    connect(controller_, &RunController::status, this, [this](const QString& s) { statusLabel_->setText(s); });
+    connect(controller_, &RunController::status, this, [this](const QString& s) {
+        statusLabel_->setText(s);
+        if (s.startsWith("recovered: "))  // the lost node turns red with the reason
+            for (std::size_t i = 0; i < document_.topology().nodes.size(); ++i)
+                if (s.contains("node '" + QString::fromStdString(document_.topology().nodes[i].name) + "'"))
+                    topologyView_->setNodeFailure(static_cast<int>(i), s.mid(11).section(';', 0, 0));
+    });
     connect(controller_, &RunController::started, this, [this](const std::vector<TraceNode>& nodes, const QStringList& prompts) {
         state_.reset(nodes, QVector<QString>(prompts.begin(), prompts.end()));
         timeline_->setState(&state_);
@@ -189,6 +195,13 @@ void MainWindow::buildMenus() {
     file->addAction("&Open topology…", QKeySequence::Open, this, &MainWindow::openTopology);
     file->addAction("&Save topology…", QKeySequence::Save, this, &MainWindow::saveTopology);
     file->addSeparator();
+    file->addAction("Controller key…", this, [this] {
+        // The key pair `distgpt-cli keygen` wrote; workers started with --authorized-keys admit its public half.
+        const QString f = QFileDialog::getOpenFileName(this, "Controller key (NAME.key from distgpt-cli keygen)", {}, "Key pair (*.key)");
+        QSettings().setValue("controller/keyFile", f);
+        statusLabel_->setText(f.isEmpty() ? "No controller key: only workers without authentication will answer."
+                                          : "Controller key: " + f);
+    });
     file->addAction("Save run…", this, [this] {
         if (!state_.finished()) return;
         const QString f = QFileDialog::getSaveFileName(this, "Save run", "run.distgpt.json", "distgpt run (*.json)");
@@ -266,6 +279,7 @@ void MainWindow::startRun() {
     spec.max_new_tokens = run_->maxNewTokens();
     spec.sampling = run_->sampling();
     spec.hop_delay_ms = run_->hopDelayMs();
+    spec.key_file = QSettings().value("controller/keyFile").toString();
     running_ = true;
     run_->setRunning(true);
     state_.reset({}, {});
