@@ -59,9 +59,8 @@ void write_chrome_trace(const RunTrace& trace, const std::filesystem::path& file
         events.push_back({{"ph", "X"}, {"name", s.kind}, {"cat", s.kind}, {"pid", s.node}, {"tid", track_of(s.kind)},
                           {"ts", s.t0_us}, {"dur", std::max(0.0, s.t1_us - s.t0_us)}, {"args", args}});
         if (s.kind != "send" || s.peer < 0) continue;
-        // A token message starts the next step at its receiver.
-        const bool tokens = trace.nodes[s.node].stage > trace.nodes[s.peer].stage;
-        auto it = receives.find({s.peer, s.group, tokens ? s.step : s.step});
+        // A receive carries the group and step of the message that caused it.
+        auto it = receives.find({s.peer, s.group, s.step});
         if (it == receives.end()) continue;
         ++flow;
         events.push_back({{"ph", "s"}, {"name", "message"}, {"cat", "flow"}, {"id", flow}, {"pid", s.node}, {"tid", 2}, {"ts", s.t0_us}});

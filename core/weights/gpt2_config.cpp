@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include <fstream>
+#include <sstream>
 
 namespace distgpt {
 namespace {
@@ -65,12 +66,19 @@ Gpt2Config read_gpt2_config(const std::filesystem::path& model_dir) {
         throw Error(model_dir.string() + ": no such model folder (give a Hugging Face folder with config.json and model.safetensors)");
     std::ifstream in(path);
     if (!in) throw Error(origin + ": missing (a Hugging Face model folder has config.json beside its weights)");
+    std::stringstream text;
+    text << in.rdbuf();
+    return parse_gpt2_config(text.str(), origin);
+}
+
+Gpt2Config parse_gpt2_config(const std::string& json_text, const std::string& origin) {
     json j;
     try {
-        j = json::parse(in);
+        j = json::parse(json_text);
     } catch (const json::exception& e) {
         throw Error(origin + ": not valid JSON: " + e.what());
     }
+    if (!j.is_object()) throw Error(origin + ": must be a JSON object");
     const std::string type = j.value("model_type", "");
     if (type != "gpt2") {
         if (type.empty()) throw Error(origin + ": no \"model_type\"; expected \"gpt2\"");

@@ -29,6 +29,8 @@ struct Gpt2Config {
 // Reads config.json of a Hugging Face folder. A LLaMA or other family gets a
 // clear "not supported yet" rather than a wrong model.
 Gpt2Config read_gpt2_config(const std::filesystem::path& model_dir);
+// The same from config.json's text (a worker sent its shard gets it this way).
+Gpt2Config parse_gpt2_config(const std::string& json_text, const std::string& origin);
 void write_gpt2_config(const std::filesystem::path& model_dir, const Gpt2Config& config);
 
 std::string activation_name(Activation a);  // as Hugging Face spells it

@@ -46,8 +46,8 @@ struct Cluster::Impl {
     net::KeyPair keys;                                   // ours, as a CURVE client
     std::vector<std::string> server_keys;                // per node, "" when it does not authenticate
     std::vector<int> active;                             // the plan's node p is cluster node active[p]
-    const ModelSource* source = nullptr;                 // what configure() loaded, for a re-plan
-    const OpenedModel* model = nullptr;
+    const ModelSource* configured_source = nullptr;      // what configure() loaded, for a re-plan
+    const OpenedModel* configured_model = nullptr;
     int context_tokens = 0;
     Plan plan;
     std::string run_id;
@@ -201,12 +201,9 @@ struct Cluster::Impl {
         }
     }
 
-    void configure(const Plan& p, const ModelSource& src, const OpenedModel& m, int slot_count, int context_length) {
+    void configure(const Plan& p, const ModelSource& source, const OpenedModel& model, int slot_count, int context) {
         plan = p;
-        source = &src, model = &m, context_tokens = context_length;
-        const ModelSource& source = src;
-        const OpenedModel& model = m;
-        const int context = context_length;
+        configured_source = &source, configured_model = &model, context_tokens = context;
         slots = slot_count;
         run_id = std::to_string(net::now_ns());
         std::vector<int> masked;  // ids the tokenizer cannot spell are never sampled
@@ -288,10 +285,10 @@ struct Cluster::Impl {
         rest.layers.clear();  // manual ranges were for the old stage count
         for (int i : alive) rest.nodes.push_back(topology.nodes[i]);
         if (rest.strategy == Strategy::Hybrid && static_cast<int>(alive.size()) % rest.tensor_parallel != 0) rest.strategy = Strategy::Pipeline;
-        const Plan next = make_plan(rest, model->config, slots, context_tokens);
+        const Plan next = make_plan(rest, configured_model->config, slots, context_tokens);
         active = alive;
         status(lost + ": re-planning over " + std::to_string(alive.size()) + " node(s)");
-        configure(next, *source, *model, slots, context_tokens);
+        configure(next, *configured_source, *configured_model, slots, context_tokens);
         return lost + "; re-planned over " + std::to_string(alive.size()) + " node(s): " + next.describe(rest);
     }
 

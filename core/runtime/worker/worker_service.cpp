@@ -13,14 +13,12 @@
 
 #include <nlohmann/json.hpp>
 
-#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <map>
 #include <mutex>
 #include <set>
 #include <thread>
-#include <unistd.h>
 
 namespace distgpt {
 
@@ -34,14 +32,6 @@ std::string host_of(const std::string& endpoint) {
     return endpoint.substr(scheme + 3, colon - scheme - 3);
 }
 
-Gpt2Config config_from_json(const std::string& text) {
-    const auto dir = std::filesystem::temp_directory_path() / ("distgpt-config-" + std::to_string(::getpid()));
-    std::filesystem::create_directories(dir);
-    std::ofstream(dir / "config.json") << text;
-    Gpt2Config c = read_gpt2_config(dir);
-    std::filesystem::remove_all(dir);
-    return c;
-}
 
 }  // namespace
 
@@ -288,7 +278,7 @@ struct WorkerService::Impl {
             source = std::make_unique<RandomGpt2Source>(config, c.random_seed);
         } else if (c.weights == "streamed") {
             if (!received) throw Error("configure asks for streamed weights, but none were received");
-            config = config_from_json(c.config_json);
+            config = parse_gpt2_config(c.config_json, "the config.json the controller sent");
         } else {
             throw Error("configure: unknown weights source '" + c.weights + "' (dir, random, streamed)");
         }
