@@ -11,6 +11,6 @@ if [ -n "${DISPLAY:-}${WAYLAND_DISPLAY:-}" ]; then
 fi
 echo "distgpt demo: no display here, so the command line shows it (the app needs a desktop session)."
 "$build/app/distgpt-cli" inspect
-"$build/app/distgpt-cli" generate --prompt "ROMEO:" --max-new-tokens 200 --temperature 0.8 --seed 1
+"$build/app/distgpt-cli" generate --prompt "ROMEO:" --max-new-tokens 120 --temperature 0.8 --seed 1
 "$build/app/distgpt-cli" run --topology "$here/resources/topologies/pipeline-3.json" \
-  --prompt "JULIET:" --prompt "HAMLET:" --prompt "KING RICHARD III:" --max-new-tokens 120 --temperature 0.8 --seed 1
+  --prompt "JULIET:" --prompt "HAMLET:" --prompt "First Citizen:" --max-new-tokens 100 --temperature 0.8 --seed 1

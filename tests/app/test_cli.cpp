@@ -61,6 +61,21 @@ private Q_SLOTS:
                     .json()["generated_ids"] != j["generated_ids"]);
     }
 
+    // With no model named, the bundled demo model writes a play.
+    void theDemoModelIsTheDefault() {
+        const Run info = cli({"inspect", "--json"});
+        QCOMPARE(info.exit_code, 0);
+        QVERIFY(info.json()["model"].get<std::string>().find("shakespeare-char") != std::string::npos);
+        QCOMPARE(info.json()["config"]["n_layer"].get<int>(), 8);
+        QCOMPARE(info.json()["tokenizer"]["kind"].get<std::string>(), std::string("char"));
+        const Run r = cli({"generate", "--prompt", "ROMEO:\n", "--max-new-tokens", "120", "--seed", "1", "--temperature", "0.8", "--json"});
+        QCOMPARE(r.exit_code, 0);
+        const std::string text = r.json()["text"].get<std::string>();
+        QCOMPARE(r.json()["generated_ids"].size(), size_t(120));
+        QVERIFY(std::count(text.begin(), text.end(), '\n') >= 2);  // lines, as in a play
+        QVERIFY(std::count(text.begin(), text.end(), ' ') >= 15);   // words
+    }
+
     void generateStreamsPromptAndText() {
         const Run r = cli({"generate", "--random-init", "tiny", "--prompt", "Hi", "--max-new-tokens", "5", "--temperature", "0"});
         QCOMPARE(r.exit_code, 0);

@@ -130,6 +130,29 @@ private Q_SLOTS:
         QCOMPARE(t.nodes[2].name, std::string("teacher"));
     }
 
+    // Out of the box: the bundled demo model on the default three stages.
+    void demoModelRunsOutOfTheBox() {
+        MainWindow w;
+        w.resize(1366, 768);
+        w.show();
+        click(w, "preset Pipeline 3");
+        auto* demo = w.findChild<QRadioButton*>("modelDemo");
+        QVERIFY2(demo->isEnabled(), "the bundled demo model was not found");
+        demo->setChecked(true);
+        w.findChild<QPlainTextEdit*>("prompts")->setPlainText("ROMEO:\nJULIET:\nFirst Citizen:");
+        w.findChild<QSpinBox*>("maxTokens")->setValue(100);  // the prompts and 100 characters fit the 128 of context
+        QTest::mouseClick(w.findChild<QPushButton*>("runButton"), Qt::LeftButton);
+        QTRY_VERIFY_WITH_TIMEOUT(w.runState().tokenCount() >= 150, 60000);
+        const QByteArray keep = qgetenv("DISTGPT_SCREENSHOTS");
+        if (!keep.isEmpty()) QVERIFY(w.grab().save(QString::fromUtf8(keep) + "/demo-during-run.png"));
+        QTRY_VERIFY_WITH_TIMEOUT(!w.running(), 120000);
+        QCOMPARE(w.runState().tokenCount(), 3 * 100);
+        const QString text = w.findChild<TokenStream*>("tokenStream")->toPlainText();
+        QVERIFY(text.contains("JULIET:"));
+        QVERIFY(!text.contains("\\x"));  // a character model writes only whole characters
+        if (!keep.isEmpty()) QVERIFY(w.grab().save(QString::fromUtf8(keep) + "/demo-after-run.png"));
+    }
+
     // Run, watch, export: the whole loop with real workers on loopback.
     void runsAGenerationAndShowsIt() {
         ModelSource small;
