@@ -9,7 +9,7 @@
 
 namespace distgpt {
 
-double zmq_loopback_one_way_us(std::size_t bytes, int round_trips) {
+double zmq_loopback_one_way_us(std::size_t bytes, int round_trips, int gap_us) {
     zmq::context_t context(1);
     zmq::socket_t router = net::make_socket(context, zmq::socket_type::router);
     router.bind("tcp://127.0.0.1:0");
@@ -26,6 +26,7 @@ double zmq_loopback_one_way_us(std::size_t bytes, int round_trips) {
     std::vector<char> payload(bytes, 1);
     std::vector<double> half;
     for (int i = 0; i < round_trips + 50; ++i) {
+        if (gap_us > 0) std::this_thread::sleep_for(std::chrono::microseconds(gap_us));
         const int64_t t0 = net::now_ns();
         dealer.send(zmq::buffer(payload), zmq::send_flags::none);
         zmq::message_t reply;

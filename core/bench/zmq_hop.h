@@ -6,6 +6,8 @@ namespace distgpt {
 // Median one-way latency, in microseconds, of a `bytes`-byte message between
 // a DEALER and a ROUTER over TCP loopback (half the round trip): what ZeroMQ
 // alone costs a decode hop, for comparison with the runtime's own hop.
-double zmq_loopback_one_way_us(std::size_t bytes, int round_trips = 2000);
+// `gap_us` of quiet between round trips reproduces a pipeline's sparse
+// traffic, in which ZeroMQ's I/O threads sleep between messages.
+double zmq_loopback_one_way_us(std::size_t bytes, int round_trips = 2000, int gap_us = 0);
 
 }  // namespace distgpt
