@@ -147,6 +147,12 @@ private Q_SLOTS:
         if (!keep.isEmpty()) QVERIFY(w.grab().save(QString::fromUtf8(keep) + "/demo-during-run.png"));
         QTRY_VERIFY_WITH_TIMEOUT(!w.running(), 120000);
         QCOMPARE(w.runState().tokenCount(), 3 * 100);
+        // Every token passed every stage: each node's rate over the run is the run's.
+        const double run_rate = 300 / (w.runState().latestUs() / 1e6);
+        for (int node = 0; node < 3; ++node) {
+            const double rate = w.runState().tokensPerSecond(node, w.runState().latestUs());
+            QVERIFY2(rate > 0.8 * run_rate && rate < 1.05 * run_rate, qPrintable(QString::number(rate) + " vs " + QString::number(run_rate)));
+        }
         const QString text = w.findChild<TokenStream*>("tokenStream")->toPlainText();
         QVERIFY(text.contains("JULIET:"));
         QVERIFY(!text.contains("\\x"));  // a character model writes only whole characters

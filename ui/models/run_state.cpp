@@ -63,6 +63,16 @@ double RunState::busyPercent(int node) const {
     return 100.0 * compute_us_[node] / latest_us_;
 }
 
+double RunState::tokensPerSecond(int node, double us) const {
+    const double window = finished_ ? std::max(1.0, latest_us_) : 1e6;
+    std::size_t rows = 0;
+    for (auto it = spans_.rbegin(); it != spans_.rend(); ++it) {
+        if (!finished_ && it->t1_us < us - window - 1e6) break;  // spans arrive in about time order
+        if (it->node == node && it->kind == "compute" && it->t1_us <= us && it->t1_us > us - window) rows += it->sequences.size();
+    }
+    return rows / (window / 1e6);
+}
+
 QString RunState::pathOf(const LiveToken& t) const {
     QStringList names;
     std::vector<int> seen;

@@ -41,6 +41,9 @@ public:
     QString stateAt(int node, double us, double window_us) const;
     // Per node: compute time / elapsed, in percent.
     double busyPercent(int node) const;
+    // Per node: sequence-steps its compute spans finished in the second up to
+    // `us` (for the last stage, the run's tokens/s); over the whole run once finished.
+    double tokensPerSecond(int node, double us) const;
     // Nodes a token passed through (every stage of its step).
     QString pathOf(const LiveToken& t) const;
 

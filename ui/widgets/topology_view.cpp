@@ -33,8 +33,8 @@ public:
         layers_ = std::move(layers), memory_ = std::move(memory), over_ = over;
         update();
     }
-    void setLive(QString state, double busy, int64_t rss) {
-        state_ = std::move(state), busy_ = busy, rss_ = rss;
+    void setLive(QString state, double busy, int64_t rss, double tokens_per_second) {
+        state_ = std::move(state), busy_ = busy, rss_ = rss, rate_ = tokens_per_second;
         update();
     }
     void setFailure(QString why) {
@@ -68,7 +68,8 @@ public:
         lines << (layers_.isEmpty() ? QString("—") : layers_);
         lines << memory_ + (rss_ > 0 ? "  ·  RSS " + mib(rss_) : QString());
         if (!failure_.isEmpty()) lines << failure_.left(32);
-        else if (state_ != "idle" || busy_ > 0) lines << state_ + "  ·  busy " + QString::number(busy_, 'f', 0) + "%";
+        else if (state_ != "idle" || busy_ > 0)
+            lines << state_ + "  ·  busy " + QString::number(busy_, 'f', 0) + "%" << QString::number(rate_, 'f', 0) + " tokens/s";
         p->drawText(r.adjusted(10, 26, -10, -4), Qt::AlignTop | Qt::AlignLeft, lines.join("\n"));
         if (over_) {
             p->setPen(QPen(QColor(0xdc, 0x26, 0x26), 2));
@@ -91,7 +92,7 @@ private:
     TopologyDocument* doc_;
     QString layers_, memory_, state_ = "idle", failure_;
     bool over_ = false;
-    double busy_ = 0;
+    double busy_ = 0, rate_ = 0;
     int64_t rss_ = 0;
 };
 
@@ -301,10 +302,11 @@ void TopologyView::showLive(const RunState* state, double now_us) {
     QVector<LinksItem::Flight> flights;
     for (int i = 0; i < nodes_.size(); ++i) {
         if (!state || i >= static_cast<int>(state->nodes().size())) {
-            nodes_[i]->setLive("idle", 0, 0);
+            nodes_[i]->setLive("idle", 0, 0, 0);
             continue;
         }
-        nodes_[i]->setLive(state->stateAt(i, now_us, 100000), state->busyPercent(i), state->nodes()[i].rss_bytes);
+        nodes_[i]->setLive(state->stateAt(i, now_us, 100000), state->busyPercent(i), state->nodes()[i].rss_bytes,
+                           state->tokensPerSecond(i, now_us));
     }
     if (state) {
         // Each measured send is drawn flying for 400 ms after it happened.
