@@ -66,8 +66,6 @@ int run_decode(const BenchArgs& a) {
     }
     const double bandwidth = median(bandwidths), floor_ms = median(floors), addmv_ms = median(addmvs), engine_ms = median(engines);
     const double ratio_bound = median(to_bound), ratio_addmv = median(to_addmv);
-    std::vector<double> steps = steps_all;
-
     const nlohmann::json j = {
         {"model", model.description},
         {"threads", a.threads},
@@ -81,7 +79,7 @@ int run_decode(const BenchArgs& a) {
         {"speedup_over_addmv_chain", ratio_addmv},
         {"ratio_to_bandwidth_bound_per_round", to_bound},
         {"rounds", a.rounds},
-        {"tokens_timed", steps.size()},
+        {"tokens_timed", steps_all.size()},
     };
     if (!a.out.empty()) std::ofstream(a.out) << j.dump(2) << "\n";
     if (a.json) {

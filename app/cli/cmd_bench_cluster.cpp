@@ -32,7 +32,7 @@ struct Measured {
 
 Topology pipeline(int stages, int threads) {
     Topology t;
-    for (int i = 0; i < stages; ++i) t.nodes.push_back({"stage" + std::to_string(i), "local", threads, 0, "auto"});
+    for (int i = 0; i < stages; ++i) t.nodes.push_back({"stage" + std::to_string(i), "local", threads, 0, "auto", ""});
     return t;
 }
 

@@ -34,11 +34,7 @@ std::vector<int> encode_prompt(const Tokenizer& tokenizer, const std::string& pr
 }
 
 std::string text_of(const Tokenizer& tokenizer, const SequenceResult& seq) {
-    std::size_t n = seq.generated_ids.size();
-    if (seq.finish == FinishReason::EndOfText) --n;  // <|endoftext|> ends the text; it is not part of it
-    std::string out;
-    for (std::size_t i = 0; i < n; ++i) out += tokenizer.token_bytes(seq.generated_ids[i]);
-    return out;
+    return tokenizer.generated_text(seq.generated_ids, seq.finish == FinishReason::EndOfText);
 }
 
 int run(const GenerateArgs& a) {

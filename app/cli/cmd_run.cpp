@@ -76,11 +76,9 @@ int run(const RunArgs& a) {
     for (const auto& recovery : r.recoveries) std::cerr << "recovered: " << recovery;
     if (!r.error.empty()) {
         // Every token made before the failure is printed before the error.
-        for (std::size_t i = 0; i < r.sequences.size(); ++i) {
-            std::string text;
-            for (int id : r.sequences[i].generated_ids) text += model.tokenizer->token_bytes(id);
-            std::cout << "--- sequence " << i + 1 << " (" << r.sequences[i].finish << ") ---\n" << texts[i] << utf8::escape_invalid(text) << "\n";
-        }
+        for (std::size_t i = 0; i < r.sequences.size(); ++i)
+            std::cout << "--- sequence " << i + 1 << " (" << r.sequences[i].finish << ") ---\n" << texts[i]
+                      << utf8::escape_invalid(model.tokenizer->generated_text(r.sequences[i].generated_ids, false)) << "\n";
         throw Error(r.error);
     }
 
@@ -89,12 +87,7 @@ int run(const RunArgs& a) {
     const std::string metrics = metrics_json(r.trace);
     if (!a.metrics.empty()) std::ofstream(a.metrics) << metrics << "\n";
 
-    auto text_of = [&](const DistributedSequence& s) {
-        std::string out;
-        for (std::size_t i = 0; i < s.generated_ids.size(); ++i)
-            if (!(s.finish == "end_of_text" && i + 1 == s.generated_ids.size())) out += model.tokenizer->token_bytes(s.generated_ids[i]);
-        return out;
-    };
+    auto text_of = [&](const DistributedSequence& s) { return model.tokenizer->generated_text(s.generated_ids, s.finish == "end_of_text"); };
     if (a.json) {
         nlohmann::json j = {{"sequences", nlohmann::json::array()}, {"metrics", nlohmann::json::parse(metrics)}};
         for (std::size_t i = 0; i < r.sequences.size(); ++i)

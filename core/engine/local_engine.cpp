@@ -7,6 +7,7 @@
 #include <ATen/ops/from_blob.h>
 #include <ATen/ops/log_softmax.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <limits>
@@ -31,19 +32,18 @@ struct LocalEngine::Impl {
     Gpt2Config config;
     const Tokenizer& tokenizer;
     Stage stage;
-    std::vector<int> unknown_ids;  // ids the model has and the tokenizer cannot spell
+    std::vector<std::pair<int, int>> unspellable;  // ids the model has and the tokenizer cannot spell
 
     Impl(const OpenedModel& m, int threads, int slots, int context)
         : config(m.config),
           tokenizer(*m.tokenizer),
           stage(load_stage_weights(*m.weights, m.config, ShardSpec::whole(m.config)), slots,
                 context > 0 ? context : m.config.n_positions, threads) {
-        for (int id = 0; id < config.vocab_size; ++id)
-            if (!tokenizer.has_token(id)) unknown_ids.push_back(id);
+        unspellable = tokenizer.unspellable_ids(config.vocab_size);
     }
 
     int sample(Sampler& sampler, float* logits, SequenceResult& seq, bool keep) {
-        for (int id : unknown_ids) logits[id] = -std::numeric_limits<float>::infinity();
+        for (auto [begin, end] : unspellable) std::fill(logits + begin, logits + end, -std::numeric_limits<float>::infinity());
         if (keep) seq.logits.emplace_back(logits, logits + config.vocab_size);
         return sampler.sample({logits, static_cast<std::size_t>(config.vocab_size)});
     }
@@ -79,7 +79,7 @@ GenerationResult LocalEngine::generate(const std::vector<std::vector<int>>& prom
         SamplingParams p = options.sampling;
         p.seed += static_cast<uint64_t>(i);
         samplers.emplace_back(p);
-        result.sequences.push_back({prompts[i], {}, FinishReason::Length});
+        result.sequences.push_back({prompts[i], {}, FinishReason::Length, {}});
     }
     const auto start = Clock::now();
     std::vector<bool> done(n, false);

@@ -48,12 +48,6 @@ std::pair<std::string, std::string> split_merge(const std::string& line, const s
 
 }  // namespace
 
-std::string Tokenizer::decode(std::span<const int> ids) const {
-    std::string out;
-    for (int id : ids) out += token_bytes(id);
-    return out;
-}
-
 ByteLevelBpe::ByteLevelBpe(std::map<std::string, int> vocab, std::vector<std::pair<std::string, std::string>> merges,
                            std::map<std::string, int> special_tokens)
     : vocab_(std::move(vocab)), merges_(std::move(merges)), special_(std::move(special_tokens)) {

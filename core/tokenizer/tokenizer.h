@@ -5,6 +5,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace distgpt {
@@ -28,6 +29,11 @@ public:
     virtual void save(const std::filesystem::path& dir) const = 0;
 
     std::string decode(std::span<const int> ids) const;
+    // A generation's text: its tokens, less a final <|endoftext|> that ended it.
+    std::string generated_text(std::span<const int> ids, bool ended_at_end_of_text) const;
+    // [begin, end) ranges of the ids below vocab_size this tokenizer cannot
+    // spell (a model's vocabulary may be padded past its tokenizer's): never sampled.
+    std::vector<std::pair<int, int>> unspellable_ids(int vocab_size) const;
 };
 
 // The tokenizer of a model folder: a character vocabulary (tokenizer_config.json

@@ -65,19 +65,19 @@ void TopologyDocument::layOut() {
 
 void TopologyDocument::addNode() {
     edit("Add node", [this] {
-    NodeSpec n;
-    int i = static_cast<int>(topology_.nodes.size());
-    auto taken = [&](const std::string& name) {
-        for (const auto& node : topology_.nodes)
-            if (node.name == name) return true;
-        return false;
-    };
-    do n.name = "node" + std::to_string(i++);
-    while (taken(n.name));
-    topology_.nodes.push_back(n);
-    const QPointF last = positions_.isEmpty() ? QPointF(-230, 0) : positions_.back();
-    positions_.push_back(last + QPointF(230, 0));
-    Q_EMIT changed();
+        NodeSpec n;
+        int i = static_cast<int>(topology_.nodes.size());
+        auto taken = [&](const std::string& name) {
+            for (const auto& node : topology_.nodes)
+                if (node.name == name) return true;
+            return false;
+        };
+        do n.name = "node" + std::to_string(i++);
+        while (taken(n.name));
+        topology_.nodes.push_back(n);
+        const QPointF last = positions_.isEmpty() ? QPointF(-230, 0) : positions_.back();
+        positions_.push_back(last + QPointF(230, 0));
+        Q_EMIT changed();
     });
 }
 
@@ -133,7 +133,7 @@ void TopologyDocument::applyPreset(const QString& name) {
     if (name.startsWith("Pipeline")) nodes = name.section(' ', 1).toInt();
     else if (name == "Tensor 2") t.strategy = Strategy::Tensor, nodes = 2;
     else if (name == "Hybrid 2x2") t.strategy = Strategy::Hybrid, t.tensor_parallel = 2, nodes = 4;
-    for (int i = 0; i < nodes; ++i) t.nodes.push_back({"node" + std::to_string(i), "local", 1, 0, "auto"});
+    for (int i = 0; i < nodes; ++i) t.nodes.push_back({"node" + std::to_string(i), "local", 1, 0, "auto", ""});
     edit("Preset " + name, [&] {
         topology_ = t;
         layOut();

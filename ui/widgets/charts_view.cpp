@@ -49,6 +49,35 @@ void reset(QChart* chart) {
     for (auto* a : chart->axes()) chart->removeAxis(a), delete a;
 }
 
+struct Bars {
+    QString name;
+    QColor color;
+    std::vector<double> values;  // one per category
+};
+
+// Replaces `chart`'s content with grouped bars over `categories`.
+void show_bars(QChart* chart, const QStringList& categories, const std::vector<Bars>& groups, const QString& unit) {
+    reset(chart);
+    auto* series = new QBarSeries;
+    double top = 0;
+    for (const auto& g : groups) {
+        auto* set = new QBarSet(g.name);
+        set->setColor(g.color);
+        for (double v : g.values) *set << v, top = std::max(top, v);
+        series->append(set);
+    }
+    chart->addSeries(series);
+    auto* x = new QBarCategoryAxis;
+    x->append(categories);
+    auto* y = new QValueAxis;
+    y->setRange(0, std::max(1.0, top * 1.1));
+    y->setTitleText(unit);
+    chart->addAxis(x, Qt::AlignBottom);
+    chart->addAxis(y, Qt::AlignLeft);
+    series->attachAxis(x);
+    series->attachAxis(y);
+}
+
 }  // namespace
 
 ChartsView::ChartsView(QWidget* parent) : QWidget(parent) {
@@ -109,55 +138,17 @@ void ChartsView::refresh(const RunState& state) {
         else comm[s.node] += ms;
         if (s.kind == "send") bytes[{s.node, s.peer}] += s.bytes;
     }
-    auto* computeSet = new QBarSet("compute ms");
-    auto* commSet = new QBarSet("communication ms");
-    computeSet->setColor(colorOf("compute"));
-    commSet->setColor(colorOf("send"));
     QStringList names;
-    double max_ms = 0;
-    for (int i = 0; i < n; ++i) {
-        *computeSet << compute[i];
-        *commSet << comm[i];
-        names << QString::fromStdString(state.nodes()[i].name);
-        max_ms = std::max({max_ms, compute[i], comm[i]});
-    }
-    auto* work = new QBarSeries;
-    work->append(computeSet);
-    work->append(commSet);
-    reset(work_->chart());
-    work_->chart()->addSeries(work);
-    auto* nodesAxis = new QBarCategoryAxis;
-    nodesAxis->append(names);
-    auto* msAxis = new QValueAxis;
-    msAxis->setRange(0, std::max(1.0, max_ms * 1.1));
-    msAxis->setTitleText("ms");
-    work_->chart()->addAxis(nodesAxis, Qt::AlignBottom);
-    work_->chart()->addAxis(msAxis, Qt::AlignLeft);
-    work->attachAxis(nodesAxis);
-    work->attachAxis(msAxis);
+    for (const auto& node : state.nodes()) names << QString::fromStdString(node.name);
+    show_bars(work_->chart(), names, {{"compute ms", colorOf("compute"), compute}, {"communication ms", colorOf("send"), comm}}, "ms");
 
-    auto* linkSet = new QBarSet("KiB sent");
-    QStringList linkNames;
-    double max_kib = 0;
+    QStringList links;
+    std::vector<double> kib;
     for (const auto& [link, b] : bytes) {
-        *linkSet << b / 1024;
-        max_kib = std::max(max_kib, b / 1024);
-        linkNames << QString::fromStdString(state.nodes()[link.first].name) + "→" +
-                         (link.second >= 0 ? QString::fromStdString(state.nodes()[link.second].name) : QString("controller"));
+        kib.push_back(b / 1024);
+        links << names[link.first] + "→" + (link.second >= 0 ? names[link.second] : QString("controller"));
     }
-    auto* linkSeries = new QBarSeries;
-    linkSeries->append(linkSet);
-    reset(links_->chart());
-    links_->chart()->addSeries(linkSeries);
-    auto* linkAxis = new QBarCategoryAxis;
-    linkAxis->append(linkNames);
-    auto* kibAxis = new QValueAxis;
-    kibAxis->setRange(0, std::max(1.0, max_kib * 1.1));
-    kibAxis->setTitleText("KiB");
-    links_->chart()->addAxis(linkAxis, Qt::AlignBottom);
-    links_->chart()->addAxis(kibAxis, Qt::AlignLeft);
-    linkSeries->attachAxis(linkAxis);
-    linkSeries->attachAxis(kibAxis);
+    show_bars(links_->chart(), links, {{"KiB sent", colorOf("idle").darker(250), kib}}, "KiB");
 }
 
 }  // namespace distgpt::ui

@@ -42,7 +42,6 @@ public:
         setToolTip(failure_);
         update();
     }
-    QString state() const { return state_; }
 
     void paint(QPainter* p, const QStyleOptionGraphicsItem*, QWidget*) override {
         const auto& spec = doc_->topology().nodes[index_];
@@ -339,7 +338,6 @@ std::optional<QPoint> TopologyView::boundaryHandle(int stage, int layers_moved) 
     return mapFromScene(boundaries_[stage]->scenePos() + QPointF(36.0 * layers_moved, 0));
 }
 
-QString TopologyView::nodeState(int index) const { return index >= 0 && index < nodes_.size() ? nodes_[index]->state() : QString(); }
 
 void TopologyView::resizeEvent(QResizeEvent* event) {
     QGraphicsView::resizeEvent(event);

@@ -27,7 +27,6 @@ public:
     void setNodeFailure(int node, const QString& why);
     int selectedNode() const;
     void selectNode(int index);
-    QString nodeState(int index) const;  // what the node shows: idle, compute, send...
     // Where, in viewport pixels, the handle of the boundary after `stage`
     // is, or would be after moving it by `layers_moved` layers.
     std::optional<QPoint> boundaryHandle(int stage, int layers_moved = 0) const;

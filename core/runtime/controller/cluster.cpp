@@ -206,12 +206,8 @@ struct Cluster::Impl {
         configured_source = &source, configured_model = &model, context_tokens = context;
         slots = slot_count;
         run_id = std::to_string(net::now_ns());
-        std::vector<int> masked;  // ids the tokenizer cannot spell are never sampled
-        for (int id = 0; id < model.config.vocab_size; ++id) {
-            if (model.tokenizer->has_token(id)) continue;
-            if (!masked.empty() && masked.back() == id) masked.back() = id + 1;
-            else masked.insert(masked.end(), {id, id + 1});
-        }
+        std::vector<int> masked;  // ids the tokenizer cannot spell are never sampled, as [begin, end) pairs
+        for (auto [begin, end] : model.tokenizer->unspellable_ids(model.config.vocab_size)) masked.insert(masked.end(), {begin, end});
         std::ifstream config_file(source.dir / "config.json");
         std::stringstream config_json;
         if (config_file) config_json << config_file.rdbuf();
