@@ -62,6 +62,9 @@ Topology parse_topology(const std::string& text, const std::string& origin) {
         else if (strategy == "hybrid") t.strategy = Strategy::Hybrid;
         else throw Error(origin + ": strategy '" + strategy + "' is not pipeline, tensor or hybrid");
         t.tensor_parallel = static_cast<int>(whole(j, "tensor_parallel", t.strategy == Strategy::Hybrid ? 2 : 1, 1, 1024, origin));
+        t.transport = j.value("transport", "auto");
+        if (t.transport != "auto" && t.transport != "zeromq")
+            throw Error(origin + ": transport '" + t.transport + "' is not auto or zeromq");
         if (!j.contains("nodes") || !j["nodes"].is_array() || j["nodes"].empty())
             throw Error(origin + ": needs a non-empty \"nodes\" array");
         std::set<std::string> names;
@@ -115,6 +118,7 @@ Topology read_topology(const std::filesystem::path& file) {
 std::string topology_to_json(const Topology& t) {
     json j = {{"strategy", strategy_name(t.strategy)}, {"nodes", json::array()}};
     if (t.strategy == Strategy::Hybrid) j["tensor_parallel"] = t.tensor_parallel;
+    if (t.transport != "auto") j["transport"] = t.transport;
     for (const auto& n : t.nodes) {
         json node = {{"name", n.name}, {"endpoint", n.endpoint}, {"threads", n.threads}};
         if (n.memory_limit) node["memory_limit"] = n.memory_limit;

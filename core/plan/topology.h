@@ -25,6 +25,9 @@ struct Topology {
     int tensor_parallel = 1;  // ranks per stage for "hybrid"
     std::vector<NodeSpec> nodes;
     std::vector<std::pair<int, int>> layers;  // optional manual [begin, end) per stage
+    // "auto": workers on one machine pass activations through shared memory,
+    // others through ZeroMQ; "zeromq": ZeroMQ everywhere (to compare, or to debug).
+    std::string transport = "auto";
 
     int stage_count() const;
     int ranks_per_stage() const;

@@ -29,8 +29,9 @@ struct HelloReply {
     std::string heartbeat_endpoint;              // answered by its own thread, even mid-compute
     std::string public_key;                      // CURVE, Z85: peers connect to a secured worker with it
     bool curve = false;                          // the worker admits only authorized keys
+    std::string boot_id;                         // same as the controller's: same machine, same monotonic clock
     MSGPACK_DEFINE_MAP(name, host, version, cores, threads, memory_total, memory_limit, model_dir, collective_endpoint,
-                       heartbeat_endpoint, public_key, curve);
+                       heartbeat_endpoint, public_key, curve, boot_id);
 };
 
 // Controller <-> worker, every 500 ms each way on the heartbeat sockets.
@@ -81,8 +82,12 @@ struct Configure {
     int tp_rank = 0, tp_size = 1;
     int stage = 0, stages = 1;
     int slots = 1, context = 0, threads = 1;
-    std::vector<std::string> next;      // inbox endpoints of the next stage's ranks
-    std::vector<std::string> first;     // inbox endpoints of stage 0's ranks (the last stage sends tokens there)
+    // A tensor-parallel stage is led by its rank 0: it alone receives the
+    // stage's starts, forwards and tokens, and relays each to its followers
+    // before computing, so every rank takes them in the same order.
+    std::vector<std::string> next;      // inbox endpoint of the next stage's rank 0
+    std::vector<std::string> first;     // inbox endpoint of stage 0's rank 0 (the last stage sends tokens there)
+    std::vector<std::string> followers, follower_keys;  // rank 0 only: inbox endpoints of ranks 1.. of this stage
     std::vector<std::string> tp_peers;  // collective endpoints of this stage's ranks, in rank order
     bool return_logits = false;         // the last stage sends each sampled row's logits (tests, debugging)
     int eos_token_id = -1;
@@ -91,10 +96,16 @@ struct Configure {
     // CURVE: the server key of each peer above ("" = not secured). The peers'
     // own keys were admitted by an earlier `admit`.
     std::vector<std::string> next_keys, first_keys, tp_peer_keys;
+    // Shared memory between workers on one machine: `inbox` is this worker's
+    // endpoint as its peers name it, `prev` those of the workers that send it
+    // forwards or tokens; it makes a ring for each (docs/protocol.md).
+    bool shared_memory = false;
+    std::string inbox;
+    std::vector<std::string> prev;
     MSGPACK_DEFINE_MAP(run, weights, model_dir, random_shape, config_json, random_seed, layer_begin, layer_end,
                        embedding, head, tp_rank, tp_size, stage, stages, slots, context, threads, next, first,
                        tp_peers, return_logits, eos_token_id, masked_ranges, hop_delay_ms, next_keys, first_keys,
-                       tp_peer_keys);
+                       tp_peer_keys, shared_memory, inbox, prev, followers, follower_keys);
 };
 
 struct Configured {
@@ -181,7 +192,8 @@ struct Span {
     int64_t bytes = 0;
     std::string peer;  // for send and receive: the other end
     std::vector<int64_t> sequences;
-    MSGPACK_DEFINE_MAP(kind, t0, t1, group, step, layer_begin, layer_end, bytes, peer, sequences);
+    std::string transport;  // for send: "shm" (shared memory, same machine) or "zmq"
+    MSGPACK_DEFINE_MAP(kind, t0, t1, group, step, layer_begin, layer_end, bytes, peer, sequences, transport);
 };
 
 struct Trace {
@@ -205,6 +217,14 @@ struct Admit {
     static constexpr const char* kType = "admit";
     std::vector<std::string> keys;
     MSGPACK_DEFINE_MAP(keys);
+};
+
+// Worker -> worker: a forward or tokens message waits in the shared-memory
+// ring from the sender, whose reader said it was about to block on ZeroMQ.
+struct Wake {
+    static constexpr const char* kType = "wake";
+    std::string run;
+    MSGPACK_DEFINE_MAP(run);
 };
 
 struct Stop {

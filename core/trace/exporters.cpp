@@ -8,6 +8,7 @@
 #include <fstream>
 #include <map>
 #include <numeric>
+#include <set>
 
 namespace distgpt {
 
@@ -56,6 +57,7 @@ void write_chrome_trace(const RunTrace& trace, const std::filesystem::path& file
         json args = {{"group", s.group}, {"step", s.step}, {"layers", std::to_string(s.layer_begin) + "-" + std::to_string(s.layer_end - 1)},
                      {"bytes", s.bytes}, {"sequences", s.sequences}};
         if (s.peer >= 0) args["to"] = trace.nodes[s.peer].name;
+        if (!s.transport.empty()) args["transport"] = s.transport == "shm" ? "shared memory" : "ZeroMQ";
         events.push_back({{"ph", "X"}, {"name", s.kind}, {"cat", s.kind}, {"pid", s.node}, {"tid", track_of(s.kind)},
                           {"ts", s.t0_us}, {"dur", std::max(0.0, s.t1_us - s.t0_us)}, {"args", args}});
         if (s.kind != "send" || s.peer < 0) continue;
@@ -71,7 +73,7 @@ void write_chrome_trace(const RunTrace& trace, const std::filesystem::path& file
 
 void write_events_csv(const RunTrace& trace, const std::filesystem::path& file) {
     auto out = open_for_writing(file);
-    out << "node,stage,rank,kind,start_us,end_us,duration_us,group,step,layer_begin,layer_end,bytes,peer,sequences\n";
+    out << "node,stage,rank,kind,start_us,end_us,duration_us,group,step,layer_begin,layer_end,bytes,peer,sequences,transport\n";
     for (const auto& s : trace.spans) {
         const auto& n = trace.nodes[s.node];
         std::string seqs;
@@ -79,7 +81,7 @@ void write_events_csv(const RunTrace& trace, const std::filesystem::path& file) 
         out << n.name << ',' << n.stage << ',' << n.rank << ',' << s.kind << ',' << s.t0_us << ',' << s.t1_us << ','
             << (s.t1_us - s.t0_us) << ',' << s.group << ',' << s.step << ',' << s.layer_begin << ',' << s.layer_end << ','
             << s.bytes << ',' << (s.peer >= 0 ? trace.nodes[s.peer].name : std::string(s.kind == "send" ? "controller" : "")) << ','
-            << seqs << '\n';
+            << seqs << ',' << s.transport << '\n';
     }
 }
 
@@ -95,6 +97,7 @@ std::string metrics_json(const RunTrace& trace) {
     }
     json nodes = json::array();
     std::map<std::pair<int, int>, int64_t> links;
+    std::map<std::pair<int, int>, std::set<std::string>> link_transports;
     for (std::size_t n = 0; n < trace.nodes.size(); ++n) {
         double compute = 0, communication = 0;
         for (const auto& s : trace.spans) {
@@ -102,7 +105,10 @@ std::string metrics_json(const RunTrace& trace) {
             const double d = s.t1_us - s.t0_us;
             if (s.kind == "compute" || s.kind == "sample") compute += d;
             else if (s.kind == "send" || s.kind == "receive" || s.kind == "allreduce") communication += d;
-            if (s.kind == "send") links[{static_cast<int>(n), s.peer}] += s.bytes;
+            if (s.kind == "send") {
+                links[{static_cast<int>(n), s.peer}] += s.bytes;
+                link_transports[{static_cast<int>(n), s.peer}].insert(s.transport.empty() ? "zmq" : s.transport);
+            }
         }
         const auto& node = trace.nodes[n];
         nodes.push_back({{"name", node.name}, {"stage", node.stage}, {"rank", node.rank}, {"shard", node.shard},
@@ -121,7 +127,8 @@ std::string metrics_json(const RunTrace& trace) {
             if (auto it = arrivals.find({s.peer, s.group, s.step}); it != arrivals.end()) hops.push_back(it->second - s.t0_us);
     json link_list = json::array();
     for (const auto& [link, bytes] : links)
-        link_list.push_back({{"from", trace.nodes[link.first].name}, {"to", link.second >= 0 ? trace.nodes[link.second].name : "controller"}, {"bytes", bytes}});
+        link_list.push_back({{"from", trace.nodes[link.first].name}, {"to", link.second >= 0 ? trace.nodes[link.second].name : "controller"},
+                             {"bytes", bytes}, {"transports", link_transports[link]}});
     const json j = {
         {"wall_seconds", wall_s},
         {"sequences", trace.sequences},

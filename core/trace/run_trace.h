@@ -17,6 +17,7 @@ struct TraceSpan {
     int64_t bytes = 0;
     int peer = -1;         // for send: the receiving node, -1 for the controller
     std::vector<int64_t> sequences;
+    std::string transport;  // for send: "shm" (shared memory) or "zmq"
 };
 
 struct TokenMark {

@@ -21,11 +21,15 @@ using namespace distgpt::test;
 namespace {
 
 // A topology of n local nodes, as the JSON a user writes.
-std::string topology(const std::string& strategy, int n, const std::string& weights = "auto", int tp = 1) {
-    nlohmann::json j = {{"strategy", strategy}, {"nodes", nlohmann::json::array()}};
+std::string topology(const std::string& strategy, int n, const std::string& weights = "auto", int tp = 1,
+                     const std::string& transport = "auto") {
+    nlohmann::json j = {{"strategy", strategy}, {"nodes", nlohmann::json::array()}, {"transport", transport}};
     if (strategy == "hybrid") j["tensor_parallel"] = tp;
-    for (int i = 0; i < n; ++i)
-        j["nodes"].push_back({{"name", "n" + std::to_string(i)}, {"endpoint", "local"}, {"threads", 1}, {"weights", weights}});
+    for (int i = 0; i < n; ++i) {
+        std::string name = "n";
+        name += std::to_string(i);
+        j["nodes"].push_back({{"name", name}, {"endpoint", "local"}, {"threads", 1}, {"weights", weights}});
+    }
     return j.dump();
 }
 
@@ -82,20 +86,24 @@ private Q_SLOTS:
         QTest::addColumn<int>("microBatch");
         QTest::addColumn<int>("inFlight");
         QTest::addColumn<bool>("exact");
+        QTest::addColumn<QString>("transport");  // what every send between workers used
         auto pipeline = [](int n, const std::string& weights = "auto") { return QString::fromStdString(topology("pipeline", n, weights)); };
-        QTest::newRow("1 stage") << pipeline(1) << 1 << 1 << true;
-        QTest::newRow("2 stages") << pipeline(2) << 1 << 2 << true;
-        QTest::newRow("3 stages, weights streamed") << pipeline(3, "stream") << 1 << 3 << true;
-        QTest::newRow("4 stages") << pipeline(4) << 1 << 4 << true;
-        QTest::newRow("2 stages, micro-batch 2, 3 in flight") << pipeline(2) << 2 << 3 << true;
-        QTest::newRow("tensor 2") << QString::fromStdString(topology("tensor", 2)) << 1 << 2 << false;
-        QTest::newRow("hybrid 2x2") << QString::fromStdString(topology("hybrid", 4, "auto", 2)) << 1 << 2 << false;
+        QTest::newRow("1 stage") << pipeline(1) << 1 << 1 << true << "shm";
+        QTest::newRow("2 stages") << pipeline(2) << 1 << 2 << true << "shm";
+        QTest::newRow("3 stages, weights streamed") << pipeline(3, "stream") << 1 << 3 << true << "shm";
+        QTest::newRow("4 stages") << pipeline(4) << 1 << 4 << true << "shm";
+        QTest::newRow("2 stages, micro-batch 2, 3 in flight") << pipeline(2) << 2 << 3 << true << "shm";
+        QTest::newRow("tensor 2") << QString::fromStdString(topology("tensor", 2)) << 1 << 2 << false << "shm";
+        QTest::newRow("hybrid 2x2") << QString::fromStdString(topology("hybrid", 4, "auto", 2)) << 1 << 2 << false << "shm";
+        QTest::newRow("3 stages over ZeroMQ") << QString::fromStdString(topology("pipeline", 3, "auto", 1, "zeromq")) << 1 << 3 << true << "zmq";
+        QTest::newRow("hybrid 2x2 over ZeroMQ") << QString::fromStdString(topology("hybrid", 4, "auto", 2, "zeromq")) << 1 << 2 << false << "zmq";
     }
     void matchesTheSingleProcess() {
         QFETCH(QString, topology);
         QFETCH(int, microBatch);
         QFETCH(int, inFlight);
         QFETCH(bool, exact);
+        QFETCH(QString, transport);
         const RunResult r = run_topology(topology.toStdString(), microBatch, inFlight);
         QCOMPARE(r.sequences.size(), prompts.size());
         for (std::size_t i = 0; i < prompts.size(); ++i) {
@@ -119,6 +127,13 @@ private Q_SLOTS:
             if (s.kind == "compute") ++computes[s.node];
         for (int c : computes) QVERIFY(c > 0);
         QCOMPARE(r.trace.tokens.size(), prompts.size() * options.max_new_tokens);
+        int sends = 0;
+        for (const auto& s : r.trace.spans)
+            if (s.kind == "send" && s.peer >= 0) {
+                QCOMPARE(QString::fromStdString(s.transport), transport);
+                ++sends;
+            }
+        QVERIFY(sends > 0);
     }
 
     // One set of workers serves run after run.

@@ -4,6 +4,7 @@
 #include "net/sockets.h"
 #include "runtime/controller/heartbeats.h"
 #include "runtime/controller/local_worker.h"
+#include "util/boot_id.h"
 #include "util/error.h"
 #include "weights/gpt2_names.h"
 #include "weights/shard_tensors.h"
@@ -11,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <cmath>
 #include <deque>
 #include <fstream>
 #include <map>
@@ -141,9 +143,12 @@ struct Cluster::Impl {
         heartbeats = std::make_unique<ClusterHeartbeats>(beat_endpoints, server_keys, keys, options.controller_name, options.liveness_ms);
     }
 
-    // Offset of each worker's clock, from the ping with the smallest round trip.
+    // Offset of each worker's clock, from the ping with the smallest round
+    // trip: off by up to half of it (tens of µs on loopback). A worker on this
+    // machine reads the same monotonic clock: its offset is exactly 0.
     void measure_clocks() {
         offset_ns.assign(nodes.size(), 0);
+        const std::string own_boot = boot_id();
         for (std::size_t i = 0; i < nodes.size(); ++i) {
             double best_rtt = 1e18;
             for (int k = 0; k < 8; ++k) {
@@ -156,6 +161,8 @@ struct Cluster::Impl {
                     offset_ns[i] = static_cast<double>(pong.worker_ns) - (sent + back) / 2.0;
                 }
             }
+            // (A time namespace could still shift it: then 0 lies outside the estimate's bounds.)
+            if (!own_boot.empty() && hellos[i].boot_id == own_boot && std::abs(offset_ns[i]) <= best_rtt / 2) offset_ns[i] = 0;
             nodes[i].clock_offset_us = offset_ns[i] / 1e3;
             nodes[i].rtt_us = best_rtt / 1e3;
         }
@@ -233,18 +240,25 @@ struct Cluster::Impl {
             c.tp_rank = plan.rank_of_node[pi], c.tp_size = static_cast<int>(stage.nodes.size());
             c.stage = s, c.stages = static_cast<int>(plan.stages.size());
             c.slots = slots, c.context = context, c.threads = topology.nodes[i].threads;
-            if (s + 1 < c.stages)
-                for (int peer : plan.stages[s + 1].nodes) c.next.push_back(endpoints[active[peer]]);
-            if (stage.head)
-                for (int peer : plan.stages[0].nodes) c.first.push_back(endpoints[active[peer]]);
+            const int leader = stage.nodes.front();
+            if (s + 1 < c.stages) c.next.push_back(endpoints[active[plan.stages[s + 1].nodes.front()]]);
+            if (stage.head) c.first.push_back(endpoints[active[plan.stages[0].nodes.front()]]);
+            if (c.tp_rank == 0)
+                for (std::size_t r = 1; r < stage.nodes.size(); ++r) c.followers.push_back(endpoints[active[stage.nodes[r]]]);
             for (int peer : stage.nodes) c.tp_peers.push_back(peer_endpoint(active[peer], hellos[active[peer]].collective_endpoint));
             c.return_logits = options.return_logits;
             c.hop_delay_ms = options.hop_delay_ms;
             auto key_of = [&](int node) { return hellos[node].curve ? hellos[node].public_key : std::string(); };
-            for (int peer : c.stage + 1 < c.stages ? plan.stages[s + 1].nodes : std::vector<int>{}) c.next_keys.push_back(key_of(active[peer]));
-            if (stage.head)
-                for (int peer : plan.stages[0].nodes) c.first_keys.push_back(key_of(active[peer]));
+            if (s + 1 < c.stages) c.next_keys.push_back(key_of(active[plan.stages[s + 1].nodes.front()]));
+            if (stage.head) c.first_keys.push_back(key_of(active[plan.stages[0].nodes.front()]));
+            if (c.tp_rank == 0)
+                for (std::size_t r = 1; r < stage.nodes.size(); ++r) c.follower_keys.push_back(key_of(active[stage.nodes[r]]));
             for (int peer : stage.nodes) c.tp_peer_keys.push_back(key_of(active[peer]));
+            // Who sends this worker forwards or tokens: a follower's leader; a leader, rank 0 of the
+            // stage before (of the last, for stage 0).
+            c.shared_memory = topology.transport == "auto";
+            c.inbox = endpoints[i];
+            c.prev.push_back(endpoints[active[c.tp_rank > 0 ? leader : plan.stages[s > 0 ? s - 1 : c.stages - 1].nodes.front()]]);
             c.eos_token_id = model.tokenizer->eos_id() ? model.config.eos_token_id : -1;
             c.masked_ranges = masked;
             if (c.weights == "streamed") {
@@ -334,11 +348,10 @@ struct Cluster::Impl {
                     start.lengths.push_back(static_cast<int>(req.prompts[seq].size()));
                     ids.insert(ids.end(), req.prompts[seq].begin(), req.prompts[seq].end());
                 }
-                for (int node : plan.stages[0].nodes) {
-                    proto::Parts frames;
-                    frames.push_back(proto::frame_of(ids.data(), ids.size() * sizeof(int32_t)));
-                    net::send(sockets[active[node]], proto::encode(start, std::move(frames)));
-                }
+                // To stage 0's leader, which relays it to the other ranks.
+                proto::Parts frames;
+                frames.push_back(proto::frame_of(ids.data(), ids.size() * sizeof(int32_t)));
+                net::send(sockets[active[plan.stages[0].nodes.front()]], proto::encode(start, std::move(frames)));
             }
         };
         auto record_trace = [&](int node, const proto::Trace& t) {
@@ -347,7 +360,7 @@ struct Cluster::Impl {
             for (const auto& s : t.spans) {
                 if (s.kind == "load") continue;
                 fresh.push_back({node, s.kind, to_us(node, s.t0), to_us(node, s.t1), s.group, s.step, s.layer_begin, s.layer_end,
-                                 s.bytes, s.peer.empty() ? -1 : node_of_endpoint(s.peer), s.sequences});
+                                 s.bytes, s.peer.empty() ? -1 : node_of_endpoint(s.peer), s.sequences, s.transport});
             }
             result.trace.spans.insert(result.trace.spans.end(), fresh.begin(), fresh.end());
             if (req.on_spans && !fresh.empty()) req.on_spans(fresh);

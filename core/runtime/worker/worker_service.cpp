@@ -3,9 +3,12 @@
 #include "model/random_gpt2.h"
 #include "model/shard_spec.h"
 #include "net/curve_keys.h"
+#include "net/shm_ring.h"
 #include "net/sockets.h"
 #include "runtime/worker/liveness.h"
+#include "runtime/worker/peer_links.h"
 #include "runtime/worker/shard_runner.h"
+#include "util/boot_id.h"
 #include "util/process_memory.h"
 #include "weights/buffer_tensor_source.h"
 #include "weights/gpt2_checkpoint_layout.h"
@@ -51,7 +54,7 @@ struct WorkerService::Impl {
     std::unique_ptr<WorkerLiveness> liveness;
 
     std::string owner, owner_name;  // the controller this worker serves
-    std::map<std::string, zmq::socket_t> outboxes;  // inbox endpoint of a peer -> DEALER
+    PeerLinks links{context, keys};                 // forwards and tokens to and from peers
     std::vector<std::optional<zmq::socket_t>> tp_push;  // by rank; none for this rank
     proto::Configure cfg;
     std::unique_ptr<ShardRunner> runner;
@@ -59,9 +62,11 @@ struct WorkerService::Impl {
     std::vector<proto::Span> spans;
     int64_t allreduce_counter = 0;
     int64_t last_message_ns = 0;
+    proto::Parts relay_copy;  // a leader's copy of the data message in hand, for its followers
     std::map<int64_t, std::map<int, std::vector<float>>> early_partials;
 
     explicit Impl(WorkerOptions o) : options(std::move(o)) {
+        net::ShmRing::remove_orphans();  // rings of workers that were killed
         keys = options.server_key_file.empty() ? net::generate_key_pair() : net::read_key_pair(options.server_key_file);
         if (!options.authorized_keys_file.empty()) {
             controllers = net::read_authorized_keys(options.authorized_keys_file);
@@ -120,20 +125,9 @@ struct WorkerService::Impl {
 
     void reply(const std::string& to, proto::Parts parts) { net::send_to(inbox, to, std::move(parts)); }
 
-    zmq::socket_t& outbox(const std::string& peer, const std::string& peer_key = "") {
-        auto it = outboxes.find(peer);
-        if (it == outboxes.end()) {
-            zmq::socket_t s = net::make_socket(context, zmq::socket_type::dealer);
-            net::make_curve_client(s, keys, peer_key);
-            s.connect(peer);
-            it = outboxes.emplace(peer, std::move(s)).first;
-        }
-        return it->second;
-    }
-
     void span(const std::string& kind, int64_t t0, int64_t t1, int group, int step, int64_t bytes = 0,
-              const std::string& peer = "", const std::vector<int64_t>& sequences = {}) {
-        spans.push_back({kind, t0, t1, group, step, cfg.layer_begin, cfg.layer_end, bytes, peer, sequences});
+              const std::string& peer = "", const std::vector<int64_t>& sequences = {}, const char* transport = "") {
+        spans.push_back({kind, t0, t1, group, step, cfg.layer_begin, cfg.layer_end, bytes, peer, sequences, transport});
     }
 
     void flush_trace() {
@@ -150,40 +144,89 @@ struct WorkerService::Impl {
             if (liveness->controller_lost() && !owner.empty()) {
                 std::cerr << options.name << ": controller " << owner_name << " stopped sending heartbeats; its run is dropped" << std::endl;
                 owner.clear(), owner_name.clear();
-                runner.reset(), received.reset();
+                runner.reset(), received.reset(), links.clear();
             }
-            // During a run the next message comes within milliseconds: poll
-            // without sleeping (yielding to any thread that has work), since
-            // waking a sleeping thread costs this VM ~200 µs per hop. After
-            // 100 ms of quiet, block again.
-            const bool hot = runner && net::now_ns() - last_message_ns < 100'000'000;
-            auto parts = hot ? net::receive(inbox, std::chrono::milliseconds(0)) : net::receive(inbox, std::chrono::milliseconds(200));
-            if (!parts && hot) {
-                sched_yield();
+            // A peer on this machine writes into a shared-memory ring: look there first.
+            std::optional<proto::Parts> from_ring;
+            try {
+                from_ring = links.receive_from_rings();
+            } catch (const Error& e) {
+                refuse("", "?", e.what());
+            }
+            if (from_ring) {
+                handle("", std::move(*from_ring), net::now_ns());
                 continue;
             }
+            // During a run the next message comes within microseconds to
+            // milliseconds: poll without sleeping (yielding to any thread that
+            // has work), since waking a sleeping thread costs this VM ~200 µs
+            // per hop. After 100 ms of quiet, block again, after telling the
+            // peers' rings to ring the doorbell.
+            const bool hot = runner && net::now_ns() - last_message_ns < 100'000'000;
+            std::optional<proto::Parts> parts;
+            if (hot) {
+                parts = net::receive(inbox, std::chrono::milliseconds(0));
+                if (!parts) {
+                    sched_yield();
+                    continue;
+                }
+            } else {
+                if (!links.prepare_to_block()) continue;
+                parts = net::receive(inbox, std::chrono::milliseconds(200));
+                links.awake();
+            }
             if (!parts || parts->size() < 2) continue;
-            last_message_ns = net::now_ns();
+            const int64_t arrived = net::now_ns();
             const std::string from = (*parts)[0].to_string();
             parts->erase(parts->begin());
-            const int64_t arrived = net::now_ns();
-            std::string type = "?";
-            try {
-                proto::Message m = proto::decode(std::move(*parts));
-                type = m.type;
-                dispatch(from, m, arrived);
-            } catch (const std::exception& e) {
-                std::cerr << options.name << ": refused a " << type << " message: " << e.what() << std::endl;
-                proto::ErrorReply err{std::string(options.name) + ": " + e.what(), type};
-                try {
-                    reply(from, proto::encode(err));
-                    // Errors in the data path reach the controller even when a peer sent the message.
-                    if (from != owner && !owner.empty()) reply(owner, proto::encode(err));
-                } catch (const zmq::error_t&) {
-                    // the sender is gone; nothing to tell
-                }
-            }
+            handle(from, std::move(*parts), arrived);
         }
+    }
+
+    // `from`: the ZeroMQ identity of the sender, or "" for a shared-memory ring.
+    void handle(const std::string& from, proto::Parts parts, int64_t arrived) {
+        last_message_ns = arrived;
+        std::string type = "?";
+        try {
+            // A leader relays the data messages it is about to compute to its followers, as they came.
+            relay_copy.clear();
+            if (runner && !cfg.followers.empty())
+                for (const auto& p : parts) relay_copy.emplace_back(p.data(), p.size());
+            proto::Message m = proto::decode(std::move(parts));
+            type = m.type;
+            if (from.empty() && m.type != proto::Forward::kType && m.type != proto::Tokens::kType && m.type != proto::Start::kType)
+                throw Error("only start, forward and tokens messages come by shared memory");
+            dispatch(from, m, arrived);
+        } catch (const std::exception& e) {
+            refuse(from, type, e.what());
+        }
+    }
+
+    void refuse(const std::string& from, const std::string& type, const std::string& why) {
+        std::cerr << options.name << ": refused a " << type << " message: " << why << std::endl;
+        proto::ErrorReply err{options.name + ": " + why, type};
+        try {
+            if (!from.empty()) reply(from, proto::encode(err));
+            // Errors in the data path reach the controller even when a peer sent the message.
+            if (from != owner && !owner.empty()) reply(owner, proto::encode(err));
+        } catch (const zmq::error_t&) {
+            // the sender is gone; nothing to tell
+        }
+    }
+
+    // Before computing, so the followers compute at the same time.
+    void relay(int group, int step) {
+        if (relay_copy.empty()) return;
+        std::size_t bytes = 0;
+        for (std::size_t i = 1; i < relay_copy.size(); ++i) bytes += relay_copy[i].size();
+        for (const auto& follower : cfg.followers) {
+            const int64_t t0 = net::now_ns();
+            proto::Parts copy;
+            for (const auto& p : relay_copy) copy.emplace_back(p.data(), p.size());
+            const char* how = links.send(follower, std::move(copy));
+            span("send", t0, net::now_ns(), group, step, static_cast<int64_t>(bytes), follower, {}, how);
+        }
+        relay_copy.clear();
     }
 
     void require_owner(const std::string& from, const std::string& type) {
@@ -204,6 +247,7 @@ struct WorkerService::Impl {
             r.model_dir = options.model_dir, r.collective_endpoint = collective_endpoint;
             r.heartbeat_endpoint = liveness->endpoint();
             r.public_key = keys.public_key, r.curve = curve;
+            r.boot_id = boot_id();
             reply(from, proto::encode(r));
         } else if (m.type == proto::Ping::kType) {
             reply(from, proto::encode(proto::Pong{m.as<proto::Ping>().controller_ns, net::now_ns()}));
@@ -222,26 +266,32 @@ struct WorkerService::Impl {
             require_owner(from, m.type);
             configure(m.as<proto::Configure>());
         } else if (m.type == proto::Start::kType) {
-            require_owner(from, m.type);
+            if (cfg.tp_rank == 0) require_owner(from, m.type);  // a follower's starts come from its leader
             const auto start = m.as<proto::Start>();
             if (stale(start.run)) return;
             const auto& ids = frame(m, 0, sizeof(int32_t));
+            relay(start.group, -1);
             emit(shard().start(start, static_cast<const int32_t*>(ids.data()), ids.size() / sizeof(int32_t)));
         } else if (m.type == proto::Forward::kType) {
             const auto f = m.as<proto::Forward>();
             if (stale(f.run)) return;
             const auto& hidden = frame(m, 0, sizeof(float));
             span("receive", arrived, net::now_ns(), f.group, f.step, static_cast<int64_t>(hidden.size()));
+            relay(f.group, f.step);
             emit(shard().forward(f, static_cast<const float*>(hidden.data()), hidden.size() / sizeof(float)));
         } else if (m.type == proto::Tokens::kType) {
             const auto t = m.as<proto::Tokens>();
             if (stale(t.run)) return;
             span("receive", arrived, net::now_ns(), t.group, t.step, static_cast<int64_t>(t.tokens.size() * sizeof(int32_t)));
+            relay(t.group, t.step);
             emit(shard().next_step(t));
+        } else if (m.type == proto::Wake::kType) {
+            // Its message is in a ring; the loop reads it next.
         } else if (m.type == proto::Stop::kType) {
             require_owner(from, m.type);
             runner.reset();
             received.reset();
+            links.clear();
             owner_name += " (idle)";
             reply(from, proto::encode(proto::Ok{"stopped"}));
         } else {
@@ -307,7 +357,7 @@ struct WorkerService::Impl {
                             " but its memory limit is " + std::to_string(options.memory_limit >> 20) + " MiB");
         }
         cfg = c;
-        outboxes.clear();  // peers of the last run may have other keys
+        for (const auto& warning : links.configure(c)) std::cerr << options.name << ": " << warning << std::endl;
         tp_push.clear();
         for (int r = 0; r < static_cast<int>(c.tp_peers.size()); ++r) {
             if (r == c.tp_rank) {
@@ -323,8 +373,9 @@ struct WorkerService::Impl {
         runner = std::make_unique<ShardRunner>(c, config, weights, [this](float* d, std::size_t n) { all_reduce(d, n); });
         source.reset();
         received.reset();
-        for (std::size_t i = 0; i < c.next.size(); ++i) outbox(c.next[i], i < c.next_keys.size() ? c.next_keys[i] : "");
-        for (std::size_t i = 0; i < c.first.size(); ++i) outbox(c.first[i], i < c.first_keys.size() ? c.first_keys[i] : "");
+        for (std::size_t i = 0; i < c.next.size(); ++i) links.connect(c.next[i], i < c.next_keys.size() ? c.next_keys[i] : "");
+        for (std::size_t i = 0; i < c.first.size(); ++i) links.connect(c.first[i], i < c.first_keys.size() ? c.first_keys[i] : "");
+        for (std::size_t i = 0; i < c.followers.size(); ++i) links.connect(c.followers[i], i < c.follower_keys.size() ? c.follower_keys[i] : "");
         const int64_t t1 = net::now_ns();
         span("load", t0, t1, -1, -1, runner->weight_bytes());
         proto::Configured done{runner->weight_bytes(), runner->kv_cache_bytes(), resident_bytes(), (t1 - t0) / 1e6, runner->describe()};
@@ -378,15 +429,16 @@ struct WorkerService::Impl {
                     const int64_t t0 = net::now_ns();
                     proto::Parts frames;
                     frames.push_back(proto::frame_of(out.hidden.data(), bytes));
-                    net::send(outbox(peer), proto::encode(out.forward, std::move(frames)));
-                    span("send", t0, net::now_ns(), group, step, static_cast<int64_t>(bytes), peer, out.sequences);
+                    const char* how = links.send(peer, proto::encode(out.forward, std::move(frames)));
+                    span("send", t0, net::now_ns(), group, step, static_cast<int64_t>(bytes), peer, out.sequences, how);
                 }
             } else {
                 span("sample", out.sample_t0, out.sample_t1, group, step, 0, "", out.sequences);
                 for (const auto& peer : cfg.first) {
                     const int64_t t0 = net::now_ns();
-                    net::send(outbox(peer), proto::encode(out.tokens));
-                    span("send", t0, net::now_ns(), group, step, static_cast<int64_t>(out.tokens.tokens.size() * sizeof(int32_t)), peer, out.sequences);
+                    const char* how = links.send(peer, proto::encode(out.tokens));
+                    span("send", t0, net::now_ns(), group, step, static_cast<int64_t>(out.tokens.tokens.size() * sizeof(int32_t)), peer,
+                         out.sequences, how);
                 }
                 proto::Parts frames;
                 if (!out.logits.empty()) frames.push_back(proto::frame_of(out.logits.data(), out.logits.size() * sizeof(float)));
