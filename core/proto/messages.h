@@ -208,7 +208,8 @@ struct Partial {
     static constexpr const char* kType = "partial";
     int64_t counter = 0;
     int rank = 0;
-    MSGPACK_DEFINE_MAP(counter, rank);
+    std::string run;
+    MSGPACK_DEFINE_MAP(counter, rank, run);
 };
 
 // Controller -> every worker of a run, before configure: the public keys of

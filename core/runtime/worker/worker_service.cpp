@@ -8,6 +8,7 @@
 #include "runtime/worker/liveness.h"
 #include "runtime/worker/peer_links.h"
 #include "runtime/worker/shard_runner.h"
+#include "runtime/worker/tensor_parallel_group.h"
 #include "util/boot_id.h"
 #include "util/process_memory.h"
 #include "weights/buffer_tensor_source.h"
@@ -28,8 +29,6 @@ namespace distgpt {
 
 namespace {
 
-constexpr auto kPartialTimeout = std::chrono::seconds(30);
-
 std::string host_of(const std::string& endpoint) {
     const auto scheme = endpoint.find("://");
     const auto colon = endpoint.rfind(':');
@@ -49,21 +48,18 @@ struct WorkerService::Impl {
     std::atomic<bool> zap_stop{false};
     std::thread zap;
     zmq::socket_t inbox = net::make_socket(context, zmq::socket_type::router);
-    zmq::socket_t collective = net::make_socket(context, zmq::socket_type::pull);
-    std::string endpoint, collective_endpoint;
+    std::string endpoint;
     std::unique_ptr<WorkerLiveness> liveness;
 
     std::string owner, owner_name;  // the controller this worker serves
     PeerLinks links{context, keys};                 // forwards and tokens to and from peers
-    std::vector<std::optional<zmq::socket_t>> tp_push;  // by rank; none for this rank
+    std::unique_ptr<TensorParallelGroup> tensor_parallel;  // the all-reduce with this stage's other ranks
     proto::Configure cfg;
     std::unique_ptr<ShardRunner> runner;
     std::unique_ptr<BufferTensorSource> received;
     std::vector<proto::Span> spans;
-    int64_t allreduce_counter = 0;
     int64_t last_message_ns = 0;
     proto::Parts relay_copy;  // a leader's copy of the data message in hand, for its followers
-    std::map<int64_t, std::map<int, std::vector<float>>> early_partials;
 
     explicit Impl(WorkerOptions o) : options(std::move(o)) {
         net::ShmRing::remove_orphans();  // rings of workers that were killed
@@ -80,9 +76,7 @@ struct WorkerService::Impl {
         secure(inbox);
         inbox.bind(options.listen);
         endpoint = net::bound_endpoint(inbox);
-        secure(collective);
-        collective.bind("tcp://" + host_of(endpoint) + ":0");
-        collective_endpoint = net::bound_endpoint(collective);
+        tensor_parallel = std::make_unique<TensorParallelGroup>(context, keys, curve, host_of(endpoint));
         liveness = std::make_unique<WorkerLiveness>(host_of(endpoint), options.liveness_ms, options.exit_with_controller, context, secure);
         if (options.name.empty()) options.name = "worker@" + endpoint;
     }
@@ -144,7 +138,7 @@ struct WorkerService::Impl {
             if (liveness->controller_lost() && !owner.empty()) {
                 std::cerr << options.name << ": controller " << owner_name << " stopped sending heartbeats; its run is dropped" << std::endl;
                 owner.clear(), owner_name.clear();
-                runner.reset(), received.reset(), links.clear();
+                runner.reset(), received.reset(), links.clear(), tensor_parallel->clear();
             }
             // A peer on this machine writes into a shared-memory ring: look there first.
             std::optional<proto::Parts> from_ring;
@@ -244,7 +238,7 @@ struct WorkerService::Impl {
             r.name = options.name, r.host = host_of(endpoint), r.version = "distgpt 0.1";
             r.cores = static_cast<int>(std::thread::hardware_concurrency()), r.threads = options.threads;
             r.memory_total = total_memory_bytes(), r.memory_limit = options.memory_limit;
-            r.model_dir = options.model_dir, r.collective_endpoint = collective_endpoint;
+            r.model_dir = options.model_dir, r.collective_endpoint = tensor_parallel->endpoint();
             r.heartbeat_endpoint = liveness->endpoint();
             r.public_key = keys.public_key, r.curve = curve;
             r.boot_id = boot_id();
@@ -292,6 +286,7 @@ struct WorkerService::Impl {
             runner.reset();
             received.reset();
             links.clear();
+            tensor_parallel->clear();
             owner_name += " (idle)";
             reply(from, proto::encode(proto::Ok{"stopped"}));
         } else {
@@ -358,17 +353,7 @@ struct WorkerService::Impl {
         }
         cfg = c;
         for (const auto& warning : links.configure(c)) std::cerr << options.name << ": " << warning << std::endl;
-        tp_push.clear();
-        for (int r = 0; r < static_cast<int>(c.tp_peers.size()); ++r) {
-            if (r == c.tp_rank) {
-                tp_push.emplace_back(std::nullopt);
-                continue;
-            }
-            zmq::socket_t s = net::make_socket(context, zmq::socket_type::push);
-            net::make_curve_client(s, keys, r < static_cast<int>(c.tp_peer_keys.size()) ? c.tp_peer_keys[r] : "");
-            s.connect(c.tp_peers[r]);
-            tp_push.emplace_back(std::move(s));
-        }
+        for (const auto& warning : tensor_parallel->configure(c)) std::cerr << options.name << ": " << warning << std::endl;
         const TensorSource& weights = source ? *source : *received;
         runner = std::make_unique<ShardRunner>(c, config, weights, [this](float* d, std::size_t n) { all_reduce(d, n); });
         source.reset();
@@ -383,37 +368,10 @@ struct WorkerService::Impl {
         flush_trace();
     }
 
-    // Every rank sends its partial to every other, then sums all of them in
-    // rank order, so every rank ends with the very same bits.
     void all_reduce(float* data, std::size_t count) {
         const int64_t t0 = net::now_ns();
-        const int64_t counter = ++allreduce_counter;
-        const int k = static_cast<int>(tp_push.size());
-        for (int r = 0; r < k; ++r)
-            if (tp_push[r]) net::send(*tp_push[r], proto::encode(proto::Partial{counter, cfg.tp_rank}, [&] {
-                                          proto::Parts p;
-                                          p.push_back(proto::frame_of(data, count * sizeof(float)));
-                                          return p;
-                                      }()));
-        std::map<int, std::vector<float>> parts = std::move(early_partials[counter]);
-        early_partials.erase(counter);
-        parts[cfg.tp_rank].assign(data, data + count);
-        while (static_cast<int>(parts.size()) < k) {
-            auto msg = net::receive(collective, kPartialTimeout);
-            if (!msg) throw Error("a tensor-parallel peer of stage " + std::to_string(cfg.stage) + " sent no partial sum for 30 s");
-            const proto::Message m = proto::decode(std::move(*msg));
-            const auto p = m.as<proto::Partial>();
-            const auto& bytes = frame(m, 0, sizeof(float));
-            if (p.rank < 0 || p.rank >= k || bytes.size() != count * sizeof(float))
-                throw Error("a partial sum from rank " + std::to_string(p.rank) + " does not fit this all-reduce");
-            const float* values = static_cast<const float*>(bytes.data());
-            if (p.counter == counter) parts[p.rank].assign(values, values + count);
-            else if (p.counter > counter) early_partials[p.counter][p.rank].assign(values, values + count);
-        }
-        std::copy(parts[0].begin(), parts[0].end(), data);
-        for (int r = 1; r < k; ++r)
-            for (std::size_t i = 0; i < count; ++i) data[i] += parts[r][i];
-        span("allreduce", t0, net::now_ns(), -1, -1, static_cast<int64_t>(count * sizeof(float) * (k - 1)));
+        tensor_parallel->all_reduce(data, count);
+        span("allreduce", t0, net::now_ns(), -1, -1, static_cast<int64_t>(count * sizeof(float) * (cfg.tp_size - 1)));
     }
 
     void emit(StepOutput out) {

@@ -1,0 +1,129 @@
+#include "runtime/worker/tensor_parallel_group.h"
+
+#include "net/sockets.h"
+#include "proto/codec.h"
+#include "util/error.h"
+
+#include <sched.h>
+
+namespace distgpt {
+
+namespace {
+
+constexpr auto kPartialTimeout = std::chrono::seconds(30);
+// Spin this long for the peers' partials before blocking: they normally come
+// within microseconds, and waking from a block costs ~100 µs here.
+constexpr int64_t kSpinNs = 2'000'000;
+
+}  // namespace
+
+TensorParallelGroup::TensorParallelGroup(zmq::context_t& context, const net::KeyPair& keys, bool curve, const std::string& host)
+    : context_(context), keys_(keys), pull_(net::make_socket(context, zmq::socket_type::pull)) {
+    if (curve) net::make_curve_server(pull_, keys_);
+    pull_.bind("tcp://" + host + ":0");
+    endpoint_ = net::bound_endpoint(pull_);
+}
+
+void TensorParallelGroup::clear() {
+    peers_.clear();
+    from_.clear();
+    early_.clear();
+    counter_ = 0;
+}
+
+std::vector<std::string> TensorParallelGroup::configure(const proto::Configure& c) {
+    clear();
+    run_ = c.run, rank_ = c.tp_rank, stage_ = c.stage, shared_memory_ = c.shared_memory;
+    std::vector<std::string> warnings;
+    const int k = static_cast<int>(c.tp_peers.size());
+    const std::string ring_run = c.run + "/all-reduce";
+    for (int r = 0; r < k; ++r) {
+        Peer peer;
+        if (r != rank_) {
+            zmq::socket_t s = net::make_socket(context_, zmq::socket_type::push);
+            net::make_curve_client(s, keys_, r < static_cast<int>(c.tp_peer_keys.size()) ? c.tp_peer_keys[r] : "");
+            s.connect(c.tp_peers[r]);
+            peer.push = std::move(s);
+            peer.name = net::ring_name(ring_run, c.tp_peers[rank_], c.tp_peers[r]);
+            if (shared_memory_) {
+                try {
+                    from_.push_back(net::ShmRing::create(net::ring_name(ring_run, c.tp_peers[r], c.tp_peers[rank_])));
+                } catch (const Error& e) {
+                    warnings.push_back(std::string(e.what()) + "; partial sums from rank " + std::to_string(r) + " come by ZeroMQ");
+                }
+            }
+        }
+        peers_.push_back(std::move(peer));
+    }
+    return warnings;
+}
+
+void TensorParallelGroup::all_reduce(float* data, std::size_t count) {
+    const int k = static_cast<int>(peers_.size());
+    const int64_t counter = ++counter_;
+    for (int r = 0; r < k; ++r) {
+        Peer& peer = peers_[r];
+        if (!peer.push) continue;
+        proto::Parts frames;
+        frames.push_back(proto::frame_of(data, count * sizeof(float)));
+        proto::Parts message = proto::encode(proto::Partial{counter, rank_, run_}, std::move(frames));
+        // Every peer's ring was made before the controller started the run.
+        if (shared_memory_ && !peer.to_tried) peer.to = net::ShmRing::open(peer.name), peer.to_tried = true;
+        if (peer.to && peer.to->write(message)) {
+            if (peer.to->reader_sleeping()) net::send(*peer.push, proto::encode(proto::Wake{run_}));
+        } else {
+            net::send(*peer.push, std::move(message));
+        }
+    }
+    std::map<int, std::vector<float>> mine = std::move(early_[counter]);
+    early_.erase(counter);
+    for (const auto& [rank, values] : mine)
+        if (values.size() != count) throw Error("a partial sum from rank " + std::to_string(rank) + " does not fit this all-reduce");
+    mine[rank_].assign(data, data + count);
+    const int64_t start = net::now_ns();
+    while (static_cast<int>(mine.size()) < k) {
+        bool got = false;
+        for (auto& ring : from_)
+            while (auto parts = ring.try_read()) take(std::move(*parts), counter, count, mine), got = true;
+        if (auto parts = net::receive(pull_, std::chrono::milliseconds(0))) take(std::move(*parts), counter, count, mine), got = true;
+        if (got) continue;
+        const int64_t waited = net::now_ns() - start;
+        if (waited > std::chrono::nanoseconds(kPartialTimeout).count())
+            throw Error("a tensor-parallel peer of stage " + std::to_string(stage_) + " sent no partial sum for 30 s");
+        if (waited < kSpinNs) {
+            sched_yield();
+            continue;
+        }
+        // A long wait (a peer still loading, or slowed by another process): block, with the doorbell armed.
+        bool quiet = true;
+        for (auto& ring : from_) ring.set_reader_sleeping(true), quiet = quiet && ring.empty();
+        if (quiet)
+            if (auto parts = net::receive(pull_, std::chrono::milliseconds(100))) take(std::move(*parts), counter, count, mine);
+        for (auto& ring : from_) ring.set_reader_sleeping(false);
+    }
+    std::copy(mine[0].begin(), mine[0].end(), data);
+    for (int r = 1; r < k; ++r)
+        for (std::size_t i = 0; i < count; ++i) data[i] += mine[r][i];
+}
+
+void TensorParallelGroup::take(proto::Parts parts, int64_t counter, std::size_t count, std::map<int, std::vector<float>>& mine) {
+    const proto::Message m = proto::decode(std::move(parts));
+    if (m.type == proto::Wake::kType) return;
+    const auto p = m.as<proto::Partial>();
+    if (p.run != run_) return;  // an earlier run's, still on its way
+    const int k = static_cast<int>(peers_.size());
+    if (p.rank < 0 || p.rank >= k || p.rank == rank_)
+        throw Error("a partial sum from rank " + std::to_string(p.rank) + " in a group of " + std::to_string(k));
+    if (m.frames.size() != 1 || m.frames[0].size() % sizeof(float))
+        throw Error("a partial sum from rank " + std::to_string(p.rank) + " is not one frame of floats");
+    const float* values = static_cast<const float*>(m.frames[0].data());
+    const std::size_t n = m.frames[0].size() / sizeof(float);
+    if (p.counter == counter) {
+        if (n != count) throw Error("a partial sum from rank " + std::to_string(p.rank) + " does not fit this all-reduce");
+        mine[p.rank].assign(values, values + n);
+    } else if (p.counter > counter) {
+        early_[p.counter][p.rank].assign(values, values + n);  // the next all-reduce's: checked when it comes
+    }
+}
+
+}  // namespace distgpt

@@ -1,0 +1,58 @@
+#pragma once
+#include "net/curve_keys.h"
+#include "net/shm_ring.h"
+#include "proto/messages.h"
+
+#include <zmq.hpp>
+
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace distgpt {
+
+// This worker's place in its stage's tensor-parallel group: the all-reduce
+// that sums every rank's partial result. Every rank sends its partial to
+// every other and sums all of them in rank order, so every rank ends with the
+// very same bits. Partials go through a shared-memory ring to ranks on this
+// machine and ZeroMQ (PUSH to the peer's collective PULL) to the others.
+class TensorParallelGroup {
+public:
+    // Binds the PULL socket that peers on other machines push partials to.
+    TensorParallelGroup(zmq::context_t& context, const net::KeyPair& keys, bool curve, const std::string& host);
+    const std::string& endpoint() const { return endpoint_; }
+
+    // A new run: connects to the ranks of `c.tp_peers`, makes a ring for each.
+    // Returns a warning for each ring that could not be made.
+    std::vector<std::string> configure(const proto::Configure& c);
+    void clear();
+
+    // Sums `data` over the group in place. Throws Error naming the stage when
+    // a peer sends nothing for 30 s, its process is gone, or its partial does
+    // not fit.
+    void all_reduce(float* data, std::size_t count);
+
+private:
+    void take(proto::Parts parts, int64_t counter, std::size_t count, std::map<int, std::vector<float>>& mine);
+
+    zmq::context_t& context_;
+    const net::KeyPair& keys_;
+    zmq::socket_t pull_;
+    std::string endpoint_;
+    std::string run_;
+    int rank_ = 0, stage_ = 0;
+    bool shared_memory_ = false;
+    struct Peer {
+        std::optional<zmq::socket_t> push;  // none for this rank
+        std::optional<net::ShmRing> to;     // writer side, opened at the first all-reduce
+        bool to_tried = false;
+        std::string name;                   // the ring's name
+    };
+    std::vector<Peer> peers_;               // by rank
+    std::vector<net::ShmRing> from_;        // reader side: one ring per other rank on this machine
+    int64_t counter_ = 0;
+    std::map<int64_t, std::map<int, std::vector<float>>> early_;  // partials of all-reduces not yet reached
+};
+
+}  // namespace distgpt
