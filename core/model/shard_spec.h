@@ -16,6 +16,8 @@ struct ShardSpec {
     bool head = true;
     int tp_rank = 0;
     int tp_size = 1;
+    // The source holds only this rank's slices (a streamed shard), not whole tensors.
+    bool sliced_source = false;
 
     static ShardSpec whole(const Gpt2Config& config);
     void validate(const Gpt2Config& config) const;  // throws Error saying what does not fit

@@ -81,6 +81,8 @@ StageWeights load_stage_weights(const TensorSource& source, const Gpt2Config& co
     const Gpt2Names names(source);
     const int64_t C = config.n_embd, k = shard.tp_size, r = shard.tp_rank;
     const int64_t Cs = C / k, Fs = 4 * C / k;  // this shard's attention width and MLP width
+    // A sliced source was cut by slice_for_rank already: take its tensors as they are.
+    const bool cut = !shard.sliced_source;
 
     StageWeights w;
     w.config = config;
@@ -93,6 +95,7 @@ StageWeights load_stage_weights(const TensorSource& source, const Gpt2Config& co
     }
     // Conv1D weights are stored [in, out]: columns are outputs.
     auto qkv_rows = [&](const at::Tensor& t) {  // t: [C, 3C] or [3C]; keep this shard's heads of q, k and v
+        if (!cut) return t;
         const int64_t dim = t.dim() - 1;
         return at::cat({t.narrow(dim, r * Cs, Cs), t.narrow(dim, C + r * Cs, Cs), t.narrow(dim, 2 * C + r * Cs, Cs)}, dim);
     };
@@ -101,15 +104,18 @@ StageWeights load_stage_weights(const TensorSource& source, const Gpt2Config& co
         auto name = [&](const char* what) { return names.layer(i, what); };
         l.ln1_w = whole(source, name("ln_1.weight"), {C});
         l.ln1_b = whole(source, name("ln_1.bias"), {C});
-        l.qkv_w = copy_out(source, name("attn.c_attn.weight"), {C, 3 * C}, [&](const at::Tensor& t) { return qkv_rows(t).t(); });
-        l.qkv_b = copy_out(source, name("attn.c_attn.bias"), {3 * C}, qkv_rows);
-        l.attn_out_w = copy_out(source, name("attn.c_proj.weight"), {C, C}, [&](const at::Tensor& t) { return t.narrow(0, r * Cs, Cs).t(); });
+        const int64_t qkv = cut ? 3 * C : 3 * Cs, attn_in = cut ? C : Cs, hidden = cut ? 4 * C : Fs;
+        l.qkv_w = copy_out(source, name("attn.c_attn.weight"), {C, qkv}, [&](const at::Tensor& t) { return qkv_rows(t).t(); });
+        l.qkv_b = copy_out(source, name("attn.c_attn.bias"), {qkv}, qkv_rows);
+        l.attn_out_w = copy_out(source, name("attn.c_proj.weight"), {attn_in, C},
+                                [&](const at::Tensor& t) { return (cut ? t.narrow(0, r * Cs, Cs) : t).t(); });
         if (r == 0) l.attn_out_b = whole(source, name("attn.c_proj.bias"), {C});
         l.ln2_w = whole(source, name("ln_2.weight"), {C});
         l.ln2_b = whole(source, name("ln_2.bias"), {C});
-        l.fc_w = copy_out(source, name("mlp.c_fc.weight"), {C, 4 * C}, [&](const at::Tensor& t) { return t.narrow(1, r * Fs, Fs).t(); });
-        l.fc_b = copy_out(source, name("mlp.c_fc.bias"), {4 * C}, [&](const at::Tensor& t) { return t.narrow(0, r * Fs, Fs); });
-        l.mlp_out_w = copy_out(source, name("mlp.c_proj.weight"), {4 * C, C}, [&](const at::Tensor& t) { return t.narrow(0, r * Fs, Fs).t(); });
+        l.fc_w = copy_out(source, name("mlp.c_fc.weight"), {C, hidden}, [&](const at::Tensor& t) { return (cut ? t.narrow(1, r * Fs, Fs) : t).t(); });
+        l.fc_b = copy_out(source, name("mlp.c_fc.bias"), {hidden}, [&](const at::Tensor& t) { return cut ? t.narrow(0, r * Fs, Fs) : t; });
+        l.mlp_out_w = copy_out(source, name("mlp.c_proj.weight"), {hidden, C},
+                               [&](const at::Tensor& t) { return (cut ? t.narrow(0, r * Fs, Fs) : t).t(); });
         if (r == 0) l.mlp_out_b = whole(source, name("mlp.c_proj.bias"), {C});
         w.layers.push_back(std::move(l));
     }

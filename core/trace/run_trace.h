@@ -33,6 +33,7 @@ struct TraceNode {
     std::string shard;  // "layers 0-3, embedding"
     int64_t weight_bytes = 0, kv_cache_bytes = 0, rss_bytes = 0;
     double clock_offset_us = 0, rtt_us = 0;
+    int64_t streamed_bytes = 0;  // weights the controller sent it (0: it read its own)
 };
 
 struct RunTrace {

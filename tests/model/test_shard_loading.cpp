@@ -5,6 +5,9 @@
 #include "support/fixtures.h"
 #include "weights/safetensors.h"
 #include "weights/safetensors_writer.h"
+#include "weights/buffer_tensor_source.h"
+#include "weights/shard_tensors.h"
+#include "weights/tensor_parallel_slice.h"
 
 #include <QTest>
 
@@ -110,6 +113,63 @@ private Q_SLOTS:
         write_safetensors(path_of(rounded) / "model.safetensors", out);
         QVERIFY(at::equal(logits_of(SafetensorsCheckpoint(path_of(half)), config),
                           logits_of(SafetensorsCheckpoint(path_of(rounded)), config)));
+    }
+
+    // What the controller streams to a tensor-parallel rank (only its slices)
+    // loads to the very weights that rank cuts from the whole checkpoint.
+    void slicesStreamedToARankLoadAsCutOnLoad_data() {
+        QTest::addColumn<int>("dtype");
+        QTest::addColumn<int>("ranks");
+        QTest::newRow("F32, 2 ranks") << static_cast<int>(at::kFloat) << 2;
+        QTest::newRow("F32, 4 ranks") << static_cast<int>(at::kFloat) << 4;
+        QTest::newRow("F16, 2 ranks") << static_cast<int>(at::kHalf) << 2;
+    }
+    void slicesStreamedToARankLoadAsCutOnLoad() {
+        QFETCH(int, dtype);
+        QFETCH(int, ranks);
+        QTemporaryDir dir;
+        write_random_model(path_of(dir), config, 5);
+        if (dtype != static_cast<int>(at::kFloat)) rewrite_checkpoint(path_of(dir), [](const std::string& n) { return n; }, static_cast<at::ScalarType>(dtype));
+        const SafetensorsCheckpoint whole(path_of(dir));
+        for (int rank = 0; rank < ranks; ++rank) {
+            const ShardSpec cut_here{1, 3, false, true, rank, ranks};
+            BufferTensorSource sliced;
+            int64_t sent = 0;
+            for (const auto& name : gpt2_shard_tensor_names(config, 1, 3, false, true, "transformer.")) {
+                const auto how = tensor_parallel_cut(name);
+                if (rank > 0 && how == TensorParallelCut::RankZeroOnly) continue;
+                const TensorView v = whole.get(name);
+                const TensorSlice slice = slice_for_rank(v, how, rank, ranks);
+                sliced.add_chunk(name, v.dtype, slice.shape, 0, slice.bytes.size(), slice.bytes.data(), slice.bytes.size());
+                sent += static_cast<int64_t>(slice.bytes.size());
+            }
+            ShardSpec cut_before = cut_here;
+            cut_before.sliced_source = true;
+            const StageWeights a = load_stage_weights(whole, config, cut_here);
+            const StageWeights b = load_stage_weights(sliced, config, cut_before);
+            QCOMPARE(a.bytes(), b.bytes());
+            if (dtype == static_cast<int>(at::kFloat)) QCOMPARE(sent, a.bytes());  // exactly the shard, nothing more
+            QCOMPARE(a.layers.size(), b.layers.size());
+            for (std::size_t l = 0; l < a.layers.size(); ++l) {
+                const auto& x = a.layers[l];
+                const auto& y = b.layers[l];
+                for (auto [p, q] : {std::pair{&x.qkv_w, &y.qkv_w}, {&x.qkv_b, &y.qkv_b}, {&x.attn_out_w, &y.attn_out_w},
+                                    {&x.attn_out_b, &y.attn_out_b}, {&x.fc_w, &y.fc_w}, {&x.fc_b, &y.fc_b},
+                                    {&x.mlp_out_w, &y.mlp_out_w}, {&x.mlp_out_b, &y.mlp_out_b}, {&x.ln1_w, &y.ln1_w}}) {
+                    QCOMPARE(p->defined(), q->defined());
+                    if (p->defined()) QVERIFY(at::equal(*p, *q));
+                }
+            }
+        }
+    }
+
+    void aTensorThatDoesNotSplitIsNamed() {
+        const std::vector<float> values(6 * 10);
+        TensorView v{"transformer.h.0.mlp.c_fc.weight", DType::F32, {6, 10}, reinterpret_cast<const std::byte*>(values.data()),
+                     values.size() * 4, "model.safetensors"};
+        const std::string error = error_of([&] { slice_for_rank(v, TensorParallelCut::Columns, 0, 4); });
+        QVERIFY2(contains_all(error, {"transformer.h.0.mlp.c_fc.weight", "[6, 10]", "does not split by columns", "4 tensor-parallel ranks"}),
+                 error.c_str());
     }
 
     void configThatDoesNotMatchItsTensorsIsNamed() {

@@ -95,6 +95,7 @@ private Q_SLOTS:
         QTest::newRow("2 stages, micro-batch 2, 3 in flight") << pipeline(2) << 2 << 3 << true << "shm";
         QTest::newRow("tensor 2") << QString::fromStdString(topology("tensor", 2)) << 1 << 2 << false << "shm";
         QTest::newRow("hybrid 2x2") << QString::fromStdString(topology("hybrid", 4, "auto", 2)) << 1 << 2 << false << "shm";
+        QTest::newRow("hybrid 2x2, weights streamed") << QString::fromStdString(topology("hybrid", 4, "stream", 2)) << 1 << 2 << false << "shm";
         QTest::newRow("3 stages over ZeroMQ") << QString::fromStdString(topology("pipeline", 3, "auto", 1, "zeromq")) << 1 << 3 << true << "zmq";
         QTest::newRow("hybrid 2x2 over ZeroMQ") << QString::fromStdString(topology("hybrid", 4, "auto", 2, "zeromq")) << 1 << 2 << false << "zmq";
     }
@@ -134,6 +135,12 @@ private Q_SLOTS:
                 ++sends;
             }
         QVERIFY(sends > 0);
+        // A worker sent its weights received exactly its shard: its layers, its ranks' slices.
+        const bool streamed = topology.contains("\"stream\"");
+        for (const auto& n : r.trace.nodes) {
+            QCOMPARE(n.streamed_bytes > 0, streamed);
+            if (streamed) QCOMPARE(n.streamed_bytes, n.weight_bytes);
+        }
     }
 
     // One set of workers serves run after run.

@@ -8,6 +8,7 @@
 #include "util/error.h"
 #include "weights/gpt2_names.h"
 #include "weights/shard_tensors.h"
+#include "weights/tensor_parallel_slice.h"
 
 #include <nlohmann/json.hpp>
 
@@ -183,29 +184,38 @@ struct Cluster::Impl {
         return hellos[node].model_dir.empty() ? "streamed" : "dir";
     }
 
-    void stream_weights(int node, const StagePlan& stage, const OpenedModel& model) {
-        const auto names = gpt2_shard_tensor_names(model.config, stage.layer_begin, stage.layer_end, stage.embedding(),
-                                                   stage.head, Gpt2Names(*model.weights).prefix());
+    // Exactly the node's shard: its layers, and of each tensor only its
+    // tensor-parallel rank's slice (the worker then loads it as it comes).
+    void stream_weights(int node, const StagePlan& stage, int rank, int ranks, const OpenedModel& model) {
+        auto names = gpt2_shard_tensor_names(model.config, stage.layer_begin, stage.layer_end, stage.embedding(),
+                                             stage.head, Gpt2Names(*model.weights).prefix());
+        std::erase_if(names, [&](const std::string& n) { return rank > 0 && tensor_parallel_cut(n) == TensorParallelCut::RankZeroOnly; });
         uint64_t total = 0, sent = 0;
-        for (const auto& name : names) total += model.weights->header(name).nbytes;
+        for (const auto& name : names) {
+            const auto cut = tensor_parallel_cut(name);
+            total += model.weights->header(name).nbytes / (cut == TensorParallelCut::Whole || cut == TensorParallelCut::RankZeroOnly ? 1 : ranks);
+        }
         int last_percent = -1;
         for (const auto& name : names) {
-            const TensorView v = model.weights->get(name);
-            for (uint64_t offset = 0; offset < v.nbytes || (v.nbytes == 0 && offset == 0); offset += kWeightChunkBytes) {
-                const std::size_t size = std::min<uint64_t>(kWeightChunkBytes, v.nbytes - offset);
+            const TensorView whole = model.weights->get(name);
+            const TensorSlice v = slice_for_rank(whole, tensor_parallel_cut(name), rank, ranks);
+            model.weights->release(whole);
+            const uint64_t nbytes = v.bytes.size();
+            for (uint64_t offset = 0; offset < nbytes || (nbytes == 0 && offset == 0); offset += kWeightChunkBytes) {
+                const std::size_t size = std::min<uint64_t>(kWeightChunkBytes, nbytes - offset);
                 sent += size;
-                proto::WeightChunk chunk{name, std::string(dtype_name(v.dtype)), v.shape, offset, v.nbytes, sent, total};
+                proto::WeightChunk chunk{name, std::string(dtype_name(whole.dtype)), v.shape, offset, nbytes, sent, total};
                 proto::Parts frames;
-                frames.push_back(proto::frame_of(v.data + offset, size));
+                frames.push_back(proto::frame_of(v.bytes.data() + offset, size));
                 net::send(sockets[node], proto::encode(chunk, std::move(frames)));
                 expect(node, proto::WeightAck::kType, std::chrono::seconds(60));
                 const int percent = static_cast<int>(100 * sent / std::max<uint64_t>(1, total));
                 if (percent / 10 != last_percent / 10) status("node '" + topology.nodes[node].name + "': streaming weights " + std::to_string(percent) + "%");
                 last_percent = percent;
-                if (v.nbytes == 0) break;
+                if (nbytes == 0) break;
             }
-            model.weights->release(v);
         }
+        nodes[node].streamed_bytes = static_cast<int64_t>(sent);
     }
 
     void configure(const Plan& p, const ModelSource& source, const OpenedModel& model, int slot_count, int context) {
@@ -261,9 +271,10 @@ struct Cluster::Impl {
             c.prev.push_back(endpoints[active[c.tp_rank > 0 ? leader : plan.stages[s > 0 ? s - 1 : c.stages - 1].nodes.front()]]);
             c.eos_token_id = model.tokenizer->eos_id() ? model.config.eos_token_id : -1;
             c.masked_ranges = masked;
+            nodes[i].streamed_bytes = 0;
             if (c.weights == "streamed") {
                 if (source.is_random()) throw Error("a random model is drawn on each worker; it is never streamed");
-                stream_weights(i, stage, model);
+                stream_weights(i, stage, c.tp_rank, c.tp_size, model);
             }
             status("node '" + topology.nodes[i].name + "': loading " + ShardSpec{c.layer_begin, c.layer_end, c.embedding, c.head, c.tp_rank, c.tp_size}.describe());
             net::send(sockets[i], proto::encode(c));

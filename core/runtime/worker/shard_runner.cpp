@@ -38,7 +38,8 @@ struct ShardRunner::Impl {
         : cfg(c),
           config(model),
           stage(load_stage_weights(weights, model,
-                                   ShardSpec{c.layer_begin, c.layer_end, c.embedding, c.head, c.tp_rank, c.tp_size}),
+                                   ShardSpec{c.layer_begin, c.layer_end, c.embedding, c.head, c.tp_rank, c.tp_size,
+                                             c.weights == "streamed"}),
                 c.slots, c.context > 0 ? c.context : model.n_positions, c.threads) {
         if (c.tp_size > 1)
             stage.set_all_reduce([all_reduce](at::Tensor& t) {

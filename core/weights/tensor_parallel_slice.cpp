@@ -1,0 +1,64 @@
+#include "weights/tensor_parallel_slice.h"
+
+#include "util/error.h"
+
+#include <cstring>
+
+namespace distgpt {
+
+namespace {
+
+bool ends_with(const std::string& s, const std::string& suffix) {
+    return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+}  // namespace
+
+TensorParallelCut tensor_parallel_cut(const std::string& name) {
+    if (ends_with(name, "attn.c_attn.weight") || ends_with(name, "attn.c_attn.bias")) return TensorParallelCut::QkvColumns;
+    if (ends_with(name, "mlp.c_fc.weight") || ends_with(name, "mlp.c_fc.bias")) return TensorParallelCut::Columns;
+    if (ends_with(name, "attn.c_proj.weight") || ends_with(name, "mlp.c_proj.weight")) return TensorParallelCut::Rows;
+    if (ends_with(name, "attn.c_proj.bias") || ends_with(name, "mlp.c_proj.bias")) return TensorParallelCut::RankZeroOnly;
+    return TensorParallelCut::Whole;
+}
+
+TensorSlice slice_for_rank(const TensorView& v, TensorParallelCut cut, int rank, int k) {
+    const std::size_t element = dtype_size(v.dtype);
+    TensorSlice out{v.shape, {}};
+    auto fail = [&](const std::string& why) {
+        return Error(v.origin + ": tensor '" + v.name + "' of shape " + v.shape_string() + " " + why + " for " + std::to_string(k) + " tensor-parallel ranks");
+    };
+    if (k == 1 || cut == TensorParallelCut::Whole || cut == TensorParallelCut::RankZeroOnly) {
+        if (cut == TensorParallelCut::RankZeroOnly && rank != 0) return {{}, {}};
+        out.bytes.assign(v.data, v.data + v.nbytes);
+        return out;
+    }
+    if (v.shape.empty()) throw fail("has no dimensions to split");
+    const auto* in = v.data;
+    if (cut == TensorParallelCut::Rows) {
+        if (v.shape.size() != 2 || v.shape[0] % k) throw fail("does not split by rows");
+        const int64_t rows = v.shape[0] / k;
+        const std::size_t row_bytes = static_cast<std::size_t>(v.shape[1]) * element;
+        out.shape[0] = rows;
+        out.bytes.assign(in + rank * rows * row_bytes, in + (rank + 1) * rows * row_bytes);
+        return out;
+    }
+    // Columns of the last dimension: in every row, one piece (or q, k and v's pieces).
+    const int pieces = cut == TensorParallelCut::QkvColumns ? 3 : 1;
+    const int64_t cols = v.shape.back();
+    if (cols % (pieces * k)) throw fail("does not split by columns");
+    const int64_t piece = cols / pieces, share = piece / k;
+    const int64_t rows = v.numel() / cols;
+    out.shape.back() = share * pieces;
+    out.bytes.resize(static_cast<std::size_t>(rows * share * pieces) * element);
+    std::byte* dst = out.bytes.data();
+    for (int64_t row = 0; row < rows; ++row)
+        for (int p = 0; p < pieces; ++p) {
+            const std::size_t bytes = static_cast<std::size_t>(share) * element;
+            std::memcpy(dst, in + (row * cols + p * piece + rank * share) * element, bytes);
+            dst += bytes;
+        }
+    return out;
+}
+
+}  // namespace distgpt
