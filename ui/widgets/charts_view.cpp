@@ -31,13 +31,30 @@ QChartView* make_chart(const QString& title, const char* name) {
     return view;
 }
 
+// Small type and few ticks: a chart in a dock is ~250 px wide, and Qt
+// elides whatever does not fit to "...".
+void style_axis(QAbstractAxis* axis) {
+    QFont labels = axis->labelsFont(), title = axis->titleFont();
+    labels.setPointSizeF(7), title.setPointSizeF(7.5), title.setBold(false);
+    axis->setLabelsFont(labels);
+    axis->setTitleFont(title);
+    if (auto* values = qobject_cast<QValueAxis*>(axis)) {
+        values->setTickCount(4);
+        values->applyNiceNumbers();  // 0, 1000, 2000 rather than 0, 1027, 2054
+        values->setLabelFormat("%g");
+    }
+}
+
 void set_axes(QChart* chart, QAbstractSeries* series, const QString& x, const QString& y, double xmax, double ymax) {
+    // Before any data the axes still read 0..1; few ticks with short labels
+    // stay legible in a small dock.
     auto* ax = new QValueAxis;
     ax->setTitleText(x);
-    ax->setRange(0, std::max(1e-9, xmax));
+    ax->setRange(0, xmax > 0 ? xmax : 1);
     auto* ay = new QValueAxis;
     ay->setTitleText(y);
-    ay->setRange(0, std::max(1e-9, ymax * 1.1));
+    ay->setRange(0, ymax > 0 ? ymax * 1.1 : 1);
+    for (auto* axis : {ax, ay}) style_axis(axis);
     chart->addAxis(ax, Qt::AlignBottom);
     chart->addAxis(ay, Qt::AlignLeft);
     series->attachAxis(ax);
@@ -71,6 +88,8 @@ void show_bars(QChart* chart, const QStringList& categories, const std::vector<B
     x->append(categories);
     auto* y = new QValueAxis;
     y->setRange(0, std::max(1.0, top * 1.1));
+    style_axis(y);
+    style_axis(x);
     y->setTitleText(unit);
     chart->addAxis(x, Qt::AlignBottom);
     chart->addAxis(y, Qt::AlignLeft);

@@ -164,6 +164,8 @@ void TimelineView::mouseReleaseEvent(QMouseEvent* e) {
                               .arg(s->step);
         if (s->bytes) details += ", " + QString::number(s->bytes) + " bytes";
         if (s->peer >= 0) details += " to " + QString::fromStdString(state_->nodes()[s->peer].name);
+        if (s->transport == "shm") details += ", through shared memory";
+        else if (s->transport == "zmq") details += ", through ZeroMQ over TCP";
         Q_EMIT spanClicked(details);
     }
 }

@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <set>
 
 namespace distgpt::ui {
 
@@ -106,6 +107,7 @@ public:
         int from, to;
         double progress;  // 0..1
         int64_t bytes;
+        QString transport;  // "shm", "zmq" or "" (a run recorded before transports were)
     };
     void setFlights(QVector<Flight> flights) {
         flights_ = std::move(flights);
@@ -147,25 +149,45 @@ public:
             p->setBrush(c);
             p->drawPolygon(QPolygonF{tip, tip - v * 10 + w * 5, tip - v * 10 - w * 5});
         };
-        for (int s = 0; s + 1 < stages; ++s)
-            for (int r = 0; r < k; ++r) arrow(center(s * k), center((s + 1) * k + r), QColor(0x94, 0xa3, 0xb8), false, 0);
+        // Leader to leader; each leader relays to the other ranks of its stage.
+        for (int s = 0; s + 1 < stages; ++s) arrow(center(s * k), center((s + 1) * k), QColor(0x94, 0xa3, 0xb8), false, 0);
+        for (int s = 0; s < stages; ++s)
+            for (int r = 1; r < k; ++r) arrow(center(s * k), center(s * k + r), QColor(0xcb, 0xd5, 0xe1), false, 18);
+        const double ring_dip = kHeight / 2 + 40 + (k - 1) * 75;
         if (stages > 1) {
             // The ring dips below the stages; its label sits at the bottom of the dip.
-            const double dip = kHeight / 2 + 40 + (k - 1) * 75;
+            const double dip = ring_dip;
             arrow(center((stages - 1) * k), center(0), QColor(0xef, 0x44, 0x44, 150), true, -2 * dip);
             const QPointF mid = (center((stages - 1) * k) + center(0)) / 2 + QPointF(0, dip + 12);
             p->setPen(QColor(0xb9, 0x1c, 0x1c));
             p->drawText(QRectF(mid - QPointF(80, 10), QSizeF(160, 20)), Qt::AlignCenter, "token ids back to stage 0");
         }
+        // Flights come newest first. At full speed a link carries many at
+        // once, so each link's newest is labelled once, clear of the nodes:
+        // below a link between stages, beside a relay within a stage.
+        std::set<std::pair<int, int>> labelled;
         for (const auto& f : flights_) {
             if (f.from < 0 || f.to < 0 || f.from >= n || f.to >= n) continue;
-            const QPointF pos = center(f.from) + (center(f.to) - center(f.from)) * f.progress;
+            const QPointF a = center(f.from), b = center(f.to);
             p->setPen(Qt::NoPen);
             p->setBrush(colorOf("send"));
-            p->drawEllipse(pos, 7, 7);
+            p->drawEllipse(a + (b - a) * f.progress, 7, 7);
+            if (!labelled.insert({f.from, f.to}).second) continue;
+            QString label = f.bytes >= 1024 ? QString::number(f.bytes / 1024.0, 'f', 1) + " KiB" : QString::number(f.bytes) + " B";
+            if (f.transport == "shm") label += " · shared memory";
+            else if (f.transport == "zmq") label += " · TCP";
+            const bool across = std::abs(b.x() - a.x()) >= std::abs(b.y() - a.y());
+            const QSizeF size(p->fontMetrics().horizontalAdvance(label) + 12, p->fontMetrics().height() + 4);
+            const bool ring = f.to / k < f.from / k;  // tokens going back to stage 0: under the dip's caption
+            const QPointF at = ring     ? QPointF((a.x() + b.x()) / 2 - size.width() / 2, std::max(a.y(), b.y()) + ring_dip + 26)
+                               : across ? QPointF((a.x() + b.x()) / 2 - size.width() / 2, std::max(a.y(), b.y()) + kHeight / 2 + 8)
+                                        : QPointF(std::max(a.x(), b.x()) + kWidth / 2 + 6, (a.y() + b.y()) / 2 - size.height() / 2);
+            const QRectF box(at, size);
+            p->setPen(QColor(0xf5, 0x9e, 0x0b));
+            p->setBrush(QColor(0xff, 0xfb, 0xeb));
+            p->drawRoundedRect(box, 6, 6);
             p->setPen(QColor(0x78, 0x35, 0x0f));
-            const QString label = f.bytes >= 1024 ? QString::number(f.bytes / 1024.0, 'f', 1) + " KiB" : QString::number(f.bytes) + " B";
-            p->drawText(pos + QPointF(10, -8), label);
+            p->drawText(box, Qt::AlignCenter, label);
         }
     }
 
@@ -313,7 +335,7 @@ void TopologyView::showLive(const RunState* state, double now_us) {
         const auto& spans = state->spans();
         for (auto it = spans.rbegin(); it != spans.rend() && it->t0_us > now_us - kFlight; ++it)
             if (it->kind == "send" && it->peer >= 0 && it->t0_us <= now_us)
-                flights.push_back({it->node, it->peer, (now_us - it->t0_us) / kFlight, it->bytes});
+                flights.push_back({it->node, it->peer, (now_us - it->t0_us) / kFlight, it->bytes, QString::fromStdString(it->transport)});
     }
     links_->setFlights(flights);
 }
