@@ -196,6 +196,15 @@ bool ShmRing::write(const proto::Parts& parts, std::chrono::milliseconds patienc
     return true;
 }
 
+bool ShmRing::write_raw(const void* bytes, std::size_t size) {
+    const uint64_t w = header_->write_pos.load(std::memory_order_relaxed);
+    if (capacity_ - (w - header_->read_pos.load(std::memory_order_acquire)) < size) return false;
+    const auto* in = static_cast<const unsigned char*>(bytes);
+    for (std::size_t i = 0; i < size; ++i) data_[(w + i) % capacity_] = in[i];
+    header_->write_pos.store(w + size, std::memory_order_seq_cst);
+    return true;
+}
+
 bool ShmRing::reader_sleeping() const { return header_->reader_sleeping.load(std::memory_order_seq_cst) != 0; }
 
 bool ShmRing::empty() const {
@@ -221,10 +230,12 @@ std::optional<proto::Parts> ShmRing::try_read() {
         uint32_t head[4] = {};
         std::memcpy(head, in, 4);
         if (head[0] == kWrap) {
+            if (capacity_ - offset > w - r) throw corrupt("a wrap-around past what was written");
             r += capacity_ - offset;
             header_->read_pos.store(r, std::memory_order_release);
             continue;
         }
+        if (offset % 8 || capacity_ - offset < kRecordHeader) throw corrupt("a record that starts where none can");
         std::memcpy(head, in, kRecordHeader);  // copied once: the writer cannot change what was checked
         const auto [record, flags, bytes, total] = head;
         if (record < kRecordHeader || record % 8 || record > w - r || record > capacity_ - offset)

@@ -45,6 +45,9 @@ public:
     // another way. Throws Error when the reader makes no room for `patience`
     // or its process is gone.
     bool write(const proto::Parts& parts, std::chrono::milliseconds patience = std::chrono::seconds(30));
+    // A faulty writer, for tests and the fuzzer: `bytes` as they are, at the
+    // write position (wrapping), published. False when they do not fit now.
+    bool write_raw(const void* bytes, std::size_t size);
     // Writer, after a write: the reader is blocked elsewhere and must be woken.
     bool reader_sleeping() const;
 
