@@ -59,6 +59,14 @@ ByteLevelBpe::ByteLevelBpe(std::map<std::string, int> vocab, std::vector<std::pa
             throw Error("vocabulary gives id " + std::to_string(id) + " to both '" + *it->second + "' and '" + token + "'; every token needs its own id");
     }
     for (const auto& [token, id] : special_) limit = std::max(limit, id + 1);
+    // Ids index a table: a vocabulary's are dense, with room for a few gaps.
+    // One huge id must not make it gigabytes (found by the fuzzer).
+    const std::size_t most = vocab_.size() + special_.size() + 65536;
+    for (const auto* ids : {&vocab_, &special_})
+        for (const auto& [token, id] : *ids)
+            if (id < 0 || static_cast<std::size_t>(id) >= most)
+                throw Error("vocabulary gives '" + token + "' the id " + std::to_string(id) + ", out of range for " +
+                            std::to_string(vocab_.size()) + " tokens (ids run from 0, with at most 65536 unused)");
     id_bytes_.assign(limit, {});
     id_known_.assign(limit, false);
     const auto& map = byte_unicode_map();

@@ -85,6 +85,9 @@ private Q_SLOTS:
         write_file(path_of(dir) / "vocab.json", R"({"a": 0, "b": 1, "ab": 2, "x": 2})");
         write_file(path_of(dir) / "merges.txt", "#version: 0.2\na b\n");
         EXPECT_ERROR(load_tokenizer(path_of(dir)), "gives id 2 to both");
+        // Found by fuzz_tokenizer: one huge id asked for gigabytes.
+        write_file(path_of(dir) / "vocab.json", R"({"p": 88888889, "a": 0})");
+        EXPECT_ERROR(load_tokenizer(path_of(dir)), "gives 'p' the id 88888889, out of range for 2 tokens");
     }
 };
 
