@@ -222,25 +222,24 @@ bool ShmRing::writer_attached() const { return header_->attached.load(std::memor
 std::optional<proto::Parts> ShmRing::try_read() {
     uint64_t r = header_->read_pos.load(std::memory_order_relaxed);
     const uint64_t w = header_->write_pos.load(std::memory_order_seq_cst);
-    auto corrupt = [&](const std::string& why) { return Error("shared-memory ring " + name_ + ": " + why + "; the writer broke the ring"); };
-    if (w - r > capacity_) throw corrupt("it claims more bytes than it holds");
+    if (w - r > capacity_) throw broken("it claims more bytes than it holds");
     while (r != w) {
         const std::size_t offset = r % capacity_;
         const unsigned char* in = data_ + offset;
         uint32_t head[4] = {};
         std::memcpy(head, in, 4);
         if (head[0] == kWrap) {
-            if (capacity_ - offset > w - r) throw corrupt("a wrap-around past what was written");
+            if (capacity_ - offset > w - r) throw broken("a wrap-around past what was written");
             r += capacity_ - offset;
             header_->read_pos.store(r, std::memory_order_release);
             continue;
         }
-        if (offset % 8 || capacity_ - offset < kRecordHeader) throw corrupt("a record that starts where none can");
+        if (offset % 8 || capacity_ - offset < kRecordHeader) throw broken("a record that starts where none can");
         std::memcpy(head, in, kRecordHeader);  // copied once: the writer cannot change what was checked
         const auto [record, flags, bytes, total] = head;
         if (record < kRecordHeader || record % 8 || record > w - r || record > capacity_ - offset)
-            throw corrupt("a record of " + std::to_string(record) + " bytes");
-        if (bytes > record - kRecordHeader) throw corrupt("a chunk of " + std::to_string(bytes) + " bytes in a record of " + std::to_string(record));
+            throw broken("a record of " + std::to_string(record) + " bytes");
+        if (bytes > record - kRecordHeader) throw broken("a chunk of " + std::to_string(bytes) + " bytes in a record of " + std::to_string(record));
         auto message = take(in + kRecordHeader, bytes, flags, total);
         r += record;
         header_->read_pos.store(r, std::memory_order_release);
@@ -249,39 +248,42 @@ std::optional<proto::Parts> ShmRing::try_read() {
     return std::nullopt;
 }
 
+Error ShmRing::broken(const std::string& why) const {
+    return Error("shared-memory ring " + name_ + ": " + why + "; the writer broke the ring");
+}
+
 // One chunk of a message; the message once its last chunk is in.
 std::optional<proto::Parts> ShmRing::take(const unsigned char* chunk, uint32_t bytes, uint32_t flags, uint32_t total) {
-    auto corrupt = [&](const std::string& why) { return Error("shared-memory ring " + name_ + ": " + why + "; the writer broke the ring"); };
     if (flags & kFirst) {
-        if (in_message_) throw corrupt("a message began before the last one ended");
-        if (total < 8 || total > static_cast<uint64_t>(proto::kMaxMessageBytes)) throw corrupt("a message of " + std::to_string(total) + " bytes");
+        if (in_message_) throw broken("a message began before the last one ended");
+        if (total < 8 || total > static_cast<uint64_t>(proto::kMaxMessageBytes)) throw broken("a message of " + std::to_string(total) + " bytes");
         in_message_ = true, expected_ = total;
         partial_.clear();
     } else if (!in_message_) {
-        throw corrupt("a chunk without the start of its message");
+        throw broken("a chunk without the start of its message");
     }
-    if (partial_.size() + bytes > expected_) throw corrupt("chunks longer than their message");
+    if (partial_.size() + bytes > expected_) throw broken("chunks longer than their message");
     const bool whole = (flags & kFirst) && (flags & kLast);
     if (!whole) partial_.insert(partial_.end(), chunk, chunk + bytes);
     if (!(flags & kLast)) return std::nullopt;
     in_message_ = false;
     const unsigned char* stream = whole ? chunk : partial_.data();
     const std::size_t size = whole ? bytes : partial_.size();
-    if (size != expected_) throw corrupt("a message of " + std::to_string(size) + " bytes where " + std::to_string(expected_) + " were announced");
+    if (size != expected_) throw broken("a message of " + std::to_string(size) + " bytes where " + std::to_string(expected_) + " were announced");
     uint32_t count = 0;
     std::memcpy(&count, stream, 4);
-    if (count == 0 || count > proto::kMaxFrames + 1) throw corrupt("a message of " + std::to_string(count) + " parts");
+    if (count == 0 || count > proto::kMaxFrames + 1) throw broken("a message of " + std::to_string(count) + " parts");
     std::size_t at = 4 + 4 * std::size_t(count);
-    if (at > size) throw corrupt("a message shorter than its part lengths");
+    if (at > size) throw broken("a message shorter than its part lengths");
     proto::Parts parts;
     for (uint32_t i = 0; i < count; ++i) {
         uint32_t length = 0;
         std::memcpy(&length, stream + 4 + 4 * i, 4);
-        if (length > size - at) throw corrupt("a part of " + std::to_string(length) + " bytes past its message");
+        if (length > size - at) throw broken("a part of " + std::to_string(length) + " bytes past its message");
         parts.emplace_back(stream + at, length);
         at += length;
     }
-    if (at != size) throw corrupt("parts that do not fill their message");
+    if (at != size) throw broken("parts that do not fill their message");
     return parts;
 }
 

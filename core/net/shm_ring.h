@@ -1,5 +1,6 @@
 #pragma once
 #include "proto/codec.h"
+#include "util/error.h"
 
 #include <chrono>
 #include <cstddef>
@@ -77,6 +78,7 @@ private:
     ShmRing(std::string name, void* base, std::size_t mapped, bool owner);
     void release();
     void wait_for_room(std::size_t bytes, std::chrono::steady_clock::time_point deadline);
+    Error broken(const std::string& why) const;
     std::optional<proto::Parts> take(const unsigned char* chunk, uint32_t bytes, uint32_t flags, uint32_t total);
 
     std::string name_;

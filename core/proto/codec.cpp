@@ -44,7 +44,15 @@ Message decode(Parts parts) {
     if (m.type.empty()) throw Error("message header has no type");
     if (!has_body) throw Error(m.type + " message has no body");
     for (std::size_t i = 1; i < parts.size(); ++i) m.frames.push_back(std::move(parts[i]));
+    m.raw_header = std::move(parts.front());  // unpack copied what the handle refers to
     return m;
+}
+
+Parts Message::copy() const {
+    Parts parts;
+    parts.emplace_back(raw_header.data(), raw_header.size());
+    for (const auto& f : frames) parts.emplace_back(f.data(), f.size());
+    return parts;
 }
 
 zmq::message_t frame_of(const void* data, std::size_t bytes) { return zmq::message_t(data, bytes); }

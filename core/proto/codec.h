@@ -22,6 +22,10 @@ struct Message {
     std::string type;
     msgpack::object_handle header;
     Parts frames;
+    zmq::message_t raw_header;  // the header as received: relaying needs no re-encoding
+
+    // The message as it came, to send on unchanged.
+    Parts copy() const;
 
     // The body as T; throws Error("malformed <type> message: ...").
     template <class T>

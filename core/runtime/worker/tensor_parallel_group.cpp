@@ -25,7 +25,7 @@ TensorParallelGroup::TensorParallelGroup(zmq::context_t& context, const net::Key
 }
 
 void TensorParallelGroup::clear() {
-    peers_.clear();
+    to_.clear();
     from_.clear();
     early_.clear();
     counter_ = 0;
@@ -33,47 +33,37 @@ void TensorParallelGroup::clear() {
 
 std::vector<std::string> TensorParallelGroup::configure(const proto::Configure& c) {
     clear();
-    run_ = c.run, rank_ = c.tp_rank, stage_ = c.stage, shared_memory_ = c.shared_memory;
+    run_ = c.run, rank_ = c.tp_rank, stage_ = c.stage;
     std::vector<std::string> warnings;
     const int k = static_cast<int>(c.tp_peers.size());
     const std::string ring_run = c.run + "/all-reduce";
     for (int r = 0; r < k; ++r) {
-        Peer peer;
-        if (r != rank_) {
-            zmq::socket_t s = net::make_socket(context_, zmq::socket_type::push);
-            net::make_curve_client(s, keys_, r < static_cast<int>(c.tp_peer_keys.size()) ? c.tp_peer_keys[r] : "");
-            s.connect(c.tp_peers[r]);
-            peer.push = std::move(s);
-            peer.name = net::ring_name(ring_run, c.tp_peers[rank_], c.tp_peers[r]);
-            if (shared_memory_) {
-                try {
-                    from_.push_back(net::ShmRing::create(net::ring_name(ring_run, c.tp_peers[r], c.tp_peers[rank_])));
-                } catch (const Error& e) {
-                    warnings.push_back(std::string(e.what()) + "; partial sums from rank " + std::to_string(r) + " come by ZeroMQ");
-                }
-            }
+        if (r == rank_) {
+            to_.emplace_back(std::nullopt);
+            continue;
         }
-        peers_.push_back(std::move(peer));
+        zmq::socket_t s = net::make_socket(context_, zmq::socket_type::push);
+        net::make_curve_client(s, keys_, r < static_cast<int>(c.tp_peer_keys.size()) ? c.tp_peer_keys[r] : "");
+        s.connect(c.tp_peers[r]);
+        to_.emplace_back(net::RingOutlink(std::move(s), c.shared_memory ? net::ring_name(ring_run, c.tp_peers[rank_], c.tp_peers[r]) : "", run_));
+        if (!c.shared_memory) continue;
+        try {
+            from_.add(net::ShmRing::create(net::ring_name(ring_run, c.tp_peers[r], c.tp_peers[rank_])));
+        } catch (const Error& e) {
+            warnings.push_back(std::string(e.what()) + "; partial sums from rank " + std::to_string(r) + " come by ZeroMQ");
+        }
     }
     return warnings;
 }
 
 void TensorParallelGroup::all_reduce(float* data, std::size_t count) {
-    const int k = static_cast<int>(peers_.size());
+    const int k = static_cast<int>(to_.size());
     const int64_t counter = ++counter_;
-    for (int r = 0; r < k; ++r) {
-        Peer& peer = peers_[r];
-        if (!peer.push) continue;
+    for (auto& peer : to_) {
+        if (!peer) continue;
         proto::Parts frames;
         frames.push_back(proto::frame_of(data, count * sizeof(float)));
-        proto::Parts message = proto::encode(proto::Partial{counter, rank_, run_}, std::move(frames));
-        // Every peer's ring was made before the controller started the run.
-        if (shared_memory_ && !peer.to_tried) peer.to = net::ShmRing::open(peer.name), peer.to_tried = true;
-        if (peer.to && peer.to->write(message)) {
-            if (peer.to->reader_sleeping()) net::send(*peer.push, proto::encode(proto::Wake{run_}));
-        } else {
-            net::send(*peer.push, std::move(message));
-        }
+        peer->send(proto::encode(proto::Partial{counter, rank_, run_}, std::move(frames)));
     }
     std::map<int, std::vector<float>> mine = std::move(early_[counter]);
     early_.erase(counter);
@@ -83,8 +73,7 @@ void TensorParallelGroup::all_reduce(float* data, std::size_t count) {
     const int64_t start = net::now_ns();
     while (static_cast<int>(mine.size()) < k) {
         bool got = false;
-        for (auto& ring : from_)
-            while (auto parts = ring.try_read()) take(std::move(*parts), counter, count, mine), got = true;
+        while (auto parts = from_.receive()) take(std::move(*parts), counter, count, mine), got = true;
         if (auto parts = net::receive(pull_, std::chrono::milliseconds(0))) take(std::move(*parts), counter, count, mine), got = true;
         if (got) continue;
         const int64_t waited = net::now_ns() - start;
@@ -95,11 +84,9 @@ void TensorParallelGroup::all_reduce(float* data, std::size_t count) {
             continue;
         }
         // A long wait (a peer still loading, or slowed by another process): block, with the doorbell armed.
-        bool quiet = true;
-        for (auto& ring : from_) ring.set_reader_sleeping(true), quiet = quiet && ring.empty();
-        if (quiet)
+        if (from_.prepare_to_block())
             if (auto parts = net::receive(pull_, std::chrono::milliseconds(100))) take(std::move(*parts), counter, count, mine);
-        for (auto& ring : from_) ring.set_reader_sleeping(false);
+        from_.awake();
     }
     std::copy(mine[0].begin(), mine[0].end(), data);
     for (int r = 1; r < k; ++r)
@@ -111,7 +98,7 @@ void TensorParallelGroup::take(proto::Parts parts, int64_t counter, std::size_t 
     if (m.type == proto::Wake::kType) return;
     const auto p = m.as<proto::Partial>();
     if (p.run != run_) return;  // an earlier run's, still on its way
-    const int k = static_cast<int>(peers_.size());
+    const int k = static_cast<int>(to_.size());
     if (p.rank < 0 || p.rank >= k || p.rank == rank_)
         throw Error("a partial sum from rank " + std::to_string(p.rank) + " in a group of " + std::to_string(k));
     if (m.frames.size() != 1 || m.frames[0].size() % sizeof(float))

@@ -1,6 +1,6 @@
 #pragma once
 #include "net/curve_keys.h"
-#include "net/shm_ring.h"
+#include "net/ring_links.h"
 #include "proto/messages.h"
 
 #include <zmq.hpp>
@@ -42,15 +42,8 @@ private:
     std::string endpoint_;
     std::string run_;
     int rank_ = 0, stage_ = 0;
-    bool shared_memory_ = false;
-    struct Peer {
-        std::optional<zmq::socket_t> push;  // none for this rank
-        std::optional<net::ShmRing> to;     // writer side, opened at the first all-reduce
-        bool to_tried = false;
-        std::string name;                   // the ring's name
-    };
-    std::vector<Peer> peers_;               // by rank
-    std::vector<net::ShmRing> from_;        // reader side: one ring per other rank on this machine
+    std::vector<std::optional<net::RingOutlink>> to_;  // by rank; none for this rank
+    net::RingInbox from_;                               // one ring per other rank on this machine
     int64_t counter_ = 0;
     std::map<int64_t, std::map<int, std::vector<float>>> early_;  // partials of all-reduces not yet reached
 };

@@ -59,7 +59,6 @@ struct WorkerService::Impl {
     std::unique_ptr<BufferTensorSource> received;
     std::vector<proto::Span> spans;
     int64_t last_message_ns = 0;
-    proto::Parts relay_copy;  // a leader's copy of the data message in hand, for its followers
 
     explicit Impl(WorkerOptions o) : options(std::move(o)) {
         net::ShmRing::remove_orphans();  // rings of workers that were killed
@@ -143,7 +142,7 @@ struct WorkerService::Impl {
             // A peer on this machine writes into a shared-memory ring: look there first.
             std::optional<proto::Parts> from_ring;
             try {
-                from_ring = links.receive_from_rings();
+                from_ring = links.rings().receive();
             } catch (const Error& e) {
                 refuse("", "?", e.what());
             }
@@ -165,9 +164,9 @@ struct WorkerService::Impl {
                     continue;
                 }
             } else {
-                if (!links.prepare_to_block()) continue;
+                if (!links.rings().prepare_to_block()) continue;
                 parts = net::receive(inbox, std::chrono::milliseconds(200));
-                links.awake();
+                links.rings().awake();
             }
             if (!parts || parts->size() < 2) continue;
             const int64_t arrived = net::now_ns();
@@ -182,10 +181,6 @@ struct WorkerService::Impl {
         last_message_ns = arrived;
         std::string type = "?";
         try {
-            // A leader relays the data messages it is about to compute to its followers, as they came.
-            relay_copy.clear();
-            if (runner && !cfg.followers.empty())
-                for (const auto& p : parts) relay_copy.emplace_back(p.data(), p.size());
             proto::Message m = proto::decode(std::move(parts));
             type = m.type;
             if (from.empty() && m.type != proto::Forward::kType && m.type != proto::Tokens::kType && m.type != proto::Start::kType)
@@ -208,19 +203,16 @@ struct WorkerService::Impl {
         }
     }
 
-    // Before computing, so the followers compute at the same time.
-    void relay(int group, int step) {
-        if (relay_copy.empty()) return;
+    // A leader sends each data message it is about to compute on to its
+    // followers, as it came; before computing, so they compute meanwhile.
+    void relay(const proto::Message& m, int group, int step) {
         std::size_t bytes = 0;
-        for (std::size_t i = 1; i < relay_copy.size(); ++i) bytes += relay_copy[i].size();
+        for (const auto& f : m.frames) bytes += f.size();
         for (const auto& follower : cfg.followers) {
             const int64_t t0 = net::now_ns();
-            proto::Parts copy;
-            for (const auto& p : relay_copy) copy.emplace_back(p.data(), p.size());
-            const char* how = links.send(follower, std::move(copy));
+            const char* how = links.send(follower, m.copy());
             span("send", t0, net::now_ns(), group, step, static_cast<int64_t>(bytes), follower, {}, how);
         }
-        relay_copy.clear();
     }
 
     void require_owner(const std::string& from, const std::string& type) {
@@ -264,20 +256,20 @@ struct WorkerService::Impl {
             const auto start = m.as<proto::Start>();
             if (stale(start.run)) return;
             const auto& ids = frame(m, 0, sizeof(int32_t));
-            relay(start.group, -1);
+            relay(m, start.group, -1);
             emit(shard().start(start, static_cast<const int32_t*>(ids.data()), ids.size() / sizeof(int32_t)));
         } else if (m.type == proto::Forward::kType) {
             const auto f = m.as<proto::Forward>();
             if (stale(f.run)) return;
             const auto& hidden = frame(m, 0, sizeof(float));
             span("receive", arrived, net::now_ns(), f.group, f.step, static_cast<int64_t>(hidden.size()));
-            relay(f.group, f.step);
+            relay(m, f.group, f.step);
             emit(shard().forward(f, static_cast<const float*>(hidden.data()), hidden.size() / sizeof(float)));
         } else if (m.type == proto::Tokens::kType) {
             const auto t = m.as<proto::Tokens>();
             if (stale(t.run)) return;
             span("receive", arrived, net::now_ns(), t.group, t.step, static_cast<int64_t>(t.tokens.size() * sizeof(int32_t)));
-            relay(t.group, t.step);
+            relay(m, t.group, t.step);
             emit(shard().next_step(t));
         } else if (m.type == proto::Wake::kType) {
             // Its message is in a ring; the loop reads it next.

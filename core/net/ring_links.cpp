@@ -1,0 +1,48 @@
+#include "net/ring_links.h"
+
+#include "net/sockets.h"
+#include "util/error.h"
+
+namespace distgpt::net {
+
+const char* RingOutlink::send(proto::Parts parts) {
+    if (!ring_name_.empty() && !looked_) ring_ = ShmRing::open(ring_name_), looked_ = true;
+    if (ring_ && ring_->write(parts)) {
+        if (ring_->reader_sleeping()) net::send(socket_, proto::encode(proto::Wake{run_}));
+        return "shm";
+    }
+    net::send(socket_, std::move(parts));
+    return "zmq";
+}
+
+std::optional<proto::Parts> RingInbox::receive() {
+    for (auto& ring : rings_) {
+        if (ring.closed()) continue;
+        try {
+            if (auto parts = ring.try_read()) {
+                if (ring.writer_attached()) ring.unlink();  // nothing left behind if a process is killed
+                return parts;
+            }
+        } catch (const Error&) {
+            ring.close();
+            throw;
+        }
+    }
+    return std::nullopt;
+}
+
+bool RingInbox::prepare_to_block() {
+    bool quiet = true;
+    for (auto& ring : rings_) {
+        ring.set_reader_sleeping(true);
+        if (!ring.closed() && !ring.empty()) quiet = false;
+    }
+    if (!quiet) awake();
+    return quiet;
+}
+
+void RingInbox::awake() {
+    for (auto& ring : rings_) ring.set_reader_sleeping(false);
+}
+
+}  // namespace distgpt::net

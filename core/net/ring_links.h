@@ -1,0 +1,52 @@
+#pragma once
+#include "net/shm_ring.h"
+#include "proto/codec.h"
+
+#include <zmq.hpp>
+
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace distgpt::net {
+
+// Messages to one peer: through the shared-memory ring the peer made for us
+// when there is one, else through a ZeroMQ socket. The ring is looked for at
+// the first send (every ring of a run exists before the run starts) and the
+// choice holds for the whole run, so messages arrive in the order sent.
+class RingOutlink {
+public:
+    // ring_name "": ZeroMQ only. `run` goes into the doorbell message.
+    RingOutlink(zmq::socket_t socket, std::string ring_name, std::string run)
+        : socket_(std::move(socket)), ring_name_(std::move(ring_name)), run_(std::move(run)) {}
+
+    // "shm" or "zmq": how it went. Throws Error when the ring's reader is gone.
+    const char* send(proto::Parts parts);
+
+private:
+    zmq::socket_t socket_;
+    std::string ring_name_, run_;
+    std::optional<ShmRing> ring_;
+    bool looked_ = false;
+};
+
+// The rings a process reads, one per sender, with the doorbell protocol: a
+// reader about to block on ZeroMQ marks them, and a writer that sees the mark
+// after writing sends a `wake` there.
+class RingInbox {
+public:
+    void add(ShmRing ring) { rings_.push_back(std::move(ring)); }
+    void clear() { rings_.clear(); }
+
+    // The next message in any ring. Throws Error for a broken ring, which is
+    // closed first (its writer then falls back to ZeroMQ).
+    std::optional<proto::Parts> receive();
+    // False when a message came meanwhile: then do not block.
+    bool prepare_to_block();
+    void awake();
+
+private:
+    std::vector<ShmRing> rings_;
+};
+
+}  // namespace distgpt::net
