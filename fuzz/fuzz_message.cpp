@@ -20,6 +20,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         else if (m.type == Tokens::kType) (void)m.as<Tokens>();
         else if (m.type == WeightChunk::kType) (void)m.as<WeightChunk>();
         else if (m.type == Hello::kType) (void)m.as<Hello>();
+        else if (m.type == Trace::kType) (void)m.as<Trace>();
     } catch (const distgpt::Error&) {
     }
     return 0;

@@ -58,7 +58,7 @@ int run(const RunArgs& a) {
     Sampler check(request.options.sampling);
 
     const int stages = topology.stage_count();
-    const int slots = std::max(1, std::min<int>(static_cast<int>(texts.size()), a.in_flight > 0 ? a.in_flight : stages));
+    const int slots = sequence_slots(static_cast<int>(texts.size()), a.in_flight, stages);
     const int context = a.context > 0 ? a.context : std::min<int>(model.config.n_positions, static_cast<int>(longest) + a.max_new_tokens);
     if (static_cast<int>(longest) >= context)
         throw Error("the longest prompt has " + std::to_string(longest) + " tokens; the context holds " + std::to_string(context));

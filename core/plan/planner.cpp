@@ -38,11 +38,38 @@ std::vector<std::pair<int, int>> balance(int layers, int stages, int64_t layer_c
 
 }  // namespace
 
+int sequence_slots(int prompts, int in_flight, int stages) {
+    return std::max(1, std::min(prompts, in_flight > 0 ? in_flight : stages));
+}
+
 bool StagePlan::embedding() const { return layer_begin == 0; }
 
 Plan make_plan(const Topology& t, const Gpt2Config& c, int slots, int context) {
+    Plan plan = plan_stages(t, c, slots, context);
+    if (const std::string why = memory_shortfalls(plan, t); !why.empty()) throw Error(why);
+    return plan;
+}
+
+std::string memory_shortfalls(const Plan& plan, const Topology& t) {
+    std::string shortfalls;
+    for (std::size_t node = 0; node < plan.memory.size(); ++node) {
+        const NodeMemory& m = plan.memory[node];
+        const int64_t limit = t.nodes[node].memory_limit;
+        if (m.fits(limit)) continue;
+        shortfalls += "\n  node '" + t.nodes[node].name + "' needs " + mib(m.total()) + " (weights " + mib(m.weights) + ", KV cache " +
+                      mib(m.kv_cache) + ", runtime " + mib(m.runtime) + ") but its limit is " + mib(limit) + ": " +
+                      mib(m.total() - limit) + " short";
+    }
+    if (shortfalls.empty()) return {};
+    return "the plan does not fit:" + shortfalls + "\n  add nodes, raise their limits, or use fewer sequences or a shorter context";
+}
+
+Plan plan_stages(const Topology& t, const Gpt2Config& c, int slots, int context) {
     const int k = t.ranks_per_stage(), stages = t.stage_count();
     if (k < 1 || stages < 1) throw Error("the topology has no stage to run");
+    if (t.nodes.size() % k != 0)
+        throw Error(std::to_string(k) + " tensor-parallel ranks per stage need a node count that " + std::to_string(k) + " divides, but the topology has " +
+                    std::to_string(t.nodes.size()) + " nodes: add or remove a node, or choose another strategy");
     if (c.n_head % k != 0)
         throw Error("tensor-parallel degree " + std::to_string(k) + " does not divide the model's " + std::to_string(c.n_head) +
                     " heads; use " + std::to_string(k) + " nodes per stage only for models whose heads it divides");
@@ -67,7 +94,6 @@ Plan make_plan(const Topology& t, const Gpt2Config& c, int slots, int context) {
     plan.memory.resize(t.nodes.size());
     plan.stage_of_node.assign(t.nodes.size(), 0);
     plan.rank_of_node.assign(t.nodes.size(), 0);
-    std::string shortfalls;
     for (int s = 0; s < stages; ++s) {
         StagePlan sp;
         sp.layer_begin = ranges[s].first, sp.layer_end = ranges[s].second;
@@ -81,16 +107,9 @@ Plan make_plan(const Topology& t, const Gpt2Config& c, int slots, int context) {
             m.weights = layers * c.params_per_layer() * 4 / k + ((s == 0 || sp.head) ? V * C * 4 : 0) + (s == 0 ? int64_t(c.n_positions) * C * 4 : 0);
             m.kv_cache = 2LL * layers * slots * context * C / k * 4;
             m.runtime = kRuntimeBytes;
-            const int64_t limit = t.nodes[node].memory_limit;
-            if (limit > 0 && m.total() > limit)
-                shortfalls += "\n  node '" + t.nodes[node].name + "' needs " + mib(m.total()) + " (weights " + mib(m.weights) +
-                              ", KV cache " + mib(m.kv_cache) + ", runtime " + mib(m.runtime) + ") but its limit is " + mib(limit) +
-                              ": " + mib(m.total() - limit) + " short";
         }
         plan.stages.push_back(sp);
     }
-    if (!shortfalls.empty())
-        throw Error("the plan does not fit:" + shortfalls + "\n  add nodes, raise their limits, or use fewer sequences or a shorter context");
     return plan;
 }
 

@@ -17,6 +17,8 @@ struct StagePlan {
 struct NodeMemory {
     int64_t weights = 0, kv_cache = 0, runtime = 0;
     int64_t total() const { return weights + kv_cache + runtime; }
+    // The one rule for a node's memory limit (0: none).
+    bool fits(int64_t limit) const { return limit <= 0 || total() <= limit; }
 };
 
 struct Plan {
@@ -26,11 +28,23 @@ struct Plan {
     std::string describe(const Topology& t) const;  // one line per stage
 };
 
+// Sequences each stage keeps a KV cache for: as asked, else one per stage
+// (recurrent pipelining keeps every stage busy), never more than there are.
+int sequence_slots(int prompts, int in_flight, int stages);
+
 // Turns a topology and a model into stages: contiguous layer ranges
 // balanced by the bytes each stage reads per token (the head counts on the
 // last), each run by its tensor-parallel ranks; then checks every node's
 // memory (weights + KV cache for `slots` sequences of `context` tokens).
 // An impossible plan throws Error saying which node lacks how much.
 Plan make_plan(const Topology& topology, const Gpt2Config& config, int slots, int context);
+
+// The same plan without the memory check, for an editor that marks the
+// nodes that do not fit; throws only when no plan can be made at all
+// (heads or nodes that do not divide, more stages than layers).
+Plan plan_stages(const Topology& topology, const Gpt2Config& config, int slots, int context);
+// Why `plan` does not fit the nodes' memory limits, one line per node short
+// of memory and a line on what to do; empty when it fits.
+std::string memory_shortfalls(const Plan& plan, const Topology& topology);
 
 }  // namespace distgpt

@@ -3,15 +3,20 @@
 // a multipart ZeroMQ message: a msgpack header {v, type, body}, then raw
 // tensor frames (fp32 or int32, little-endian, row-major). docs/protocol.md
 // describes who sends each one and when.
+#include "trace/span_kind.h"
+
 #include <msgpack.hpp>
 
 #include <cstdint>
 #include <string>
 #include <vector>
 
+// Span kinds travel as their numbers; a receiver checks the range.
+MSGPACK_ADD_ENUM(distgpt::SpanKind);
+
 namespace distgpt::proto {
 
-constexpr int kProtocolVersion = 1;
+constexpr int kProtocolVersion = 2;  // 2: span kinds as enums; no hop delay
 
 struct Hello {
     static constexpr const char* kType = "hello";
@@ -92,7 +97,6 @@ struct Configure {
     bool return_logits = false;         // the last stage sends each sampled row's logits (tests, debugging)
     int eos_token_id = -1;
     std::vector<int> masked_ranges;     // [begin, end) pairs of ids never sampled: ids the tokenizer cannot spell
-    int hop_delay_ms = 0;               // slow motion for a class: wait before each message sent
     // CURVE: the server key of each peer above ("" = not secured). The peers'
     // own keys were admitted by an earlier `admit`.
     std::vector<std::string> next_keys, first_keys, tp_peer_keys;
@@ -104,7 +108,7 @@ struct Configure {
     std::vector<std::string> prev;
     MSGPACK_DEFINE_MAP(run, weights, model_dir, random_shape, config_json, random_seed, layer_begin, layer_end,
                        embedding, head, tp_rank, tp_size, stage, stages, slots, context, threads, next, first,
-                       tp_peers, return_logits, eos_token_id, masked_ranges, hop_delay_ms, next_keys, first_keys,
+                       tp_peers, return_logits, eos_token_id, masked_ranges, next_keys, first_keys,
                        tp_peer_keys, shared_memory, inbox, prev, followers, follower_keys);
 };
 
@@ -185,7 +189,7 @@ struct Tokens {
 
 // One timed span on a worker's own monotonic clock.
 struct Span {
-    std::string kind;  // compute, send, receive, wait, allreduce, load, sample
+    SpanKind kind = SpanKind::Compute;
     int64_t t0 = 0, t1 = 0;
     int group = -1, step = -1;
     int layer_begin = 0, layer_end = 0;

@@ -16,11 +16,8 @@ namespace {
 
 using nlohmann::json;
 
-int track_of(const std::string& kind) {
-    if (kind == "send") return 2;
-    if (kind == "receive") return 3;
-    return 1;  // compute, allreduce, sample, load: the node's own work
-}
+// One Chrome trace thread per kind, in the order of SpanKind.
+int track_of(SpanKind kind) { return static_cast<int>(kind) + 1; }
 
 std::ofstream open_for_writing(const std::filesystem::path& file) {
     std::ofstream out(file);
@@ -45,28 +42,30 @@ void write_chrome_trace(const RunTrace& trace, const std::filesystem::path& file
         const auto& node = trace.nodes[n];
         events.push_back({{"ph", "M"}, {"name", "process_name"}, {"pid", n}, {"args", {{"name", node.name + " (" + node.shard + ")"}}}});
         events.push_back({{"ph", "M"}, {"name", "process_sort_index"}, {"pid", n}, {"args", {{"sort_index", n}}}});
-        for (auto [tid, name] : {std::pair{1, "compute"}, {2, "send"}, {3, "receive"}})
-            events.push_back({{"ph", "M"}, {"name", "thread_name"}, {"pid", n}, {"tid", tid}, {"args", {{"name", name}}}});
+        for (SpanKind k : kAllSpanKinds)
+            if (k != SpanKind::Load)
+                events.push_back({{"ph", "M"}, {"name", "thread_name"}, {"pid", n}, {"tid", track_of(k)}, {"args", {{"name", span_kind_name(k)}}}});
     }
     // Receives by (node, group, step), to hang each send's arrow on.
     std::map<std::tuple<int, int, int>, const TraceSpan*> receives;
     for (const auto& s : trace.spans)
-        if (s.kind == "receive") receives[{s.node, s.group, s.step}] = &s;
+        if (s.kind == SpanKind::Receive) receives[{s.node, s.group, s.step}] = &s;
     int flow = 0;
     for (const auto& s : trace.spans) {
         json args = {{"group", s.group}, {"step", s.step}, {"layers", std::to_string(s.layer_begin) + "-" + std::to_string(s.layer_end - 1)},
                      {"bytes", s.bytes}, {"sequences", s.sequences}};
         if (s.peer >= 0) args["to"] = trace.nodes[s.peer].name;
         if (!s.transport.empty()) args["transport"] = s.transport == "shm" ? "shared memory" : "ZeroMQ";
-        events.push_back({{"ph", "X"}, {"name", s.kind}, {"cat", s.kind}, {"pid", s.node}, {"tid", track_of(s.kind)},
+        const std::string kind(span_kind_name(s.kind));
+        events.push_back({{"ph", "X"}, {"name", kind}, {"cat", kind}, {"pid", s.node}, {"tid", track_of(s.kind)},
                           {"ts", s.t0_us}, {"dur", std::max(0.0, s.t1_us - s.t0_us)}, {"args", args}});
-        if (s.kind != "send" || s.peer < 0) continue;
+        if (s.kind != SpanKind::Send || s.peer < 0) continue;
         // A receive carries the group and step of the message that caused it.
         auto it = receives.find({s.peer, s.group, s.step});
         if (it == receives.end()) continue;
         ++flow;
-        events.push_back({{"ph", "s"}, {"name", "message"}, {"cat", "flow"}, {"id", flow}, {"pid", s.node}, {"tid", 2}, {"ts", s.t0_us}});
-        events.push_back({{"ph", "f"}, {"bp", "e"}, {"name", "message"}, {"cat", "flow"}, {"id", flow}, {"pid", s.peer}, {"tid", 3}, {"ts", it->second->t0_us}});
+        events.push_back({{"ph", "s"}, {"name", "message"}, {"cat", "flow"}, {"id", flow}, {"pid", s.node}, {"tid", track_of(SpanKind::Send)}, {"ts", s.t0_us}});
+        events.push_back({{"ph", "f"}, {"bp", "e"}, {"name", "message"}, {"cat", "flow"}, {"id", flow}, {"pid", s.peer}, {"tid", track_of(SpanKind::Receive)}, {"ts", it->second->t0_us}});
     }
     open_for_writing(file) << json{{"traceEvents", events}, {"displayTimeUnit", "ms"}}.dump() << "\n";
 }
@@ -78,9 +77,9 @@ void write_events_csv(const RunTrace& trace, const std::filesystem::path& file) 
         const auto& n = trace.nodes[s.node];
         std::string seqs;
         for (std::size_t i = 0; i < s.sequences.size(); ++i) seqs += (i ? " " : "") + std::to_string(s.sequences[i]);
-        out << n.name << ',' << n.stage << ',' << n.rank << ',' << s.kind << ',' << s.t0_us << ',' << s.t1_us << ','
+        out << n.name << ',' << n.stage << ',' << n.rank << ',' << span_kind_name(s.kind) << ',' << s.t0_us << ',' << s.t1_us << ','
             << (s.t1_us - s.t0_us) << ',' << s.group << ',' << s.step << ',' << s.layer_begin << ',' << s.layer_end << ','
-            << s.bytes << ',' << (s.peer >= 0 ? trace.nodes[s.peer].name : std::string(s.kind == "send" ? "controller" : "")) << ','
+            << s.bytes << ',' << (s.peer >= 0 ? trace.nodes[s.peer].name : std::string(s.kind == SpanKind::Send ? "controller" : "")) << ','
             << seqs << ',' << s.transport << '\n';
     }
 }
@@ -103,9 +102,9 @@ std::string metrics_json(const RunTrace& trace) {
         for (const auto& s : trace.spans) {
             if (s.node != static_cast<int>(n)) continue;
             const double d = s.t1_us - s.t0_us;
-            if (s.kind == "compute" || s.kind == "sample") compute += d;
-            else if (s.kind == "send" || s.kind == "receive" || s.kind == "allreduce") communication += d;
-            if (s.kind == "send") {
+            if (is_work(s.kind)) compute += d;
+            else if (is_communication(s.kind)) communication += d;
+            if (s.kind == SpanKind::Send) {
                 links[{static_cast<int>(n), s.peer}] += s.bytes;
                 link_transports[{static_cast<int>(n), s.peer}].insert(s.transport.empty() ? "zmq" : s.transport);
             }
@@ -120,10 +119,10 @@ std::string metrics_json(const RunTrace& trace) {
     // A hop: from a send's start to its arrival at the receiver, on one clock.
     std::map<std::tuple<int, int, int>, double> arrivals;
     for (const auto& s : trace.spans)
-        if (s.kind == "receive") arrivals[{s.node, s.group, s.step}] = s.t0_us;
+        if (s.kind == SpanKind::Receive) arrivals[{s.node, s.group, s.step}] = s.t0_us;
     std::vector<double> hops;
     for (const auto& s : trace.spans)
-        if (s.kind == "send" && s.peer >= 0)
+        if (s.kind == SpanKind::Send && s.peer >= 0)
             if (auto it = arrivals.find({s.peer, s.group, s.step}); it != arrivals.end()) hops.push_back(it->second - s.t0_us);
     json link_list = json::array();
     for (const auto& [link, bytes] : links)

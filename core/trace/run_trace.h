@@ -1,4 +1,6 @@
 #pragma once
+#include "trace/span_kind.h"
+
 #include <cstdint>
 #include <filesystem>
 #include <string>
@@ -10,7 +12,7 @@ namespace distgpt {
 // since the run started.
 struct TraceSpan {
     int node = 0;          // index into RunTrace::nodes
-    std::string kind;      // compute, send, receive, allreduce, sample, load
+    SpanKind kind = SpanKind::Compute;
     double t0_us = 0, t1_us = 0;
     int group = -1, step = -1;
     int layer_begin = 0, layer_end = 0;
@@ -45,7 +47,7 @@ struct RunTrace {
 };
 
 // Chrome trace JSON (opens in Perfetto and chrome://tracing): one process
-// per node; compute, send and receive on their own tracks; a flow arrow from
+// per node; compute, all-reduce, sample, send and receive on their own tracks; a flow arrow from
 // each send to the receive it caused.
 void write_chrome_trace(const RunTrace& trace, const std::filesystem::path& file);
 void write_events_csv(const RunTrace& trace, const std::filesystem::path& file);

@@ -125,12 +125,12 @@ private Q_SLOTS:
         // Every node did work, and said so.
         std::vector<int> computes(r.trace.nodes.size());
         for (const auto& s : r.trace.spans)
-            if (s.kind == "compute") ++computes[s.node];
+            if (s.kind == SpanKind::Compute) ++computes[s.node];
         for (int c : computes) QVERIFY(c > 0);
         QCOMPARE(r.trace.tokens.size(), prompts.size() * options.max_new_tokens);
         int sends = 0;
         for (const auto& s : r.trace.spans)
-            if (s.kind == "send" && s.peer >= 0) {
+            if (s.kind == SpanKind::Send && s.peer >= 0) {
                 QCOMPARE(QString::fromStdString(s.transport), transport);
                 ++sends;
             }
@@ -165,8 +165,8 @@ private Q_SLOTS:
         std::map<std::tuple<int, int, int>, double> sent, computed;  // (stage, group, step) -> time
         for (const auto& s : r.trace.spans) {
             const int stage = r.trace.nodes[s.node].stage;
-            if (s.kind == "send" && s.peer >= 0 && r.trace.nodes[s.peer].stage == stage + 1) sent[{stage + 1, s.group, s.step}] = s.t0_us;
-            if (s.kind == "compute") computed[{stage, s.group, s.step}] = s.t0_us;
+            if (s.kind == SpanKind::Send && s.peer >= 0 && r.trace.nodes[s.peer].stage == stage + 1) sent[{stage + 1, s.group, s.step}] = s.t0_us;
+            if (s.kind == SpanKind::Compute) computed[{stage, s.group, s.step}] = s.t0_us;
         }
         QVERIFY(sent.size() > 20);
         for (const auto& [key, t_send] : sent) QVERIFY2(computed.at(key) >= t_send - 50, "a stage computed before its input was sent");

@@ -85,10 +85,10 @@ private Q_SLOTS:
             case 0: reply = ask(raw({"\xc1\xc1\xc1 definitely not msgpack"})); break;
             case 1: reply = ask(raw({std::string("\x93\x01\x02\x03", 4)})); break;
             case 2: reply = ask(raw({packed_header("hello", 99)})); break;
-            case 3: reply = ask(raw({packed_header("hello", 1, false)})); break;
-            case 4: reply = ask(raw({packed_header("launch_missiles", 1)})); break;
-            case 5: reply = ask(raw({packed_header("forward", 1), "x"})); break;
-            case 6: reply = ask(raw({packed_header("hello", 1), "a", "b", "c", "d"})); break;
+            case 3: reply = ask(raw({packed_header("hello", proto::kProtocolVersion, false)})); break;
+            case 4: reply = ask(raw({packed_header("launch_missiles", proto::kProtocolVersion)})); break;
+            case 5: reply = ask(raw({packed_header("forward", proto::kProtocolVersion), "x"})); break;
+            case 6: reply = ask(raw({packed_header("hello", proto::kProtocolVersion), "a", "b", "c", "d"})); break;
             case 7: reply = ask(proto::encode(f, raw({std::string(256, '\0')}))); break;
             case 8: {
                 // First become the owner, then send prompt ids whose frame is cut mid-element.

@@ -190,7 +190,7 @@ private Q_SLOTS:
         auto* timeline = w.findChild<TimelineView*>("timelineView");
         std::vector<int> computes(3);
         for (const auto& s : w.runState().spans())
-            if (s.kind == "compute") ++computes[s.node];
+            if (s.kind == SpanKind::Compute) ++computes[s.node];
         for (int c : computes) QVERIFY(c >= 8);
         timeline->fitAll();
         // Exports.
@@ -219,7 +219,7 @@ private Q_SLOTS:
         w.saveRun(recording);
         MainWindow replay;
         replay.show();
-        replay.replayRun(recording, 20.0);
+        replay.replayRun(recording);
         QTRY_VERIFY_WITH_TIMEOUT(replay.runState().finished(), 10000);
         QCOMPARE(replay.runState().tokenCount(), w.runState().tokenCount());
         QCOMPARE(replay.runState().spans().size(), w.runState().spans().size());

@@ -36,7 +36,7 @@ void RunController::start(const RunSpec& spec) {
         request.options.sampling = spec.sampling;
         Sampler check(spec.sampling);
         const int stages = spec.topology.stage_count();
-        const int slots = std::max(1, std::min<int>(request.prompts.size(), spec.in_flight > 0 ? spec.in_flight : stages));
+        const int slots = sequence_slots(static_cast<int>(request.prompts.size()), spec.in_flight, stages);
         request.in_flight = slots, request.micro_batch = spec.micro_batch;
         const int context = std::min<int>(model.config.n_positions, static_cast<int>(longest) + spec.max_new_tokens);
         if (static_cast<int>(longest) >= context) throw Error("the longest prompt fills the model's whole context");
@@ -44,7 +44,6 @@ void RunController::start(const RunSpec& spec) {
 
         ClusterOptions options;
         options.controller_name = "distgpt desktop";
-        options.hop_delay_ms = spec.hop_delay_ms;
         options.key_file = spec.key_file.toStdString();
         options.on_status = [this](const std::string& s) { Q_EMIT status(QString::fromStdString(s)); };
         Q_EMIT status("starting " + QString::number(spec.topology.nodes.size()) + " workers");

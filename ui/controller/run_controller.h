@@ -21,7 +21,7 @@ struct RunSpec {
     Topology topology;
     ModelSource model;
     QStringList prompts;
-    int in_flight = 0, micro_batch = 1, max_new_tokens = 64, hop_delay_ms = 0;
+    int in_flight = 0, micro_batch = 1, max_new_tokens = 64;
     SamplingParams sampling;
     QString key_file;  // this controller's CURVE key pair, for workers that authenticate
 };

@@ -15,4 +15,11 @@ void TimeAxis::fit(double t0, double t1, double width) {
     start_us = t0;
 }
 
+void TimeAxis::clampTo(double end_us, double width) {
+    width = std::max(1.0, width);
+    end_us = std::max(end_us, 1000.0);
+    us_per_px = std::min(us_per_px, end_us / width);
+    start_us = std::clamp(start_us, 0.0, std::max(0.0, end_us - width * us_per_px));
+}
+
 }  // namespace distgpt::ui

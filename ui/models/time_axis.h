@@ -14,6 +14,9 @@ struct TimeAxis {
     void pan(double dpx) { start_us -= dpx * us_per_px; }
     // Shows [t0, t1] across `width` pixels.
     void fit(double t0, double t1, double width);
+    // Keeps the view on [0, end_us]: never before the run's start, never
+    // zoomed out past the whole run, never panned past its end.
+    void clampTo(double end_us, double width);
 };
 
 }  // namespace distgpt::ui

@@ -60,7 +60,7 @@ void TopologyDocument::layOut() {
     positions_.clear();
     const int k = std::max(1, topology_.ranks_per_stage());
     for (int i = 0; i < static_cast<int>(topology_.nodes.size()); ++i)
-        positions_.push_back(QPointF((i / k) * 230.0, (i % k) * 150.0 - (k - 1) * 75.0));
+        positions_.push_back(QPointF((i / k) * 270.0, (i % k) * 170.0 - (k - 1) * 85.0));
 }
 
 void TopologyDocument::addNode() {
@@ -75,8 +75,8 @@ void TopologyDocument::addNode() {
         do n.name = "node" + std::to_string(i++);
         while (taken(n.name));
         topology_.nodes.push_back(n);
-        const QPointF last = positions_.isEmpty() ? QPointF(-230, 0) : positions_.back();
-        positions_.push_back(last + QPointF(230, 0));
+        const QPointF last = positions_.isEmpty() ? QPointF(-270, 0) : positions_.back();
+        positions_.push_back(last + QPointF(270, 0));
         Q_EMIT changed();
     });
 }
@@ -156,7 +156,13 @@ void TopologyDocument::fromJson(const QString& json, const QString& origin) {
     if (j.is_object() && j.contains("positions") && j["positions"].is_array())
         for (const auto& p : j["positions"])
             if (p.is_array() && p.size() == 2 && p[0].is_number() && p[1].is_number()) positions.push_back(QPointF(p[0].get<double>(), p[1].get<double>()));
-    setTopology(t, positions);
+    // One undoable step: opening a file or replaying a run can be taken back.
+    edit("Open " + origin, [&] {
+        topology_ = t;
+        positions_ = positions;
+        if (positions_.size() != static_cast<int>(topology_.nodes.size())) layOut();
+        Q_EMIT changed();
+    });
 }
 
 }  // namespace distgpt::ui

@@ -37,7 +37,7 @@ public:
     QUndoStack* undoStack() { return &undo_; }
 
     QString toJson() const;
-    void fromJson(const QString& json, const QString& origin);  // throws distgpt::Error
+    void fromJson(const QString& json, const QString& origin);  // one undoable step; throws distgpt::Error
 
 Q_SIGNALS:
     void changed();

@@ -9,165 +9,214 @@
 #include <QChartView>
 #include <QGridLayout>
 #include <QLineSeries>
+#include <QPainter>
 #include <QScatterSeries>
+#include <QSvgGenerator>
 #include <QValueAxis>
 
 #include <algorithm>
-#include <map>
+#include <cmath>
 
 namespace distgpt::ui {
 
 namespace {
 
-QChartView* make_chart(const QString& title, const char* name) {
-    auto* chart = new QChart;
-    chart->setTitle(title);
-    chart->legend()->setAlignment(Qt::AlignBottom);
-    chart->setMargins(QMargins(4, 4, 4, 4));
-    auto* view = new QChartView(chart);
-    view->setObjectName(name);
-    view->setRenderHint(QPainter::Antialiasing);
-    view->setMinimumSize(260, 180);
-    return view;
-}
-
-// Small type and few ticks: a chart in a dock is ~250 px wide, and Qt
-// elides whatever does not fit to "...".
-void style_axis(QAbstractAxis* axis) {
-    QFont labels = axis->labelsFont(), title = axis->titleFont();
-    labels.setPointSizeF(7), title.setPointSizeF(7.5), title.setBold(false);
-    axis->setLabelsFont(labels);
-    axis->setTitleFont(title);
-    if (auto* values = qobject_cast<QValueAxis*>(axis)) {
-        values->setTickCount(4);
-        values->applyNiceNumbers();  // 0, 1000, 2000 rather than 0, 1027, 2054
-        values->setLabelFormat("%g");
-    }
-}
-
-void set_axes(QChart* chart, QAbstractSeries* series, const QString& x, const QString& y, double xmax, double ymax) {
-    // Before any data the axes still read 0..1; few ticks with short labels
-    // stay legible in a small dock.
-    auto* ax = new QValueAxis;
-    ax->setTitleText(x);
-    ax->setRange(0, xmax > 0 ? xmax : 1);
-    auto* ay = new QValueAxis;
-    ay->setTitleText(y);
-    ay->setRange(0, ymax > 0 ? ymax * 1.1 : 1);
-    for (auto* axis : {ax, ay}) style_axis(axis);
-    chart->addAxis(ax, Qt::AlignBottom);
-    chart->addAxis(ay, Qt::AlignLeft);
-    series->attachAxis(ax);
-    series->attachAxis(ay);
-}
-
-void reset(QChart* chart) {
-    chart->removeAllSeries();
-    for (auto* a : chart->axes()) chart->removeAxis(a), delete a;
-}
-
-struct Bars {
-    QString name;
-    QColor color;
-    std::vector<double> values;  // one per category
+// Type sizes: small in a dock (~300 px a chart, where Qt elides what does
+// not fit), large on a slide.
+struct Style {
+    double title, axis, labels, legend;
 };
+constexpr Style kDock{9, 7.5, 7, 7.5};
+constexpr Style kSlide{22, 15, 14, 15};
 
-// Replaces `chart`'s content with grouped bars over `categories`.
-void show_bars(QChart* chart, const QStringList& categories, const std::vector<Bars>& groups, const QString& unit) {
-    reset(chart);
-    auto* series = new QBarSeries;
-    double top = 0;
-    for (const auto& g : groups) {
-        auto* set = new QBarSet(g.name);
-        set->setColor(g.color);
-        for (double v : g.values) *set << v, top = std::max(top, v);
-        series->append(set);
+QString titleOf(ChartsView::Chart c) {
+    switch (c) {
+        case ChartsView::Chart::Throughput: return "Tokens per second";
+        case ChartsView::Chart::Latency: return "Latency of each token";
+        case ChartsView::Chart::Work: return "Compute and communication per node";
+        case ChartsView::Chart::Links: return "Bytes sent per link";
     }
+    return {};
+}
+
+// A round top and tick count for [0, top]: 0, 500, 1000, … rather than 0, 1027, …
+std::pair<double, int> nice_range(double top) {
+    if (top <= 0) return {1, 2};
+    const double raw = top / 4, magnitude = std::pow(10, std::floor(std::log10(raw)));
+    double step = magnitude;
+    for (double m : {1.0, 2.0, 2.5, 5.0, 10.0})
+        if (m * magnitude >= raw) {
+            step = m * magnitude;
+            break;
+        }
+    const int steps = static_cast<int>(std::ceil(top * 1.02 / step));
+    return {steps * step, steps + 1};
+}
+
+void style_axis(QAbstractAxis* axis, const Style& st, const QString& title) {
+    QFont labels = axis->labelsFont(), font = axis->titleFont();
+    labels.setPointSizeF(st.labels), font.setPointSizeF(st.axis), font.setBold(false);
+    axis->setLabelsFont(labels);
+    axis->setTitleFont(font);
+    axis->setTitleText(title);
+}
+
+QValueAxis* value_axis(double top, const Style& st, const QString& title, bool nice) {
+    auto* a = new QValueAxis;
+    if (nice) {
+        const auto [max, ticks] = nice_range(top);
+        a->setRange(0, max);
+        a->setTickCount(ticks);
+    } else {
+        a->setRange(0, top > 0 ? top : 1);
+        a->setTickCount(5);
+    }
+    a->setLabelFormat("%g");
+    style_axis(a, st, title);
+    return a;
+}
+
+void attach(QChart* chart, QAbstractSeries* series, QAbstractAxis* x, QAbstractAxis* y) {
     chart->addSeries(series);
-    auto* x = new QBarCategoryAxis;
-    x->append(categories);
-    auto* y = new QValueAxis;
-    y->setRange(0, std::max(1.0, top * 1.1));
-    style_axis(y);
-    style_axis(x);
-    y->setTitleText(unit);
     chart->addAxis(x, Qt::AlignBottom);
     chart->addAxis(y, Qt::AlignLeft);
     series->attachAxis(x);
     series->attachAxis(y);
 }
 
+void bars(QChart* chart, const QStringList& categories, const std::vector<std::pair<QString, std::vector<double>>>& groups,
+          const std::vector<QColor>& colors, const QString& unit, const Style& st) {
+    auto* series = new QBarSeries;
+    double top = 0;
+    for (std::size_t g = 0; g < groups.size(); ++g) {
+        auto* set = new QBarSet(groups[g].first);
+        set->setColor(colors[g]);
+        for (double v : groups[g].second) *set << v, top = std::max(top, v);
+        QFont f = set->labelFont();
+        f.setPointSizeF(st.labels);
+        set->setLabelFont(f);
+        set->setLabelColor(QColor(0x11, 0x18, 0x27));
+        series->append(set);
+    }
+    // Every bar carries its value, so a small one next to large ones still reads.
+    series->setLabelsVisible(true);
+    series->setLabelsPosition(QAbstractBarSeries::LabelsOutsideEnd);
+    series->setLabelsFormat("@value");
+    series->setLabelsPrecision(3);
+    auto* x = new QBarCategoryAxis;
+    x->append(categories);
+    style_axis(x, st, {});
+    attach(chart, series, x, value_axis(top * 1.12, st, unit, true));  // room for the labels above the bars
+}
+
+void fill(QChart* chart, ChartsView::Chart c, const RunCharts& d, const Style& st, const QString& subtitle) {
+    chart->removeAllSeries();
+    for (auto* a : chart->axes()) chart->removeAxis(a), delete a;
+    QFont tf = chart->titleFont();
+    tf.setPointSizeF(st.title), tf.setBold(true);
+    chart->setTitleFont(tf);
+    QFont lf = chart->legend()->font();
+    lf.setPointSizeF(st.legend);
+    chart->legend()->setFont(lf);
+    chart->legend()->setAlignment(Qt::AlignBottom);
+    if (d.empty()) {
+        // No axes at all: a flat zero line would claim a measurement.
+        chart->setTitle(titleOf(c) + (subtitle.isEmpty() ? QString() : " · " + subtitle) + "<br><small>no run yet: press Run</small>");
+        return;
+    }
+    chart->setTitle(titleOf(c) + (subtitle.isEmpty() ? QString() : " · " + subtitle));
+    switch (c) {
+        case ChartsView::Chart::Throughput: {
+            auto* s = new QLineSeries;
+            s->setName(QString("tokens/s in %1 ms bins").arg(d.bin_s * 1e3, 0, 'f', 0));
+            double top = 0;
+            for (auto p : d.rate) s->append(p.x, p.y), top = std::max(top, p.y);
+            s->setPen(QPen(colorOf(SpanKind::Compute), st.title > 10 ? 3 : 2));
+            attach(chart, s, value_axis(d.end_s, st, "seconds", false), value_axis(top, st, "tokens/s", true));
+            break;
+        }
+        case ChartsView::Chart::Latency: {
+            auto* s = new QScatterSeries;
+            s->setName("ms since the sequence's previous token");
+            s->setMarkerSize(st.title > 10 ? 9 : 5);
+            s->setColor(colorOf(SpanKind::Compute));
+            double top = 0;
+            for (auto p : d.latency) s->append(p.x, p.y), top = std::max(top, p.y);
+            attach(chart, s, value_axis(d.end_s, st, "seconds", false), value_axis(top, st, "ms", true));
+            break;
+        }
+        case ChartsView::Chart::Work:
+            bars(chart, d.nodes, {{"compute ms", d.compute_ms}, {"communication ms (send, receive, all-reduce)", d.communication_ms}},
+                 {colorOf(SpanKind::Compute), colorOf(SpanKind::Send)}, "ms", st);
+            break;
+        case ChartsView::Chart::Links:
+            bars(chart, d.links, {{"KiB sent", d.link_kib}}, {QColor(0x47, 0x55, 0x69)}, "KiB", st);
+            break;
+    }
+}
+
 }  // namespace
+
+QString ChartsView::fileName(Chart c) {
+    switch (c) {
+        case Chart::Throughput: return "throughput";
+        case Chart::Latency: return "latency";
+        case Chart::Work: return "work";
+        case Chart::Links: return "links";
+    }
+    return {};
+}
 
 ChartsView::ChartsView(QWidget* parent) : QWidget(parent) {
     setObjectName("chartsView");
-    throughput_ = make_chart("Tokens per second", "throughputChart");
-    latency_ = make_chart("Latency of each token", "latencyChart");
-    work_ = make_chart("Compute and communication per node", "workChart");
-    links_ = make_chart("Bytes per link", "linksChart");
     auto* grid = new QGridLayout(this);
-    grid->addWidget(throughput_, 0, 0);
-    grid->addWidget(latency_, 0, 1);
-    grid->addWidget(work_, 1, 0);
-    grid->addWidget(links_, 1, 1);
+    grid->setContentsMargins(0, 0, 0, 0);
+    for (Chart c : kCharts) {
+        auto* chart = new QChart;
+        chart->setMargins(QMargins(2, 2, 2, 2));
+        auto* v = new QChartView(chart);
+        v->setObjectName(fileName(c) + "Chart");
+        v->setRenderHint(QPainter::Antialiasing);
+        v->setMinimumSize(220, 150);
+        views_[static_cast<int>(c)] = v;
+        grid->addWidget(v, static_cast<int>(c) / 2, static_cast<int>(c) % 2);
+        fill(chart, c, data_, kDock, {});
+    }
 }
 
-QList<QChartView*> ChartsView::charts() const { return {throughput_, latency_, work_, links_}; }
+QChartView* ChartsView::view(Chart c) const { return views_[static_cast<int>(c)]; }
 
-void ChartsView::refresh(const RunState& state) {
-    if (state.tokenCount() == shownTokens_ && state.spans().size() == shownSpans_) return;
-    shownTokens_ = state.tokenCount(), shownSpans_ = state.spans().size();
-    // Tokens/s over time, and every token's latency, by arrival time.
-    std::vector<double> times;
-    auto* latency = new QScatterSeries;
-    latency->setName("ms since the sequence's previous token");
-    latency->setMarkerSize(5);
-    double max_latency = 0;
-    for (const auto& [seq, row] : state.tokens())
-        for (const auto& t : row) {
-            times.push_back(t.at_us / 1e6);
-            latency->append(t.at_us / 1e6, t.latency_ms);
-            max_latency = std::max(max_latency, t.latency_ms);
-        }
-    const double end_s = std::max(0.01, state.latestUs() / 1e6);
-    const double kBin = std::clamp(end_s / 30, 0.005, 1.0);  // about 30 points, whatever the run's length
-    std::vector<int> bins(static_cast<std::size_t>(end_s / kBin) + 1);
-    for (double t : times) ++bins[std::min(bins.size() - 1, static_cast<std::size_t>(t / kBin))];
-    auto* rate = new QLineSeries;
-    rate->setName(QString("tokens/s in %1 ms bins").arg(kBin * 1e3, 0, 'f', 0));
-    double max_rate = 0;
-    for (std::size_t i = 0; i < bins.size(); ++i) {
-        rate->append((i + 0.5) * kBin, bins[i] / kBin);
-        max_rate = std::max(max_rate, bins[i] / kBin);
-    }
-    reset(throughput_->chart());
-    throughput_->chart()->addSeries(rate);
-    set_axes(throughput_->chart(), rate, "seconds", "tokens/s", end_s, max_rate);
-    reset(latency_->chart());
-    latency_->chart()->addSeries(latency);
-    set_axes(latency_->chart(), latency, "seconds", "ms", end_s, max_latency);
+void ChartsView::show(const RunCharts& data) {
+    data_ = data;
+    for (Chart c : kCharts) fill(view(c)->chart(), c, data_, kDock, {});
+}
 
-    // Per node: compute (with sampling) against communication (send, receive, all-reduce).
-    const int n = static_cast<int>(state.nodes().size());
-    std::vector<double> compute(n), comm(n);
-    std::map<std::pair<int, int>, double> bytes;
-    for (const auto& s : state.spans()) {
-        const double ms = (s.t1_us - s.t0_us) / 1e3;
-        if (s.kind == "compute" || s.kind == "sample") compute[s.node] += ms;
-        else comm[s.node] += ms;
-        if (s.kind == "send") bytes[{s.node, s.peer}] += s.bytes;
-    }
-    QStringList names;
-    for (const auto& node : state.nodes()) names << QString::fromStdString(node.name);
-    show_bars(work_->chart(), names, {{"compute ms", colorOf("compute"), compute}, {"communication ms", colorOf("send"), comm}}, "ms");
+QImage ChartsView::render(Chart c, QSize size, const QString& subtitle) const {
+    auto* chart = new QChart;
+    QChartView v(chart);  // owns the chart
+    v.setRenderHint(QPainter::Antialiasing);
+    v.resize(size);
+    fill(chart, c, data_, kSlide, subtitle);
+    QImage image(size, QImage::Format_ARGB32);
+    image.fill(Qt::white);
+    QPainter p(&image);
+    p.setRenderHint(QPainter::Antialiasing);
+    v.render(&p);
+    return image;
+}
 
-    QStringList links;
-    std::vector<double> kib;
-    for (const auto& [link, b] : bytes) {
-        kib.push_back(b / 1024);
-        links << names[link.first] + "→" + (link.second >= 0 ? names[link.second] : QString("controller"));
-    }
-    show_bars(links_->chart(), links, {{"KiB sent", colorOf("idle").darker(250), kib}}, "KiB");
+void ChartsView::renderSvg(Chart c, QSize size, const QString& subtitle, const QString& file) const {
+    auto* chart = new QChart;
+    QChartView v(chart);
+    v.resize(size);
+    fill(chart, c, data_, kSlide, subtitle);
+    QSvgGenerator svg;
+    svg.setFileName(file);
+    svg.setSize(size);
+    svg.setViewBox(QRect(QPoint(0, 0), size));
+    svg.setTitle(titleOf(c));
+    QPainter p(&svg);
+    v.render(&p);
 }
 
 }  // namespace distgpt::ui

@@ -1,5 +1,6 @@
 #include "widgets/main_window.h"
 
+#include "models/run_charts.h"
 #include "models/run_recording.h"
 #include "plan/planner.h"
 #include "util/error.h"
@@ -12,23 +13,23 @@
 #include "widgets/token_stream.h"
 #include "widgets/topology_view.h"
 
+#include <QActionGroup>
 #include <QApplication>
-#include <QChartView>
-#include <QDir>
 #include <QCloseEvent>
 #include <QComboBox>
+#include <QDir>
 #include <QDockWidget>
-#include <QElapsedTimer>
 #include <QFile>
 #include <QFileDialog>
+#include <QFileInfo>
 #include <QLabel>
 #include <QMenuBar>
 #include <QMessageBox>
-#include <QPainter>
+#include <QScreen>
+#include <QScrollArea>
 #include <QSettings>
-#include <QSpinBox>
+#include <QStandardItemModel>
 #include <QStatusBar>
-#include <QSvgGenerator>
 #include <QTimer>
 #include <QToolBar>
 #include <QVBoxLayout>
@@ -37,23 +38,89 @@
 
 namespace distgpt::ui {
 
-struct MainWindow::Replay {
-    RunRecording recording;
-    std::size_t next_span = 0;
-    int next_token = 0;
-    double speed = 1;
-};
+namespace {
+// Saved dock layouts of another version are ignored: they may hide a panel.
+constexpr int kLayoutVersion = 2;
+constexpr int kFrameMs = 33;  // screen rate: views redraw from the run state, never per message
 
-MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent), clock_(new QElapsedTimer) {
+// A panel that scrolls rather than being squeezed under its neighbours.
+QScrollArea* scrolling(QWidget* panel) {
+    auto* area = new QScrollArea;
+    area->setWidget(panel);
+    area->setWidgetResizable(true);
+    area->setFrameShape(QFrame::NoFrame);
+    area->setHorizontalScrollBarPolicy(Qt::ScrollBarAlwaysOff);
+    area->setMinimumWidth(panel->sizeHint().width() + 18);
+    area->setObjectName(panel->objectName() + "Scroll");
+    return area;
+}
+
+// The strategy box's entries, in order: what each sets, and its ranks per stage.
+struct StrategyChoice {
+    const char* label;
+    Strategy strategy;
+    int ranks;  // 0: every node
+};
+constexpr StrategyChoice kStrategies[] = {
+    {"pipeline", Strategy::Pipeline, 1}, {"tensor", Strategy::Tensor, 0}, {"hybrid 2", Strategy::Hybrid, 2}, {"hybrid 4", Strategy::Hybrid, 4}};
+}  // namespace
+
+MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
     setObjectName("mainWindow");
     setWindowTitle("distgpt");
     topologyView_ = new TopologyView(&document_);
     setCentralWidget(topologyView_);
+    buildDocks();
+    buildToolbars();
+    buildMenus();
+    connectController();
 
+    connect(run_, &RunPanel::runRequested, this, &MainWindow::startRun);
+    connect(run_, &RunPanel::stopRequested, this, &MainWindow::stopRun);
+    connect(run_, &RunPanel::changed, this, &MainWindow::replan);
+    connect(run_, &RunPanel::slowMotionChanged, this, [this](double f) { playback_.setFactor(f, wall_.elapsed()); });
+    connect(&document_, &TopologyDocument::changed, this, &MainWindow::topologyChanged);
+    connect(model_, &ModelPanel::changed, this, &MainWindow::replan);
+
+    wall_.start();
+    timer_ = new QTimer(this);
+    timer_->setInterval(kFrameMs);
+    connect(timer_, &QTimer::timeout, this, &MainWindow::tick);
+    timer_->start();
+
+    QSettings settings;
+    restoreGeometry(settings.value("window/geometry").toByteArray());
+    restoreState(settings.value("window/state").toByteArray(), kLayoutVersion);
+    const QString last = settings.value("topology/json").toString();
+    if (!last.isEmpty()) {
+        try {
+            document_.fromJson(last, "the last session's topology");
+        } catch (const std::exception&) {
+            document_.applyPreset("Pipeline 3");
+        }
+        document_.undoStack()->clear();  // the session starts with nothing to undo
+    }
+    playback_.setFactor(run_->slowMotion(), 0);
+    topologyChanged();
+}
+
+MainWindow::~MainWindow() {
+    controller_->requestStop();
+    controllerThread_.quit();
+    controllerThread_.wait();  // the controller's Cluster stops the workers it started
+}
+
+void MainWindow::buildDocks() {
+    // The right column runs the window's full height; the bottom docks sit
+    // under the canvas only, so neither covers the other.
+    setCorner(Qt::TopRightCorner, Qt::RightDockWidgetArea);
+    setCorner(Qt::BottomRightCorner, Qt::RightDockWidgetArea);
+    setDockOptions(AnimatedDocks | AllowTabbedDocks);
     auto dock = [this](const QString& title, const char* name, QWidget* w, Qt::DockWidgetArea area) {
         auto* d = new QDockWidget(title, this);
         d->setObjectName(name);
         d->setWidget(w);
+        d->setFeatures(QDockWidget::DockWidgetMovable | QDockWidget::DockWidgetClosable);
         addDockWidget(area, d);
         return d;
     };
@@ -63,62 +130,97 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent), clock_(new QElaps
     tokens_ = new TokenStream;
     timeline_ = new TimelineView;
     auto* timelineBox = new QWidget;
+    timelineBox->setObjectName("timelineBox");
     auto* timelineLayout = new QVBoxLayout(timelineBox);
     timelineLayout->setContentsMargins(0, 0, 0, 0);
-    spanDetails_ = new QLabel("Click a span for its details. Wheel: zoom · drag or ←/→: pan · Home: whole run · End: follow.");
+    timelineLayout->setSpacing(2);
+    spanDetails_ = new QLabel;
     spanDetails_->setObjectName("spanDetails");
+    spanDetails_->setWordWrap(true);
+    spanDetails_->setTextInteractionFlags(Qt::TextSelectableByMouse);
+    const QString hint = "Click a span for its details · wheel: zoom · drag or ←/→: pan · Home: whole run · End: follow";
+    spanDetails_->setText(hint);
+    connect(timeline_, &TimelineView::spanClicked, spanDetails_, [this, hint](const QString& d) { spanDetails_->setText(d.isEmpty() ? hint : d); });
     QString legend;
-    for (const char* k : {"compute", "send", "receive", "allreduce", "sample"})
-        legend += QString("<span style='color:%1'>■</span> %2 &nbsp; ").arg(colorOf(k).name(), k);
+    for (SpanKind k : {SpanKind::Compute, SpanKind::AllReduce, SpanKind::Sample, SpanKind::Send, SpanKind::Receive})
+        legend += QString("<span style='color:%1'>■</span> %2 &nbsp; ").arg(colorOf(k).name(), labelOf(k));
     auto* legendLabel = new QLabel(legend);
+    legendLabel->setObjectName("timelineLegend");
     timelineLayout->addWidget(timeline_, 1);
     timelineLayout->addWidget(legendLabel);
     timelineLayout->addWidget(spanDetails_);
+    charts_ = new ChartsView;
 
-    auto* modelDock = dock("Model", "modelDock", model_, Qt::RightDockWidgetArea);
-    dock("Run", "runDock", run_, Qt::RightDockWidgetArea);
-    auto* nodeDock = dock("Node", "nodeDock", nodeEditor_, Qt::RightDockWidgetArea);
+    auto* runDock = dock("Run", "runDock", scrolling(run_), Qt::RightDockWidgetArea);
+    auto* modelDock = dock("Model", "modelDock", scrolling(model_), Qt::RightDockWidgetArea);
+    auto* nodeDock = dock("Node", "nodeDock", scrolling(nodeEditor_), Qt::RightDockWidgetArea);
     tabifyDockWidget(modelDock, nodeDock);
     modelDock->raise();
     auto* tokenDock = dock("Token stream", "tokenDock", tokens_, Qt::BottomDockWidgetArea);
     auto* timelineDock = dock("Timeline", "timelineDock", timelineBox, Qt::BottomDockWidgetArea);
-    charts_ = new ChartsView;
+    splitDockWidget(tokenDock, timelineDock, Qt::Horizontal);
     auto* chartsDock = dock("Charts", "chartsDock", charts_, Qt::BottomDockWidgetArea);
     tabifyDockWidget(timelineDock, chartsDock);
     timelineDock->raise();
-    splitDockWidget(tokenDock, timelineDock, Qt::Horizontal);
-    resizeDocks({tokenDock, timelineDock}, {380, 700}, Qt::Horizontal);
-    resizeDocks({tokenDock}, {300}, Qt::Vertical);
+    connect(topologyView_, &TopologyView::nodeSelected, this, [this, nodeDock](int i) {
+        nodeEditor_->showNode(i);
+        if (i >= 0) nodeDock->raise();
+    });
+}
+
+void MainWindow::buildToolbars() {
+    // Run first: it is the one control every user needs, at any width.
+    auto* runBar = addToolBar("Run");
+    runBar->setObjectName("runToolbar");
+    runAction_ = runBar->addAction("▶ Run", this, &MainWindow::startRun);
+    runAction_->setObjectName("runAction");
+    runAction_->setShortcut(QKeySequence("Ctrl+R"));
+    runAction_->setToolTip("Start the workers and generate (Ctrl+R)");
+    stopAction_ = runBar->addAction("■ Stop", this, &MainWindow::stopRun);
+    stopAction_->setObjectName("stopAction");
+    stopAction_->setShortcut(QKeySequence("Ctrl+."));
+    stopAction_->setToolTip("Stop the run; every token made so far is kept (Ctrl+.)");
+    skipAction_ = runBar->addAction("⏭ Skip to end", this, &MainWindow::skipToEnd);
+    skipAction_->setObjectName("skipAction");
+    skipAction_->setShortcut(QKeySequence("Ctrl+End"));
+    skipAction_->setToolTip("Show the run as it is now: leave the slow-motion view's past behind (Ctrl+End)");
 
     auto* tools = addToolBar("Topology");
     tools->setObjectName("topologyToolbar");
     for (const QString& preset : TopologyDocument::presetNames()) {
         QAction* a = tools->addAction(preset, this, [this, preset] { document_.applyPreset(preset); });
         a->setObjectName("preset " + preset);
+        a->setToolTip("Replace the topology with " + preset.toLower() + " (undo with Ctrl+Z)");
     }
     tools->addSeparator();
     tools->addAction("Add node", this, [this] { document_.addNode(); })->setObjectName("addNode");
     tools->addAction("Remove node", this, [this] { document_.removeNode(topologyView_->selectedNode()); })->setObjectName("removeNode");
-    tools->addAction("Balance layers", this, [this] { document_.setLayerRanges({}); })->setObjectName("balanceLayers");
+    QAction* balance = tools->addAction("Balance layers", this, [this] { document_.setLayerRanges({}); });
+    balance->setObjectName("balanceLayers");
+    balance->setToolTip("Let the planner spread the layers evenly again, after dragging a boundary");
     tools->addSeparator();
     strategy_ = new QComboBox;
     strategy_->setObjectName("strategy");
-    strategy_->addItems({"pipeline", "tensor", "hybrid 2", "hybrid 4"});
-    tools->addWidget(new QLabel(" Strategy "));
+    strategy_->setToolTip("pipeline: each node runs a range of layers. tensor: every node runs a slice of every layer, summing "
+                          "partial results (all-reduce). hybrid k: stages of k tensor-parallel nodes.");
+    for (const auto& c : kStrategies) strategy_->addItem(c.label);
+    auto* label = new QLabel(" Strategy ");
+    label->setToolTip(strategy_->toolTip());
+    tools->addWidget(label);
     tools->addWidget(strategy_);
     connect(strategy_, &QComboBox::activated, this, [this](int i) {
-        const Strategy s[] = {Strategy::Pipeline, Strategy::Tensor, Strategy::Hybrid, Strategy::Hybrid};
-        document_.setStrategy(s[i], i == 3 ? 4 : 2);
+        document_.setStrategy(kStrategies[i].strategy, std::max(1, kStrategies[i].ranks));
     });
+}
 
+void MainWindow::connectController() {
     planLabel_ = new QLabel;
     planLabel_->setObjectName("planLabel");
     statusLabel_ = new QLabel("Ready.");
     statusLabel_->setObjectName("statusLabel");
+    statusLabel_->setMinimumWidth(100);
     statusBar()->addWidget(statusLabel_, 1);
     statusBar()->addPermanentWidget(planLabel_);
-
-    buildMenus();
 
     controller_ = new RunController;
     controller_->moveToThread(&controllerThread_);
@@ -134,7 +236,7 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent), clock_(new QElaps
     connect(controller_, &RunController::started, this, [this](const std::vector<TraceNode>& nodes, const QStringList& prompts) {
         state_.reset(nodes, QVector<QString>(prompts.begin(), prompts.end()));
         timeline_->setState(&state_);
-        clock_->start();
+        playback_.start(wall_.elapsed(), run_->slowMotion());
     });
     connect(controller_, &RunController::spansArrived, this, [this](const std::vector<TraceSpan>& spans) { state_.addSpans(spans); });
     connect(controller_, &RunController::tokenArrived, this, [this](const LiveToken& t) { state_.addToken(t); });
@@ -142,52 +244,21 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent), clock_(new QElaps
         running_ = false;
         run_->setRunning(false);
         if (!trace.nodes.empty()) state_.finish(trace);
-        tick();
-        timeline_->fitAll();
         const double seconds = trace.wall_us / 1e6;
         if (!error.isEmpty()) {
-            statusLabel_->setText("Stopped: " + error);
+            finalStatus_ = "Stopped: " + error;
             for (std::size_t i = 0; i < document_.topology().nodes.size(); ++i)
-                if (error.contains("node '" + QString::fromStdString(document_.topology().nodes[i].name) + "'")) topologyView_->setNodeFailure(static_cast<int>(i), error);
+                if (error.contains("node '" + QString::fromStdString(document_.topology().nodes[i].name) + "'"))
+                    topologyView_->setNodeFailure(static_cast<int>(i), error);
         } else {
-            statusLabel_->setText(QString("Done: %1 tokens in %2 s, %3 tokens/s").arg(trace.tokens.size()).arg(seconds, 0, 'f', 2).arg(trace.tokens.size() / std::max(1e-9, seconds), 0, 'f', 1));
+            finalStatus_ = QString("Done: %1 tokens in %2 s, %3 tokens/s")
+                               .arg(trace.tokens.size())
+                               .arg(seconds, 0, 'f', 2)
+                               .arg(trace.tokens.size() / std::max(1e-9, seconds), 0, 'f', 1);
         }
+        replan();
+        tick();
     });
-    connect(run_, &RunPanel::runRequested, this, &MainWindow::startRun);
-    connect(run_, &RunPanel::stopRequested, this, &MainWindow::stopRun);
-    connect(&document_, &TopologyDocument::changed, this, &MainWindow::replan);
-    connect(model_, &ModelPanel::changed, this, &MainWindow::replan);
-    connect(topologyView_, &TopologyView::nodeSelected, this, [this, nodeDock](int i) {
-        nodeEditor_->showNode(i);
-        if (i >= 0) nodeDock->raise();
-    });
-    connect(timeline_, &TimelineView::spanClicked, spanDetails_, &QLabel::setText);
-
-    timer_ = new QTimer(this);
-    timer_->setInterval(33);  // screen rate: views redraw from the run state, never per message
-    connect(timer_, &QTimer::timeout, this, &MainWindow::tick);
-    timer_->start();
-
-    QSettings settings;
-    restoreGeometry(settings.value("window/geometry").toByteArray());
-    restoreState(settings.value("window/state").toByteArray());
-    if (!settings.value("window/geometry").isValid()) resize(1366, 768);
-    const QString last = settings.value("topology/json").toString();
-    if (!last.isEmpty()) {
-        try {
-            document_.fromJson(last, "the last session's topology");
-        } catch (const std::exception&) {
-            document_.applyPreset("Pipeline 3");
-        }
-    }
-    replan();
-}
-
-MainWindow::~MainWindow() {
-    controller_->requestStop();
-    controllerThread_.quit();
-    controllerThread_.wait();  // the controller's Cluster stops the workers it started
-    delete clock_;
 }
 
 void MainWindow::buildMenus() {
@@ -197,19 +268,36 @@ void MainWindow::buildMenus() {
     file->addSeparator();
     file->addAction("Controller key…", this, [this] {
         // The key pair `distgpt-cli keygen` wrote; workers started with --authorized-keys admit its public half.
-        const QString f = QFileDialog::getOpenFileName(this, "Controller key (NAME.key from distgpt-cli keygen)", {}, "Key pair (*.key)");
+        const QString f = QFileDialog::getOpenFileName(this, "Controller key (NAME.key from distgpt-cli keygen)", dialogFolder("key"), "Key pair (*.key)");
+        if (!f.isEmpty()) rememberFolder("key", f);
         QSettings().setValue("controller/keyFile", f);
         statusLabel_->setText(f.isEmpty() ? "No controller key: only workers without authentication will answer."
                                           : "Controller key: " + f);
     });
     file->addAction("Save run…", this, [this] {
-        if (!state_.finished()) return;
-        const QString f = QFileDialog::getSaveFileName(this, "Save run", "run.distgpt.json", "distgpt run (*.json)");
-        if (!f.isEmpty()) try { saveRun(f); } catch (const std::exception& e) { QMessageBox::warning(this, "Save run", e.what()); }
+        if (!state_.finished()) {
+            QMessageBox::information(this, "Save run", "Run a generation first: a saved run holds what a run measured.");
+            return;
+        }
+        const QString f = QFileDialog::getSaveFileName(this, "Save run", QDir(dialogFolder("run")).filePath("run.distgpt.json"), "distgpt run (*.json)");
+        if (f.isEmpty()) return;
+        rememberFolder("run", f);
+        try {
+            saveRun(f);
+            statusLabel_->setText("Saved the run to " + f);
+        } catch (const std::exception& e) {
+            QMessageBox::warning(this, "Save run", e.what());
+        }
     });
     file->addAction("Replay run…", this, [this] {
-        const QString f = QFileDialog::getOpenFileName(this, "Replay run", {}, "distgpt run (*.json)");
-        if (!f.isEmpty()) try { replayRun(f); } catch (const std::exception& e) { QMessageBox::warning(this, "Replay run", e.what()); }
+        const QString f = QFileDialog::getOpenFileName(this, "Replay run", dialogFolder("run"), "distgpt run (*.json)");
+        if (f.isEmpty()) return;
+        rememberFolder("run", f);
+        try {
+            replayRun(f);
+        } catch (const std::exception& e) {
+            QMessageBox::warning(this, "Replay run", e.what());
+        }
     });
     file->addSeparator();
     QMenu* exports = file->addMenu("&Export last run");
@@ -218,6 +306,17 @@ void MainWindow::buildMenus() {
     exports->addAction("Metrics JSON…", this, [this] { exportDialog("metrics"); });
     exports->addAction("Timeline PNG or SVG…", this, [this] { exportDialog("timeline"); });
     exports->addAction("Charts (PNG and SVG)…", this, [this] { exportDialog("charts"); });
+    QMenu* sizes = exports->addMenu("Image size");
+    auto* group = new QActionGroup(this);
+    for (QSize s : {QSize(1280, 720), QSize(1920, 1080), QSize(2560, 1440), QSize(3840, 2160)}) {
+        QAction* a = sizes->addAction(QString("%1 × %2").arg(s.width()).arg(s.height()), this, [this, s] {
+            exportSize_ = s;
+            QSettings().setValue("export/size", s);
+        });
+        a->setCheckable(true);
+        group->addAction(a);
+        if (s == QSettings().value("export/size", QSize(1920, 1080)).toSize()) a->setChecked(true), exportSize_ = s;
+    }
     file->addSeparator();
     file->addAction("&Quit", QKeySequence::Quit, this, &QWidget::close);
     QMenu* edit = menuBar()->addMenu("&Edit");
@@ -233,38 +332,111 @@ void MainWindow::buildMenus() {
     edit->addAction("Add node", QKeySequence("Ctrl+N"), this, [this] { document_.addNode(); });
     edit->addAction("Remove selected node", QKeySequence::Delete, this, [this] { document_.removeNode(topologyView_->selectedNode()); });
     QMenu* run = menuBar()->addMenu("&Run");
-    run->addAction("&Run", QKeySequence("Ctrl+R"), this, &MainWindow::startRun);
-    run->addAction("&Stop", QKeySequence("Ctrl+."), this, &MainWindow::stopRun);
+    run->addAction(runAction_);
+    run->addAction(stopAction_);
+    run->addAction(skipAction_);
     QMenu* view = menuBar()->addMenu("&View");
     view->addAction("Timeline: whole run", QKeySequence("Ctrl+0"), this, [this] { timeline_->fitAll(); });
     for (QDockWidget* d : findChildren<QDockWidget*>()) view->addAction(d->toggleViewAction());
 }
 
-void MainWindow::replan() {
+void MainWindow::showEvent(QShowEvent* e) {
+    QMainWindow::showEvent(e);
+    fitScreen();
+}
+
+// The window fits the screen it opens on: never taller or wider than it.
+void MainWindow::fitScreen() {
+    const QScreen* s = screen() ? screen() : QGuiApplication::primaryScreen();
+    if (!s) return;
+    const QRect avail = s->availableGeometry();
+    const QRect frame = frameGeometry();
+    // A size saved on this screen stays; a first launch, or a size from a
+    // larger screen, is fitted.
+    if (avail.contains(frame) && !QSettings().value("window/geometry").isNull()) return;
+    // Small screens get all of it; large ones most of it.
+    QSize want = avail.size();
+    if (avail.width() >= 1600 && avail.height() >= 1000) want = QSize(avail.width() * 9 / 10, avail.height() * 9 / 10);
+    const QSize margins = frame.size() - size();
+    resize(want - margins);
+    move(avail.topLeft() + QPoint((avail.width() - want.width()) / 2, (avail.height() - want.height()) / 2));
+    // Shares of the window: the canvas above the token stream and timeline,
+    // the run panel above the model.
+    const int w = width(), h = height();
+    resizeDocks({findChild<QDockWidget*>("tokenDock"), findChild<QDockWidget*>("timelineDock")}, {w * 28 / 100, w * 44 / 100}, Qt::Horizontal);
+    resizeDocks({findChild<QDockWidget*>("tokenDock")}, {h * 38 / 100}, Qt::Vertical);
+    resizeDocks({findChild<QDockWidget*>("runDock"), findChild<QDockWidget*>("modelDock")}, {h * 55 / 100, h * 40 / 100}, Qt::Vertical);
+}
+
+void MainWindow::topologyChanged() {
     QSettings().setValue("topology/json", document_.toJson());
+    syncStrategy();
+    // A run of another topology is not this one's: the views start afresh.
+    if (!running_ && !state_.empty()) clearRun();
+    replan();
+}
+
+void MainWindow::clearRun() {
+    state_.reset({}, {});
+    timeline_->setState(&state_);
+    playback_.stop();
+    replaying_ = false;
+    finalStatus_.clear();
+    statusLabel_->setText("Ready.");
+}
+
+// The strategy box shows the topology's strategy, and offers only the
+// tensor-parallel degrees that divide its node count.
+void MainWindow::syncStrategy() {
+    const Topology& t = document_.topology();
+    const int nodes = static_cast<int>(t.nodes.size());
+    auto* items = qobject_cast<QStandardItemModel*>(strategy_->model());
+    for (int i = 0; i < static_cast<int>(std::size(kStrategies)); ++i) {
+        const int k = kStrategies[i].ranks;
+        const bool fits = k <= 1 || (nodes >= k && nodes % k == 0);
+        QStandardItem* item = items->item(i);
+        item->setEnabled(fits);
+        item->setToolTip(fits ? QString() : QString("needs a node count that %1 divides; the topology has %2").arg(k).arg(nodes));
+    }
+    int current = 0;
+    if (t.strategy == Strategy::Tensor) current = 1;
+    else if (t.strategy == Strategy::Hybrid) current = t.tensor_parallel == 4 ? 3 : 2;
+    strategy_->setCurrentIndex(current);
+}
+
+void MainWindow::replan() {
     const Gpt2Config* config = model_->config();
+    std::optional<Plan> plan;
+    QString problem;
     if (!config) {
-        topologyView_->setPlan(std::nullopt, {});
+        problem = model_->problem().isEmpty() ? "choose a model" : "the model cannot be used: " + model_->problem();
         planLabel_->setText("choose a model to see the plan");
-        return;
+    } else {
+        const int stages = std::max(1, document_.topology().stage_count());
+        const int slots = sequence_slots(static_cast<int>(run_->prompts().size()), run_->inFlight(), stages);
+        try {
+            plan = plan_stages(document_.topology(), *config, slots, config->n_positions);
+            problem = QString::fromStdString(memory_shortfalls(*plan, document_.topology()));
+            planLabel_->setText(QString("%1 · %2 stage(s) · %3 node(s)")
+                                    .arg(QString::fromStdString(strategy_name(document_.topology().strategy)))
+                                    .arg(plan->stages.size())
+                                    .arg(document_.topology().nodes.size()));
+        } catch (const std::exception& e) {
+            problem = QString::fromStdString(e.what());
+            planLabel_->setText("no plan");
+        }
     }
-    const int stages = std::max(1, document_.topology().stage_count());
-    const int slots = std::max(1, std::min<int>(run_->prompts().size(), run_->inFlight() > 0 ? run_->inFlight() : stages));
-    try {
-        const Plan plan = make_plan(document_.topology(), *config, slots, config->n_positions);
-        topologyView_->setPlan(plan, {});
-        planLabel_->setText(QString("%1 · %2 stage(s) · %3 node(s)").arg(QString::fromStdString(strategy_name(document_.topology().strategy))).arg(plan.stages.size()).arg(document_.topology().nodes.size()));
-        planLabel_->setStyleSheet({});
-    } catch (const std::exception& e) {
-        topologyView_->setPlan(std::nullopt, e.what());
-        planLabel_->setText(QString::fromStdString(e.what()).section('\n', 0, 1));
-        planLabel_->setStyleSheet("color: #b91c1c");
-    }
+    if (problem.isEmpty() && run_->prompts().isEmpty()) problem = "write at least one prompt";
+    topologyView_->setPlan(plan);
+    blocked_ = problem.trimmed();
+    run_->setRunnable(blocked_.isEmpty(), blocked_.isEmpty() ? QString() : "Cannot run: " + blocked_);
+    runAction_->setEnabled(blocked_.isEmpty() && !running_);
+    runAction_->setToolTip(blocked_.isEmpty() ? "Start the workers and generate (Ctrl+R)" : "Cannot run: " + blocked_);
+    stopAction_->setEnabled(running_);
 }
 
 void MainWindow::startRun() {
-    if (running_) return;
-    replay_.reset();
+    if (running_ || !blocked_.isEmpty()) return;
     RunSpec spec;
     try {
         spec.model = model_->source();
@@ -278,14 +450,13 @@ void MainWindow::startRun() {
     spec.micro_batch = run_->microBatch();
     spec.max_new_tokens = run_->maxNewTokens();
     spec.sampling = run_->sampling();
-    spec.hop_delay_ms = run_->hopDelayMs();
     spec.key_file = QSettings().value("controller/keyFile").toString();
+    clearRun();
     running_ = true;
     run_->setRunning(true);
-    state_.reset({}, {});
-    timeline_->setState(&state_);
-    document_.setTopology(document_.topology(), document_.positions());  // clears failure marks
+    for (int i = 0; i < static_cast<int>(document_.topology().nodes.size()); ++i) topologyView_->setNodeFailure(i, {});
     statusLabel_->setText("Starting…");
+    replan();
     QMetaObject::invokeMethod(controller_, "start", Qt::QueuedConnection, Q_ARG(distgpt::ui::RunSpec, spec));
 }
 
@@ -293,72 +464,113 @@ void MainWindow::stopRun() {
     if (running_) controller_->requestStop();
 }
 
+void MainWindow::skipToEnd() {
+    if (!state_.empty()) playback_.start(wall_.elapsed(), run_->slowMotion(), state_.latestUs());
+}
+
+double MainWindow::shownUs() const {
+    if (state_.empty()) return 0;
+    const double t = playback_.runUs(wall_.elapsed());
+    return state_.finished() ? std::min(t, state_.latestUs()) : t;
+}
+
+bool MainWindow::showingDone() const { return state_.finished() && shownUs() >= state_.latestUs(); }
+
 void MainWindow::saveRun(const QString& file) const { RunRecording::of(state_, document_.toJson()).save(file); }
 
-void MainWindow::replayRun(const QString& file, double speed) {
+void MainWindow::replayRun(const QString& file) {
     if (running_) throw Error("stop the running generation before replaying");
-    auto replay = std::make_unique<Replay>();
-    replay->recording = RunRecording::load(file);
-    replay->speed = speed;
-    if (!replay->recording.topology_json.isEmpty() && replay->recording.topology_json != "{}")
-        document_.fromJson(replay->recording.topology_json, file);
-    state_.reset(replay->recording.nodes, replay->recording.prompts);
+    RunRecording recording = RunRecording::load(file);
+    if (!recording.topology_json.isEmpty() && recording.topology_json != "{}") document_.fromJson(recording.topology_json, file);
+    clearRun();
+    state_.reset(recording.nodes, recording.prompts);
+    state_.addSpans(recording.spans);
+    for (const auto& t : recording.tokens) state_.addToken(t);
+    state_.finish(recording.trace);
     timeline_->setState(&state_);
-    replay_ = std::move(replay);
-    clock_->start();
-    statusLabel_->setText("Replaying " + file + " (recorded; no worker is running)");
+    playback_.start(wall_.elapsed(), run_->slowMotion());
+    replaying_ = true;
+    finalStatus_ = "Replayed " + QFileInfo(file).fileName() + ": " + QString::number(state_.tokenCount()) + " tokens in " +
+                   QString::number(state_.latestUs() / 1e6, 'f', 2) + " s (recorded; no worker ran)";
 }
 
 void MainWindow::tick() {
-    if (replay_) {
-        // Feed what the recording holds up to now, as a run would have.
-        const double now = clock_->nsecsElapsed() / 1e3 * replay_->speed;
-        auto& r = replay_->recording;
-        std::vector<TraceSpan> due;
-        while (replay_->next_span < r.spans.size() && r.spans[replay_->next_span].t1_us <= now) due.push_back(r.spans[replay_->next_span++]);
-        if (!due.empty()) state_.addSpans(due);
-        while (replay_->next_token < r.tokens.size() && r.tokens[replay_->next_token].at_us <= now) state_.addToken(r.tokens[replay_->next_token++]);
-        if (replay_->next_span == r.spans.size() && replay_->next_token == r.tokens.size()) {
-            state_.finish(r.trace);
-            replay_.reset();
-            statusLabel_->setText("Replay finished.");
-            timeline_->fitAll();
-        }
+    const double now = shownUs();
+    const bool done = showingDone();
+    // The run time one frame covers: a frame of screen time, slowed down.
+    const double frame_us = kFrameMs * 1e3 / playback_.factor();
+    topologyView_->showLive(state_.empty() ? nullptr : &state_, now, frame_us, done);
+    if (done && fittedRun_ != state_.runId()) {
+        timeline_->fitAll();  // the finished run, whole
+        fittedRun_ = state_.runId();
     }
-    const double now = state_.finished() ? state_.latestUs() : clock_->isValid() ? clock_->nsecsElapsed() / 1e3 : 0;
-    topologyView_->showLive(state_.nodes().empty() ? nullptr : &state_, now);
     timeline_->refresh(now);
-    tokens_->refresh(state_);
-    if (charts_->isVisible() && (state_.finished() || ++chartTick_ % 15 == 0)) charts_->refresh(state_);  // charts at 2 Hz
-    if (running_ && !state_.nodes().empty() && now > 0)
-        statusLabel_->setText(QString("Generating: %1 tokens, %2 tokens/s").arg(state_.tokenCount()).arg(state_.tokenCount() / (now / 1e6), 0, 'f', 1));
+    tokens_->refresh(state_, now);
+    skipAction_->setEnabled(!state_.empty() && !done && playback_.factor() > 1);
+    // Charts at 2 Hz while the time shown moves, and once more at its end.
+    const std::pair<quint64, double> key{state_.revision(), now};
+    if (charts_->isVisible() && key != chartsShown_ && (done || wall_.elapsed() - chartsAt_ >= 500)) {
+        charts_->show(RunCharts::of(state_, now));
+        chartsShown_ = key, chartsAt_ = wall_.elapsed();
+    }
+    if (state_.empty()) return;
+    const QString shown = QString::number(now / 1e6, 'f', 2) + " s";
+    if (done) {
+        if (!finalStatus_.isEmpty()) statusLabel_->setText(finalStatus_);
+    } else if (playback_.factor() > 1 || replaying_) {
+        statusLabel_->setText(QString("%1 %2× slower: %3 of %4 s measured%5")
+                                  .arg(replaying_ ? "Replaying" : "Showing the run")
+                                  .arg(playback_.factor())
+                                  .arg(shown)
+                                  .arg(state_.latestUs() / 1e6, 0, 'f', 2)
+                                  .arg(running_ ? QString(" · %1 tokens made so far").arg(state_.tokenCount())
+                                                : QString(" · the run is over: Skip to end (Ctrl+End)")));
+    } else if (running_) {
+        statusLabel_->setText(QString("Generating: %1 tokens, %2 tokens/s").arg(state_.tokenCount()).arg(state_.tokenCount() / std::max(1e-9, now / 1e6), 0, 'f', 1));
+    }
 }
 
 void MainWindow::closeEvent(QCloseEvent* e) {
     QSettings settings;
     settings.setValue("window/geometry", saveGeometry());
-    settings.setValue("window/state", saveState());
+    settings.setValue("window/state", saveState(kLayoutVersion));
     controller_->requestStop();
     QMainWindow::closeEvent(e);
 }
 
+QString MainWindow::dialogFolder(const QString& kind) const { return QSettings().value("folders/" + kind, QDir::homePath()).toString(); }
+void MainWindow::rememberFolder(const QString& kind, const QString& file) {
+    QSettings().setValue("folders/" + kind, QFileInfo(file).isDir() ? file : QFileInfo(file).absolutePath());
+}
+
 void MainWindow::openTopology() {
-    const QString file = QFileDialog::getOpenFileName(this, "Open topology", {}, "Topology (*.json)");
+    const QString file = QFileDialog::getOpenFileName(this, "Open topology", dialogFolder("topology"), "Topology (*.json)");
     if (file.isEmpty()) return;
+    rememberFolder("topology", file);
     QFile f(file);
-    if (!f.open(QIODevice::ReadOnly)) return;
+    if (!f.open(QIODevice::ReadOnly)) {
+        QMessageBox::warning(this, "Open topology", "Cannot read " + file + ": " + f.errorString());
+        return;
+    }
     try {
         document_.fromJson(QString::fromUtf8(f.readAll()), file);
+        statusLabel_->setText("Opened " + file + " (undo with Ctrl+Z)");
     } catch (const std::exception& e) {
         QMessageBox::warning(this, "Open topology", e.what());
     }
 }
 
 void MainWindow::saveTopology() {
-    const QString file = QFileDialog::getSaveFileName(this, "Save topology", "topology.json", "Topology (*.json)");
+    const QString file = QFileDialog::getSaveFileName(this, "Save topology", QDir(dialogFolder("topology")).filePath("topology.json"), "Topology (*.json)");
     if (file.isEmpty()) return;
+    rememberFolder("topology", file);
     QFile f(file);
-    if (f.open(QIODevice::WriteOnly)) f.write(document_.toJson().toUtf8());
+    const QByteArray json = document_.toJson().toUtf8();
+    if (!f.open(QIODevice::WriteOnly) || f.write(json) != json.size() || !f.flush()) {
+        QMessageBox::warning(this, "Save topology", "Cannot write " + file + ": " + f.errorString());
+        return;
+    }
+    statusLabel_->setText("Saved the topology to " + file + " — distgpt-cli run --topology " + file + " runs it too");
 }
 
 void MainWindow::exportChromeTrace(const QString& file) const { write_chrome_trace(state_.trace(), file.toStdString()); }
@@ -369,37 +581,32 @@ void MainWindow::exportMetrics(const QString& file) const {
     out << metrics_json(state_.trace()) << "\n";
 }
 
-void MainWindow::exportTimeline(const QString& file) {
-    if (file.endsWith(".svg", Qt::CaseInsensitive)) {
-        QSvgGenerator svg;
-        svg.setFileName(file);
-        svg.setSize(timeline_->size());
-        svg.setViewBox(timeline_->rect());
-        svg.setTitle("distgpt timeline");
-        QPainter p(&svg);
-        timeline_->render(&p);
-    } else if (!timeline_->grab().save(file)) {
-        throw Error("cannot write " + file.toStdString());
-    }
+QString MainWindow::exportTitle() const {
+    const Topology& t = document_.topology();
+    QString title = QString("%1 · %2 node%3 · %4 tokens in %5 s")
+                        .arg(QString::fromStdString(strategy_name(t.strategy)))
+                        .arg(t.nodes.size())
+                        .arg(t.nodes.size() == 1 ? "" : "s")
+                        .arg(state_.tokenCount())
+                        .arg(state_.latestUs() / 1e6, 0, 'f', 2);
+    if (!model_->title().isEmpty()) title = model_->title() + " · " + title;
+    return title;
 }
 
-void MainWindow::exportCharts(const QString& folder) {
-    charts_->refresh(state_);
-    const auto views = charts_->charts();
-    for (int i = 0; i < views.size(); ++i) {
-        // A readable size whether or not the dock is on screen.
-        const QSize shown = views[i]->size();
-        views[i]->resize(900, 540);
-        const QString base = QDir(folder).filePath("chart-" + charts_->chartNames()[i]);
-        if (!views[i]->grab().save(base + ".png")) throw Error("cannot write " + (base + ".png").toStdString());
-        QSvgGenerator svg;
-        svg.setFileName(base + ".svg");
-        svg.setSize(views[i]->size());
-        svg.setViewBox(views[i]->rect());
-        QPainter p(&svg);
-        views[i]->render(&p);
-        p.end();
-        views[i]->resize(shown);
+void MainWindow::exportTimeline(const QString& file) const {
+    const QString title = "distgpt timeline · " + exportTitle();
+    if (file.endsWith(".svg", Qt::CaseInsensitive)) timeline_->renderSvg(exportSize_, title, file);
+    else if (!timeline_->render(exportSize_, title).save(file)) throw Error("cannot write " + file.toStdString());
+}
+
+void MainWindow::exportCharts(const QString& folder) const {
+    // The whole run, whatever the charts dock shows now.
+    ChartsView charts;
+    charts.show(RunCharts::of(state_, state_.latestUs()));
+    for (auto c : ChartsView::kCharts) {
+        const QString base = QDir(folder).filePath("chart-" + ChartsView::fileName(c));
+        if (!charts.render(c, exportSize_, exportTitle()).save(base + ".png")) throw Error("cannot write " + (base + ".png").toStdString());
+        charts.renderSvg(c, exportSize_, exportTitle(), base + ".svg");
     }
 }
 
@@ -408,22 +615,20 @@ void MainWindow::exportDialog(const QString& what) {
         QMessageBox::information(this, "Export", "Run a generation first: exports hold what a run measured.");
         return;
     }
-    if (what == "charts") {
-        const QString folder = QFileDialog::getExistingDirectory(this, "Export charts to");
-        if (folder.isEmpty()) return;
-        try {
-            exportCharts(folder);
-            statusLabel_->setText("Exported the charts to " + folder);
-        } catch (const std::exception& e) {
-            QMessageBox::warning(this, "Export", e.what());
-        }
-        return;
-    }
-    const QString filter = what == "timeline" ? "Image (*.png *.svg)" : what == "csv" ? "CSV (*.csv)" : "JSON (*.json)";
-    const QString name = what == "trace" ? "trace.json" : what == "csv" ? "events.csv" : what == "metrics" ? "metrics.json" : "timeline.png";
-    const QString file = QFileDialog::getSaveFileName(this, "Export", name, filter);
-    if (file.isEmpty()) return;
     try {
+        if (what == "charts") {
+            const QString folder = QFileDialog::getExistingDirectory(this, "Export charts to", dialogFolder("export"));
+            if (folder.isEmpty()) return;
+            rememberFolder("export", folder);
+            exportCharts(folder);
+            statusLabel_->setText(QString("Exported the charts (%1 × %2) to %3").arg(exportSize_.width()).arg(exportSize_.height()).arg(folder));
+            return;
+        }
+        const QString filter = what == "timeline" ? "Image (*.png *.svg)" : what == "csv" ? "CSV (*.csv)" : "JSON (*.json)";
+        const QString name = what == "trace" ? "trace.json" : what == "csv" ? "events.csv" : what == "metrics" ? "metrics.json" : "timeline.png";
+        const QString file = QFileDialog::getSaveFileName(this, "Export", QDir(dialogFolder("export")).filePath(name), filter);
+        if (file.isEmpty()) return;
+        rememberFolder("export", file);
         if (what == "trace") exportChromeTrace(file);
         else if (what == "csv") exportCsv(file);
         else if (what == "metrics") exportMetrics(file);

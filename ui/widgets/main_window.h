@@ -1,15 +1,15 @@
 #pragma once
 #include "controller/run_controller.h"
+#include "models/playback_clock.h"
 #include "models/run_state.h"
 #include "models/topology_document.h"
 
+#include <QElapsedTimer>
 #include <QMainWindow>
 #include <QThread>
 
-#include <memory>
-
+class QAction;
 class QComboBox;
-class QElapsedTimer;
 class QLabel;
 
 namespace distgpt::ui {
@@ -22,6 +22,11 @@ class TimelineView;
 class TokenStream;
 class TopologyView;
 
+// The app: the topology editor in the middle, the run and model panels on
+// the right, the token stream, timeline and charts below. Every view shows
+// one run — the one going on, or the last one — at one time shown: as it
+// happens, slowed down, or replayed; all of them reset when a run starts or
+// the topology changes.
 class MainWindow : public QMainWindow {
     Q_OBJECT
 public:
@@ -31,30 +36,50 @@ public:
     TopologyDocument* document() { return &document_; }
     const RunState& runState() const { return state_; }
     bool running() const { return running_; }
+    // The run time the views show now, and whether they show a finished run to its end.
+    double shownUs() const;
+    bool showingDone() const;
+    // Why Run is disabled (empty when it is not).
+    QString runBlockedReason() const { return blocked_; }
+    QSize exportSize() const { return exportSize_; }
+    void setExportSize(QSize size) { exportSize_ = size; }
 
-    // Export the last run (throw distgpt::Error on failure).
+    // Export the last run (throw distgpt::Error on failure). Images are
+    // rendered off screen at exportSize(), with a title and a legend.
     void exportChromeTrace(const QString& file) const;
     void exportCsv(const QString& file) const;
     void exportMetrics(const QString& file) const;
-    void exportTimeline(const QString& file);  // .png or .svg
-    void exportCharts(const QString& folder);  // each chart as PNG and SVG
+    void exportTimeline(const QString& file) const;  // .png or .svg
+    void exportCharts(const QString& folder) const;  // each chart as PNG and SVG
     void saveRun(const QString& file) const;
-    void replayRun(const QString& file, double speed = 1.0);  // drives the views, no worker needed
+    void replayRun(const QString& file);  // drives the views at the slow-motion speed, no worker needed
 
 public Q_SLOTS:
     void startRun();
     void stopRun();
+    void skipToEnd();
 
 protected:
     void closeEvent(QCloseEvent* e) override;
+    void showEvent(QShowEvent* e) override;
 
 private:
-    void replan();
-    void tick();
+    void buildDocks();
+    void buildToolbars();
     void buildMenus();
+    void connectController();
+    void fitScreen();
+    void replan();
+    void topologyChanged();
+    void clearRun();
+    void tick();
+    void syncStrategy();
     void openTopology();
     void saveTopology();
     void exportDialog(const QString& what);
+    QString exportTitle() const;
+    QString dialogFolder(const QString& kind) const;
+    void rememberFolder(const QString& kind, const QString& file);
 
     TopologyDocument document_;
     RunState state_;
@@ -69,14 +94,17 @@ private:
     NodeEditor* nodeEditor_;
     QComboBox* strategy_;
     QLabel *planLabel_, *spanDetails_, *statusLabel_;
+    QAction *runAction_, *stopAction_, *skipAction_;
     QTimer* timer_;
-    qint64 runStartedMs_ = 0;
-    QElapsedTimer* clock_;
+    QElapsedTimer wall_;
+    PlaybackClock playback_;
     bool running_ = false;
-    int chartTick_ = 0;
-    // Replay: what is still to be shown, and when.
-    struct Replay;
-    std::unique_ptr<Replay> replay_;
+    bool replaying_ = false;
+    QString blocked_, finalStatus_;
+    std::pair<quint64, double> chartsShown_{0, -1};  // run and time the charts show
+    qint64 chartsAt_ = 0;
+    quint64 fittedRun_ = 0;  // the run the timeline was last fitted to
+    QSize exportSize_{1920, 1080};
 };
 
 }  // namespace distgpt::ui

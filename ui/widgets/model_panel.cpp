@@ -26,6 +26,9 @@ ModelPanel::ModelPanel(QWidget* parent) : QWidget(parent) {
     folder_->setObjectName("modelFolder");
     random_ = new QRadioButton("Random weights (untrained: its text is noise)");
     random_->setObjectName("modelRandom");
+    demo_->setToolTip("A small character-level GPT that distgpt-cli train trained on Tiny Shakespeare: real text, and fast on any machine.");
+    folder_->setToolTip("A GPT-2 family model in Hugging Face layout: config.json, model.safetensors, and vocab.json + merges.txt or tokenizer.json.");
+    random_->setToolTip("A model of a real shape with random weights: real sizes and speeds without a download; its text is noise.");
     path_ = new QLineEdit;
     path_->setObjectName("modelPath");
     path_->setPlaceholderText("folder with config.json and model.safetensors");
@@ -36,6 +39,7 @@ ModelPanel::ModelPanel(QWidget* parent) : QWidget(parent) {
     shape_ = new QComboBox;
     shape_->setObjectName("modelShape");
     shape_->addItems({"tiny", "distilgpt2", "gpt2", "gpt2-medium", "gpt2-large", "gpt2-xl"});
+    shape_->setToolTip("The shape of the random model: layers, heads and width of the GPT-2 model of that name.");
     info_ = new QLabel;
     info_->setObjectName("modelInfo");
     info_->setWordWrap(true);
@@ -86,11 +90,20 @@ void ModelPanel::inspect() {
     settings.setValue("model/shape", shape_->currentText());
     valid_ = false;
     try {
-        const OpenedModel m = open_model(source());
+        const ModelSource chosen = source();
+        const OpenedModel m = open_model(chosen);
         config_ = m.config;
         valid_ = true;
+        problem_.clear();
+        std::filesystem::path dir = chosen.dir;
+        if (dir.filename().empty()) dir = dir.parent_path();  // "…/gpt2/"
+        const QString folder = QString::fromStdString(dir.filename().string());
+        title_ = random_->isChecked() ? "random " + shape_->currentText()
+                 : demo_->isChecked() ? "demo: " + folder
+                                      : folder;
+        info_->setToolTip(QString::fromStdString(m.description));
         info_->setText(QString("<b>%1</b><br>%2 layers · %3 heads · width %4 · context %5<br>%6 M parameters · %7 MiB in fp32<br>tokenizer: %8, %9 tokens")
-                           .arg(QString::fromStdString(m.description).toHtmlEscaped())
+                           .arg(title_.toHtmlEscaped())
                            .arg(m.config.n_layer)
                            .arg(m.config.n_head)
                            .arg(m.config.n_embd)
@@ -100,6 +113,8 @@ void ModelPanel::inspect() {
                            .arg(QString::fromStdString(m.tokenizer->kind()))
                            .arg(m.tokenizer->size()));
     } catch (const std::exception& e) {
+        problem_ = QString::fromStdString(e.what());
+        title_.clear();
         info_->setText("<span style='color:#b91c1c'>" + QString::fromStdString(e.what()).toHtmlEscaped() + "</span>");
     }
     Q_EMIT changed();

@@ -18,6 +18,10 @@ public:
     explicit ModelPanel(QWidget* parent = nullptr);
     ModelSource source() const;  // throws Error when the choice is incomplete
     const Gpt2Config* config() const { return valid_ ? &config_ : nullptr; }
+    // Why the chosen model cannot run (empty when it can).
+    QString problem() const { return problem_; }
+    // A short name for titles: "demo: shakespeare-char", "gpt2-random", "random gpt2".
+    QString title() const { return title_; }
 
 Q_SIGNALS:
     void changed();
@@ -30,6 +34,7 @@ private:
     QLabel* info_;
     Gpt2Config config_;
     bool valid_ = false;
+    QString problem_, title_;
 };
 
 }  // namespace distgpt::ui

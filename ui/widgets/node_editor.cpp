@@ -25,12 +25,20 @@ NodeEditor::NodeEditor(TopologyDocument* document, QWidget* parent) : QWidget(pa
     weights_ = new QComboBox;
     weights_->setObjectName("nodeWeights");
     weights_->addItems({"auto", "disk", "stream"});
+    name_->setToolTip("The node's name, as the views and errors call it.");
+    endpoint_->setToolTip("local: the app starts this worker on this machine. tcp://host:port: a distgpt-worker already running there.");
+    threads_->setToolTip("CPU threads the worker computes with.");
+    memory_->setToolTip("The most memory this node may use; the plan is refused if its shard, KV cache and runtime need more.");
+    weights_->setToolTip("Where the node's weights come from. auto: from its own disk when it has the model, else sent by the app. "
+                         "disk: always its own copy (--model-dir). stream: always sent by the app, exactly its shard.");
     auto* form = new QFormLayout(this);
     form->addRow("Name", name_);
     form->addRow("Endpoint", endpoint_);
     form->addRow("Threads", threads_);
     form->addRow("Memory limit", memory_);
     form->addRow("Weights", weights_);
+    for (int row = 0; row < form->rowCount(); ++row)
+        form->itemAt(row, QFormLayout::LabelRole)->widget()->setToolTip(form->itemAt(row, QFormLayout::FieldRole)->widget()->toolTip());
     connect(name_, &QLineEdit::editingFinished, this, &NodeEditor::apply);
     connect(endpoint_, &QLineEdit::editingFinished, this, &NodeEditor::apply);
     connect(threads_, &QSpinBox::editingFinished, this, &NodeEditor::apply);

@@ -12,57 +12,99 @@
 
 namespace distgpt::ui {
 
+namespace {
+// The slow-motion stops: how many times slower than measured.
+constexpr double kSlowMotion[] = {1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000};
+constexpr int kSlowMotionStops = static_cast<int>(std::size(kSlowMotion));
+}  // namespace
+
 RunPanel::RunPanel(QWidget* parent) : QWidget(parent) {
     setObjectName("runPanel");
     QSettings s;
-    prompts_ = new QPlainTextEdit(s.value("run/prompts", "ROMEO:\nJULIET:").toString());
+    // Three prompts for the three stages of the default pipeline: every stage busy.
+    prompts_ = new QPlainTextEdit(s.value("run/prompts", "ROMEO:\nJULIET:\nHAMLET:").toString());
     prompts_->setObjectName("prompts");
-    prompts_->setToolTip("One prompt per line; each is one sequence.");
-    prompts_->setMaximumHeight(90);
-    auto spin = [](const char* name, int lo, int hi, int value) {
+    prompts_->setToolTip("One prompt per line; each is one sequence. With as many sequences as stages, no stage waits for another.");
+    prompts_->setMinimumHeight(48);
+    prompts_->setMaximumHeight(80);
+    auto spin = [](const char* name, int lo, int hi, int value, const QString& tip) {
         auto* b = new QSpinBox;
         b->setObjectName(name);
         b->setRange(lo, hi);
         b->setValue(value);
+        b->setToolTip(tip);
         return b;
     };
-    inFlight_ = spin("inFlight", 0, 64, s.value("run/inFlight", 0).toInt());
+    inFlight_ = spin("inFlight", 0, 64, s.value("run/inFlight", 0).toInt(),
+                     "Sequences in flight: how many sequences move through the pipeline at once. While one stage works on a "
+                     "sequence, the others work on the others (recurrent pipelining). \"one per stage\" keeps every stage busy.");
     inFlight_->setSpecialValueText("one per stage");
-    microBatch_ = spin("microBatch", 1, 16, s.value("run/microBatch", 1).toInt());
-    maxTokens_ = spin("maxTokens", 1, 4096, s.value("run/maxTokens", 80).toInt());
-    topK_ = spin("topK", 0, 100000, s.value("run/topK", 0).toInt());
+    microBatch_ = spin("microBatch", 1, 16, s.value("run/microBatch", 1).toInt(),
+                       "Micro-batch: how many sequences travel together in one message. Larger batches send fewer, bigger messages.");
+    maxTokens_ = spin("maxTokens", 1, 4096, s.value("run/maxTokens", 80).toInt(), "How many tokens each sequence generates at most.");
+    topK_ = spin("topK", 0, 100000, s.value("run/topK", 0).toInt(), "Sample only among the k likeliest tokens; off: all of them.");
     topK_->setSpecialValueText("off");
-    seed_ = spin("seed", 0, 1 << 30, s.value("run/seed", 1).toInt());
+    seed_ = spin("seed", 0, 1 << 30, s.value("run/seed", 1).toInt(), "The same seed gives the same text on every topology.");
     temperature_ = new QDoubleSpinBox;
     temperature_->setObjectName("temperature");
     temperature_->setRange(0, 5);
     temperature_->setSingleStep(0.1);
     temperature_->setValue(s.value("run/temperature", 0.8).toDouble());
     temperature_->setSpecialValueText("0 (greedy)");
+    temperature_->setToolTip("Lower: safer, more repetitive text. 0 always takes the likeliest token.");
     topP_ = new QDoubleSpinBox;
     topP_->setObjectName("topP");
     topP_->setRange(0.01, 1);
     topP_->setSingleStep(0.05);
     topP_->setValue(s.value("run/topP", 1.0).toDouble());
+    topP_->setToolTip("Sample among the likeliest tokens that together hold this much probability; 1: all of them.");
     slowMotion_ = new QSlider(Qt::Horizontal);
     slowMotion_->setObjectName("slowMotion");
-    slowMotion_->setRange(0, 1000);
-    slowMotion_->setValue(s.value("run/slowMotion", 0).toInt());
+    slowMotion_->setRange(0, kSlowMotionStops - 1);
+    slowMotion_->setPageStep(1);
+    slowMotion_->setValue(std::clamp(s.value("run/slowMotionStop", 0).toInt(), 0, kSlowMotionStops - 1));
+    slowMotion_->setToolTip("Show the measured run this many times slower: compute and messages stretch alike, so it looks like the "
+                            "real run, only slower. The run itself goes at full speed; the views catch up after it ends.");
     slowLabel_ = new QLabel;
-    auto updateSlow = [this] { slowLabel_->setText(slowMotion_->value() ? QString::number(slowMotion_->value()) + " ms per hop" : "full speed"); };
+    slowLabel_->setObjectName("slowMotionLabel");
+    slowLabel_->setMinimumWidth(QFontMetrics(font()).horizontalAdvance("5000× slower"));
+    slowMotion_->setMinimumWidth(60);
+    auto updateSlow = [this] {
+        slowLabel_->setText(slowMotion() > 1 ? QString::number(slowMotion()) + "× slower" : "real time");
+    };
     updateSlow();
-    connect(slowMotion_, &QSlider::valueChanged, this, updateSlow);
+    connect(slowMotion_, &QSlider::valueChanged, this, [this, updateSlow] {
+        updateSlow();
+        QSettings().setValue("run/slowMotionStop", slowMotion_->value());
+        Q_EMIT slowMotionChanged(slowMotion());
+    });
     run_ = new QPushButton("Run");
     run_->setObjectName("runButton");
-    run_->setShortcut(QKeySequence("Ctrl+R"));
     run_->setToolTip("Start the workers and generate (Ctrl+R)");
     stop_ = new QPushButton("Stop");
     stop_->setObjectName("stopButton");
+    stop_->setToolTip("Stop the run; every token made so far is kept (Esc)");
     stop_->setShortcut(QKeySequence(Qt::Key_Escape));
     stop_->setEnabled(false);
+    reason_ = new QLabel;
+    reason_->setObjectName("runBlockedReason");
+    reason_->setWordWrap(true);
+    reason_->setStyleSheet("color: #b91c1c");
+    reason_->setTextInteractionFlags(Qt::TextSelectableByMouse);
+    reason_->hide();
 
     auto* form = new QFormLayout(this);
+    form->setLabelAlignment(Qt::AlignLeft | Qt::AlignVCenter);
+    auto* buttons = new QHBoxLayout;
+    buttons->addWidget(run_);
+    buttons->addWidget(stop_);
+    form->addRow(buttons);
+    form->addRow(reason_);
     form->addRow("Prompts", prompts_);
+    auto* slow = new QHBoxLayout;
+    slow->addWidget(slowMotion_, 1);
+    slow->addWidget(slowLabel_);
+    form->addRow("Slow motion", slow);
     form->addRow("Sequences in flight", inFlight_);
     form->addRow("Micro-batch", microBatch_);
     form->addRow("Max new tokens", maxTokens_);
@@ -70,31 +112,41 @@ RunPanel::RunPanel(QWidget* parent) : QWidget(parent) {
     form->addRow("Top-k", topK_);
     form->addRow("Top-p", topP_);
     form->addRow("Seed", seed_);
-    auto* slow = new QHBoxLayout;
-    slow->addWidget(slowMotion_);
-    slow->addWidget(slowLabel_);
-    form->addRow("Slow motion", slow);
-    auto* buttons = new QHBoxLayout;
-    buttons->addWidget(run_);
-    buttons->addWidget(stop_);
-    form->addRow(buttons);
+    for (int row = 0; row < form->rowCount(); ++row)
+        if (auto* label = form->itemAt(row, QFormLayout::LabelRole); label && label->widget())
+            if (auto* field = form->itemAt(row, QFormLayout::FieldRole); field && field->widget())
+                label->widget()->setToolTip(field->widget()->toolTip());
     connect(run_, &QPushButton::clicked, this, &RunPanel::runRequested);
     connect(stop_, &QPushButton::clicked, this, &RunPanel::stopRequested);
+    connect(prompts_, &QPlainTextEdit::textChanged, this, &RunPanel::changed);
+    connect(inFlight_, &QSpinBox::valueChanged, this, &RunPanel::changed);
 }
 
 QStringList RunPanel::prompts() const { return prompts_->toPlainText().split('\n', Qt::SkipEmptyParts); }
 int RunPanel::inFlight() const { return inFlight_->value(); }
 int RunPanel::microBatch() const { return microBatch_->value(); }
 int RunPanel::maxNewTokens() const { return maxTokens_->value(); }
-int RunPanel::hopDelayMs() const { return slowMotion_->value(); }
+double RunPanel::slowMotion() const { return kSlowMotion[std::clamp(slowMotion_->value(), 0, kSlowMotionStops - 1)]; }
 
 SamplingParams RunPanel::sampling() const {
     return {static_cast<float>(temperature_->value()), topK_->value(), static_cast<float>(topP_->value()), static_cast<uint64_t>(seed_->value())};
 }
 
+void RunPanel::setRunnable(bool runnable, const QString& reason) {
+    runnable_ = runnable;
+    reason_->setText(reason);
+    reason_->setVisible(!runnable && !reason.isEmpty());
+    updateRunButton();
+}
+
+void RunPanel::updateRunButton() {
+    run_->setEnabled(!running_ && runnable_);
+    stop_->setEnabled(running_);
+}
+
 void RunPanel::setRunning(bool running) {
-    run_->setEnabled(!running);
-    stop_->setEnabled(running);
+    running_ = running;
+    updateRunButton();
     if (running) {
         QSettings s;
         s.setValue("run/prompts", prompts_->toPlainText());
@@ -105,7 +157,6 @@ void RunPanel::setRunning(bool running) {
         s.setValue("run/topK", topK_->value());
         s.setValue("run/topP", topP_->value());
         s.setValue("run/seed", seed_->value());
-        s.setValue("run/slowMotion", slowMotion_->value());
     }
 }
 

@@ -12,7 +12,8 @@ class QSpinBox;
 
 namespace distgpt::ui {
 
-// Prompts (one per sequence), scheduling, sampling, slow motion; Run and Stop.
+// Prompts (one per sequence), scheduling, sampling, slow motion; Run and Stop,
+// with the reason beside Run when the run cannot start.
 class RunPanel : public QWidget {
     Q_OBJECT
 public:
@@ -21,21 +22,28 @@ public:
     int inFlight() const;
     int microBatch() const;
     int maxNewTokens() const;
-    int hopDelayMs() const;
+    // How many times slower than measured the views show the run (1: as it happens).
+    double slowMotion() const;
     SamplingParams sampling() const;
     void setRunning(bool running);
+    // Whether a run can start; `reason` says why not.
+    void setRunnable(bool runnable, const QString& reason);
 
 Q_SIGNALS:
     void runRequested();
     void stopRequested();
+    void slowMotionChanged(double factor);
+    void changed();  // prompts or sequences in flight: the plan's KV cache changes
 
 private:
+    void updateRunButton();
     QPlainTextEdit* prompts_;
     QSpinBox *inFlight_, *microBatch_, *maxTokens_, *topK_, *seed_;
     QDoubleSpinBox *temperature_, *topP_;
     QSlider* slowMotion_;
-    QLabel* slowLabel_;
+    QLabel *slowLabel_, *reason_;
     QPushButton *run_, *stop_;
+    bool running_ = false, runnable_ = true;
 };
 
 }  // namespace distgpt::ui

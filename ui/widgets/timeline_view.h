@@ -6,21 +6,30 @@
 
 namespace distgpt::ui {
 
-// One lane per node with compute, send and receive tracks; arrows from each
-// send to the receive it caused. Wheel zooms at the mouse, dragging or the
-// arrow keys pan, Home fits the run; it follows the run live until panned.
+// One lane per node, a track per kind of span the node has (compute,
+// all-reduce, sample, send, receive); a line from each send to the receive
+// it caused. Shows the run up to the time it is given. Wheel zooms at the
+// mouse, dragging or the arrow keys pan, Home fits the run; it follows the
+// run live until panned. A clicked span is outlined and described.
 class TimelineView : public QWidget {
     Q_OBJECT
 public:
     explicit TimelineView(QWidget* parent = nullptr);
+    // A new run (or none): zoom, selection and details start afresh.
     void setState(const RunState* state);
-    void refresh(double now_us);  // live: keep `now` in view while following
+    void refresh(double now_us);  // the run as it was at `now_us`; keeps it in view while following
     void fitAll();
     const TimeAxis& axis() const { return axis_; }
     const TraceSpan* spanAt(QPointF pos) const;
+    const TraceSpan* selected() const;
+    // The whole run drawn for a slide: `size` pixels, a title and a legend.
+    QImage render(QSize size, const QString& title) const;
+    void renderSvg(QSize size, const QString& title, const QString& file) const;
+    // What a user reads about a span: its kind, node, duration, sequences and token.
+    static QString describe(const RunState& state, const TraceSpan& s);
 
 Q_SIGNALS:
-    void spanClicked(const QString& details);
+    void spanClicked(const QString& details);  // empty: nothing selected
 
 protected:
     void paintEvent(QPaintEvent*) override;
@@ -31,17 +40,19 @@ protected:
     void keyPressEvent(QKeyEvent* e) override;
 
 private:
-    static constexpr int kHeader = 26, kGap = 8, kLabel = 150;
-    // Tracks shrink so every node's lane fits the widget's height.
-    int track() const;
-    int laneTop(int node) const { return kHeader + node * (3 * track() + kGap); }
-    int trackOf(const std::string& kind) const;
+    struct Layout;
+    Layout layoutFor(QRect area, double scale) const;
+    void paintSlide(QPainter& p, QSize size, const QString& title) const;
+    void paintRun(QPainter& p, const Layout& l, const TimeAxis& axis, double now_us) const;
+    double endUs() const;
+    void clamp();
     const RunState* state_ = nullptr;
     TimeAxis axis_;
     bool follow_ = true;
     QPointF drag_;
     bool dragging_ = false;
     double now_us_ = 0;
+    long selected_ = -1;  // index into the state's spans
 };
 
 }  // namespace distgpt::ui

@@ -14,9 +14,10 @@ TokenStream::TokenStream(QWidget* parent) : QTextBrowser(parent) {
     setFont(f);
 }
 
-void TokenStream::refresh(const RunState& state) {
-    if (state.tokenCount() == shown_) return;
-    shown_ = state.tokenCount();
+void TokenStream::refresh(const RunState& state, double until_us) {
+    const std::pair<quint64, int> now{state.runId(), state.tokenCountUpTo(until_us)};
+    if (now == shown_) return;
+    shown_ = now;
     clear();
     QTextCursor c(document());
     QTextCharFormat prompt, header, token, alt;
@@ -31,6 +32,7 @@ void TokenStream::refresh(const RunState& state) {
         if (it == state.tokens().end()) continue;
         int n = 0;
         for (const auto& t : it->second) {
+            if (t.at_us > until_us) break;
             QTextCharFormat f;
             // Alternate shades so token boundaries show.
             f.setBackground(n++ % 2 ? QColor(0xe0, 0xf2, 0xfe) : QColor(0xf0, 0xf9, 0xff));

@@ -11,13 +11,14 @@ class TokenStream : public QTextBrowser {
     Q_OBJECT
 public:
     explicit TokenStream(QWidget* parent = nullptr);
-    void refresh(const RunState& state);  // redraws when tokens arrived since the last call
+    // The tokens that had arrived by `until_us`; redraws only when that changed.
+    void refresh(const RunState& state, double until_us);
 
 protected:
     bool event(QEvent* e) override;
 
 private:
-    int shown_ = -1;
+    std::pair<quint64, int> shown_{0, -1};  // run, tokens
 };
 
 }  // namespace distgpt::ui

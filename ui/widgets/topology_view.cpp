@@ -16,9 +16,13 @@ namespace distgpt::ui {
 
 namespace {
 
-
-constexpr double kWidth = 180, kHeight = 104;
+constexpr double kWidth = 196, kHeight = 120;
 QString mib(int64_t bytes) { return QString::number(bytes / double(1 << 20), 'f', bytes < (10 << 20) ? 1 : 0) + " MiB"; }
+QColor blend(QColor a, QColor b, double t) {
+    t = std::clamp(t, 0.0, 1.0);
+    return QColor::fromRgbF(a.redF() + (b.redF() - a.redF()) * t, a.greenF() + (b.greenF() - a.greenF()) * t,
+                            a.blueF() + (b.blueF() - a.blueF()) * t);
+}
 }  // namespace
 
 class NodeItem : public QGraphicsItem {
@@ -27,52 +31,81 @@ public:
         setFlags(ItemIsMovable | ItemIsSelectable | ItemSendsGeometryChanges);
         setAcceptHoverEvents(true);
         setPos(doc->positions().value(index));
+        setZValue(1);
     }
     QRectF boundingRect() const override { return QRectF(-kWidth / 2 - 4, -kHeight / 2 - 4, kWidth + 8, kHeight + 8); }
 
-    void setPlanText(QString layers, QString memory, bool over) {
+    void setPlanText(QString layers, QString memory, QString memoryTip, bool over) {
         layers_ = std::move(layers), memory_ = std::move(memory), over_ = over;
+        setToolTip(failure_.isEmpty() ? memoryTip : failure_);
+        memoryTip_ = std::move(memoryTip);
         update();
     }
-    void setLive(QString state, double busy, int64_t rss, double tokens_per_second) {
-        state_ = std::move(state), busy_ = busy, rss_ = rss, rate_ = tokens_per_second;
+    void setLive(const TopologyView::NodeLive& live) {
+        live_ = live;
         update();
     }
+    const TopologyView::NodeLive& live() const { return live_; }
     void setFailure(QString why) {
         failure_ = std::move(why);
-        setToolTip(failure_);
+        setToolTip(failure_.isEmpty() ? memoryTip_ : failure_);
         update();
     }
+    bool over() const { return over_; }
+    QString memoryText() const { return memory_; }
 
     void paint(QPainter* p, const QStyleOptionGraphicsItem*, QWidget*) override {
         const auto& spec = doc_->topology().nodes[index_];
         const QRectF r(-kWidth / 2, -kHeight / 2, kWidth, kHeight);
         p->setRenderHint(QPainter::Antialiasing);
-        QColor fill = failure_.isEmpty() ? colorOf(state_) : colorOf("dead");
-        const bool dark = state_ != "idle" || !failure_.isEmpty();
+        // Lit in the colour of what it did in the frame shown; tinted by the
+        // share of the frame it worked when that was less than half.
+        QColor fill = idleColor();
+        if (!failure_.isEmpty()) fill = deadColor();
+        else if (live_.shown) fill = colorOf(*live_.shown);
+        else if (live_.work > 0) fill = blend(idleColor(), colorOf(SpanKind::Compute), live_.work);
+        const bool dark = !failure_.isEmpty() || live_.shown.has_value();
         p->setPen(QPen(isSelected() ? QColor(0x11, 0x18, 0x27) : QColor(0x9c, 0xa3, 0xaf), isSelected() ? 2.5 : 1.2));
         p->setBrush(fill);
         p->drawRoundedRect(r, 10, 10);
-        p->setPen(dark ? Qt::white : QColor(0x11, 0x18, 0x27));
+        const QColor ink = dark ? Qt::white : QColor(0x11, 0x18, 0x27);
+        p->setPen(ink);
         QFont f = p->font();
         f.setBold(true);
         f.setPointSizeF(10.5);
         p->setFont(f);
-        p->drawText(r.adjusted(10, 6, -10, 0), Qt::AlignTop | Qt::AlignLeft, QString::fromStdString(spec.name));
+        const QRectF text = r.adjusted(10, 6, -10, -4);
+        p->drawText(text, Qt::AlignTop | Qt::AlignLeft, QString::fromStdString(spec.name));
         f.setBold(false);
         f.setPointSizeF(8.5);
         p->setFont(f);
+        const QFontMetricsF fm(f);
         QStringList lines;
-        lines << QString::fromStdString(spec.endpoint == "local" ? "local · " + std::to_string(spec.threads) + " thread(s)"
-                                                                 : spec.endpoint + " · " + std::to_string(spec.threads) + " thr");
+        lines << QString::fromStdString(spec.endpoint == "local" ? "local" : spec.endpoint) + " · " + QString::number(spec.threads) +
+                     (spec.threads == 1 ? " thread" : " threads");
         lines << (layers_.isEmpty() ? QString("—") : layers_);
-        lines << memory_ + (rss_ > 0 ? "  ·  RSS " + mib(rss_) : QString());
-        if (!failure_.isEmpty()) lines << failure_.left(32);
-        else if (state_ != "idle" || busy_ > 0)
-            lines << state_ + "  ·  busy " + QString::number(busy_, 'f', 0) + "%" << QString::number(rate_, 'f', 0) + " tokens/s";
-        p->drawText(r.adjusted(10, 26, -10, -4), Qt::AlignTop | Qt::AlignLeft, lines.join("\n"));
+        lines << memory_;
+        if (!failure_.isEmpty()) {
+            lines << failure_;
+        } else if (live_.state != TopologyView::NodeLive::State::None) {
+            const char* word = live_.state == TopologyView::NodeLive::State::Done ? "done" : live_.shown ? "" : "idle";
+            QString what = *word ? QString(word) : labelOf(*live_.shown);
+            lines << what + " · busy " + QString::number(live_.busy_percent, 'f', 0) + "%";
+            lines << QString::number(live_.tokens_per_second, 'f', 0) + " tokens/s" + (live_.rss_bytes > 0 ? " · RSS " + mib(live_.rss_bytes) : QString());
+        }
+        double y = text.top() + QFontMetricsF(p->font()).height() + 6;
+        for (int i = 0; i < lines.size(); ++i) {
+            const bool memoryLine = i == 2;
+            p->setPen(memoryLine && over_ ? (dark ? QColor(0xfe, 0xca, 0xca) : QColor(0xb9, 0x1c, 0x1c)) : ink);
+            // Long text wraps inside the node rather than being cut.
+            const QRectF room(text.left(), y, text.width(), text.bottom() - y);
+            const QRectF used = p->boundingRect(room, Qt::AlignTop | Qt::AlignLeft | Qt::TextWordWrap, lines[i]);
+            p->drawText(room, Qt::AlignTop | Qt::AlignLeft | Qt::TextWordWrap, lines[i]);
+            y += std::max(fm.height(), used.height());
+            if (y > text.bottom()) break;
+        }
         if (over_) {
-            p->setPen(QPen(QColor(0xdc, 0x26, 0x26), 2));
+            p->setPen(QPen(QColor(0xdc, 0x26, 0x26), 2.5));
             p->setBrush(Qt::NoBrush);
             p->drawRoundedRect(r.adjusted(-3, -3, 3, 3), 12, 12);
         }
@@ -90,40 +123,55 @@ protected:
 private:
     int index_;
     TopologyDocument* doc_;
-    QString layers_, memory_, state_ = "idle", failure_;
+    QString layers_, memory_, memoryTip_, failure_;
     bool over_ = false;
-    double busy_ = 0, rate_ = 0;
-    int64_t rss_ = 0;
+    TopologyView::NodeLive live_;
 };
 
-// Stage boxes, pipeline edges, the token ring back to stage 0, and the
-// messages in flight.
+// Stage boxes, pipeline edges, the token ring back to stage 0, and what is
+// in flight: messages along their links, all-reduces between ranks.
 class LinksItem : public QGraphicsItem {
 public:
-    LinksItem(TopologyDocument* doc, const QVector<NodeItem*>* nodes) : doc_(doc), nodes_(nodes) { setZValue(-1); }
+    LinksItem(TopologyDocument* doc, const QVector<NodeItem*>* nodes) : doc_(doc), nodes_(nodes) { setZValue(0); }
     QRectF boundingRect() const override { return QRectF(-5000, -5000, 10000, 10000); }
 
-    struct Flight {
-        int from, to;
-        double progress;  // 0..1
-        int64_t bytes;
-        QString transport;  // "shm", "zmq" or "" (a run recorded before transports were)
-    };
-    void setFlights(QVector<Flight> flights) {
-        flights_ = std::move(flights);
+    void setLive(QVector<TopologyView::Flight> flights, QVector<TopologyView::Exchange> exchanges) {
+        flights_ = std::move(flights), exchanges_ = std::move(exchanges);
         update();
     }
+    const QVector<QRectF>& labels() const { return placed_labels_; }
 
     QPointF center(int i) const { return (*nodes_)[i]->pos(); }
+    QRectF nodeRect(int i) const { return QRectF(center(i) - QPointF(kWidth / 2, kHeight / 2), QSizeF(kWidth, kHeight)); }
+    // The ring runs below every node: out of the last stage's leader to the
+    // right, under the whole topology, and into stage 0's leader from the left.
+    QPainterPath ringPath(int last, int first) const {
+        double bottom = 0;
+        for (int i = 0; i < nodes_->size(); ++i) bottom = std::max(bottom, nodeRect(i).bottom());
+        bottom += 34;
+        const QPointF a = center(last) + QPointF(kWidth / 2, 0), b = center(first) - QPointF(kWidth / 2, 0);
+        QPainterPath path(a);
+        path.lineTo(a + QPointF(18, 0));
+        path.lineTo(QPointF(a.x() + 18, bottom));
+        path.lineTo(QPointF(b.x() - 18, bottom));
+        path.lineTo(QPointF(b.x() - 18, b.y()));
+        path.lineTo(b);
+        return path;
+    }
+    double ringBottom() const {
+        const int k = std::max(1, doc_->topology().ranks_per_stage()), stages = doc_->topology().stage_count();
+        return stages > 1 ? ringPath((stages - 1) * k, 0).boundingRect().bottom() : 0;
+    }
 
     void paint(QPainter* p, const QStyleOptionGraphicsItem*, QWidget*) override {
         const Topology& t = doc_->topology();
         const int k = std::max(1, t.ranks_per_stage()), stages = t.stage_count(), n = static_cast<int>(nodes_->size());
-        if (n == 0 || stages == 0 || n % k) return;
+        placed_labels_.clear();
+        if (n == 0 || stages == 0) return;
         p->setRenderHint(QPainter::Antialiasing);
         for (int s = 0; s < stages; ++s) {
             QRectF box;
-            for (int r = 0; r < k; ++r) box = box.united(QRectF(center(s * k + r) - QPointF(kWidth / 2, kHeight / 2), QSizeF(kWidth, kHeight)));
+            for (int r = 0; r < k && s * k + r < n; ++r) box = box.united(nodeRect(s * k + r));
             box.adjust(-12, -26, 12, 12);
             p->setPen(QPen(QColor(0xcb, 0xd5, 0xe1), 1, Qt::DashLine));
             p->setBrush(QColor(0xf8, 0xfa, 0xfc));
@@ -132,69 +180,113 @@ public:
             p->drawText(box.adjusted(10, 4, -10, 0), Qt::AlignTop | Qt::AlignLeft,
                         "stage " + QString::number(s) + (k > 1 ? "  ·  tensor parallel " + QString::number(k) : QString()));
         }
-        auto arrow = [&](QPointF a, QPointF b, QColor c, bool dashed, double bend) {
-            const QPointF d = b - a;
-            const double len = std::hypot(d.x(), d.y());
-            if (len < 1) return;
-            const QPointF u = d / len, nrm(-u.y(), u.x());
-            const QPointF from = a + u * (kWidth / 2 - 10), to = b - u * (kWidth / 2 - 4);
-            QPainterPath path(from);
-            path.quadTo((from + to) / 2 + nrm * bend, to);
-            p->setPen(QPen(c, 2, dashed ? Qt::DashLine : Qt::SolidLine));
-            p->setBrush(Qt::NoBrush);
-            p->drawPath(path);
-            const QPointF tip = to, back = path.pointAtPercent(0.97);
-            const QPointF v = (tip - back) / std::max(1e-6, std::hypot((tip - back).x(), (tip - back).y()));
-            const QPointF w(-v.y(), v.x());
+        auto head = [&](QPointF tip, QPointF back, QColor c) {
+            const QPointF d = tip - back;
+            const QPointF v = d / std::max(1e-6, std::hypot(d.x(), d.y())), w(-v.y(), v.x());
+            p->setPen(Qt::NoPen);
             p->setBrush(c);
             p->drawPolygon(QPolygonF{tip, tip - v * 10 + w * 5, tip - v * 10 - w * 5});
         };
+        auto arrow = [&](int from, int to, QColor c, double width) {
+            const QPointF a = center(from), b = center(to);
+            const QPointF d = b - a;
+            if (std::hypot(d.x(), d.y()) < 1) return;
+            // From edge to edge of the two boxes.
+            const QPointF u = d / std::hypot(d.x(), d.y());
+            const double ta = std::min(std::abs(u.x()) > 1e-6 ? kWidth / 2 / std::abs(u.x()) : 1e9, std::abs(u.y()) > 1e-6 ? kHeight / 2 / std::abs(u.y()) : 1e9);
+            const QPointF from_edge = a + u * (ta + 2), to_edge = b - u * (ta + 4);
+            p->setPen(QPen(c, width));
+            p->drawLine(from_edge, to_edge);
+            head(to_edge, to_edge - u * 12, c);
+        };
         // Leader to leader; each leader relays to the other ranks of its stage.
-        for (int s = 0; s + 1 < stages; ++s) arrow(center(s * k), center((s + 1) * k), QColor(0x94, 0xa3, 0xb8), false, 0);
+        for (int s = 0; s + 1 < stages; ++s) arrow(s * k, (s + 1) * k, QColor(0x94, 0xa3, 0xb8), 2);
         for (int s = 0; s < stages; ++s)
-            for (int r = 1; r < k; ++r) arrow(center(s * k), center(s * k + r), QColor(0xcb, 0xd5, 0xe1), false, 18);
-        const double ring_dip = kHeight / 2 + 40 + (k - 1) * 75;
+            for (int r = 1; r < k && s * k + r < n; ++r) arrow(s * k, s * k + r, QColor(0xcb, 0xd5, 0xe1), 1.5);
         if (stages > 1) {
-            // The ring dips below the stages; its label sits at the bottom of the dip.
-            const double dip = ring_dip;
-            arrow(center((stages - 1) * k), center(0), QColor(0xef, 0x44, 0x44, 150), true, -2 * dip);
-            const QPointF mid = (center((stages - 1) * k) + center(0)) / 2 + QPointF(0, dip + 12);
+            const QPainterPath ring = ringPath((stages - 1) * k, 0);
+            p->setPen(QPen(QColor(0xef, 0x44, 0x44, 160), 2, Qt::DashLine));
+            p->setBrush(Qt::NoBrush);
+            p->drawPath(ring);
+            head(ring.pointAtPercent(1), ring.pointAtPercent(1) - QPointF(12, 0), QColor(0xef, 0x44, 0x44, 200));
+            const QRectF caption(QPointF(ring.boundingRect().center().x() - 100, ring.boundingRect().bottom() + 2), QSizeF(200, 18));
             p->setPen(QColor(0xb9, 0x1c, 0x1c));
-            p->drawText(QRectF(mid - QPointF(80, 10), QSizeF(160, 20)), Qt::AlignCenter, "token ids back to stage 0");
+            p->drawText(caption, Qt::AlignCenter, "token ids back to stage 0");
+            placed_labels_.push_back(caption);
         }
-        // Flights come newest first. At full speed a link carries many at
-        // once, so each link's newest is labelled once, clear of the nodes:
-        // below a link between stages, beside a relay within a stage.
+        // All-reduces: the ranks of a stage exchanging partial sums.
+        for (const auto& x : exchanges_) {
+            for (int i = 0; i + 1 < x.nodes.size(); ++i) {
+                const QPointF a = center(x.nodes[i]), b = center(x.nodes[i + 1]);
+                p->setPen(QPen(colorOf(SpanKind::AllReduce), 5, Qt::SolidLine, Qt::RoundCap));
+                const QPointF off(kWidth / 2 + 14, 0);
+                QPainterPath arc(a + off);
+                arc.cubicTo(a + off + QPointF(30, 0), b + off + QPointF(30, 0), b + off);
+                p->setBrush(Qt::NoBrush);
+                p->drawPath(arc);
+            }
+            const QPointF at = center(x.nodes.front()) + QPointF(kWidth / 2 + 50, (center(x.nodes.back()).y() - center(x.nodes.front()).y()) / 2);
+            placeLabel(p, at, "all-reduce " + bytesText(x.bytes), colorOf(SpanKind::AllReduce), QColor(0xf5, 0xf3, 0xff), QColor(0x4c, 0x1d, 0x95));
+        }
+        // Messages: a dot where each one is along its link; each link's
+        // newest message labelled once, clear of the nodes and other labels.
         std::set<std::pair<int, int>> labelled;
         for (const auto& f : flights_) {
             if (f.from < 0 || f.to < 0 || f.from >= n || f.to >= n) continue;
-            const QPointF a = center(f.from), b = center(f.to);
-            p->setPen(Qt::NoPen);
-            p->setBrush(colorOf("send"));
-            p->drawEllipse(a + (b - a) * f.progress, 7, 7);
+            const bool ring = stages > 1 && f.from / k == stages - 1 && f.to / k == 0 && !f.relay;
+            QPointF dot;
+            if (ring) {
+                dot = ringPath((stages - 1) * k, 0).pointAtPercent(f.progress);
+            } else {
+                const QPointF a = center(f.from), b = center(f.to);
+                dot = a + (b - a) * f.progress;
+            }
+            p->setPen(QPen(Qt::white, 1.5));
+            p->setBrush(colorOf(SpanKind::Send));
+            p->drawEllipse(dot, 7, 7);
             if (!labelled.insert({f.from, f.to}).second) continue;
-            QString label = f.bytes >= 1024 ? QString::number(f.bytes / 1024.0, 'f', 1) + " KiB" : QString::number(f.bytes) + " B";
+            QString label = (f.relay ? "relay " : "") + bytesText(f.bytes);
             if (f.transport == "shm") label += " · shared memory";
             else if (f.transport == "zmq") label += " · TCP";
-            const bool across = std::abs(b.x() - a.x()) >= std::abs(b.y() - a.y());
-            const QSizeF size(p->fontMetrics().horizontalAdvance(label) + 12, p->fontMetrics().height() + 4);
-            const bool ring = f.to / k < f.from / k;  // tokens going back to stage 0: under the dip's caption
-            const QPointF at = ring     ? QPointF((a.x() + b.x()) / 2 - size.width() / 2, std::max(a.y(), b.y()) + ring_dip + 26)
-                               : across ? QPointF((a.x() + b.x()) / 2 - size.width() / 2, std::max(a.y(), b.y()) + kHeight / 2 + 8)
-                                        : QPointF(std::max(a.x(), b.x()) + kWidth / 2 + 6, (a.y() + b.y()) / 2 - size.height() / 2);
-            const QRectF box(at, size);
-            p->setPen(QColor(0xf5, 0x9e, 0x0b));
-            p->setBrush(QColor(0xff, 0xfb, 0xeb));
-            p->drawRoundedRect(box, 6, 6);
-            p->setPen(QColor(0x78, 0x35, 0x0f));
-            p->drawText(box, Qt::AlignCenter, label);
+            const QPointF a = center(f.from), b = center(f.to);
+            const QPointF at = ring ? QPointF((a.x() + b.x()) / 2, ringBottom() + 30) : (a + b) / 2;
+            placeLabel(p, at, label, QColor(0xf5, 0x9e, 0x0b), QColor(0xff, 0xfb, 0xeb), QColor(0x78, 0x35, 0x0f));
         }
     }
 
 private:
+    static QString bytesText(int64_t bytes) {
+        return bytes >= 1024 ? QString::number(bytes / 1024.0, 'f', 1) + " KiB" : QString::number(bytes) + " B";
+    }
+    // Puts a label near `at` where it covers no node and no other label.
+    void placeLabel(QPainter* p, QPointF at, const QString& text, QColor border, QColor fill, QColor ink) {
+        const QSizeF size(p->fontMetrics().horizontalAdvance(text) + 12, p->fontMetrics().height() + 4);
+        auto clear = [&](const QRectF& r) {
+            for (int i = 0; i < nodes_->size(); ++i)
+                if (r.intersects(nodeRect(i).adjusted(-2, -2, 2, 2))) return false;
+            for (const auto& l : placed_labels_)
+                if (r.intersects(l)) return false;
+            return true;
+        };
+        QRectF box(at - QPointF(size.width() / 2, size.height() / 2), size);
+        for (int step = 0; step < 40 && !clear(box); ++step) {
+            // Below, above, then further out: the first free place wins.
+            const double dy = (step / 2 + 1) * (size.height() + 2) * (step % 2 ? -1 : 1);
+            box.moveCenter(at + QPointF(0, dy));
+        }
+        placed_labels_.push_back(box);
+        p->setPen(border);
+        p->setBrush(fill);
+        p->drawRoundedRect(box, 6, 6);
+        p->setPen(ink);
+        p->drawText(box, Qt::AlignCenter, text);
+    }
+
     TopologyDocument* doc_;
     const QVector<NodeItem*>* nodes_;
-    QVector<Flight> flights_;
+    QVector<TopologyView::Flight> flights_;
+    QVector<TopologyView::Exchange> exchanges_;
+    QVector<QRectF> placed_labels_;
 };
 
 // The boundary between stage s and s+1, dragged sideways to move layers
@@ -283,66 +375,111 @@ void TopologyView::rebuild() {
         scene()->addItem(item);
         nodes_.push_back(item);
     }
-    setPlan(plan_, {});
-    QRectF bounds;
-    for (auto* n : nodes_) bounds = bounds.united(n->sceneBoundingRect());
-    scene()->setSceneRect(bounds.adjusted(-70, -60, 70, 170));  // room for stage labels and the ring
-    fitInView(scene()->sceneRect(), Qt::KeepAspectRatio);
+    setPlan(plan_);
+    fitScene();
     if (selected >= 0 && selected < nodes_.size()) nodes_[selected]->setSelected(true);
 }
 
-void TopologyView::setPlan(const std::optional<Plan>& plan, const QString& problem) {
+void TopologyView::fitScene() {
+    QRectF bounds;
+    for (auto* n : nodes_) bounds = bounds.united(n->sceneBoundingRect());
+    // Room for the stage captions and boundary handles above, the ring, its
+    // caption and its labels below, all-reduce labels to the right.
+    bounds.adjust(-50, -80, 120, 20);
+    if (document_->topology().stage_count() > 1) bounds.setBottom(std::max(bounds.bottom(), links_->ringBottom() + 60));
+    scene()->setSceneRect(bounds);
+    fitInView(scene()->sceneRect(), Qt::KeepAspectRatio);
+}
+
+void TopologyView::setPlan(const std::optional<Plan>& plan) {
     plan_ = plan;
+    const Topology& t = document_->topology();
     for (int i = 0; i < nodes_.size(); ++i) {
         if (!plan || i >= static_cast<int>(plan->stage_of_node.size())) {
-            nodes_[i]->setPlanText(QString(), problem.isEmpty() ? QString() : "does not fit", !problem.isEmpty());
+            nodes_[i]->setPlanText(QString(), QString(), QString(), false);
             continue;
         }
         const auto& stage = plan->stages[plan->stage_of_node[i]];
-        QString layers = "layers " + QString::number(stage.layer_begin) + "–" + QString::number(stage.layer_end - 1);
+        QString layers = stage.layer_end - stage.layer_begin == 1 ? "layer " + QString::number(stage.layer_begin)
+                                                                   : "layers " + QString::number(stage.layer_begin) + "–" + QString::number(stage.layer_end - 1);
         if (stage.embedding()) layers += " + embed";
         if (stage.head) layers += " + head";
         const auto& m = plan->memory[i];
-        const int64_t limit = document_->topology().nodes[i].memory_limit;
-        nodes_[i]->setPlanText(layers, mib(m.total()) + (limit ? " / " + mib(limit) : QString()), limit && m.total() > limit);
+        const int64_t limit = t.nodes[i].memory_limit;
+        const QString memory = limit ? QString::number(m.total() / double(1 << 20), 'f', 0) + " / " + mib(limit)
+                                     : mib(m.weights + m.kv_cache) + " + " + mib(m.runtime) + " runtime";
+        const QString tip = QString("Planned memory: %1\nweights %2 · KV cache %3 · runtime %4 (libtorch, sockets and buffers: what an idle worker holds)%5")
+                                .arg(mib(m.total()), mib(m.weights), mib(m.kv_cache), mib(m.runtime))
+                                .arg(limit ? "\nlimit " + mib(limit) : QString());
+        nodes_[i]->setPlanText(layers, memory, tip, !m.fits(limit));
     }
     for (auto* b : boundaries_) delete b;
     boundaries_.clear();
     if (!plan) return;
-    const int k = std::max(1, document_->topology().ranks_per_stage());
+    const int k = std::max(1, t.ranks_per_stage());
     for (int s = 0; s + 1 < static_cast<int>(plan->stages.size()); ++s) {
         if (s * k >= nodes_.size() || (s + 1) * k >= nodes_.size()) break;
         const QPointF a = nodes_[s * k]->pos(), b = nodes_[(s + 1) * k]->pos();
-        auto* item = new BoundaryItem(document_, *plan, s, QPointF((a.x() + b.x()) / 2, std::min(a.y(), b.y()) - kHeight / 2 - 44));
+        auto* item = new BoundaryItem(document_, *plan, s, QPointF((a.x() + b.x()) / 2, std::min(a.y(), b.y()) - kHeight / 2 - 48));
         scene()->addItem(item);
         boundaries_.push_back(item);
     }
 }
 
-void TopologyView::showLive(const RunState* state, double now_us) {
-    QVector<LinksItem::Flight> flights;
+void TopologyView::showLive(const RunState* state, double now_us, double frame_us, bool done) {
+    const bool same = state && !state->empty() && state->nodes().size() == static_cast<std::size_t>(nodes_.size());
+    const double t0 = now_us - frame_us;
+    QVector<Exchange> exchanges;
     for (int i = 0; i < nodes_.size(); ++i) {
-        if (!state || i >= static_cast<int>(state->nodes().size())) {
-            nodes_[i]->setLive("idle", 0, 0, 0);
-            continue;
+        NodeLive live;
+        if (same) {
+            live.state = done ? NodeLive::State::Done : NodeLive::State::Live;
+            live.busy_percent = state->busyPercent(i, now_us);
+            live.tokens_per_second = state->tokensPerSecond(i, now_us);
+            live.rss_bytes = state->nodes()[i].rss_bytes;
+            if (!done) {
+                const Activity a = state->activity(i, t0, now_us);
+                live.shown = a.shown(), live.work = a.work();
+                if (a.of(SpanKind::AllReduce) > 0) {
+                    // One exchange per stage, between all of its ranks.
+                    const int stage = state->nodes()[i].stage;
+                    auto it = std::find_if(exchanges.begin(), exchanges.end(), [&](const Exchange& x) { return state->nodes()[x.nodes.front()].stage == stage; });
+                    if (it == exchanges.end()) {
+                        Exchange x{{}, 0};
+                        for (int j = 0; j < nodes_.size(); ++j)
+                            if (state->nodes()[j].stage == stage) x.nodes.push_back(j);
+                        if (const TraceSpan* s = state->latest(i, SpanKind::AllReduce, now_us)) x.bytes = s->bytes;
+                        exchanges.push_back(x);
+                    }
+                }
+            }
         }
-        nodes_[i]->setLive(state->stateAt(i, now_us, 100000), state->busyPercent(i), state->nodes()[i].rss_bytes,
-                           state->tokensPerSecond(i, now_us));
+        nodes_[i]->setLive(live);
     }
-    if (state) {
-        // Each measured send is drawn flying for 400 ms after it happened.
-        constexpr double kFlight = 400000;
-        const auto& spans = state->spans();
-        for (auto it = spans.rbegin(); it != spans.rend() && it->t0_us > now_us - kFlight; ++it)
-            if (it->kind == "send" && it->peer >= 0 && it->t0_us <= now_us)
-                flights.push_back({it->node, it->peer, (now_us - it->t0_us) / kFlight, it->bytes, QString::fromStdString(it->transport)});
+    QVector<Flight> flights;
+    if (same && !done) {
+        auto messages = state->messagesIn(t0, now_us);
+        std::sort(messages.begin(), messages.end(), [](const Message& a, const Message& b) { return a.sent_us > b.sent_us; });  // newest first
+        for (const auto& m : messages) {
+            const double progress = m.arrived_us > m.sent_us ? (now_us - m.sent_us) / (m.arrived_us - m.sent_us) : 1.0;
+            flights.push_back({m.from, m.to, std::clamp(progress, 0.0, 1.0), m.bytes, m.transport, m.relay});
+        }
     }
-    links_->setFlights(flights);
+    links_->setLive(flights, exchanges);
 }
 
 void TopologyView::setNodeFailure(int node, const QString& why) {
     if (node >= 0 && node < nodes_.size()) nodes_[node]->setFailure(why);
 }
+
+const TopologyView::NodeLive& TopologyView::nodeLive(int node) const {
+    static const NodeLive none;
+    return node >= 0 && node < nodes_.size() ? nodes_[node]->live() : none;
+}
+
+bool TopologyView::nodeOverLimit(int node) const { return node >= 0 && node < nodes_.size() && nodes_[node]->over(); }
+QString TopologyView::nodeMemoryText(int node) const { return node >= 0 && node < nodes_.size() ? nodes_[node]->memoryText() : QString(); }
+QVector<QRectF> TopologyView::labelRects() const { return links_->labels(); }
 
 int TopologyView::selectedNode() const {
     for (int i = 0; i < nodes_.size(); ++i)
@@ -363,7 +500,7 @@ std::optional<QPoint> TopologyView::boundaryHandle(int stage, int layers_moved) 
 
 void TopologyView::resizeEvent(QResizeEvent* event) {
     QGraphicsView::resizeEvent(event);
-    fitInView(scene()->sceneRect(), Qt::KeepAspectRatio);
+    fitScene();
 }
 
 void TopologyView::wheelEvent(QWheelEvent* event) {

@@ -22,9 +22,37 @@ public:
     explicit TopologyView(TopologyDocument* document, QWidget* parent = nullptr);
     ~TopologyView() override;
 
-    void setPlan(const std::optional<Plan>& plan, const QString& problem);
-    void showLive(const RunState* state, double now_us);  // nullptr: editing, no run
+    // What a node shows of the run, at the time shown.
+    struct NodeLive {
+        enum class State { None, Live, Done };
+        State state = State::None;
+        std::optional<SpanKind> shown;  // lit in this kind's colour; none: not lit
+        double work = 0;                // share of the frame spent working
+        double busy_percent = 0, tokens_per_second = 0;
+        int64_t rss_bytes = 0;
+    };
+    struct Flight {
+        int from, to;
+        double progress;  // 0..1 of its measured send → receive time
+        int64_t bytes;
+        std::string transport;  // "shm", "zmq" or "" (a run recorded before transports were)
+        bool relay;
+    };
+    struct Exchange {  // an all-reduce between the ranks of a stage
+        QVector<int> nodes;
+        int64_t bytes;
+    };
+
+    // The planned layers and memory of each node; a node over its memory limit is marked.
+    void setPlan(const std::optional<Plan>& plan);
+    // The run as it was in the frame (now_us - frame_us, now_us]; `done`: the
+    // run is over and shown to its end. nullptr: editing, no run.
+    void showLive(const RunState* state, double now_us, double frame_us, bool done);
     void setNodeFailure(int node, const QString& why);
+    const NodeLive& nodeLive(int node) const;
+    bool nodeOverLimit(int node) const;
+    QString nodeMemoryText(int node) const;
+    QVector<QRectF> labelRects() const;  // the live view's labels, in scene coordinates
     int selectedNode() const;
     void selectNode(int index);
     // Where, in viewport pixels, the handle of the boundary after `stage`
@@ -40,6 +68,7 @@ protected:
 
 private:
     void rebuild();
+    void fitScene();
     TopologyDocument* document_;
     QVector<NodeItem*> nodes_;
     LinksItem* links_ = nullptr;

@@ -257,7 +257,6 @@ struct Cluster::Impl {
                 for (std::size_t r = 1; r < stage.nodes.size(); ++r) c.followers.push_back(endpoints[active[stage.nodes[r]]]);
             for (int peer : stage.nodes) c.tp_peers.push_back(peer_endpoint(active[peer], hellos[active[peer]].collective_endpoint));
             c.return_logits = options.return_logits;
-            c.hop_delay_ms = options.hop_delay_ms;
             auto key_of = [&](int node) { return hellos[node].curve ? hellos[node].public_key : std::string(); };
             if (s + 1 < c.stages) c.next_keys.push_back(key_of(active[plan.stages[s + 1].nodes.front()]));
             if (stage.head) c.first_keys.push_back(key_of(active[plan.stages[0].nodes.front()]));
@@ -369,7 +368,10 @@ struct Cluster::Impl {
             result.trace.nodes[node].rss_bytes = t.rss_bytes;
             std::vector<TraceSpan> fresh;
             for (const auto& s : t.spans) {
-                if (s.kind == "load") continue;
+                if (s.kind == SpanKind::Load) continue;
+                if (static_cast<int>(s.kind) > static_cast<int>(SpanKind::Load))
+                    throw Error("node '" + topology.nodes[node].name + "' sent a span of unknown kind " + std::to_string(static_cast<int>(s.kind)) +
+                                ": run the same distgpt version everywhere");
                 fresh.push_back({node, s.kind, to_us(node, s.t0), to_us(node, s.t1), s.group, s.step, s.layer_begin, s.layer_end,
                                  s.bytes, s.peer.empty() ? -1 : node_of_endpoint(s.peer), s.sequences, s.transport});
             }

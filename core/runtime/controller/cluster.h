@@ -41,7 +41,6 @@ struct ClusterOptions {
     std::string controller_name = "distgpt";
     int hello_timeout_ms = 5000;
     int liveness_ms = 3000;  // a node silent this long is dead
-    int hop_delay_ms = 0;    // slow motion: every worker waits this long before each message it sends
     bool recover = true;     // when a node dies, re-plan over the others and continue
     std::string key_file;    // this controller's CURVE key pair, for workers that authenticate
     bool return_logits = false;  // the last stage sends logits with each token (tests)

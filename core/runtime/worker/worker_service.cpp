@@ -118,7 +118,12 @@ struct WorkerService::Impl {
 
     void reply(const std::string& to, proto::Parts parts) { net::send_to(inbox, to, std::move(parts)); }
 
-    void span(const std::string& kind, int64_t t0, int64_t t1, int group, int step, int64_t bytes = 0,
+    // The group and step being computed, for the all-reduce spans inside it.
+    struct {
+        int group = -1, step = -1;
+    } working_on;
+
+    void span(SpanKind kind, int64_t t0, int64_t t1, int group, int step, int64_t bytes = 0,
               const std::string& peer = "", const std::vector<int64_t>& sequences = {}, const char* transport = "") {
         spans.push_back({kind, t0, t1, group, step, cfg.layer_begin, cfg.layer_end, bytes, peer, sequences, transport});
     }
@@ -206,12 +211,12 @@ struct WorkerService::Impl {
     // A leader sends each data message it is about to compute on to its
     // followers, as it came; before computing, so they compute meanwhile.
     void relay(const proto::Message& m, int group, int step) {
-        std::size_t bytes = 0;
+        std::size_t bytes = m.raw_header.size();  // a tokens message is all header
         for (const auto& f : m.frames) bytes += f.size();
         for (const auto& follower : cfg.followers) {
             const int64_t t0 = net::now_ns();
             const char* how = links.send(follower, m.copy());
-            span("send", t0, net::now_ns(), group, step, static_cast<int64_t>(bytes), follower, {}, how);
+            span(SpanKind::Send, t0, net::now_ns(), group, step, static_cast<int64_t>(bytes), follower, {}, how);
         }
     }
 
@@ -257,19 +262,22 @@ struct WorkerService::Impl {
             if (stale(start.run)) return;
             const auto& ids = frame(m, 0, sizeof(int32_t));
             relay(m, start.group, -1);
+            working_on = {start.group, 0};
             emit(shard().start(start, static_cast<const int32_t*>(ids.data()), ids.size() / sizeof(int32_t)));
         } else if (m.type == proto::Forward::kType) {
             const auto f = m.as<proto::Forward>();
             if (stale(f.run)) return;
             const auto& hidden = frame(m, 0, sizeof(float));
-            span("receive", arrived, net::now_ns(), f.group, f.step, static_cast<int64_t>(hidden.size()));
+            span(SpanKind::Receive, arrived, net::now_ns(), f.group, f.step, static_cast<int64_t>(hidden.size()));
             relay(m, f.group, f.step);
+            working_on = {f.group, f.step};
             emit(shard().forward(f, static_cast<const float*>(hidden.data()), hidden.size() / sizeof(float)));
         } else if (m.type == proto::Tokens::kType) {
             const auto t = m.as<proto::Tokens>();
             if (stale(t.run)) return;
-            span("receive", arrived, net::now_ns(), t.group, t.step, static_cast<int64_t>(t.tokens.size() * sizeof(int32_t)));
+            span(SpanKind::Receive, arrived, net::now_ns(), t.group, t.step, static_cast<int64_t>(t.tokens.size() * sizeof(int32_t)));
             relay(m, t.group, t.step);
+            working_on = {t.group, t.step + 1};  // the step these tokens feed
             emit(shard().next_step(t));
         } else if (m.type == proto::Wake::kType) {
             // Its message is in a ring; the loop reads it next.
@@ -354,7 +362,7 @@ struct WorkerService::Impl {
         for (std::size_t i = 0; i < c.first.size(); ++i) links.connect(c.first[i], i < c.first_keys.size() ? c.first_keys[i] : "");
         for (std::size_t i = 0; i < c.followers.size(); ++i) links.connect(c.followers[i], i < c.follower_keys.size() ? c.follower_keys[i] : "");
         const int64_t t1 = net::now_ns();
-        span("load", t0, t1, -1, -1, runner->weight_bytes());
+        span(SpanKind::Load, t0, t1, -1, -1, runner->weight_bytes());
         proto::Configured done{runner->weight_bytes(), runner->kv_cache_bytes(), resident_bytes(), (t1 - t0) / 1e6, runner->describe()};
         reply(owner, proto::encode(done));
         flush_trace();
@@ -363,15 +371,15 @@ struct WorkerService::Impl {
     void all_reduce(float* data, std::size_t count) {
         const int64_t t0 = net::now_ns();
         tensor_parallel->all_reduce(data, count);
-        span("allreduce", t0, net::now_ns(), -1, -1, static_cast<int64_t>(count * sizeof(float) * (cfg.tp_size - 1)));
+        span(SpanKind::AllReduce, t0, net::now_ns(), working_on.group, working_on.step,
+             static_cast<int64_t>(count * sizeof(float) * (cfg.tp_size - 1)));
     }
 
     void emit(StepOutput out) {
         if (out.empty) return;
-        if (cfg.hop_delay_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(std::min(cfg.hop_delay_ms, 5000)));
         const int group = out.is_tokens ? out.tokens.group : out.forward.group;
         const int step = out.is_tokens ? out.tokens.step : out.forward.step;
-        span("compute", out.compute_t0, out.compute_t1, group, step, 0, "", out.sequences);
+        span(SpanKind::Compute, out.compute_t0, out.compute_t1, group, step, 0, "", out.sequences);
         if (cfg.tp_rank == 0) {
             if (!out.is_tokens) {
                 const std::size_t bytes = out.hidden.size() * sizeof(float);
@@ -380,14 +388,14 @@ struct WorkerService::Impl {
                     proto::Parts frames;
                     frames.push_back(proto::frame_of(out.hidden.data(), bytes));
                     const char* how = links.send(peer, proto::encode(out.forward, std::move(frames)));
-                    span("send", t0, net::now_ns(), group, step, static_cast<int64_t>(bytes), peer, out.sequences, how);
+                    span(SpanKind::Send, t0, net::now_ns(), group, step, static_cast<int64_t>(bytes), peer, out.sequences, how);
                 }
             } else {
-                span("sample", out.sample_t0, out.sample_t1, group, step, 0, "", out.sequences);
+                span(SpanKind::Sample, out.sample_t0, out.sample_t1, group, step, 0, "", out.sequences);
                 for (const auto& peer : cfg.first) {
                     const int64_t t0 = net::now_ns();
                     const char* how = links.send(peer, proto::encode(out.tokens));
-                    span("send", t0, net::now_ns(), group, step, static_cast<int64_t>(out.tokens.tokens.size() * sizeof(int32_t)), peer,
+                    span(SpanKind::Send, t0, net::now_ns(), group, step, static_cast<int64_t>(out.tokens.tokens.size() * sizeof(int32_t)), peer,
                          out.sequences, how);
                 }
                 proto::Parts frames;
