@@ -1,8 +1,10 @@
 // The desktop app as a user drives it: real widgets found by objectName,
 // clicked with QTest, real workers behind the Run button.
+#include "models/run_charts.h"
 #include "models/time_axis.h"
 #include "plan/planner.h"
 #include "support/fixtures.h"
+#include "widgets/charts_view.h"
 #include "widgets/main_window.h"
 #include "widgets/timeline_view.h"
 #include "widgets/token_stream.h"
@@ -10,11 +12,18 @@
 
 #include <QAction>
 #include <QApplication>
+#include <QChartView>
 #include <QComboBox>
+#include <QDir>
+#include <QDockWidget>
+#include <QLabel>
 #include <QLineEdit>
+#include <QSlider>
+#include <QStandardItemModel>
 #include <QPlainTextEdit>
 #include <QPushButton>
 #include <QRadioButton>
+#include <QSettings>
 #include <QSpinBox>
 #include <QStandardPaths>
 #include <QTest>
@@ -45,7 +54,32 @@ class TestMainWindow : public QObject {
         QTest::mouseClick(bar->widgetForAction(a), Qt::LeftButton);
     }
 
+    static void useDemo(MainWindow& w, const QString& prompts, int tokens) {
+        auto* demo = w.findChild<QRadioButton*>("modelDemo");
+        QVERIFY2(demo->isEnabled(), "the bundled demo model was not found");
+        demo->setChecked(true);
+        w.findChild<QPlainTextEdit*>("prompts")->setPlainText(prompts);
+        w.findChild<QSpinBox*>("maxTokens")->setValue(tokens);
+    }
+    // Runs at real speed and waits until the views show the run's end.
+    static void runToTheEnd(MainWindow& w) {
+        w.findChild<QSlider*>("slowMotion")->setValue(0);
+        QVERIFY(w.findChild<QPushButton*>("runButton")->isEnabled());
+        QTest::mouseClick(w.findChild<QPushButton*>("runButton"), Qt::LeftButton);
+        QVERIFY(w.running());
+        QTRY_VERIFY_WITH_TIMEOUT(!w.running(), 120000);
+        QTRY_VERIFY_WITH_TIMEOUT(w.showingDone(), 10000);
+        QTest::qWait(100);  // a frame after the end
+    }
+    static std::vector<double> latencies(const RunCharts& c) {
+        std::vector<double> v;
+        for (auto p : c.latency) v.push_back(p.y);
+        return v;
+    }
+
 private Q_SLOTS:
+    void init() { QSettings().clear(); }
+
     void initTestCase() {
         QStandardPaths::setTestModeEnabled(true);  // settings of the test, not the user's
         qputenv("DISTGPT_WORKER", DISTGPT_WORKER);
@@ -220,7 +254,7 @@ private Q_SLOTS:
         MainWindow replay;
         replay.show();
         replay.replayRun(recording);
-        QTRY_VERIFY_WITH_TIMEOUT(replay.runState().finished(), 10000);
+        QTRY_VERIFY_WITH_TIMEOUT(replay.showingDone(), 10000);
         QCOMPARE(replay.runState().tokenCount(), w.runState().tokenCount());
         QCOMPARE(replay.runState().spans().size(), w.runState().spans().size());
         QCOMPARE(replay.document()->topology().nodes.size(), size_t(3));
@@ -229,6 +263,184 @@ private Q_SLOTS:
         if (!keep.isEmpty())
             for (const char* f : {"during-run.png", "after-run.png", "timeline.png", "chart-work.png", "chart-throughput.png"})
                 std::filesystem::copy_file(out / f, std::filesystem::path(keep.toStdString()) / f, std::filesystem::copy_options::overwrite_existing);
+    }
+
+    // The views show the run at hand: a second run with the same counts
+    // replaces the first everywhere, charts and exports included, even when
+    // the charts were hidden during it.
+    void aSecondRunReplacesTheFirstEverywhere() {
+        MainWindow w;
+        w.resize(1366, 768);
+        w.show();
+        w.document()->applyPreset("Pipeline 3");
+        useDemo(w, "ROMEO:\nJULIET:\nHAMLET:", 20);
+        auto* charts = w.findChild<ChartsView*>("chartsView");
+        auto* chartsDock = w.findChild<QDockWidget*>("chartsDock");
+        chartsDock->raise();
+        runToTheEnd(w);
+        QCOMPARE(w.runState().tokenCount(), 60);
+        QTRY_COMPARE(charts->shown().tokens, 60);
+        const std::vector<double> first = latencies(charts->shown());
+        QTemporaryDir one, two;
+        w.exportCharts(one.path());
+        w.exportMetrics(QDir(one.path()).filePath("metrics.json"));
+
+        w.findChild<QDockWidget*>("timelineDock")->raise();  // charts hidden during the second run
+        QTRY_VERIFY(!charts->onScreen());
+        w.findChild<QSpinBox*>("seed")->setValue(99);
+        runToTheEnd(w);
+        QCOMPARE(w.runState().tokenCount(), 60);  // the same counts
+        chartsDock->raise();
+        QTRY_VERIFY(charts->onScreen());
+        QTRY_VERIFY(latencies(charts->shown()) == latencies(RunCharts::of(w.runState(), w.runState().latestUs())));
+        QVERIFY(latencies(charts->shown()) != first);
+        w.exportCharts(two.path());
+        w.exportMetrics(QDir(two.path()).filePath("metrics.json"));
+        for (const char* f : {"chart-latency.png", "chart-work.png", "metrics.json"})
+            QVERIFY2(read_file(QDir(one.path()).filePath(f).toStdString()) != read_file(QDir(two.path()).filePath(f).toStdString()), f);
+        std::ifstream metrics(QDir(two.path()).filePath("metrics.json").toStdString());
+        QCOMPARE(nlohmann::json::parse(metrics)["wall_seconds"].get<double>(), w.runState().trace().wall_us / 1e6);
+        // Nothing is left computing, and no message flies, once the run is shown to its end.
+        auto* view = w.findChild<TopologyView*>("topologyView");
+        for (int i = 0; i < 3; ++i) {
+            QCOMPARE(view->nodeLive(i).state, TopologyView::NodeLive::State::Done);
+            QVERIFY(!view->nodeLive(i).shown);
+        }
+        QVERIFY(w.findChild<QLabel*>("statusLabel")->text().startsWith("Done:"));
+
+        // A slowed view lights each node for the share of the time it was
+        // busy: the live view stepped frame by frame through the run, 1000x slower.
+        const RunState& state = w.runState();
+        const double end = state.latestUs(), frame = 33000.0 / 1000;
+        std::vector<int> lit(3);
+        int frames = 0;
+        for (double t = frame; t <= end; t += frame, ++frames) {
+            view->showLive(&state, t, frame, false);
+            for (int i = 0; i < 3; ++i) lit[i] += view->nodeLive(i).shown.has_value() && *view->nodeLive(i).shown != SpanKind::Send && *view->nodeLive(i).shown != SpanKind::Receive;
+        }
+        for (int i = 0; i < 3; ++i) {
+            const double shown = 100.0 * lit[i] / frames, busy = state.busyPercent(i, end);
+            QVERIFY2(std::abs(shown - busy) <= 0.1 * busy, qPrintable(QString("node %1 lit %2% of the time, busy %3%").arg(i).arg(shown).arg(busy)));
+        }
+
+        // A new topology is not the last run's: every view starts afresh.
+        w.document()->addNode();
+        QVERIFY(w.runState().empty());
+        QTest::qWait(100);
+        for (int i = 0; i < 4; ++i) QCOMPARE(view->nodeLive(i).state, TopologyView::NodeLive::State::None);
+        QVERIFY(w.findChild<TokenStream*>("tokenStream")->toPlainText().isEmpty());
+    }
+
+    // Tensor parallelism: every step's all-reduce is measured, on its own
+    // track, with the step it belongs to.
+    void tensorRunsMeasureTheirAllReduce() {
+        MainWindow w;
+        w.resize(1366, 768);
+        w.show();
+        w.document()->applyPreset("Tensor 2");
+        useDemo(w, "ROMEO:\nJULIET:", 12);
+        runToTheEnd(w);
+        int allreduces = 0;
+        for (const auto& s : w.runState().spans())
+            if (s.kind == SpanKind::AllReduce) {
+                ++allreduces;
+                QVERIFY(s.step >= 0 && s.group >= 0);
+                QVERIFY(s.bytes > 0);
+                QVERIFY(TimelineView::describe(w.runState(), s).startsWith("all-reduce on node"));
+            }
+        // Two per layer (attention and MLP) for every step, on both ranks.
+        QVERIFY2(allreduces >= 2 * 8 * 12 * 2, qPrintable(QString::number(allreduces)));
+        // The live view shows the exchange between the ranks while it lasts.
+        const TraceSpan* longest = nullptr;
+        for (const auto& s : w.runState().spans())
+            if (s.kind == SpanKind::AllReduce && (!longest || s.t1_us - s.t0_us > longest->t1_us - longest->t0_us)) longest = &s;
+        auto* view = w.findChild<TopologyView*>("topologyView");
+        view->showLive(&w.runState(), (longest->t0_us + longest->t1_us) / 2, 1, false);
+        QCOMPARE(*view->nodeLive(longest->node).shown, SpanKind::AllReduce);
+        QCOMPARE(view->exchanges().size(), 1);
+        QCOMPARE(view->exchanges()[0].nodes, (QVector<int>{0, 1}));
+    }
+
+    // The strategy box says what the topology is, and offers only what fits it.
+    void theStrategyBoxFollowsTheTopology_data() {
+        QTest::addColumn<QString>("preset");
+        QTest::addColumn<QString>("strategy");
+        QTest::addColumn<bool>("hybrid2");
+        QTest::addColumn<bool>("hybrid4");
+        QTest::newRow("pipeline 3") << "Pipeline 3" << "pipeline" << false << false;
+        QTest::newRow("tensor 2") << "Tensor 2" << "tensor" << true << false;
+        QTest::newRow("hybrid 2x2") << "Hybrid 2x2" << "hybrid 2" << true << true;
+        QTest::newRow("pipeline 4") << "Pipeline 4" << "pipeline" << true << true;
+        QTest::newRow("single node") << "Single node" << "pipeline" << false << false;
+    }
+    void theStrategyBoxFollowsTheTopology() {
+        QFETCH(QString, preset);
+        QFETCH(QString, strategy);
+        QFETCH(bool, hybrid2);
+        QFETCH(bool, hybrid4);
+        MainWindow w;
+        w.show();
+        click(w, "preset " + preset);
+        auto* box = w.findChild<QComboBox*>("strategy");
+        QCOMPARE(box->currentText(), strategy);
+        const auto* items = qobject_cast<QStandardItemModel*>(box->model());
+        QCOMPARE(items->item(box->findText("hybrid 2"))->isEnabled(), hybrid2);
+        QCOMPARE(items->item(box->findText("hybrid 4"))->isEnabled(), hybrid4);
+    }
+
+    // What cannot run says why, beside Run: a folder that is not a model, a
+    // node count a tensor-parallel degree does not divide.
+    void impossibleSetupsCannotRun() {
+        MainWindow w;
+        w.show();
+        click(w, "preset Hybrid 2x2");
+        w.findChild<QRadioButton*>("modelFolder")->setChecked(true);
+        auto* path = w.findChild<QLineEdit*>("modelPath");
+        path->setText(dir.path());  // no config.json here
+        QMetaObject::invokeMethod(path, "editingFinished");
+        auto* run = w.findChild<QPushButton*>("runButton");
+        QVERIFY(!run->isEnabled());
+        QVERIFY2(w.runBlockedReason().contains("config.json"), qPrintable(w.runBlockedReason()));
+        auto* reason = w.findChild<QLabel*>("runBlockedReason");
+        QVERIFY(reason->isVisible());
+        useDemo(w, "a\nb", 4);
+        QVERIFY(run->isEnabled());
+        QVERIFY(!reason->isVisible());
+        click(w, "addNode");  // 5 nodes, 2 ranks a stage
+        QVERIFY(!run->isEnabled());
+        QVERIFY2(w.runBlockedReason().contains("5 nodes"), qPrintable(w.runBlockedReason()));
+        w.findChild<QPlainTextEdit*>("prompts")->clear();
+        action(w, "undo")->trigger();
+        QVERIFY2(w.runBlockedReason().contains("prompt"), qPrintable(w.runBlockedReason()));
+    }
+
+    // A replay follows the slow-motion speed and can be undone like any
+    // change to the topology.
+    void aReplayIsSlowedAndUndoable() {
+        MainWindow w;
+        w.show();
+        w.document()->applyPreset("Pipeline 2");
+        useDemo(w, "ROMEO:\nJULIET:", 10);
+        runToTheEnd(w);
+        const QString file = QDir(dir.path()).filePath("two-stages.json");
+        w.saveRun(file);
+        auto* timeline = w.findChild<TimelineView*>("timelineView");
+        timeline->fitAll();
+        MainWindow replay;
+        replay.show();
+        click(replay, "preset Tensor 2");
+        replay.findChild<QSlider*>("slowMotion")->setValue(replay.findChild<QSlider*>("slowMotion")->maximum());  // 5000x
+        replay.replayRun(file);
+        QCOMPARE(replay.document()->topology().nodes.size(), size_t(2));
+        QCOMPARE(replay.document()->topology().strategy, Strategy::Pipeline);
+        QTest::qWait(300);
+        QVERIFY(!replay.showingDone());
+        QVERIFY(replay.shownUs() < 0.5 * replay.runState().latestUs());  // 300 ms at 5000x: 60 µs of the run
+        QVERIFY(replay.runState().tokenCountUpTo(replay.shownUs()) < replay.runState().tokenCount());  // tokens still to come
+        replay.skipToEnd();
+        QTRY_VERIFY(replay.showingDone());
+        action(replay, "undo")->trigger();
+        QCOMPARE(replay.document()->topology().strategy, Strategy::Tensor);
     }
 };
 

@@ -7,6 +7,7 @@
 #include <QBarSet>
 #include <QChart>
 #include <QChartView>
+#include <QGraphicsScene>
 #include <QGridLayout>
 #include <QLineSeries>
 #include <QPainter>
@@ -33,7 +34,7 @@ QString titleOf(ChartsView::Chart c) {
     switch (c) {
         case ChartsView::Chart::Throughput: return "Tokens per second";
         case ChartsView::Chart::Latency: return "Latency of each token";
-        case ChartsView::Chart::Work: return "Compute and communication per node";
+        case ChartsView::Chart::Work: return "Compute and communication";
         case ChartsView::Chart::Links: return "Bytes sent per link";
     }
     return {};
@@ -186,37 +187,44 @@ ChartsView::ChartsView(QWidget* parent) : QWidget(parent) {
 
 QChartView* ChartsView::view(Chart c) const { return views_[static_cast<int>(c)]; }
 
+bool ChartsView::onScreen() const { return isVisible() && !view(Chart::Throughput)->viewport()->visibleRegion().isEmpty(); }
+
 void ChartsView::show(const RunCharts& data) {
     data_ = data;
     for (Chart c : kCharts) fill(view(c)->chart(), c, data_, kDock, {});
 }
 
-QImage ChartsView::render(Chart c, QSize size, const QString& subtitle) const {
-    auto* chart = new QChart;
-    QChartView v(chart);  // owns the chart
-    v.setRenderHint(QPainter::Antialiasing);
-    v.resize(size);
-    fill(chart, c, data_, kSlide, subtitle);
-    QImage image(size, QImage::Format_ARGB32);
-    image.fill(Qt::white);
-    QPainter p(&image);
+namespace {
+// Draws chart `c` of `data` at `size` on `p`: a chart in a scene of its
+// own, laid out at that size without ever being shown.
+void paint_slide(QPainter& p, ChartsView::Chart c, const RunCharts& data, QSize size, const QString& subtitle) {
+    QGraphicsScene scene;
+    auto* chart = new QChart;  // the scene owns it
+    scene.addItem(chart);
+    fill(chart, c, data, kSlide, subtitle);
+    chart->setGeometry(QRectF(QPointF(0, 0), size));
+    scene.setSceneRect(QRectF(QPointF(0, 0), size));
     p.setRenderHint(QPainter::Antialiasing);
-    v.render(&p);
+    p.fillRect(QRect(QPoint(0, 0), size), Qt::white);
+    scene.render(&p, QRectF(QPointF(0, 0), size), scene.sceneRect());
+}
+}  // namespace
+
+QImage ChartsView::render(Chart c, QSize size, const QString& subtitle) const {
+    QImage image(size, QImage::Format_ARGB32);
+    QPainter p(&image);
+    paint_slide(p, c, data_, size, subtitle);
     return image;
 }
 
 void ChartsView::renderSvg(Chart c, QSize size, const QString& subtitle, const QString& file) const {
-    auto* chart = new QChart;
-    QChartView v(chart);
-    v.resize(size);
-    fill(chart, c, data_, kSlide, subtitle);
     QSvgGenerator svg;
     svg.setFileName(file);
     svg.setSize(size);
     svg.setViewBox(QRect(QPoint(0, 0), size));
     svg.setTitle(titleOf(c));
     QPainter p(&svg);
-    v.render(&p);
+    paint_slide(p, c, data_, size, subtitle);
 }
 
 }  // namespace distgpt::ui

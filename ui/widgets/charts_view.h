@@ -21,6 +21,9 @@ public:
     void show(const RunCharts& data);
     const RunCharts& shown() const { return data_; }
     QChartView* view(Chart c) const;
+    // Whether a user sees the charts now (a dock in a tab behind another is
+    // "visible" to Qt, but off screen).
+    bool onScreen() const;
     // Renders `c` off screen for a slide: `size` pixels, large type, the
     // title followed by `subtitle`, a legend and a label on every bar.
     QImage render(Chart c, QSize size, const QString& subtitle) const;

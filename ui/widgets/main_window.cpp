@@ -180,7 +180,7 @@ void MainWindow::buildToolbars() {
     stopAction_->setObjectName("stopAction");
     stopAction_->setShortcut(QKeySequence("Ctrl+."));
     stopAction_->setToolTip("Stop the run; every token made so far is kept (Ctrl+.)");
-    skipAction_ = runBar->addAction("⏭ Skip to end", this, &MainWindow::skipToEnd);
+    skipAction_ = runBar->addAction("Skip to end", this, &MainWindow::skipToEnd);
     skipAction_->setObjectName("skipAction");
     skipAction_->setShortcut(QKeySequence("Ctrl+End"));
     skipAction_->setToolTip("Show the run as it is now: leave the slow-motion view's past behind (Ctrl+End)");
@@ -509,7 +509,7 @@ void MainWindow::tick() {
     skipAction_->setEnabled(!state_.empty() && !done && playback_.factor() > 1);
     // Charts at 2 Hz while the time shown moves, and once more at its end.
     const std::pair<quint64, double> key{state_.revision(), now};
-    if (charts_->isVisible() && key != chartsShown_ && (done || wall_.elapsed() - chartsAt_ >= 500)) {
+    if (charts_->onScreen() && key != chartsShown_ && (done || wall_.elapsed() - chartsAt_ >= 500)) {
         charts_->show(RunCharts::of(state_, now));
         chartsShown_ = key, chartsAt_ = wall_.elapsed();
     }

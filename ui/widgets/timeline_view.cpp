@@ -72,8 +72,9 @@ TimelineView::Layout TimelineView::layoutFor(QRect area, double scale) const {
                 l.lanes[i].tracks.push_back(k);
         tracks += static_cast<int>(l.lanes[i].tracks.size());
     }
-    // Tracks shrink so every node's lane fits.
-    l.track = std::clamp((l.plot.height() - static_cast<int>(n) * l.gap) / std::max(1, tracks), 4, static_cast<int>(16 * scale));
+    // Tracks shrink so every node's lane fits; on a slide (scale > 1) they
+    // also grow to fill it.
+    l.track = std::clamp((l.plot.height() - static_cast<int>(n) * l.gap) / std::max(1, tracks), 4, static_cast<int>((scale > 1 ? 40 : 16) * scale));
     int y = l.plot.top();
     for (auto& lane : l.lanes) {
         lane.top = y;

@@ -140,6 +140,7 @@ public:
         update();
     }
     const QVector<QRectF>& labels() const { return placed_labels_; }
+    const QVector<TopologyView::Exchange>& exchanges() const { return exchanges_; }
 
     QPointF center(int i) const { return (*nodes_)[i]->pos(); }
     QRectF nodeRect(int i) const { return QRectF(center(i) - QPointF(kWidth / 2, kHeight / 2), QSizeF(kWidth, kHeight)); }
@@ -480,6 +481,7 @@ const TopologyView::NodeLive& TopologyView::nodeLive(int node) const {
 bool TopologyView::nodeOverLimit(int node) const { return node >= 0 && node < nodes_.size() && nodes_[node]->over(); }
 QString TopologyView::nodeMemoryText(int node) const { return node >= 0 && node < nodes_.size() ? nodes_[node]->memoryText() : QString(); }
 QVector<QRectF> TopologyView::labelRects() const { return links_->labels(); }
+const QVector<TopologyView::Exchange>& TopologyView::exchanges() const { return links_->exchanges(); }
 
 int TopologyView::selectedNode() const {
     for (int i = 0; i < nodes_.size(); ++i)

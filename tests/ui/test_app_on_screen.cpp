@@ -1,0 +1,210 @@
+// The app on a real screen: run under Xvfb with the xcb platform at the
+// screen size CTest gives (1366x768, 1920x1080, 2x scale), as a user first
+// launches it. Every control must be on screen, uncovered and usable; each
+// state is saved as a screenshot for the README and the issue tracker.
+#include "models/run_charts.h"
+#include "widgets/charts_view.h"
+#include "widgets/main_window.h"
+#include "widgets/topology_view.h"
+
+#include <QAbstractButton>
+#include <QAction>
+#include <QApplication>
+#include <QComboBox>
+#include <QDir>
+#include <QDockWidget>
+#include <QLabel>
+#include <QPlainTextEdit>
+#include <QRadioButton>
+#include <QScreen>
+#include <QScrollArea>
+#include <QSettings>
+#include <QSlider>
+#include <QSpinBox>
+#include <QStandardPaths>
+#include <QTemporaryDir>
+#include <QTest>
+#include <QToolBar>
+
+using namespace distgpt;
+using namespace distgpt::ui;
+
+class TestAppOnScreen : public QObject {
+    Q_OBJECT
+    QString shots;
+
+    // Saves what the screen shows now (the whole screen, as a user sees it).
+    void shoot(MainWindow& w, const QString& name) {
+        QApplication::processEvents();
+        const QPixmap screen = w.screen()->grabWindow(0);
+        QVERIFY2(screen.save(QDir(shots).filePath(name + ".png")), qPrintable("cannot save screenshot " + name));
+    }
+
+    // On screen, not covered by anything else: the widget itself is what a
+    // click at its centre reaches.
+    static void verifyReachable(QWidget* widget, const QString& name) {
+        QVERIFY2(widget, qPrintable("no widget " + name));
+        // A panel that scrolls shows the field first, as a user would scroll to it.
+        for (QWidget* p = widget->parentWidget(); p; p = p->parentWidget())
+            if (auto* area = qobject_cast<QScrollArea*>(p)) {
+                area->ensureWidgetVisible(widget, 4, 4);
+                break;
+            }
+        QApplication::processEvents();
+        QVERIFY2(widget->isVisible(), qPrintable(name + " is hidden"));
+        // A scroll area paints through its viewport, which covers it whole.
+        auto* area = qobject_cast<QAbstractScrollArea*>(widget);
+        QVERIFY2(!(area ? area->viewport() : widget)->visibleRegion().isEmpty(), qPrintable(name + " has no visible region"));
+        const QRect screen = widget->screen()->availableGeometry();
+        const QPoint center = widget->mapToGlobal(widget->rect().center());
+        QVERIFY2(screen.contains(center), qPrintable(name + " is off the screen"));
+        QWidget* hit = QApplication::widgetAt(center);
+        QVERIFY2(hit && (hit == widget || widget->isAncestorOf(hit)),
+                 qPrintable(name + " is covered by " + (hit ? hit->metaObject()->className() + QString(" ") + hit->objectName() : QString("nothing"))));
+    }
+
+    static QWidget* toolbarButton(MainWindow& w, const char* bar, const char* action) {
+        auto* toolbar = w.findChild<QToolBar*>(bar);
+        auto* a = w.findChild<QAction*>(action);
+        return toolbar && a ? toolbar->widgetForAction(a) : nullptr;
+    }
+
+    static void setSlowMotion(MainWindow& w, double factor) {
+        auto* slider = w.findChild<QSlider*>("slowMotion");
+        for (int v = slider->minimum(); v <= slider->maximum(); ++v) {
+            slider->setValue(v);
+            if (w.findChild<QLabel*>("slowMotionLabel")->text().startsWith(QString::number(factor) + "×")) return;
+        }
+        QFAIL("no such slow-motion stop");
+    }
+
+    static void useDemoModel(MainWindow& w) {
+        auto* demo = w.findChild<QRadioButton*>("modelDemo");
+        QVERIFY2(demo->isEnabled(), "the bundled demo model was not found");
+        demo->setChecked(true);
+    }
+
+private Q_SLOTS:
+    void initTestCase() {
+        QStandardPaths::setTestModeEnabled(true);  // the test's settings, not the user's
+        qputenv("DISTGPT_WORKER", DISTGPT_WORKER);
+        QVERIFY2(QGuiApplication::platformName() == "xcb", "run on a real X server (xcb), as CTest does under Xvfb");
+        const QSize screen = QGuiApplication::primaryScreen()->size();
+        shots = QDir(SCREENSHOT_DIR).filePath(QString("%1x%2@%3x").arg(screen.width()).arg(screen.height()).arg(QGuiApplication::primaryScreen()->devicePixelRatio()));
+        QVERIFY(QDir().mkpath(shots));
+    }
+    void init() { QSettings().clear(); }  // every case is a first launch
+
+    void firstLaunchShowsEveryControl() {
+        MainWindow w;
+        w.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&w));
+        QTest::qWait(300);
+        const QRect avail = w.screen()->availableGeometry();
+        QVERIFY2(avail.contains(w.frameGeometry()), qPrintable(QString("window %1x%2 on a %3x%4 screen").arg(w.frameGeometry().width()).arg(w.frameGeometry().height()).arg(avail.width()).arg(avail.height())));
+        for (const char* name : {"runButton", "stopButton", "slowMotion", "prompts", "inFlight", "microBatch", "maxTokens", "temperature",
+                                 "topK", "topP", "seed", "modelDemo", "modelFolder", "modelPath", "modelRandom", "modelShape", "modelInfo",
+                                 "topologyView", "timelineView", "tokenStream", "strategy", "statusLabel", "planLabel"})
+            verifyReachable(w.findChild<QWidget*>(name), name);
+        verifyReachable(toolbarButton(w, "runToolbar", "runAction"), "Run in the toolbar");
+        verifyReachable(toolbarButton(w, "runToolbar", "stopAction"), "Stop in the toolbar");
+        for (const char* preset : {"preset Single node", "preset Pipeline 4", "preset Hybrid 2x2", "addNode", "removeNode", "balanceLayers"})
+            verifyReachable(toolbarButton(w, "topologyToolbar", preset), preset);
+        QVERIFY(w.findChild<QWidget*>("runButton")->isEnabled());
+        QVERIFY(!w.findChild<QWidget*>("stopButton")->isEnabled());
+        QVERIFY(w.findChild<QWidget*>("slowMotion")->isEnabled());
+        shoot(w, "idle");
+        // The node editor, one tab away, and the charts, one tab away.
+        w.findChild<TopologyView*>("topologyView")->selectNode(1);
+        for (const char* name : {"nodeName", "nodeEndpoint", "nodeThreads", "nodeMemory", "nodeWeights"}) {
+            verifyReachable(w.findChild<QWidget*>(name), name);
+            QVERIFY(w.findChild<QWidget*>(name)->isEnabled());
+        }
+        w.findChild<QDockWidget*>("chartsDock")->raise();
+        QTest::qWait(200);
+        shoot(w, "charts-empty");
+        for (const char* name : {"throughputChart", "latencyChart", "workChart", "linksChart"}) verifyReachable(w.findChild<QWidget*>(name), name);
+    }
+
+    void aSlowedPipelineAndItsEnd() {
+        MainWindow w;
+        w.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&w));
+        w.document()->applyPreset("Pipeline 3");
+        useDemoModel(w);
+        w.findChild<QPlainTextEdit*>("prompts")->setPlainText("ROMEO:\nJULIET:\nHAMLET:");
+        w.findChild<QSpinBox*>("maxTokens")->setValue(40);
+        setSlowMotion(w, 200);
+        QTest::mouseClick(w.findChild<QAbstractButton*>("runButton"), Qt::LeftButton);
+        QTRY_VERIFY_WITH_TIMEOUT(w.running() || w.runState().finished(), 5000);
+        QVERIFY(!w.findChild<QWidget*>("runButton")->isEnabled() || w.runState().finished());
+        // Mid-run, slowed: a node lit by its measured compute, a message on its way.
+        auto* view = w.findChild<TopologyView*>("topologyView");
+        QTRY_VERIFY_WITH_TIMEOUT(view->nodeLive(1).shown == SpanKind::Compute && w.shownUs() > 20000, 60000);
+        shoot(w, "pipeline-slow-motion");
+        w.skipToEnd();
+        QTRY_VERIFY_WITH_TIMEOUT(w.showingDone(), 60000);
+        QTest::qWait(100);
+        for (int i = 0; i < 3; ++i) {
+            QCOMPARE(view->nodeLive(i).state, TopologyView::NodeLive::State::Done);
+            QVERIFY(!view->nodeLive(i).shown.has_value());  // nothing left "computing"
+        }
+        QVERIFY(w.findChild<QLabel*>("statusLabel")->text().startsWith("Done:"));
+        shoot(w, "pipeline-done");
+        // The exported chart, as a slide shows it.
+        QTemporaryDir out;
+        w.exportCharts(out.path());
+        const QImage chart(QDir(out.path()).filePath("chart-work.png"));
+        QCOMPARE(chart.size(), w.exportSize());
+        QVERIFY(chart.save(QDir(shots).filePath("exported-chart-work.png")));
+        w.exportTimeline(QDir(shots).filePath("exported-timeline.png"));
+    }
+
+    void tensorParallelShowsItsAllReduce() {
+        MainWindow w;
+        w.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&w));
+        w.document()->applyPreset("Tensor 2");
+        QCOMPARE(w.findChild<QComboBox*>("strategy")->currentText(), QString("tensor"));
+        useDemoModel(w);
+        w.findChild<QPlainTextEdit*>("prompts")->setPlainText("ROMEO:\nJULIET:");
+        w.findChild<QSpinBox*>("maxTokens")->setValue(30);
+        setSlowMotion(w, 500);
+        QTest::mouseClick(w.findChild<QAbstractButton*>("runButton"), Qt::LeftButton);
+        auto* view = w.findChild<TopologyView*>("topologyView");
+        QTRY_VERIFY_WITH_TIMEOUT(view->nodeLive(0).shown == SpanKind::AllReduce && w.shownUs() > 15000, 60000);
+        shoot(w, "tensor-all-reduce");
+        w.skipToEnd();
+        QTRY_VERIFY_WITH_TIMEOUT(w.showingDone(), 60000);
+    }
+
+    void anImpossiblePlanCannotRun() {
+        MainWindow w;
+        w.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&w));
+        w.document()->applyPreset("Pipeline 3");
+        useDemoModel(w);
+        auto* view = w.findChild<TopologyView*>("topologyView");
+        view->selectNode(1);
+        auto* memory = w.findChild<QSpinBox*>("nodeMemory");
+        memory->setValue(100);
+        QMetaObject::invokeMethod(memory, "editingFinished");
+        QTRY_VERIFY(!w.runBlockedReason().isEmpty());
+        QVERIFY(!w.findChild<QWidget*>("runButton")->isEnabled());
+        QVERIFY(!w.findChild<QAction*>("runAction")->isEnabled());
+        auto* reason = w.findChild<QLabel*>("runBlockedReason");
+        verifyReachable(reason, "the reason Run is disabled");
+        QVERIFY(reason->text().contains("node1") && reason->text().contains("short"));
+        QVERIFY(!view->nodeOverLimit(0) && view->nodeOverLimit(1) && !view->nodeOverLimit(2));  // only the node at fault
+        QVERIFY2(view->nodeMemoryText(1).endsWith(" / 100 MiB"), qPrintable(view->nodeMemoryText(1)));
+        shoot(w, "refused-plan");
+        w.findChild<QAction*>("undo")->trigger();
+        QTRY_VERIFY(w.runBlockedReason().isEmpty());
+        QVERIFY(w.findChild<QWidget*>("runButton")->isEnabled());
+        QVERIFY(!reason->isVisible());
+        QVERIFY(!view->nodeOverLimit(1));
+    }
+};
+
+QTEST_MAIN(TestAppOnScreen)
+#include "test_app_on_screen.moc"
