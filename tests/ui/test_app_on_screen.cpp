@@ -178,6 +178,30 @@ private Q_SLOTS:
         QTRY_VERIFY_WITH_TIMEOUT(w.showingDone(), 60000);
     }
 
+    // Hybrid 2x2 mid-run: the ring caption, the messages' and the
+    // all-reduces' labels never cover each other.
+    void aHybridRunKeepsItsLabelsApart() {
+        MainWindow w;
+        w.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&w));
+        w.document()->applyPreset("Hybrid 2x2");
+        useDemoModel(w);
+        w.findChild<QPlainTextEdit*>("prompts")->setPlainText("ROMEO:\nJULIET:");
+        w.findChild<QSpinBox*>("maxTokens")->setValue(20);
+        setSlowMotion(w, 200);
+        QTest::mouseClick(w.findChild<QAbstractButton*>("runButton"), Qt::LeftButton);
+        auto* view = w.findChild<TopologyView*>("topologyView");
+        QTRY_VERIFY_WITH_TIMEOUT(view->exchanges().size() == 2 && w.shownUs() > 10000, 60000);
+        QTest::qWait(50);
+        const QVector<QRectF> labels = view->labelRects();
+        QVERIFY(labels.size() >= 3);  // the ring's caption and both all-reduces
+        for (int i = 0; i < labels.size(); ++i)
+            for (int j = i + 1; j < labels.size(); ++j) QVERIFY2(!labels[i].intersects(labels[j]), "two labels overlap");
+        shoot(w, "hybrid-2x2");
+        w.skipToEnd();
+        QTRY_VERIFY_WITH_TIMEOUT(w.showingDone(), 60000);
+    }
+
     void anImpossiblePlanCannotRun() {
         MainWindow w;
         w.show();

@@ -4,6 +4,7 @@
 #include <QFormLayout>
 #include <QLineEdit>
 #include <QSpinBox>
+#include <QVBoxLayout>
 
 namespace distgpt::ui {
 
@@ -31,7 +32,10 @@ NodeEditor::NodeEditor(TopologyDocument* document, QWidget* parent) : QWidget(pa
     memory_->setToolTip("The most memory this node may use; the plan is refused if its shard, KV cache and runtime need more.");
     weights_->setToolTip("Where the node's weights come from. auto: from its own disk when it has the model, else sent by the app. "
                          "disk: always its own copy (--model-dir). stream: always sent by the app, exactly its shard.");
-    auto* form = new QFormLayout(this);
+    auto* outer = new QVBoxLayout(this);
+    auto* form = new QFormLayout;
+    outer->addLayout(form);
+    outer->addStretch(1);
     form->addRow("Name", name_);
     form->addRow("Endpoint", endpoint_);
     form->addRow("Threads", threads_);

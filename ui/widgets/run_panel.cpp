@@ -9,6 +9,7 @@
 #include <QSettings>
 #include <QSlider>
 #include <QSpinBox>
+#include <QVBoxLayout>
 
 namespace distgpt::ui {
 
@@ -93,7 +94,11 @@ RunPanel::RunPanel(QWidget* parent) : QWidget(parent) {
     reason_->setTextInteractionFlags(Qt::TextSelectableByMouse);
     reason_->hide();
 
-    auto* form = new QFormLayout(this);
+    // Rows keep their height; spare room goes below the last one.
+    auto* outer = new QVBoxLayout(this);
+    auto* form = new QFormLayout;
+    outer->addLayout(form);
+    outer->addStretch(1);
     form->setLabelAlignment(Qt::AlignLeft | Qt::AlignVCenter);
     auto* buttons = new QHBoxLayout;
     buttons->addWidget(run_);

@@ -216,18 +216,25 @@ public:
             placed_labels_.push_back(caption);
         }
         // All-reduces: the ranks of a stage exchanging partial sums.
+        // A double-headed arrow between each pair of neighbouring ranks,
+        // beside the relay arrow, inside the stage; the label in the gap.
         for (const auto& x : exchanges_) {
+            if (x.nodes.size() < 2) continue;
+            const QColor c = colorOf(SpanKind::AllReduce);
             for (int i = 0; i + 1 < x.nodes.size(); ++i) {
-                const QPointF a = center(x.nodes[i]), b = center(x.nodes[i + 1]);
-                p->setPen(QPen(colorOf(SpanKind::AllReduce), 5, Qt::SolidLine, Qt::RoundCap));
-                const QPointF off(kWidth / 2 + 14, 0);
-                QPainterPath arc(a + off);
-                arc.cubicTo(a + off + QPointF(30, 0), b + off + QPointF(30, 0), b + off);
-                p->setBrush(Qt::NoBrush);
-                p->drawPath(arc);
+                const QRectF a = nodeRect(x.nodes[i]), b = nodeRect(x.nodes[i + 1]);
+                const double at = a.center().x() + kWidth / 4;
+                const QPointF top(at, a.bottom() + 3), bottom(at, b.top() - 3);
+                p->setPen(QPen(c, 4, Qt::SolidLine, Qt::FlatCap));
+                p->drawLine(top + QPointF(0, 8), bottom - QPointF(0, 8));
+                head(top, top + QPointF(0, 10), c);
+                head(bottom, bottom - QPointF(0, 10), c);
             }
-            const QPointF at = center(x.nodes.front()) + QPointF(kWidth / 2 + 50, (center(x.nodes.back()).y() - center(x.nodes.front()).y()) / 2);
-            placeLabel(p, at, "all-reduce " + bytesText(x.bytes), colorOf(SpanKind::AllReduce), QColor(0xf5, 0xf3, 0xff), QColor(0x4c, 0x1d, 0x95));
+            const QRectF a = nodeRect(x.nodes[0]), b = nodeRect(x.nodes[1]);
+            const QString text = "all-reduce " + bytesText(x.bytes);
+            const double width = p->fontMetrics().horizontalAdvance(text) + 12;
+            placeLabel(p, QPointF(a.center().x() + kWidth / 4 + 12 + width / 2, (a.bottom() + b.top()) / 2), text, c,
+                       QColor(0xf5, 0xf3, 0xff), QColor(0x4c, 0x1d, 0x95));
         }
         // Messages: a dot where each one is along its link; each link's
         // newest message labelled once, clear of the nodes and other labels.
@@ -246,11 +253,19 @@ public:
             p->setBrush(colorOf(SpanKind::Send));
             p->drawEllipse(dot, 7, 7);
             if (!labelled.insert({f.from, f.to}).second) continue;
+            // A relay's label stays short: it shares the gap between ranks
+            // with the all-reduce's.
             QString label = (f.relay ? "relay " : "") + bytesText(f.bytes);
-            if (f.transport == "shm") label += " · shared memory";
-            else if (f.transport == "zmq") label += " · TCP";
+            if (f.transport == "shm" && !f.relay) label += " · shared memory";
+            else if (f.transport == "zmq" && !f.relay) label += " · TCP";
+            // A relay's label sits in the gap between its ranks; one between
+            // stages under all the nodes, above the ring; the ring's under its caption.
             const QPointF a = center(f.from), b = center(f.to);
-            const QPointF at = ring ? QPointF((a.x() + b.x()) / 2, ringBottom() + 30) : (a + b) / 2;
+            double under = 0;
+            for (int i = 0; i < n; ++i) under = std::max(under, nodeRect(i).bottom());
+            const QPointF at = ring ? QPointF((a.x() + b.x()) / 2, ringBottom() + 30)
+                               : f.relay ? (a + b) / 2
+                                         : QPointF((a.x() + b.x()) / 2, under + 16);
             placeLabel(p, at, label, QColor(0xf5, 0x9e, 0x0b), QColor(0xff, 0xfb, 0xeb), QColor(0x78, 0x35, 0x0f));
         }
     }
@@ -411,7 +426,9 @@ void TopologyView::setPlan(const std::optional<Plan>& plan) {
                                      : mib(m.weights + m.kv_cache) + " + " + mib(m.runtime) + " runtime";
         const QString tip = QString("Planned memory: %1\nweights %2 · KV cache %3 · runtime %4 (libtorch, sockets and buffers: what an idle worker holds)%5")
                                 .arg(mib(m.total()), mib(m.weights), mib(m.kv_cache), mib(m.runtime))
-                                .arg(limit ? "\nlimit " + mib(limit) : QString());
+                                .arg(limit ? "\nlimit " + mib(limit) : QString()) +
+                            "\n\nDuring a run: lit while it computes (purple: an all-reduce with its other ranks, red: sampling);"
+                            "\nbusy: the share of the run's time it computed; tokens/s: the sequence-steps it finished in the last second.";
         nodes_[i]->setPlanText(layers, memory, tip, !m.fits(limit));
     }
     for (auto* b : boundaries_) delete b;
