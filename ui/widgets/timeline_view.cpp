@@ -220,6 +220,10 @@ void TimelineView::paintEvent(QPaintEvent*) {
     }
     const Layout l = layoutFor(rect(), 1);
     paintRun(p, l, axis_, now_us_);
+    // Which run this is: the one going on, or the last one, whole.
+    p.setPen(QColor(0x64, 0x74, 0x8b));
+    p.drawText(QRect(6, 0, l.label - 10, l.plot.top() - 4), Qt::AlignLeft | Qt::AlignVCenter,
+               state_->finished() && now_us_ >= state_->latestUs() ? "last run" : state_->finished() ? "last run, replaying" : "live");
     if (const TraceSpan* s = selected(); s && l.trackTop(s->node, s->kind) >= 0) {
         const double x0 = l.plot.left() + axis_.toPx(s->t0_us), x1 = l.plot.left() + axis_.toPx(s->t1_us);
         p.setPen(QPen(QColor(0x11, 0x18, 0x27), 2));
