@@ -84,6 +84,16 @@ class TestAppOnScreen : public QObject {
         demo->setChecked(true);
     }
 
+    // The demo model on `preset`, shown `factor` times slower, started with the Run button.
+    static void startSlowedRun(MainWindow& w, const QString& preset, const QString& prompts, int tokens, double factor) {
+        w.document()->applyPreset(preset);
+        useDemoModel(w);
+        w.findChild<QPlainTextEdit*>("prompts")->setPlainText(prompts);
+        w.findChild<QSpinBox*>("maxTokens")->setValue(tokens);
+        setSlowMotion(w, factor);
+        QTest::mouseClick(w.findChild<QAbstractButton*>("runButton"), Qt::LeftButton);
+    }
+
 private Q_SLOTS:
     void initTestCase() {
         QStandardPaths::setTestModeEnabled(true);  // the test's settings, not the user's
@@ -130,12 +140,7 @@ private Q_SLOTS:
         MainWindow w;
         w.show();
         QVERIFY(QTest::qWaitForWindowExposed(&w));
-        w.document()->applyPreset("Pipeline 3");
-        useDemoModel(w);
-        w.findChild<QPlainTextEdit*>("prompts")->setPlainText("ROMEO:\nJULIET:\nHAMLET:");
-        w.findChild<QSpinBox*>("maxTokens")->setValue(40);
-        setSlowMotion(w, 200);
-        QTest::mouseClick(w.findChild<QAbstractButton*>("runButton"), Qt::LeftButton);
+        startSlowedRun(w, "Pipeline 3", "ROMEO:\nJULIET:\nHAMLET:", 40, 200);
         // Until the run's end comes back through the event loop: Stop, not Run.
         QVERIFY(w.running());
         QVERIFY(!w.findChild<QWidget*>("runButton")->isEnabled() && !w.findChild<QAction*>("runAction")->isEnabled());
@@ -167,13 +172,8 @@ private Q_SLOTS:
         MainWindow w;
         w.show();
         QVERIFY(QTest::qWaitForWindowExposed(&w));
-        w.document()->applyPreset("Tensor 2");
+        startSlowedRun(w, "Tensor 2", "ROMEO:\nJULIET:", 30, 500);
         QCOMPARE(w.findChild<QComboBox*>("strategy")->currentText(), QString("tensor"));
-        useDemoModel(w);
-        w.findChild<QPlainTextEdit*>("prompts")->setPlainText("ROMEO:\nJULIET:");
-        w.findChild<QSpinBox*>("maxTokens")->setValue(30);
-        setSlowMotion(w, 500);
-        QTest::mouseClick(w.findChild<QAbstractButton*>("runButton"), Qt::LeftButton);
         auto* view = w.findChild<TopologyView*>("topologyView");
         QTRY_VERIFY_WITH_TIMEOUT(view->nodeLive(0).shown == SpanKind::AllReduce && w.shownUs() > 15000, 60000);
         shoot(w, "tensor-all-reduce");
@@ -187,12 +187,7 @@ private Q_SLOTS:
         MainWindow w;
         w.show();
         QVERIFY(QTest::qWaitForWindowExposed(&w));
-        w.document()->applyPreset("Hybrid 2x2");
-        useDemoModel(w);
-        w.findChild<QPlainTextEdit*>("prompts")->setPlainText("ROMEO:\nJULIET:");
-        w.findChild<QSpinBox*>("maxTokens")->setValue(20);
-        setSlowMotion(w, 200);
-        QTest::mouseClick(w.findChild<QAbstractButton*>("runButton"), Qt::LeftButton);
+        startSlowedRun(w, "Hybrid 2x2", "ROMEO:\nJULIET:", 20, 200);
         auto* view = w.findChild<TopologyView*>("topologyView");
         QTRY_VERIFY_WITH_TIMEOUT(view->exchanges().size() == 2 && w.shownUs() > 10000, 60000);
         QTest::qWait(50);

@@ -414,6 +414,25 @@ private Q_SLOTS:
         QVERIFY2(w.runBlockedReason().contains("prompt"), qPrintable(w.runBlockedReason()));
     }
 
+    // A run that cannot start says why in the status bar and leaves the
+    // views empty; Run is ready again.
+    void aRunThatCannotStartSaysWhy() {
+        MainWindow w;
+        w.show();
+        w.document()->applyPreset("Pipeline 2");
+        useDemo(w, "ROMEO:", 4);
+        qputenv("DISTGPT_WORKER", "/nonexistent/distgpt-worker");
+        QTest::mouseClick(w.findChild<QPushButton*>("runButton"), Qt::LeftButton);
+        QTRY_VERIFY_WITH_TIMEOUT(!w.running(), 30000);
+        qputenv("DISTGPT_WORKER", DISTGPT_WORKER);
+        const QString status = w.findChild<QLabel*>("statusLabel")->text();
+        QVERIFY2(status.startsWith("Stopped: ") && status.contains("/nonexistent/distgpt-worker"), qPrintable(status));
+        QTest::qWait(100);
+        QCOMPARE(w.findChild<QLabel*>("statusLabel")->text(), status);  // not overwritten by the next frame
+        QVERIFY(w.runState().empty());
+        QVERIFY(w.findChild<QPushButton*>("runButton")->isEnabled());
+    }
+
     // A replay follows the slow-motion speed and can be undone like any
     // change to the topology.
     void aReplayIsSlowedAndUndoable() {

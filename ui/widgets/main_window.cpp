@@ -151,7 +151,7 @@ void MainWindow::buildDocks() {
     timelineLayout->addWidget(spanDetails_);
     charts_ = new ChartsView;
 
-    auto* runDock = dock("Run", "runDock", scrolling(run_), Qt::RightDockWidgetArea);
+    dock("Run", "runDock", scrolling(run_), Qt::RightDockWidgetArea);
     auto* modelDock = dock("Model", "modelDock", scrolling(model_), Qt::RightDockWidgetArea);
     auto* nodeDock = dock("Node", "nodeDock", scrolling(nodeEditor_), Qt::RightDockWidgetArea);
     tabifyDockWidget(modelDock, nodeDock);
@@ -256,6 +256,8 @@ void MainWindow::connectController() {
                                .arg(seconds, 0, 'f', 2)
                                .arg(trace.tokens.size() / std::max(1e-9, seconds), 0, 'f', 1);
         }
+        // A run that ended before it started has nothing to play: say why now.
+        if (state_.empty()) statusLabel_->setText(finalStatus_);
         replan();
         tick();
     });
