@@ -1,11 +1,15 @@
 // distgpt-worker: the headless node that holds a model shard. No Qt here.
 #include "net/curve_keys.h"
+#include "net/endpoint.h"
 #include "runtime/worker/worker_service.h"
 #include "util/error.h"
 
 #include <CLI/CLI.hpp>
 
+#include <cerrno>
 #include <csignal>
+#include <cstdio>
+#include <cstring>
 #include <iostream>
 #include <thread>
 
@@ -29,7 +33,13 @@ int main(int argc, char** argv) {
     app.add_option("--authorized-keys", o.authorized_keys_file, "controllers admitted: one public key (a .pub file's line) per line");
     bool insecure = false;
     app.add_flag("--insecure", insecure, "listen beyond loopback without authentication (a trusted network only)");
+    std::string log_file;
+    app.add_option("--log-file", log_file, "append what the worker reports (errors, refused messages) to this file instead of stderr");
     CLI11_PARSE(app, argc, argv);
+    if (!log_file.empty() && !std::freopen(log_file.c_str(), "a", stderr)) {
+        std::cerr << "distgpt-worker: cannot write the log file " << log_file << ": " << std::strerror(errno) << std::endl;
+        return 2;
+    }
 
     if (o.authorized_keys_file.empty() && !distgpt::net::is_loopback_endpoint(o.listen)) {
         if (!insecure) {

@@ -1,6 +1,8 @@
 #define TORCH_ASSERT_ONLY_METHOD_OPERATORS
 #include "model/random_gpt2.h"
 
+#include "util/fnv1a.h"
+
 #include "util/error.h"
 #include "weights/gpt2_checkpoint_layout.h"
 
@@ -18,11 +20,6 @@ struct RandomGpt2Source::Drawn {
 };
 
 namespace {
-
-uint64_t fnv1a(const std::string& s, uint64_t h) {
-    for (unsigned char c : s) h = (h ^ c) * 0x100000001B3ull;
-    return h;
-}
 
 bool ends_with(const std::string& s, const std::string& suffix) {
     return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
@@ -80,7 +77,7 @@ TensorView RandomGpt2Source::get(const std::string& name) const {
             slot->tensor = at::zeros(shape, options);
         } else {
             const double std = ends_with(name, "c_proj.weight") ? 0.02 / std::sqrt(2.0 * config_.n_layer) : 0.02;
-            auto gen = at::make_generator<at::CPUGeneratorImpl>(fnv1a(name, 0xCBF29CE484222325ull ^ seed_));
+            auto gen = at::make_generator<at::CPUGeneratorImpl>(fnv1a(name, kFnv1aOffset ^ seed_));
             slot->tensor = at::normal(0.0, std, shape, gen, options);
         }
     }

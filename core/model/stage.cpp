@@ -143,11 +143,9 @@ at::Tensor Stage::attend(int l, const at::Tensor& qkv, std::span<const Segment> 
         const at::Tensor k = kc.narrow(1, 0, P);                                      // [H, P, D]
         const at::Tensor v = vc.narrow(1, 0, P);                                      // [H, P, D]
         at::Tensor att = at::bmm(q, k.transpose(1, 2)).mul_(scale);                  // [H, L, P]
-        if (L > 1) {
-            // Row i is position pos+i: it sees columns 0..pos+i.
-            const at::Tensor future = at::ones({L, P}, at::TensorOptions().dtype(at::kBool)).triu(s.pos + 1);  // [L, P]
-            att.masked_fill_(future, -std::numeric_limits<float>::infinity());
-        }
+        // Row i is position pos+i: it sees columns 0..pos+i (one row took the decode path above).
+        const at::Tensor future = at::ones({L, P}, at::TensorOptions().dtype(at::kBool)).triu(s.pos + 1);  // [L, P]
+        att.masked_fill_(future, -std::numeric_limits<float>::infinity());
         att = at::softmax(att, -1);                                                   // [H, L, P]
         out.narrow(0, row, L).copy_(at::bmm(att, v).transpose(0, 1).reshape({L, Cs}));  // [L, C']
         row += L;

@@ -5,7 +5,11 @@
 #include <zmq.h>
 
 #include <fstream>
+#include <cerrno>
+#include <cstring>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 namespace distgpt::net {
 
@@ -26,13 +30,18 @@ KeyPair generate_key_pair() {
 
 void write_key_pair(const KeyPair& keys, const std::filesystem::path& stem) {
     const auto key = stem.string() + ".key", pub = stem.string() + ".pub";
-    {
-        std::ofstream out(key, std::ios::trunc);
-        if (!out) throw Error("cannot write " + key);
-        out << "public " << keys.public_key << "\nsecret " << keys.secret_key << "\n";
-    }
-    ::chmod(key.c_str(), 0600);  // the secret half stays private
-    std::ofstream(pub, std::ios::trunc) << keys.public_key << "\n";
+    // The secret half is private from its first byte: created 0600, and an
+    // older file of that name is made 0600 before it is overwritten.
+    const int fd = ::open(key.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0) throw Error("cannot write " + key + ": " + std::strerror(errno));
+    const std::string text = "public " + keys.public_key + "\nsecret " + keys.secret_key + "\n";
+    const bool ok = ::fchmod(fd, 0600) == 0 && ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
+    const int err = errno;
+    ::close(fd);
+    if (!ok) throw Error("cannot write " + key + ": " + std::strerror(err));
+    std::ofstream out(pub, std::ios::trunc);
+    out << keys.public_key << "\n";
+    if (!out) throw Error("cannot write " + pub);
 }
 
 KeyPair read_key_pair(const std::filesystem::path& file) {
@@ -64,11 +73,5 @@ std::set<std::string> read_authorized_keys(const std::filesystem::path& file) {
     return keys;
 }
 
-bool is_loopback_endpoint(const std::string& endpoint) {
-    const auto scheme = endpoint.find("://");
-    if (scheme == std::string::npos) return false;
-    std::string host = endpoint.substr(scheme + 3, endpoint.rfind(':') - scheme - 3);
-    return host.rfind("127.", 0) == 0 || host == "localhost" || host == "[::1]" || host == "::1";
-}
 
 }  // namespace distgpt::net

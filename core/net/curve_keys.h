@@ -16,6 +16,5 @@ KeyPair generate_key_pair();
 void write_key_pair(const KeyPair& keys, const std::filesystem::path& stem);
 KeyPair read_key_pair(const std::filesystem::path& key_file);          // throws Error naming the file
 std::set<std::string> read_authorized_keys(const std::filesystem::path& file);  // one Z85 key per line; lines starting with # are comments
-bool is_loopback_endpoint(const std::string& endpoint);                 // tcp://127.x, localhost, [::1]
 
 }  // namespace distgpt::net

@@ -1,6 +1,7 @@
 #include "net/shm_ring.h"
 
 #include "util/error.h"
+#include "util/fnv1a.h"
 
 #include <algorithm>
 #include <atomic>
@@ -311,11 +312,8 @@ int ShmRing::remove_orphans() {
 }
 
 std::string ring_name(const std::string& run, const std::string& from, const std::string& to) {
-    uint64_t h = 1469598103934665603ULL;  // FNV-1a: stable across processes and builds
-    for (const std::string* s : {&run, &from, &to}) {
-        for (unsigned char c : *s) h = (h ^ c) * 1099511628211ULL;
-        h = (h ^ 0xFF) * 1099511628211ULL;
-    }
+    uint64_t h = kFnv1aOffset;
+    for (const std::string* s : {&run, &from, &to}) h = fnv1a("\xFF", fnv1a(*s, h));  // 0xFF: no name contains it
     char text[40];
     std::snprintf(text, sizeof text, "/distgpt-%016llx", static_cast<unsigned long long>(h));
     return text;

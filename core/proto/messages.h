@@ -35,8 +35,9 @@ struct HelloReply {
     std::string public_key;                      // CURVE, Z85: peers connect to a secured worker with it
     bool curve = false;                          // the worker admits only authorized keys
     std::string boot_id;                         // same as the controller's: same machine, same monotonic clock
+    int64_t refused_messages = 0;                // malformed or unwelcome messages refused since it started
     MSGPACK_DEFINE_MAP(name, host, version, cores, threads, memory_total, memory_limit, model_dir, collective_endpoint,
-                       heartbeat_endpoint, public_key, curve, boot_id);
+                       heartbeat_endpoint, public_key, curve, boot_id, refused_messages);
 };
 
 // Controller <-> worker, every 500 ms each way on the heartbeat sockets.

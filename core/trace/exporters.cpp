@@ -25,6 +25,15 @@ std::ofstream open_for_writing(const std::filesystem::path& file) {
     return out;
 }
 
+// A CSV field as RFC 4180 writes it: quoted, with quotes doubled, when it
+// holds a comma, a quote or a line break.
+std::string csv(const std::string& field) {
+    if (field.find_first_of(",\"\r\n") == std::string::npos) return field;
+    std::string quoted = "\"";
+    for (char c : field) quoted += c == '"' ? std::string("\"\"") : std::string(1, c);
+    return quoted + "\"";
+}
+
 double percentile(std::vector<double> v, double p) {
     if (v.empty()) return 0;
     std::sort(v.begin(), v.end());
@@ -77,9 +86,9 @@ void write_events_csv(const RunTrace& trace, const std::filesystem::path& file) 
         const auto& n = trace.nodes[s.node];
         std::string seqs;
         for (std::size_t i = 0; i < s.sequences.size(); ++i) seqs += (i ? " " : "") + std::to_string(s.sequences[i]);
-        out << n.name << ',' << n.stage << ',' << n.rank << ',' << span_kind_name(s.kind) << ',' << s.t0_us << ',' << s.t1_us << ','
+        out << csv(n.name) << ',' << n.stage << ',' << n.rank << ',' << span_kind_name(s.kind) << ',' << s.t0_us << ',' << s.t1_us << ','
             << (s.t1_us - s.t0_us) << ',' << s.group << ',' << s.step << ',' << s.layer_begin << ',' << s.layer_end << ','
-            << s.bytes << ',' << (s.peer >= 0 ? trace.nodes[s.peer].name : std::string(s.kind == SpanKind::Send ? "controller" : "")) << ','
+            << s.bytes << ',' << csv(s.peer >= 0 ? trace.nodes[s.peer].name : std::string(s.kind == SpanKind::Send ? "controller" : "")) << ','
             << seqs << ',' << s.transport << '\n';
     }
 }

@@ -109,8 +109,8 @@ std::string activation_name(Activation a) {
     return "gelu_new";
 }
 
-void write_gpt2_config(const std::filesystem::path& model_dir, const Gpt2Config& c) {
-    json j = {
+std::string gpt2_config_json(const Gpt2Config& c) {
+    const json j = {
         {"architectures", {"GPT2LMHeadModel"}},
         {"model_type", "gpt2"},
         {"n_layer", c.n_layer},
@@ -131,9 +131,13 @@ void write_gpt2_config(const std::filesystem::path& model_dir, const Gpt2Config&
         {"tie_word_embeddings", true},
         {"torch_dtype", "float32"},
     };
+    return j.dump(2);
+}
+
+void write_gpt2_config(const std::filesystem::path& model_dir, const Gpt2Config& c) {
     std::ofstream out(model_dir / "config.json");
     if (!out) throw Error("cannot write " + (model_dir / "config.json").string());
-    out << j.dump(2) << "\n";
+    out << gpt2_config_json(c) << "\n";
 }
 
 Gpt2Config gpt2_preset(const std::string& name) {

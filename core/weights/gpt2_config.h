@@ -31,6 +31,8 @@ struct Gpt2Config {
 Gpt2Config read_gpt2_config(const std::filesystem::path& model_dir);
 // The same from config.json's text (a worker sent its shard gets it this way).
 Gpt2Config parse_gpt2_config(const std::string& json_text, const std::string& origin);
+// config.json's text for `config`, in Hugging Face's GPT-2 layout.
+std::string gpt2_config_json(const Gpt2Config& config);
 void write_gpt2_config(const std::filesystem::path& model_dir, const Gpt2Config& config);
 
 std::string activation_name(Activation a);  // as Hugging Face spells it

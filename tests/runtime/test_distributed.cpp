@@ -193,7 +193,7 @@ private Q_SLOTS:
         const Topology ghost = parse_topology(nlohmann::json{{"nodes", {{{"name", "ghost"}, {"endpoint", "tcp://127.0.0.1:9"}}}}}.dump());
         ClusterOptions o;
         o.hello_timeout_ms = 1500;
-        EXPECT_ERROR(Cluster(ghost, o), "node 'ghost' at tcp://127.0.0.1:9 did not answer");
+        EXPECT_ERROR(Cluster(ghost, o), "node 'ghost' at tcp://127.0.0.1:9 did not answer within 1.5 s (waiting for");
     }
 
     void impossiblePlansAreRefused() {

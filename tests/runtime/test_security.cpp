@@ -8,6 +8,9 @@
 #include <QProcess>
 #include <QTest>
 
+#include <filesystem>
+#include <sys/stat.h>
+
 using namespace distgpt;
 using namespace distgpt::test;
 
@@ -24,6 +27,20 @@ private Q_SLOTS:
         keys = path_of(dir);
         for (const char* who : {"worker-a", "worker-b", "teacher", "stranger"}) net::write_key_pair(net::generate_key_pair(), stem(who));
         write_file(keys / "authorized", "# the teacher's laptop\n" + read_file(stem("teacher") + ".pub"));
+    }
+
+    // The secret half is private whatever the umask, an older key file of
+    // the same name included; a key pair that cannot be written whole says so.
+    void keyFilesArePrivateAndWrittenWhole() {
+        const mode_t old = ::umask(0);
+        write_file(keys / "reused.key", "an older key");
+        std::filesystem::permissions(keys / "reused.key", std::filesystem::perms(0644));
+        net::write_key_pair(net::generate_key_pair(), stem("reused"));
+        ::umask(old);
+        QCOMPARE(std::filesystem::status(keys / "reused.key").permissions() & std::filesystem::perms::all, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+        QVERIFY(read_file(keys / "reused.key").starts_with("public "));
+        std::filesystem::create_directory(keys / "blocked.pub");  // the public half cannot be written
+        EXPECT_ERROR(net::write_key_pair(net::generate_key_pair(), stem("blocked")), "cannot write", "blocked.pub");
     }
 
     // Two secured workers: the authorized controller runs a pipeline over them

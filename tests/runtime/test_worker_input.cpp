@@ -3,12 +3,16 @@
 #include "net/sockets.h"
 #include "runtime/controller/cluster.h"
 #include "runtime/controller/local_worker.h"
+#include "runtime/worker/refusal_log.h"
 #include "support/expect_error.h"
 #include "support/fixtures.h"
 
 #include <QTest>
 
 #include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <sstream>
 
 using namespace distgpt;
 using namespace distgpt::test;
@@ -121,6 +125,37 @@ private Q_SLOTS:
         QVERIFY(reply);
         const auto m = proto::decode(std::move(*reply));
         QVERIFY(m.as<proto::ErrorReply>().message.find("over the 1 MiB limit") != std::string::npos);
+    }
+
+    // A flood of malformed messages: each is refused and answered, but the
+    // log holds a few lines, not one per message; the hello reply counts them all.
+    void aFloodIsCountedNotLoggedLineByLine() {
+        QTemporaryDir dir;
+        const std::string log = (path_of(dir) / "worker.log").string();
+        LocalWorker flooded("flooded", 1, 0, {"--log-file", log});
+        zmq::socket_t s = net::make_socket(context, zmq::socket_type::dealer);
+        s.connect(flooded.endpoint());
+        constexpr int kFlood = 2000;
+        for (int i = 0; i < kFlood; ++i) net::send(s, raw({"\xc1 not msgpack"}));
+        for (int i = 0; i < kFlood; ++i) QVERIFY2(net::receive(s, std::chrono::seconds(10)), "a refused message got no reply");
+        net::send(s, proto::encode(proto::Hello{}));
+        auto reply = net::receive(s, std::chrono::seconds(5));
+        QVERIFY(reply);
+        QCOMPARE(proto::decode(std::move(*reply)).as<proto::HelloReply>().refused_messages, int64_t(kFlood));
+        const std::string text = read_file(log);
+        const auto lines = std::count(text.begin(), text.end(), '\n');
+        QVERIFY2(lines >= 1 && lines <= 10, qPrintable(QString::number(lines) + " log lines for " + QString::number(kFlood) + " refusals"));
+    }
+
+    void refusalLogSummarizesEachWindow() {
+        std::ostringstream out;
+        RefusalLog log(out, "w", 1000, 2);
+        for (int t = 0; t < 5; ++t) log.refused("forward", "bad", t);  // 2 logged, 3 held back
+        const std::string first = out.str();
+        QCOMPARE(std::count(first.begin(), first.end(), '\n'), 2L);
+        log.refused("forward", "bad", 1500);  // a new window: the summary, then this one
+        QVERIFY(out.str().find("w: refused 3 more messages without logging each (6 refused in all)") != std::string::npos);
+        QCOMPARE(log.total(), int64_t(6));
     }
 
     // After all that, it still greets and runs a real generation.

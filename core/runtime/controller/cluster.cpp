@@ -1,10 +1,12 @@
 #include "runtime/controller/cluster.h"
 
 #include "net/curve_keys.h"
+#include "net/endpoint.h"
 #include "net/sockets.h"
 #include "runtime/controller/heartbeats.h"
 #include "runtime/controller/local_worker.h"
 #include "util/boot_id.h"
+#include "util/duration_text.h"
 #include "util/error.h"
 #include "weights/gpt2_names.h"
 #include "weights/shard_tensors.h"
@@ -27,11 +29,6 @@ namespace {
 constexpr std::size_t kWeightChunkBytes = 16u << 20;
 constexpr auto kStallTimeout = std::chrono::seconds(60);
 
-std::string host_of(const std::string& endpoint) {
-    const auto scheme = endpoint.find("://"), colon = endpoint.rfind(':');
-    return endpoint.substr(scheme + 3, colon - scheme - 3);
-}
-std::string port_of(const std::string& endpoint) { return endpoint.substr(endpoint.rfind(':') + 1); }
 
 }  // namespace
 
@@ -97,7 +94,7 @@ struct Cluster::Impl {
             if (m->type == proto::ErrorReply::kType) throw Error("node '" + topology.nodes[node].name + "': " + m->as<proto::ErrorReply>().message);
         }
         throw Error("node '" + topology.nodes[node].name + "' at " + endpoints[node] + " did not answer within " +
-                    std::to_string(timeout.count() / 1000.0).substr(0, 4) + " s (waiting for " + type + "): is distgpt-worker running there" +
+                    seconds_text(timeout.count() / 1000.0) + " (waiting for " + type + "): is distgpt-worker running there" +
                     (server_keys[node].empty() ? "?" : ", and is this controller's public key in its --authorized-keys?"));
     }
 
@@ -171,8 +168,10 @@ struct Cluster::Impl {
 
     std::string peer_endpoint(int node, const std::string& reported) const {
         // A remote worker bound to 0.0.0.0 is reached at the host its topology names.
-        const std::string host = topology.nodes[node].endpoint == "local" ? host_of(endpoints[node]) : host_of(topology.nodes[node].endpoint);
-        return "tcp://" + host + ":" + port_of(reported);
+        const std::string host = net::host_of(topology.nodes[node].endpoint == "local" ? endpoints[node] : topology.nodes[node].endpoint);
+        const auto port = net::parse_endpoint(reported);
+        if (!port) throw Error("node '" + topology.nodes[node].name + "' reported '" + reported + "', not an endpoint: run the same distgpt version everywhere");
+        return "tcp://" + host + ":" + port->port;
     }
 
     std::string weights_for(int node, const ModelSource& source) const {
@@ -225,9 +224,6 @@ struct Cluster::Impl {
         run_id = std::to_string(net::now_ns());
         std::vector<int> masked;  // ids the tokenizer cannot spell are never sampled, as [begin, end) pairs
         for (auto [begin, end] : model.tokenizer->unspellable_ids(model.config.vocab_size)) masked.insert(masked.end(), {begin, end});
-        std::ifstream config_file(source.dir / "config.json");
-        std::stringstream config_json;
-        if (config_file) config_json << config_file.rdbuf();
         // Plan node p runs on cluster node active[p].
         const int n = static_cast<int>(active.size());
         // Every worker admits the run's peers before any of them connects to another.
@@ -244,7 +240,7 @@ struct Cluster::Impl {
             c.weights = weights_for(i, source);
             c.model_dir = c.weights == "dir" && topology.nodes[i].endpoint == "local" ? source.dir.string() : "";
             c.random_shape = source.random_shape, c.random_seed = source.random_seed;
-            c.config_json = config_json.str();
+            if (c.weights == "streamed") c.config_json = gpt2_config_json(model.config);  // the config the controller read, no file again
             c.layer_begin = stage.layer_begin, c.layer_end = stage.layer_end;
             c.embedding = stage.embedding(), c.head = stage.head;
             c.tp_rank = plan.rank_of_node[pi], c.tp_size = static_cast<int>(stage.nodes.size());

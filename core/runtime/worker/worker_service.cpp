@@ -3,6 +3,8 @@
 #include "model/random_gpt2.h"
 #include "model/shard_spec.h"
 #include "net/curve_keys.h"
+#include "net/endpoint.h"
+#include "runtime/worker/refusal_log.h"
 #include "net/shm_ring.h"
 #include "net/sockets.h"
 #include "runtime/worker/liveness.h"
@@ -29,11 +31,6 @@ namespace distgpt {
 
 namespace {
 
-std::string host_of(const std::string& endpoint) {
-    const auto scheme = endpoint.find("://");
-    const auto colon = endpoint.rfind(':');
-    return endpoint.substr(scheme + 3, colon - scheme - 3);
-}
 
 
 }  // namespace
@@ -59,6 +56,7 @@ struct WorkerService::Impl {
     std::unique_ptr<BufferTensorSource> received;
     std::vector<proto::Span> spans;
     int64_t last_message_ns = 0;
+    std::unique_ptr<RefusalLog> refusals;  // once the worker's name is known
 
     explicit Impl(WorkerOptions o) : options(std::move(o)) {
         net::ShmRing::remove_orphans();  // rings of workers that were killed
@@ -75,9 +73,10 @@ struct WorkerService::Impl {
         secure(inbox);
         inbox.bind(options.listen);
         endpoint = net::bound_endpoint(inbox);
-        tensor_parallel = std::make_unique<TensorParallelGroup>(context, keys, curve, host_of(endpoint));
-        liveness = std::make_unique<WorkerLiveness>(host_of(endpoint), options.liveness_ms, options.exit_with_controller, context, secure);
+        tensor_parallel = std::make_unique<TensorParallelGroup>(context, keys, curve, net::host_of(endpoint));
+        liveness = std::make_unique<WorkerLiveness>(net::host_of(endpoint), options.liveness_ms, options.exit_with_controller, context, secure);
         if (options.name.empty()) options.name = "worker@" + endpoint;
+        refusals = std::make_unique<RefusalLog>(std::cerr, options.name);
     }
 
     ~Impl() {
@@ -197,7 +196,7 @@ struct WorkerService::Impl {
     }
 
     void refuse(const std::string& from, const std::string& type, const std::string& why) {
-        std::cerr << options.name << ": refused a " << type << " message: " << why << std::endl;
+        refusals->refused(type, why, net::now_ns());
         proto::ErrorReply err{options.name + ": " + why, type};
         try {
             if (!from.empty()) reply(from, proto::encode(err));
@@ -232,13 +231,14 @@ struct WorkerService::Impl {
             owner = from, owner_name = hello.controller;
             liveness->reset();
             proto::HelloReply r;
-            r.name = options.name, r.host = host_of(endpoint), r.version = "distgpt 0.1";
+            r.name = options.name, r.host = net::host_of(endpoint), r.version = "distgpt 0.1";
             r.cores = static_cast<int>(std::thread::hardware_concurrency()), r.threads = options.threads;
             r.memory_total = total_memory_bytes(), r.memory_limit = options.memory_limit;
             r.model_dir = options.model_dir, r.collective_endpoint = tensor_parallel->endpoint();
             r.heartbeat_endpoint = liveness->endpoint();
             r.public_key = keys.public_key, r.curve = curve;
             r.boot_id = boot_id();
+            r.refused_messages = refusals->total();
             reply(from, proto::encode(r));
         } else if (m.type == proto::Ping::kType) {
             reply(from, proto::encode(proto::Pong{m.as<proto::Ping>().controller_ns, net::now_ns()}));

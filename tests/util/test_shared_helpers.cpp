@@ -1,0 +1,85 @@
+// The small helpers every part shares: one hash, one endpoint parser, one
+// way to write seconds, one config.json writer.
+#include "net/endpoint.h"
+#include "util/duration_text.h"
+#include "util/fnv1a.h"
+#include "weights/gpt2_config.h"
+
+#include <QTest>
+
+using namespace distgpt;
+
+class TestSharedHelpers : public QObject {
+    Q_OBJECT
+private Q_SLOTS:
+    void fnv1aMatchesTheReference() {
+        // The reference's test vectors (offset basis 14695981039346656037).
+        QCOMPARE(fnv1a(""), 0xcbf29ce484222325ull);
+        QCOMPARE(fnv1a("a"), 0xaf63dc4c8601ec8cull);
+        QCOMPARE(fnv1a("foobar"), 0x85944171f73967e8ull);
+        QCOMPARE(fnv1a("bar", fnv1a("foo")), fnv1a("foobar"));
+    }
+
+    void endpointsParse_data() {
+        QTest::addColumn<QString>("text");
+        QTest::addColumn<bool>("valid");
+        QTest::addColumn<QString>("host");
+        QTest::addColumn<QString>("port");
+        QTest::addColumn<bool>("loopback");
+        QTest::newRow("ipv4") << "tcp://10.0.0.7:5555" << true << "10.0.0.7" << "5555" << false;
+        QTest::newRow("loopback") << "tcp://127.0.0.1:0" << true << "127.0.0.1" << "0" << true;
+        QTest::newRow("name") << "tcp://localhost:41233" << true << "localhost" << "41233" << true;
+        QTest::newRow("ipv6") << "tcp://[::1]:5555" << true << "[::1]" << "5555" << true;
+        QTest::newRow("any") << "tcp://*:5555" << true << "*" << "5555" << false;
+        QTest::newRow("no port") << "tcp://host" << false << "" << "" << false;
+        QTest::newRow("no scheme") << "host:5555" << false << "" << "" << false;
+        QTest::newRow("empty host") << "tcp://:5555" << false << "" << "" << false;
+        QTest::newRow("open bracket") << "tcp://[::1:5555" << false << "" << "" << false;
+        QTest::newRow("local") << "local" << false << "" << "" << false;
+    }
+    void endpointsParse() {
+        QFETCH(QString, text);
+        QFETCH(bool, valid);
+        QFETCH(QString, host);
+        QFETCH(QString, port);
+        QFETCH(bool, loopback);
+        const auto e = net::parse_endpoint(text.toStdString());
+        QCOMPARE(e.has_value(), valid);
+        QCOMPARE(QString::fromStdString(net::host_of(text.toStdString())), host);
+        if (e) {
+            QCOMPARE(QString::fromStdString(e->port), port);
+            QCOMPARE(QString::fromStdString(e->str()), text);
+        }
+        QCOMPARE(net::is_loopback_endpoint(text.toStdString()), loopback);
+    }
+
+    void secondsReadAsWritten_data() {
+        QTest::addColumn<double>("seconds");
+        QTest::addColumn<QString>("text");
+        QTest::newRow("ten minutes") << 600.0 << "600 s";
+        QTest::newRow("a second and a half") << 1.5 << "1.5 s";
+        QTest::newRow("a quarter") << 0.25 << "0.25 s";
+        QTest::newRow("a minute") << 60.0 << "60 s";
+    }
+    void secondsReadAsWritten() {
+        QFETCH(double, seconds);
+        QFETCH(QString, text);
+        QCOMPARE(QString::fromStdString(seconds_text(seconds)), text);
+    }
+
+    void aConfigRoundTrips() {
+        for (const char* shape : {"tiny", "gpt2", "gpt2-xl"}) {
+            const Gpt2Config c = gpt2_preset(shape);
+            const Gpt2Config back = parse_gpt2_config(gpt2_config_json(c), shape);
+            QCOMPARE(back.n_layer, c.n_layer);
+            QCOMPARE(back.n_head, c.n_head);
+            QCOMPARE(back.n_embd, c.n_embd);
+            QCOMPARE(back.n_positions, c.n_positions);
+            QCOMPARE(back.vocab_size, c.vocab_size);
+            QCOMPARE(back.eos_token_id, c.eos_token_id);
+        }
+    }
+};
+
+QTEST_GUILESS_MAIN(TestSharedHelpers)
+#include "test_shared_helpers.moc"
