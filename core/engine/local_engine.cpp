@@ -83,6 +83,9 @@ GenerationResult LocalEngine::generate(const std::vector<std::vector<int>>& prom
     }
     const auto start = Clock::now();
     std::vector<bool> done(n, false);
+    // Only a tokenizer's own end of text ends a text: a character model has
+    // none, whatever eos_token_id its config.json names.
+    const StopRule stop{impl_->tokenizer.eos_id(), options.stop_at_eos, options.max_new_tokens, stage.max_context()};
     std::vector<int> last(n);
 
     auto accept = [&](int i, int token, int step, double latency) {
@@ -90,14 +93,7 @@ GenerationResult LocalEngine::generate(const std::vector<std::vector<int>>& prom
         seq.generated_ids.push_back(token);
         if (on_token) on_token({i, step, token, ms_between(start, Clock::now()), latency});
         const int length = static_cast<int>(seq.prompt_ids.size() + seq.generated_ids.size());
-        // Only a tokenizer's own end-of-text ends a text: a character model has none,
-        // whatever eos_token_id its config.json names.
-        if (options.stop_at_eos && impl_->tokenizer.eos_id() && token == *impl_->tokenizer.eos_id())
-            done[i] = true, seq.finish = FinishReason::EndOfText;
-        else if (static_cast<int>(seq.generated_ids.size()) >= options.max_new_tokens)
-            done[i] = true, seq.finish = FinishReason::Length;
-        else if (length >= stage.max_context())
-            done[i] = true, seq.finish = FinishReason::Context;
+        if (const auto finish = stop.after(token, static_cast<int>(seq.generated_ids.size()), length)) done[i] = true, seq.finish = *finish;
         last[i] = token;
     };
 
@@ -167,15 +163,6 @@ EvalResult LocalEngine::evaluate(const std::vector<int>& ids, int context) {
     r.mean_cross_entropy = total / static_cast<double>(r.tokens);
     r.perplexity = std::exp(r.mean_cross_entropy);
     return r;
-}
-
-const char* finish_reason_name(FinishReason reason) {
-    switch (reason) {
-        case FinishReason::Length: return "length";
-        case FinishReason::EndOfText: return "end_of_text";
-        case FinishReason::Context: return "context";
-    }
-    return "length";
 }
 
 }  // namespace distgpt

@@ -2,6 +2,7 @@
 #include "engine/model_source.h"
 #include "model/shard_spec.h"
 #include "sample/sampler.h"
+#include "sample/stop_rule.h"
 
 #include <functional>
 #include <memory>
@@ -24,7 +25,6 @@ struct TokenEvent {
     double latency_ms = 0;  // of the step that made it
 };
 
-enum class FinishReason { Length, EndOfText, Context };
 
 struct SequenceResult {
     std::vector<int> prompt_ids;
@@ -75,6 +75,5 @@ private:
     std::unique_ptr<Impl> impl_;
 };
 
-const char* finish_reason_name(FinishReason reason);
 
 }  // namespace distgpt

@@ -3,6 +3,7 @@
 // a multipart ZeroMQ message: a msgpack header {v, type, body}, then raw
 // tensor frames (fp32 or int32, little-endian, row-major). docs/protocol.md
 // describes who sends each one and when.
+#include "sample/stop_rule.h"
 #include "trace/span_kind.h"
 
 #include <msgpack.hpp>
@@ -13,6 +14,7 @@
 
 // Span kinds travel as their numbers; a receiver checks the range.
 MSGPACK_ADD_ENUM(distgpt::SpanKind);
+MSGPACK_ADD_ENUM(distgpt::FinishReason);
 
 namespace distgpt::proto {
 
@@ -171,7 +173,7 @@ struct Token {
     int token = 0;
     bool done = false;
     bool forced = false;  // replayed after a recovery, not new
-    std::string finish;  // "length", "end_of_text", "context" when done
+    FinishReason finish = FinishReason::Length;  // when done
     MSGPACK_DEFINE_MAP(id, slot, pos, token, done, forced, finish);
 };
 

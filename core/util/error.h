@@ -10,4 +10,11 @@ struct Error : std::runtime_error {
     using std::runtime_error::runtime_error;
 };
 
+// An Error one node of a cluster is at fault for: its index in the topology
+// travels with the text, so a caller marks that node without reading the text.
+struct NodeError : Error {
+    NodeError(int node_index, const std::string& what) : Error(what), node(node_index) {}
+    int node;
+};
+
 }  // namespace distgpt

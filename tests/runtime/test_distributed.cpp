@@ -111,7 +111,7 @@ private Q_SLOTS:
             const auto& got = r.sequences[i];
             const auto& want = reference.sequences[i];
             QCOMPARE(got.generated_ids, want.generated_ids);
-            QCOMPARE(got.finish, std::string("length"));
+            QVERIFY(got.finish == FinishReason::Length);
             QCOMPARE(got.logits.size(), want.logits.size());
             for (std::size_t t = 0; t < want.logits.size(); ++t) {
                 if (exact)

@@ -51,14 +51,49 @@ private Q_SLOTS:
         const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - killed).count();
         QVERIFY2(result.error.find("node 'victim'") != std::string::npos, result.error.c_str());
         QVERIFY2(result.error.find("no heartbeat") != std::string::npos, result.error.c_str());
+        QCOMPARE(result.node_at_fault, 1);
+        QCOMPARE(result.losses.size(), size_t(1));
+        QVERIFY(result.losses[0].recovery.empty());
         QVERIFY2(seconds < 6, std::to_string(seconds).c_str());
         int kept = 0;
         for (const auto& s : result.sequences) {
             kept += static_cast<int>(s.generated_ids.size());
-            QCOMPARE(s.finish, std::string("interrupted"));
+            QVERIFY(s.finish == FinishReason::Interrupted);
         }
         QVERIFY(kept >= 10 && kept < 480);
         QVERIFY(result.error.find("the " + std::to_string(kept) + " tokens generated so far kept") != std::string::npos);
+    }
+
+    // A worker frozen mid-run (SIGSTOP) while its heartbeat timeout is long:
+    // the run stops at the stall timeout, says so, and keeps every token.
+    void aStalledRunKeepsItsTokens() {
+        QTemporaryDir dir;
+        ModelSource source;
+        source.dir = write_random_model(path_of(dir) / "m", small_config(2, 2, 64, 257, 256), 3);
+        const OpenedModel model = open_model(source);
+        LocalWorker frozen("frozen", 1, 0);
+        Topology t;
+        t.nodes = {{"first", "local", 1, 0, "auto"}, {"frozen", frozen.endpoint(), 1, 0, "stream"}};
+        ClusterOptions o;
+        o.liveness_ms = 60000;  // the heartbeat would notice only much later
+        o.stall_timeout_ms = 1500;
+        o.recover = false;
+        Cluster cluster(t, o);
+        cluster.configure(make_plan(t, model.config, 1, 256), source, model, 1, 256);
+        RunRequest r;
+        r.prompts = {model.tokenizer->encode("one")};
+        r.options.max_new_tokens = 240;
+        r.options.stop_at_eos = false;
+        int seen = 0;
+        r.on_token = [&](const TokenMark&) {
+            if (++seen == 10) ::kill(frozen.pid(), SIGSTOP);
+        };
+        const RunResult result = cluster.run(r);
+        ::kill(frozen.pid(), SIGCONT);
+        QVERIFY2(result.error.find("no progress for 1.5 s") != std::string::npos, result.error.c_str());
+        QVERIFY(result.sequences[0].generated_ids.size() >= 10);
+        QVERIFY(result.sequences[0].finish == FinishReason::Interrupted);
+        QVERIFY(result.error.find("the " + std::to_string(result.sequences[0].generated_ids.size()) + " tokens generated so far kept") != std::string::npos);
     }
 
     // The middle stage of three is killed mid-run: the controller re-plans over
@@ -94,12 +129,14 @@ private Q_SLOTS:
         };
         const RunResult result = cluster.run(r);
         QVERIFY2(result.error.empty(), result.error.c_str());
-        QCOMPARE(result.recoveries.size(), size_t(1));
-        QVERIFY2(result.recoveries[0].find("node 'victim'") != std::string::npos, result.recoveries[0].c_str());
-        QVERIFY2(result.recoveries[0].find("re-planned over 2 node(s)") != std::string::npos, result.recoveries[0].c_str());
+        QCOMPARE(result.losses.size(), size_t(1));
+        QCOMPARE(result.losses[0].node, 1);  // the victim, as data
+        QVERIFY2(result.losses[0].why.find("node 'victim'") != std::string::npos, result.losses[0].why.c_str());
+        QVERIFY2(result.losses[0].recovery.find("re-planned over 2 node(s)") != std::string::npos, result.losses[0].recovery.c_str());
+        QCOMPARE(result.node_at_fault, -1);
         for (std::size_t i = 0; i < prompts.size(); ++i) {
             QCOMPARE(result.sequences[i].generated_ids, reference.sequences[i].generated_ids);
-            QCOMPARE(result.sequences[i].finish, std::string("length"));
+            QVERIFY(result.sequences[i].finish == FinishReason::Length);
         }
         QCOMPARE(static_cast<int>(result.trace.tokens.size()), 3 * 40);  // no token twice
     }
@@ -133,7 +170,7 @@ private Q_SLOTS:
         QVERIFY2(result.error.find("no plan fits the nodes left") != std::string::npos, result.error.c_str());
         QVERIFY2(result.error.find("node 'small' needs") != std::string::npos, result.error.c_str());
         QVERIFY(result.sequences[0].generated_ids.size() >= 10);
-        QCOMPARE(result.sequences[0].finish, std::string("interrupted"));
+        QVERIFY(result.sequences[0].finish == FinishReason::Interrupted);
     }
 
     // A worker killed and started again on the same endpoint serves the next run.

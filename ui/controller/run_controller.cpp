@@ -46,6 +46,9 @@ void RunController::start(const RunSpec& spec) {
         options.controller_name = "distgpt desktop";
         options.key_file = spec.key_file.toStdString();
         options.on_status = [this](const std::string& s) { Q_EMIT status(QString::fromStdString(s)); };
+        options.on_node_lost = [this](const NodeLoss& loss) {
+            Q_EMIT nodeLost(loss.node, QString::fromStdString(loss.why), !loss.recovery.empty());
+        };
         Q_EMIT status("starting " + QString::number(spec.topology.nodes.size()) + " workers");
         Cluster cluster(spec.topology, options);
         cluster.configure(plan, spec.model, model, slots, context);
@@ -65,12 +68,11 @@ void RunController::start(const RunSpec& spec) {
         request.on_spans = [this](const std::vector<TraceSpan>& spans) { Q_EMIT spansArrived(spans); };
         request.should_stop = [this] { return stop_.load(); };
         const RunResult result = cluster.run(request);
-        QString error = QString::fromStdString(result.error);
-        for (const auto& recovery : result.recoveries)
-            Q_EMIT status("recovered: " + QString::fromStdString(recovery).section('\n', 0, 0));
-        Q_EMIT finished(result.trace, error);
+        Q_EMIT finished(result.trace, QString::fromStdString(result.error), result.node_at_fault);
+    } catch (const NodeError& e) {
+        Q_EMIT finished(RunTrace{}, QString::fromStdString(e.what()), e.node);
     } catch (const std::exception& e) {
-        Q_EMIT finished(RunTrace{}, QString::fromStdString(e.what()));
+        Q_EMIT finished(RunTrace{}, QString::fromStdString(e.what()), -1);
     }
     running_ = false;
 }

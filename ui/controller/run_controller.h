@@ -47,7 +47,10 @@ Q_SIGNALS:
     void started(const std::vector<distgpt::TraceNode>& nodes, const QStringList& prompts);
     void spansArrived(const std::vector<distgpt::TraceSpan>& spans);
     void tokenArrived(const distgpt::ui::LiveToken& token);
-    void finished(const distgpt::RunTrace& trace, const QString& error);
+    // A node lost during the run (`recovered`: the run went on without it).
+    void nodeLost(int node, const QString& why, bool recovered);
+    // `nodeAtFault`: the node whose failure or error ended the run, or -1.
+    void finished(const distgpt::RunTrace& trace, const QString& error, int nodeAtFault);
 
 private:
     std::atomic<bool> stop_{false};

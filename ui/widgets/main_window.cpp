@@ -226,12 +226,11 @@ void MainWindow::connectController() {
     controller_->moveToThread(&controllerThread_);
     connect(&controllerThread_, &QThread::finished, controller_, &QObject::deleteLater);
     controllerThread_.start();
-    connect(controller_, &RunController::status, this, [this](const QString& s) {
-        statusLabel_->setText(s);
-        if (s.startsWith("recovered: "))  // the lost node turns red with the reason
-            for (std::size_t i = 0; i < document_.topology().nodes.size(); ++i)
-                if (s.contains("node '" + QString::fromStdString(document_.topology().nodes[i].name) + "'"))
-                    topologyView_->setNodeFailure(static_cast<int>(i), s.mid(11).section(';', 0, 0));
+    connect(controller_, &RunController::status, statusLabel_, &QLabel::setText);
+    // A lost node turns red with the reason, whether the run went on without it or not.
+    connect(controller_, &RunController::nodeLost, this, [this](int node, const QString& why, bool recovered) {
+        topologyView_->setNodeFailure(node, why);
+        if (recovered) statusLabel_->setText("Recovered: " + why + "; the run goes on without it");
     });
     connect(controller_, &RunController::started, this, [this](const std::vector<TraceNode>& nodes, const QStringList& prompts) {
         state_.reset(nodes, QVector<QString>(prompts.begin(), prompts.end()));
@@ -240,16 +239,14 @@ void MainWindow::connectController() {
     });
     connect(controller_, &RunController::spansArrived, this, [this](const std::vector<TraceSpan>& spans) { state_.addSpans(spans); });
     connect(controller_, &RunController::tokenArrived, this, [this](const LiveToken& t) { state_.addToken(t); });
-    connect(controller_, &RunController::finished, this, [this](const RunTrace& trace, const QString& error) {
+    connect(controller_, &RunController::finished, this, [this](const RunTrace& trace, const QString& error, int nodeAtFault) {
         running_ = false;
         run_->setRunning(false);
         if (!trace.nodes.empty()) state_.finish(trace);
         const double seconds = trace.wall_us / 1e6;
         if (!error.isEmpty()) {
             finalStatus_ = "Stopped: " + error;
-            for (std::size_t i = 0; i < document_.topology().nodes.size(); ++i)
-                if (error.contains("node '" + QString::fromStdString(document_.topology().nodes[i].name) + "'"))
-                    topologyView_->setNodeFailure(static_cast<int>(i), error);
+            if (nodeAtFault >= 0) topologyView_->setNodeFailure(nodeAtFault, error);
         } else {
             finalStatus_ = QString("Done: %1 tokens in %2 s, %3 tokens/s")
                                .arg(trace.tokens.size())

@@ -27,7 +27,6 @@ namespace distgpt {
 namespace {
 
 constexpr std::size_t kWeightChunkBytes = 16u << 20;
-constexpr auto kStallTimeout = std::chrono::seconds(60);
 
 
 }  // namespace
@@ -69,13 +68,13 @@ struct Cluster::Impl {
             if (auto why = launched[i]->exited()) return "node '" + topology.nodes[i].name + "' is gone: " + *why;
         if (heartbeats && heartbeats->silent(i))
             return "node '" + topology.nodes[i].name + "' at " + endpoints[i] + " stopped answering: no heartbeat for " +
-                   std::to_string(heartbeats->timeout_ms() / 1000.0).substr(0, 3) + " s (process killed, machine down, or network cut)";
+                   seconds_text(heartbeats->timeout_ms() / 1000.0) + " (process killed, machine down, or network cut)";
         return std::nullopt;
     }
 
-    std::optional<std::string> dead_node() {
+    std::optional<NodeLoss> dead_node() {
         for (int i : active)
-            if (auto why = why_dead(i)) return why;
+            if (auto why = why_dead(i)) return NodeLoss{i, *why, {}};
         return std::nullopt;
     }
 
@@ -87,13 +86,13 @@ struct Cluster::Impl {
             if (left.count() <= 0) break;
             auto m = receive_from(node, std::min(left, std::chrono::milliseconds(200)));
             if (!m) {
-                if (auto dead = dead_node()) throw Error(*dead);
+                if (auto dead = dead_node()) throw NodeError(dead->node, dead->why);
                 continue;
             }
             if (m->type == type) return std::move(*m);
-            if (m->type == proto::ErrorReply::kType) throw Error("node '" + topology.nodes[node].name + "': " + m->as<proto::ErrorReply>().message);
+            if (m->type == proto::ErrorReply::kType) throw NodeError(node, "node '" + topology.nodes[node].name + "': " + m->as<proto::ErrorReply>().message);
         }
-        throw Error("node '" + topology.nodes[node].name + "' at " + endpoints[node] + " did not answer within " +
+        throw NodeError(node, "node '" + topology.nodes[node].name + "' at " + endpoints[node] + " did not answer within " +
                     seconds_text(timeout.count() / 1000.0) + " (waiting for " + type + "): is distgpt-worker running there" +
                     (server_keys[node].empty() ? "?" : ", and is this controller's public key in its --authorized-keys?"));
     }
@@ -287,13 +286,19 @@ struct Cluster::Impl {
     }
 
     // After a node died: plan again over the nodes that answer, load their new
-    // shards. Returns what happened, or throws Error when no plan fits.
-    std::string replan_without_dead() {
+    // shards. Returns the nodes lost and how the run goes on, or throws Error
+    // when no plan fits.
+    std::vector<NodeLoss> replan_without_dead() {
         std::vector<int> alive;
+        std::vector<NodeLoss> losses;
         std::string lost;
         for (int i : active) {
-            if (auto why = why_dead(i)) lost += (lost.empty() ? "" : "; ") + *why;
-            else alive.push_back(i);
+            if (auto why = why_dead(i)) {
+                losses.push_back({i, *why, {}});
+                lost += (lost.empty() ? "" : "; ") + *why;
+            } else {
+                alive.push_back(i);
+            }
         }
         if (alive.empty()) throw Error("no node is left to run on");
         Topology rest = topology;
@@ -305,7 +310,8 @@ struct Cluster::Impl {
         active = alive;
         status(lost + ": re-planning over " + std::to_string(alive.size()) + " node(s)");
         configure(next, *configured_source, *configured_model, slots, context_tokens);
-        return lost + "; re-planned over " + std::to_string(alive.size()) + " node(s): " + next.describe(rest);
+        for (auto& loss : losses) loss.recovery = "re-planned over " + std::to_string(alive.size()) + " node(s): " + next.describe(rest);
+        return losses;
     }
 
     int node_of_endpoint(const std::string& endpoint) const {
@@ -366,7 +372,7 @@ struct Cluster::Impl {
             for (const auto& s : t.spans) {
                 if (s.kind == SpanKind::Load) continue;
                 if (static_cast<int>(s.kind) > static_cast<int>(SpanKind::Load))
-                    throw Error("node '" + topology.nodes[node].name + "' sent a span of unknown kind " + std::to_string(static_cast<int>(s.kind)) +
+                    throw NodeError(node, "node '" + topology.nodes[node].name + "' sent a span of unknown kind " + std::to_string(static_cast<int>(s.kind)) +
                                 ": run the same distgpt version everywhere");
                 fresh.push_back({node, s.kind, to_us(node, s.t0), to_us(node, s.t1), s.group, s.step, s.layer_begin, s.layer_end,
                                  s.bytes, s.peer.empty() ? -1 : node_of_endpoint(s.peer), s.sequences, s.transport});
@@ -375,59 +381,19 @@ struct Cluster::Impl {
             if (req.on_spans && !fresh.empty()) req.on_spans(fresh);
         };
 
-        launch();
-        auto last_progress = std::chrono::steady_clock::now();
-        while (finished < total) {
-            if (req.should_stop && req.should_stop()) {
-                for (auto& seq : result.sequences)
-                    if (seq.finish.empty()) seq.finish = "stopped";
-                result.error = "stopped by the user";
-                result.trace.wall_us = (net::now_ns() - start_ns) / 1e3;
-                for (int i = 0; i < static_cast<int>(sockets.size()); ++i) net::send(sockets[i], proto::encode(proto::Stop{run_id}));
-                return result;
-            }
-            if (auto dead = dead_node()) {
-                if (options.recover) {
-                    try {
-                        result.recoveries.push_back(replan_without_dead());
-                        // Every unfinished sequence starts again on the new plan, replaying its tokens.
-                        queue.clear();
-                        for (int i = 0; i < total; ++i)
-                            if (result.sequences[i].finish.empty()) queue.push_back(i);
-                        free_slots.clear();
-                        for (int s = in_flight - 1; s >= 0; --s) free_slots.push_back(s);
-                        launch();
-                        last_progress = std::chrono::steady_clock::now();
-                        continue;
-                    } catch (const Error& e) {
-                        dead = *dead + "; no plan fits the nodes left (" + e.what() + ")";
-                    }
-                }
-                int kept = 0;
-                for (auto& seq : result.sequences) {
-                    kept += static_cast<int>(seq.generated_ids.size());
-                    if (seq.finish.empty()) seq.finish = "interrupted";
-                }
-                result.error = *dead + "; the run stopped with the " + std::to_string(kept) + " tokens generated so far kept";
-                result.trace.wall_us = (net::now_ns() - start_ns) / 1e3;
-                return result;
-            }
-            auto got = receive_any(std::chrono::milliseconds(200));
-            if (!got) {
-                if (std::chrono::steady_clock::now() - last_progress > kStallTimeout)
-                    throw Error("the run made no progress for 60 s; a node may be stuck or gone (" + std::to_string(finished) + " of " +
-                                std::to_string(total) + " sequences finished)");
-                continue;
-            }
-            last_progress = std::chrono::steady_clock::now();
-            auto& [node, m] = *got;
+        // A worker's message during the run; a node's error or a message no
+        // worker of this version sends is a NodeError.
+        auto handle = [&](int node, const proto::Message& m) {
             if (m.type == proto::Tokens::kType) {
                 const auto t = m.as<proto::Tokens>();
-                if (t.run != run_id) continue;  // from before a re-plan
+                if (t.run != run_id) return;  // from before a re-plan
                 const float* logits = m.frames.empty() ? nullptr : static_cast<const float*>(m.frames[0].data());
                 for (std::size_t i = 0; i < t.tokens.size(); ++i) {
                     const auto& tok = t.tokens[i];
-                    if (tok.id < 0 || tok.id >= total) throw Error("node '" + nodes[node].name + "' sent a token for unknown sequence " + std::to_string(tok.id));
+                    if (tok.id < 0 || tok.id >= total)
+                        throw NodeError(node, "node '" + nodes[node].name + "' sent a token for unknown sequence " + std::to_string(tok.id));
+                    if (static_cast<int>(tok.finish) > static_cast<int>(FinishReason::Interrupted))
+                        throw NodeError(node, "node '" + nodes[node].name + "' sent an unknown finish reason: run the same distgpt version everywhere");
                     auto& seq = result.sequences[tok.id];
                     if (tok.forced) continue;  // a replayed token: already recorded
                     seq.generated_ids.push_back(tok.token);
@@ -444,7 +410,67 @@ struct Cluster::Impl {
             } else if (m.type == proto::Trace::kType) {
                 record_trace(node, m.as<proto::Trace>());
             } else if (m.type == proto::ErrorReply::kType) {
-                throw Error("node '" + nodes[node].name + "': " + m.as<proto::ErrorReply>().message);
+                throw NodeError(node, "node '" + nodes[node].name + "': " + m.as<proto::ErrorReply>().message);
+            }
+        };
+        // Ends the run early, on every path: each token made so far is kept,
+        // and the sequences not finished end as `reason`.
+        auto end_early = [&](const std::string& why, FinishReason reason, int node_at_fault) {
+            int kept = 0;
+            for (auto& seq : result.sequences) {
+                kept += static_cast<int>(seq.generated_ids.size());
+                if (!seq.finish) seq.finish = reason;
+            }
+            result.error = reason == FinishReason::Stopped ? why : why + "; the run stopped with the " + std::to_string(kept) + " tokens generated so far kept";
+            result.node_at_fault = node_at_fault;
+            result.trace.wall_us = (net::now_ns() - start_ns) / 1e3;
+            for (int i : active) net::send(sockets[i], proto::encode(proto::Stop{run_id}));
+            return result;
+        };
+
+        launch();
+        auto last_progress = std::chrono::steady_clock::now();
+        while (finished < total) {
+            if (req.should_stop && req.should_stop()) return end_early("stopped by the user", FinishReason::Stopped, -1);
+            if (auto dead = dead_node()) {
+                if (options.recover) {
+                    try {
+                        for (auto& loss : replan_without_dead()) {
+                            if (options.on_node_lost) options.on_node_lost(loss);
+                            result.losses.push_back(loss);
+                        }
+                        // Every unfinished sequence starts again on the new plan, replaying its tokens.
+                        queue.clear();
+                        for (int i = 0; i < total; ++i)
+                            if (!result.sequences[i].finish) queue.push_back(i);
+                        free_slots.clear();
+                        for (int s = in_flight - 1; s >= 0; --s) free_slots.push_back(s);
+                        launch();
+                        last_progress = std::chrono::steady_clock::now();
+                        continue;
+                    } catch (const Error& e) {
+                        dead->why += "; no plan fits the nodes left (" + std::string(e.what()) + ")";
+                    }
+                }
+                if (options.on_node_lost) options.on_node_lost(*dead);
+                result.losses.push_back(*dead);
+                return end_early(dead->why, FinishReason::Interrupted, dead->node);
+            }
+            auto got = receive_any(std::chrono::milliseconds(200));
+            if (!got) {
+                if (std::chrono::steady_clock::now() - last_progress > std::chrono::milliseconds(options.stall_timeout_ms))
+                    return end_early("the run made no progress for " + seconds_text(options.stall_timeout_ms / 1000.0) + "; a node may be stuck (" +
+                                         std::to_string(finished) + " of " + std::to_string(total) + " sequences finished)",
+                                     FinishReason::Interrupted, -1);
+                continue;
+            }
+            last_progress = std::chrono::steady_clock::now();
+            try {
+                handle(got->first, got->second);
+            } catch (const NodeError& e) {
+                return end_early(e.what(), FinishReason::Interrupted, e.node);
+            } catch (const Error& e) {  // a malformed message: its sender is at fault
+                return end_early("node '" + nodes[got->first].name + "' sent a malformed message: " + e.what(), FinishReason::Interrupted, got->first);
             }
         }
         result.trace.wall_us = (net::now_ns() - start_ns) / 1e3;

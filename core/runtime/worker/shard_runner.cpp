@@ -100,10 +100,10 @@ struct ShardRunner::Impl {
             t.token = s.sampler->sample({logits, static_cast<std::size_t>(V)});
             if (s.next_forced < s.forced.size()) t.token = s.forced[s.next_forced++], t.forced = true;
             s.generated += 1;
-            const int length = t.pos + 1;
-            if (s.spec.stop_at_eos && t.token == cfg.eos_token_id) t.done = true, t.finish = "end_of_text";
-            else if (s.generated >= s.spec.max_new_tokens) t.done = true, t.finish = "length";
-            else if (length >= stage.max_context()) t.done = true, t.finish = "context";
+            // The controller sends eos_token_id -1 when the tokenizer has no end of text.
+            const StopRule stop{cfg.eos_token_id >= 0 ? std::optional<int>(cfg.eos_token_id) : std::nullopt, s.spec.stop_at_eos,
+                                s.spec.max_new_tokens, stage.max_context()};
+            if (const auto finish = stop.after(t.token, s.generated, t.pos + 1)) t.done = true, t.finish = *finish;
             if (t.done) sequences.erase(it);
             out.tokens.tokens.push_back(t);
         }

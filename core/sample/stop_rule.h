@@ -1,0 +1,44 @@
+#pragma once
+#include <optional>
+#include <string_view>
+
+namespace distgpt {
+
+// Why a sequence stopped generating.
+enum class FinishReason {
+    Length,       // it made the tokens it was asked for
+    EndOfText,    // it sampled the tokenizer's end of text
+    Context,      // it filled the context the run allowed
+    Stopped,      // the user stopped the run
+    Interrupted,  // a node failed and no plan fit the nodes left
+};
+
+constexpr std::string_view finish_reason_name(FinishReason reason) {
+    switch (reason) {
+        case FinishReason::Length: return "length";
+        case FinishReason::EndOfText: return "end_of_text";
+        case FinishReason::Context: return "context";
+        case FinishReason::Stopped: return "stopped";
+        case FinishReason::Interrupted: return "interrupted";
+    }
+    return "length";
+}
+
+// When a sequence stops: the one rule the single process and every last
+// stage apply after each token.
+struct StopRule {
+    std::optional<int> end_of_text;  // the tokenizer's own (a character model has none, whatever its config says)
+    bool stop_at_end_of_text = true;
+    int max_new_tokens = 64;
+    int context = 0;                 // tokens a sequence may hold, prompt included
+
+    // After a sequence of `length` tokens has generated `generated` of them, the last being `token`.
+    std::optional<FinishReason> after(int token, int generated, int length) const {
+        if (stop_at_end_of_text && end_of_text && token == *end_of_text) return FinishReason::EndOfText;
+        if (generated >= max_new_tokens) return FinishReason::Length;
+        if (length >= context) return FinishReason::Context;
+        return std::nullopt;
+    }
+};
+
+}  // namespace distgpt
