@@ -1,6 +1,7 @@
 #include "cli/commands.h"
 #include "cli/model_options.h"
 #include "engine/local_engine.h"
+#include "engine/run_setup.h"
 #include "tokenizer/utf8.h"
 #include "util/error.h"
 
@@ -24,15 +25,6 @@ struct GenerateArgs {
     bool ignore_eos = false;
 };
 
-std::vector<int> encode_prompt(const Tokenizer& tokenizer, const std::string& prompt) {
-    if (prompt.empty()) {
-        // GPT-2 was trained with <|endoftext|> between documents: it starts a fresh one.
-        if (auto eos = tokenizer.eos_id()) return {*eos};
-        throw Error("the prompt is empty and this tokenizer has no <|endoftext|> to start from; give some text");
-    }
-    return tokenizer.encode(prompt);
-}
-
 std::string text_of(const Tokenizer& tokenizer, const SequenceResult& seq) {
     return tokenizer.generated_text(seq.generated_ids, seq.finish == FinishReason::EndOfText);
 }
@@ -51,15 +43,12 @@ int run(const GenerateArgs& a) {
 
     LocalEngine engine(model, a.threads, static_cast<int>(prompts.size()));
     const bool stream = !a.json && prompts.size() == 1;
-    std::string pending;  // bytes of a character still split across tokens
+    utf8::CharacterStream printer;
     if (stream) std::cout << a.prompts[0] << std::flush;
     const int eos = model.config.eos_token_id;
     auto on_token = [&](const TokenEvent& e) {
         if (!stream || (!a.ignore_eos && e.token == eos && model.tokenizer->eos_id() == eos)) return;
-        pending += model.tokenizer->token_bytes(e.token);
-        const std::size_t ready = utf8::complete_prefix(pending);
-        std::cout << pending.substr(0, ready) << std::flush;
-        pending.erase(0, ready);
+        std::cout << printer.push(model.tokenizer->token_bytes(e.token)) << std::flush;
     };
     const GenerationResult r = engine.generate(prompts, options, on_token);
 
@@ -84,7 +73,7 @@ int run(const GenerateArgs& a) {
         return 0;
     }
     if (stream) {
-        std::cout << utf8::escape_invalid(pending) << "\n";
+        std::cout << utf8::escape_invalid(printer.rest()) << "\n";
     } else {
         for (std::size_t i = 0; i < prompts.size(); ++i)
             std::cout << "--- sequence " << i + 1 << " ---\n"

@@ -1,5 +1,6 @@
 #include "cli/commands.h"
 #include "cli/model_options.h"
+#include "engine/run_setup.h"
 #include "runtime/controller/cluster.h"
 #include "tokenizer/utf8.h"
 #include "util/error.h"
@@ -45,33 +46,21 @@ int run(const RunArgs& a) {
     const ModelSource source = a.model.source();
     const OpenedModel model = open_model(source);
     const auto texts = read_prompts(a);
+    const RunSetup setup = prepare_run(topology, model, {texts, {a.temperature, a.top_k, a.top_p, a.seed}, a.max_new_tokens, a.in_flight, a.context});
     RunRequest request;
-    std::size_t longest = 0;
-    for (const auto& t : texts) {
-        request.prompts.push_back(t.empty() && model.tokenizer->eos_id() ? std::vector<int>{*model.tokenizer->eos_id()} : model.tokenizer->encode(t));
-        longest = std::max(longest, request.prompts.back().size());
-    }
+    request.prompts = setup.prompts;
     request.options.max_new_tokens = a.max_new_tokens;
     request.options.sampling = {a.temperature, a.top_k, a.top_p, a.seed};
     request.options.stop_at_eos = !a.ignore_eos;
-    request.in_flight = a.in_flight, request.micro_batch = a.micro_batch;
-    Sampler check(request.options.sampling);
-
-    const int stages = topology.stage_count();
-    const int slots = sequence_slots(static_cast<int>(texts.size()), a.in_flight, stages);
-    const int context = a.context > 0 ? a.context : std::min<int>(model.config.n_positions, static_cast<int>(longest) + a.max_new_tokens);
-    if (static_cast<int>(longest) >= context)
-        throw Error("the longest prompt has " + std::to_string(longest) + " tokens; the context holds " + std::to_string(context));
-    const Plan plan = make_plan(topology, model.config, slots, context);
-    std::cerr << "plan (" << strategy_name(topology.strategy) << ", " << model.description << "):\n" << plan.describe(topology);
+    request.in_flight = setup.slots, request.micro_batch = a.micro_batch;
+    std::cerr << "plan (" << strategy_name(topology.strategy) << ", " << model.description << "):\n" << setup.plan.describe(topology);
 
     ClusterOptions options;
     options.controller_name = "distgpt-cli";
     options.key_file = a.key;
     options.on_status = [](const std::string& s) { std::cerr << "  " << s << "\n"; };
     Cluster cluster(topology, options);
-    cluster.configure(plan, source, model, slots, context);
-    request.in_flight = slots;
+    cluster.configure(setup.plan, source, model, setup.slots, setup.context);
     const RunResult r = cluster.run(request);
     for (const auto& loss : r.losses)
         if (!loss.recovery.empty()) std::cerr << "recovered: " << loss.why << "; " << loss.recovery;

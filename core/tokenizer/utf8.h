@@ -3,6 +3,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 
 namespace distgpt::utf8 {
 
@@ -19,6 +20,25 @@ std::size_t complete_prefix(std::string_view bytes);
 std::size_t char_length(std::string_view text, std::size_t i);
 
 std::string encode(char32_t code_point);
+
+// Turns a stream of token bytes into whole characters: a token may end
+// mid-character, so its tail waits for the next token's bytes.
+class CharacterStream {
+public:
+    // The characters `bytes` completes (empty while one is still split).
+    std::string push(std::string_view bytes) {
+        pending_ += bytes;
+        const std::size_t ready = complete_prefix(pending_);
+        std::string out = pending_.substr(0, ready);
+        pending_.erase(0, ready);
+        return out;
+    }
+    // What is still held back at the end: bytes of a character never completed.
+    std::string rest() { return std::exchange(pending_, {}); }
+
+private:
+    std::string pending_;
+};
 
 // Printable form of raw token bytes: valid UTF-8 as is, other bytes as \xNN.
 std::string escape_invalid(std::string_view bytes);

@@ -1,6 +1,9 @@
 // The small helpers every part shares: one hash, one endpoint parser, one
 // way to write seconds, one config.json writer.
+#include "engine/run_setup.h"
 #include "net/endpoint.h"
+#include "support/expect_error.h"
+#include "tokenizer/utf8.h"
 #include "util/duration_text.h"
 #include "util/fnv1a.h"
 #include "weights/gpt2_config.h"
@@ -65,6 +68,36 @@ private Q_SLOTS:
         QFETCH(double, seconds);
         QFETCH(QString, text);
         QCOMPARE(QString::fromStdString(seconds_text(seconds)), text);
+    }
+
+    void aCharacterSplitAcrossTokensWaits() {
+        utf8::CharacterStream s;
+        QCOMPARE(s.push("caf"), std::string("caf"));
+        QCOMPARE(s.push("\xC3"), std::string());  // the first byte of é
+        QCOMPARE(s.push("\xA9!"), std::string("\xC3\xA9!"));
+        QCOMPARE(s.push("\xE2\x82"), std::string());
+        QCOMPARE(s.rest(), std::string("\xE2\x82"));  // never completed
+        QCOMPARE(s.push("x"), std::string("x"));
+    }
+
+    // One setup for the CLI and the app: prompts, sampling, slots, context, plan.
+    void aRunIsPreparedOnce() {
+        ModelSource tiny;
+        tiny.random_shape = "tiny";  // byte tokens with an end of text, 128 positions, 4 layers
+        const OpenedModel model = open_model(tiny);
+        Topology three;
+        for (const char* n : {"a", "b", "c"}) three.nodes.push_back({n});
+        const RunSetup s = prepare_run(three, model, {{"hello", "", "hi", "yo"}, {}, 20, 0, 0});
+        QCOMPARE(s.prompts.size(), size_t(4));
+        QCOMPARE(s.prompts[1], std::vector<int>{*model.tokenizer->eos_id()});  // an empty prompt starts a fresh text
+        QCOMPARE(s.slots, 3);  // one per stage
+        QCOMPARE(s.context, int(model.tokenizer->encode("hello").size()) + 20);
+        QCOMPARE(s.plan.stages.size(), size_t(3));
+        QCOMPARE(prepare_run(three, model, {{"a", "b"}, {}, 20, 0, 0}).slots, 2);  // never more than there are
+        QCOMPARE(prepare_run(three, model, {{"a"}, {}, 500, 0, 0}).context, 128);  // within the model's
+        EXPECT_ERROR(prepare_run(three, model, {{}, {}, 20, 0, 0}), "at least one prompt");
+        EXPECT_ERROR(prepare_run(three, model, {{"a"}, {-1.0f, 0, 1.0f, 0}, 20, 0, 0}), "temperature");
+        EXPECT_ERROR(prepare_run(three, model, {{std::string(200, 'x')}, {}, 20, 0, 50}), "the longest prompt has 200 tokens; the context holds 50");
     }
 
     void aConfigRoundTrips() {

@@ -1,5 +1,6 @@
 #include "controller/run_controller.h"
 
+#include "engine/run_setup.h"
 #include "runtime/controller/cluster.h"
 #include "tokenizer/utf8.h"
 #include "util/error.h"
@@ -23,24 +24,14 @@ void RunController::start(const RunSpec& spec) {
     stop_ = false;
     try {
         const OpenedModel model = open_model(spec.model);
+        RunChoices choices{{}, spec.sampling, spec.max_new_tokens, spec.in_flight, 0};
+        for (const auto& p : spec.prompts) choices.prompts.push_back(p.toStdString());
+        const RunSetup setup = prepare_run(spec.topology, model, choices);
         RunRequest request;
-        std::size_t longest = 0;
-        for (const auto& p : spec.prompts) {
-            const std::string text = p.toStdString();
-            request.prompts.push_back(text.empty() && model.tokenizer->eos_id() ? std::vector<int>{*model.tokenizer->eos_id()}
-                                                                                : model.tokenizer->encode(text));
-            longest = std::max(longest, request.prompts.back().size());
-        }
-        if (request.prompts.empty()) throw Error("write at least one prompt");
+        request.prompts = setup.prompts;
         request.options.max_new_tokens = spec.max_new_tokens;
         request.options.sampling = spec.sampling;
-        Sampler check(spec.sampling);
-        const int stages = spec.topology.stage_count();
-        const int slots = sequence_slots(static_cast<int>(request.prompts.size()), spec.in_flight, stages);
-        request.in_flight = slots, request.micro_batch = spec.micro_batch;
-        const int context = std::min<int>(model.config.n_positions, static_cast<int>(longest) + spec.max_new_tokens);
-        if (static_cast<int>(longest) >= context) throw Error("the longest prompt fills the model's whole context");
-        const Plan plan = make_plan(spec.topology, model.config, slots, context);
+        request.in_flight = setup.slots, request.micro_batch = spec.micro_batch;
 
         ClusterOptions options;
         options.controller_name = "distgpt desktop";
@@ -51,19 +42,15 @@ void RunController::start(const RunSpec& spec) {
         };
         Q_EMIT status("starting " + QString::number(spec.topology.nodes.size()) + " workers");
         Cluster cluster(spec.topology, options);
-        cluster.configure(plan, spec.model, model, slots, context);
+        cluster.configure(setup.plan, spec.model, model, setup.slots, setup.context);
         Q_EMIT started(cluster.nodes(), spec.prompts);
         Q_EMIT status("generating");
 
-        std::map<int64_t, std::string> pending;  // bytes of a character split across tokens, per sequence
+        std::map<int64_t, utf8::CharacterStream> text;  // per sequence: a character may span tokens
         request.on_token = [&](const TokenMark& mark) {
-            auto& bytes = pending[mark.sequence];
-            if (model.tokenizer->has_token(mark.token)) bytes += model.tokenizer->token_bytes(mark.token);
-            const std::size_t ready = utf8::complete_prefix(bytes);
-            LiveToken t{static_cast<int>(mark.sequence), mark.step, mark.token,
-                        QString::fromStdString(utf8::escape_invalid(bytes.substr(0, ready))), mark.at_us, 0};
-            bytes.erase(0, ready);
-            Q_EMIT tokenArrived(t);
+            const std::string bytes = model.tokenizer->has_token(mark.token) ? model.tokenizer->token_bytes(mark.token) : std::string();
+            Q_EMIT tokenArrived({static_cast<int>(mark.sequence), mark.step, mark.token,
+                                 QString::fromStdString(utf8::escape_invalid(text[mark.sequence].push(bytes))), mark.at_us, 0});
         };
         request.on_spans = [this](const std::vector<TraceSpan>& spans) { Q_EMIT spansArrived(spans); };
         request.should_stop = [this] { return stop_.load(); };

@@ -1,0 +1,34 @@
+#include "engine/run_setup.h"
+
+#include "util/error.h"
+
+#include <algorithm>
+
+namespace distgpt {
+
+std::vector<int> encode_prompt(const Tokenizer& tokenizer, const std::string& prompt) {
+    if (!prompt.empty()) return tokenizer.encode(prompt);
+    if (auto eos = tokenizer.eos_id()) return {*eos};
+    throw Error("a prompt is empty and this tokenizer has no end-of-text token to start from; give some text");
+}
+
+RunSetup prepare_run(const Topology& topology, const OpenedModel& model, const RunChoices& choices) {
+    if (choices.prompts.empty()) throw Error("write at least one prompt");
+    Sampler check(choices.sampling);  // refuses bad sampling before any worker starts
+    RunSetup s;
+    std::size_t longest = 0;
+    for (const auto& p : choices.prompts) {
+        s.prompts.push_back(encode_prompt(*model.tokenizer, p));
+        longest = std::max(longest, s.prompts.back().size());
+    }
+    s.slots = sequence_slots(static_cast<int>(s.prompts.size()), choices.in_flight, topology.stage_count());
+    s.context = choices.context > 0 ? choices.context
+                                    : std::min<int>(model.config.n_positions, static_cast<int>(longest) + choices.max_new_tokens);
+    if (static_cast<int>(longest) >= s.context)
+        throw Error("the longest prompt has " + std::to_string(longest) + " tokens; the context holds " + std::to_string(s.context) +
+                    ": shorten the prompt" + (choices.context > 0 ? " or raise --context" : ""));
+    s.plan = make_plan(topology, model.config, s.slots, s.context);
+    return s;
+}
+
+}  // namespace distgpt

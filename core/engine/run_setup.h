@@ -1,0 +1,35 @@
+#pragma once
+#include "engine/model_source.h"
+#include "plan/planner.h"
+#include "plan/topology.h"
+#include "sample/sampler.h"
+
+#include <string>
+#include <vector>
+
+namespace distgpt {
+
+// A prompt as token ids. An empty prompt starts a fresh document with the
+// tokenizer's end of text (as GPT-2 was trained); without one it is an error.
+std::vector<int> encode_prompt(const Tokenizer& tokenizer, const std::string& prompt);
+
+// What a distributed run needs, worked out one way for the CLI and the app:
+// the prompts encoded, the sampling checked, the sequences each stage keeps
+// a cache for, the context, and the plan. Throws Error on anything that
+// cannot run, before a worker starts.
+struct RunSetup {
+    std::vector<std::vector<int>> prompts;
+    int slots = 1;    // sequences in flight, each with its KV cache on every stage
+    int context = 0;  // tokens a sequence may hold, prompt included
+    Plan plan;
+};
+struct RunChoices {
+    std::vector<std::string> prompts;
+    SamplingParams sampling;
+    int max_new_tokens = 64;
+    int in_flight = 0;  // 0: one per stage
+    int context = 0;    // 0: the longest prompt and max_new_tokens, within the model's
+};
+RunSetup prepare_run(const Topology& topology, const OpenedModel& model, const RunChoices& choices);
+
+}  // namespace distgpt
