@@ -42,6 +42,16 @@ int sequence_slots(int prompts, int in_flight, int stages) {
     return std::max(1, std::min(prompts, in_flight > 0 ? in_flight : stages));
 }
 
+NodeMemory shard_memory(const Gpt2Config& c, const ShardSpec& shard, int slots, int context) {
+    const int64_t C = c.n_embd, V = c.vocab_size, layers = shard.layer_end - shard.layer_begin, k = std::max(1, shard.tp_size);
+    NodeMemory m;
+    m.weights = layers * c.params_per_layer() * 4 / k + ((shard.embedding || shard.head) ? V * C * 4 : 0) +
+                (shard.embedding ? int64_t(c.n_positions) * C * 4 : 0);
+    m.kv_cache = 2LL * layers * slots * context * C / k * 4;
+    m.runtime = kRuntimeBytes;
+    return m;
+}
+
 bool StagePlan::embedding() const { return layer_begin == 0; }
 
 Plan make_plan(const Topology& t, const Gpt2Config& c, int slots, int context) {
@@ -76,10 +86,9 @@ Plan plan_stages(const Topology& t, const Gpt2Config& c, int slots, int context)
     if (stages > c.n_layer)
         throw Error(std::to_string(stages) + " pipeline stages but the model has only " + std::to_string(c.n_layer) +
                     " layers: use at most " + std::to_string(c.n_layer) + " stages");
-    const int64_t C = c.n_embd, V = c.vocab_size;
     std::vector<std::pair<int, int>> ranges = t.layers;
     if (ranges.empty()) {
-        ranges = balance(c.n_layer, stages, c.params_per_layer(), V * C);
+        ranges = balance(c.n_layer, stages, c.params_per_layer(), int64_t(c.vocab_size) * c.n_embd);
     } else {
         int expect = 0;
         for (auto [b, e] : ranges) {
@@ -102,11 +111,7 @@ Plan plan_stages(const Topology& t, const Gpt2Config& c, int slots, int context)
             const int node = s * k + r;
             sp.nodes.push_back(node);
             plan.stage_of_node[node] = s, plan.rank_of_node[node] = r;
-            NodeMemory& m = plan.memory[node];
-            const int layers = sp.layer_end - sp.layer_begin;
-            m.weights = layers * c.params_per_layer() * 4 / k + ((s == 0 || sp.head) ? V * C * 4 : 0) + (s == 0 ? int64_t(c.n_positions) * C * 4 : 0);
-            m.kv_cache = 2LL * layers * slots * context * C / k * 4;
-            m.runtime = kRuntimeBytes;
+            plan.memory[node] = shard_memory(c, {sp.layer_begin, sp.layer_end, sp.embedding(), sp.head, r, k}, slots, context);
         }
         plan.stages.push_back(sp);
     }

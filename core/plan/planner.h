@@ -1,4 +1,5 @@
 #pragma once
+#include "model/shard_spec.h"
 #include "plan/topology.h"
 #include "weights/gpt2_config.h"
 
@@ -20,6 +21,12 @@ struct NodeMemory {
     // The one rule for a node's memory limit (0: none).
     bool fits(int64_t limit) const { return limit <= 0 || total() <= limit; }
 };
+
+// The one estimate of what a shard holds, used by the planner and by the
+// worker that loads it: fp32 weights (the embedding's table on the first
+// stage, the tied head on the last), the KV cache for `slots` sequences of
+// `context` tokens, and the runtime every worker carries.
+NodeMemory shard_memory(const Gpt2Config& config, const ShardSpec& shard, int slots, int context);
 
 struct Plan {
     std::vector<StagePlan> stages;

@@ -4,6 +4,7 @@
 #include "engine/local_engine.h"
 #include "net/sockets.h"
 #include "runtime/controller/cluster.h"
+#include "runtime/controller/local_worker.h"
 #include "support/expect_error.h"
 #include "support/fixtures.h"
 
@@ -194,6 +195,22 @@ private Q_SLOTS:
         ClusterOptions o;
         o.hello_timeout_ms = 1500;
         EXPECT_ERROR(Cluster(ghost, o), "node 'ghost' at tcp://127.0.0.1:9 did not answer within 1.5 s (waiting for");
+    }
+
+    // A worker's own --memory-limit is checked with the planner's estimate:
+    // a limit one byte under the planned total is refused, the total is not.
+    void aWorkerChecksItsLimitAsThePlannerPlans() {
+        Topology t = parse_topology(topology("pipeline", 2));
+        const Plan plan = make_plan(t, model->config, 1, 64);
+        const int64_t need = plan.memory[1].total();
+        for (const int64_t limit : {need - 1, need}) {
+            LocalWorker limited("limited", 1, limit);
+            t.nodes[1].endpoint = limited.endpoint();
+            t.nodes[1].weights = "stream";
+            Cluster cluster(t);
+            if (limit < need) EXPECT_ERROR(cluster.configure(plan, source, *model, 1, 64), "memory limit");
+            else cluster.configure(plan, source, *model, 1, 64);
+        }
     }
 
     void impossiblePlansAreRefused() {

@@ -4,6 +4,7 @@
 #include "model/shard_spec.h"
 #include "net/curve_keys.h"
 #include "net/endpoint.h"
+#include "plan/planner.h"
 #include "runtime/worker/refusal_log.h"
 #include "net/shm_ring.h"
 #include "net/sockets.h"
@@ -343,13 +344,11 @@ struct WorkerService::Impl {
         const ShardSpec spec{c.layer_begin, c.layer_end, c.embedding, c.head, c.tp_rank, c.tp_size};
         spec.validate(config);
         if (options.memory_limit > 0) {
-            const int64_t need = (c.layer_end - c.layer_begin) * config.params_per_layer() * 4 / c.tp_size +
-                                 ((c.embedding || c.head) ? int64_t(config.vocab_size) * config.n_embd * 4 : 0) +
-                                 2LL * (c.layer_end - c.layer_begin) * c.slots * (c.context > 0 ? c.context : config.n_positions) *
-                                     config.n_embd / c.tp_size * 4;
-            if (need > options.memory_limit)
-                throw Error(options.name + " needs " + std::to_string(need >> 20) + " MiB for " + spec.describe() +
-                            " but its memory limit is " + std::to_string(options.memory_limit >> 20) + " MiB");
+            const NodeMemory need = shard_memory(config, spec, c.slots, c.context > 0 ? c.context : config.n_positions);
+            if (!need.fits(options.memory_limit))
+                throw Error(options.name + " needs " + std::to_string(need.total() >> 20) + " MiB for " + spec.describe() + " (weights " +
+                            std::to_string(need.weights >> 20) + ", KV cache " + std::to_string(need.kv_cache >> 20) + ", runtime " +
+                            std::to_string(need.runtime >> 20) + ") but its memory limit is " + std::to_string(options.memory_limit >> 20) + " MiB");
         }
         cfg = c;
         for (const auto& warning : links.configure(c)) std::cerr << options.name << ": " << warning << std::endl;
