@@ -30,10 +30,10 @@ struct Measured {
     int tokens = 0, hops = 0;
 };
 
-Topology pipeline(int stages, int threads, const std::string& transport = "auto") {
+Topology pipeline(int stages, int threads, TransportChoice transport = TransportChoice::Auto) {
     Topology t;
     t.transport = transport;
-    for (int i = 0; i < stages; ++i) t.nodes.push_back({"stage" + std::to_string(i), "local", threads, 0, "auto", ""});
+    for (int i = 0; i < stages; ++i) t.nodes.push_back({"stage" + std::to_string(i), "local", threads, 0, WeightSource::Auto, ""});
     return t;
 }
 
@@ -57,7 +57,7 @@ GenerateOptions greedy(int tokens) {
 }
 
 Measured distributed(const ClusterBenchArgs& a, const ModelSource& source, const OpenedModel& m, int stages, int in_flight,
-                     int micro_batch, int sequences, const std::string& transport = "auto") {
+                     int micro_batch, int sequences, TransportChoice transport = TransportChoice::Auto) {
     const Topology t = pipeline(stages, a.threads, transport);
     const int context = a.prompt_tokens + a.tokens;
     Cluster cluster(t);
@@ -157,8 +157,8 @@ int run_hop(const ClusterBenchArgs& a) {
     const ModelSource source = options.source();
     const OpenedModel m = open_model(source);
     const std::size_t bytes = static_cast<std::size_t>(m.config.n_embd) * sizeof(float);
-    const Measured over_zmq = distributed(a, source, m, 2, 1, 1, 1, "zeromq");
-    const Measured over_shm = distributed(a, source, m, 2, 1, 1, 1, "auto");
+    const Measured over_zmq = distributed(a, source, m, 2, 1, 1, 1, TransportChoice::ZeroMQ);
+    const Measured over_shm = distributed(a, source, m, 2, 1, 1, 1, TransportChoice::Auto);
     // ZeroMQ alone, at the pace of this pipeline: one stage's compute between messages.
     const double zmq_back_to_back = zmq_loopback_one_way_us(bytes);
     const int pace_us = static_cast<int>(over_shm.wall_s * 1e6 / std::max(1, over_shm.tokens) / 2);

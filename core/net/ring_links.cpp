@@ -5,14 +5,14 @@
 
 namespace distgpt::net {
 
-const char* RingOutlink::send(proto::Parts parts) {
+Transport RingOutlink::send(proto::Parts parts) {
     if (!ring_name_.empty() && !looked_) ring_ = ShmRing::open(ring_name_), looked_ = true;
     if (ring_ && ring_->write(parts)) {
         if (ring_->reader_sleeping()) net::send(socket_, proto::encode(proto::Wake{run_}));
-        return "shm";
+        return Transport::SharedMemory;
     }
     net::send(socket_, std::move(parts));
-    return "zmq";
+    return Transport::ZeroMQ;
 }
 
 std::optional<proto::Parts> RingInbox::receive() {

@@ -1,4 +1,5 @@
 #pragma once
+#include "net/transport.h"
 #include "net/shm_ring.h"
 #include "proto/codec.h"
 
@@ -20,8 +21,8 @@ public:
     RingOutlink(zmq::socket_t socket, std::string ring_name, std::string run)
         : socket_(std::move(socket)), ring_name_(std::move(ring_name)), run_(std::move(run)) {}
 
-    // "shm" or "zmq": how it went. Throws Error when the ring's reader is gone.
-    const char* send(proto::Parts parts);
+    // How it went. Throws Error when the ring's reader is gone.
+    Transport send(proto::Parts parts);
 
 private:
     zmq::socket_t socket_;

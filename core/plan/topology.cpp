@@ -23,6 +23,21 @@ int Topology::ranks_per_stage() const {
 
 int Topology::stage_count() const { return static_cast<int>(nodes.size()) / std::max(1, ranks_per_stage()); }
 
+std::string weight_source_name(WeightSource w) {
+    switch (w) {
+        case WeightSource::Auto: return "auto";
+        case WeightSource::Disk: return "disk";
+        case WeightSource::Stream: return "stream";
+    }
+    return "auto";
+}
+
+std::optional<WeightSource> parse_weight_source(const std::string& name) {
+    for (WeightSource w : {WeightSource::Auto, WeightSource::Disk, WeightSource::Stream})
+        if (weight_source_name(w) == name) return w;
+    return std::nullopt;
+}
+
 std::string strategy_name(Strategy s) {
     switch (s) {
         case Strategy::Pipeline: return "pipeline";
@@ -62,9 +77,10 @@ Topology parse_topology(const std::string& text, const std::string& origin) {
         else if (strategy == "hybrid") t.strategy = Strategy::Hybrid;
         else throw Error(origin + ": strategy '" + strategy + "' is not pipeline, tensor or hybrid");
         t.tensor_parallel = static_cast<int>(whole(j, "tensor_parallel", t.strategy == Strategy::Hybrid ? 2 : 1, 1, 1024, origin));
-        t.transport = j.value("transport", "auto");
-        if (t.transport != "auto" && t.transport != "zeromq")
-            throw Error(origin + ": transport '" + t.transport + "' is not auto or zeromq");
+        const std::string transport = j.value("transport", "auto");
+        if (transport == "auto") t.transport = TransportChoice::Auto;
+        else if (transport == "zeromq") t.transport = TransportChoice::ZeroMQ;
+        else throw Error(origin + ": transport '" + transport + "' is not auto or zeromq");
         if (!j.contains("nodes") || !j["nodes"].is_array() || j["nodes"].empty())
             throw Error(origin + ": needs a non-empty \"nodes\" array");
         std::set<std::string> names;
@@ -75,15 +91,16 @@ Topology parse_topology(const std::string& text, const std::string& origin) {
             node.endpoint = n.value("endpoint", "local");
             node.threads = static_cast<int>(whole(n, "threads", 1, 1, 4096, origin + ": node '" + node.name + "'"));
             node.memory_limit = whole(n, "memory_limit", 0, 0, int64_t(1) << 50, origin + ": node '" + node.name + "'");
-            node.weights = n.value("weights", "auto");
+            const std::string weights = n.value("weights", "auto");
             node.server_key = n.value("server_key", "");
             if (!node.server_key.empty() && node.server_key.size() != 40)
                 throw Error(origin + ": node '" + node.name + "': server_key must be the 40-character public key from the worker's .pub file");
             if (!names.insert(node.name).second) throw Error(origin + ": two nodes are named '" + node.name + "'");
             if (node.endpoint != "local" && node.endpoint.rfind("tcp://", 0) != 0)
                 throw Error(origin + ": node '" + node.name + "': endpoint must be \"local\" or tcp://host:port, not '" + node.endpoint + "'");
-            if (node.weights != "auto" && node.weights != "disk" && node.weights != "stream")
-                throw Error(origin + ": node '" + node.name + "': weights must be auto, disk or stream");
+            const auto source = parse_weight_source(weights);
+            if (!source) throw Error(origin + ": node '" + node.name + "': weights must be auto, disk or stream, not '" + weights + "'");
+            node.weights = *source;
             t.nodes.push_back(node);
         }
         if (j.contains("layers")) {
@@ -118,11 +135,11 @@ Topology read_topology(const std::filesystem::path& file) {
 std::string topology_to_json(const Topology& t) {
     json j = {{"strategy", strategy_name(t.strategy)}, {"nodes", json::array()}};
     if (t.strategy == Strategy::Hybrid) j["tensor_parallel"] = t.tensor_parallel;
-    if (t.transport != "auto") j["transport"] = t.transport;
+    if (t.transport == TransportChoice::ZeroMQ) j["transport"] = "zeromq";
     for (const auto& n : t.nodes) {
         json node = {{"name", n.name}, {"endpoint", n.endpoint}, {"threads", n.threads}};
         if (n.memory_limit) node["memory_limit"] = n.memory_limit;
-        if (n.weights != "auto") node["weights"] = n.weights;
+        if (n.weights != WeightSource::Auto) node["weights"] = weight_source_name(n.weights);
         if (!n.server_key.empty()) node["server_key"] = n.server_key;
         j["nodes"].push_back(node);
     }

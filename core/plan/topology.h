@@ -1,6 +1,7 @@
 #pragma once
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -9,12 +10,26 @@ namespace distgpt {
 
 enum class Strategy { Pipeline, Tensor, Hybrid };
 
+// Where a node's shard comes from.
+enum class WeightSource {
+    Auto,    // its own disk when it has the model (or is local), else streamed
+    Disk,    // its own copy, always (--model-dir)
+    Stream,  // sent by the controller, exactly its shard
+};
+// How workers reach each other.
+enum class TransportChoice {
+    Auto,    // shared memory between workers on one machine, ZeroMQ between machines
+    ZeroMQ,  // ZeroMQ everywhere (to compare, or to debug)
+};
+std::string weight_source_name(WeightSource w);  // "auto", "disk", "stream": as the topology file spells it
+std::optional<WeightSource> parse_weight_source(const std::string& name);
+
 struct NodeSpec {
     std::string name;
     std::string endpoint = "local";  // "local": the controller starts the worker; else tcp://host:port
     int threads = 1;
     int64_t memory_limit = 0;        // bytes; 0 = no limit
-    std::string weights = "auto";    // auto | disk | stream: where its shard comes from
+    WeightSource weights = WeightSource::Auto;
     std::string server_key;          // the worker's CURVE public key (its .pub file), when it authenticates
 };
 
@@ -25,9 +40,7 @@ struct Topology {
     int tensor_parallel = 1;  // ranks per stage for "hybrid"
     std::vector<NodeSpec> nodes;
     std::vector<std::pair<int, int>> layers;  // optional manual [begin, end) per stage
-    // "auto": workers on one machine pass activations through shared memory,
-    // others through ZeroMQ; "zeromq": ZeroMQ everywhere (to compare, or to debug).
-    std::string transport = "auto";
+    TransportChoice transport = TransportChoice::Auto;
 
     int stage_count() const;
     int ranks_per_stage() const;

@@ -3,6 +3,7 @@
 // a multipart ZeroMQ message: a msgpack header {v, type, body}, then raw
 // tensor frames (fp32 or int32, little-endian, row-major). docs/protocol.md
 // describes who sends each one and when.
+#include "net/transport.h"
 #include "sample/stop_rule.h"
 #include "trace/span_kind.h"
 
@@ -15,6 +16,7 @@
 // Span kinds travel as their numbers; a receiver checks the range.
 MSGPACK_ADD_ENUM(distgpt::SpanKind);
 MSGPACK_ADD_ENUM(distgpt::FinishReason);
+MSGPACK_ADD_ENUM(distgpt::Transport);
 
 namespace distgpt::proto {
 
@@ -79,10 +81,17 @@ struct WeightAck {
     MSGPACK_DEFINE_MAP(received, total);
 };
 
+// Where a worker takes its shard's weights from, as the controller decided.
+enum class ShardWeights : std::uint8_t {
+    Disk,      // its own --model-dir, or model_dir
+    Random,    // drawn from random_shape and random_seed
+    Streamed,  // the weight chunks the controller sent before
+};
+
 struct Configure {
     static constexpr const char* kType = "configure";
     std::string run;
-    std::string weights;  // "dir": the worker's own --model-dir, or model_dir; "random"; "streamed"
+    ShardWeights weights = ShardWeights::Disk;
     std::string model_dir, random_shape, config_json;  // config_json: the model's config.json, for "streamed"
     uint64_t random_seed = 0;
     int layer_begin = 0, layer_end = 0;
@@ -199,7 +208,7 @@ struct Span {
     int64_t bytes = 0;
     std::string peer;  // for send and receive: the other end
     std::vector<int64_t> sequences;
-    std::string transport;  // for send: "shm" (shared memory, same machine) or "zmq"
+    Transport transport = Transport::None;  // for a send: how it went
     MSGPACK_DEFINE_MAP(kind, t0, t1, group, step, layer_begin, layer_end, bytes, peer, sequences, transport);
 };
 
@@ -255,3 +264,5 @@ struct ErrorReply {
 };
 
 }  // namespace distgpt::proto
+
+MSGPACK_ADD_ENUM(distgpt::proto::ShardWeights);

@@ -64,7 +64,7 @@ void write_chrome_trace(const RunTrace& trace, const std::filesystem::path& file
         json args = {{"group", s.group}, {"step", s.step}, {"layers", std::to_string(s.layer_begin) + "-" + std::to_string(s.layer_end - 1)},
                      {"bytes", s.bytes}, {"sequences", s.sequences}};
         if (s.peer >= 0) args["to"] = trace.nodes[s.peer].name;
-        if (!s.transport.empty()) args["transport"] = s.transport == "shm" ? "shared memory" : "ZeroMQ";
+        if (s.transport != Transport::None) args["transport"] = transport_label(s.transport);
         const std::string kind(span_kind_name(s.kind));
         events.push_back({{"ph", "X"}, {"name", kind}, {"cat", kind}, {"pid", s.node}, {"tid", track_of(s.kind)},
                           {"ts", s.t0_us}, {"dur", std::max(0.0, s.t1_us - s.t0_us)}, {"args", args}});
@@ -89,7 +89,7 @@ void write_events_csv(const RunTrace& trace, const std::filesystem::path& file) 
         out << csv(n.name) << ',' << n.stage << ',' << n.rank << ',' << span_kind_name(s.kind) << ',' << s.t0_us << ',' << s.t1_us << ','
             << (s.t1_us - s.t0_us) << ',' << s.group << ',' << s.step << ',' << s.layer_begin << ',' << s.layer_end << ','
             << s.bytes << ',' << csv(s.peer >= 0 ? trace.nodes[s.peer].name : std::string(s.kind == SpanKind::Send ? "controller" : "")) << ','
-            << seqs << ',' << s.transport << '\n';
+            << seqs << ',' << transport_name(s.transport) << '\n';
     }
 }
 
@@ -115,7 +115,7 @@ std::string metrics_json(const RunTrace& trace) {
             else if (is_communication(s.kind)) communication += d;
             if (s.kind == SpanKind::Send) {
                 links[{static_cast<int>(n), s.peer}] += s.bytes;
-                link_transports[{static_cast<int>(n), s.peer}].insert(s.transport.empty() ? "zmq" : s.transport);
+                link_transports[{static_cast<int>(n), s.peer}].insert(std::string(transport_name(s.transport == Transport::None ? Transport::ZeroMQ : s.transport)));
             }
         }
         const auto& node = trace.nodes[n];

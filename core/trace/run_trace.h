@@ -1,4 +1,5 @@
 #pragma once
+#include "net/transport.h"
 #include "trace/span_kind.h"
 
 #include <cstdint>
@@ -19,7 +20,7 @@ struct TraceSpan {
     int64_t bytes = 0;
     int peer = -1;         // for send: the receiving node, -1 for the controller
     std::vector<int64_t> sequences;
-    std::string transport;  // for send: "shm" (shared memory) or "zmq"
+    Transport transport = Transport::None;  // for a send: how it went
 };
 
 struct TokenMark {

@@ -132,7 +132,7 @@ private Q_SLOTS:
         int sends = 0;
         for (const auto& s : r.trace.spans)
             if (s.kind == SpanKind::Send && s.peer >= 0) {
-                QCOMPARE(QString::fromStdString(s.transport), transport);
+                QCOMPARE(QString::fromUtf8(transport_name(s.transport).data(), transport_name(s.transport).size()), transport);
                 ++sends;
             }
         QVERIFY(sends > 0);
@@ -206,7 +206,7 @@ private Q_SLOTS:
         for (const int64_t limit : {need - 1, need}) {
             LocalWorker limited("limited", 1, limit);
             t.nodes[1].endpoint = limited.endpoint();
-            t.nodes[1].weights = "stream";
+            t.nodes[1].weights = WeightSource::Stream;
             Cluster cluster(t);
             if (limit < need) EXPECT_ERROR(cluster.configure(plan, source, *model, 1, 64), "memory limit");
             else cluster.configure(plan, source, *model, 1, 64);

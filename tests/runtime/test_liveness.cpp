@@ -29,7 +29,7 @@ private Q_SLOTS:
         const OpenedModel model = open_model(source);
         LocalWorker victim("victim", 1, 0);
         Topology t;
-        t.nodes = {{"first", "local", 1, 0, "auto"}, {"victim", victim.endpoint(), 1, 0, "stream"}};
+        t.nodes = {{"first", "local", 1, 0, WeightSource::Auto}, {"victim", victim.endpoint(), 1, 0, WeightSource::Stream}};
         ClusterOptions o;
         o.liveness_ms = 1500;
         o.recover = false;
@@ -73,7 +73,7 @@ private Q_SLOTS:
         const OpenedModel model = open_model(source);
         LocalWorker frozen("frozen", 1, 0);
         Topology t;
-        t.nodes = {{"first", "local", 1, 0, "auto"}, {"frozen", frozen.endpoint(), 1, 0, "stream"}};
+        t.nodes = {{"first", "local", 1, 0, WeightSource::Auto}, {"frozen", frozen.endpoint(), 1, 0, WeightSource::Stream}};
         ClusterOptions o;
         o.liveness_ms = 60000;  // the heartbeat would notice only much later
         o.stall_timeout_ms = 1500;
@@ -115,7 +115,7 @@ private Q_SLOTS:
 
         LocalWorker victim("victim", 1, 0);
         Topology t;
-        t.nodes = {{"first", "local", 1, 0, "auto"}, {"victim", victim.endpoint(), 1, 0, "stream"}, {"third", "local", 1, 0, "auto"}};
+        t.nodes = {{"first", "local", 1, 0, WeightSource::Auto}, {"victim", victim.endpoint(), 1, 0, WeightSource::Stream}, {"third", "local", 1, 0, WeightSource::Auto}};
         ClusterOptions o;
         o.liveness_ms = 1500;
         Cluster cluster(t, o);
@@ -150,7 +150,7 @@ private Q_SLOTS:
         const OpenedModel model = open_model(source);
         LocalWorker victim("victim", 1, 0);
         Topology t;
-        t.nodes = {{"small", "local", 1, 0, "auto"}, {"victim", victim.endpoint(), 1, 0, "stream"}};
+        t.nodes = {{"small", "local", 1, 0, WeightSource::Auto}, {"victim", victim.endpoint(), 1, 0, WeightSource::Stream}};
         // Room for half the model on "small", not for all of it.
         const Plan halves = make_plan(t, model.config, 1, 256);
         t.nodes[0].memory_limit = halves.memory[0].total() + 1000;
@@ -181,7 +181,7 @@ private Q_SLOTS:
         const OpenedModel model = open_model(source);
         auto run_once = [&] {
             Topology t;
-            t.nodes = {{"phoenix", endpoint, 1, 0, "auto"}};
+            t.nodes = {{"phoenix", endpoint, 1, 0, WeightSource::Auto}};
             Cluster cluster(t);
             cluster.configure(make_plan(t, model.config, 1, 32), source, model, 1, 32);
             RunRequest r;

@@ -54,8 +54,8 @@ private Q_SLOTS:
         source.random_shape = "tiny";
         const OpenedModel model = open_model(source);
         Topology t;
-        t.nodes = {{"a", a->endpoint(), 1, 0, "auto", net::read_key_pair(stem("worker-a") + ".key").public_key},
-                   {"b", b->endpoint(), 1, 0, "auto", net::read_key_pair(stem("worker-b") + ".key").public_key}};
+        t.nodes = {{"a", a->endpoint(), 1, 0, WeightSource::Auto, net::read_key_pair(stem("worker-a") + ".key").public_key},
+                   {"b", b->endpoint(), 1, 0, WeightSource::Auto, net::read_key_pair(stem("worker-b") + ".key").public_key}};
         ClusterOptions o;
         o.key_file = stem("teacher") + ".key";
         RunRequest r;
@@ -83,7 +83,7 @@ private Q_SLOTS:
         QFETCH(QString, controllerKey);
         LocalWorker w("guarded", 1, 0, {"--server-key", stem("worker-a") + ".key", "--authorized-keys", (keys / "authorized").string()});
         Topology t;
-        t.nodes = {{"guarded", w.endpoint(), 1, 0, "auto", net::read_key_pair(stem("worker-a") + ".key").public_key}};
+        t.nodes = {{"guarded", w.endpoint(), 1, 0, WeightSource::Auto, net::read_key_pair(stem("worker-a") + ".key").public_key}};
         ClusterOptions o;
         o.hello_timeout_ms = 1500;
         if (!controllerKey.isEmpty()) o.key_file = stem(controllerKey.toUtf8().constData()) + ".key";

@@ -165,7 +165,7 @@ private Q_SLOTS:
         source.dir = write_random_model(path_of(dir) / "m", small_config(2, 2, 32, 257, 32), 3);
         const OpenedModel model = open_model(source);
         Topology t;
-        t.nodes.push_back({"target", worker->endpoint(), 1, 0, "stream"});
+        t.nodes.push_back({"target", worker->endpoint(), 1, 0, WeightSource::Stream});
         Cluster cluster(t);
         cluster.configure(make_plan(t, model.config, 1, 32), source, model, 1, 32);
         RunRequest r;
@@ -182,7 +182,7 @@ private Q_SLOTS:
         source.random_shape = "tiny";
         const OpenedModel model = open_model(source);
         Topology t;
-        t.nodes.push_back({"target", worker->endpoint(), 1, 0, "auto"});
+        t.nodes.push_back({"target", worker->endpoint(), 1, 0, WeightSource::Auto});
         ClusterOptions first;
         first.controller_name = "alice";
         Cluster owner(t, first);

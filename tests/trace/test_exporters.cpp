@@ -35,7 +35,7 @@ RunTrace two_nodes(const std::string& first, const std::string& second) {
     TraceSpan compute;
     compute.node = 0, compute.kind = SpanKind::Compute, compute.t0_us = 0, compute.t1_us = 100, compute.group = 0, compute.step = 0;
     TraceSpan send = compute;
-    send.kind = SpanKind::Send, send.t0_us = 100, send.t1_us = 105, send.peer = 1, send.bytes = 512, send.transport = "shm";
+    send.kind = SpanKind::Send, send.t0_us = 100, send.t1_us = 105, send.peer = 1, send.bytes = 512, send.transport = Transport::SharedMemory;
     TraceSpan receive = compute;
     receive.node = 1, receive.kind = SpanKind::Receive, receive.t0_us = 120, receive.t1_us = 122;
     TraceSpan allreduce = compute;

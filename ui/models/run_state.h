@@ -39,7 +39,7 @@ struct Message {
     int from = 0, to = 0;
     double sent_us = 0, arrived_us = 0;
     int64_t bytes = 0;
-    std::string transport;
+    Transport transport = Transport::None;
     bool relay = false;  // a stage leader passing a message on to its other ranks
 };
 

@@ -60,7 +60,7 @@ void NodeEditor::showNode(int index) {
     endpoint_->setText(QString::fromStdString(n.endpoint));
     threads_->setValue(n.threads);
     memory_->setValue(static_cast<int>(n.memory_limit >> 20));
-    weights_->setCurrentText(QString::fromStdString(n.weights));
+    weights_->setCurrentText(QString::fromStdString(weight_source_name(n.weights)));
 }
 
 void NodeEditor::apply() {
@@ -71,7 +71,7 @@ void NodeEditor::apply() {
     n.endpoint = endpoint.isEmpty() ? "local" : endpoint.toStdString();
     n.threads = threads_->value();
     n.memory_limit = int64_t(memory_->value()) << 20;
-    n.weights = weights_->currentText().toStdString();
+    n.weights = parse_weight_source(weights_->currentText().toStdString()).value_or(WeightSource::Auto);
     const int keep = index_;
     document_->setNode(index_, n);
     showNode(keep);

@@ -137,8 +137,7 @@ QString TimelineView::describe(const RunState& state, const TraceSpan& s) {
     else if (s.step > 0) details += " · token " + QString::number(s.step + 1);
     if (s.bytes) details += " · " + QString::number(s.bytes) + " bytes";
     if (s.peer >= 0) details += " to " + QString::fromStdString(state.nodes()[s.peer].name);
-    if (s.transport == "shm") details += " through shared memory";
-    else if (s.transport == "zmq") details += " through ZeroMQ over TCP";
+    if (s.transport != Transport::None) details += " through " + QString::fromUtf8(transport_label(s.transport).data(), transport_label(s.transport).size());
     return details;
 }
 

@@ -256,8 +256,8 @@ public:
             // A relay's label stays short: it shares the gap between ranks
             // with the all-reduce's.
             QString label = (f.relay ? "relay " : "") + bytesText(f.bytes);
-            if (f.transport == "shm" && !f.relay) label += " · shared memory";
-            else if (f.transport == "zmq" && !f.relay) label += " · TCP";
+            if (f.transport == Transport::SharedMemory && !f.relay) label += " · shared memory";
+            else if (f.transport == Transport::ZeroMQ && !f.relay) label += " · TCP";
             // A relay's label sits in the gap between its ranks; one between
             // stages under all the nodes, above the ring; the ring's under its caption.
             const QPointF a = center(f.from), b = center(f.to);

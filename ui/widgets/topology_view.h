@@ -35,7 +35,7 @@ public:
         int from, to;
         double progress;  // 0..1 of its measured send → receive time
         int64_t bytes;
-        std::string transport;  // "shm", "zmq" or "" (a run recorded before transports were)
+        Transport transport;
         bool relay;
     };
     struct Exchange {  // an all-reduce between the ranks of a stage

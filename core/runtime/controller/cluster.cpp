@@ -173,13 +173,15 @@ struct Cluster::Impl {
         return "tcp://" + host + ":" + port->port;
     }
 
-    std::string weights_for(int node, const ModelSource& source) const {
-        const auto& how = topology.nodes[node].weights;
-        if (source.is_random()) return "random";
-        if (how == "stream") return "streamed";
-        if (how == "disk") return "dir";
-        if (topology.nodes[node].endpoint == "local") return "dir";
-        return hellos[node].model_dir.empty() ? "streamed" : "dir";
+    proto::ShardWeights weights_for(int node, const ModelSource& source) const {
+        if (source.is_random()) return proto::ShardWeights::Random;
+        switch (topology.nodes[node].weights) {
+            case WeightSource::Stream: return proto::ShardWeights::Streamed;
+            case WeightSource::Disk: return proto::ShardWeights::Disk;
+            case WeightSource::Auto: break;
+        }
+        if (topology.nodes[node].endpoint == "local") return proto::ShardWeights::Disk;
+        return hellos[node].model_dir.empty() ? proto::ShardWeights::Streamed : proto::ShardWeights::Disk;
     }
 
     // Exactly the node's shard: its layers, and of each tensor only its
@@ -237,9 +239,9 @@ struct Cluster::Impl {
             proto::Configure c;
             c.run = run_id;
             c.weights = weights_for(i, source);
-            c.model_dir = c.weights == "dir" && topology.nodes[i].endpoint == "local" ? source.dir.string() : "";
+            c.model_dir = c.weights == proto::ShardWeights::Disk && topology.nodes[i].endpoint == "local" ? source.dir.string() : "";
             c.random_shape = source.random_shape, c.random_seed = source.random_seed;
-            if (c.weights == "streamed") c.config_json = gpt2_config_json(model.config);  // the config the controller read, no file again
+            if (c.weights == proto::ShardWeights::Streamed) c.config_json = gpt2_config_json(model.config);  // the config the controller read, no file again
             c.layer_begin = stage.layer_begin, c.layer_end = stage.layer_end;
             c.embedding = stage.embedding(), c.head = stage.head;
             c.tp_rank = plan.rank_of_node[pi], c.tp_size = static_cast<int>(stage.nodes.size());
@@ -260,13 +262,13 @@ struct Cluster::Impl {
             for (int peer : stage.nodes) c.tp_peer_keys.push_back(key_of(active[peer]));
             // Who sends this worker forwards or tokens: a follower's leader; a leader, rank 0 of the
             // stage before (of the last, for stage 0).
-            c.shared_memory = topology.transport == "auto";
+            c.shared_memory = topology.transport == TransportChoice::Auto;
             c.inbox = endpoints[i];
             c.prev.push_back(endpoints[active[c.tp_rank > 0 ? leader : plan.stages[s > 0 ? s - 1 : c.stages - 1].nodes.front()]]);
             c.eos_token_id = model.tokenizer->eos_id() ? model.config.eos_token_id : -1;
             c.masked_ranges = masked;
             nodes[i].streamed_bytes = 0;
-            if (c.weights == "streamed") {
+            if (c.weights == proto::ShardWeights::Streamed) {
                 if (source.is_random()) throw Error("a random model is drawn on each worker; it is never streamed");
                 stream_weights(i, stage, c.tp_rank, c.tp_size, model);
             }
@@ -371,9 +373,8 @@ struct Cluster::Impl {
             std::vector<TraceSpan> fresh;
             for (const auto& s : t.spans) {
                 if (s.kind == SpanKind::Load) continue;
-                if (static_cast<int>(s.kind) > static_cast<int>(SpanKind::Load))
-                    throw NodeError(node, "node '" + topology.nodes[node].name + "' sent a span of unknown kind " + std::to_string(static_cast<int>(s.kind)) +
-                                ": run the same distgpt version everywhere");
+                if (static_cast<int>(s.kind) > static_cast<int>(SpanKind::Load) || static_cast<int>(s.transport) > static_cast<int>(Transport::ZeroMQ))
+                    throw NodeError(node, "node '" + topology.nodes[node].name + "' sent a span of unknown kind or transport: run the same distgpt version everywhere");
                 fresh.push_back({node, s.kind, to_us(node, s.t0), to_us(node, s.t1), s.group, s.step, s.layer_begin, s.layer_end,
                                  s.bytes, s.peer.empty() ? -1 : node_of_endpoint(s.peer), s.sequences, s.transport});
             }

@@ -38,6 +38,6 @@ net::RingOutlink& PeerLinks::outlink(const std::string& peer, const std::string&
     return it->second;
 }
 
-const char* PeerLinks::send(const std::string& peer, proto::Parts parts) { return outlink(peer).send(std::move(parts)); }
+Transport PeerLinks::send(const std::string& peer, proto::Parts parts) { return outlink(peer).send(std::move(parts)); }
 
 }  // namespace distgpt

@@ -29,8 +29,8 @@ public:
     void connect(const std::string& peer, const std::string& peer_key);
     void clear();
 
-    // Sends one data message to a peer's inbox; "shm" or "zmq" says how.
-    const char* send(const std::string& peer, proto::Parts parts);
+    // Sends one data message to a peer's inbox; says how it went.
+    Transport send(const std::string& peer, proto::Parts parts);
 
     // Reader side, see net::RingInbox.
     net::RingInbox& rings() { return rings_; }

@@ -39,7 +39,7 @@ struct ShardRunner::Impl {
           config(model),
           stage(load_stage_weights(weights, model,
                                    ShardSpec{c.layer_begin, c.layer_end, c.embedding, c.head, c.tp_rank, c.tp_size,
-                                             c.weights == "streamed"}),
+                                             c.weights == proto::ShardWeights::Streamed}),
                 c.slots, c.context > 0 ? c.context : model.n_positions, c.threads) {
         if (c.tp_size > 1)
             stage.set_all_reduce([all_reduce](at::Tensor& t) {

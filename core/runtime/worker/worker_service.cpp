@@ -124,7 +124,7 @@ struct WorkerService::Impl {
     } working_on;
 
     void span(SpanKind kind, int64_t t0, int64_t t1, int group, int step, int64_t bytes = 0,
-              const std::string& peer = "", const std::vector<int64_t>& sequences = {}, const char* transport = "") {
+              const std::string& peer = "", const std::vector<int64_t>& sequences = {}, Transport transport = Transport::None) {
         spans.push_back({kind, t0, t1, group, step, cfg.layer_begin, cfg.layer_end, bytes, peer, sequences, transport});
     }
 
@@ -215,7 +215,7 @@ struct WorkerService::Impl {
         for (const auto& f : m.frames) bytes += f.size();
         for (const auto& follower : cfg.followers) {
             const int64_t t0 = net::now_ns();
-            const char* how = links.send(follower, m.copy());
+            const Transport how = links.send(follower, m.copy());
             span(SpanKind::Send, t0, net::now_ns(), group, step, static_cast<int64_t>(bytes), follower, {}, how);
         }
     }
@@ -325,20 +325,20 @@ struct WorkerService::Impl {
         runner.reset();  // a new run replaces the old shard
         Gpt2Config config;
         std::unique_ptr<TensorSource> source;
-        if (c.weights == "dir") {
+        if (c.weights == proto::ShardWeights::Disk) {
             const std::string dir = c.model_dir.empty() ? options.model_dir : c.model_dir;
             if (dir.empty()) throw Error("configure asks for weights on disk, but this worker was started without --model-dir");
             config = read_gpt2_config(dir);
             source = std::make_unique<SafetensorsCheckpoint>(dir);
-        } else if (c.weights == "random") {
+        } else if (c.weights == proto::ShardWeights::Random) {
             config = gpt2_preset(c.random_shape);
             if (c.eos_token_id >= 0) config.eos_token_id = c.eos_token_id;
             source = std::make_unique<RandomGpt2Source>(config, c.random_seed);
-        } else if (c.weights == "streamed") {
+        } else if (c.weights == proto::ShardWeights::Streamed) {
             if (!received) throw Error("configure asks for streamed weights, but none were received");
             config = parse_gpt2_config(c.config_json, "the config.json the controller sent");
         } else {
-            throw Error("configure: unknown weights source '" + c.weights + "' (dir, random, streamed)");
+            throw Error("configure: unknown weights source " + std::to_string(static_cast<int>(c.weights)) + ": run the same distgpt version everywhere");
         }
         // Memory: refuse what cannot fit before allocating it.
         const ShardSpec spec{c.layer_begin, c.layer_end, c.embedding, c.head, c.tp_rank, c.tp_size};
@@ -386,14 +386,14 @@ struct WorkerService::Impl {
                     const int64_t t0 = net::now_ns();
                     proto::Parts frames;
                     frames.push_back(proto::frame_of(out.hidden.data(), bytes));
-                    const char* how = links.send(peer, proto::encode(out.forward, std::move(frames)));
+                    const Transport how = links.send(peer, proto::encode(out.forward, std::move(frames)));
                     span(SpanKind::Send, t0, net::now_ns(), group, step, static_cast<int64_t>(bytes), peer, out.sequences, how);
                 }
             } else {
                 span(SpanKind::Sample, out.sample_t0, out.sample_t1, group, step, 0, "", out.sequences);
                 for (const auto& peer : cfg.first) {
                     const int64_t t0 = net::now_ns();
-                    const char* how = links.send(peer, proto::encode(out.tokens));
+                    const Transport how = links.send(peer, proto::encode(out.tokens));
                     span(SpanKind::Send, t0, net::now_ns(), group, step, static_cast<int64_t>(out.tokens.tokens.size() * sizeof(int32_t)), peer,
                          out.sequences, how);
                 }
