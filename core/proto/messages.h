@@ -10,6 +10,7 @@
 #include <msgpack.hpp>
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -88,6 +89,13 @@ enum class ShardWeights : std::uint8_t {
     Streamed,  // the weight chunks the controller sent before
 };
 
+// Another worker this one sends to: its endpoint, and its CURVE server key
+// ("" when it does not authenticate; its own key was admitted by `admit`).
+struct Peer {
+    std::string endpoint, key;
+    MSGPACK_DEFINE_MAP(endpoint, key);
+};
+
 struct Configure {
     static constexpr const char* kType = "configure";
     std::string run;
@@ -102,16 +110,13 @@ struct Configure {
     // A tensor-parallel stage is led by its rank 0: it alone receives the
     // stage's starts, forwards and tokens, and relays each to its followers
     // before computing, so every rank takes them in the same order.
-    std::vector<std::string> next;      // inbox endpoint of the next stage's rank 0
-    std::vector<std::string> first;     // inbox endpoint of stage 0's rank 0 (the last stage sends tokens there)
-    std::vector<std::string> followers, follower_keys;  // rank 0 only: inbox endpoints of ranks 1.. of this stage
-    std::vector<std::string> tp_peers;  // collective endpoints of this stage's ranks, in rank order
+    std::optional<Peer> next;           // the next stage's rank 0 (none on the last stage)
+    std::optional<Peer> first;          // stage 0's rank 0, where the last stage sends tokens (the last stage only)
+    std::vector<Peer> followers;        // rank 0 only: ranks 1.. of this stage
+    std::vector<Peer> tp_peers;         // the collective endpoints of this stage's ranks, in rank order
     bool return_logits = false;         // the last stage sends each sampled row's logits (tests, debugging)
     int eos_token_id = -1;
     std::vector<int> masked_ranges;     // [begin, end) pairs of ids never sampled: ids the tokenizer cannot spell
-    // CURVE: the server key of each peer above ("" = not secured). The peers'
-    // own keys were admitted by an earlier `admit`.
-    std::vector<std::string> next_keys, first_keys, tp_peer_keys;
     // Shared memory between workers on one machine: `inbox` is this worker's
     // endpoint as its peers name it, `prev` those of the workers that send it
     // forwards or tokens; it makes a ring for each (docs/protocol.md).
@@ -120,8 +125,7 @@ struct Configure {
     std::vector<std::string> prev;
     MSGPACK_DEFINE_MAP(run, weights, model_dir, random_shape, config_json, random_seed, layer_begin, layer_end,
                        embedding, head, tp_rank, tp_size, stage, stages, slots, context, threads, next, first,
-                       tp_peers, return_logits, eos_token_id, masked_ranges, next_keys, first_keys,
-                       tp_peer_keys, shared_memory, inbox, prev, followers, follower_keys);
+                       tp_peers, return_logits, eos_token_id, masked_ranges, shared_memory, inbox, prev, followers);
 };
 
 struct Configured {

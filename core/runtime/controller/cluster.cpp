@@ -248,18 +248,15 @@ struct Cluster::Impl {
             c.stage = s, c.stages = static_cast<int>(plan.stages.size());
             c.slots = slots, c.context = context, c.threads = topology.nodes[i].threads;
             const int leader = stage.nodes.front();
-            if (s + 1 < c.stages) c.next.push_back(endpoints[active[plan.stages[s + 1].nodes.front()]]);
-            if (stage.head) c.first.push_back(endpoints[active[plan.stages[0].nodes.front()]]);
-            if (c.tp_rank == 0)
-                for (std::size_t r = 1; r < stage.nodes.size(); ++r) c.followers.push_back(endpoints[active[stage.nodes[r]]]);
-            for (int peer : stage.nodes) c.tp_peers.push_back(peer_endpoint(active[peer], hellos[active[peer]].collective_endpoint));
-            c.return_logits = options.return_logits;
             auto key_of = [&](int node) { return hellos[node].curve ? hellos[node].public_key : std::string(); };
-            if (s + 1 < c.stages) c.next_keys.push_back(key_of(active[plan.stages[s + 1].nodes.front()]));
-            if (stage.head) c.first_keys.push_back(key_of(active[plan.stages[0].nodes.front()]));
+            auto peer = [&](int node) { return proto::Peer{endpoints[node], key_of(node)}; };
+            if (s + 1 < c.stages) c.next = peer(active[plan.stages[s + 1].nodes.front()]);
+            if (stage.head) c.first = peer(active[plan.stages[0].nodes.front()]);
             if (c.tp_rank == 0)
-                for (std::size_t r = 1; r < stage.nodes.size(); ++r) c.follower_keys.push_back(key_of(active[stage.nodes[r]]));
-            for (int peer : stage.nodes) c.tp_peer_keys.push_back(key_of(active[peer]));
+                for (std::size_t r = 1; r < stage.nodes.size(); ++r) c.followers.push_back(peer(active[stage.nodes[r]]));
+            for (int rank : stage.nodes)
+                c.tp_peers.push_back({peer_endpoint(active[rank], hellos[active[rank]].collective_endpoint), key_of(active[rank])});
+            c.return_logits = options.return_logits;
             // Who sends this worker forwards or tokens: a follower's leader; a leader, rank 0 of the
             // stage before (of the last, for stage 0).
             c.shared_memory = topology.transport == TransportChoice::Auto;

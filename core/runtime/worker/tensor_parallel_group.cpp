@@ -43,12 +43,12 @@ std::vector<std::string> TensorParallelGroup::configure(const proto::Configure& 
             continue;
         }
         zmq::socket_t s = net::make_socket(context_, zmq::socket_type::push);
-        net::make_curve_client(s, keys_, r < static_cast<int>(c.tp_peer_keys.size()) ? c.tp_peer_keys[r] : "");
-        s.connect(c.tp_peers[r]);
-        to_.emplace_back(net::RingOutlink(std::move(s), c.shared_memory ? net::ring_name(ring_run, c.tp_peers[rank_], c.tp_peers[r]) : "", run_));
+        net::make_curve_client(s, keys_, c.tp_peers[r].key);
+        s.connect(c.tp_peers[r].endpoint);
+        to_.emplace_back(net::RingOutlink(std::move(s), c.shared_memory ? net::ring_name(ring_run, c.tp_peers[rank_].endpoint, c.tp_peers[r].endpoint) : "", run_));
         if (!c.shared_memory) continue;
         try {
-            from_.add(net::ShmRing::create(net::ring_name(ring_run, c.tp_peers[r], c.tp_peers[rank_])));
+            from_.add(net::ShmRing::create(net::ring_name(ring_run, c.tp_peers[r].endpoint, c.tp_peers[rank_].endpoint)));
         } catch (const Error& e) {
             warnings.push_back(std::string(e.what()) + "; partial sums from rank " + std::to_string(r) + " come by ZeroMQ");
         }

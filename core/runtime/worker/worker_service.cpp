@@ -215,8 +215,8 @@ struct WorkerService::Impl {
         for (const auto& f : m.frames) bytes += f.size();
         for (const auto& follower : cfg.followers) {
             const int64_t t0 = net::now_ns();
-            const Transport how = links.send(follower, m.copy());
-            span(SpanKind::Send, t0, net::now_ns(), group, step, static_cast<int64_t>(bytes), follower, {}, how);
+            const Transport how = links.send(follower.endpoint, m.copy());
+            span(SpanKind::Send, t0, net::now_ns(), group, step, static_cast<int64_t>(bytes), follower.endpoint, {}, how);
         }
     }
 
@@ -357,9 +357,9 @@ struct WorkerService::Impl {
         runner = std::make_unique<ShardRunner>(c, config, weights, [this](float* d, std::size_t n) { all_reduce(d, n); });
         source.reset();
         received.reset();
-        for (std::size_t i = 0; i < c.next.size(); ++i) links.connect(c.next[i], i < c.next_keys.size() ? c.next_keys[i] : "");
-        for (std::size_t i = 0; i < c.first.size(); ++i) links.connect(c.first[i], i < c.first_keys.size() ? c.first_keys[i] : "");
-        for (std::size_t i = 0; i < c.followers.size(); ++i) links.connect(c.followers[i], i < c.follower_keys.size() ? c.follower_keys[i] : "");
+        if (c.next) links.connect(c.next->endpoint, c.next->key);
+        if (c.first) links.connect(c.first->endpoint, c.first->key);
+        for (const auto& follower : c.followers) links.connect(follower.endpoint, follower.key);
         const int64_t t1 = net::now_ns();
         span(SpanKind::Load, t0, t1, -1, -1, runner->weight_bytes());
         proto::Configured done{runner->weight_bytes(), runner->kv_cache_bytes(), resident_bytes(), (t1 - t0) / 1e6, runner->describe()};
@@ -382,20 +382,20 @@ struct WorkerService::Impl {
         if (cfg.tp_rank == 0) {
             if (!out.is_tokens) {
                 const std::size_t bytes = out.hidden.size() * sizeof(float);
-                for (const auto& peer : cfg.next) {
+                if (cfg.next) {
                     const int64_t t0 = net::now_ns();
                     proto::Parts frames;
                     frames.push_back(proto::frame_of(out.hidden.data(), bytes));
-                    const Transport how = links.send(peer, proto::encode(out.forward, std::move(frames)));
-                    span(SpanKind::Send, t0, net::now_ns(), group, step, static_cast<int64_t>(bytes), peer, out.sequences, how);
+                    const Transport how = links.send(cfg.next->endpoint, proto::encode(out.forward, std::move(frames)));
+                    span(SpanKind::Send, t0, net::now_ns(), group, step, static_cast<int64_t>(bytes), cfg.next->endpoint, out.sequences, how);
                 }
             } else {
                 span(SpanKind::Sample, out.sample_t0, out.sample_t1, group, step, 0, "", out.sequences);
-                for (const auto& peer : cfg.first) {
+                if (cfg.first) {
                     const int64_t t0 = net::now_ns();
-                    const Transport how = links.send(peer, proto::encode(out.tokens));
-                    span(SpanKind::Send, t0, net::now_ns(), group, step, static_cast<int64_t>(out.tokens.tokens.size() * sizeof(int32_t)), peer,
-                         out.sequences, how);
+                    const Transport how = links.send(cfg.first->endpoint, proto::encode(out.tokens));
+                    span(SpanKind::Send, t0, net::now_ns(), group, step, static_cast<int64_t>(out.tokens.tokens.size() * sizeof(int32_t)),
+                         cfg.first->endpoint, out.sequences, how);
                 }
                 proto::Parts frames;
                 if (!out.logits.empty()) frames.push_back(proto::frame_of(out.logits.data(), out.logits.size() * sizeof(float)));
