@@ -13,3 +13,10 @@ fuzz_build=${build}-fuzz
 cmake -S "$here" -B "$fuzz_build" -G Ninja -DDISTGPT_FUZZ=ON -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_C_COMPILER=clang >/dev/null
 cmake --build "$fuzz_build" -j "${DISTGPT_JOBS:-2}"
 ctest --test-dir "$fuzz_build" --output-on-failure -j 2 --timeout 120
+
+# The headless build a Raspberry Pi or a Jetson makes: core, the worker and
+# the CLI, no Qt found or linked; it runs a real 2-stage pipeline.
+headless_build=${build}-headless
+cmake -S "$here" -B "$headless_build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DDISTGPT_HEADLESS=ON >/dev/null
+cmake --build "$headless_build" -j "${DISTGPT_JOBS:-2}"
+"$here/scripts/check-headless.sh" "$headless_build"

@@ -1,7 +1,7 @@
 #include "cli/commands.h"
 #include "cli/model_options.h"
 #include "engine/local_engine.h"
-#include "engine/run_setup.h"
+#include "plan/run_setup.h"
 #include "tokenizer/utf8.h"
 #include "util/error.h"
 

@@ -1,6 +1,6 @@
 #include "cli/commands.h"
 #include "cli/model_options.h"
-#include "engine/run_setup.h"
+#include "plan/run_setup.h"
 #include "runtime/controller/cluster.h"
 #include "tokenizer/utf8.h"
 #include "util/error.h"

@@ -1,9 +1,10 @@
 #include "cli/commands.h"
+#include "util/version.h"
 
 int main(int argc, char** argv) {
     CLI::App app{"distgpt-cli: run GPT-style models on one machine or across many, from the command line"};
     app.require_subcommand(1);
-    app.set_version_flag("--version", std::string("distgpt ") + DISTGPT_VERSION);
+    app.set_version_flag("--version", std::string("distgpt ") + distgpt::kVersion);
     int exit_code = 0;
     distgpt::cli::add_generate(app, exit_code);
     distgpt::cli::add_tokenize(app, exit_code);

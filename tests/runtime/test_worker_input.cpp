@@ -4,6 +4,7 @@
 #include "runtime/controller/cluster.h"
 #include "runtime/controller/local_worker.h"
 #include "runtime/worker/refusal_log.h"
+#include "util/version.h"
 #include "support/expect_error.h"
 #include "support/fixtures.h"
 
@@ -141,7 +142,9 @@ private Q_SLOTS:
         net::send(s, proto::encode(proto::Hello{}));
         auto reply = net::receive(s, std::chrono::seconds(5));
         QVERIFY(reply);
-        QCOMPARE(proto::decode(std::move(*reply)).as<proto::HelloReply>().refused_messages, int64_t(kFlood));
+        const auto hello = proto::decode(std::move(*reply)).as<proto::HelloReply>();
+        QCOMPARE(hello.refused_messages, int64_t(kFlood));
+        QCOMPARE(hello.version, std::string("distgpt ") + kVersion);  // the project's version, from CMake
         const std::string text = read_file(log);
         const auto lines = std::count(text.begin(), text.end(), '\n');
         QVERIFY2(lines >= 1 && lines <= 10, qPrintable(QString::number(lines) + " log lines for " + QString::number(kFlood) + " refusals"));

@@ -1,6 +1,6 @@
 // The small helpers every part shares: one hash, one endpoint parser, one
 // way to write seconds, one config.json writer.
-#include "engine/run_setup.h"
+#include "plan/run_setup.h"
 #include "net/endpoint.h"
 #include "support/expect_error.h"
 #include "tokenizer/utf8.h"

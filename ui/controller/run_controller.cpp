@@ -1,6 +1,6 @@
 #include "controller/run_controller.h"
 
-#include "engine/run_setup.h"
+#include "plan/run_setup.h"
 #include "runtime/controller/cluster.h"
 #include "tokenizer/utf8.h"
 #include "util/error.h"

@@ -5,6 +5,7 @@
 #include "net/curve_keys.h"
 #include "net/endpoint.h"
 #include "plan/planner.h"
+#include "util/version.h"
 #include "runtime/worker/refusal_log.h"
 #include "net/shm_ring.h"
 #include "net/sockets.h"
@@ -232,7 +233,7 @@ struct WorkerService::Impl {
             owner = from, owner_name = hello.controller;
             liveness->reset();
             proto::HelloReply r;
-            r.name = options.name, r.host = net::host_of(endpoint), r.version = "distgpt 0.1";
+            r.name = options.name, r.host = net::host_of(endpoint), r.version = std::string("distgpt ") + kVersion;
             r.cores = static_cast<int>(std::thread::hardware_concurrency()), r.threads = options.threads;
             r.memory_total = total_memory_bytes(), r.memory_limit = options.memory_limit;
             r.model_dir = options.model_dir, r.collective_endpoint = tensor_parallel->endpoint();

@@ -1,4 +1,4 @@
-#include "engine/run_setup.h"
+#include "plan/run_setup.h"
 
 #include "util/error.h"
 
