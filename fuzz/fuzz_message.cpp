@@ -14,14 +14,20 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     try {
         const auto m = distgpt::proto::decode(std::move(parts));
         using namespace distgpt::proto;
-        if (m.type == Forward::kType) (void)m.as<Forward>();
-        else if (m.type == Configure::kType) (void)m.as<Configure>();
-        else if (m.type == Start::kType) (void)m.as<Start>();
-        else if (m.type == Tokens::kType) (void)m.as<Tokens>();
-        else if (m.type == WeightChunk::kType) (void)m.as<WeightChunk>();
-        else if (m.type == Hello::kType) (void)m.as<Hello>();
-        else if (m.type == Trace::kType) (void)m.as<Trace>();
-    } catch (const distgpt::Error&) {
-    }
+        if (m.type == Forward::kType)
+            (void)m.as<Forward>();
+        else if (m.type == Configure::kType)
+            (void)m.as<Configure>();
+        else if (m.type == Start::kType)
+            (void)m.as<Start>();
+        else if (m.type == Tokens::kType)
+            (void)m.as<Tokens>();
+        else if (m.type == WeightChunk::kType)
+            (void)m.as<WeightChunk>();
+        else if (m.type == Hello::kType)
+            (void)m.as<Hello>();
+        else if (m.type == Trace::kType)
+            (void)m.as<Trace>();
+    } catch (const distgpt::Error&) {}
     return 0;
 }

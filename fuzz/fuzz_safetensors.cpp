@@ -19,7 +19,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
             if (t.nbytes) sink = t.data[t.nbytes - 1];  // ASan reports any read past the mapping
             (void)sink;
         }
-    } catch (const distgpt::Error&) {
-    }
+    } catch (const distgpt::Error&) {}
     return 0;
 }

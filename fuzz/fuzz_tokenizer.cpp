@@ -24,7 +24,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         const auto tok = distgpt::load_tokenizer(dir);
         const auto ids = tok->encode(text);
         if (tok->decode(ids) != text) __builtin_trap();
-    } catch (const distgpt::Error&) {
-    }
+    } catch (const distgpt::Error&) {}
     return 0;
 }

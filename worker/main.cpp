@@ -28,7 +28,8 @@ int main(int argc, char** argv) {
     app.add_option("--name", o.name, "name shown by the controller and the app");
     app.add_option("--model-dir", o.model_dir, "a Hugging Face model folder on this machine (else the controller streams the shard)");
     app.add_option("--liveness-ms", o.liveness_ms, "the controller is gone after this long without a heartbeat")->capture_default_str();
-    app.add_flag("--exit-with-controller", o.exit_with_controller, "exit when the controller is gone (set by a controller that starts this worker)");
+    app.add_flag("--exit-with-controller", o.exit_with_controller,
+                 "exit when the controller is gone (set by a controller that starts this worker)");
     app.add_option("--server-key", o.server_key_file, "this worker's CURVE key pair (distgpt-cli keygen --out NAME: NAME.key)");
     app.add_option("--authorized-keys", o.authorized_keys_file, "controllers admitted: one public key (a .pub file's line) per line");
     bool insecure = false;

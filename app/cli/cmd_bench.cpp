@@ -37,8 +37,8 @@ int run_decode(const BenchArgs& a) {
     const OpenedModel model = open_model(options.source());
     const auto& c = model.config;
     // Every layer weight and the head (tied to wte) is read once per token.
-    const double bytes_per_token = (static_cast<double>(c.n_layer) * c.params_per_layer() +
-                                    static_cast<double>(c.vocab_size) * c.n_embd + 2.0 * c.n_embd) * 4;
+    const double bytes_per_token =
+        (static_cast<double>(c.n_layer) * c.params_per_layer() + static_cast<double>(c.vocab_size) * c.n_embd + 2.0 * c.n_embd) * 4;
 
     // The host is shared: measure bandwidth, the addmv chain and the engine
     // in turn, several rounds, and take medians of each and of the paired
@@ -103,7 +103,8 @@ int run_decode(const BenchArgs& a) {
 void add_bench(CLI::App& app, int& exit_code) {
     auto args = std::make_shared<BenchArgs>();
     auto* c = app.add_subcommand("bench", "benchmarks; `bench decode`: single-process decode against the memory-bandwidth bound");
-    auto* decode = c->add_subcommand("decode", "ms/token of single-process decode, its ratio to the read-bandwidth bound and to a plain addmv chain");
+    auto* decode =
+        c->add_subcommand("decode", "ms/token of single-process decode, its ratio to the read-bandwidth bound and to a plain addmv chain");
     args->model.add_to(*decode);
     decode->add_option("--threads", args->threads, "compute threads")->capture_default_str();
     decode->add_option("--tokens", args->tokens, "decode steps to time per round")->capture_default_str();

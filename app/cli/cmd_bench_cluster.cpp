@@ -39,7 +39,8 @@ Topology pipeline(int stages, int threads, TransportChoice transport = Transport
 
 std::vector<std::vector<int>> prompts(const OpenedModel& m, int count, int length) {
     std::vector<std::vector<int>> out;
-    const auto base = m.tokenizer->encode("It was the best of times, it was the worst of times, it was the age of wisdom, it was the age of foolishness");
+    const auto base =
+        m.tokenizer->encode("It was the best of times, it was the worst of times, it was the age of wisdom, it was the age of foolishness");
     for (int i = 0; i < count; ++i) {
         std::vector<int> p;
         for (int k = 0; k < length; ++k) p.push_back(base[(k + i * 3) % base.size()]);
@@ -56,8 +57,8 @@ GenerateOptions greedy(int tokens) {
     return g;
 }
 
-Measured distributed(const ClusterBenchArgs& a, const ModelSource& source, const OpenedModel& m, int stages, int in_flight,
-                     int micro_batch, int sequences, TransportChoice transport = TransportChoice::Auto) {
+Measured distributed(const ClusterBenchArgs& a, const ModelSource& source, const OpenedModel& m, int stages, int in_flight, int micro_batch,
+                     int sequences, TransportChoice transport = TransportChoice::Auto) {
     const Topology t = pipeline(stages, a.threads, transport);
     const int context = a.prompt_tokens + a.tokens;
     Cluster cluster(t);
@@ -108,20 +109,30 @@ int run_scaling(const ClusterBenchArgs& a) {
         return single[key];
     };
     json rows = json::array();
-    std::printf("%-7s %6s %9s %11s %9s %7s %10s %9s %8s %16s %9s\n", "study", "stages", "in-flight", "micro-batch", "sequences",
-                "tokens", "tokens/s", "1-process", "ratio", "busy% mean/min", "hop µs");
+    std::printf("%-7s %6s %9s %11s %9s %7s %10s %9s %8s %16s %9s\n", "study", "stages", "in-flight", "micro-batch", "sequences", "tokens",
+                "tokens/s", "1-process", "ratio", "busy% mean/min", "hop µs");
     auto row = [&](const char* study, int stages, int in_flight, int micro_batch, int sequences) {
-        std::fprintf(stderr, "  %s: %d stages, %d in flight, micro-batch %d, %d sequences...\n", study, stages, in_flight, micro_batch, sequences);
+        std::fprintf(stderr, "  %s: %d stages, %d in flight, micro-batch %d, %d sequences...\n", study, stages, in_flight, micro_batch,
+                     sequences);
         const Measured d = distributed(a, source, m, stages, in_flight, micro_batch, sequences);
         const double ref = reference(in_flight, sequences);
         std::printf("%-7s %6d %9d %11d %9d %7d %10.2f %9.2f %8.2f %9.1f/%5.1f %9.0f\n", study, stages, in_flight, micro_batch, sequences,
                     d.tokens, d.tokens_per_second, ref, d.tokens_per_second / ref, d.busy_mean, d.busy_min, d.hop_p50_us);
         std::fflush(stdout);
-        rows.push_back({{"study", study}, {"stages", stages}, {"in_flight", in_flight}, {"micro_batch", micro_batch},
-                        {"sequences", sequences}, {"tokens", d.tokens}, {"wall_seconds", d.wall_s},
-                        {"tokens_per_second", d.tokens_per_second}, {"single_process_tokens_per_second", ref},
-                        {"ratio_to_single_process", d.tokens_per_second / ref}, {"busy_percent_mean", d.busy_mean},
-                        {"busy_percent_min", d.busy_min}, {"busy_percent_max", d.busy_max}, {"hop_latency_us_p50", d.hop_p50_us}});
+        rows.push_back({{"study", study},
+                        {"stages", stages},
+                        {"in_flight", in_flight},
+                        {"micro_batch", micro_batch},
+                        {"sequences", sequences},
+                        {"tokens", d.tokens},
+                        {"wall_seconds", d.wall_s},
+                        {"tokens_per_second", d.tokens_per_second},
+                        {"single_process_tokens_per_second", ref},
+                        {"ratio_to_single_process", d.tokens_per_second / ref},
+                        {"busy_percent_mean", d.busy_mean},
+                        {"busy_percent_min", d.busy_min},
+                        {"busy_percent_max", d.busy_max},
+                        {"hop_latency_us_p50", d.hop_p50_us}});
     };
     // Strong scaling: fixed work (one sequence per possible stage), 1 in flight and one per stage.
     for (int n = 1; n <= a.max_stages; ++n) {
@@ -135,8 +146,12 @@ int run_scaling(const ClusterBenchArgs& a) {
         for (int b : {1, 2})
             if (b <= s) row("sweep", 2, s, b, 4);
 
-    const json out = {{"model", m.description}, {"threads_per_node", a.threads}, {"tokens_per_sequence", a.tokens},
-                      {"prompt_tokens", a.prompt_tokens}, {"cores", std::thread::hardware_concurrency()}, {"rows", rows}};
+    const json out = {{"model", m.description},
+                      {"threads_per_node", a.threads},
+                      {"tokens_per_sequence", a.tokens},
+                      {"prompt_tokens", a.prompt_tokens},
+                      {"cores", std::thread::hardware_concurrency()},
+                      {"rows", rows}};
     if (!a.out.empty()) std::ofstream(a.out) << out.dump(2) << "\n";
     if (!a.csv.empty()) {
         std::ofstream csv(a.csv);
@@ -166,15 +181,24 @@ int run_hop(const ClusterBenchArgs& a) {
     std::printf("decode hop of %zu bytes between two workers on one machine (medians):\n", bytes);
     std::printf("  ZeroMQ alone, one process, back to back (half a round trip)            %8.1f µs\n", zmq_back_to_back);
     std::printf("  ZeroMQ alone, two processes, one message per %4.1f ms, receiver polling %8.1f µs\n", pace_us / 1e3, zmq_two_process);
-    std::printf("  distgpt hop, transport \"zeromq\" (workers on different machines)      %8.1f µs  (%d hops)\n", over_zmq.hop_p50_us, over_zmq.hops);
-    std::printf("  distgpt hop, transport \"auto\": shared memory on one machine          %8.1f µs  (%d hops)\n", over_shm.hop_p50_us, over_shm.hops);
-    std::printf("  (a hop: from the sender starting to encode to the receiver holding the message; tokens/s %.1f over ZeroMQ, %.1f over shared memory)\n",
-                over_zmq.tokens_per_second, over_shm.tokens_per_second);
+    std::printf("  distgpt hop, transport \"zeromq\" (workers on different machines)      %8.1f µs  (%d hops)\n", over_zmq.hop_p50_us,
+                over_zmq.hops);
+    std::printf("  distgpt hop, transport \"auto\": shared memory on one machine          %8.1f µs  (%d hops)\n", over_shm.hop_p50_us,
+                over_shm.hops);
+    std::printf(
+        "  (a hop: from the sender starting to encode to the receiver holding the message; tokens/s %.1f over ZeroMQ, %.1f over shared "
+        "memory)\n",
+        over_zmq.tokens_per_second, over_shm.tokens_per_second);
     if (!a.out.empty())
-        std::ofstream(a.out) << json{{"bytes", bytes}, {"zmq_one_process_back_to_back_us", zmq_back_to_back},
-                                     {"zmq_two_processes_us", zmq_two_process}, {"pace_us", pace_us},
-                                     {"hop_zeromq_p50_us", over_zmq.hop_p50_us}, {"hop_shared_memory_p50_us", over_shm.hop_p50_us},
-                                     {"hops", over_shm.hops}}.dump(2) << "\n";
+        std::ofstream(a.out) << json{{"bytes", bytes},
+                                     {"zmq_one_process_back_to_back_us", zmq_back_to_back},
+                                     {"zmq_two_processes_us", zmq_two_process},
+                                     {"pace_us", pace_us},
+                                     {"hop_zeromq_p50_us", over_zmq.hop_p50_us},
+                                     {"hop_shared_memory_p50_us", over_shm.hop_p50_us},
+                                     {"hops", over_shm.hops}}
+                                    .dump(2)
+                             << "\n";
     return 0;
 }
 
@@ -182,7 +206,8 @@ int run_hop(const ClusterBenchArgs& a) {
 
 void add_cluster_benches(CLI::App& bench, int& exit_code) {
     auto a = std::make_shared<ClusterBenchArgs>();
-    auto* scaling = bench.add_subcommand("scaling", "strong and weak scaling over 1..N pipeline stages, and a sweep of sequences in flight and micro-batch");
+    auto* scaling = bench.add_subcommand(
+        "scaling", "strong and weak scaling over 1..N pipeline stages, and a sweep of sequences in flight and micro-batch");
     auto* hop = bench.add_subcommand("hop", "latency of one decode hop between two workers, against ZeroMQ alone");
     for (auto* c : {scaling, hop}) {
         a->model.add_to(*c);

@@ -43,16 +43,21 @@ int run(const EvalArgs& a) {
     const EvalResult r = engine.evaluate(ids, context);
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     if (a.json) {
-        std::cout << nlohmann::json{{"model", model.description}, {"file", a.text_file}, {"from", a.from},
-                                    {"context", context}, {"tokens", r.tokens}, {"windows", r.windows},
-                                    {"mean_cross_entropy", r.mean_cross_entropy}, {"perplexity", r.perplexity},
+        std::cout << nlohmann::json{{"model", model.description},
+                                    {"file", a.text_file},
+                                    {"from", a.from},
+                                    {"context", context},
+                                    {"tokens", r.tokens},
+                                    {"windows", r.windows},
+                                    {"mean_cross_entropy", r.mean_cross_entropy},
+                                    {"perplexity", r.perplexity},
                                     {"seconds", seconds}}
                          .dump(2)
                   << "\n";
         return 0;
     }
-    std::cout << "mean cross-entropy " << r.mean_cross_entropy << " nats/token, perplexity " << r.perplexity << " over "
-              << r.tokens << " tokens (" << r.windows << " windows of " << context << ", " << seconds << " s)\n";
+    std::cout << "mean cross-entropy " << r.mean_cross_entropy << " nats/token, perplexity " << r.perplexity << " over " << r.tokens
+              << " tokens (" << r.windows << " windows of " << context << ", " << seconds << " s)\n";
     return 0;
 }
 

@@ -79,8 +79,8 @@ int run(const GenerateArgs& a) {
             std::cout << "--- sequence " << i + 1 << " ---\n"
                       << a.prompts[i] << utf8::escape_invalid(text_of(*model.tokenizer, r.sequences[i])) << "\n";
     }
-    std::cerr << "[" << model.description << "] prefill " << r.prefill_ms << " ms, " << r.ms_per_decode_step()
-              << " ms per decode step, " << r.tokens_per_second() << " tokens/s, " << a.threads << " threads\n";
+    std::cerr << "[" << model.description << "] prefill " << r.prefill_ms << " ms, " << r.ms_per_decode_step() << " ms per decode step, "
+              << r.tokens_per_second() << " tokens/s, " << a.threads << " threads\n";
     return 0;
 }
 

@@ -8,7 +8,8 @@ namespace distgpt::cli {
 
 void add_keygen(CLI::App& app, int& exit_code) {
     auto out = std::make_shared<std::string>();
-    auto* c = app.add_subcommand("keygen", "write a CURVE key pair: NAME.key (secret, for --server-key or --key) and NAME.pub (to authorize)");
+    auto* c =
+        app.add_subcommand("keygen", "write a CURVE key pair: NAME.key (secret, for --server-key or --key) and NAME.pub (to authorize)");
     c->add_option("--out", *out, "file name stem, e.g. keys/controller")->required();
     c->callback([out, &exit_code] {
         exit_code = guarded("keygen", [&] {

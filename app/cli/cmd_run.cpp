@@ -46,7 +46,8 @@ int run(const RunArgs& a) {
     const ModelSource source = a.model.source();
     const OpenedModel model = open_model(source);
     const auto texts = read_prompts(a);
-    const RunSetup setup = prepare_run(topology, model, {texts, {a.temperature, a.top_k, a.top_p, a.seed}, a.max_new_tokens, a.in_flight, a.context});
+    const RunSetup setup =
+        prepare_run(topology, model, {texts, {a.temperature, a.top_k, a.top_p, a.seed}, a.max_new_tokens, a.in_flight, a.context});
     RunRequest request;
     request.prompts = setup.prompts;
     request.options.max_new_tokens = a.max_new_tokens;
@@ -67,8 +68,9 @@ int run(const RunArgs& a) {
     if (!r.error.empty()) {
         // Every token made before the failure is printed before the error.
         for (std::size_t i = 0; i < r.sequences.size(); ++i)
-            std::cout << "--- sequence " << i + 1 << " (" << finish_reason_name(r.sequences[i].finish.value_or(FinishReason::Interrupted)) << ") ---\n" << texts[i]
-                      << utf8::escape_invalid(model.tokenizer->generated_text(r.sequences[i].generated_ids, false)) << "\n";
+            std::cout << "--- sequence " << i + 1 << " (" << finish_reason_name(r.sequences[i].finish.value_or(FinishReason::Interrupted))
+                      << ") ---\n"
+                      << texts[i] << utf8::escape_invalid(model.tokenizer->generated_text(r.sequences[i].generated_ids, false)) << "\n";
         throw Error(r.error);
     }
 
@@ -77,18 +79,23 @@ int run(const RunArgs& a) {
     const std::string metrics = metrics_json(r.trace);
     if (!a.metrics.empty()) std::ofstream(a.metrics) << metrics << "\n";
 
-    auto text_of = [&](const DistributedSequence& s) { return model.tokenizer->generated_text(s.generated_ids, s.finish == FinishReason::EndOfText); };
+    auto text_of = [&](const DistributedSequence& s) {
+        return model.tokenizer->generated_text(s.generated_ids, s.finish == FinishReason::EndOfText);
+    };
     if (a.json) {
         nlohmann::json j = {{"sequences", nlohmann::json::array()}, {"metrics", nlohmann::json::parse(metrics)}};
         for (std::size_t i = 0; i < r.sequences.size(); ++i)
-            j["sequences"].push_back({{"prompt", texts[i]}, {"prompt_ids", r.sequences[i].prompt_ids},
-                                      {"generated_ids", r.sequences[i].generated_ids}, {"text", text_of(r.sequences[i])},
+            j["sequences"].push_back({{"prompt", texts[i]},
+                                      {"prompt_ids", r.sequences[i].prompt_ids},
+                                      {"generated_ids", r.sequences[i].generated_ids},
+                                      {"text", text_of(r.sequences[i])},
                                       {"finish", finish_reason_name(r.sequences[i].finish.value_or(FinishReason::Interrupted))}});
         std::cout << j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
         return 0;
     }
     for (std::size_t i = 0; i < r.sequences.size(); ++i)
-        std::cout << "--- sequence " << i + 1 << " (" << finish_reason_name(r.sequences[i].finish.value_or(FinishReason::Interrupted)) << ") ---\n"
+        std::cout << "--- sequence " << i + 1 << " (" << finish_reason_name(r.sequences[i].finish.value_or(FinishReason::Interrupted))
+                  << ") ---\n"
                   << texts[i] << utf8::escape_invalid(text_of(r.sequences[i])) << "\n";
     const auto m = nlohmann::json::parse(metrics);
     std::fprintf(stderr, "%zu tokens in %.2f s: %.1f tokens/s; time to first token %.1f ms; token latency p50 %.1f ms, p95 %.1f ms\n",

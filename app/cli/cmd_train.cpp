@@ -12,8 +12,10 @@ namespace {
 std::string duration(double s) {
     char buf[32];
     const int total = static_cast<int>(s);
-    if (total >= 3600) std::snprintf(buf, sizeof buf, "%dh%02dm", total / 3600, total / 60 % 60);
-    else std::snprintf(buf, sizeof buf, "%dm%02ds", total / 60, total % 60);
+    if (total >= 3600)
+        std::snprintf(buf, sizeof buf, "%dh%02dm", total / 3600, total / 60 % 60);
+    else
+        std::snprintf(buf, sizeof buf, "%dm%02ds", total / 60, total % 60);
     return buf;
 }
 
@@ -25,8 +27,8 @@ void draw(const TrainProgress& p) {
     bar.resize(kWidth, '.');
     std::fprintf(stderr, "\r[%s] step %d/%d  loss %.4f", bar.c_str(), p.step, p.steps, p.loss);
     if (p.val_loss) std::fprintf(stderr, "  val %.4f", *p.val_loss);
-    std::fprintf(stderr, "  lr %.2e  %.0f tok/s  %s elapsed  ETA %s   ", p.lr, p.tokens_per_second,
-                 duration(p.elapsed_s).c_str(), duration(p.eta_s).c_str());
+    std::fprintf(stderr, "  lr %.2e  %.0f tok/s  %s elapsed  ETA %s   ", p.lr, p.tokens_per_second, duration(p.elapsed_s).c_str(),
+                 duration(p.eta_s).c_str());
     if (p.val_loss || p.step == p.steps) std::fprintf(stderr, "\n");
     std::fflush(stderr);
 }
@@ -46,7 +48,8 @@ void add_train(CLI::App& app, int& exit_code) {
     c->add_option("--context", o->context, "tokens per window")->capture_default_str();
     c->add_option("--steps", o->steps)->capture_default_str();
     c->add_option("--batch", o->batch, "windows per step")->capture_default_str();
-    c->add_option("--stop-after", o->stop_after, "stop after this step, on the schedule of --steps (0 = run them all)")->capture_default_str();
+    c->add_option("--stop-after", o->stop_after, "stop after this step, on the schedule of --steps (0 = run them all)")
+        ->capture_default_str();
     c->add_option("--lr", o->lr, "peak learning rate")->capture_default_str();
     c->add_option("--warmup", o->warmup, "steps of linear warm-up")->capture_default_str();
     c->add_option("--weight-decay", o->weight_decay)->capture_default_str();
@@ -60,8 +63,8 @@ void add_train(CLI::App& app, int& exit_code) {
         exit_code = guarded("train", [&] {
             const TrainResult r = train_gpt2(*o, draw);
             std::cout << "trained " << r.parameters << " parameters for " << r.steps << " steps in " << duration(r.seconds)
-                      << ": train loss " << r.train_loss << ", validation loss " << r.val_loss << " nats/token -> "
-                      << o->out.string() << "\n";
+                      << ": train loss " << r.train_loss << ", validation loss " << r.val_loss << " nats/token -> " << o->out.string()
+                      << "\n";
             return 0;
         });
     });

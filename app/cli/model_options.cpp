@@ -9,7 +9,8 @@
 namespace distgpt::cli {
 
 void ModelOptions::add_to(CLI::App& c) {
-    c.add_option("--model", model_dir, "Hugging Face model folder (config.json, model.safetensors, tokenizer files); default: the bundled demo model");
+    c.add_option("--model", model_dir,
+                 "Hugging Face model folder (config.json, model.safetensors, tokenizer files); default: the bundled demo model");
     c.add_option("--random-init", random_init, "a seeded random model instead: tiny, distilgpt2, gpt2, gpt2-medium, gpt2-large, gpt2-xl");
     c.add_option("--init-seed", init_seed, "seed of the random model's weights")->capture_default_str();
     c.add_option("--tokenizer", tokenizer_dir, "tokenizer files for a random model (default: one token per byte)");
@@ -21,7 +22,8 @@ ModelSource ModelOptions::source() const {
     s.dir = model_dir;
     if (model_dir.empty() && random_init.empty()) {
         const auto demo = find_demo_model();
-        if (!demo) throw Error("no model: give --model DIR (a Hugging Face folder) or --random-init SHAPE (the bundled demo model was not found)");
+        if (!demo)
+            throw Error("no model: give --model DIR (a Hugging Face folder) or --random-init SHAPE (the bundled demo model was not found)");
         s.dir = *demo;
     }
     s.random_shape = random_init;
@@ -30,9 +32,7 @@ ModelSource ModelOptions::source() const {
     return s;
 }
 
-int default_threads() {
-    return static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-}
+int default_threads() { return static_cast<int>(std::max(1u, std::thread::hardware_concurrency())); }
 
 int guarded(const char* command, const std::function<int()>& body) {
     try {

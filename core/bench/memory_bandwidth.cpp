@@ -12,7 +12,8 @@ namespace distgpt {
 #if defined(__x86_64__) && defined(__GNUC__)
 __attribute__((target_clones("avx512f", "avx2", "default")))
 #endif
-static float sum_block(const float* __restrict p, std::size_t n) {
+static float
+sum_block(const float* __restrict p, std::size_t n) {
     float s = 0;
 #pragma omp simd reduction(+ : s)
     for (std::size_t i = 0; i < n; ++i) s += p[i];
@@ -24,7 +25,7 @@ double measure_read_bandwidth(std::size_t bytes, int threads, int repeats) {
     // The same pages the weights get, so the bound is the one they can reach.
     std::unique_ptr<float, decltype(&std::free)> buffer(static_cast<float*>(allocate_streamed(n * sizeof(float))), &std::free);
     if (!buffer) return 0;
-    // First touch by the threads that will read it, so pages sit near them.
+        // First touch by the threads that will read it, so pages sit near them.
 #pragma omp parallel for num_threads(threads) schedule(static)
     for (std::size_t i = 0; i < n; ++i) buffer.get()[i] = 1.0f;
     double best = 1e30;

@@ -95,8 +95,7 @@ double zmq_two_process_one_way_us(std::size_t bytes, int messages, int gap_us) {
         std::vector<char> payload(std::max(bytes, sizeof(int64_t)), 1);
         for (int i = 0; i < messages; ++i) {
             const int64_t busy_until = net::now_ns() + int64_t(gap_us) * 1000;
-            while (net::now_ns() < busy_until) {
-            }
+            while (net::now_ns() < busy_until) {}
             const int64_t t0 = net::now_ns();
             std::memcpy(payload.data(), &t0, sizeof t0);
             dealer.send(zmq::buffer(payload), zmq::send_flags::none);

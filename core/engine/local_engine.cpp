@@ -18,9 +18,7 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-double ms_between(Clock::time_point a, Clock::time_point b) {
-    return std::chrono::duration<double, std::milli>(b - a).count();
-}
+double ms_between(Clock::time_point a, Clock::time_point b) { return std::chrono::duration<double, std::milli>(b - a).count(); }
 
 at::Tensor ids_tensor(std::vector<int64_t>& ids) {
     return at::from_blob(ids.data(), {static_cast<int64_t>(ids.size())}, at::TensorOptions().dtype(at::kLong));
@@ -37,8 +35,8 @@ struct LocalEngine::Impl {
     Impl(const OpenedModel& m, int threads, int slots, int context)
         : config(m.config),
           tokenizer(*m.tokenizer),
-          stage(load_stage_weights(*m.weights, m.config, ShardSpec::whole(m.config)), slots,
-                context > 0 ? context : m.config.n_positions, threads) {
+          stage(load_stage_weights(*m.weights, m.config, ShardSpec::whole(m.config)), slots, context > 0 ? context : m.config.n_positions,
+                threads) {
         unspellable = tokenizer.unspellable_ids(config.vocab_size);
     }
 
@@ -68,9 +66,8 @@ GenerationResult LocalEngine::generate(const std::vector<std::vector<int>>& prom
     for (int i = 0; i < n; ++i) {
         if (prompts[i].empty()) throw Error("prompt " + std::to_string(i + 1) + " is empty");
         if (static_cast<int>(prompts[i].size()) >= stage.max_context())
-            throw Error("prompt " + std::to_string(i + 1) + " has " + std::to_string(prompts[i].size()) +
-                        " tokens; the context holds " + std::to_string(stage.max_context()) +
-                        ", and at least one must be left to generate. Shorten the prompt.");
+            throw Error("prompt " + std::to_string(i + 1) + " has " + std::to_string(prompts[i].size()) + " tokens; the context holds " +
+                        std::to_string(stage.max_context()) + ", and at least one must be left to generate. Shorten the prompt.");
     }
 
     GenerationResult result;
@@ -109,7 +106,8 @@ GenerationResult LocalEngine::generate(const std::vector<std::vector<int>>& prom
         at::Tensor logits = stage.forward(ids_tensor(ids), segments).contiguous();  // [n, V]
         result.prefill_ms = ms_between(t0, Clock::now());
         for (int i = 0; i < n; ++i)
-            accept(i, impl_->sample(samplers[i], logits[i].data_ptr<float>(), result.sequences[i], options.keep_logits), 0, result.prefill_ms);
+            accept(i, impl_->sample(samplers[i], logits[i].data_ptr<float>(), result.sequences[i], options.keep_logits), 0,
+                   result.prefill_ms);
     }
 
     // Decode: every unfinished sequence advances one token per pass.
@@ -129,8 +127,8 @@ GenerationResult LocalEngine::generate(const std::vector<std::vector<int>>& prom
         at::Tensor logits = stage.forward(ids_tensor(ids), segments).contiguous();  // [active, V]
         std::vector<int> tokens;
         for (std::size_t j = 0; j < who.size(); ++j)
-            tokens.push_back(impl_->sample(samplers[who[j]], logits[static_cast<int64_t>(j)].data_ptr<float>(),
-                                           result.sequences[who[j]], options.keep_logits));
+            tokens.push_back(impl_->sample(samplers[who[j]], logits[static_cast<int64_t>(j)].data_ptr<float>(), result.sequences[who[j]],
+                                           options.keep_logits));
         const double latency = ms_between(t0, Clock::now());
         result.decode_ms += latency;
         result.decode_steps += 1;
@@ -154,7 +152,7 @@ EvalResult LocalEngine::evaluate(const std::vector<int>& ids, int context) {
         std::vector<int64_t> window(ids.begin() + start, ids.begin() + start + len);
         const Segment segment{0, 0, len};
         at::Tensor logits = stage.forward(ids_tensor(window), {&segment, 1}, LogitRows::All);  // [len, V]
-        const at::Tensor logp = at::log_softmax(logits, -1).contiguous();                   // [len, V]
+        const at::Tensor logp = at::log_softmax(logits, -1).contiguous();                      // [len, V]
         const float* lp = logp.data_ptr<float>();
         for (int t = 0; t + 1 < len; ++t) total -= lp[static_cast<int64_t>(t) * impl_->config.vocab_size + window[t + 1]];
         r.tokens += len - 1;

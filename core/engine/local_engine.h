@@ -19,12 +19,11 @@ struct GenerateOptions {
 
 struct TokenEvent {
     int sequence = 0;
-    int step = 0;       // 0 = the token sampled from the prompt's prefill
+    int step = 0;  // 0 = the token sampled from the prompt's prefill
     int token = 0;
-    double at_ms = 0;   // since generation started
+    double at_ms = 0;       // since generation started
     double latency_ms = 0;  // of the step that made it
 };
-
 
 struct SequenceResult {
     std::vector<int> prompt_ids;
@@ -35,10 +34,10 @@ struct SequenceResult {
 
 struct GenerationResult {
     std::vector<SequenceResult> sequences;
-    double prefill_ms = 0;          // all prompts, one pass each
-    double decode_ms = 0;           // all decode steps
+    double prefill_ms = 0;  // all prompts, one pass each
+    double decode_ms = 0;   // all decode steps
     int decode_steps = 0;
-    int decode_tokens = 0;          // tokens made by decode steps
+    int decode_tokens = 0;  // tokens made by decode steps
     double ms_per_decode_step() const { return decode_steps ? decode_ms / decode_steps : 0; }
     double tokens_per_second() const { return decode_ms > 0 ? decode_tokens * 1000.0 / decode_ms : 0; }
 };
@@ -46,7 +45,7 @@ struct GenerationResult {
 struct EvalResult {
     double mean_cross_entropy = 0;  // nats per predicted token
     double perplexity = 0;
-    int64_t tokens = 0;             // predicted tokens
+    int64_t tokens = 0;  // predicted tokens
     int windows = 0;
 };
 
@@ -74,6 +73,5 @@ private:
     struct Impl;
     std::unique_ptr<Impl> impl_;
 };
-
 
 }  // namespace distgpt

@@ -21,7 +21,8 @@ OpenedModel open_model(const ModelSource& source) {
         }
         if (auto eos = m.tokenizer->eos_id()) m.config.eos_token_id = *eos;
         m.weights = std::make_unique<RandomGpt2Source>(m.config, source.random_seed);
-        m.description = "random " + source.random_shape + " (seed " + std::to_string(source.random_seed) + ", untrained: its text is noise)";
+        m.description =
+            "random " + source.random_shape + " (seed " + std::to_string(source.random_seed) + ", untrained: its text is noise)";
         return m;
     }
     m.config = read_gpt2_config(source.dir);

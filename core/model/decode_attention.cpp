@@ -7,8 +7,8 @@
 
 namespace distgpt {
 
-void decode_attention(const float* q, const float* k, const float* v, float* k_cache, float* v_cache, int heads,
-                      int max_context, int head_dim, int pos, float* out, int threads) {
+void decode_attention(const float* q, const float* k, const float* v, float* k_cache, float* v_cache, int heads, int max_context,
+                      int head_dim, int pos, float* out, int threads) {
     const int D = head_dim, P = pos + 1;
     const float scale = 1.0f / std::sqrt(static_cast<float>(D));
 #pragma omp parallel for num_threads(std::max(1, std::min(threads, heads))) schedule(static)

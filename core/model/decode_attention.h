@@ -8,7 +8,7 @@ namespace distgpt {
 // q, k, v: [H·D] rows; k_cache, v_cache: one slot's [H, T, D]; out: [H·D].
 // Heads are split across `threads`. One query row needs none of a batched
 // matmul's packing, which costs more than the arithmetic here.
-void decode_attention(const float* q, const float* k, const float* v, float* k_cache, float* v_cache, int heads,
-                      int max_context, int head_dim, int pos, float* out, int threads);
+void decode_attention(const float* q, const float* k, const float* v, float* k_cache, float* v_cache, int heads, int max_context,
+                      int head_dim, int pos, float* out, int threads);
 
 }  // namespace distgpt

@@ -27,9 +27,7 @@ bool ends_with(const std::string& s, const std::string& suffix) {
 
 }  // namespace
 
-RandomGpt2Source::RandomGpt2Source(Gpt2Config config, uint64_t seed) : config_(config), seed_(seed) {
-    config_.validate("random model");
-}
+RandomGpt2Source::RandomGpt2Source(Gpt2Config config, uint64_t seed) : config_(config), seed_(seed) { config_.validate("random model"); }
 
 RandomGpt2Source::~RandomGpt2Source() = default;
 
@@ -45,9 +43,7 @@ std::vector<std::string> RandomGpt2Source::names() const {
     return out;
 }
 
-std::string RandomGpt2Source::describe() const {
-    return "random GPT-2 (seed " + std::to_string(seed_) + ")";
-}
+std::string RandomGpt2Source::describe() const { return "random GPT-2 (seed " + std::to_string(seed_) + ")"; }
 
 TensorView RandomGpt2Source::header(const std::string& name) const {
     for (const auto& t : gpt2_checkpoint_layout(config_, "transformer."))

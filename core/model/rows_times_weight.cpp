@@ -47,8 +47,8 @@ DISTGPT_INLINE float dot1(const float* __restrict w, int in, const float* __rest
 // Rows [o_begin, o_end) of W against all n inputs; each 4-row block of W is
 // read from memory once and reused from L1 for the other inputs.
 DISTGPT_MULTIVERSION
-void dot_block(const float* __restrict X, int n, const float* __restrict W, const float* __restrict bias, int in,
-               int out, int o_begin, int o_end, float* __restrict Y) {
+void dot_block(const float* __restrict X, int n, const float* __restrict W, const float* __restrict bias, int in, int out, int o_begin,
+               int o_end, float* __restrict Y) {
     int o = o_begin;
     for (; o + 4 <= o_end; o += 4) {
         const float* w = W + static_cast<long>(o) * in;
@@ -61,13 +61,13 @@ void dot_block(const float* __restrict X, int n, const float* __restrict W, cons
     }
     for (; o < o_end; ++o)
         for (int r = 0; r < n; ++r)
-            Y[static_cast<long>(r) * out + o] = dot1(W + static_cast<long>(o) * in, in, X + static_cast<long>(r) * in) + (bias ? bias[o] : 0.0f);
+            Y[static_cast<long>(r) * out + o] =
+                dot1(W + static_cast<long>(o) * in, in, X + static_cast<long>(r) * in) + (bias ? bias[o] : 0.0f);
 }
 
 }  // namespace
 
-void rows_times_weight(const float* X, int n, const float* W, const float* bias, int out, int in, float* Y,
-                       int threads) {
+void rows_times_weight(const float* X, int n, const float* W, const float* bias, int out, int in, float* Y, int threads) {
     for (int r0 = 0; r0 < n; r0 += kMaxRows) {
         const int rows = std::min(kMaxRows, n - r0);
         const float* x = X + static_cast<long>(r0) * in;

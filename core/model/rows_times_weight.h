@@ -9,7 +9,6 @@ namespace distgpt {
 // Each output row's bits depend only on its own input row (BLAS gemm's do
 // not: they change with the number of rows), so a sequence computes the same
 // bits alone or batched, in one process or in a pipeline.
-void rows_times_weight(const float* X, int n, const float* W, const float* bias, int out, int in, float* Y,
-                       int threads);
+void rows_times_weight(const float* X, int n, const float* W, const float* bias, int out, int in, float* Y, int threads);
 
 }  // namespace distgpt

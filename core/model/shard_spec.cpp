@@ -12,8 +12,8 @@ ShardSpec ShardSpec::whole(const Gpt2Config& config) {
 
 void ShardSpec::validate(const Gpt2Config& c) const {
     if (layer_begin < 0 || layer_end > c.n_layer || layer_begin > layer_end)
-        throw Error("layer range " + std::to_string(layer_begin) + ".." + std::to_string(layer_end) +
-                    " does not fit a model of " + std::to_string(c.n_layer) + " layers");
+        throw Error("layer range " + std::to_string(layer_begin) + ".." + std::to_string(layer_end) + " does not fit a model of " +
+                    std::to_string(c.n_layer) + " layers");
     if (tp_size < 1 || tp_rank < 0 || tp_rank >= tp_size)
         throw Error("tensor-parallel rank " + std::to_string(tp_rank) + " of " + std::to_string(tp_size) + " is impossible");
     if (c.n_head % tp_size != 0)
@@ -22,9 +22,8 @@ void ShardSpec::validate(const Gpt2Config& c) const {
 }
 
 std::string ShardSpec::describe() const {
-    std::string s = layer_end > layer_begin
-                        ? "layers " + std::to_string(layer_begin) + "-" + std::to_string(layer_end - 1)
-                        : std::string("no layers");
+    std::string s =
+        layer_end > layer_begin ? "layers " + std::to_string(layer_begin) + "-" + std::to_string(layer_end - 1) : std::string("no layers");
     if (embedding) s += ", embedding";
     if (head) s += ", head";
     if (tp_size > 1) s += ", tp " + std::to_string(tp_rank + 1) + "/" + std::to_string(tp_size);

@@ -21,7 +21,7 @@ struct ShardSpec {
 
     static ShardSpec whole(const Gpt2Config& config);
     void validate(const Gpt2Config& config) const;  // throws Error saying what does not fit
-    std::string describe() const;                     // "layers 0-3, embedding, tp 1/2"
+    std::string describe() const;                   // "layers 0-3, embedding, tp 1/2"
     bool operator==(const ShardSpec&) const = default;
 };
 

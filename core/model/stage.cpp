@@ -55,8 +55,8 @@ void Stage::check(const at::Tensor& input, std::span<const Segment> segments) co
         if (s.slot < 0 || s.slot >= slots_)
             throw Error("sequence slot " + std::to_string(s.slot) + " is outside 0.." + std::to_string(slots_ - 1));
         if (s.len < 1 || s.pos < 0 || s.pos + s.len > max_context_)
-            throw Error("positions " + std::to_string(s.pos) + ".." + std::to_string(s.pos + s.len - 1) +
-                        " do not fit the context of " + std::to_string(max_context_));
+            throw Error("positions " + std::to_string(s.pos) + ".." + std::to_string(s.pos + s.len - 1) + " do not fit the context of " +
+                        std::to_string(max_context_));
         rows += s.len;
     }
     if (segments.empty()) throw Error("a forward pass needs at least one segment");
@@ -94,18 +94,18 @@ at::Tensor Stage::block(int l, at::Tensor x, std::span<const Segment> segments) 
     const double eps = w_.config.layer_norm_epsilon;
     at::Tensor a = attention_partial(l, at::layer_norm(x, {C}, w.ln1_w, w.ln1_b, eps), segments);  // [N, C]
     if (all_reduce_) all_reduce_(a);
-    x.add_(a);                                                                                      // [N, C]
-    at::Tensor m = mlp_partial(l, at::layer_norm(x, {C}, w.ln2_w, w.ln2_b, eps));                  // [N, C]
+    x.add_(a);                                                                     // [N, C]
+    at::Tensor m = mlp_partial(l, at::layer_norm(x, {C}, w.ln2_w, w.ln2_b, eps));  // [N, C]
     if (all_reduce_) all_reduce_(m);
-    x.add_(m);                                                                                      // [N, C]
+    x.add_(m);  // [N, C]
     return x;
 }
 
 at::Tensor Stage::attention_partial(int l, const at::Tensor& h, std::span<const Segment> segments) {
     const auto& w = w_.layers[l];
     const at::Tensor qkv = linear(h, w.qkv_w, w.qkv_b);  // [N, 3C']
-    const at::Tensor y = attend(l, qkv, segments);      // [N, C']
-    return linear(y, w.attn_out_w, w.attn_out_b);       // [N, C]
+    const at::Tensor y = attend(l, qkv, segments);       // [N, C']
+    return linear(y, w.attn_out_w, w.attn_out_b);        // [N, C]
 }
 
 at::Tensor Stage::mlp_partial(int l, const at::Tensor& h) {
@@ -129,24 +129,24 @@ at::Tensor Stage::attend(int l, const at::Tensor& qkv, std::span<const Segment> 
         if (L == 1) {
             const float* r = qkv.data_ptr<float>() + row * 3 * Cs;  // q | k | v of this row
             decode_attention(r, r + Cs, r + 2 * Cs, k_cache_[l].select(0, s.slot).data_ptr<float>(),
-                             v_cache_[l].select(0, s.slot).data_ptr<float>(), static_cast<int>(H), max_context_,
-                             static_cast<int>(D), s.pos, out.data_ptr<float>() + row * Cs, threads_);
+                             v_cache_[l].select(0, s.slot).data_ptr<float>(), static_cast<int>(H), max_context_, static_cast<int>(D), s.pos,
+                             out.data_ptr<float>() + row * Cs, threads_);
             row += 1;
             continue;
         }
-        const at::Tensor part = qkv.narrow(0, row, L);                                 // [L, 3C']
-        const at::Tensor q = part.narrow(1, 0, Cs).view({L, H, D}).transpose(0, 1);   // [H, L, D]
-        at::Tensor kc = k_cache_[l].select(0, s.slot);                                // [H, T, D]
-        at::Tensor vc = v_cache_[l].select(0, s.slot);                                // [H, T, D]
+        const at::Tensor part = qkv.narrow(0, row, L);                               // [L, 3C']
+        const at::Tensor q = part.narrow(1, 0, Cs).view({L, H, D}).transpose(0, 1);  // [H, L, D]
+        at::Tensor kc = k_cache_[l].select(0, s.slot);                               // [H, T, D]
+        at::Tensor vc = v_cache_[l].select(0, s.slot);                               // [H, T, D]
         kc.narrow(1, s.pos, L).copy_(part.narrow(1, Cs, Cs).view({L, H, D}).transpose(0, 1));
         vc.narrow(1, s.pos, L).copy_(part.narrow(1, 2 * Cs, Cs).view({L, H, D}).transpose(0, 1));
-        const at::Tensor k = kc.narrow(1, 0, P);                                      // [H, P, D]
-        const at::Tensor v = vc.narrow(1, 0, P);                                      // [H, P, D]
-        at::Tensor att = at::bmm(q, k.transpose(1, 2)).mul_(scale);                  // [H, L, P]
+        const at::Tensor k = kc.narrow(1, 0, P);                     // [H, P, D]
+        const at::Tensor v = vc.narrow(1, 0, P);                     // [H, P, D]
+        at::Tensor att = at::bmm(q, k.transpose(1, 2)).mul_(scale);  // [H, L, P]
         // Row i is position pos+i: it sees columns 0..pos+i (one row took the decode path above).
         const at::Tensor future = at::ones({L, P}, at::TensorOptions().dtype(at::kBool)).triu(s.pos + 1);  // [L, P]
         att.masked_fill_(future, -std::numeric_limits<float>::infinity());
-        att = at::softmax(att, -1);                                                   // [H, L, P]
+        att = at::softmax(att, -1);                                                     // [H, L, P]
         out.narrow(0, row, L).copy_(at::bmm(att, v).transpose(0, 1).reshape({L, Cs}));  // [L, C']
         row += L;
     }

@@ -46,7 +46,7 @@ public:
 
     // Exposed for tests that check a shard's pieces against the whole.
     at::Tensor attention_partial(int layer, const at::Tensor& x, std::span<const Segment> segments);  // [N, C]
-    at::Tensor mlp_partial(int layer, const at::Tensor& x);                                             // [N, C]
+    at::Tensor mlp_partial(int layer, const at::Tensor& x);                                           // [N, C]
 
 private:
     at::Tensor embed(const at::Tensor& ids, std::span<const Segment> segments);
@@ -58,7 +58,7 @@ private:
 
     StageWeights w_;
     int slots_, max_context_, threads_;
-    int heads_;  // heads held by this shard
+    int heads_;                                  // heads held by this shard
     std::vector<at::Tensor> k_cache_, v_cache_;  // per layer [slots, H', max_context, D]
     AllReduce all_reduce_;
 };

@@ -34,7 +34,8 @@ at::Tensor empty_weight(at::IntArrayRef sizes) {
     if (bytes < (1u << 20)) return at::empty(sizes, at::TensorOptions().dtype(at::kFloat));
     void* p = allocate_streamed(bytes);
     if (!p) throw Error("out of memory allocating " + std::to_string(bytes >> 20) + " MiB of weights");
-    return at::from_blob(p, sizes, [](void* q) { std::free(q); }, at::TensorOptions().dtype(at::kFloat));
+    return at::from_blob(
+        p, sizes, [](void* q) { std::free(q); }, at::TensorOptions().dtype(at::kFloat));
 }
 
 // Copies what `pick` selects of a stored tensor into a new fp32 tensor.
@@ -48,8 +49,7 @@ at::Tensor copy_out(const TensorSource& source, const std::string& name, std::ve
         throw Error(view.origin + ": tensor '" + name + "' has shape " + view.shape_string() + " but config.json implies " +
                     want.shape_string() + " (config and weights do not match)");
     }
-    const at::Tensor stored = at::from_blob(const_cast<std::byte*>(view.data), view.shape,
-                                            at::TensorOptions().dtype(stored_type));
+    const at::Tensor stored = at::from_blob(const_cast<std::byte*>(view.data), view.shape, at::TensorOptions().dtype(stored_type));
     const at::Tensor picked = pick(stored);
     at::Tensor out = empty_weight(picked.sizes());
     out.copy_(picked);
@@ -70,8 +70,8 @@ int64_t StageWeights::bytes() const {
     };
     add(wte), add(wpe), add(lnf_w), add(lnf_b);
     for (const auto& l : layers)
-        for (const auto* t : {&l.ln1_w, &l.ln1_b, &l.qkv_w, &l.qkv_b, &l.attn_out_w, &l.attn_out_b, &l.ln2_w, &l.ln2_b,
-                              &l.fc_w, &l.fc_b, &l.mlp_out_w, &l.mlp_out_b})
+        for (const auto* t : {&l.ln1_w, &l.ln1_b, &l.qkv_w, &l.qkv_b, &l.attn_out_w, &l.attn_out_b, &l.ln2_w, &l.ln2_b, &l.fc_w, &l.fc_b,
+                              &l.mlp_out_w, &l.mlp_out_b})
             add(*t);
     return n;
 }
@@ -112,7 +112,8 @@ StageWeights load_stage_weights(const TensorSource& source, const Gpt2Config& co
         if (r == 0) l.attn_out_b = whole(source, name("attn.c_proj.bias"), {C});
         l.ln2_w = whole(source, name("ln_2.weight"), {C});
         l.ln2_b = whole(source, name("ln_2.bias"), {C});
-        l.fc_w = copy_out(source, name("mlp.c_fc.weight"), {C, hidden}, [&](const at::Tensor& t) { return (cut ? t.narrow(1, r * Fs, Fs) : t).t(); });
+        l.fc_w = copy_out(source, name("mlp.c_fc.weight"), {C, hidden},
+                          [&](const at::Tensor& t) { return (cut ? t.narrow(1, r * Fs, Fs) : t).t(); });
         l.fc_b = copy_out(source, name("mlp.c_fc.bias"), {hidden}, [&](const at::Tensor& t) { return cut ? t.narrow(0, r * Fs, Fs) : t; });
         l.mlp_out_w = copy_out(source, name("mlp.c_proj.weight"), {hidden, C},
                                [&](const at::Tensor& t) { return (cut ? t.narrow(0, r * Fs, Fs) : t).t(); });

@@ -49,8 +49,10 @@ KeyPair read_key_pair(const std::filesystem::path& file) {
     if (!in) throw Error("cannot open key file " + file.string());
     KeyPair k;
     for (std::string word, value; in >> word >> value;) {
-        if (word == "public") k.public_key = value;
-        else if (word == "secret") k.secret_key = value;
+        if (word == "public")
+            k.public_key = value;
+        else if (word == "secret")
+            k.secret_key = value;
     }
     if (!valid_z85_key(k.public_key) || !valid_z85_key(k.secret_key))
         throw Error(file.string() + ": not a key pair written by `distgpt-cli keygen` (\"public <z85>\" and \"secret <z85>\" lines)");
@@ -67,11 +69,11 @@ std::set<std::string> read_authorized_keys(const std::filesystem::path& file) {
         while (!line.empty() && std::isspace(static_cast<unsigned char>(line.back()))) line.pop_back();
         while (!line.empty() && std::isspace(static_cast<unsigned char>(line.front()))) line.erase(0, 1);
         if (line.empty() || line[0] == '#') continue;  // a comment is a whole line: Z85 keys may contain '#'
-        if (!valid_z85_key(line)) throw Error(file.string() + ":" + std::to_string(n) + ": not a public key (40 Z85 characters, as in a .pub file)");
+        if (!valid_z85_key(line))
+            throw Error(file.string() + ":" + std::to_string(n) + ": not a public key (40 Z85 characters, as in a .pub file)");
         keys.insert(line);
     }
     return keys;
 }
-
 
 }  // namespace distgpt::net

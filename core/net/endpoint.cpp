@@ -5,9 +5,11 @@ namespace distgpt::net {
 std::optional<Endpoint> parse_endpoint(std::string_view text) {
     const auto scheme = text.find("://");
     const auto colon = text.rfind(':');
-    if (scheme == std::string_view::npos || scheme == 0 || colon == std::string_view::npos || colon <= scheme + 3 || colon + 1 >= text.size())
+    if (scheme == std::string_view::npos || scheme == 0 || colon == std::string_view::npos || colon <= scheme + 3 ||
+        colon + 1 >= text.size())
         return std::nullopt;
-    Endpoint e{std::string(text.substr(0, scheme)), std::string(text.substr(scheme + 3, colon - scheme - 3)), std::string(text.substr(colon + 1))};
+    Endpoint e{std::string(text.substr(0, scheme)), std::string(text.substr(scheme + 3, colon - scheme - 3)),
+               std::string(text.substr(colon + 1))};
     // A bracketed IPv6 host must close before the port's colon.
     if (e.host.front() == '[' && e.host.back() != ']') return std::nullopt;
     return e;

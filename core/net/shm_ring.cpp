@@ -89,10 +89,10 @@ std::optional<ShmRing> ShmRing::open(const std::string& name) {
     struct stat st {};
     // Only a segment this user made and no one else can touch: another user's
     // segment under an expected name must not receive our activations.
-    const bool ours = fstat(fd, &st) == 0 && st.st_uid == geteuid() && (st.st_mode & 077) == 0 &&
-                      st.st_size > static_cast<off_t>(kHeaderBytes);
-    void* base = ours ? mmap(nullptr, static_cast<std::size_t>(st.st_size), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, 0)
-                      : MAP_FAILED;
+    const bool ours =
+        fstat(fd, &st) == 0 && st.st_uid == geteuid() && (st.st_mode & 077) == 0 && st.st_size > static_cast<off_t>(kHeaderBytes);
+    void* base =
+        ours ? mmap(nullptr, static_cast<std::size_t>(st.st_size), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, 0) : MAP_FAILED;
     ::close(fd);
     if (base == MAP_FAILED) return std::nullopt;
     auto* h = static_cast<ShmRingHeader*>(base);
@@ -153,12 +153,14 @@ void ShmRing::wait_for_room(std::size_t bytes, std::chrono::steady_clock::time_p
 
 bool ShmRing::write(const proto::Parts& parts, std::chrono::milliseconds patience) {
     if (closed()) return false;
-    if (parts.empty() || parts.size() > proto::kMaxFrames + 1) throw Error("shared-memory ring " + name_ + ": a message of " + std::to_string(parts.size()) + " parts");
+    if (parts.empty() || parts.size() > proto::kMaxFrames + 1)
+        throw Error("shared-memory ring " + name_ + ": a message of " + std::to_string(parts.size()) + " parts");
     // The message as one stream of bytes: [u32 part count][u32 length per part][the parts' bytes].
     std::vector<uint32_t> prefix{static_cast<uint32_t>(parts.size())};
     std::size_t total = 4 + 4 * parts.size();
     for (const auto& p : parts) prefix.push_back(static_cast<uint32_t>(p.size())), total += p.size();
-    if (total > static_cast<std::size_t>(proto::kMaxMessageBytes)) throw Error("shared-memory ring " + name_ + ": a message of " + std::to_string(total) + " bytes is over the cap");
+    if (total > static_cast<std::size_t>(proto::kMaxMessageBytes))
+        throw Error("shared-memory ring " + name_ + ": a message of " + std::to_string(total) + " bytes is over the cap");
     auto copy_stream = [&](std::size_t from, std::size_t bytes, unsigned char* out) {
         std::size_t at = 0;  // start of the current piece in the stream
         auto piece = [&](const void* data, std::size_t size) {
@@ -183,8 +185,7 @@ bool ShmRing::write(const proto::Parts& parts, std::chrono::milliseconds patienc
             w += to_end, offset = 0;
         }
         unsigned char* out = data_ + offset;
-        const uint32_t head[4] = {static_cast<uint32_t>(need),
-                                  (sent == 0 ? kFirst : 0u) | (sent + chunk == total ? kLast : 0u),
+        const uint32_t head[4] = {static_cast<uint32_t>(need), (sent == 0 ? kFirst : 0u) | (sent + chunk == total ? kLast : 0u),
                                   static_cast<uint32_t>(chunk), static_cast<uint32_t>(total)};
         std::memcpy(out, head, kRecordHeader);
         copy_stream(sent, chunk, out + kRecordHeader);
@@ -240,7 +241,8 @@ std::optional<proto::Parts> ShmRing::try_read() {
         const auto [record, flags, bytes, total] = head;
         if (record < kRecordHeader || record % 8 || record > w - r || record > capacity_ - offset)
             throw broken("a record of " + std::to_string(record) + " bytes");
-        if (bytes > record - kRecordHeader) throw broken("a chunk of " + std::to_string(bytes) + " bytes in a record of " + std::to_string(record));
+        if (bytes > record - kRecordHeader)
+            throw broken("a chunk of " + std::to_string(bytes) + " bytes in a record of " + std::to_string(record));
         auto message = take(in + kRecordHeader, bytes, flags, total);
         r += record;
         header_->read_pos.store(r, std::memory_order_release);
@@ -257,7 +259,8 @@ Error ShmRing::broken(const std::string& why) const {
 std::optional<proto::Parts> ShmRing::take(const unsigned char* chunk, uint32_t bytes, uint32_t flags, uint32_t total) {
     if (flags & kFirst) {
         if (in_message_) throw broken("a message began before the last one ended");
-        if (total < 8 || total > static_cast<uint64_t>(proto::kMaxMessageBytes)) throw broken("a message of " + std::to_string(total) + " bytes");
+        if (total < 8 || total > static_cast<uint64_t>(proto::kMaxMessageBytes))
+            throw broken("a message of " + std::to_string(total) + " bytes");
         in_message_ = true, expected_ = total;
         partial_.clear();
     } else if (!in_message_) {
@@ -270,7 +273,8 @@ std::optional<proto::Parts> ShmRing::take(const unsigned char* chunk, uint32_t b
     in_message_ = false;
     const unsigned char* stream = whole ? chunk : partial_.data();
     const std::size_t size = whole ? bytes : partial_.size();
-    if (size != expected_) throw broken("a message of " + std::to_string(size) + " bytes where " + std::to_string(expected_) + " were announced");
+    if (size != expected_)
+        throw broken("a message of " + std::to_string(size) + " bytes where " + std::to_string(expected_) + " were announced");
     uint32_t count = 0;
     std::memcpy(&count, stream, 4);
     if (count == 0 || count > proto::kMaxFrames + 1) throw broken("a message of " + std::to_string(count) + " parts");

@@ -38,9 +38,7 @@ std::vector<std::pair<int, int>> balance(int layers, int stages, int64_t layer_c
 
 }  // namespace
 
-int sequence_slots(int prompts, int in_flight, int stages) {
-    return std::max(1, std::min(prompts, in_flight > 0 ? in_flight : stages));
-}
+int sequence_slots(int prompts, int in_flight, int stages) { return std::max(1, std::min(prompts, in_flight > 0 ? in_flight : stages)); }
 
 NodeMemory shard_memory(const Gpt2Config& c, const ShardSpec& shard, int slots, int context) {
     const int64_t C = c.n_embd, V = c.vocab_size, layers = shard.layer_end - shard.layer_begin, k = std::max(1, shard.tp_size);
@@ -67,8 +65,8 @@ std::string memory_shortfalls(const Plan& plan, const Topology& t) {
         const int64_t limit = t.nodes[node].memory_limit;
         if (m.fits(limit)) continue;
         shortfalls += "\n  node '" + t.nodes[node].name + "' needs " + mib(m.total()) + " (weights " + mib(m.weights) + ", KV cache " +
-                      mib(m.kv_cache) + ", runtime " + mib(m.runtime) + ") but its limit is " + mib(limit) + ": " +
-                      mib(m.total() - limit) + " short";
+                      mib(m.kv_cache) + ", runtime " + mib(m.runtime) + ") but its limit is " + mib(limit) + ": " + mib(m.total() - limit) +
+                      " short";
     }
     if (shortfalls.empty()) return {};
     return "the plan does not fit:" + shortfalls + "\n  add nodes, raise their limits, or use fewer sequences or a shorter context";
@@ -78,8 +76,9 @@ Plan plan_stages(const Topology& t, const Gpt2Config& c, int slots, int context)
     const int k = t.ranks_per_stage(), stages = t.stage_count();
     if (k < 1 || stages < 1) throw Error("the topology has no stage to run");
     if (t.nodes.size() % k != 0)
-        throw Error(std::to_string(k) + " tensor-parallel ranks per stage need a node count that " + std::to_string(k) + " divides, but the topology has " +
-                    std::to_string(t.nodes.size()) + " nodes: add or remove a node, or choose another strategy");
+        throw Error(std::to_string(k) + " tensor-parallel ranks per stage need a node count that " + std::to_string(k) +
+                    " divides, but the topology has " + std::to_string(t.nodes.size()) +
+                    " nodes: add or remove a node, or choose another strategy");
     if (c.n_head % k != 0)
         throw Error("tensor-parallel degree " + std::to_string(k) + " does not divide the model's " + std::to_string(c.n_head) +
                     " heads; use " + std::to_string(k) + " nodes per stage only for models whose heads it divides");
@@ -97,7 +96,9 @@ Plan plan_stages(const Topology& t, const Gpt2Config& c, int slots, int context)
                             std::to_string(b) + ", " + std::to_string(e) + ") does not follow " + std::to_string(expect));
             expect = e;
         }
-        if (expect != c.n_layer) throw Error("manual layer ranges end at " + std::to_string(expect) + " but the model has " + std::to_string(c.n_layer) + " layers");
+        if (expect != c.n_layer)
+            throw Error("manual layer ranges end at " + std::to_string(expect) + " but the model has " + std::to_string(c.n_layer) +
+                        " layers");
     }
     Plan plan;
     plan.memory.resize(t.nodes.size());

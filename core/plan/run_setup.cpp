@@ -22,8 +22,8 @@ RunSetup prepare_run(const Topology& topology, const OpenedModel& model, const R
         longest = std::max(longest, s.prompts.back().size());
     }
     s.slots = sequence_slots(static_cast<int>(s.prompts.size()), choices.in_flight, topology.stage_count());
-    s.context = choices.context > 0 ? choices.context
-                                    : std::min<int>(model.config.n_positions, static_cast<int>(longest) + choices.max_new_tokens);
+    s.context =
+        choices.context > 0 ? choices.context : std::min<int>(model.config.n_positions, static_cast<int>(longest) + choices.max_new_tokens);
     if (static_cast<int>(longest) >= s.context)
         throw Error("the longest prompt has " + std::to_string(longest) + " tokens; the context holds " + std::to_string(s.context) +
                     ": shorten the prompt" + (choices.context > 0 ? " or raise --context" : ""));

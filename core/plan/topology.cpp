@@ -72,15 +72,22 @@ Topology parse_topology(const std::string& text, const std::string& origin) {
     Topology t;
     try {
         const std::string strategy = j.value("strategy", "pipeline");
-        if (strategy == "pipeline") t.strategy = Strategy::Pipeline;
-        else if (strategy == "tensor") t.strategy = Strategy::Tensor;
-        else if (strategy == "hybrid") t.strategy = Strategy::Hybrid;
-        else throw Error(origin + ": strategy '" + strategy + "' is not pipeline, tensor or hybrid");
+        if (strategy == "pipeline")
+            t.strategy = Strategy::Pipeline;
+        else if (strategy == "tensor")
+            t.strategy = Strategy::Tensor;
+        else if (strategy == "hybrid")
+            t.strategy = Strategy::Hybrid;
+        else
+            throw Error(origin + ": strategy '" + strategy + "' is not pipeline, tensor or hybrid");
         t.tensor_parallel = static_cast<int>(whole(j, "tensor_parallel", t.strategy == Strategy::Hybrid ? 2 : 1, 1, 1024, origin));
         const std::string transport = j.value("transport", "auto");
-        if (transport == "auto") t.transport = TransportChoice::Auto;
-        else if (transport == "zeromq") t.transport = TransportChoice::ZeroMQ;
-        else throw Error(origin + ": transport '" + transport + "' is not auto or zeromq");
+        if (transport == "auto")
+            t.transport = TransportChoice::Auto;
+        else if (transport == "zeromq")
+            t.transport = TransportChoice::ZeroMQ;
+        else
+            throw Error(origin + ": transport '" + transport + "' is not auto or zeromq");
         if (!j.contains("nodes") || !j["nodes"].is_array() || j["nodes"].empty())
             throw Error(origin + ": needs a non-empty \"nodes\" array");
         std::set<std::string> names;
@@ -94,10 +101,12 @@ Topology parse_topology(const std::string& text, const std::string& origin) {
             const std::string weights = n.value("weights", "auto");
             node.server_key = n.value("server_key", "");
             if (!node.server_key.empty() && node.server_key.size() != 40)
-                throw Error(origin + ": node '" + node.name + "': server_key must be the 40-character public key from the worker's .pub file");
+                throw Error(origin + ": node '" + node.name +
+                            "': server_key must be the 40-character public key from the worker's .pub file");
             if (!names.insert(node.name).second) throw Error(origin + ": two nodes are named '" + node.name + "'");
             if (node.endpoint != "local" && node.endpoint.rfind("tcp://", 0) != 0)
-                throw Error(origin + ": node '" + node.name + "': endpoint must be \"local\" or tcp://host:port, not '" + node.endpoint + "'");
+                throw Error(origin + ": node '" + node.name + "': endpoint must be \"local\" or tcp://host:port, not '" + node.endpoint +
+                            "'");
             const auto source = parse_weight_source(weights);
             if (!source) throw Error(origin + ": node '" + node.name + "': weights must be auto, disk or stream, not '" + weights + "'");
             node.weights = *source;
@@ -106,8 +115,8 @@ Topology parse_topology(const std::string& text, const std::string& origin) {
         if (j.contains("layers")) {
             if (!j["layers"].is_array()) throw Error(origin + ": \"layers\" must list [begin, end) pairs, one per stage");
             for (const json& r : j["layers"]) {
-                if (!r.is_array() || r.size() != 2 || !r[0].is_number_integer() || !r[1].is_number_integer() ||
-                    r[0].get<int64_t>() < 0 || r[1].get<int64_t>() > 100000 || r[0].get<int64_t>() > 100000)
+                if (!r.is_array() || r.size() != 2 || !r[0].is_number_integer() || !r[1].is_number_integer() || r[0].get<int64_t>() < 0 ||
+                    r[1].get<int64_t>() > 100000 || r[0].get<int64_t>() > 100000)
                     throw Error(origin + ": \"layers\" must list [begin, end) pairs of layer numbers, one per stage");
                 t.layers.emplace_back(r[0].get<int>(), r[1].get<int>());
             }
@@ -120,7 +129,8 @@ Topology parse_topology(const std::string& text, const std::string& origin) {
         throw Error(origin + ": hybrid with tensor_parallel " + std::to_string(t.tensor_parallel) + " needs a multiple of " +
                     std::to_string(t.tensor_parallel) + " nodes, not " + std::to_string(n));
     if (!t.layers.empty() && static_cast<int>(t.layers.size()) != t.stage_count())
-        throw Error(origin + ": \"layers\" gives " + std::to_string(t.layers.size()) + " ranges for " + std::to_string(t.stage_count()) + " stages");
+        throw Error(origin + ": \"layers\" gives " + std::to_string(t.layers.size()) + " ranges for " + std::to_string(t.stage_count()) +
+                    " stages");
     return t;
 }
 

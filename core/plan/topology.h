@@ -28,9 +28,9 @@ struct NodeSpec {
     std::string name;
     std::string endpoint = "local";  // "local": the controller starts the worker; else tcp://host:port
     int threads = 1;
-    int64_t memory_limit = 0;        // bytes; 0 = no limit
+    int64_t memory_limit = 0;  // bytes; 0 = no limit
     WeightSource weights = WeightSource::Auto;
-    std::string server_key;          // the worker's CURVE public key (its .pub file), when it authenticates
+    std::string server_key;  // the worker's CURVE public key (its .pub file), when it authenticates
 };
 
 // The cluster a run uses, as the topology JSON file and the app's editor

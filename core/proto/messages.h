@@ -41,8 +41,8 @@ struct HelloReply {
     bool curve = false;                          // the worker admits only authorized keys
     std::string boot_id;                         // same as the controller's: same machine, same monotonic clock
     int64_t refused_messages = 0;                // malformed or unwelcome messages refused since it started
-    MSGPACK_DEFINE_MAP(name, host, version, cores, threads, memory_total, memory_limit, model_dir, collective_endpoint,
-                       heartbeat_endpoint, public_key, curve, boot_id, refused_messages);
+    MSGPACK_DEFINE_MAP(name, host, version, cores, threads, memory_total, memory_limit, model_dir, collective_endpoint, heartbeat_endpoint,
+                       public_key, curve, boot_id, refused_messages);
 };
 
 // Controller <-> worker, every 500 ms each way on the heartbeat sockets.
@@ -110,22 +110,22 @@ struct Configure {
     // A tensor-parallel stage is led by its rank 0: it alone receives the
     // stage's starts, forwards and tokens, and relays each to its followers
     // before computing, so every rank takes them in the same order.
-    std::optional<Peer> next;           // the next stage's rank 0 (none on the last stage)
-    std::optional<Peer> first;          // stage 0's rank 0, where the last stage sends tokens (the last stage only)
-    std::vector<Peer> followers;        // rank 0 only: ranks 1.. of this stage
-    std::vector<Peer> tp_peers;         // the collective endpoints of this stage's ranks, in rank order
-    bool return_logits = false;         // the last stage sends each sampled row's logits (tests, debugging)
+    std::optional<Peer> next;     // the next stage's rank 0 (none on the last stage)
+    std::optional<Peer> first;    // stage 0's rank 0, where the last stage sends tokens (the last stage only)
+    std::vector<Peer> followers;  // rank 0 only: ranks 1.. of this stage
+    std::vector<Peer> tp_peers;   // the collective endpoints of this stage's ranks, in rank order
+    bool return_logits = false;   // the last stage sends each sampled row's logits (tests, debugging)
     int eos_token_id = -1;
-    std::vector<int> masked_ranges;     // [begin, end) pairs of ids never sampled: ids the tokenizer cannot spell
+    std::vector<int> masked_ranges;  // [begin, end) pairs of ids never sampled: ids the tokenizer cannot spell
     // Shared memory between workers on one machine: `inbox` is this worker's
     // endpoint as its peers name it, `prev` those of the workers that send it
     // forwards or tokens; it makes a ring for each (docs/protocol.md).
     bool shared_memory = false;
     std::string inbox;
     std::vector<std::string> prev;
-    MSGPACK_DEFINE_MAP(run, weights, model_dir, random_shape, config_json, random_seed, layer_begin, layer_end,
-                       embedding, head, tp_rank, tp_size, stage, stages, slots, context, threads, next, first,
-                       tp_peers, return_logits, eos_token_id, masked_ranges, shared_memory, inbox, prev, followers);
+    MSGPACK_DEFINE_MAP(run, weights, model_dir, random_shape, config_json, random_seed, layer_begin, layer_end, embedding, head, tp_rank,
+                       tp_size, stage, stages, slots, context, threads, next, first, tp_peers, return_logits, eos_token_id, masked_ranges,
+                       shared_memory, inbox, prev, followers);
 };
 
 struct Configured {
@@ -185,7 +185,7 @@ struct Token {
     int slot = 0, pos = 0;  // pos: where the token goes in the sequence
     int token = 0;
     bool done = false;
-    bool forced = false;  // replayed after a recovery, not new
+    bool forced = false;                         // replayed after a recovery, not new
     FinishReason finish = FinishReason::Length;  // when done
     MSGPACK_DEFINE_MAP(id, slot, pos, token, done, forced, finish);
 };

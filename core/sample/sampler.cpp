@@ -40,9 +40,7 @@ double Sampler::next_uniform() {
     return static_cast<double>(result >> 11) * 0x1.0p-53;
 }
 
-int argmax(std::span<const float> logits) {
-    return static_cast<int>(std::max_element(logits.begin(), logits.end()) - logits.begin());
-}
+int argmax(std::span<const float> logits) { return static_cast<int>(std::max_element(logits.begin(), logits.end()) - logits.begin()); }
 
 int Sampler::sample(std::span<const float> logits, int allowed) {
     const int n = allowed < 0 ? static_cast<int>(logits.size()) : std::min<int>(allowed, static_cast<int>(logits.size()));

@@ -30,7 +30,7 @@ struct StopRule {
     std::optional<int> end_of_text;  // the tokenizer's own (a character model has none, whatever its config says)
     bool stop_at_end_of_text = true;
     int max_new_tokens = 64;
-    int context = 0;                 // tokens a sequence may hold, prompt included
+    int context = 0;  // tokens a sequence may hold, prompt included
 
     // After a sequence of `length` tokens has generated `generated` of them, the last being `token`.
     std::optional<FinishReason> after(int token, int generated, int length) const {

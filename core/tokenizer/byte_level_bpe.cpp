@@ -56,7 +56,8 @@ ByteLevelBpe::ByteLevelBpe(std::map<std::string, int> vocab, std::vector<std::pa
     for (const auto& [token, id] : vocab_) {
         limit = std::max(limit, id + 1);
         if (auto [it, fresh] = owner.emplace(id, &token); !fresh)
-            throw Error("vocabulary gives id " + std::to_string(id) + " to both '" + *it->second + "' and '" + token + "'; every token needs its own id");
+            throw Error("vocabulary gives id " + std::to_string(id) + " to both '" + *it->second + "' and '" + token +
+                        "'; every token needs its own id");
     }
     for (const auto& [token, id] : special_) limit = std::max(limit, id + 1);
     // Ids index a table: a vocabulary's are dense, with room for a few gaps.
@@ -78,10 +79,14 @@ ByteLevelBpe::ByteLevelBpe(std::map<std::string, int> vocab, std::vector<std::pa
             char32_t cp = 0;
             // decode one code point
             const auto b0 = static_cast<unsigned char>(token[i]);
-            if (n == 1) cp = b0;
-            else if (n == 2) cp = ((b0 & 0x1F) << 6) | (token[i + 1] & 0x3F);
-            else if (n == 3) cp = ((b0 & 0x0F) << 12) | ((token[i + 1] & 0x3F) << 6) | (token[i + 2] & 0x3F);
-            else cp = ((b0 & 0x07) << 18) | ((token[i + 1] & 0x3F) << 12) | ((token[i + 2] & 0x3F) << 6) | (token[i + 3] & 0x3F);
+            if (n == 1)
+                cp = b0;
+            else if (n == 2)
+                cp = ((b0 & 0x1F) << 6) | (token[i + 1] & 0x3F);
+            else if (n == 3)
+                cp = ((b0 & 0x0F) << 12) | ((token[i + 1] & 0x3F) << 6) | (token[i + 2] & 0x3F);
+            else
+                cp = ((b0 & 0x07) << 18) | ((token[i + 1] & 0x3F) << 12) | ((token[i + 2] & 0x3F) << 6) | (token[i + 3] & 0x3F);
             const int byte = map.byte_of(cp);
             if (byte < 0) throw Error("vocabulary token '" + token + "' (id " + std::to_string(id) + ") is not in GPT-2 byte-level form");
             bytes += static_cast<char>(byte);
@@ -95,8 +100,7 @@ ByteLevelBpe::ByteLevelBpe(std::map<std::string, int> vocab, std::vector<std::pa
         id_known_[id] = true;
     }
     merge_rank_.reserve(merges_.size());
-    for (std::size_t r = 0; r < merges_.size(); ++r)
-        merge_rank_.emplace(merges_[r].first + " " + merges_[r].second, static_cast<int>(r));
+    for (std::size_t r = 0; r < merges_.size(); ++r) merge_rank_.emplace(merges_[r].first + " " + merges_[r].second, static_cast<int>(r));
 }
 
 std::unique_ptr<ByteLevelBpe> ByteLevelBpe::from_vocab_and_merges(const std::filesystem::path& vocab_json,
@@ -188,7 +192,8 @@ void ByteLevelBpe::encode_piece(std::string_view piece, std::vector<int>& out) c
     std::vector<int> ids;
     for (const auto& s : symbols) {
         auto it = vocab_.find(s);
-        if (it == vocab_.end()) throw Error("BPE produced symbol '" + s + "' that is not in the vocabulary (vocab.json and merges.txt do not match)");
+        if (it == vocab_.end())
+            throw Error("BPE produced symbol '" + s + "' that is not in the vocabulary (vocab.json and merges.txt do not match)");
         ids.push_back(it->second);
     }
     out.insert(out.end(), ids.begin(), ids.end());
@@ -223,9 +228,7 @@ const std::string& ByteLevelBpe::token_bytes(int id) const {
     return id_bytes_[id];
 }
 
-bool ByteLevelBpe::has_token(int id) const {
-    return id >= 0 && id < static_cast<int>(id_known_.size()) && id_known_[id];
-}
+bool ByteLevelBpe::has_token(int id) const { return id >= 0 && id < static_cast<int>(id_known_.size()) && id_known_[id]; }
 
 std::optional<int> ByteLevelBpe::eos_id() const {
     if (auto it = special_.find(kEndOfText); it != special_.end()) return it->second;
@@ -243,8 +246,8 @@ void ByteLevelBpe::save(const std::filesystem::path& dir) const {
     merges << "#version: 0.2\n";
     for (const auto& [a, b] : merges_) merges << a << ' ' << b << '\n';
     const std::string eos = eos_id() ? kEndOfText : "";
-    json config = {{"tokenizer_class", "GPT2Tokenizer"}, {"bos_token", eos}, {"eos_token", eos}, {"unk_token", eos},
-                   {"add_prefix_space", false}};
+    json config = {
+        {"tokenizer_class", "GPT2Tokenizer"}, {"bos_token", eos}, {"eos_token", eos}, {"unk_token", eos}, {"add_prefix_space", false}};
     std::ofstream(dir / "tokenizer_config.json") << config.dump(2) << "\n";
 }
 

@@ -15,8 +15,7 @@ CharTokenizer::CharTokenizer(std::vector<std::string> chars) : chars_(std::move(
         const auto& c = chars_[i];
         if (c.empty() || utf8::first_invalid(c) || utf8::char_length(c, 0) != c.size())
             throw Error("character vocabulary entry " + std::to_string(i) + " is not exactly one UTF-8 character");
-        if (!ids_.emplace(c, static_cast<int>(i)).second)
-            throw Error("character vocabulary lists '" + c + "' twice");
+        if (!ids_.emplace(c, static_cast<int>(i)).second) throw Error("character vocabulary lists '" + c + "' twice");
     }
 }
 
@@ -46,7 +45,8 @@ std::unique_ptr<CharTokenizer> CharTokenizer::from_vocab_json(const std::filesys
         if (!it.value().is_number_integer()) throw Error(path.string() + ": id of '" + it.key() + "' is not an integer");
         const auto id = it.value().get<int64_t>();
         if (id < 0 || id >= static_cast<int64_t>(chars.size()) || !chars[id].empty())
-            throw Error(path.string() + ": ids must be 0.." + std::to_string(chars.size() - 1) + ", each once; '" + it.key() + "' has " + std::to_string(id));
+            throw Error(path.string() + ": ids must be 0.." + std::to_string(chars.size() - 1) + ", each once; '" + it.key() + "' has " +
+                        std::to_string(id));
         chars[id] = it.key();
     }
     return std::make_unique<CharTokenizer>(std::move(chars));

@@ -10,7 +10,7 @@ namespace distgpt {
 // "DistgptCharTokenizer".
 class CharTokenizer : public Tokenizer {
 public:
-    explicit CharTokenizer(std::vector<std::string> chars);  // id = index
+    explicit CharTokenizer(std::vector<std::string> chars);                  // id = index
     static std::unique_ptr<CharTokenizer> from_text(std::string_view text);  // the sorted set of its characters
     static std::unique_ptr<CharTokenizer> from_vocab_json(const std::filesystem::path& vocab_json);
 

@@ -17,8 +17,10 @@ std::vector<std::pair<int, int>> Tokenizer::unspellable_ids(int vocab_size) cons
     std::vector<std::pair<int, int>> ranges;
     for (int id = 0; id < vocab_size; ++id) {
         if (has_token(id)) continue;
-        if (!ranges.empty() && ranges.back().second == id) ranges.back().second = id + 1;
-        else ranges.emplace_back(id, id + 1);
+        if (!ranges.empty() && ranges.back().second == id)
+            ranges.back().second = id + 1;
+        else
+            ranges.emplace_back(id, id + 1);
     }
     return ranges;
 }

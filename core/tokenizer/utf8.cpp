@@ -13,9 +13,7 @@ std::size_t valid_sequence(std::string_view text, std::size_t i) {
     const std::size_t left = text.size() - i;
     const uint8_t b0 = b(0);
     if (b0 < 0x80) return 1;
-    auto cont = [&](std::size_t k, uint8_t lo = 0x80, uint8_t hi = 0xBF) {
-        return k < left && b(k) >= lo && b(k) <= hi;
-    };
+    auto cont = [&](std::size_t k, uint8_t lo = 0x80, uint8_t hi = 0xBF) { return k < left && b(k) >= lo && b(k) <= hi; };
     if (b0 >= 0xC2 && b0 <= 0xDF) return cont(1) ? 2 : 0;
     if (b0 == 0xE0) return cont(1, 0xA0) && cont(2) ? 3 : 0;
     if ((b0 >= 0xE1 && b0 <= 0xEC) || b0 == 0xEE || b0 == 0xEF) return cont(1) && cont(2) ? 3 : 0;

@@ -12,13 +12,13 @@ namespace distgpt {
 // One span of a node's work, on the controller's clock, in microseconds
 // since the run started.
 struct TraceSpan {
-    int node = 0;          // index into RunTrace::nodes
+    int node = 0;  // index into RunTrace::nodes
     SpanKind kind = SpanKind::Compute;
     double t0_us = 0, t1_us = 0;
     int group = -1, step = -1;
     int layer_begin = 0, layer_end = 0;
     int64_t bytes = 0;
-    int peer = -1;         // for send: the receiving node, -1 for the controller
+    int peer = -1;  // for send: the receiving node, -1 for the controller
     std::vector<int64_t> sequences;
     Transport transport = Transport::None;  // for a send: how it went
 };

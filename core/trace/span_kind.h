@@ -42,8 +42,6 @@ inline std::optional<SpanKind> parse_span_kind(std::string_view name) {
 // The one rule for what counts as a node working on the model (its busy
 // share) and what counts as moving data between nodes.
 constexpr bool is_work(SpanKind k) { return k == SpanKind::Compute || k == SpanKind::Sample; }
-constexpr bool is_communication(SpanKind k) {
-    return k == SpanKind::Send || k == SpanKind::Receive || k == SpanKind::AllReduce;
-}
+constexpr bool is_communication(SpanKind k) { return k == SpanKind::Send || k == SpanKind::Receive || k == SpanKind::AllReduce; }
 
 }  // namespace distgpt

@@ -63,21 +63,21 @@ at::Tensor loss_of(const Params& P, const Gpt2Config& c, const at::Tensor& idx, 
     at::Tensor x = at::embedding(p(n.wte()), idx) + at::embedding(p(n.wpe()), at::arange(T, at::kLong));  // [B, T, C]
     for (int l = 0; l < c.n_layer; ++l) {
         auto w = [&](const char* what) -> const at::Tensor& { return p(n.layer(l, what)); };
-        at::Tensor h = at::layer_norm(x, {C}, w("ln_1.weight"), w("ln_1.bias"), eps);        // [B, T, C]
-        const auto qkv = dense(h, w("attn.c_attn.weight"), w("attn.c_attn.bias")).split(C, -1);  // 3 × [B, T, C]
-        const at::Tensor q = qkv[0].view({B, T, H, D}).transpose(1, 2);                    // [B, H, T, D]
-        const at::Tensor k = qkv[1].view({B, T, H, D}).transpose(1, 2);                    // [B, H, T, D]
-        const at::Tensor v = qkv[2].view({B, T, H, D}).transpose(1, 2);                    // [B, H, T, D]
-        at::Tensor att = at::matmul(q, k.transpose(-2, -1)) * (1.0 / std::sqrt(double(D)));  // [B, H, T, T]
-        att = at::softmax(att.masked_fill(future, -INFINITY), -1);                         // [B, H, T, T]
-        const at::Tensor y = at::matmul(att, v).transpose(1, 2).reshape({B, T, C});        // [B, T, C]
-        x = x + dense(y, w("attn.c_proj.weight"), w("attn.c_proj.bias"));                  // [B, T, C]
-        h = at::layer_norm(x, {C}, w("ln_2.weight"), w("ln_2.bias"), eps);                 // [B, T, C]
+        at::Tensor h = at::layer_norm(x, {C}, w("ln_1.weight"), w("ln_1.bias"), eps);               // [B, T, C]
+        const auto qkv = dense(h, w("attn.c_attn.weight"), w("attn.c_attn.bias")).split(C, -1);     // 3 × [B, T, C]
+        const at::Tensor q = qkv[0].view({B, T, H, D}).transpose(1, 2);                             // [B, H, T, D]
+        const at::Tensor k = qkv[1].view({B, T, H, D}).transpose(1, 2);                             // [B, H, T, D]
+        const at::Tensor v = qkv[2].view({B, T, H, D}).transpose(1, 2);                             // [B, H, T, D]
+        at::Tensor att = at::matmul(q, k.transpose(-2, -1)) * (1.0 / std::sqrt(double(D)));         // [B, H, T, T]
+        att = at::softmax(att.masked_fill(future, -INFINITY), -1);                                  // [B, H, T, T]
+        const at::Tensor y = at::matmul(att, v).transpose(1, 2).reshape({B, T, C});                 // [B, T, C]
+        x = x + dense(y, w("attn.c_proj.weight"), w("attn.c_proj.bias"));                           // [B, T, C]
+        h = at::layer_norm(x, {C}, w("ln_2.weight"), w("ln_2.bias"), eps);                          // [B, T, C]
         const at::Tensor u = at::gelu(dense(h, w("mlp.c_fc.weight"), w("mlp.c_fc.bias")), "tanh");  // [B, T, 4C]
-        x = x + dense(u, w("mlp.c_proj.weight"), w("mlp.c_proj.bias"));                    // [B, T, C]
+        x = x + dense(u, w("mlp.c_proj.weight"), w("mlp.c_proj.bias"));                             // [B, T, C]
     }
-    x = at::layer_norm(x, {C}, p(n.ln_f("weight")), p(n.ln_f("bias")), eps);             // [B, T, C]
-    const at::Tensor logits = at::matmul(x, p(n.wte()).t());                             // [B, T, V]
+    x = at::layer_norm(x, {C}, p(n.ln_f("weight")), p(n.ln_f("bias")), eps);  // [B, T, C]
+    const at::Tensor logits = at::matmul(x, p(n.wte()).t());                  // [B, T, V]
     return at::cross_entropy_loss(logits.view({B * T, c.vocab_size}), targets.view({B * T}));
 }
 
@@ -105,8 +105,8 @@ struct Optimizer {
     Params m, v;
 };
 
-void save_checkpoint(const TrainOptions& o, const Gpt2Config& c, const Params& P, const Optimizer& opt,
-                     const Tokenizer& tokenizer, int step, double train_loss, double val_loss, double seconds) {
+void save_checkpoint(const TrainOptions& o, const Gpt2Config& c, const Params& P, const Optimizer& opt, const Tokenizer& tokenizer,
+                     int step, double train_loss, double val_loss, double seconds) {
     write_hf_gpt2_folder(o.out, c, TensorMapSource(P, "the model in training"), tokenizer);
     std::vector<TensorToWrite> state;
     std::vector<at::Tensor> keep;
@@ -117,11 +117,25 @@ void save_checkpoint(const TrainOptions& o, const Gpt2Config& c, const Params& P
         }
     write_safetensors(o.out / "optimizer.safetensors", state);
     const nlohmann::json j = {
-        {"step", step}, {"train_loss", train_loss}, {"val_loss", val_loss}, {"seconds", seconds},
-        {"options", {{"text", o.text.string()}, {"tokenizer", o.tokenizer}, {"layers", c.n_layer}, {"heads", c.n_head},
-                     {"embd", c.n_embd}, {"context", c.n_positions}, {"steps", o.steps}, {"batch", o.batch}, {"lr", o.lr},
-                     {"warmup", o.warmup}, {"weight_decay", o.weight_decay}, {"grad_clip", o.grad_clip},
-                     {"seed", o.seed}, {"threads", o.threads}}},
+        {"step", step},
+        {"train_loss", train_loss},
+        {"val_loss", val_loss},
+        {"seconds", seconds},
+        {"options",
+         {{"text", o.text.string()},
+          {"tokenizer", o.tokenizer},
+          {"layers", c.n_layer},
+          {"heads", c.n_head},
+          {"embd", c.n_embd},
+          {"context", c.n_positions},
+          {"steps", o.steps},
+          {"batch", o.batch},
+          {"lr", o.lr},
+          {"warmup", o.warmup},
+          {"weight_decay", o.weight_decay},
+          {"grad_clip", o.grad_clip},
+          {"seed", o.seed},
+          {"threads", o.threads}}},
     };
     std::ofstream(o.out / "trainer_state.json") << j.dump(2) << "\n";
 }
@@ -165,7 +179,8 @@ TrainResult train_gpt2(const TrainOptions& o, const std::function<void(const Tra
         if (o.tokenizer == "char")
             tokenizer = CharTokenizer::from_text(text);
         else if (o.tokenizer == "gpt2")
-            tokenizer = load_tokenizer(o.vocab_dir.empty() ? throw Error("--tokenizer gpt2 needs --vocab DIR (vocab.json + merges.txt)") : o.vocab_dir);
+            tokenizer = load_tokenizer(o.vocab_dir.empty() ? throw Error("--tokenizer gpt2 needs --vocab DIR (vocab.json + merges.txt)")
+                                                           : o.vocab_dir);
         else
             throw Error("unknown tokenizer '" + o.tokenizer + "' (char or gpt2)");
         c.n_layer = o.layers, c.n_head = o.heads, c.n_embd = o.embd, c.n_positions = o.context;
@@ -230,7 +245,13 @@ TrainResult train_gpt2(const TrainOptions& o, const std::function<void(const Tra
         interval_loss += loss_value, ++interval_steps;
         const double step_s = std::chrono::duration<double>(Clock::now() - step_start).count();
         const double elapsed = std::chrono::duration<double>(Clock::now() - t0).count();
-        TrainProgress progress{step + 1, last_step, loss_value, std::nullopt, lr, o.batch * T / step_s, seconds_before + elapsed,
+        TrainProgress progress{step + 1,
+                               last_step,
+                               loss_value,
+                               std::nullopt,
+                               lr,
+                               o.batch * T / step_s,
+                               seconds_before + elapsed,
                                elapsed / (step + 1 - start_step) * (last_step - step - 1)};
         if ((step + 1) % o.eval_every == 0 || step + 1 == last_step) {
             progress.val_loss = result.val_loss = evaluate();
@@ -240,7 +261,8 @@ TrainResult train_gpt2(const TrainOptions& o, const std::function<void(const Tra
         }
         if (on_progress) on_progress(progress);
     }
-    if (start_step >= last_step) throw Error(o.resume.string() + " has already trained " + std::to_string(start_step) + " steps; give more --steps");
+    if (start_step >= last_step)
+        throw Error(o.resume.string() + " has already trained " + std::to_string(start_step) + " steps; give more --steps");
     result.steps = last_step;
     result.seconds = seconds_before + std::chrono::duration<double>(Clock::now() - t0).count();
     return result;

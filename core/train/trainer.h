@@ -10,18 +10,18 @@
 namespace distgpt {
 
 struct TrainOptions {
-    std::filesystem::path text;      // UTF-8 training text
-    std::filesystem::path out;       // the model folder to write (and checkpoint into)
-    std::string tokenizer = "char";  // "char", or "gpt2" with vocab_dir
-    std::filesystem::path vocab_dir; // vocab.json + merges.txt for "gpt2"
+    std::filesystem::path text;       // UTF-8 training text
+    std::filesystem::path out;        // the model folder to write (and checkpoint into)
+    std::string tokenizer = "char";   // "char", or "gpt2" with vocab_dir
+    std::filesystem::path vocab_dir;  // vocab.json + merges.txt for "gpt2"
     int layers = 8, heads = 4, embd = 128, context = 128;
     int steps = 3000, batch = 32;
-    int stop_after = 0;              // stop after this step (0 = at `steps`); the schedule still spans `steps`
+    int stop_after = 0;  // stop after this step (0 = at `steps`); the schedule still spans `steps`
     double lr = 2e-3, min_lr_ratio = 0.1, weight_decay = 0.1, grad_clip = 1.0;
     double beta1 = 0.9, beta2 = 0.99;
     int warmup = 100;
     int eval_every = 250, eval_batches = 16;
-    std::filesystem::path resume;    // a folder written by an earlier run
+    std::filesystem::path resume;  // a folder written by an earlier run
     int threads = 2;
     uint64_t seed = 1337;
 };
@@ -29,8 +29,8 @@ struct TrainOptions {
 struct TrainProgress {
     int step = 0;  // steps done
     int steps = 0;
-    double loss = 0;                   // this step's training loss, nats/token
-    std::optional<double> val_loss;    // on the held-out last 10%, at eval steps
+    double loss = 0;                 // this step's training loss, nats/token
+    std::optional<double> val_loss;  // on the held-out last 10%, at eval steps
     double lr = 0;
     double tokens_per_second = 0;
     double elapsed_s = 0, eta_s = 0;

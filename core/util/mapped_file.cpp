@@ -13,8 +13,7 @@ namespace distgpt {
 
 MappedFile::MappedFile(const std::filesystem::path& path) : path_(path) {
     int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        throw Error("cannot open " + path.string() + ": " + std::strerror(errno));
+    if (fd < 0) throw Error("cannot open " + path.string() + ": " + std::strerror(errno));
     struct stat st {};
     if (::fstat(fd, &st) != 0) {
         int err = errno;
@@ -44,8 +43,7 @@ void MappedFile::release(std::size_t offset, std::size_t length) const {
     // Only whole pages inside the range: a neighbour tensor may share the edges.
     std::size_t begin = (offset + page - 1) / page * page;
     std::size_t end = (offset + length) / page * page;
-    if (end > begin)
-        ::madvise(const_cast<std::byte*>(data_) + begin, end - begin, MADV_DONTNEED);
+    if (end > begin) ::madvise(const_cast<std::byte*>(data_) + begin, end - begin, MADV_DONTNEED);
 }
 
 }  // namespace distgpt

@@ -6,11 +6,12 @@
 
 namespace distgpt {
 
-void BufferTensorSource::add_chunk(const std::string& name, DType dtype, const std::vector<int64_t>& shape,
-                                   uint64_t offset, uint64_t total, const void* data, std::size_t size) {
+void BufferTensorSource::add_chunk(const std::string& name, DType dtype, const std::vector<int64_t>& shape, uint64_t offset, uint64_t total,
+                                   const void* data, std::size_t size) {
     uint64_t numel = 1;
     for (int64_t d : shape) {
-        if (d < 0 || (d > 0 && numel > (uint64_t(1) << 40) / static_cast<uint64_t>(d))) throw Error("weight chunk for '" + name + "': impossible shape");
+        if (d < 0 || (d > 0 && numel > (uint64_t(1) << 40) / static_cast<uint64_t>(d)))
+            throw Error("weight chunk for '" + name + "': impossible shape");
         numel *= static_cast<uint64_t>(d);
     }
     if (!is_weight_dtype(dtype) || numel * dtype_size(dtype) != total)

@@ -11,8 +11,8 @@ class BufferTensorSource : public TensorSource {
 public:
     // Adds bytes [offset, offset + size) of tensor `name`; the first chunk of a
     // tensor fixes its dtype and shape. Throws Error on anything inconsistent.
-    void add_chunk(const std::string& name, DType dtype, const std::vector<int64_t>& shape, uint64_t offset,
-                   uint64_t total, const void* data, std::size_t size);
+    void add_chunk(const std::string& name, DType dtype, const std::vector<int64_t>& shape, uint64_t offset, uint64_t total,
+                   const void* data, std::size_t size);
     uint64_t bytes() const { return bytes_; }
 
     bool contains(const std::string& name) const override;

@@ -18,6 +18,6 @@ struct SafetensorsDType {
 std::optional<SafetensorsDType> parse_safetensors_dtype(std::string_view name);
 std::string_view dtype_name(DType dtype);
 std::size_t dtype_size(DType dtype);  // of the weight and integer types
-bool is_weight_dtype(DType dtype);  // F32, F16, BF16
+bool is_weight_dtype(DType dtype);    // F32, F16, BF16
 
 }  // namespace distgpt

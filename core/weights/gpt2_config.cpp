@@ -32,7 +32,7 @@ Activation parse_activation(const std::string& name, const std::string& origin) 
 
 int64_t Gpt2Config::params_per_layer() const {
     const int64_t C = n_embd;
-    return 2 * C            // ln_1
+    return 2 * C                // ln_1
            + C * 3 * C + 3 * C  // attn.c_attn
            + C * C + C          // attn.c_proj
            + 2 * C              // ln_2
@@ -147,10 +147,22 @@ Gpt2Config gpt2_preset(const std::string& name) {
         c.n_layer = 4, c.n_head = 4, c.n_embd = 64, c.n_positions = 128, c.vocab_size = 257, c.eos_token_id = 256;
         return c;
     }
-    if (name == "distilgpt2") { c.n_layer = 6; return c; }
-    if (name == "gpt2-medium") { c.n_layer = 24, c.n_head = 16, c.n_embd = 1024; return c; }
-    if (name == "gpt2-large") { c.n_layer = 36, c.n_head = 20, c.n_embd = 1280; return c; }
-    if (name == "gpt2-xl") { c.n_layer = 48, c.n_head = 25, c.n_embd = 1600; return c; }
+    if (name == "distilgpt2") {
+        c.n_layer = 6;
+        return c;
+    }
+    if (name == "gpt2-medium") {
+        c.n_layer = 24, c.n_head = 16, c.n_embd = 1024;
+        return c;
+    }
+    if (name == "gpt2-large") {
+        c.n_layer = 36, c.n_head = 20, c.n_embd = 1280;
+        return c;
+    }
+    if (name == "gpt2-xl") {
+        c.n_layer = 48, c.n_head = 25, c.n_embd = 1600;
+        return c;
+    }
     throw Error("unknown model shape '" + name + "' (known: tiny, distilgpt2, gpt2, gpt2-medium, gpt2-large, gpt2-xl)");
 }
 

@@ -16,9 +16,7 @@ public:
     std::string wpe() const { return prefix_ + "wpe.weight"; }
     std::string ln_f(const char* what) const { return prefix_ + "ln_f." + what; }
     // e.g. layer(3, "attn.c_attn.weight") == "transformer.h.3.attn.c_attn.weight"
-    std::string layer(int i, const std::string& what) const {
-        return prefix_ + "h." + std::to_string(i) + "." + what;
-    }
+    std::string layer(int i, const std::string& what) const { return prefix_ + "h." + std::to_string(i) + "." + what; }
     const std::string& prefix() const { return prefix_; }
 
 private:

@@ -22,9 +22,7 @@ uint64_t read_le64(const std::byte* p) {
     return v;
 }
 
-[[noreturn]] void fail(const std::filesystem::path& file, const std::string& what) {
-    throw Error(file.string() + ": " + what);
-}
+[[noreturn]] void fail(const std::filesystem::path& file, const std::string& what) { throw Error(file.string() + ": " + what); }
 
 }  // namespace
 
@@ -32,8 +30,11 @@ SafetensorsFile::SafetensorsFile(const std::filesystem::path& path) : file_(path
     const std::size_t size = file_.size();
     if (size < 8) fail(path, "file is " + std::to_string(size) + " bytes, too short for a safetensors header (truncated?)");
     const uint64_t header_len = read_le64(file_.data());
-    if (header_len > kMaxHeaderBytes) fail(path, "header length " + std::to_string(header_len) + " is over the 100 MB limit: not a safetensors file, or corrupt");
-    if (header_len > size - 8) fail(path, "header claims " + std::to_string(header_len) + " bytes but the file has " + std::to_string(size - 8) + " after the length (truncated?)");
+    if (header_len > kMaxHeaderBytes)
+        fail(path, "header length " + std::to_string(header_len) + " is over the 100 MB limit: not a safetensors file, or corrupt");
+    if (header_len > size - 8)
+        fail(path, "header claims " + std::to_string(header_len) + " bytes but the file has " + std::to_string(size - 8) +
+                       " after the length (truncated?)");
     data_start_ = 8 + header_len;
     const std::size_t data_size = size - data_start_;
 
@@ -82,12 +83,11 @@ SafetensorsFile::SafetensorsFile(const std::filesystem::path& path) : file_(path
             fail(path, where + ": data_offsets are not non-negative integers");
         const uint64_t begin = offsets[0].get<uint64_t>(), end = offsets[1].get<uint64_t>();
         if (begin > end || end > data_size)
-            fail(path, where + ": data_offsets [" + std::to_string(begin) + ", " + std::to_string(end) +
-                           "] lie outside the " + std::to_string(data_size) + " data bytes (truncated file?)");
+            fail(path, where + ": data_offsets [" + std::to_string(begin) + ", " + std::to_string(end) + "] lie outside the " +
+                           std::to_string(data_size) + " data bytes (truncated file?)");
         if (numel > std::numeric_limits<uint64_t>::max() / dtype->element_size || end - begin != numel * dtype->element_size)
             fail(path, where + ": shape " + view.shape_string() + " of " + dtype_text + " needs " +
-                           std::to_string(numel * dtype->element_size) + " bytes but data_offsets give " +
-                           std::to_string(end - begin));
+                           std::to_string(numel * dtype->element_size) + " bytes but data_offsets give " + std::to_string(end - begin));
         view.data = file_.data() + data_start_ + begin;
         view.nbytes = end - begin;
         index_[name] = tensors_.size();
@@ -117,8 +117,7 @@ SafetensorsCheckpoint::SafetensorsCheckpoint(const std::filesystem::path& model_
         } catch (const json::exception& e) {
             throw Error(index.string() + ": not valid JSON: " + e.what());
         }
-        if (!j.contains("weight_map") || !j["weight_map"].is_object())
-            throw Error(index.string() + ": has no weight_map object");
+        if (!j.contains("weight_map") || !j["weight_map"].is_object()) throw Error(index.string() + ": has no weight_map object");
         std::map<std::string, const SafetensorsFile*> by_file;
         for (auto it = j["weight_map"].begin(); it != j["weight_map"].end(); ++it) {
             if (!it.value().is_string()) throw Error(index.string() + ": weight_map entry for '" + it.key() + "' is not a file name");

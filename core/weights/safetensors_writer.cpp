@@ -45,7 +45,8 @@ void SafetensorsWriter::write(const void* data, std::size_t nbytes) {
     if (next_ >= tensors_.size()) throw Error(path_.string() + ": more tensors written than declared");
     const auto& t = tensors_[next_++];
     if (nbytes != t.nbytes())
-        throw Error(path_.string() + ": tensor '" + t.name + "' declared " + std::to_string(t.nbytes()) + " bytes, got " + std::to_string(nbytes));
+        throw Error(path_.string() + ": tensor '" + t.name + "' declared " + std::to_string(t.nbytes()) + " bytes, got " +
+                    std::to_string(nbytes));
     out_.write(static_cast<const char*>(data), static_cast<std::streamsize>(nbytes));
     if (!out_) throw Error("failed writing " + partial_.string() + " (disk full?)");
 }

@@ -26,7 +26,8 @@ TensorSlice slice_for_rank(const TensorView& v, TensorParallelCut cut, int rank,
     const std::size_t element = dtype_size(v.dtype);
     TensorSlice out{v.shape, {}};
     auto fail = [&](const std::string& why) {
-        return Error(v.origin + ": tensor '" + v.name + "' of shape " + v.shape_string() + " " + why + " for " + std::to_string(k) + " tensor-parallel ranks");
+        return Error(v.origin + ": tensor '" + v.name + "' of shape " + v.shape_string() + " " + why + " for " + std::to_string(k) +
+                     " tensor-parallel ranks");
     };
     if (k == 1 || cut == TensorParallelCut::Whole || cut == TensorParallelCut::RankZeroOnly) {
         if (cut == TensorParallelCut::RankZeroOnly && rank != 0) return {{}, {}};

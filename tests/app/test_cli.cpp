@@ -41,8 +41,8 @@ class TestCli : public QObject {
 
 private Q_SLOTS:
     void generateJsonHasIdsTextAndTimings() {
-        const Run r = cli({"generate", "--random-init", "tiny", "--prompt", "Once upon", "--max-new-tokens", "12",
-                           "--seed", "3", "--ignore-eos", "--json", "--threads", "1"});
+        const Run r = cli({"generate", "--random-init", "tiny", "--prompt", "Once upon", "--max-new-tokens", "12", "--seed", "3",
+                           "--ignore-eos", "--json", "--threads", "1"});
         QCOMPARE(r.exit_code, 0);
         const auto j = r.json();
         QCOMPARE(j["prompt_ids"].size(), size_t(9));  // one token per byte
@@ -53,11 +53,11 @@ private Q_SLOTS:
         QVERIFY(j["tokens_per_second"].get<double>() > 0);
         QVERIFY(j.contains("text"));
         // Same seed, same text; another seed, other text.
-        QVERIFY(cli({"generate", "--random-init", "tiny", "--prompt", "Once upon", "--max-new-tokens", "12", "--seed",
-                     "3", "--ignore-eos", "--json", "--threads", "2"})
+        QVERIFY(cli({"generate", "--random-init", "tiny", "--prompt", "Once upon", "--max-new-tokens", "12", "--seed", "3", "--ignore-eos",
+                     "--json", "--threads", "2"})
                     .json()["generated_ids"] == j["generated_ids"]);
-        QVERIFY(cli({"generate", "--random-init", "tiny", "--prompt", "Once upon", "--max-new-tokens", "12", "--seed",
-                     "4", "--ignore-eos", "--json"})
+        QVERIFY(cli({"generate", "--random-init", "tiny", "--prompt", "Once upon", "--max-new-tokens", "12", "--seed", "4", "--ignore-eos",
+                     "--json"})
                     .json()["generated_ids"] != j["generated_ids"]);
     }
 
@@ -73,7 +73,7 @@ private Q_SLOTS:
         const std::string text = r.json()["text"].get<std::string>();
         QCOMPARE(r.json()["generated_ids"].size(), size_t(120));
         QVERIFY(std::count(text.begin(), text.end(), '\n') >= 2);  // lines, as in a play
-        QVERIFY(std::count(text.begin(), text.end(), ' ') >= 15);   // words
+        QVERIFY(std::count(text.begin(), text.end(), ' ') >= 15);  // words
     }
 
     void generateStreamsPromptAndText() {
@@ -84,8 +84,8 @@ private Q_SLOTS:
     }
 
     void severalPromptsGenerateTogether() {
-        const Run r = cli({"generate", "--random-init", "tiny", "--prompt", "one", "--prompt", "second prompt",
-                           "--max-new-tokens", "4", "--ignore-eos", "--json"});
+        const Run r = cli({"generate", "--random-init", "tiny", "--prompt", "one", "--prompt", "second prompt", "--max-new-tokens", "4",
+                           "--ignore-eos", "--json"});
         QCOMPARE(r.exit_code, 0);
         QCOMPARE(r.json()["sequences"].size(), size_t(2));
         QCOMPARE(r.json()["sequences"][1]["prompt_ids"].size(), size_t(13));
@@ -99,7 +99,8 @@ private Q_SLOTS:
         QCOMPARE(saved.exit_code, 0);
         const QStringList gen = {"--prompt", "Hello", "--max-new-tokens", "10", "--temperature", "0", "--ignore-eos", "--json"};
         const auto from_folder = cli(QStringList{"generate", "--model", q(dir)} + gen).json()["generated_ids"].get<std::vector<int>>();
-        const auto from_seed = cli(QStringList{"generate", "--random-init", "tiny", "--init-seed", "9"} + gen).json()["generated_ids"].get<std::vector<int>>();
+        const auto from_seed =
+            cli(QStringList{"generate", "--random-init", "tiny", "--init-seed", "9"} + gen).json()["generated_ids"].get<std::vector<int>>();
         QCOMPARE(from_folder.size(), size_t(10));
         QCOMPARE(from_folder, from_seed);
         const auto info = cli({"inspect", "--model", q(dir), "--json"}).json();
@@ -137,7 +138,7 @@ private Q_SLOTS:
         QCOMPARE(windows["windows"].get<int>(), 6);  // and of 32
         const double ce = whole["mean_cross_entropy"].get<double>();
         QVERIFY(std::abs(std::exp(ce) - whole["perplexity"].get<double>()) < 1e-6 * whole["perplexity"].get<double>());
-        QVERIFY(std::abs(ce - std::log(257.0)) < 0.3);  // an untrained model is near uniform
+        QVERIFY(std::abs(ce - std::log(257.0)) < 0.3);               // an untrained model is near uniform
         QVERIFY(windows["mean_cross_entropy"].get<double>() != ce);  // shorter windows see less context
     }
 
@@ -152,12 +153,16 @@ private Q_SLOTS:
     void badInputGetsOneClearLine_data() {
         QTest::addColumn<QStringList>("args");
         QTest::addColumn<QString>("expected");
-        QTest::newRow("missing folder") << QStringList{"generate", "--model", "/no/such/model", "--prompt", "x"} << "/no/such/model: no such model folder";
+        QTest::newRow("missing folder") << QStringList{"generate", "--model", "/no/such/model", "--prompt", "x"}
+                                        << "/no/such/model: no such model folder";
         QTest::newRow("two models") << QStringList{"generate", "--model", "/x", "--random-init", "tiny", "--prompt", "x"} << "not both";
-        QTest::newRow("prompt too long") << QStringList{"generate", "--random-init", "tiny", "--prompt", QString(200, 'x')} << "prompt 1 has 200 tokens; the context holds 128";
+        QTest::newRow("prompt too long") << QStringList{"generate", "--random-init", "tiny", "--prompt", QString(200, 'x')}
+                                         << "prompt 1 has 200 tokens; the context holds 128";
         QTest::newRow("unknown shape") << QStringList{"inspect", "--random-init", "gpt5"} << "unknown model shape 'gpt5'";
-        QTest::newRow("bad top-p") << QStringList{"generate", "--random-init", "tiny", "--prompt", "x", "--top-p", "2"} << "top-p must be in (0, 1]";
-        QTest::newRow("missing eval file") << QStringList{"eval", "--random-init", "tiny", "--text", "/no/file.txt"} << "cannot open text file /no/file.txt";
+        QTest::newRow("bad top-p") << QStringList{"generate", "--random-init", "tiny", "--prompt", "x", "--top-p", "2"}
+                                   << "top-p must be in (0, 1]";
+        QTest::newRow("missing eval file") << QStringList{"eval", "--random-init", "tiny", "--text", "/no/file.txt"}
+                                           << "cannot open text file /no/file.txt";
     }
     void badInputGetsOneClearLine() {
         QFETCH(QStringList, args);

@@ -96,7 +96,7 @@ private Q_SLOTS:
             for (int i = 0; i < 3; ++i) {
                 std::vector<int64_t> one{next[i]};
                 const at::Tensor single = alone.forward(ids_of(one), {&decode[i], 1});  // [1, V]
-                QVERIFY(at::equal(together[i], single[0]));  // bit for bit, however sequences are grouped
+                QVERIFY(at::equal(together[i], single[0]));                             // bit for bit, however sequences are grouped
             }
         }
     }
@@ -142,8 +142,7 @@ private Q_SLOTS:
             const Segment seg{0, step == 0 ? 0 : static_cast<int>(seq.size()) - 1, static_cast<int>(input.size())};
             std::vector<at::Tensor> out(k);
             std::vector<std::thread> threads;
-            for (int r = 0; r < k; ++r)
-                threads.emplace_back([&, r] { out[r] = shards[r].forward(ids_of(input), {&seg, 1}); });
+            for (int r = 0; r < k; ++r) threads.emplace_back([&, r] { out[r] = shards[r].forward(ids_of(input), {&seg, 1}); });
             for (auto& t : threads) t.join();
             const at::Tensor reference = whole.forward(ids_of(input), {&seg, 1});
             QVERIFY(max_abs_diff(out[0], reference) < 1e-4);

@@ -70,7 +70,7 @@ private Q_SLOTS:
         QVERIFY(std::filesystem::exists(path_of(dir) / "vocab.json"));
         QVERIFY(std::filesystem::exists(path_of(dir) / "merges.txt"));
         SafetensorsCheckpoint checkpoint(path_of(dir));
-        QVERIFY(checkpoint.contains("transformer.h.0.attn.c_attn.weight"));  // save_pretrained's names
+        QVERIFY(checkpoint.contains("transformer.h.0.attn.c_attn.weight"));                                     // save_pretrained's names
         QCOMPARE(checkpoint.get("transformer.h.0.attn.c_attn.weight").shape, (std::vector<int64_t>{64, 192}));  // Conv1D [in, out]
         QVERIFY(at::equal(logits_of(checkpoint, read_gpt2_config(path_of(dir))), logits_of(RandomGpt2Source(config, 5), config)));
     }
@@ -79,7 +79,8 @@ private Q_SLOTS:
     void namesWithoutPrefixLoad() {
         QTemporaryDir dir;
         write_random_model(path_of(dir), config, 5);
-        rewrite_checkpoint(path_of(dir), [](const std::string& n) { return n.substr(std::string("transformer.").size()); }, at::kFloat);
+        rewrite_checkpoint(
+            path_of(dir), [](const std::string& n) { return n.substr(std::string("transformer.").size()); }, at::kFloat);
         SafetensorsCheckpoint checkpoint(path_of(dir));
         QVERIFY(checkpoint.contains("h.0.attn.c_attn.weight"));
         QVERIFY(at::equal(logits_of(checkpoint, config), logits_of(RandomGpt2Source(config, 5), config)));
@@ -97,7 +98,8 @@ private Q_SLOTS:
         QTemporaryDir half, rounded;
         write_random_model(path_of(half), config, 5);
         write_random_model(path_of(rounded), config, 5);
-        rewrite_checkpoint(path_of(half), [](const std::string& n) { return n; }, type);
+        rewrite_checkpoint(
+            path_of(half), [](const std::string& n) { return n; }, type);
         QCOMPARE(SafetensorsCheckpoint(path_of(half)).get("transformer.wte.weight").nbytes, size_t(257 * 64 * 2));
         // The same values, rounded through the half type but stored as F32.
         std::vector<at::Tensor> keep;
@@ -111,8 +113,8 @@ private Q_SLOTS:
             }
         }
         write_safetensors(path_of(rounded) / "model.safetensors", out);
-        QVERIFY(at::equal(logits_of(SafetensorsCheckpoint(path_of(half)), config),
-                          logits_of(SafetensorsCheckpoint(path_of(rounded)), config)));
+        QVERIFY(
+            at::equal(logits_of(SafetensorsCheckpoint(path_of(half)), config), logits_of(SafetensorsCheckpoint(path_of(rounded)), config)));
     }
 
     // What the controller streams to a tensor-parallel rank (only its slices)
@@ -129,7 +131,9 @@ private Q_SLOTS:
         QFETCH(int, ranks);
         QTemporaryDir dir;
         write_random_model(path_of(dir), config, 5);
-        if (dtype != static_cast<int>(at::kFloat)) rewrite_checkpoint(path_of(dir), [](const std::string& n) { return n; }, static_cast<at::ScalarType>(dtype));
+        if (dtype != static_cast<int>(at::kFloat))
+            rewrite_checkpoint(
+                path_of(dir), [](const std::string& n) { return n; }, static_cast<at::ScalarType>(dtype));
         const SafetensorsCheckpoint whole(path_of(dir));
         for (int rank = 0; rank < ranks; ++rank) {
             const ShardSpec cut_here{1, 3, false, true, rank, ranks};
@@ -153,9 +157,15 @@ private Q_SLOTS:
             for (std::size_t l = 0; l < a.layers.size(); ++l) {
                 const auto& x = a.layers[l];
                 const auto& y = b.layers[l];
-                for (auto [p, q] : {std::pair{&x.qkv_w, &y.qkv_w}, {&x.qkv_b, &y.qkv_b}, {&x.attn_out_w, &y.attn_out_w},
-                                    {&x.attn_out_b, &y.attn_out_b}, {&x.fc_w, &y.fc_w}, {&x.fc_b, &y.fc_b},
-                                    {&x.mlp_out_w, &y.mlp_out_w}, {&x.mlp_out_b, &y.mlp_out_b}, {&x.ln1_w, &y.ln1_w}}) {
+                for (auto [p, q] : {std::pair{&x.qkv_w, &y.qkv_w},
+                                    {&x.qkv_b, &y.qkv_b},
+                                    {&x.attn_out_w, &y.attn_out_w},
+                                    {&x.attn_out_b, &y.attn_out_b},
+                                    {&x.fc_w, &y.fc_w},
+                                    {&x.fc_b, &y.fc_b},
+                                    {&x.mlp_out_w, &y.mlp_out_w},
+                                    {&x.mlp_out_b, &y.mlp_out_b},
+                                    {&x.ln1_w, &y.ln1_w}}) {
                     QCOMPARE(p->defined(), q->defined());
                     if (p->defined()) QVERIFY(at::equal(*p, *q));
                 }
@@ -165,11 +175,16 @@ private Q_SLOTS:
 
     void aTensorThatDoesNotSplitIsNamed() {
         const std::vector<float> values(6 * 10);
-        TensorView v{"transformer.h.0.mlp.c_fc.weight", DType::F32, {6, 10}, reinterpret_cast<const std::byte*>(values.data()),
-                     values.size() * 4, "model.safetensors"};
+        TensorView v{"transformer.h.0.mlp.c_fc.weight",
+                     DType::F32,
+                     {6, 10},
+                     reinterpret_cast<const std::byte*>(values.data()),
+                     values.size() * 4,
+                     "model.safetensors"};
         const std::string error = error_of([&] { slice_for_rank(v, TensorParallelCut::Columns, 0, 4); });
-        QVERIFY2(contains_all(error, {"transformer.h.0.mlp.c_fc.weight", "[6, 10]", "does not split by columns", "4 tensor-parallel ranks"}),
-                 error.c_str());
+        QVERIFY2(
+            contains_all(error, {"transformer.h.0.mlp.c_fc.weight", "[6, 10]", "does not split by columns", "4 tensor-parallel ranks"}),
+            error.c_str());
     }
 
     void configThatDoesNotMatchItsTensorsIsNamed() {
@@ -178,14 +193,15 @@ private Q_SLOTS:
         Gpt2Config lying = config;
         lying.n_embd = 128;
         write_gpt2_config(path_of(dir), lying);
-        EXPECT_ERROR(logits_of(SafetensorsCheckpoint(path_of(dir)), read_gpt2_config(path_of(dir))),
-                     "model.safetensors", "transformer.wte.weight", "config and weights do not match");
+        EXPECT_ERROR(logits_of(SafetensorsCheckpoint(path_of(dir)), read_gpt2_config(path_of(dir))), "model.safetensors",
+                     "transformer.wte.weight", "config and weights do not match");
     }
 
     void missingTensorIsNamed() {
         QTemporaryDir dir;
         write_random_model(path_of(dir), config, 5);
-        rewrite_checkpoint(path_of(dir), [](const std::string& n) { return n == "transformer.h.2.mlp.c_fc.bias" ? "junk" : n; }, at::kFloat);
+        rewrite_checkpoint(
+            path_of(dir), [](const std::string& n) { return n == "transformer.h.2.mlp.c_fc.bias" ? "junk" : n; }, at::kFloat);
         EXPECT_ERROR(logits_of(SafetensorsCheckpoint(path_of(dir)), config), "model.safetensors", "transformer.h.2.mlp.c_fc.bias");
     }
 
@@ -208,8 +224,8 @@ private Q_SLOTS:
         StageWeights shard = load_stage_weights(checkpoint, big, layers(0, 3, false, false));
         const int64_t grown = resident_bytes() - before;
         QCOMPARE(shard.bytes(), 3 * layer_bytes);
-        qInfo("layers 0-2 of 12: RSS grew %.1f MB for %.1f MB of weights (whole model: %.1f MB)", grown / 1e6,
-              3 * layer_bytes / 1e6, 12 * layer_bytes / 1e6);
+        qInfo("layers 0-2 of 12: RSS grew %.1f MB for %.1f MB of weights (whole model: %.1f MB)", grown / 1e6, 3 * layer_bytes / 1e6,
+              12 * layer_bytes / 1e6);
         QVERIFY2(grown < 5 * layer_bytes, ("RSS grew " + std::to_string(grown) + " bytes").c_str());
         QVERIFY2(grown > 2 * layer_bytes, "the shard's own weights should be resident");
     }

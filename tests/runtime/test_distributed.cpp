@@ -72,8 +72,7 @@ private Q_SLOTS:
         qputenv("DISTGPT_WORKER", DISTGPT_WORKER);
         source.dir = write_random_model(path_of(dir) / "model", small_config(4, 4, 64, 257, 64), 11);
         model = std::make_unique<OpenedModel>(open_model(source));
-        for (const char* p : {"Hello", "To be, or not", "abc", "The quick brown fox", "x"})
-            prompts.push_back(model->tokenizer->encode(p));
+        for (const char* p : {"Hello", "To be, or not", "abc", "The quick brown fox", "x"}) prompts.push_back(model->tokenizer->encode(p));
         options.max_new_tokens = 10;
         options.sampling.temperature = 0;
         options.stop_at_eos = false;
@@ -96,9 +95,12 @@ private Q_SLOTS:
         QTest::newRow("2 stages, micro-batch 2, 3 in flight") << pipeline(2) << 2 << 3 << true << "shm";
         QTest::newRow("tensor 2") << QString::fromStdString(topology("tensor", 2)) << 1 << 2 << false << "shm";
         QTest::newRow("hybrid 2x2") << QString::fromStdString(topology("hybrid", 4, "auto", 2)) << 1 << 2 << false << "shm";
-        QTest::newRow("hybrid 2x2, weights streamed") << QString::fromStdString(topology("hybrid", 4, "stream", 2)) << 1 << 2 << false << "shm";
-        QTest::newRow("3 stages over ZeroMQ") << QString::fromStdString(topology("pipeline", 3, "auto", 1, "zeromq")) << 1 << 3 << true << "zmq";
-        QTest::newRow("hybrid 2x2 over ZeroMQ") << QString::fromStdString(topology("hybrid", 4, "auto", 2, "zeromq")) << 1 << 2 << false << "zmq";
+        QTest::newRow("hybrid 2x2, weights streamed")
+            << QString::fromStdString(topology("hybrid", 4, "stream", 2)) << 1 << 2 << false << "shm";
+        QTest::newRow("3 stages over ZeroMQ") << QString::fromStdString(topology("pipeline", 3, "auto", 1, "zeromq")) << 1 << 3 << true
+                                              << "zmq";
+        QTest::newRow("hybrid 2x2 over ZeroMQ")
+            << QString::fromStdString(topology("hybrid", 4, "auto", 2, "zeromq")) << 1 << 2 << false << "zmq";
     }
     void matchesTheSingleProcess() {
         QFETCH(QString, topology);
@@ -118,7 +120,8 @@ private Q_SLOTS:
                 if (exact)
                     QVERIFY2(std::memcmp(got.logits[t].data(), want.logits[t].data(), want.logits[t].size() * 4) == 0,
                              ("sequence " + std::to_string(i) + " token " + std::to_string(t) + ": max diff " +
-                              std::to_string(max_diff(got.logits[t], want.logits[t]))).c_str());
+                              std::to_string(max_diff(got.logits[t], want.logits[t])))
+                                 .c_str());
                 else
                     QVERIFY(max_diff(got.logits[t], want.logits[t]) < 1e-4f);
             }
@@ -166,7 +169,8 @@ private Q_SLOTS:
         std::map<std::tuple<int, int, int>, double> sent, computed;  // (stage, group, step) -> time
         for (const auto& s : r.trace.spans) {
             const int stage = r.trace.nodes[s.node].stage;
-            if (s.kind == SpanKind::Send && s.peer >= 0 && r.trace.nodes[s.peer].stage == stage + 1) sent[{stage + 1, s.group, s.step}] = s.t0_us;
+            if (s.kind == SpanKind::Send && s.peer >= 0 && r.trace.nodes[s.peer].stage == stage + 1)
+                sent[{stage + 1, s.group, s.step}] = s.t0_us;
             if (s.kind == SpanKind::Compute) computed[{stage, s.group, s.step}] = s.t0_us;
         }
         QVERIFY(sent.size() > 20);
@@ -208,15 +212,19 @@ private Q_SLOTS:
             t.nodes[1].endpoint = limited.endpoint();
             t.nodes[1].weights = WeightSource::Stream;
             Cluster cluster(t);
-            if (limit < need) EXPECT_ERROR(cluster.configure(plan, source, *model, 1, 64), "memory limit");
-            else cluster.configure(plan, source, *model, 1, 64);
+            if (limit < need)
+                EXPECT_ERROR(cluster.configure(plan, source, *model, 1, 64), "memory limit");
+            else
+                cluster.configure(plan, source, *model, 1, 64);
         }
     }
 
     void impossiblePlansAreRefused() {
-        const auto too_small = parse_topology(nlohmann::json{{"nodes", {{{"name", "a"}}, {{"name", "pi"}, {"memory_limit", 1000000}}}}}.dump());
+        const auto too_small =
+            parse_topology(nlohmann::json{{"nodes", {{{"name", "a"}}, {{"name", "pi"}, {"memory_limit", 1000000}}}}}.dump());
         EXPECT_ERROR(make_plan(too_small, model->config, 2, 64), "node 'pi' needs", "short");
-        EXPECT_ERROR(make_plan(parse_topology(topology("pipeline", 5)), model->config, 1, 64), "5 pipeline stages but the model has only 4 layers");
+        EXPECT_ERROR(make_plan(parse_topology(topology("pipeline", 5)), model->config, 1, 64),
+                     "5 pipeline stages but the model has only 4 layers");
         EXPECT_ERROR(make_plan(parse_topology(topology("tensor", 3)), model->config, 1, 64), "does not divide the model's 4 heads");
         EXPECT_ERROR(parse_topology(topology("hybrid", 3, "auto", 2)), "multiple of 2 nodes");
         EXPECT_ERROR(parse_topology(nlohmann::json{{"nodes", {{{"name", "a"}, {"endpoint", "http://x"}}}}}.dump()), "tcp://host:port");

@@ -93,7 +93,8 @@ private Q_SLOTS:
         QVERIFY2(result.error.find("no progress for 1.5 s") != std::string::npos, result.error.c_str());
         QVERIFY(result.sequences[0].generated_ids.size() >= 10);
         QVERIFY(result.sequences[0].finish == FinishReason::Interrupted);
-        QVERIFY(result.error.find("the " + std::to_string(result.sequences[0].generated_ids.size()) + " tokens generated so far kept") != std::string::npos);
+        QVERIFY(result.error.find("the " + std::to_string(result.sequences[0].generated_ids.size()) + " tokens generated so far kept") !=
+                std::string::npos);
     }
 
     // The middle stage of three is killed mid-run: the controller re-plans over
@@ -115,7 +116,9 @@ private Q_SLOTS:
 
         LocalWorker victim("victim", 1, 0);
         Topology t;
-        t.nodes = {{"first", "local", 1, 0, WeightSource::Auto}, {"victim", victim.endpoint(), 1, 0, WeightSource::Stream}, {"third", "local", 1, 0, WeightSource::Auto}};
+        t.nodes = {{"first", "local", 1, 0, WeightSource::Auto},
+                   {"victim", victim.endpoint(), 1, 0, WeightSource::Stream},
+                   {"third", "local", 1, 0, WeightSource::Auto}};
         ClusterOptions o;
         o.liveness_ms = 1500;
         Cluster cluster(t, o);

@@ -37,7 +37,8 @@ private Q_SLOTS:
         std::filesystem::permissions(keys / "reused.key", std::filesystem::perms(0644));
         net::write_key_pair(net::generate_key_pair(), stem("reused"));
         ::umask(old);
-        QCOMPARE(std::filesystem::status(keys / "reused.key").permissions() & std::filesystem::perms::all, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+        QCOMPARE(std::filesystem::status(keys / "reused.key").permissions() & std::filesystem::perms::all,
+                 std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
         QVERIFY(read_file(keys / "reused.key").starts_with("public "));
         std::filesystem::create_directory(keys / "blocked.pub");  // the public half cannot be written
         EXPECT_ERROR(net::write_key_pair(net::generate_key_pair(), stem("blocked")), "cannot write", "blocked.pub");
@@ -47,7 +48,9 @@ private Q_SLOTS:
     // (the workers admit each other as the run's peers).
     void authorizedControllerRuns() {
         auto secured = [&](const char* name, const char* key) {
-            return std::make_unique<LocalWorker>(name, 1, 0, std::vector<std::string>{"--server-key", stem(key) + ".key", "--authorized-keys", (keys / "authorized").string()});
+            return std::make_unique<LocalWorker>(
+                name, 1, 0,
+                std::vector<std::string>{"--server-key", stem(key) + ".key", "--authorized-keys", (keys / "authorized").string()});
         };
         auto a = secured("a", "worker-a"), b = secured("b", "worker-b");
         ModelSource source;

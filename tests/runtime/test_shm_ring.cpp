@@ -190,7 +190,8 @@ private Q_SLOTS:
         QTest::newRow("too many parts") << QList<uint32_t>{40, 3, 24, 24, 99, 16} << "a message of 99 parts";
         QTest::newRow("part past its message") << QList<uint32_t>{40, 3, 24, 24, 1, 4000} << "a part of 4000 bytes past its message";
         QTest::newRow("parts short of their message") << QList<uint32_t>{40, 3, 24, 24, 1, 8} << "parts that do not fill";
-        QTest::newRow("wrap-around past what was written (found by the fuzzer)") << QList<uint32_t>{0xFFFFFFFFu} << "a wrap-around past what was written";
+        QTest::newRow("wrap-around past what was written (found by the fuzzer)")
+            << QList<uint32_t>{0xFFFFFFFFu} << "a wrap-around past what was written";
     }
     void a_broken_ring_is_an_error_not_a_crash() {
         QFETCH(QList<uint32_t>, words);

@@ -29,8 +29,8 @@ inline bool contains_all(const std::string& text, std::initializer_list<std::str
 }  // namespace distgpt::test
 
 // Asserts that `expr` throws an Error whose message holds every string given.
-#define EXPECT_ERROR(expr, ...)                                                                              \
-    do {                                                                                                     \
-        const std::string message_ = ::distgpt::test::error_of([&] { expr; });                               \
-        QVERIFY2(::distgpt::test::contains_all(message_, {__VA_ARGS__}), ("got: " + message_).c_str());      \
+#define EXPECT_ERROR(expr, ...)                                                                         \
+    do {                                                                                                \
+        const std::string message_ = ::distgpt::test::error_of([&] { expr; });                          \
+        QVERIFY2(::distgpt::test::contains_all(message_, {__VA_ARGS__}), ("got: " + message_).c_str()); \
     } while (0)

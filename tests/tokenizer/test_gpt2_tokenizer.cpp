@@ -121,12 +121,15 @@ private Q_SLOTS:
             for (int i = length(rng); i > 0; --i) {
                 char32_t cp;
                 switch (kind(rng)) {
-                    case 0: cp = 0x20 + rng() % 0x5F; break;     // ASCII
+                    case 0: cp = 0x20 + rng() % 0x5F; break;      // ASCII
                     case 1: cp = " \n\t\r"[rng() % 4]; break;     // whitespace runs
                     case 2: cp = 0xA0 + rng() % 0x500; break;     // Latin, Greek, Cyrillic
                     case 3: cp = 0x4E00 + rng() % 0x5000; break;  // CJK
                     case 4: cp = 0x1F300 + rng() % 0x300; break;  // emoji
-                    default: cp = 0x1 + rng() % 0x10FFFE; if (cp >= 0xD800 && cp < 0xE000) cp = 'x'; break;
+                    default:
+                        cp = 0x1 + rng() % 0x10FFFE;
+                        if (cp >= 0xD800 && cp < 0xE000) cp = 'x';
+                        break;
                 }
                 s += utf8::encode(cp);
             }

@@ -21,10 +21,14 @@ std::vector<std::string> csv_fields(const std::string& line) {
     bool quoted = false;
     for (std::size_t i = 0; i < line.size(); ++i) {
         const char c = line[i];
-        if (quoted && c == '"' && i + 1 < line.size() && line[i + 1] == '"') fields.back() += '"', ++i;
-        else if (c == '"') quoted = !quoted;
-        else if (c == ',' && !quoted) fields.emplace_back();
-        else fields.back() += c;
+        if (quoted && c == '"' && i + 1 < line.size() && line[i + 1] == '"')
+            fields.back() += '"', ++i;
+        else if (c == '"')
+            quoted = !quoted;
+        else if (c == ',' && !quoted)
+            fields.emplace_back();
+        else
+            fields.back() += c;
     }
     return fields;
 }
@@ -35,7 +39,8 @@ RunTrace two_nodes(const std::string& first, const std::string& second) {
     TraceSpan compute;
     compute.node = 0, compute.kind = SpanKind::Compute, compute.t0_us = 0, compute.t1_us = 100, compute.group = 0, compute.step = 0;
     TraceSpan send = compute;
-    send.kind = SpanKind::Send, send.t0_us = 100, send.t1_us = 105, send.peer = 1, send.bytes = 512, send.transport = Transport::SharedMemory;
+    send.kind = SpanKind::Send, send.t0_us = 100, send.t1_us = 105, send.peer = 1, send.bytes = 512,
+    send.transport = Transport::SharedMemory;
     TraceSpan receive = compute;
     receive.node = 1, receive.kind = SpanKind::Receive, receive.t0_us = 120, receive.t1_us = 122;
     TraceSpan allreduce = compute;
@@ -88,8 +93,7 @@ private Q_SLOTS:
             if (e["ph"] == "M" && e["name"] == "thread_name") names.insert("track " + e["args"]["name"].get<std::string>());
         }
         QCOMPARE(tracks.size(), size_t(4));  // compute, send on a; receive, all-reduce on b: four tracks
-        for (const char* n : {"compute", "send", "receive", "allreduce", "track allreduce", "track sample"})
-            QVERIFY2(names.count(n), n);
+        for (const char* n : {"compute", "send", "receive", "allreduce", "track allreduce", "track sample"}) QVERIFY2(names.count(n), n);
     }
 
     void metricsCountAnAllReduceAsCommunication() {

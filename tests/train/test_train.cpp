@@ -22,10 +22,8 @@ namespace {
 // A few kilobytes of varied text, made here so the test needs no data files.
 std::string training_text() {
     const char* lines[] = {"ROMEO:\nBut soft, what light through yonder window breaks?\n",
-                           "JULIET:\nO Romeo, Romeo, wherefore art thou Romeo?\n",
-                           "HAMLET:\nTo be, or not to be, that is the question.\n",
-                           "MACBETH:\nTomorrow, and tomorrow, and tomorrow.\n",
-                           "PORTIA:\nThe quality of mercy is not strained.\n"};
+                           "JULIET:\nO Romeo, Romeo, wherefore art thou Romeo?\n", "HAMLET:\nTo be, or not to be, that is the question.\n",
+                           "MACBETH:\nTomorrow, and tomorrow, and tomorrow.\n", "PORTIA:\nThe quality of mercy is not strained.\n"};
     std::string text;
     for (int i = 0; i < 60; ++i) text += lines[(i * 7 + i / 5) % 5];
     return text;

@@ -60,7 +60,8 @@ class TestAppOnScreen : public QObject {
         QVERIFY2(screen.contains(center), qPrintable(name + " is off the screen"));
         QWidget* hit = QApplication::widgetAt(center);
         QVERIFY2(hit && (hit == widget || widget->isAncestorOf(hit)),
-                 qPrintable(name + " is covered by " + (hit ? hit->metaObject()->className() + QString(" ") + hit->objectName() : QString("nothing"))));
+                 qPrintable(name + " is covered by " +
+                            (hit ? hit->metaObject()->className() + QString(" ") + hit->objectName() : QString("nothing"))));
     }
 
     static QWidget* toolbarButton(MainWindow& w, const char* bar, const char* action) {
@@ -100,7 +101,11 @@ private Q_SLOTS:
         qputenv("DISTGPT_WORKER", DISTGPT_WORKER);
         QVERIFY2(QGuiApplication::platformName() == "xcb", "run on a real X server (xcb), as CTest does under Xvfb");
         const QSize screen = QGuiApplication::primaryScreen()->size();
-        shots = QDir(SCREENSHOT_DIR).filePath(QString("%1x%2@%3x").arg(screen.width()).arg(screen.height()).arg(QGuiApplication::primaryScreen()->devicePixelRatio()));
+        shots = QDir(SCREENSHOT_DIR)
+                    .filePath(QString("%1x%2@%3x")
+                                  .arg(screen.width())
+                                  .arg(screen.height())
+                                  .arg(QGuiApplication::primaryScreen()->devicePixelRatio()));
         QVERIFY(QDir().mkpath(shots));
     }
     void init() { QSettings().clear(); }  // every case is a first launch
@@ -111,14 +116,20 @@ private Q_SLOTS:
         QVERIFY(QTest::qWaitForWindowExposed(&w));
         QTest::qWait(300);
         const QRect avail = w.screen()->availableGeometry();
-        QVERIFY2(avail.contains(w.frameGeometry()), qPrintable(QString("window %1x%2 on a %3x%4 screen").arg(w.frameGeometry().width()).arg(w.frameGeometry().height()).arg(avail.width()).arg(avail.height())));
-        for (const char* name : {"runButton", "stopButton", "slowMotion", "prompts", "inFlight", "microBatch", "maxTokens", "temperature",
-                                 "topK", "topP", "seed", "modelDemo", "modelFolder", "modelPath", "modelRandom", "modelShape", "modelInfo",
-                                 "topologyView", "timelineView", "tokenStream", "strategy", "statusLabel", "planLabel"})
+        QVERIFY2(avail.contains(w.frameGeometry()), qPrintable(QString("window %1x%2 on a %3x%4 screen")
+                                                                   .arg(w.frameGeometry().width())
+                                                                   .arg(w.frameGeometry().height())
+                                                                   .arg(avail.width())
+                                                                   .arg(avail.height())));
+        for (const char* name :
+             {"runButton", "stopButton",   "slowMotion",   "prompts",     "inFlight",    "microBatch",  "maxTokens",   "temperature",
+              "topK",      "topP",         "seed",         "modelDemo",   "modelFolder", "modelPath",   "modelRandom", "modelShape",
+              "modelInfo", "topologyView", "timelineView", "tokenStream", "strategy",    "statusLabel", "planLabel"})
             verifyReachable(w.findChild<QWidget*>(name), name);
         verifyReachable(toolbarButton(w, "runToolbar", "runAction"), "Run in the toolbar");
         verifyReachable(toolbarButton(w, "runToolbar", "stopAction"), "Stop in the toolbar");
-        for (const char* preset : {"preset Single node", "preset Pipeline 4", "preset Hybrid 2x2", "addNode", "removeNode", "balanceLayers"})
+        for (const char* preset :
+             {"preset Single node", "preset Pipeline 4", "preset Hybrid 2x2", "addNode", "removeNode", "balanceLayers"})
             verifyReachable(toolbarButton(w, "topologyToolbar", preset), preset);
         QVERIFY(w.findChild<QWidget*>("runButton")->isEnabled());
         QVERIFY(!w.findChild<QWidget*>("stopButton")->isEnabled());
@@ -133,7 +144,8 @@ private Q_SLOTS:
         w.findChild<QDockWidget*>("chartsDock")->raise();
         QTest::qWait(200);
         shoot(w, "charts-empty");
-        for (const char* name : {"throughputChart", "latencyChart", "workChart", "linksChart"}) verifyReachable(w.findChild<QWidget*>(name), name);
+        for (const char* name : {"throughputChart", "latencyChart", "workChart", "linksChart"})
+            verifyReachable(w.findChild<QWidget*>(name), name);
     }
 
     void aSlowedPipelineAndItsEnd() {

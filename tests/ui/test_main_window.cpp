@@ -185,7 +185,8 @@ private Q_SLOTS:
         const double run_rate = 300 / (w.runState().latestUs() / 1e6);
         for (int node = 0; node < 3; ++node) {
             const double rate = w.runState().tokensPerSecond(node, w.runState().latestUs());
-            QVERIFY2(rate > 0.8 * run_rate && rate < 1.05 * run_rate, qPrintable(QString::number(rate) + " vs " + QString::number(run_rate)));
+            QVERIFY2(rate > 0.8 * run_rate && rate < 1.05 * run_rate,
+                     qPrintable(QString::number(rate) + " vs " + QString::number(run_rate)));
         }
         const QString text = w.findChild<TokenStream*>("tokenStream")->toPlainText();
         QVERIFY(text.contains("JULIET:"));
@@ -262,7 +263,8 @@ private Q_SLOTS:
         const QByteArray keep = qgetenv("DISTGPT_SCREENSHOTS");
         if (!keep.isEmpty())
             for (const char* f : {"during-run.png", "after-run.png", "timeline.png", "chart-work.png", "chart-throughput.png"})
-                std::filesystem::copy_file(out / f, std::filesystem::path(keep.toStdString()) / f, std::filesystem::copy_options::overwrite_existing);
+                std::filesystem::copy_file(out / f, std::filesystem::path(keep.toStdString()) / f,
+                                           std::filesystem::copy_options::overwrite_existing);
     }
 
     // The views show the run at hand: a second run with the same counts
@@ -316,11 +318,14 @@ private Q_SLOTS:
         int frames = 0;
         for (double t = frame; t <= end; t += frame, ++frames) {
             view->showLive(&state, t, frame, false);
-            for (int i = 0; i < 3; ++i) lit[i] += view->nodeLive(i).shown.has_value() && *view->nodeLive(i).shown != SpanKind::Send && *view->nodeLive(i).shown != SpanKind::Receive;
+            for (int i = 0; i < 3; ++i)
+                lit[i] += view->nodeLive(i).shown.has_value() && *view->nodeLive(i).shown != SpanKind::Send &&
+                          *view->nodeLive(i).shown != SpanKind::Receive;
         }
         for (int i = 0; i < 3; ++i) {
             const double shown = 100.0 * lit[i] / frames, busy = state.busyPercent(i, end);
-            QVERIFY2(std::abs(shown - busy) <= 0.1 * busy, qPrintable(QString("node %1 lit %2% of the time, busy %3%").arg(i).arg(shown).arg(busy)));
+            QVERIFY2(std::abs(shown - busy) <= 0.1 * busy,
+                     qPrintable(QString("node %1 lit %2% of the time, busy %3%").arg(i).arg(shown).arg(busy)));
         }
 
         // A new topology is not the last run's: every view starts afresh.
@@ -367,11 +372,16 @@ private Q_SLOTS:
         QTest::addColumn<QString>("strategy");
         QTest::addColumn<bool>("hybrid2");
         QTest::addColumn<bool>("hybrid4");
-        QTest::newRow("pipeline 3") << "Pipeline 3" << "pipeline" << false << false;
-        QTest::newRow("tensor 2") << "Tensor 2" << "tensor" << true << false;
-        QTest::newRow("hybrid 2x2") << "Hybrid 2x2" << "hybrid 2" << true << true;
-        QTest::newRow("pipeline 4") << "Pipeline 4" << "pipeline" << true << true;
-        QTest::newRow("single node") << "Single node" << "pipeline" << false << false;
+        QTest::newRow("pipeline 3") << "Pipeline 3"
+                                    << "pipeline" << false << false;
+        QTest::newRow("tensor 2") << "Tensor 2"
+                                  << "tensor" << true << false;
+        QTest::newRow("hybrid 2x2") << "Hybrid 2x2"
+                                    << "hybrid 2" << true << true;
+        QTest::newRow("pipeline 4") << "Pipeline 4"
+                                    << "pipeline" << true << true;
+        QTest::newRow("single node") << "Single node"
+                                     << "pipeline" << false << false;
     }
     void theStrategyBoxFollowsTheTopology() {
         QFETCH(QString, preset);
@@ -454,7 +464,7 @@ private Q_SLOTS:
         QCOMPARE(replay.document()->topology().strategy, Strategy::Pipeline);
         QTest::qWait(300);
         QVERIFY(!replay.showingDone());
-        QVERIFY(replay.shownUs() < 0.5 * replay.runState().latestUs());  // 300 ms at 5000x: 60 µs of the run
+        QVERIFY(replay.shownUs() < 0.5 * replay.runState().latestUs());                                // 300 ms at 5000x: 60 µs of the run
         QVERIFY(replay.runState().tokenCountUpTo(replay.shownUs()) < replay.runState().tokenCount());  // tokens still to come
         replay.skipToEnd();
         QTRY_VERIFY(replay.showingDone());

@@ -139,8 +139,8 @@ private Q_SLOTS:
         QCOMPARE(m.bytes, int64_t(512));
         QVERIFY(!m.relay);
         QCOMPARE(state.messagesIn(110, 120).size(), size_t(1));  // in flight
-        QCOMPARE(state.messagesIn(0, 99).size(), size_t(0));    // not yet sent
-        QCOMPARE(state.messagesIn(131, 200).size(), size_t(0)); // arrived
+        QCOMPARE(state.messagesIn(0, 99).size(), size_t(0));     // not yet sent
+        QCOMPARE(state.messagesIn(131, 200).size(), size_t(0));  // arrived
         // The receive may reach the controller before the send.
         RunState reversed;
         reversed.reset({{"a", 0, 0}, {"b", 0, 1}}, {"p"});

@@ -29,16 +29,26 @@ private Q_SLOTS:
         QTest::addColumn<QString>("host");
         QTest::addColumn<QString>("port");
         QTest::addColumn<bool>("loopback");
-        QTest::newRow("ipv4") << "tcp://10.0.0.7:5555" << true << "10.0.0.7" << "5555" << false;
-        QTest::newRow("loopback") << "tcp://127.0.0.1:0" << true << "127.0.0.1" << "0" << true;
-        QTest::newRow("name") << "tcp://localhost:41233" << true << "localhost" << "41233" << true;
-        QTest::newRow("ipv6") << "tcp://[::1]:5555" << true << "[::1]" << "5555" << true;
-        QTest::newRow("any") << "tcp://*:5555" << true << "*" << "5555" << false;
-        QTest::newRow("no port") << "tcp://host" << false << "" << "" << false;
-        QTest::newRow("no scheme") << "host:5555" << false << "" << "" << false;
-        QTest::newRow("empty host") << "tcp://:5555" << false << "" << "" << false;
-        QTest::newRow("open bracket") << "tcp://[::1:5555" << false << "" << "" << false;
-        QTest::newRow("local") << "local" << false << "" << "" << false;
+        QTest::newRow("ipv4") << "tcp://10.0.0.7:5555" << true << "10.0.0.7"
+                              << "5555" << false;
+        QTest::newRow("loopback") << "tcp://127.0.0.1:0" << true << "127.0.0.1"
+                                  << "0" << true;
+        QTest::newRow("name") << "tcp://localhost:41233" << true << "localhost"
+                              << "41233" << true;
+        QTest::newRow("ipv6") << "tcp://[::1]:5555" << true << "[::1]"
+                              << "5555" << true;
+        QTest::newRow("any") << "tcp://*:5555" << true << "*"
+                             << "5555" << false;
+        QTest::newRow("no port") << "tcp://host" << false << ""
+                                 << "" << false;
+        QTest::newRow("no scheme") << "host:5555" << false << ""
+                                   << "" << false;
+        QTest::newRow("empty host") << "tcp://:5555" << false << ""
+                                    << "" << false;
+        QTest::newRow("open bracket") << "tcp://[::1:5555" << false << ""
+                                      << "" << false;
+        QTest::newRow("local") << "local" << false << ""
+                               << "" << false;
     }
     void endpointsParse() {
         QFETCH(QString, text);
@@ -90,14 +100,15 @@ private Q_SLOTS:
         const RunSetup s = prepare_run(three, model, {{"hello", "", "hi", "yo"}, {}, 20, 0, 0});
         QCOMPARE(s.prompts.size(), size_t(4));
         QCOMPARE(s.prompts[1], std::vector<int>{*model.tokenizer->eos_id()});  // an empty prompt starts a fresh text
-        QCOMPARE(s.slots, 3);  // one per stage
+        QCOMPARE(s.slots, 3);                                                  // one per stage
         QCOMPARE(s.context, int(model.tokenizer->encode("hello").size()) + 20);
         QCOMPARE(s.plan.stages.size(), size_t(3));
         QCOMPARE(prepare_run(three, model, {{"a", "b"}, {}, 20, 0, 0}).slots, 2);  // never more than there are
         QCOMPARE(prepare_run(three, model, {{"a"}, {}, 500, 0, 0}).context, 128);  // within the model's
         EXPECT_ERROR(prepare_run(three, model, {{}, {}, 20, 0, 0}), "at least one prompt");
         EXPECT_ERROR(prepare_run(three, model, {{"a"}, {-1.0f, 0, 1.0f, 0}, 20, 0, 0}), "temperature");
-        EXPECT_ERROR(prepare_run(three, model, {{std::string(200, 'x')}, {}, 20, 0, 50}), "the longest prompt has 200 tokens; the context holds 50");
+        EXPECT_ERROR(prepare_run(three, model, {{std::string(200, 'x')}, {}, 20, 0, 50}),
+                     "the longest prompt has 200 tokens; the context holds 50");
     }
 
     void aConfigRoundTrips() {

@@ -66,14 +66,23 @@ private Q_SLOTS:
     void refusesBadConfigs_data() {
         QTest::addColumn<QString>("json");
         QTest::addColumn<QString>("expected");
-        QTest::newRow("llama") << R"({"model_type": "llama"})" << "model_type 'llama' is not supported yet";
-        QTest::newRow("no type") << R"({"n_layer": 2})" << "no \"model_type\"";
-        QTest::newRow("missing n_head") << R"({"model_type": "gpt2", "n_layer": 2, "n_embd": 8, "vocab_size": 10})" << "missing \"n_head\"";
-        QTest::newRow("indivisible") << R"({"model_type": "gpt2", "n_layer": 2, "n_head": 3, "n_embd": 8, "vocab_size": 10})" << "not divisible by n_head 3";
-        QTest::newRow("zero layers") << R"({"model_type": "gpt2", "n_layer": 0, "n_head": 2, "n_embd": 8, "vocab_size": 10})" << "n_layer must be positive";
-        QTest::newRow("string field") << R"({"model_type": "gpt2", "n_layer": "two", "n_head": 2, "n_embd": 8, "vocab_size": 10})" << "must be an integer";
-        QTest::newRow("activation") << R"({"model_type": "gpt2", "n_layer": 1, "n_head": 2, "n_embd": 8, "vocab_size": 10, "activation_function": "swish"})" << "'swish' is not supported";
-        QTest::newRow("not json") << "{" << "not valid JSON";
+        QTest::newRow("llama") << R"({"model_type": "llama"})"
+                               << "model_type 'llama' is not supported yet";
+        QTest::newRow("no type") << R"({"n_layer": 2})"
+                                 << "no \"model_type\"";
+        QTest::newRow("missing n_head") << R"({"model_type": "gpt2", "n_layer": 2, "n_embd": 8, "vocab_size": 10})"
+                                        << "missing \"n_head\"";
+        QTest::newRow("indivisible") << R"({"model_type": "gpt2", "n_layer": 2, "n_head": 3, "n_embd": 8, "vocab_size": 10})"
+                                     << "not divisible by n_head 3";
+        QTest::newRow("zero layers") << R"({"model_type": "gpt2", "n_layer": 0, "n_head": 2, "n_embd": 8, "vocab_size": 10})"
+                                     << "n_layer must be positive";
+        QTest::newRow("string field") << R"({"model_type": "gpt2", "n_layer": "two", "n_head": 2, "n_embd": 8, "vocab_size": 10})"
+                                      << "must be an integer";
+        QTest::newRow("activation")
+            << R"({"model_type": "gpt2", "n_layer": 1, "n_head": 2, "n_embd": 8, "vocab_size": 10, "activation_function": "swish"})"
+            << "'swish' is not supported";
+        QTest::newRow("not json") << "{"
+                                  << "not valid JSON";
     }
     void refusesBadConfigs() {
         QFETCH(QString, json);

@@ -20,7 +20,7 @@ struct RunCharts {
     std::vector<Point> latency;  // each token: (arrival s, ms since its sequence's previous token)
     QStringList nodes;
     std::vector<double> compute_ms, communication_ms;  // per node
-    QStringList links;           // "node0→node1"
+    QStringList links;                                 // "node0→node1"
     std::vector<double> link_kib;
     int tokens = 0;
 

@@ -30,11 +30,19 @@ RunRecording RunRecording::of(const RunState& state, const QString& topologyJson
 void RunRecording::save(const QString& file) const {
     json j = {{"distgpt_recording", kFormat}, {"topology", json::parse(topology_json.toStdString(), nullptr, false)}};
     for (const auto& n : nodes)
-        j["nodes"].push_back({{"name", n.name}, {"stage", n.stage}, {"rank", n.rank}, {"shard", n.shard}, {"weight_bytes", n.weight_bytes},
-                              {"kv_cache_bytes", n.kv_cache_bytes}, {"rss_bytes", n.rss_bytes}, {"clock_offset_us", n.clock_offset_us}, {"rtt_us", n.rtt_us}});
+        j["nodes"].push_back({{"name", n.name},
+                              {"stage", n.stage},
+                              {"rank", n.rank},
+                              {"shard", n.shard},
+                              {"weight_bytes", n.weight_bytes},
+                              {"kv_cache_bytes", n.kv_cache_bytes},
+                              {"rss_bytes", n.rss_bytes},
+                              {"clock_offset_us", n.clock_offset_us},
+                              {"rtt_us", n.rtt_us}});
     for (const auto& p : prompts) j["prompts"].push_back(p.toStdString());
     for (const auto& s : spans)
-        j["spans"].push_back({s.node, span_kind_name(s.kind), s.t0_us, s.t1_us, s.group, s.step, s.layer_begin, s.layer_end, s.bytes, s.peer, s.sequences, transport_name(s.transport)});
+        j["spans"].push_back({s.node, span_kind_name(s.kind), s.t0_us, s.t1_us, s.group, s.step, s.layer_begin, s.layer_end, s.bytes,
+                              s.peer, s.sequences, transport_name(s.transport)});
     for (const auto& t : tokens) j["tokens"].push_back({t.sequence, t.step, t.token, t.text.toStdString(), t.at_us});
     j["wall_us"] = trace.wall_us;
     std::ofstream out(file.toStdString());
@@ -60,9 +68,20 @@ RunRecording RunRecording::load(const QString& file) {
         for (const auto& s : j.value("spans", json::array())) {
             const auto kind = parse_span_kind(s.at(1).get<std::string>());
             if (!kind) throw Error(name + ": a span of unknown kind '" + s.at(1).get<std::string>() + "'");
-            TraceSpan span{s.at(0), *kind, s.at(2), s.at(3), s.at(4), s.at(5), s.at(6), s.at(7), s.at(8), s.at(9), s.at(10).get<std::vector<int64_t>>(),
+            TraceSpan span{s.at(0),
+                           *kind,
+                           s.at(2),
+                           s.at(3),
+                           s.at(4),
+                           s.at(5),
+                           s.at(6),
+                           s.at(7),
+                           s.at(8),
+                           s.at(9),
+                           s.at(10).get<std::vector<int64_t>>(),
                            parse_transport(s.size() > 11 ? s.at(11).get<std::string>() : std::string()).value_or(Transport::None)};
-            if (span.node < 0 || span.node >= node_count || span.peer >= node_count) throw Error(name + ": a span names a node that is not in the recording");
+            if (span.node < 0 || span.node >= node_count || span.peer >= node_count)
+                throw Error(name + ": a span names a node that is not in the recording");
             r.spans.push_back(span);
         }
         for (const auto& t : j.value("tokens", json::array()))

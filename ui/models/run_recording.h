@@ -16,8 +16,8 @@ struct RunRecording {
     QString topology_json;
 
     static RunRecording of(const RunState& state, const QString& topologyJson);
-    void save(const QString& file) const;                  // throws distgpt::Error
-    static RunRecording load(const QString& file);         // throws distgpt::Error naming the file
+    void save(const QString& file) const;           // throws distgpt::Error
+    static RunRecording load(const QString& file);  // throws distgpt::Error naming the file
 };
 
 }  // namespace distgpt::ui

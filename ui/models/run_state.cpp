@@ -126,7 +126,8 @@ double RunState::busyPercent(int node, double us) const {
     if (node < 0 || node >= static_cast<int>(nodes_.size()) || us <= 0) return 0;
     const auto& ends = by_end_[node];
     // Work in spans that ended by `us`, plus the part of those still going.
-    const auto done = std::upper_bound(ends.begin(), ends.end(), us, [&](double t, std::size_t j) { return t < spans_[j].t1_us; }) - ends.begin();
+    const auto done =
+        std::upper_bound(ends.begin(), ends.end(), us, [&](double t, std::size_t j) { return t < spans_[j].t1_us; }) - ends.begin();
     double work = done ? work_until_[node][done - 1] : 0.0;
     for (auto j = static_cast<std::size_t>(done); j < ends.size() && spans_[ends[j]].t1_us <= us + longest_[node]; ++j) {
         const TraceSpan& s = spans_[ends[j]];

@@ -14,8 +14,8 @@ struct LiveToken {
     int sequence = 0;
     int step = 0;
     int token = 0;
-    QString text;       // the characters this token completes (may be empty mid-character)
-    double at_us = 0;   // since the run started
+    QString text;           // the characters this token completes (may be empty mid-character)
+    double at_us = 0;       // since the run started
     double latency_ms = 0;  // since the sequence's previous token (or the start)
 };
 

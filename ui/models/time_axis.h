@@ -4,8 +4,8 @@ namespace distgpt::ui {
 
 // Time <-> pixel mapping of the timeline: pure arithmetic, tested alone.
 struct TimeAxis {
-    double start_us = 0;        // time at x = 0
-    double us_per_px = 100;     // zoom
+    double start_us = 0;     // time at x = 0
+    double us_per_px = 100;  // zoom
 
     double toPx(double us) const { return (us - start_us) / us_per_px; }
     double toUs(double px) const { return start_us + px * us_per_px; }

@@ -12,8 +12,10 @@ public:
         : QUndoCommand(text), doc_(doc), before_(std::move(before)), after_(std::move(after)), merge_id_(merge_id) {}
     void undo() override { doc_->restore(before_); }
     void redo() override {
-        if (first_) first_ = false;  // the edit is already applied
-        else doc_->restore(after_);
+        if (first_)
+            first_ = false;  // the edit is already applied
+        else
+            doc_->restore(after_);
     }
     int id() const override { return merge_id_; }
     bool mergeWith(const QUndoCommand* other) override {
@@ -94,7 +96,8 @@ void TopologyDocument::removeNode(int index) {
 void TopologyDocument::moveNode(int index, QPointF to) {
     if (index < 0 || index >= positions_.size() || positions_[index] == to) return;
     // No `changed`: only the picture moved. Consecutive moves of a node are one step.
-    edit("Move node", [&] { positions_[index] = to; }, 1000 + index);
+    edit(
+        "Move node", [&] { positions_[index] = to; }, 1000 + index);
 }
 
 void TopologyDocument::setNode(int index, const NodeSpec& node) {
@@ -123,16 +126,17 @@ void TopologyDocument::setLayerRanges(std::vector<std::pair<int, int>> ranges) {
     });
 }
 
-QStringList TopologyDocument::presetNames() {
-    return {"Single node", "Pipeline 2", "Pipeline 3", "Pipeline 4", "Tensor 2", "Hybrid 2x2"};
-}
+QStringList TopologyDocument::presetNames() { return {"Single node", "Pipeline 2", "Pipeline 3", "Pipeline 4", "Tensor 2", "Hybrid 2x2"}; }
 
 void TopologyDocument::applyPreset(const QString& name) {
     Topology t;
     int nodes = 1;
-    if (name.startsWith("Pipeline")) nodes = name.section(' ', 1).toInt();
-    else if (name == "Tensor 2") t.strategy = Strategy::Tensor, nodes = 2;
-    else if (name == "Hybrid 2x2") t.strategy = Strategy::Hybrid, t.tensor_parallel = 2, nodes = 4;
+    if (name.startsWith("Pipeline"))
+        nodes = name.section(' ', 1).toInt();
+    else if (name == "Tensor 2")
+        t.strategy = Strategy::Tensor, nodes = 2;
+    else if (name == "Hybrid 2x2")
+        t.strategy = Strategy::Hybrid, t.tensor_parallel = 2, nodes = 4;
     for (int i = 0; i < nodes; ++i) t.nodes.push_back({"node" + std::to_string(i), "local", 1, 0, WeightSource::Auto, ""});
     edit("Preset " + name, [&] {
         topology_ = t;
@@ -155,7 +159,8 @@ void TopologyDocument::fromJson(const QString& json, const QString& origin) {
     const auto j = nlohmann::json::parse(text, nullptr, false);
     if (j.is_object() && j.contains("positions") && j["positions"].is_array())
         for (const auto& p : j["positions"])
-            if (p.is_array() && p.size() == 2 && p[0].is_number() && p[1].is_number()) positions.push_back(QPointF(p[0].get<double>(), p[1].get<double>()));
+            if (p.is_array() && p.size() == 2 && p[0].is_number() && p[1].is_number())
+                positions.push_back(QPointF(p[0].get<double>(), p[1].get<double>()));
     // One undoable step: opening a file or replaying a run can be taken back.
     edit("Open " + origin, [&] {
         topology_ = t;

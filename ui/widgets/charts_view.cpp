@@ -150,9 +150,7 @@ void fill(QChart* chart, ChartsView::Chart c, const RunCharts& d, const Style& s
             bars(chart, d.nodes, {{"compute ms", d.compute_ms}, {"communication ms (send, receive, all-reduce)", d.communication_ms}},
                  {colorOf(SpanKind::Compute), colorOf(SpanKind::Send)}, "ms", st);
             break;
-        case ChartsView::Chart::Links:
-            bars(chart, d.links, {{"KiB sent", d.link_kib}}, {QColor(0x47, 0x55, 0x69)}, "KiB", st);
-            break;
+        case ChartsView::Chart::Links: bars(chart, d.links, {{"KiB sent", d.link_kib}}, {QColor(0x47, 0x55, 0x69)}, "KiB", st); break;
     }
 }
 

@@ -61,8 +61,10 @@ struct StrategyChoice {
     Strategy strategy;
     int ranks;  // 0: every node
 };
-constexpr StrategyChoice kStrategies[] = {
-    {"pipeline", Strategy::Pipeline, 1}, {"tensor", Strategy::Tensor, 0}, {"hybrid 2", Strategy::Hybrid, 2}, {"hybrid 4", Strategy::Hybrid, 4}};
+constexpr StrategyChoice kStrategies[] = {{"pipeline", Strategy::Pipeline, 1},
+                                          {"tensor", Strategy::Tensor, 0},
+                                          {"hybrid 2", Strategy::Hybrid, 2},
+                                          {"hybrid 4", Strategy::Hybrid, 4}};
 }  // namespace
 
 MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
@@ -140,7 +142,8 @@ void MainWindow::buildDocks() {
     spanDetails_->setTextInteractionFlags(Qt::TextSelectableByMouse);
     const QString hint = "Click a span for its details · wheel: zoom · drag or ←/→: pan · Home: whole run · End: follow";
     spanDetails_->setText(hint);
-    connect(timeline_, &TimelineView::spanClicked, spanDetails_, [this, hint](const QString& d) { spanDetails_->setText(d.isEmpty() ? hint : d); });
+    connect(timeline_, &TimelineView::spanClicked, spanDetails_,
+            [this, hint](const QString& d) { spanDetails_->setText(d.isEmpty() ? hint : d); });
     QString legend;
     for (SpanKind k : {SpanKind::Compute, SpanKind::AllReduce, SpanKind::Sample, SpanKind::Send, SpanKind::Receive})
         legend += QString("<span style='color:%1'>■</span> %2 &nbsp; ").arg(colorOf(k).name(), labelOf(k));
@@ -201,16 +204,16 @@ void MainWindow::buildToolbars() {
     tools->addSeparator();
     strategy_ = new QComboBox;
     strategy_->setObjectName("strategy");
-    strategy_->setToolTip("pipeline: each node runs a range of layers. tensor: every node runs a slice of every layer, summing "
-                          "partial results (all-reduce). hybrid k: stages of k tensor-parallel nodes.");
+    strategy_->setToolTip(
+        "pipeline: each node runs a range of layers. tensor: every node runs a slice of every layer, summing "
+        "partial results (all-reduce). hybrid k: stages of k tensor-parallel nodes.");
     for (const auto& c : kStrategies) strategy_->addItem(c.label);
     auto* label = new QLabel(" Strategy ");
     label->setToolTip(strategy_->toolTip());
     tools->addWidget(label);
     tools->addWidget(strategy_);
-    connect(strategy_, &QComboBox::activated, this, [this](int i) {
-        document_.setStrategy(kStrategies[i].strategy, std::max(1, kStrategies[i].ranks));
-    });
+    connect(strategy_, &QComboBox::activated, this,
+            [this](int i) { document_.setStrategy(kStrategies[i].strategy, std::max(1, kStrategies[i].ranks)); });
 }
 
 void MainWindow::connectController() {
@@ -267,18 +270,19 @@ void MainWindow::buildMenus() {
     file->addSeparator();
     file->addAction("Controller key…", this, [this] {
         // The key pair `distgpt-cli keygen` wrote; workers started with --authorized-keys admit its public half.
-        const QString f = QFileDialog::getOpenFileName(this, "Controller key (NAME.key from distgpt-cli keygen)", dialogFolder("key"), "Key pair (*.key)");
+        const QString f = QFileDialog::getOpenFileName(this, "Controller key (NAME.key from distgpt-cli keygen)", dialogFolder("key"),
+                                                       "Key pair (*.key)");
         if (!f.isEmpty()) rememberFolder("key", f);
         QSettings().setValue("controller/keyFile", f);
-        statusLabel_->setText(f.isEmpty() ? "No controller key: only workers without authentication will answer."
-                                          : "Controller key: " + f);
+        statusLabel_->setText(f.isEmpty() ? "No controller key: only workers without authentication will answer." : "Controller key: " + f);
     });
     file->addAction("Save run…", this, [this] {
         if (!state_.finished()) {
             QMessageBox::information(this, "Save run", "Run a generation first: a saved run holds what a run measured.");
             return;
         }
-        const QString f = QFileDialog::getSaveFileName(this, "Save run", QDir(dialogFolder("run")).filePath("run.distgpt.json"), "distgpt run (*.json)");
+        const QString f =
+            QFileDialog::getSaveFileName(this, "Save run", QDir(dialogFolder("run")).filePath("run.distgpt.json"), "distgpt run (*.json)");
         if (f.isEmpty()) return;
         rememberFolder("run", f);
         try {
@@ -362,7 +366,8 @@ void MainWindow::fitScreen() {
     // Shares of the window: the canvas above the token stream and timeline,
     // the run panel above the model.
     const int w = width(), h = height();
-    resizeDocks({findChild<QDockWidget*>("tokenDock"), findChild<QDockWidget*>("timelineDock")}, {w * 28 / 100, w * 44 / 100}, Qt::Horizontal);
+    resizeDocks({findChild<QDockWidget*>("tokenDock"), findChild<QDockWidget*>("timelineDock")}, {w * 28 / 100, w * 44 / 100},
+                Qt::Horizontal);
     resizeDocks({findChild<QDockWidget*>("tokenDock")}, {h * 38 / 100}, Qt::Vertical);
     resizeDocks({findChild<QDockWidget*>("runDock"), findChild<QDockWidget*>("modelDock")}, {h * 55 / 100, h * 40 / 100}, Qt::Vertical);
 }
@@ -398,8 +403,10 @@ void MainWindow::syncStrategy() {
         item->setToolTip(fits ? QString() : QString("needs a node count that %1 divides; the topology has %2").arg(k).arg(nodes));
     }
     int current = 0;
-    if (t.strategy == Strategy::Tensor) current = 1;
-    else if (t.strategy == Strategy::Hybrid) current = t.tensor_parallel == 4 ? 3 : 2;
+    if (t.strategy == Strategy::Tensor)
+        current = 1;
+    else if (t.strategy == Strategy::Hybrid)
+        current = t.tensor_parallel == 4 ? 3 : 2;
     strategy_->setCurrentIndex(current);
 }
 
@@ -525,7 +532,9 @@ void MainWindow::tick() {
                                   .arg(running_ ? QString(" · %1 tokens made so far").arg(state_.tokenCount())
                                                 : QString(" · the run is over: Skip to end (Ctrl+End)")));
     } else if (running_) {
-        statusLabel_->setText(QString("Generating: %1 tokens, %2 tokens/s").arg(state_.tokenCount()).arg(state_.tokenCount() / std::max(1e-9, now / 1e6), 0, 'f', 1));
+        statusLabel_->setText(QString("Generating: %1 tokens, %2 tokens/s")
+                                  .arg(state_.tokenCount())
+                                  .arg(state_.tokenCount() / std::max(1e-9, now / 1e6), 0, 'f', 1));
     }
 }
 
@@ -560,7 +569,8 @@ void MainWindow::openTopology() {
 }
 
 void MainWindow::saveTopology() {
-    const QString file = QFileDialog::getSaveFileName(this, "Save topology", QDir(dialogFolder("topology")).filePath("topology.json"), "Topology (*.json)");
+    const QString file =
+        QFileDialog::getSaveFileName(this, "Save topology", QDir(dialogFolder("topology")).filePath("topology.json"), "Topology (*.json)");
     if (file.isEmpty()) return;
     rememberFolder("topology", file);
     QFile f(file);
@@ -594,8 +604,10 @@ QString MainWindow::exportTitle() const {
 
 void MainWindow::exportTimeline(const QString& file) const {
     const QString title = "distgpt timeline · " + exportTitle();
-    if (file.endsWith(".svg", Qt::CaseInsensitive)) timeline_->renderSvg(exportSize_, title, file);
-    else if (!timeline_->render(exportSize_, title).save(file)) throw Error("cannot write " + file.toStdString());
+    if (file.endsWith(".svg", Qt::CaseInsensitive))
+        timeline_->renderSvg(exportSize_, title, file);
+    else if (!timeline_->render(exportSize_, title).save(file))
+        throw Error("cannot write " + file.toStdString());
 }
 
 void MainWindow::exportCharts(const QString& folder) const {
@@ -620,18 +632,26 @@ void MainWindow::exportDialog(const QString& what) {
             if (folder.isEmpty()) return;
             rememberFolder("export", folder);
             exportCharts(folder);
-            statusLabel_->setText(QString("Exported the charts (%1 × %2) to %3").arg(exportSize_.width()).arg(exportSize_.height()).arg(folder));
+            statusLabel_->setText(
+                QString("Exported the charts (%1 × %2) to %3").arg(exportSize_.width()).arg(exportSize_.height()).arg(folder));
             return;
         }
         const QString filter = what == "timeline" ? "Image (*.png *.svg)" : what == "csv" ? "CSV (*.csv)" : "JSON (*.json)";
-        const QString name = what == "trace" ? "trace.json" : what == "csv" ? "events.csv" : what == "metrics" ? "metrics.json" : "timeline.png";
+        const QString name = what == "trace"     ? "trace.json"
+                             : what == "csv"     ? "events.csv"
+                             : what == "metrics" ? "metrics.json"
+                                                 : "timeline.png";
         const QString file = QFileDialog::getSaveFileName(this, "Export", QDir(dialogFolder("export")).filePath(name), filter);
         if (file.isEmpty()) return;
         rememberFolder("export", file);
-        if (what == "trace") exportChromeTrace(file);
-        else if (what == "csv") exportCsv(file);
-        else if (what == "metrics") exportMetrics(file);
-        else exportTimeline(file);
+        if (what == "trace")
+            exportChromeTrace(file);
+        else if (what == "csv")
+            exportCsv(file);
+        else if (what == "metrics")
+            exportMetrics(file);
+        else
+            exportTimeline(file);
         statusLabel_->setText("Exported " + file);
     } catch (const std::exception& e) {
         QMessageBox::warning(this, "Export", e.what());

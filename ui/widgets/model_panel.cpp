@@ -26,8 +26,10 @@ ModelPanel::ModelPanel(QWidget* parent) : QWidget(parent) {
     folder_->setObjectName("modelFolder");
     random_ = new QRadioButton("Random weights (untrained: its text is noise)");
     random_->setObjectName("modelRandom");
-    demo_->setToolTip("A small character-level GPT that distgpt-cli train trained on Tiny Shakespeare: real text, and fast on any machine.");
-    folder_->setToolTip("A GPT-2 family model in Hugging Face layout: config.json, model.safetensors, and vocab.json + merges.txt or tokenizer.json.");
+    demo_->setToolTip(
+        "A small character-level GPT that distgpt-cli train trained on Tiny Shakespeare: real text, and fast on any machine.");
+    folder_->setToolTip(
+        "A GPT-2 family model in Hugging Face layout: config.json, model.safetensors, and vocab.json + merges.txt or tokenizer.json.");
     random_->setToolTip("A model of a real shape with random weights: real sizes and speeds without a download; its text is noise.");
     path_ = new QLineEdit;
     path_->setObjectName("modelPath");
@@ -62,7 +64,10 @@ ModelPanel::ModelPanel(QWidget* parent) : QWidget(parent) {
         const QString dir = QFileDialog::getExistingDirectory(this, "Model folder", path_->text());
         if (!dir.isEmpty()) path_->setText(dir), folder_->setChecked(true), inspect();
     });
-    for (auto* b : {demo_, folder_, random_}) connect(b, &QRadioButton::toggled, this, [this](bool on) { if (on) inspect(); });
+    for (auto* b : {demo_, folder_, random_})
+        connect(b, &QRadioButton::toggled, this, [this](bool on) {
+            if (on) inspect();
+        });
     connect(path_, &QLineEdit::editingFinished, this, &ModelPanel::inspect);
     connect(shape_, &QComboBox::currentTextChanged, this, &ModelPanel::inspect);
     inspect();
@@ -98,20 +103,20 @@ void ModelPanel::inspect() {
         std::filesystem::path dir = chosen.dir;
         if (dir.filename().empty()) dir = dir.parent_path();  // "…/gpt2/"
         const QString folder = QString::fromStdString(dir.filename().string());
-        title_ = random_->isChecked() ? "random " + shape_->currentText()
-                 : demo_->isChecked() ? "demo: " + folder
-                                      : folder;
+        title_ = random_->isChecked() ? "random " + shape_->currentText() : demo_->isChecked() ? "demo: " + folder : folder;
         info_->setToolTip(QString::fromStdString(m.description));
-        info_->setText(QString("<b>%1</b><br>%2 layers · %3 heads · width %4 · context %5<br>%6 M parameters · %7 MiB in fp32<br>tokenizer: %8, %9 tokens")
-                           .arg(title_.toHtmlEscaped())
-                           .arg(m.config.n_layer)
-                           .arg(m.config.n_head)
-                           .arg(m.config.n_embd)
-                           .arg(m.config.n_positions)
-                           .arg(m.config.parameter_count() / 1e6, 0, 'f', 2)
-                           .arg(m.config.parameter_count() * 4 / double(1 << 20), 0, 'f', 0)
-                           .arg(QString::fromStdString(m.tokenizer->kind()))
-                           .arg(m.tokenizer->size()));
+        info_->setText(
+            QString(
+                "<b>%1</b><br>%2 layers · %3 heads · width %4 · context %5<br>%6 M parameters · %7 MiB in fp32<br>tokenizer: %8, %9 tokens")
+                .arg(title_.toHtmlEscaped())
+                .arg(m.config.n_layer)
+                .arg(m.config.n_head)
+                .arg(m.config.n_embd)
+                .arg(m.config.n_positions)
+                .arg(m.config.parameter_count() / 1e6, 0, 'f', 2)
+                .arg(m.config.parameter_count() * 4 / double(1 << 20), 0, 'f', 0)
+                .arg(QString::fromStdString(m.tokenizer->kind()))
+                .arg(m.tokenizer->size()));
     } catch (const std::exception& e) {
         problem_ = QString::fromStdString(e.what());
         title_.clear();

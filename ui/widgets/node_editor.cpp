@@ -30,8 +30,9 @@ NodeEditor::NodeEditor(TopologyDocument* document, QWidget* parent) : QWidget(pa
     endpoint_->setToolTip("local: the app starts this worker on this machine. tcp://host:port: a distgpt-worker already running there.");
     threads_->setToolTip("CPU threads the worker computes with.");
     memory_->setToolTip("The most memory this node may use; the plan is refused if its shard, KV cache and runtime need more.");
-    weights_->setToolTip("Where the node's weights come from. auto: from its own disk when it has the model, else sent by the app. "
-                         "disk: always its own copy (--model-dir). stream: always sent by the app, exactly its shard.");
+    weights_->setToolTip(
+        "Where the node's weights come from. auto: from its own disk when it has the model, else sent by the app. "
+        "disk: always its own copy (--model-dir). stream: always sent by the app, exactly its shard.");
     auto* outer = new QVBoxLayout(this);
     auto* form = new QFormLayout;
     outer->addLayout(form);

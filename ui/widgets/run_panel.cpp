@@ -64,15 +64,14 @@ RunPanel::RunPanel(QWidget* parent) : QWidget(parent) {
     slowMotion_->setRange(0, kSlowMotionStops - 1);
     slowMotion_->setPageStep(1);
     slowMotion_->setValue(std::clamp(s.value("run/slowMotionStop", 0).toInt(), 0, kSlowMotionStops - 1));
-    slowMotion_->setToolTip("Show the measured run this many times slower: compute and messages stretch alike, so it looks like the "
-                            "real run, only slower. The run itself goes at full speed; the views catch up after it ends.");
+    slowMotion_->setToolTip(
+        "Show the measured run this many times slower: compute and messages stretch alike, so it looks like the "
+        "real run, only slower. The run itself goes at full speed; the views catch up after it ends.");
     slowLabel_ = new QLabel;
     slowLabel_->setObjectName("slowMotionLabel");
     slowLabel_->setMinimumWidth(QFontMetrics(font()).horizontalAdvance("5000× slower"));
     slowMotion_->setMinimumWidth(60);
-    auto updateSlow = [this] {
-        slowLabel_->setText(slowMotion() > 1 ? QString::number(slowMotion()) + "× slower" : "real time");
-    };
+    auto updateSlow = [this] { slowLabel_->setText(slowMotion() > 1 ? QString::number(slowMotion()) + "× slower" : "real time"); };
     updateSlow();
     connect(slowMotion_, &QSlider::valueChanged, this, [this, updateSlow] {
         updateSlow();
@@ -134,7 +133,8 @@ int RunPanel::maxNewTokens() const { return maxTokens_->value(); }
 double RunPanel::slowMotion() const { return kSlowMotion[std::clamp(slowMotion_->value(), 0, kSlowMotionStops - 1)]; }
 
 SamplingParams RunPanel::sampling() const {
-    return {static_cast<float>(temperature_->value()), topK_->value(), static_cast<float>(topP_->value()), static_cast<uint64_t>(seed_->value())};
+    return {static_cast<float>(temperature_->value()), topK_->value(), static_cast<float>(topP_->value()),
+            static_cast<uint64_t>(seed_->value())};
 }
 
 void RunPanel::setRunnable(bool runnable, const QString& reason) {

@@ -74,7 +74,8 @@ TimelineView::Layout TimelineView::layoutFor(QRect area, double scale) const {
     }
     // Tracks shrink so every node's lane fits; on a slide (scale > 1) they
     // also grow to fill it.
-    l.track = std::clamp((l.plot.height() - static_cast<int>(n) * l.gap) / std::max(1, tracks), 4, static_cast<int>((scale > 1 ? 40 : 16) * scale));
+    l.track = std::clamp((l.plot.height() - static_cast<int>(n) * l.gap) / std::max(1, tracks), 4,
+                         static_cast<int>((scale > 1 ? 40 : 16) * scale));
     int y = l.plot.top();
     for (auto& lane : l.lanes) {
         lane.top = y;
@@ -133,11 +134,14 @@ QString TimelineView::describe(const RunState& state, const TraceSpan& s) {
         details += (s.sequences.size() > 1 ? " · sequences " : " · sequence ") + seqs.join(", ");
     }
     // Step 0 reads the prompt and makes the first token; step k makes token k + 1.
-    if (s.step == 0) details += " · token 1 (reading the prompt)";
-    else if (s.step > 0) details += " · token " + QString::number(s.step + 1);
+    if (s.step == 0)
+        details += " · token 1 (reading the prompt)";
+    else if (s.step > 0)
+        details += " · token " + QString::number(s.step + 1);
     if (s.bytes) details += " · " + QString::number(s.bytes) + " bytes";
     if (s.peer >= 0) details += " to " + QString::fromStdString(state.nodes()[s.peer].name);
-    if (s.transport != Transport::None) details += " through " + QString::fromUtf8(transport_label(s.transport).data(), transport_label(s.transport).size());
+    if (s.transport != Transport::None)
+        details += " through " + QString::fromUtf8(transport_label(s.transport).data(), transport_label(s.transport).size());
     return details;
 }
 
@@ -182,8 +186,9 @@ void TimelineView::paintRun(QPainter& p, const Layout& l, const TimeAxis& axis, 
             p.setFont(small);
             p.setPen(QColor(0x64, 0x74, 0x8b));
             for (std::size_t k = 0; k < lane.tracks.size(); ++k)
-                p.drawText(QRect(l.plot.left() - l.label * 45 / 100, lane.top + static_cast<int>(k) * l.track, l.label * 45 / 100 - 4, l.track),
-                           Qt::AlignVCenter | Qt::AlignRight, labelOf(lane.tracks[k]));
+                p.drawText(
+                    QRect(l.plot.left() - l.label * 45 / 100, lane.top + static_cast<int>(k) * l.track, l.label * 45 / 100 - 4, l.track),
+                    Qt::AlignVCenter | Qt::AlignRight, labelOf(lane.tracks[k]));
         }
     }
     p.setFont(base);
@@ -214,7 +219,8 @@ void TimelineView::paintEvent(QPaintEvent*) {
     p.fillRect(rect(), Qt::white);
     if (!state_ || state_->empty()) {
         p.setPen(QColor(0x64, 0x74, 0x8b));
-        p.drawText(rect(), Qt::AlignCenter | Qt::TextWordWrap, "The timeline fills in as a run proceeds: every span measured on every node.");
+        p.drawText(rect(), Qt::AlignCenter | Qt::TextWordWrap,
+                   "The timeline fills in as a run proceeds: every span measured on every node.");
         return;
     }
     const Layout l = layoutFor(rect(), 1);
@@ -222,7 +228,9 @@ void TimelineView::paintEvent(QPaintEvent*) {
     // Which run this is: the one going on, or the last one, whole.
     p.setPen(QColor(0x64, 0x74, 0x8b));
     p.drawText(QRect(6, 0, l.label - 10, l.plot.top() - 4), Qt::AlignLeft | Qt::AlignVCenter,
-               state_->finished() && now_us_ >= state_->latestUs() ? "last run" : state_->finished() ? "last run, replaying" : "live");
+               state_->finished() && now_us_ >= state_->latestUs() ? "last run"
+               : state_->finished()                                ? "last run, replaying"
+                                                                   : "live");
     if (const TraceSpan* s = selected(); s && l.trackTop(s->node, s->kind) >= 0) {
         const double x0 = l.plot.left() + axis_.toPx(s->t0_us), x1 = l.plot.left() + axis_.toPx(s->t1_us);
         p.setPen(QPen(QColor(0x11, 0x18, 0x27), 2));
@@ -268,7 +276,8 @@ void TimelineView::paintSlide(QPainter& p, QSize size, const QString& title) con
         p.drawText(QPoint(x, size.height() - legendHeight + box + box / 3 - 2), labelOf(k));
         x += QFontMetrics(f).horizontalAdvance(labelOf(k)) + static_cast<int>(24 * scale);
     }
-    p.drawText(QPoint(x, size.height() - legendHeight + QFontMetrics(f).ascent() + QFontMetrics(f).ascent() / 3 - 2), "—  a message, send to receive");
+    p.drawText(QPoint(x, size.height() - legendHeight + QFontMetrics(f).ascent() + QFontMetrics(f).ascent() / 3 - 2),
+               "—  a message, send to receive");
     if (!state_ || state_->empty()) return;
     const Layout l = layoutFor(QRect(0, titleHeight, size.width(), size.height() - titleHeight - legendHeight), scale);
     TimeAxis axis;
@@ -325,12 +334,16 @@ void TimelineView::keyPressEvent(QKeyEvent* e) {
     const int label = layoutFor(rect(), 1).label;
     const double page = (width() - label) * 0.2;
     switch (e->key()) {
-        case Qt::Key_Plus: case Qt::Key_Equal: axis_.zoomAt((width() - label) / 2.0, 1.25); break;
+        case Qt::Key_Plus:
+        case Qt::Key_Equal: axis_.zoomAt((width() - label) / 2.0, 1.25); break;
         case Qt::Key_Minus: axis_.zoomAt((width() - label) / 2.0, 0.8); break;
         case Qt::Key_Left: axis_.pan(page); break;
         case Qt::Key_Right: axis_.pan(-page); break;
         case Qt::Key_Home: fitAll(); return;
-        case Qt::Key_End: follow_ = true; refresh(now_us_); return;
+        case Qt::Key_End:
+            follow_ = true;
+            refresh(now_us_);
+            return;
         default: QWidget::keyPressEvent(e); return;
     }
     follow_ = false;

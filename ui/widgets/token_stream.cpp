@@ -55,8 +55,10 @@ bool TokenStream::event(QEvent* e) {
         QTextCursor c = cursorForPosition(viewport()->mapFromGlobal(help->globalPos()));
         c.movePosition(QTextCursor::Right);
         const QString tip = c.charFormat().toolTip();
-        if (tip.isEmpty()) QToolTip::hideText();
-        else QToolTip::showText(help->globalPos(), tip, this);
+        if (tip.isEmpty())
+            QToolTip::hideText();
+        else
+            QToolTip::showText(help->globalPos(), tip, this);
         return true;
     }
     return QTextBrowser::event(e);

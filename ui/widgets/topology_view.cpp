@@ -61,9 +61,12 @@ public:
         // Lit in the colour of what it did in the frame shown; tinted by the
         // share of the frame it worked when that was less than half.
         QColor fill = idleColor();
-        if (!failure_.isEmpty()) fill = deadColor();
-        else if (live_.shown) fill = colorOf(*live_.shown);
-        else if (live_.work > 0) fill = blend(idleColor(), colorOf(SpanKind::Compute), live_.work);
+        if (!failure_.isEmpty())
+            fill = deadColor();
+        else if (live_.shown)
+            fill = colorOf(*live_.shown);
+        else if (live_.work > 0)
+            fill = blend(idleColor(), colorOf(SpanKind::Compute), live_.work);
         const bool dark = !failure_.isEmpty() || live_.shown.has_value();
         p->setPen(QPen(isSelected() ? QColor(0x11, 0x18, 0x27) : QColor(0x9c, 0xa3, 0xaf), isSelected() ? 2.5 : 1.2));
         p->setBrush(fill);
@@ -91,7 +94,8 @@ public:
             const char* word = live_.state == TopologyView::NodeLive::State::Done ? "done" : live_.shown ? "" : "idle";
             QString what = *word ? QString(word) : labelOf(*live_.shown);
             lines << what + " · busy " + QString::number(live_.busy_percent, 'f', 0) + "%";
-            lines << QString::number(live_.tokens_per_second, 'f', 0) + " tokens/s" + (live_.rss_bytes > 0 ? " · RSS " + mib(live_.rss_bytes) : QString());
+            lines << QString::number(live_.tokens_per_second, 'f', 0) + " tokens/s" +
+                         (live_.rss_bytes > 0 ? " · RSS " + mib(live_.rss_bytes) : QString());
         }
         double y = text.top() + QFontMetricsF(p->font()).height() + 6;
         for (int i = 0; i < lines.size(); ++i) {
@@ -194,7 +198,8 @@ public:
             if (std::hypot(d.x(), d.y()) < 1) return;
             // From edge to edge of the two boxes.
             const QPointF u = d / std::hypot(d.x(), d.y());
-            const double ta = std::min(std::abs(u.x()) > 1e-6 ? kWidth / 2 / std::abs(u.x()) : 1e9, std::abs(u.y()) > 1e-6 ? kHeight / 2 / std::abs(u.y()) : 1e9);
+            const double ta = std::min(std::abs(u.x()) > 1e-6 ? kWidth / 2 / std::abs(u.x()) : 1e9,
+                                       std::abs(u.y()) > 1e-6 ? kHeight / 2 / std::abs(u.y()) : 1e9);
             const QPointF from_edge = a + u * (ta + 2), to_edge = b - u * (ta + 4);
             p->setPen(QPen(c, width));
             p->drawLine(from_edge, to_edge);
@@ -256,14 +261,16 @@ public:
             // A relay's label stays short: it shares the gap between ranks
             // with the all-reduce's.
             QString label = (f.relay ? "relay " : "") + bytesText(f.bytes);
-            if (f.transport == Transport::SharedMemory && !f.relay) label += " · shared memory";
-            else if (f.transport == Transport::ZeroMQ && !f.relay) label += " · TCP";
+            if (f.transport == Transport::SharedMemory && !f.relay)
+                label += " · shared memory";
+            else if (f.transport == Transport::ZeroMQ && !f.relay)
+                label += " · TCP";
             // A relay's label sits in the gap between its ranks; one between
             // stages under all the nodes, above the ring; the ring's under its caption.
             const QPointF a = center(f.from), b = center(f.to);
             double under = 0;
             for (int i = 0; i < n; ++i) under = std::max(under, nodeRect(i).bottom());
-            const QPointF at = ring ? QPointF((a.x() + b.x()) / 2, ringBottom() + 30)
+            const QPointF at = ring      ? QPointF((a.x() + b.x()) / 2, ringBottom() + 30)
                                : f.relay ? (a + b) / 2
                                          : QPointF((a.x() + b.x()) / 2, under + 16);
             placeLabel(p, at, label, QColor(0xf5, 0x9e, 0x0b), QColor(0xff, 0xfb, 0xeb), QColor(0x78, 0x35, 0x0f));
@@ -416,19 +423,22 @@ void TopologyView::setPlan(const std::optional<Plan>& plan) {
             continue;
         }
         const auto& stage = plan->stages[plan->stage_of_node[i]];
-        QString layers = stage.layer_end - stage.layer_begin == 1 ? "layer " + QString::number(stage.layer_begin)
-                                                                   : "layers " + QString::number(stage.layer_begin) + "–" + QString::number(stage.layer_end - 1);
+        QString layers = stage.layer_end - stage.layer_begin == 1
+                             ? "layer " + QString::number(stage.layer_begin)
+                             : "layers " + QString::number(stage.layer_begin) + "–" + QString::number(stage.layer_end - 1);
         if (stage.embedding()) layers += " + embed";
         if (stage.head) layers += " + head";
         const auto& m = plan->memory[i];
         const int64_t limit = t.nodes[i].memory_limit;
         const QString memory = limit ? QString::number(m.total() / double(1 << 20), 'f', 0) + " / " + mib(limit)
                                      : mib(m.weights + m.kv_cache) + " + " + mib(m.runtime) + " runtime";
-        const QString tip = QString("Planned memory: %1\nweights %2 · KV cache %3 · runtime %4 (libtorch, sockets and buffers: what an idle worker holds)%5")
-                                .arg(mib(m.total()), mib(m.weights), mib(m.kv_cache), mib(m.runtime))
-                                .arg(limit ? "\nlimit " + mib(limit) : QString()) +
-                            "\n\nDuring a run: lit while it computes (purple: an all-reduce with its other ranks, red: sampling);"
-                            "\nbusy: the share of the run's time it computed; tokens/s: the sequence-steps it finished in the last second.";
+        const QString tip =
+            QString(
+                "Planned memory: %1\nweights %2 · KV cache %3 · runtime %4 (libtorch, sockets and buffers: what an idle worker holds)%5")
+                .arg(mib(m.total()), mib(m.weights), mib(m.kv_cache), mib(m.runtime))
+                .arg(limit ? "\nlimit " + mib(limit) : QString()) +
+            "\n\nDuring a run: lit while it computes (purple: an all-reduce with its other ranks, red: sampling);"
+            "\nbusy: the share of the run's time it computed; tokens/s: the sequence-steps it finished in the last second.";
         nodes_[i]->setPlanText(layers, memory, tip, !m.fits(limit));
     }
     for (auto* b : boundaries_) delete b;
@@ -461,7 +471,8 @@ void TopologyView::showLive(const RunState* state, double now_us, double frame_u
                 if (a.of(SpanKind::AllReduce) > 0) {
                     // One exchange per stage, between all of its ranks.
                     const int stage = state->nodes()[i].stage;
-                    auto it = std::find_if(exchanges.begin(), exchanges.end(), [&](const Exchange& x) { return state->nodes()[x.nodes.front()].stage == stage; });
+                    auto it = std::find_if(exchanges.begin(), exchanges.end(),
+                                           [&](const Exchange& x) { return state->nodes()[x.nodes.front()].stage == stage; });
                     if (it == exchanges.end()) {
                         Exchange x{{}, 0};
                         for (int j = 0; j < nodes_.size(); ++j)
@@ -477,7 +488,8 @@ void TopologyView::showLive(const RunState* state, double now_us, double frame_u
     QVector<Flight> flights;
     if (same && !done) {
         auto messages = state->messagesIn(t0, now_us);
-        std::sort(messages.begin(), messages.end(), [](const Message& a, const Message& b) { return a.sent_us > b.sent_us; });  // newest first
+        std::sort(messages.begin(), messages.end(),
+                  [](const Message& a, const Message& b) { return a.sent_us > b.sent_us; });  // newest first
         for (const auto& m : messages) {
             const double progress = m.arrived_us > m.sent_us ? (now_us - m.sent_us) / (m.arrived_us - m.sent_us) : 1.0;
             flights.push_back({m.from, m.to, std::clamp(progress, 0.0, 1.0), m.bytes, m.transport, m.relay});
@@ -515,7 +527,6 @@ std::optional<QPoint> TopologyView::boundaryHandle(int stage, int layers_moved) 
     if (stage < 0 || stage >= boundaries_.size()) return std::nullopt;
     return mapFromScene(boundaries_[stage]->scenePos() + QPointF(36.0 * layers_moved, 0));
 }
-
 
 void TopologyView::resizeEvent(QResizeEvent* event) {
     QGraphicsView::resizeEvent(event);

@@ -52,7 +52,7 @@ public:
     const NodeLive& nodeLive(int node) const;
     bool nodeOverLimit(int node) const;
     QString nodeMemoryText(int node) const;
-    QVector<QRectF> labelRects() const;  // the live view's labels, in scene coordinates, as last painted
+    QVector<QRectF> labelRects() const;          // the live view's labels, in scene coordinates, as last painted
     const QVector<Exchange>& exchanges() const;  // the all-reduces shown
     int selectedNode() const;
     void selectNode(int index);

@@ -28,7 +28,6 @@ namespace {
 
 constexpr std::size_t kWeightChunkBytes = 16u << 20;
 
-
 }  // namespace
 
 struct Cluster::Impl {
@@ -36,16 +35,16 @@ struct Cluster::Impl {
     ClusterOptions options;
     zmq::context_t context{1};
     std::vector<std::unique_ptr<LocalWorker>> launched;  // by node, null for remote nodes
-    std::vector<zmq::socket_t> sockets;                 // DEALER per node
+    std::vector<zmq::socket_t> sockets;                  // DEALER per node
     std::vector<std::string> endpoints;                  // each node's inbox
     std::vector<proto::HelloReply> hellos;
     std::vector<TraceNode> nodes;
-    std::vector<double> offset_ns;                       // worker clock - controller clock
+    std::vector<double> offset_ns;  // worker clock - controller clock
     std::unique_ptr<ClusterHeartbeats> heartbeats;
-    net::KeyPair keys;                                   // ours, as a CURVE client
-    std::vector<std::string> server_keys;                // per node, "" when it does not authenticate
-    std::vector<int> active;                             // the plan's node p is cluster node active[p]
-    const ModelSource* configured_source = nullptr;      // what configure() loaded, for a re-plan
+    net::KeyPair keys;                               // ours, as a CURVE client
+    std::vector<std::string> server_keys;            // per node, "" when it does not authenticate
+    std::vector<int> active;                         // the plan's node p is cluster node active[p]
+    const ModelSource* configured_source = nullptr;  // what configure() loaded, for a re-plan
     const OpenedModel* configured_model = nullptr;
     int context_tokens = 0;
     Plan plan;
@@ -90,11 +89,12 @@ struct Cluster::Impl {
                 continue;
             }
             if (m->type == type) return std::move(*m);
-            if (m->type == proto::ErrorReply::kType) throw NodeError(node, "node '" + topology.nodes[node].name + "': " + m->as<proto::ErrorReply>().message);
+            if (m->type == proto::ErrorReply::kType)
+                throw NodeError(node, "node '" + topology.nodes[node].name + "': " + m->as<proto::ErrorReply>().message);
         }
         throw NodeError(node, "node '" + topology.nodes[node].name + "' at " + endpoints[node] + " did not answer within " +
-                    seconds_text(timeout.count() / 1000.0) + " (waiting for " + type + "): is distgpt-worker running there" +
-                    (server_keys[node].empty() ? "?" : ", and is this controller's public key in its --authorized-keys?"));
+                                  seconds_text(timeout.count() / 1000.0) + " (waiting for " + type + "): is distgpt-worker running there" +
+                                  (server_keys[node].empty() ? "?" : ", and is this controller's public key in its --authorized-keys?"));
     }
 
     // Polls every node; returns (node, message) or nullopt after `timeout`.
@@ -104,7 +104,8 @@ struct Cluster::Impl {
         if (zmq::poll(items.data(), items.size(), timeout) <= 0) return std::nullopt;
         for (std::size_t i = 0; i < items.size(); ++i)
             if (items[i].revents & ZMQ_POLLIN)
-                if (auto m = receive_from(static_cast<int>(i), std::chrono::milliseconds(0))) return std::pair{static_cast<int>(i), std::move(*m)};
+                if (auto m = receive_from(static_cast<int>(i), std::chrono::milliseconds(0)))
+                    return std::pair{static_cast<int>(i), std::move(*m)};
         return std::nullopt;
     }
 
@@ -129,7 +130,8 @@ struct Cluster::Impl {
         }
         for (int i = 0; i < n; ++i) net::send(sockets[i], proto::encode(proto::Hello{options.controller_name}));
         for (int i = 0; i < n; ++i) {
-            hellos.push_back(expect(i, proto::HelloReply::kType, std::chrono::milliseconds(options.hello_timeout_ms)).as<proto::HelloReply>());
+            hellos.push_back(
+                expect(i, proto::HelloReply::kType, std::chrono::milliseconds(options.hello_timeout_ms)).as<proto::HelloReply>());
             TraceNode node;
             node.name = topology.nodes[i].name;
             nodes.push_back(node);
@@ -151,7 +153,8 @@ struct Cluster::Impl {
             for (int k = 0; k < 8; ++k) {
                 const int64_t sent = net::now_ns();
                 net::send(sockets[i], proto::encode(proto::Ping{sent}));
-                const auto pong = expect(static_cast<int>(i), proto::Pong::kType, std::chrono::milliseconds(options.hello_timeout_ms)).as<proto::Pong>();
+                const auto pong =
+                    expect(static_cast<int>(i), proto::Pong::kType, std::chrono::milliseconds(options.hello_timeout_ms)).as<proto::Pong>();
                 const int64_t back = net::now_ns();
                 if (back - sent < best_rtt) {
                     best_rtt = static_cast<double>(back - sent);
@@ -169,7 +172,9 @@ struct Cluster::Impl {
         // A remote worker bound to 0.0.0.0 is reached at the host its topology names.
         const std::string host = net::host_of(topology.nodes[node].endpoint == "local" ? endpoints[node] : topology.nodes[node].endpoint);
         const auto port = net::parse_endpoint(reported);
-        if (!port) throw Error("node '" + topology.nodes[node].name + "' reported '" + reported + "', not an endpoint: run the same distgpt version everywhere");
+        if (!port)
+            throw Error("node '" + topology.nodes[node].name + "' reported '" + reported +
+                        "', not an endpoint: run the same distgpt version everywhere");
         return "tcp://" + host + ":" + port->port;
     }
 
@@ -187,13 +192,14 @@ struct Cluster::Impl {
     // Exactly the node's shard: its layers, and of each tensor only its
     // tensor-parallel rank's slice (the worker then loads it as it comes).
     void stream_weights(int node, const StagePlan& stage, int rank, int ranks, const OpenedModel& model) {
-        auto names = gpt2_shard_tensor_names(model.config, stage.layer_begin, stage.layer_end, stage.embedding(),
-                                             stage.head, Gpt2Names(*model.weights).prefix());
+        auto names = gpt2_shard_tensor_names(model.config, stage.layer_begin, stage.layer_end, stage.embedding(), stage.head,
+                                             Gpt2Names(*model.weights).prefix());
         std::erase_if(names, [&](const std::string& n) { return rank > 0 && tensor_parallel_cut(n) == TensorParallelCut::RankZeroOnly; });
         uint64_t total = 0, sent = 0;
         for (const auto& name : names) {
             const auto cut = tensor_parallel_cut(name);
-            total += model.weights->header(name).nbytes / (cut == TensorParallelCut::Whole || cut == TensorParallelCut::RankZeroOnly ? 1 : ranks);
+            total += model.weights->header(name).nbytes /
+                     (cut == TensorParallelCut::Whole || cut == TensorParallelCut::RankZeroOnly ? 1 : ranks);
         }
         int last_percent = -1;
         for (const auto& name : names) {
@@ -210,7 +216,8 @@ struct Cluster::Impl {
                 net::send(sockets[node], proto::encode(chunk, std::move(frames)));
                 expect(node, proto::WeightAck::kType, std::chrono::seconds(60));
                 const int percent = static_cast<int>(100 * sent / std::max<uint64_t>(1, total));
-                if (percent / 10 != last_percent / 10) status("node '" + topology.nodes[node].name + "': streaming weights " + std::to_string(percent) + "%");
+                if (percent / 10 != last_percent / 10)
+                    status("node '" + topology.nodes[node].name + "': streaming weights " + std::to_string(percent) + "%");
                 last_percent = percent;
                 if (nbytes == 0) break;
             }
@@ -241,7 +248,8 @@ struct Cluster::Impl {
             c.weights = weights_for(i, source);
             c.model_dir = c.weights == proto::ShardWeights::Disk && topology.nodes[i].endpoint == "local" ? source.dir.string() : "";
             c.random_shape = source.random_shape, c.random_seed = source.random_seed;
-            if (c.weights == proto::ShardWeights::Streamed) c.config_json = gpt2_config_json(model.config);  // the config the controller read, no file again
+            if (c.weights == proto::ShardWeights::Streamed)
+                c.config_json = gpt2_config_json(model.config);  // the config the controller read, no file again
             c.layer_begin = stage.layer_begin, c.layer_end = stage.layer_end;
             c.embedding = stage.embedding(), c.head = stage.head;
             c.tp_rank = plan.rank_of_node[pi], c.tp_size = static_cast<int>(stage.nodes.size());
@@ -269,7 +277,8 @@ struct Cluster::Impl {
                 if (source.is_random()) throw Error("a random model is drawn on each worker; it is never streamed");
                 stream_weights(i, stage, c.tp_rank, c.tp_size, model);
             }
-            status("node '" + topology.nodes[i].name + "': loading " + ShardSpec{c.layer_begin, c.layer_end, c.embedding, c.head, c.tp_rank, c.tp_size}.describe());
+            status("node '" + topology.nodes[i].name + "': loading " +
+                   ShardSpec{c.layer_begin, c.layer_end, c.embedding, c.head, c.tp_rank, c.tp_size}.describe());
             net::send(sockets[i], proto::encode(c));
         }
         for (int pi = 0; pi < n; ++pi) {
@@ -280,8 +289,7 @@ struct Cluster::Impl {
             nodes[i].kv_cache_bytes = done.kv_cache_bytes, nodes[i].rss_bytes = done.rss_bytes;
         }
         // Load spans arrive with each configure; they belong to no run.
-        while (receive_any(std::chrono::milliseconds(20))) {
-        }
+        while (receive_any(std::chrono::milliseconds(20))) {}
     }
 
     // After a node died: plan again over the nodes that answer, load their new
@@ -304,7 +312,8 @@ struct Cluster::Impl {
         rest.nodes.clear();
         rest.layers.clear();  // manual ranges were for the old stage count
         for (int i : alive) rest.nodes.push_back(topology.nodes[i]);
-        if (rest.strategy == Strategy::Hybrid && static_cast<int>(alive.size()) % rest.tensor_parallel != 0) rest.strategy = Strategy::Pipeline;
+        if (rest.strategy == Strategy::Hybrid && static_cast<int>(alive.size()) % rest.tensor_parallel != 0)
+            rest.strategy = Strategy::Pipeline;
         const Plan next = make_plan(rest, configured_model->config, slots, context_tokens);
         active = alive;
         status(lost + ": re-planning over " + std::to_string(alive.size()) + " node(s)");
@@ -370,10 +379,12 @@ struct Cluster::Impl {
             std::vector<TraceSpan> fresh;
             for (const auto& s : t.spans) {
                 if (s.kind == SpanKind::Load) continue;
-                if (static_cast<int>(s.kind) > static_cast<int>(SpanKind::Load) || static_cast<int>(s.transport) > static_cast<int>(Transport::ZeroMQ))
-                    throw NodeError(node, "node '" + topology.nodes[node].name + "' sent a span of unknown kind or transport: run the same distgpt version everywhere");
-                fresh.push_back({node, s.kind, to_us(node, s.t0), to_us(node, s.t1), s.group, s.step, s.layer_begin, s.layer_end,
-                                 s.bytes, s.peer.empty() ? -1 : node_of_endpoint(s.peer), s.sequences, s.transport});
+                if (static_cast<int>(s.kind) > static_cast<int>(SpanKind::Load) ||
+                    static_cast<int>(s.transport) > static_cast<int>(Transport::ZeroMQ))
+                    throw NodeError(node, "node '" + topology.nodes[node].name +
+                                              "' sent a span of unknown kind or transport: run the same distgpt version everywhere");
+                fresh.push_back({node, s.kind, to_us(node, s.t0), to_us(node, s.t1), s.group, s.step, s.layer_begin, s.layer_end, s.bytes,
+                                 s.peer.empty() ? -1 : node_of_endpoint(s.peer), s.sequences, s.transport});
             }
             result.trace.spans.insert(result.trace.spans.end(), fresh.begin(), fresh.end());
             if (req.on_spans && !fresh.empty()) req.on_spans(fresh);
@@ -389,9 +400,11 @@ struct Cluster::Impl {
                 for (std::size_t i = 0; i < t.tokens.size(); ++i) {
                     const auto& tok = t.tokens[i];
                     if (tok.id < 0 || tok.id >= total)
-                        throw NodeError(node, "node '" + nodes[node].name + "' sent a token for unknown sequence " + std::to_string(tok.id));
+                        throw NodeError(node,
+                                        "node '" + nodes[node].name + "' sent a token for unknown sequence " + std::to_string(tok.id));
                     if (static_cast<int>(tok.finish) > static_cast<int>(FinishReason::Interrupted))
-                        throw NodeError(node, "node '" + nodes[node].name + "' sent an unknown finish reason: run the same distgpt version everywhere");
+                        throw NodeError(
+                            node, "node '" + nodes[node].name + "' sent an unknown finish reason: run the same distgpt version everywhere");
                     auto& seq = result.sequences[tok.id];
                     if (tok.forced) continue;  // a replayed token: already recorded
                     seq.generated_ids.push_back(tok.token);
@@ -419,7 +432,9 @@ struct Cluster::Impl {
                 kept += static_cast<int>(seq.generated_ids.size());
                 if (!seq.finish) seq.finish = reason;
             }
-            result.error = reason == FinishReason::Stopped ? why : why + "; the run stopped with the " + std::to_string(kept) + " tokens generated so far kept";
+            result.error = reason == FinishReason::Stopped
+                               ? why
+                               : why + "; the run stopped with the " + std::to_string(kept) + " tokens generated so far kept";
             result.node_at_fault = node_at_fault;
             result.trace.wall_us = (net::now_ns() - start_ns) / 1e3;
             for (int i : active) net::send(sockets[i], proto::encode(proto::Stop{run_id}));
@@ -457,8 +472,9 @@ struct Cluster::Impl {
             auto got = receive_any(std::chrono::milliseconds(200));
             if (!got) {
                 if (std::chrono::steady_clock::now() - last_progress > std::chrono::milliseconds(options.stall_timeout_ms))
-                    return end_early("the run made no progress for " + seconds_text(options.stall_timeout_ms / 1000.0) + "; a node may be stuck (" +
-                                         std::to_string(finished) + " of " + std::to_string(total) + " sequences finished)",
+                    return end_early("the run made no progress for " + seconds_text(options.stall_timeout_ms / 1000.0) +
+                                         "; a node may be stuck (" + std::to_string(finished) + " of " + std::to_string(total) +
+                                         " sequences finished)",
                                      FinishReason::Interrupted, -1);
                 continue;
             }
@@ -468,14 +484,16 @@ struct Cluster::Impl {
             } catch (const NodeError& e) {
                 return end_early(e.what(), FinishReason::Interrupted, e.node);
             } catch (const Error& e) {  // a malformed message: its sender is at fault
-                return end_early("node '" + nodes[got->first].name + "' sent a malformed message: " + e.what(), FinishReason::Interrupted, got->first);
+                return end_early("node '" + nodes[got->first].name + "' sent a malformed message: " + e.what(), FinishReason::Interrupted,
+                                 got->first);
             }
         }
         result.trace.wall_us = (net::now_ns() - start_ns) / 1e3;
         // The last spans trail the last token by a message or two.
         while (auto got = receive_any(std::chrono::milliseconds(30)))
             if (got->second.type == proto::Trace::kType) record_trace(got->first, got->second.as<proto::Trace>());
-        std::sort(result.trace.spans.begin(), result.trace.spans.end(), [](const TraceSpan& a, const TraceSpan& b) { return a.t0_us < b.t0_us; });
+        std::sort(result.trace.spans.begin(), result.trace.spans.end(),
+                  [](const TraceSpan& a, const TraceSpan& b) { return a.t0_us < b.t0_us; });
         return result;
     }
 };
@@ -490,8 +508,7 @@ Cluster::~Cluster() {
     for (std::size_t i = 0; i < impl_->sockets.size(); ++i) {
         try {
             net::send(impl_->sockets[i], proto::encode(proto::Stop{impl_->run_id}));
-        } catch (const zmq::error_t&) {
-        }
+        } catch (const zmq::error_t&) {}
     }
 }
 

@@ -14,33 +14,33 @@
 namespace distgpt {
 
 struct RunRequest {
-    std::vector<std::vector<int>> prompts;  // token ids, one per sequence
-    GenerateOptions options;                // sequence i samples with seed + i
-    int in_flight = 0;                      // sequences in the pipeline at once; 0 = one per stage
-    int micro_batch = 1;                    // sequences per message
-    std::function<void(const TokenMark&)> on_token;  // each token as it arrives, on the calling thread
+    std::vector<std::vector<int>> prompts;                        // token ids, one per sequence
+    GenerateOptions options;                                      // sequence i samples with seed + i
+    int in_flight = 0;                                            // sequences in the pipeline at once; 0 = one per stage
+    int micro_batch = 1;                                          // sequences per message
+    std::function<void(const TokenMark&)> on_token;               // each token as it arrives, on the calling thread
     std::function<void(const std::vector<TraceSpan>&)> on_spans;  // spans as they arrive (the live view)
-    std::function<bool()> should_stop;               // polled every 200 ms at most; true ends the run early
+    std::function<bool()> should_stop;                            // polled every 200 ms at most; true ends the run early
 };
 
 struct DistributedSequence {
     std::vector<int> prompt_ids, generated_ids;
-    std::optional<FinishReason> finish;  // none while it runs
+    std::optional<FinishReason> finish;      // none while it runs
     std::vector<std::vector<float>> logits;  // per generated token, with return_logits
 };
 
 // A node a run lost, and what became of the run.
 struct NodeLoss {
-    int node = -1;            // index into the topology's nodes
-    std::string why;          // "node 'b' is gone: killed by signal 9"
-    std::string recovery;     // how the run went on without it ("re-planned over 2 node(s): …"); empty: it stopped
+    int node = -1;         // index into the topology's nodes
+    std::string why;       // "node 'b' is gone: killed by signal 9"
+    std::string recovery;  // how the run went on without it ("re-planned over 2 node(s): …"); empty: it stopped
 };
 
 struct RunResult {
     std::vector<DistributedSequence> sequences;  // unfinished ones end Stopped or Interrupted
     RunTrace trace;
-    std::string error;        // why the run stopped early; every token made before is kept
-    int node_at_fault = -1;   // the node whose failure or error stopped it, if one did
+    std::string error;             // why the run stopped early; every token made before is kept
+    int node_at_fault = -1;        // the node whose failure or error stopped it, if one did
     std::vector<NodeLoss> losses;  // every node lost during the run, recovered from or not
     double tokens_per_second() const { return trace.wall_us > 0 ? trace.tokens.size() / (trace.wall_us / 1e6) : 0; }
 };
@@ -48,11 +48,11 @@ struct RunResult {
 struct ClusterOptions {
     std::string controller_name = "distgpt";
     int hello_timeout_ms = 5000;
-    int liveness_ms = 3000;  // a node silent this long is dead
-    bool recover = true;     // when a node dies, re-plan over the others and continue
-    std::string key_file;    // this controller's CURVE key pair, for workers that authenticate
-    bool return_logits = false;  // the last stage sends logits with each token (tests)
-    int stall_timeout_ms = 60000;  // a run with no message for this long stops, keeping its tokens
+    int liveness_ms = 3000;                             // a node silent this long is dead
+    bool recover = true;                                // when a node dies, re-plan over the others and continue
+    std::string key_file;                               // this controller's CURVE key pair, for workers that authenticate
+    bool return_logits = false;                         // the last stage sends logits with each token (tests)
+    int stall_timeout_ms = 60000;                       // a run with no message for this long stops, keeping its tokens
     std::function<void(const std::string&)> on_status;  // "node b: streaming weights 40%"
     std::function<void(const NodeLoss&)> on_node_lost;  // as it happens, recovered from or not
 };

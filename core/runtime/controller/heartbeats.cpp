@@ -58,9 +58,7 @@ ClusterHeartbeats::~ClusterHeartbeats() {
     impl_->thread.join();
 }
 
-bool ClusterHeartbeats::silent(int i) const {
-    return net::now_ns() - impl_->last_seen[i].load() > int64_t(impl_->timeout_ms) * 1000000;
-}
+bool ClusterHeartbeats::silent(int i) const { return net::now_ns() - impl_->last_seen[i].load() > int64_t(impl_->timeout_ms) * 1000000; }
 
 int ClusterHeartbeats::timeout_ms() const { return impl_->timeout_ms; }
 

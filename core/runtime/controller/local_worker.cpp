@@ -32,8 +32,8 @@ LocalWorker::LocalWorker(const std::string& name, int threads, int64_t memory_li
     int out[2];
     if (::pipe(out) != 0) throw Error(std::string("cannot start worker '") + name + "': " + std::strerror(errno));
     const std::string exe = program();
-    std::vector<std::string> args = {exe, "--listen", "tcp://127.0.0.1:0", "--name", name, "--threads", std::to_string(threads),
-                                     "--exit-with-controller"};
+    std::vector<std::string> args = {exe,  "--listen",  "tcp://127.0.0.1:0",     "--name",
+                                     name, "--threads", std::to_string(threads), "--exit-with-controller"};
     if (memory_limit > 0) args.insert(args.end(), {"--memory-limit", std::to_string(memory_limit)});
     args.insert(args.end(), extra_args.begin(), extra_args.end());
     std::vector<char*> argv;

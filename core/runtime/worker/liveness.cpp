@@ -64,8 +64,6 @@ WorkerLiveness::~WorkerLiveness() {
 
 const std::string& WorkerLiveness::endpoint() const { return impl_->endpoint; }
 bool WorkerLiveness::controller_lost() { return impl_->lost.exchange(false); }
-void WorkerLiveness::reset() {
-    impl_->lost = false;
-}
+void WorkerLiveness::reset() { impl_->lost = false; }
 
 }  // namespace distgpt

@@ -43,7 +43,7 @@ private:
     std::string run_, inbox_;
     bool shared_memory_ = false;
     std::map<std::string, net::RingOutlink> outlinks_;  // peer inbox endpoint -> link
-    net::RingInbox rings_;                               // one ring per sender, read here
+    net::RingInbox rings_;                              // one ring per sender, read here
 };
 
 }  // namespace distgpt

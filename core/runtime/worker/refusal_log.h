@@ -19,13 +19,16 @@ public:
             summarize();
             window_start_ns_ = now_ns, in_window_ = 0;
         }
-        if (++in_window_ <= burst_) out_ << worker_ << ": refused a " << type << " message: " << why << std::endl;
-        else ++suppressed_;
+        if (++in_window_ <= burst_)
+            out_ << worker_ << ": refused a " << type << " message: " << why << std::endl;
+        else
+            ++suppressed_;
     }
     // Says how many went unlogged, if any (also done when the next window opens).
     void summarize() {
         if (suppressed_ == 0) return;
-        out_ << worker_ << ": refused " << suppressed_ << " more messages without logging each (" << total_ << " refused in all)" << std::endl;
+        out_ << worker_ << ": refused " << suppressed_ << " more messages without logging each (" << total_ << " refused in all)"
+             << std::endl;
         suppressed_ = 0;
     }
     int64_t total() const { return total_; }

@@ -88,7 +88,8 @@ struct ShardRunner::Impl {
         if (cfg.return_logits) out.logits.assign(result.data_ptr<float>(), result.data_ptr<float>() + result.numel()), out.tokens.vocab = V;
         for (std::size_t i = 0; i < rows.size(); ++i) {
             auto it = sequences.find(rows[i].id);
-            if (it == sequences.end()) throw Error("tokens for sequence " + std::to_string(rows[i].id) + ", which this stage was never introduced to");
+            if (it == sequences.end())
+                throw Error("tokens for sequence " + std::to_string(rows[i].id) + ", which this stage was never introduced to");
             auto& s = it->second;
             float* logits = result.data_ptr<float>() + static_cast<int64_t>(i) * V;
             for (int m = 0; m + 1 < static_cast<int>(cfg.masked_ranges.size()); m += 2)
@@ -113,15 +114,16 @@ struct ShardRunner::Impl {
     }
 };
 
-ShardRunner::ShardRunner(const proto::Configure& configure, const Gpt2Config& config, const TensorSource& weights,
-                         AllReduce all_reduce)
+ShardRunner::ShardRunner(const proto::Configure& configure, const Gpt2Config& config, const TensorSource& weights, AllReduce all_reduce)
     : impl_(std::make_unique<Impl>(configure, config, weights, std::move(all_reduce))) {}
 
 ShardRunner::~ShardRunner() = default;
 
 StepOutput ShardRunner::start(const proto::Start& start, const int32_t* ids, std::size_t count) {
     if (!impl_->cfg.embedding) throw Error("start sent to a stage without the embedding (stage " + std::to_string(impl_->cfg.stage) + ")");
-    if (start.lengths.size() != start.sequences.size()) throw Error("start: " + std::to_string(start.lengths.size()) + " lengths for " + std::to_string(start.sequences.size()) + " sequences");
+    if (start.lengths.size() != start.sequences.size())
+        throw Error("start: " + std::to_string(start.lengths.size()) + " lengths for " + std::to_string(start.sequences.size()) +
+                    " sequences");
     std::vector<int64_t> tokens(ids, ids + count);
     std::vector<proto::Row> rows;
     std::size_t total = 0;
@@ -130,7 +132,8 @@ StepOutput ShardRunner::start(const proto::Start& start, const int32_t* ids, std
         rows.push_back({start.sequences[i].id, start.sequences[i].slot, 0, start.lengths[i]});
         total += static_cast<std::size_t>(start.lengths[i]);
     }
-    if (total != count) throw Error("start: lengths add up to " + std::to_string(total) + " but " + std::to_string(count) + " token ids came");
+    if (total != count)
+        throw Error("start: lengths add up to " + std::to_string(total) + " but " + std::to_string(count) + " token ids came");
     impl_->introduce(start.sequences, rows);
     const at::Tensor input = at::from_blob(tokens.data(), {static_cast<int64_t>(count)}, at::TensorOptions().dtype(at::kLong));
     return impl_->run(input, start.group, 0, rows, start.sequences);

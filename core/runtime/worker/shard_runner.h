@@ -13,11 +13,11 @@ namespace distgpt {
 // What one step of a shard produced, for the worker to send on.
 struct StepOutput {
     bool empty = true;
-    bool is_tokens = false;            // last stage: sampled tokens; else hidden states
+    bool is_tokens = false;  // last stage: sampled tokens; else hidden states
     proto::Forward forward;
-    std::vector<float> hidden;         // [rows, C]
+    std::vector<float> hidden;  // [rows, C]
     proto::Tokens tokens;
-    std::vector<float> logits;         // [tokens, V], only with return_logits
+    std::vector<float> logits;  // [tokens, V], only with return_logits
     int64_t compute_t0 = 0, compute_t1 = 0, sample_t0 = 0, sample_t1 = 0;
     std::vector<int64_t> sequences;
 };
@@ -30,11 +30,10 @@ public:
     // Sums a tensor-parallel partial across the group, in place.
     using AllReduce = std::function<void(float* data, std::size_t count)>;
 
-    ShardRunner(const proto::Configure& configure, const Gpt2Config& config, const TensorSource& weights,
-                AllReduce all_reduce);
+    ShardRunner(const proto::Configure& configure, const Gpt2Config& config, const TensorSource& weights, AllReduce all_reduce);
     ~ShardRunner();
 
-    StepOutput start(const proto::Start& start, const int32_t* ids, std::size_t count);       // stage 0
+    StepOutput start(const proto::Start& start, const int32_t* ids, std::size_t count);         // stage 0
     StepOutput forward(const proto::Forward& forward, const float* hidden, std::size_t count);  // stages 1..
     StepOutput next_step(const proto::Tokens& tokens);                                          // stage 0
 

@@ -45,7 +45,8 @@ std::vector<std::string> TensorParallelGroup::configure(const proto::Configure& 
         zmq::socket_t s = net::make_socket(context_, zmq::socket_type::push);
         net::make_curve_client(s, keys_, c.tp_peers[r].key);
         s.connect(c.tp_peers[r].endpoint);
-        to_.emplace_back(net::RingOutlink(std::move(s), c.shared_memory ? net::ring_name(ring_run, c.tp_peers[rank_].endpoint, c.tp_peers[r].endpoint) : "", run_));
+        to_.emplace_back(net::RingOutlink(
+            std::move(s), c.shared_memory ? net::ring_name(ring_run, c.tp_peers[rank_].endpoint, c.tp_peers[r].endpoint) : "", run_));
         if (!c.shared_memory) continue;
         try {
             from_.add(net::ShmRing::create(net::ring_name(ring_run, c.tp_peers[r].endpoint, c.tp_peers[rank_].endpoint)));

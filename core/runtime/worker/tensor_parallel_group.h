@@ -43,7 +43,7 @@ private:
     std::string run_;
     int rank_ = 0, stage_ = 0;
     std::vector<std::optional<net::RingOutlink>> to_;  // by rank; none for this rank
-    net::RingInbox from_;                               // one ring per other rank on this machine
+    net::RingInbox from_;                              // one ring per other rank on this machine
     int64_t counter_ = 0;
     std::map<int64_t, std::map<int, std::vector<float>>> early_;  // partials of all-reduces not yet reached
 };

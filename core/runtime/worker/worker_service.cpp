@@ -31,17 +31,13 @@
 
 namespace distgpt {
 
-namespace {
-
-
-
-}  // namespace
+namespace {}  // namespace
 
 struct WorkerService::Impl {
     WorkerOptions options;
     zmq::context_t context{1};
-    net::KeyPair keys;                    // ours: a server's identity, a client's credentials
-    bool curve = false;                   // admit only authorized keys
+    net::KeyPair keys;   // ours: a server's identity, a client's credentials
+    bool curve = false;  // admit only authorized keys
     std::mutex admitted_mutex;
     std::set<std::string> controllers, run_peers;  // public keys the ZAP handler admits
     std::atomic<bool> zap_stop{false};
@@ -50,8 +46,8 @@ struct WorkerService::Impl {
     std::string endpoint;
     std::unique_ptr<WorkerLiveness> liveness;
 
-    std::string owner, owner_name;  // the controller this worker serves
-    PeerLinks links{context, keys};                 // forwards and tokens to and from peers
+    std::string owner, owner_name;                         // the controller this worker serves
+    PeerLinks links{context, keys};                        // forwards and tokens to and from peers
     std::unique_ptr<TensorParallelGroup> tensor_parallel;  // the all-reduce with this stage's other ranks
     proto::Configure cfg;
     std::unique_ptr<ShardRunner> runner;
@@ -76,7 +72,8 @@ struct WorkerService::Impl {
         inbox.bind(options.listen);
         endpoint = net::bound_endpoint(inbox);
         tensor_parallel = std::make_unique<TensorParallelGroup>(context, keys, curve, net::host_of(endpoint));
-        liveness = std::make_unique<WorkerLiveness>(net::host_of(endpoint), options.liveness_ms, options.exit_with_controller, context, secure);
+        liveness =
+            std::make_unique<WorkerLiveness>(net::host_of(endpoint), options.liveness_ms, options.exit_with_controller, context, secure);
         if (options.name.empty()) options.name = "worker@" + endpoint;
         refusals = std::make_unique<RefusalLog>(std::cerr, options.name);
     }
@@ -124,8 +121,8 @@ struct WorkerService::Impl {
         int group = -1, step = -1;
     } working_on;
 
-    void span(SpanKind kind, int64_t t0, int64_t t1, int group, int step, int64_t bytes = 0,
-              const std::string& peer = "", const std::vector<int64_t>& sequences = {}, Transport transport = Transport::None) {
+    void span(SpanKind kind, int64_t t0, int64_t t1, int group, int step, int64_t bytes = 0, const std::string& peer = "",
+              const std::vector<int64_t>& sequences = {}, Transport transport = Transport::None) {
         spans.push_back({kind, t0, t1, group, step, cfg.layer_begin, cfg.layer_end, bytes, peer, sequences, transport});
     }
 
@@ -141,7 +138,8 @@ struct WorkerService::Impl {
     void serve(const std::atomic<bool>& stop) {
         while (!stop.load()) {
             if (liveness->controller_lost() && !owner.empty()) {
-                std::cerr << options.name << ": controller " << owner_name << " stopped sending heartbeats; its run is dropped" << std::endl;
+                std::cerr << options.name << ": controller " << owner_name << " stopped sending heartbeats; its run is dropped"
+                          << std::endl;
                 owner.clear(), owner_name.clear();
                 runner.reset(), received.reset(), links.clear(), tensor_parallel->clear();
             }
@@ -307,7 +305,8 @@ struct WorkerService::Impl {
 
     static const zmq::message_t& frame(const proto::Message& m, std::size_t i, std::size_t element) {
         if (m.frames.size() <= i) throw Error(m.type + " message is missing its data frame");
-        if (m.frames[i].size() % element) throw Error(m.type + " data frame of " + std::to_string(m.frames[i].size()) + " bytes is not whole elements");
+        if (m.frames[i].size() % element)
+            throw Error(m.type + " data frame of " + std::to_string(m.frames[i].size()) + " bytes is not whole elements");
         return m.frames[i];
     }
 
@@ -339,7 +338,8 @@ struct WorkerService::Impl {
             if (!received) throw Error("configure asks for streamed weights, but none were received");
             config = parse_gpt2_config(c.config_json, "the config.json the controller sent");
         } else {
-            throw Error("configure: unknown weights source " + std::to_string(static_cast<int>(c.weights)) + ": run the same distgpt version everywhere");
+            throw Error("configure: unknown weights source " + std::to_string(static_cast<int>(c.weights)) +
+                        ": run the same distgpt version everywhere");
         }
         // Memory: refuse what cannot fit before allocating it.
         const ShardSpec spec{c.layer_begin, c.layer_end, c.embedding, c.head, c.tp_rank, c.tp_size};
@@ -349,7 +349,8 @@ struct WorkerService::Impl {
             if (!need.fits(options.memory_limit))
                 throw Error(options.name + " needs " + std::to_string(need.total() >> 20) + " MiB for " + spec.describe() + " (weights " +
                             std::to_string(need.weights >> 20) + ", KV cache " + std::to_string(need.kv_cache >> 20) + ", runtime " +
-                            std::to_string(need.runtime >> 20) + ") but its memory limit is " + std::to_string(options.memory_limit >> 20) + " MiB");
+                            std::to_string(need.runtime >> 20) + ") but its memory limit is " + std::to_string(options.memory_limit >> 20) +
+                            " MiB");
         }
         cfg = c;
         for (const auto& warning : links.configure(c)) std::cerr << options.name << ": " << warning << std::endl;
@@ -388,7 +389,8 @@ struct WorkerService::Impl {
                     proto::Parts frames;
                     frames.push_back(proto::frame_of(out.hidden.data(), bytes));
                     const Transport how = links.send(cfg.next->endpoint, proto::encode(out.forward, std::move(frames)));
-                    span(SpanKind::Send, t0, net::now_ns(), group, step, static_cast<int64_t>(bytes), cfg.next->endpoint, out.sequences, how);
+                    span(SpanKind::Send, t0, net::now_ns(), group, step, static_cast<int64_t>(bytes), cfg.next->endpoint, out.sequences,
+                         how);
                 }
             } else {
                 span(SpanKind::Sample, out.sample_t0, out.sample_t1, group, step, 0, "", out.sequences);

@@ -11,11 +11,11 @@ struct WorkerOptions {
     std::string name;
     std::string model_dir;  // a model on this machine's disk, if any
     int threads = 1;
-    int64_t memory_limit = 0;  // bytes; 0 = no limit
-    int liveness_ms = 3000;    // the controller is gone after this long without a heartbeat
+    int64_t memory_limit = 0;           // bytes; 0 = no limit
+    int liveness_ms = 3000;             // the controller is gone after this long without a heartbeat
     bool exit_with_controller = false;  // then exit (a local worker); else drop its run and wait for another
-    std::string server_key_file;         // CURVE key pair (distgpt-cli keygen); none: an ephemeral one
-    std::string authorized_keys_file;    // controllers admitted; none: no authentication (loopback or --insecure)
+    std::string server_key_file;        // CURVE key pair (distgpt-cli keygen); none: an ephemeral one
+    std::string authorized_keys_file;   // controllers admitted; none: no authentication (loopback or --insecure)
 };
 
 // distgpt-worker's heart: one ROUTER inbox for the controller and for the
