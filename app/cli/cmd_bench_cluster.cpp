@@ -1,6 +1,7 @@
 // distgpt-cli bench scaling | hop: the studies our users run before buying
 // hardware, on real worker processes.
 #include "bench/zmq_hop.h"
+#include "trace/run_metrics.h"
 #include "cli/commands.h"
 #include "cli/model_options.h"
 #include "runtime/controller/cluster.h"
@@ -68,19 +69,20 @@ Measured distributed(const ClusterBenchArgs& a, const ModelSource& source, const
     r.options = greedy(a.tokens);
     r.in_flight = in_flight, r.micro_batch = micro_batch;
     const RunResult result = cluster.run(r);
-    const json metrics = json::parse(metrics_json(result.trace));
+    const RunMetrics metrics = run_metrics(result.trace);
     Measured out;
     out.tokens = static_cast<int>(result.trace.tokens.size());
     out.wall_s = result.trace.wall_us / 1e6;
     out.tokens_per_second = result.tokens_per_second();
-    out.hop_p50_us = metrics["hop_latency_us"]["p50"].get<double>();
-    out.hops = metrics["hop_latency_us"]["count"].get<int>();
+    out.hop_p50_us = metrics.hop_p50_us;
+    out.hops = metrics.hops;
     double sum = 0;
-    for (const auto& n : metrics["nodes"]) {
-        const double b = n["busy_percent"].get<double>();
-        sum += b, out.busy_min = std::min(out.busy_min, b), out.busy_max = std::max(out.busy_max, b);
+    for (const auto& n : metrics.nodes) {
+        sum += n.busy_percent;
+        out.busy_min = std::min(out.busy_min, n.busy_percent);
+        out.busy_max = std::max(out.busy_max, n.busy_percent);
     }
-    out.busy_mean = sum / metrics["nodes"].size();
+    out.busy_mean = sum / metrics.nodes.size();
     return out;
 }
 

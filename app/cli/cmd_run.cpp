@@ -2,6 +2,7 @@
 #include "cli/model_options.h"
 #include "plan/run_setup.h"
 #include "runtime/controller/cluster.h"
+#include "trace/run_metrics.h"
 #include "tokenizer/utf8.h"
 #include "util/error.h"
 
@@ -76,14 +77,15 @@ int run(const RunArgs& a) {
 
     if (!a.trace.empty()) write_chrome_trace(r.trace, a.trace);
     if (!a.csv.empty()) write_events_csv(r.trace, a.csv);
-    const std::string metrics = metrics_json(r.trace);
+    const RunMetrics m = run_metrics(r.trace);
+    const std::string metrics = metrics_json(m);
     if (!a.metrics.empty()) std::ofstream(a.metrics) << metrics << "\n";
 
     auto text_of = [&](const DistributedSequence& s) {
         return model.tokenizer->generated_text(s.generated_ids, s.finish == FinishReason::EndOfText);
     };
     if (a.json) {
-        nlohmann::json j = {{"sequences", nlohmann::json::array()}, {"metrics", nlohmann::json::parse(metrics)}};
+        nlohmann::json j = {{"sequences", nlohmann::json::array()}, {"metrics", metrics_document(m)}};
         for (std::size_t i = 0; i < r.sequences.size(); ++i)
             j["sequences"].push_back({{"prompt", texts[i]},
                                       {"prompt_ids", r.sequences[i].prompt_ids},
@@ -97,14 +99,11 @@ int run(const RunArgs& a) {
         std::cout << "--- sequence " << i + 1 << " (" << finish_reason_name(r.sequences[i].finish.value_or(FinishReason::Interrupted))
                   << ") ---\n"
                   << texts[i] << utf8::escape_invalid(text_of(r.sequences[i])) << "\n";
-    const auto m = nlohmann::json::parse(metrics);
-    std::fprintf(stderr, "%zu tokens in %.2f s: %.1f tokens/s; time to first token %.1f ms; token latency p50 %.1f ms, p95 %.1f ms\n",
-                 r.trace.tokens.size(), r.trace.wall_us / 1e6, r.tokens_per_second(), m["time_to_first_token_ms"]["mean"].get<double>(),
-                 m["token_latency_ms"]["p50"].get<double>(), m["token_latency_ms"]["p95"].get<double>());
-    for (const auto& n : m["nodes"])
-        std::fprintf(stderr, "  %-10s %-28s busy %5.1f%%  compute %8.1f ms  communication %7.1f ms  RSS %6.1f MB\n",
-                     n["name"].get<std::string>().c_str(), n["shard"].get<std::string>().c_str(), n["busy_percent"].get<double>(),
-                     n["compute_ms"].get<double>(), n["communication_ms"].get<double>(), n["rss_bytes"].get<double>() / 1e6);
+    std::fprintf(stderr, "%d tokens in %.2f s: %.1f tokens/s; time to first token %.1f ms; token latency p50 %.1f ms, p95 %.1f ms\n",
+                 m.tokens, m.wall_seconds, m.tokens_per_second, m.first_token_mean_ms, m.token_latency_p50_ms, m.token_latency_p95_ms);
+    for (const auto& n : m.nodes)
+        std::fprintf(stderr, "  %-10s %-28s busy %5.1f%%  compute %8.1f ms  communication %7.1f ms  RSS %6.1f MB\n", n.name.c_str(),
+                     n.shard.c_str(), n.busy_percent, n.compute_ms, n.communication_ms, n.rss_bytes / 1e6);
     return 0;
 }
 

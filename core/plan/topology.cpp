@@ -142,7 +142,7 @@ Topology read_topology(const std::filesystem::path& file) {
     return parse_topology(s.str(), file.string());
 }
 
-std::string topology_to_json(const Topology& t) {
+json topology_json(const Topology& t) {
     json j = {{"strategy", strategy_name(t.strategy)}, {"nodes", json::array()}};
     if (t.strategy == Strategy::Hybrid) j["tensor_parallel"] = t.tensor_parallel;
     if (t.transport == TransportChoice::ZeroMQ) j["transport"] = "zeromq";
@@ -157,7 +157,9 @@ std::string topology_to_json(const Topology& t) {
         j["layers"] = json::array();
         for (auto [b, e] : t.layers) j["layers"].push_back({b, e});
     }
-    return j.dump(2);
+    return j;
 }
+
+std::string topology_to_json(const Topology& t) { return topology_json(t).dump(2); }
 
 }  // namespace distgpt

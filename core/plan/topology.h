@@ -1,4 +1,6 @@
 #pragma once
+#include <nlohmann/json_fwd.hpp>
+
 #include <cstdint>
 #include <filesystem>
 #include <optional>
@@ -49,6 +51,8 @@ struct Topology {
 // Throws Error naming the file (or "topology") and the field at fault.
 Topology parse_topology(const std::string& json_text, const std::string& origin = "topology");
 Topology read_topology(const std::filesystem::path& file);
+// The topology file's document for `t`, and as text.
+nlohmann::json topology_json(const Topology& t);
 std::string topology_to_json(const Topology& t);
 std::string strategy_name(Strategy s);
 

@@ -7,8 +7,6 @@
 #include <algorithm>
 #include <fstream>
 #include <map>
-#include <numeric>
-#include <set>
 
 namespace distgpt {
 
@@ -32,15 +30,6 @@ std::string csv(const std::string& field) {
     std::string quoted = "\"";
     for (char c : field) quoted += c == '"' ? std::string("\"\"") : std::string(1, c);
     return quoted + "\"";
-}
-
-double percentile(std::vector<double> v, double p) {
-    if (v.empty()) return 0;
-    std::sort(v.begin(), v.end());
-    const double at = p * (v.size() - 1);
-    const std::size_t lo = static_cast<std::size_t>(at);
-    const std::size_t hi = std::min(lo + 1, v.size() - 1);
-    return v[lo] + (v[hi] - v[lo]) * (at - lo);
 }
 
 }  // namespace
@@ -114,79 +103,6 @@ void write_events_csv(const RunTrace& trace, const std::filesystem::path& file) 
             << csv(s.peer >= 0 ? trace.nodes[s.peer].name : std::string(s.kind == SpanKind::Send ? "controller" : "")) << ',' << seqs << ','
             << transport_name(s.transport) << '\n';
     }
-}
-
-std::string metrics_json(const RunTrace& trace) {
-    const double wall_s = trace.wall_us / 1e6;
-    std::map<int64_t, std::vector<double>> by_sequence;
-    for (const auto& t : trace.tokens) by_sequence[t.sequence].push_back(t.at_us);
-    std::vector<double> first, gaps;
-    for (auto& [seq, times] : by_sequence) {
-        std::sort(times.begin(), times.end());
-        first.push_back(times.front() / 1e3);
-        for (std::size_t i = 1; i < times.size(); ++i) gaps.push_back((times[i] - times[i - 1]) / 1e3);
-    }
-    json nodes = json::array();
-    std::map<std::pair<int, int>, int64_t> links;
-    std::map<std::pair<int, int>, std::set<std::string>> link_transports;
-    for (std::size_t n = 0; n < trace.nodes.size(); ++n) {
-        double compute = 0, communication = 0;
-        for (const auto& s : trace.spans) {
-            if (s.node != static_cast<int>(n)) continue;
-            const double d = s.t1_us - s.t0_us;
-            if (is_work(s.kind))
-                compute += d;
-            else if (is_communication(s.kind))
-                communication += d;
-            if (s.kind == SpanKind::Send) {
-                links[{static_cast<int>(n), s.peer}] += s.bytes;
-                link_transports[{static_cast<int>(n), s.peer}].insert(
-                    std::string(transport_name(s.transport == Transport::None ? Transport::ZeroMQ : s.transport)));
-            }
-        }
-        const auto& node = trace.nodes[n];
-        nodes.push_back({{"name", node.name},
-                         {"stage", node.stage},
-                         {"rank", node.rank},
-                         {"shard", node.shard},
-                         {"busy_percent", trace.wall_us > 0 ? 100 * compute / trace.wall_us : 0},
-                         {"compute_ms", compute / 1e3},
-                         {"communication_ms", communication / 1e3},
-                         {"weight_bytes", node.weight_bytes},
-                         {"kv_cache_bytes", node.kv_cache_bytes},
-                         {"rss_bytes", node.rss_bytes},
-                         {"clock_offset_us", node.clock_offset_us},
-                         {"ping_rtt_us", node.rtt_us}});
-    }
-    // A hop: from a send's start to its arrival at the receiver, on one clock.
-    std::map<std::tuple<int, int, int>, double> arrivals;
-    for (const auto& s : trace.spans)
-        if (s.kind == SpanKind::Receive) arrivals[{s.node, s.group, s.step}] = s.t0_us;
-    std::vector<double> hops;
-    for (const auto& s : trace.spans)
-        if (s.kind == SpanKind::Send && s.peer >= 0)
-            if (auto it = arrivals.find({s.peer, s.group, s.step}); it != arrivals.end()) hops.push_back(it->second - s.t0_us);
-    json link_list = json::array();
-    for (const auto& [link, bytes] : links)
-        link_list.push_back({{"from", trace.nodes[link.first].name},
-                             {"to", link.second >= 0 ? trace.nodes[link.second].name : "controller"},
-                             {"bytes", bytes},
-                             {"transports", link_transports[link]}});
-    const json j = {
-        {"wall_seconds", wall_s},
-        {"sequences", trace.sequences},
-        {"tokens", trace.tokens.size()},
-        {"tokens_per_second", wall_s > 0 ? trace.tokens.size() / wall_s : 0},
-        {"time_to_first_token_ms",
-         {{"mean", first.empty() ? 0 : std::accumulate(first.begin(), first.end(), 0.0) / first.size()},
-          {"p50", percentile(first, 0.5)},
-          {"max", first.empty() ? 0 : *std::max_element(first.begin(), first.end())}}},
-        {"token_latency_ms", {{"p50", percentile(gaps, 0.5)}, {"p95", percentile(gaps, 0.95)}}},
-        {"hop_latency_us", {{"p50", percentile(hops, 0.5)}, {"p95", percentile(hops, 0.95)}, {"count", hops.size()}}},
-        {"nodes", nodes},
-        {"links", link_list},
-    };
-    return j.dump(2);
 }
 
 }  // namespace distgpt

@@ -52,8 +52,6 @@ struct RunTrace {
 // each send to the receive it caused.
 void write_chrome_trace(const RunTrace& trace, const std::filesystem::path& file);
 void write_events_csv(const RunTrace& trace, const std::filesystem::path& file);
-// tokens/s, time to first token, per-token latency p50/p95, per-node busy %,
-// compute vs communication per node, bytes per link.
-std::string metrics_json(const RunTrace& trace);
+// (Metrics: trace/run_metrics.h.)
 
 }  // namespace distgpt

@@ -7,6 +7,7 @@
 #include "runtime/controller/local_worker.h"
 #include "support/expect_error.h"
 #include "support/fixtures.h"
+#include "trace/run_metrics.h"
 
 #include <QTest>
 
@@ -187,7 +188,7 @@ private Q_SLOTS:
         }
         QCOMPARE(processes, 3);
         QVERIFY(flows > 20);
-        const auto metrics = nlohmann::json::parse(metrics_json(r.trace));
+        const auto metrics = nlohmann::json::parse(metrics_json(run_metrics(r.trace)));
         QVERIFY(metrics["tokens_per_second"].get<double>() > 0);
         QCOMPARE(metrics["nodes"].size(), size_t(3));
         QVERIFY(metrics["links"].size() >= 3);  // 0 -> 1, 1 -> 2, 2 -> 0 (the ring)

@@ -1,6 +1,6 @@
 // The exporters on a trace made by hand: what a spreadsheet, Perfetto and a
 // script read must hold whatever the nodes are called.
-#include "trace/run_trace.h"
+#include "trace/run_metrics.h"
 #include "support/fixtures.h"
 
 #include <QTest>
@@ -97,7 +97,7 @@ private Q_SLOTS:
     }
 
     void metricsCountAnAllReduceAsCommunication() {
-        const auto m = nlohmann::json::parse(metrics_json(two_nodes("a", "b")));
+        const auto m = nlohmann::json::parse(metrics_json(run_metrics(two_nodes("a", "b"))));
         QCOMPARE(m["nodes"][1]["communication_ms"].get<double>(), (2.0 + 10.0) / 1e3);
         QCOMPARE(m["hop_latency_us"]["p50"].get<double>(), 20.0);
         QCOMPARE(m["links"][0]["transports"][0].get<std::string>(), std::string("shm"));

@@ -146,7 +146,7 @@ void TopologyDocument::applyPreset(const QString& name) {
 }
 
 QString TopologyDocument::toJson() const {
-    auto j = nlohmann::json::parse(topology_to_json(topology_));
+    auto j = topology_json(topology_);
     j["positions"] = nlohmann::json::array();
     for (const auto& p : positions_) j["positions"].push_back({p.x(), p.y()});
     return QString::fromStdString(j.dump(2));

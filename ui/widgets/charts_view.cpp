@@ -187,8 +187,8 @@ QChartView* ChartsView::view(Chart c) const { return views_[static_cast<int>(c)]
 
 bool ChartsView::onScreen() const { return isVisible() && !view(Chart::Throughput)->viewport()->visibleRegion().isEmpty(); }
 
-void ChartsView::show(const RunCharts& data) {
-    data_ = data;
+void ChartsView::show(const RunCharts& charts) {
+    data_ = charts;
     for (Chart c : kCharts) fill(view(c)->chart(), c, data_, kDock, {});
 }
 

@@ -2,6 +2,7 @@
 
 #include "models/run_charts.h"
 #include "models/run_recording.h"
+#include "trace/run_metrics.h"
 #include "plan/planner.h"
 #include "util/error.h"
 #include "widgets/charts_view.h"
@@ -587,7 +588,7 @@ void MainWindow::exportCsv(const QString& file) const { write_events_csv(state_.
 void MainWindow::exportMetrics(const QString& file) const {
     std::ofstream out(file.toStdString());
     if (!out) throw Error("cannot write " + file.toStdString());
-    out << metrics_json(state_.trace()) << "\n";
+    out << metrics_json(run_metrics(state_.trace())) << "\n";
 }
 
 QString MainWindow::exportTitle() const {

@@ -225,9 +225,9 @@ struct Cluster::Impl {
         nodes[node].streamed_bytes = static_cast<int64_t>(sent);
     }
 
-    void configure(const Plan& p, const ModelSource& source, const OpenedModel& model, int slot_count, int context) {
+    void configure(const Plan& p, const ModelSource& source, const OpenedModel& model, int slot_count, int context_length) {
         plan = p;
-        configured_source = &source, configured_model = &model, context_tokens = context;
+        configured_source = &source, configured_model = &model, context_tokens = context_length;
         slots = slot_count;
         run_id = std::to_string(net::now_ns());
         std::vector<int> masked;  // ids the tokenizer cannot spell are never sampled, as [begin, end) pairs
@@ -254,7 +254,7 @@ struct Cluster::Impl {
             c.embedding = stage.embedding(), c.head = stage.head;
             c.tp_rank = plan.rank_of_node[pi], c.tp_size = static_cast<int>(stage.nodes.size());
             c.stage = s, c.stages = static_cast<int>(plan.stages.size());
-            c.slots = slots, c.context = context, c.threads = topology.nodes[i].threads;
+            c.slots = slots, c.context = context_length, c.threads = topology.nodes[i].threads;
             const int leader = stage.nodes.front();
             auto key_of = [&](int node) { return hellos[node].curve ? hellos[node].public_key : std::string(); };
             auto peer = [&](int node) { return proto::Peer{endpoints[node], key_of(node)}; };
