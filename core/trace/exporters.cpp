@@ -97,7 +97,10 @@ void write_events_csv(const RunTrace& trace, const std::filesystem::path& file) 
     for (const auto& s : trace.spans) {
         const auto& n = trace.nodes[s.node];
         std::string seqs;
-        for (std::size_t i = 0; i < s.sequences.size(); ++i) seqs += (i ? " " : "") + std::to_string(s.sequences[i]);
+        for (std::size_t i = 0; i < s.sequences.size(); ++i) {
+            if (i) seqs += ' ';
+            seqs += std::to_string(s.sequences[i]);
+        }
         out << csv(n.name) << ',' << n.stage << ',' << n.rank << ',' << span_kind_name(s.kind) << ',' << s.t0_us << ',' << s.t1_us << ','
             << (s.t1_us - s.t0_us) << ',' << s.group << ',' << s.step << ',' << s.layer_begin << ',' << s.layer_end << ',' << s.bytes << ','
             << csv(s.peer >= 0 ? trace.nodes[s.peer].name : std::string(s.kind == SpanKind::Send ? "controller" : "")) << ',' << seqs << ','
