@@ -4,6 +4,7 @@
 #include "model/shard_spec.h"
 #include "net/curve_keys.h"
 #include "net/endpoint.h"
+#include "net/key_authenticator.h"
 #include "plan/planner.h"
 #include "util/version.h"
 #include "runtime/worker/refusal_log.h"
@@ -36,12 +37,9 @@ namespace {}  // namespace
 struct WorkerService::Impl {
     WorkerOptions options;
     zmq::context_t context{1};
-    net::KeyPair keys;   // ours: a server's identity, a client's credentials
-    bool curve = false;  // admit only authorized keys
-    std::mutex admitted_mutex;
-    std::set<std::string> controllers, run_peers;  // public keys the ZAP handler admits
-    std::atomic<bool> zap_stop{false};
-    std::thread zap;
+    net::KeyPair keys;                                     // ours: a server's identity, a client's credentials
+    bool curve = false;                                    // admit only authorized keys
+    std::unique_ptr<net::KeyAuthenticator> authenticator;  // with --authorized-keys: who may connect
     zmq::socket_t inbox = net::make_socket(context, zmq::socket_type::router);
     std::string endpoint;
     std::unique_ptr<WorkerLiveness> liveness;
@@ -60,9 +58,8 @@ struct WorkerService::Impl {
         net::ShmRing::remove_orphans();  // rings of workers that were killed
         keys = options.server_key_file.empty() ? net::generate_key_pair() : net::read_key_pair(options.server_key_file);
         if (!options.authorized_keys_file.empty()) {
-            controllers = net::read_authorized_keys(options.authorized_keys_file);
+            authenticator = std::make_unique<net::KeyAuthenticator>(context, net::read_authorized_keys(options.authorized_keys_file));
             curve = true;
-            start_zap();
         }
         const auto secure = [this](zmq::socket_t& s) {
             if (curve) net::make_curve_server(s, keys);
@@ -80,38 +77,7 @@ struct WorkerService::Impl {
 
     ~Impl() {
         liveness.reset();
-        zap_stop = true;
-        if (zap.joinable()) zap.join();
-    }
-
-    // ZeroMQ's authentication hook (ZAP, RFC 27): every CURVE handshake asks
-    // here; only authorized controllers and the current run's peers pass.
-    void start_zap() {
-        auto handler = std::make_shared<zmq::socket_t>(net::make_socket(context, zmq::socket_type::rep));
-        handler->bind("inproc://zeromq.zap.01");
-        zap = std::thread([this, handler] {
-            while (!zap_stop.load()) {
-                auto request = net::receive(*handler, std::chrono::milliseconds(100));
-                if (!request) continue;
-                auto& r = *request;
-                bool ok = false;
-                if (r.size() >= 7 && r[5].to_string() == "CURVE" && r[6].size() == 32) {
-                    char z85[41];
-                    zmq_z85_encode(z85, static_cast<const uint8_t*>(r[6].data()), 32);
-                    std::lock_guard lock(admitted_mutex);
-                    ok = controllers.count(z85) || run_peers.count(z85);
-                }
-                proto::Parts reply;
-                reply.emplace_back("1.0", 3);
-                reply.push_back(r.size() > 1 ? zmq::message_t(r[1].data(), r[1].size()) : zmq::message_t());
-                reply.emplace_back(ok ? "200" : "400", 3);
-                const std::string text = ok ? "OK" : "key not authorized";
-                reply.emplace_back(text.data(), text.size());
-                reply.emplace_back();
-                reply.emplace_back();
-                net::send(*handler, std::move(reply));
-            }
-        });
+        authenticator.reset();
     }
 
     void reply(const std::string& to, proto::Parts parts) { net::send_to(inbox, to, std::move(parts)); }
@@ -248,10 +214,7 @@ struct WorkerService::Impl {
         } else if (m.type == proto::Admit::kType) {
             require_owner(from, m.type);
             const auto admit = m.as<proto::Admit>();
-            {
-                std::lock_guard lock(admitted_mutex);
-                run_peers = std::set<std::string>(admit.keys.begin(), admit.keys.end());
-            }
+            if (authenticator) authenticator->admit_run(std::set<std::string>(admit.keys.begin(), admit.keys.end()));
             reply(from, proto::encode(proto::Ok{"admitted"}));
         } else if (m.type == proto::Configure::kType) {
             require_owner(from, m.type);
