@@ -324,6 +324,7 @@ private Q_SLOTS:
         }
         for (int i = 0; i < 3; ++i) {
             const double shown = 100.0 * lit[i] / frames, busy = state.busyPercent(i, end);
+            qInfo("node %d: lit %.1f%% of %d frames at 1000x, busy %.1f%%", i, shown, frames, busy);
             QVERIFY2(std::abs(shown - busy) <= 0.1 * busy,
                      qPrintable(QString("node %1 lit %2% of the time, busy %3%").arg(i).arg(shown).arg(busy)));
         }
