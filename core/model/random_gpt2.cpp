@@ -19,14 +19,6 @@ struct RandomGpt2Source::Drawn {
     at::Tensor tensor;
 };
 
-namespace {
-
-bool ends_with(const std::string& s, const std::string& suffix) {
-    return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
-
-}  // namespace
-
 RandomGpt2Source::RandomGpt2Source(Gpt2Config config, uint64_t seed) : config_(config), seed_(seed) { config_.validate("random model"); }
 
 RandomGpt2Source::~RandomGpt2Source() = default;
@@ -67,12 +59,12 @@ TensorView RandomGpt2Source::get(const std::string& name) const {
     if (!slot) {
         slot = std::make_unique<Drawn>();
         const auto options = at::TensorOptions().dtype(at::kFloat);
-        if (ends_with(name, "ln_1.weight") || ends_with(name, "ln_2.weight") || ends_with(name, "ln_f.weight")) {
+        if (name.ends_with("ln_1.weight") || name.ends_with("ln_2.weight") || name.ends_with("ln_f.weight")) {
             slot->tensor = at::ones(shape, options);
-        } else if (ends_with(name, ".bias") || ends_with(name, "ln_f.bias")) {
+        } else if (name.ends_with(".bias") || name.ends_with("ln_f.bias")) {
             slot->tensor = at::zeros(shape, options);
         } else {
-            const double std = ends_with(name, "c_proj.weight") ? 0.02 / std::sqrt(2.0 * config_.n_layer) : 0.02;
+            const double std = name.ends_with("c_proj.weight") ? 0.02 / std::sqrt(2.0 * config_.n_layer) : 0.02;
             auto gen = at::make_generator<at::CPUGeneratorImpl>(fnv1a(name, kFnv1aOffset ^ seed_));
             slot->tensor = at::normal(0.0, std, shape, gen, options);
         }

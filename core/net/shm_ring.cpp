@@ -297,7 +297,7 @@ int ShmRing::remove_orphans() {
     std::error_code ec;
     for (const auto& entry : std::filesystem::directory_iterator("/dev/shm", ec)) {
         const std::string file = entry.path().filename().string();
-        if (file.rfind("distgpt-", 0) != 0) continue;
+        if (!file.starts_with("distgpt-")) continue;
         const std::string name = "/" + file;
         const int fd = shm_open(name.c_str(), O_RDONLY, 0);
         if (fd < 0) continue;

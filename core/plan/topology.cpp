@@ -104,7 +104,7 @@ Topology parse_topology(const std::string& text, const std::string& origin) {
                 throw Error(origin + ": node '" + node.name +
                             "': server_key must be the 40-character public key from the worker's .pub file");
             if (!names.insert(node.name).second) throw Error(origin + ": two nodes are named '" + node.name + "'");
-            if (node.endpoint != "local" && node.endpoint.rfind("tcp://", 0) != 0)
+            if (node.endpoint != "local" && !node.endpoint.starts_with("tcp://"))
                 throw Error(origin + ": node '" + node.name + "': endpoint must be \"local\" or tcp://host:port, not '" + node.endpoint +
                             "'");
             const auto source = parse_weight_source(weights);

@@ -112,7 +112,7 @@ std::unique_ptr<ByteLevelBpe> ByteLevelBpe::from_vocab_and_merges(const std::fil
     std::string line;
     while (std::getline(in, line)) {
         if (!line.empty() && line.back() == '\r') line.pop_back();
-        if (line.empty() || line.rfind("#version", 0) == 0) continue;
+        if (line.empty() || line.starts_with("#version")) continue;
         merges.push_back(split_merge(line, merges_txt.string(), merges.size()));
     }
     std::map<std::string, int> special;

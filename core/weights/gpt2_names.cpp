@@ -7,11 +7,11 @@ namespace distgpt {
 Gpt2Names::Gpt2Names(const TensorSource& source) {
     // A middle stage's shard has no wte: any tensor tells the layout.
     for (const auto& name : source.names()) {
-        if (name.rfind("transformer.", 0) == 0) {
+        if (name.starts_with("transformer.")) {
             prefix_ = "transformer.";
             return;
         }
-        if (name == "wte.weight" || name == "wpe.weight" || name.rfind("h.", 0) == 0 || name.rfind("ln_f.", 0) == 0) {
+        if (name == "wte.weight" || name == "wpe.weight" || name.starts_with("h.") || name.starts_with("ln_f.")) {
             prefix_ = "";
             return;
         }

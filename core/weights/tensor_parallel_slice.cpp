@@ -6,19 +6,11 @@
 
 namespace distgpt {
 
-namespace {
-
-bool ends_with(const std::string& s, const std::string& suffix) {
-    return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
-
-}  // namespace
-
 TensorParallelCut tensor_parallel_cut(const std::string& name) {
-    if (ends_with(name, "attn.c_attn.weight") || ends_with(name, "attn.c_attn.bias")) return TensorParallelCut::QkvColumns;
-    if (ends_with(name, "mlp.c_fc.weight") || ends_with(name, "mlp.c_fc.bias")) return TensorParallelCut::Columns;
-    if (ends_with(name, "attn.c_proj.weight") || ends_with(name, "mlp.c_proj.weight")) return TensorParallelCut::Rows;
-    if (ends_with(name, "attn.c_proj.bias") || ends_with(name, "mlp.c_proj.bias")) return TensorParallelCut::RankZeroOnly;
+    if (name.ends_with("attn.c_attn.weight") || name.ends_with("attn.c_attn.bias")) return TensorParallelCut::QkvColumns;
+    if (name.ends_with("mlp.c_fc.weight") || name.ends_with("mlp.c_fc.bias")) return TensorParallelCut::Columns;
+    if (name.ends_with("attn.c_proj.weight") || name.ends_with("mlp.c_proj.weight")) return TensorParallelCut::Rows;
+    if (name.ends_with("attn.c_proj.bias") || name.ends_with("mlp.c_proj.bias")) return TensorParallelCut::RankZeroOnly;
     return TensorParallelCut::Whole;
 }
 

@@ -79,7 +79,7 @@ private Q_SLOTS:
     void generateStreamsPromptAndText() {
         const Run r = cli({"generate", "--random-init", "tiny", "--prompt", "Hi", "--max-new-tokens", "5", "--temperature", "0"});
         QCOMPARE(r.exit_code, 0);
-        QVERIFY(r.out.rfind("Hi", 0) == 0);
+        QVERIFY(r.out.starts_with("Hi"));
         QVERIFY(r.err.find("ms per decode step") != std::string::npos);
     }
 
@@ -171,7 +171,7 @@ private Q_SLOTS:
         QCOMPARE(r.exit_code, 1);
         QVERIFY2(r.err.find(expected.toStdString()) != std::string::npos, r.err.c_str());
         QCOMPARE(std::count(r.err.begin(), r.err.end(), '\n'), std::ptrdiff_t(1));
-        QVERIFY(r.err.rfind("distgpt-cli ", 0) == 0);
+        QVERIFY(r.err.starts_with("distgpt-cli "));
     }
 
     void configThatDoesNotMatchTheWeightsFails() {

@@ -39,7 +39,7 @@ std::filesystem::path write_tokenizer_json(const std::filesystem::path& dir, boo
     std::ifstream merges_in(kVocab / "merges.txt");
     std::string line;
     while (std::getline(merges_in, line)) {
-        if (line.empty() || line.rfind("#version", 0) == 0) continue;
+        if (line.empty() || line.starts_with("#version")) continue;
         const auto space = line.find(' ');
         if (merges_as_pairs)
             merges.push_back({line.substr(0, space), line.substr(space + 1)});
