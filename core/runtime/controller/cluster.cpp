@@ -328,151 +328,191 @@ struct Cluster::Impl {
         return -1;
     }
 
-    RunResult run(const RunRequest& req) {
-        if (plan.stages.empty()) throw Error("configure the cluster before running");
-        const int total = static_cast<int>(req.prompts.size());
-        if (total == 0) throw Error("nothing to run: no prompts");
-        const int in_flight = std::min(slots, req.in_flight > 0 ? req.in_flight : static_cast<int>(plan.stages.size()));
-        const int micro_batch = std::max(1, req.micro_batch);
-        for (int i = 0; i < total; ++i)
-            if (req.prompts[i].empty()) throw Error("prompt " + std::to_string(i + 1) + " is empty");
-        RunResult result;
+    struct Scheduler;
+    RunResult run(const RunRequest& req);
+};
+
+// One run, scheduled: sequences wait in a queue for a slot, go to stage 0 in
+// micro-batches, come back as tokens; a lost node means a re-plan and a
+// replay of each unfinished sequence, or the end of the run with its tokens.
+struct Cluster::Impl::Scheduler {
+    Impl& c;
+    const RunRequest& req;
+    const int total, in_flight, micro_batch;
+    const int64_t start_ns = net::now_ns();
+    RunResult result;
+    std::deque<int> queue;
+    std::vector<int> free_slots;
+    int next_group = 0, finished = 0;
+
+    Scheduler(Impl& cluster, const RunRequest& request)
+        : c(cluster),
+          req(request),
+          total(static_cast<int>(request.prompts.size())),
+          in_flight(std::min(cluster.slots, request.in_flight > 0 ? request.in_flight : static_cast<int>(cluster.plan.stages.size()))),
+          micro_batch(std::max(1, request.micro_batch)) {
         result.sequences.resize(total);
-        result.trace.nodes = nodes;
+        result.trace.nodes = c.nodes;
         result.trace.sequences = total;
-        std::deque<int> queue;
-        for (int i = 0; i < total; ++i) queue.push_back(i), result.sequences[i].prompt_ids = req.prompts[i];
-        std::vector<int> free_slots;
+        for (int i = 0; i < total; ++i) result.sequences[i].prompt_ids = req.prompts[i];
+        requeue_unfinished();
+    }
+
+    double to_us(int node, int64_t worker_ns) const { return (worker_ns - c.offset_ns[node] - start_ns) / 1e3; }
+
+    // Every unfinished sequence waits for a slot again (at the start, and on
+    // a new plan, where each replays the tokens it made).
+    void requeue_unfinished() {
+        queue.clear();
+        for (int i = 0; i < total; ++i)
+            if (!result.sequences[i].finish) queue.push_back(i);
+        free_slots.clear();
         for (int s = in_flight - 1; s >= 0; --s) free_slots.push_back(s);
-        int next_group = 0, finished = 0;
-        const int64_t start_ns = net::now_ns();
-        auto to_us = [&](int node, int64_t worker_ns) { return (worker_ns - offset_ns[node] - start_ns) / 1e3; };
+    }
 
-        auto launch = [&] {
-            while (!free_slots.empty() && !queue.empty()) {
-                proto::Start start;
-                start.run = run_id;
-                start.group = next_group++;
-                std::vector<int32_t> ids;
-                while (!free_slots.empty() && !queue.empty() && static_cast<int>(start.sequences.size()) < micro_batch) {
-                    const int seq = queue.front();
-                    queue.pop_front();
-                    proto::Sequence s;
-                    s.id = seq, s.slot = free_slots.back();
-                    free_slots.pop_back();
-                    s.temperature = req.options.sampling.temperature, s.top_k = req.options.sampling.top_k;
-                    s.top_p = req.options.sampling.top_p, s.seed = req.options.sampling.seed + static_cast<uint64_t>(seq);
-                    s.max_new_tokens = req.options.max_new_tokens, s.stop_at_eos = req.options.stop_at_eos;
-                    s.forced = result.sequences[seq].generated_ids;  // after a re-plan: replay what was made
-                    start.sequences.push_back(s);
-                    start.lengths.push_back(static_cast<int>(req.prompts[seq].size()));
-                    ids.insert(ids.end(), req.prompts[seq].begin(), req.prompts[seq].end());
-                }
-                // To stage 0's leader, which relays it to the other ranks.
-                proto::Parts frames;
-                frames.push_back(proto::frame_of(ids.data(), ids.size() * sizeof(int32_t)));
-                net::send(sockets[active[plan.stages[0].nodes.front()]], proto::encode(start, std::move(frames)));
+    // Starts sequences while slots are free, micro_batch to a message.
+    void launch() {
+        while (!free_slots.empty() && !queue.empty()) {
+            proto::Start start;
+            start.run = c.run_id;
+            start.group = next_group++;
+            std::vector<int32_t> ids;
+            while (!free_slots.empty() && !queue.empty() && static_cast<int>(start.sequences.size()) < micro_batch) {
+                const int seq = queue.front();
+                queue.pop_front();
+                proto::Sequence s;
+                s.id = seq, s.slot = free_slots.back();
+                free_slots.pop_back();
+                s.temperature = req.options.sampling.temperature, s.top_k = req.options.sampling.top_k;
+                s.top_p = req.options.sampling.top_p, s.seed = req.options.sampling.seed + static_cast<uint64_t>(seq);
+                s.max_new_tokens = req.options.max_new_tokens, s.stop_at_eos = req.options.stop_at_eos;
+                s.forced = result.sequences[seq].generated_ids;  // after a re-plan: replay what was made
+                start.sequences.push_back(s);
+                start.lengths.push_back(static_cast<int>(req.prompts[seq].size()));
+                ids.insert(ids.end(), req.prompts[seq].begin(), req.prompts[seq].end());
             }
-        };
-        auto record_trace = [&](int node, const proto::Trace& t) {
-            result.trace.nodes[node].rss_bytes = t.rss_bytes;
-            std::vector<TraceSpan> fresh;
-            for (const auto& s : t.spans) {
-                if (s.kind == SpanKind::Load) continue;
-                if (static_cast<int>(s.kind) > static_cast<int>(SpanKind::Load) ||
-                    static_cast<int>(s.transport) > static_cast<int>(Transport::ZeroMQ))
-                    throw NodeError(node, "node '" + topology.nodes[node].name +
-                                              "' sent a span of unknown kind or transport: run the same distgpt version everywhere");
-                fresh.push_back({node, s.kind, to_us(node, s.t0), to_us(node, s.t1), s.group, s.step, s.layer_begin, s.layer_end, s.bytes,
-                                 s.peer.empty() ? -1 : node_of_endpoint(s.peer), s.sequences, s.transport});
-            }
-            result.trace.spans.insert(result.trace.spans.end(), fresh.begin(), fresh.end());
-            if (req.on_spans && !fresh.empty()) req.on_spans(fresh);
-        };
+            // To stage 0's leader, which relays it to the other ranks.
+            proto::Parts frames;
+            frames.push_back(proto::frame_of(ids.data(), ids.size() * sizeof(int32_t)));
+            net::send(c.sockets[c.active[c.plan.stages[0].nodes.front()]], proto::encode(start, std::move(frames)));
+        }
+    }
 
-        // A worker's message during the run; a node's error or a message no
-        // worker of this version sends is a NodeError.
-        auto handle = [&](int node, const proto::Message& m) {
-            if (m.type == proto::Tokens::kType) {
-                const auto t = m.as<proto::Tokens>();
-                if (t.run != run_id) return;  // from before a re-plan
-                const float* logits = m.frames.empty() ? nullptr : static_cast<const float*>(m.frames[0].data());
-                for (std::size_t i = 0; i < t.tokens.size(); ++i) {
-                    const auto& tok = t.tokens[i];
-                    if (tok.id < 0 || tok.id >= total)
-                        throw NodeError(node,
-                                        "node '" + nodes[node].name + "' sent a token for unknown sequence " + std::to_string(tok.id));
-                    if (static_cast<int>(tok.finish) > static_cast<int>(FinishReason::Interrupted))
-                        throw NodeError(
-                            node, "node '" + nodes[node].name + "' sent an unknown finish reason: run the same distgpt version everywhere");
-                    auto& seq = result.sequences[tok.id];
-                    if (tok.forced) continue;  // a replayed token: already recorded
-                    seq.generated_ids.push_back(tok.token);
-                    if (logits) seq.logits.emplace_back(logits + i * t.vocab, logits + (i + 1) * t.vocab);
-                    result.trace.tokens.push_back({tok.id, t.step, tok.token, to_us(node, t.sampled_ns)});
-                    if (req.on_token) req.on_token(result.trace.tokens.back());
-                    if (tok.done) {
-                        seq.finish = tok.finish;
-                        free_slots.push_back(tok.slot);
-                        ++finished;
-                    }
-                }
-                launch();
-            } else if (m.type == proto::Trace::kType) {
-                record_trace(node, m.as<proto::Trace>());
-            } else if (m.type == proto::ErrorReply::kType) {
-                throw NodeError(node, "node '" + nodes[node].name + "': " + m.as<proto::ErrorReply>().message);
-            }
-        };
-        // Ends the run early, on every path: each token made so far is kept,
-        // and the sequences not finished end as `reason`.
-        auto end_early = [&](const std::string& why, FinishReason reason, int node_at_fault) {
-            int kept = 0;
-            for (auto& seq : result.sequences) {
-                kept += static_cast<int>(seq.generated_ids.size());
-                if (!seq.finish) seq.finish = reason;
-            }
-            result.error = reason == FinishReason::Stopped
-                               ? why
-                               : why + "; the run stopped with the " + std::to_string(kept) + " tokens generated so far kept";
-            result.node_at_fault = node_at_fault;
-            result.trace.wall_us = (net::now_ns() - start_ns) / 1e3;
-            for (int i : active) net::send(sockets[i], proto::encode(proto::Stop{run_id}));
-            return result;
-        };
+    void record_trace(int node, const proto::Trace& t) {
+        result.trace.nodes[node].rss_bytes = t.rss_bytes;
+        std::vector<TraceSpan> fresh;
+        for (const auto& s : t.spans) {
+            if (s.kind == SpanKind::Load) continue;
+            if (static_cast<int>(s.kind) > static_cast<int>(SpanKind::Load) ||
+                static_cast<int>(s.transport) > static_cast<int>(Transport::ZeroMQ))
+                throw NodeError(node, "node '" + c.topology.nodes[node].name +
+                                          "' sent a span of unknown kind or transport: run the same distgpt version everywhere");
+            fresh.push_back({node, s.kind, to_us(node, s.t0), to_us(node, s.t1), s.group, s.step, s.layer_begin, s.layer_end, s.bytes,
+                             s.peer.empty() ? -1 : c.node_of_endpoint(s.peer), s.sequences, s.transport});
+        }
+        result.trace.spans.insert(result.trace.spans.end(), fresh.begin(), fresh.end());
+        if (req.on_spans && !fresh.empty()) req.on_spans(fresh);
+    }
 
+    void record_tokens(int node, const proto::Message& m) {
+        const auto t = m.as<proto::Tokens>();
+        if (t.run != c.run_id) return;  // from before a re-plan
+        const float* logits = m.frames.empty() ? nullptr : static_cast<const float*>(m.frames[0].data());
+        for (std::size_t i = 0; i < t.tokens.size(); ++i) {
+            const auto& tok = t.tokens[i];
+            if (tok.id < 0 || tok.id >= total)
+                throw NodeError(node, "node '" + c.nodes[node].name + "' sent a token for unknown sequence " + std::to_string(tok.id));
+            if (static_cast<int>(tok.finish) > static_cast<int>(FinishReason::Interrupted))
+                throw NodeError(node,
+                                "node '" + c.nodes[node].name + "' sent an unknown finish reason: run the same distgpt version everywhere");
+            auto& seq = result.sequences[tok.id];
+            if (tok.forced) continue;  // a replayed token: already recorded
+            seq.generated_ids.push_back(tok.token);
+            if (logits) seq.logits.emplace_back(logits + i * t.vocab, logits + (i + 1) * t.vocab);
+            result.trace.tokens.push_back({tok.id, t.step, tok.token, to_us(node, t.sampled_ns)});
+            if (req.on_token) req.on_token(result.trace.tokens.back());
+            if (tok.done) {
+                seq.finish = tok.finish;
+                free_slots.push_back(tok.slot);
+                ++finished;
+            }
+        }
+        launch();
+    }
+
+    // A worker's message during the run; a node's error or a message no
+    // worker of this version sends is a NodeError.
+    void handle(int node, const proto::Message& m) {
+        if (m.type == proto::Tokens::kType)
+            record_tokens(node, m);
+        else if (m.type == proto::Trace::kType)
+            record_trace(node, m.as<proto::Trace>());
+        else if (m.type == proto::ErrorReply::kType)
+            throw NodeError(node, "node '" + c.nodes[node].name + "': " + m.as<proto::ErrorReply>().message);
+    }
+
+    // Ends the run early, on every path: each token made so far is kept, and
+    // the sequences not finished end as `reason`.
+    RunResult end_early(const std::string& why, FinishReason reason, int node_at_fault) {
+        int kept = 0;
+        for (auto& seq : result.sequences) {
+            kept += static_cast<int>(seq.generated_ids.size());
+            if (!seq.finish) seq.finish = reason;
+        }
+        result.error = reason == FinishReason::Stopped
+                           ? why
+                           : why + "; the run stopped with the " + std::to_string(kept) + " tokens generated so far kept";
+        result.node_at_fault = node_at_fault;
+        result.trace.wall_us = (net::now_ns() - start_ns) / 1e3;
+        for (int i : c.active) net::send(c.sockets[i], proto::encode(proto::Stop{c.run_id}));
+        return std::move(result);
+    }
+
+    // A node died: re-plan over the others and go on (true), or say why not.
+    bool recover(NodeLoss& dead) {
+        if (!c.options.recover) return false;
+        try {
+            for (auto& loss : c.replan_without_dead()) {
+                if (c.options.on_node_lost) c.options.on_node_lost(loss);
+                result.losses.push_back(loss);
+            }
+            requeue_unfinished();
+            launch();
+            return true;
+        } catch (const Error& e) {
+            dead.why += "; no plan fits the nodes left (" + std::string(e.what()) + ")";
+            return false;
+        }
+    }
+
+    RunResult finish() {
+        result.trace.wall_us = (net::now_ns() - start_ns) / 1e3;
+        // The last spans trail the last token by a message or two.
+        while (auto got = c.receive_any(std::chrono::milliseconds(30)))
+            if (got->second.type == proto::Trace::kType) record_trace(got->first, got->second.as<proto::Trace>());
+        std::sort(result.trace.spans.begin(), result.trace.spans.end(),
+                  [](const TraceSpan& a, const TraceSpan& b) { return a.t0_us < b.t0_us; });
+        return std::move(result);
+    }
+
+    RunResult loop() {
         launch();
         auto last_progress = std::chrono::steady_clock::now();
         while (finished < total) {
             if (req.should_stop && req.should_stop()) return end_early("stopped by the user", FinishReason::Stopped, -1);
-            if (auto dead = dead_node()) {
-                if (options.recover) {
-                    try {
-                        for (auto& loss : replan_without_dead()) {
-                            if (options.on_node_lost) options.on_node_lost(loss);
-                            result.losses.push_back(loss);
-                        }
-                        // Every unfinished sequence starts again on the new plan, replaying its tokens.
-                        queue.clear();
-                        for (int i = 0; i < total; ++i)
-                            if (!result.sequences[i].finish) queue.push_back(i);
-                        free_slots.clear();
-                        for (int s = in_flight - 1; s >= 0; --s) free_slots.push_back(s);
-                        launch();
-                        last_progress = std::chrono::steady_clock::now();
-                        continue;
-                    } catch (const Error& e) {
-                        dead->why += "; no plan fits the nodes left (" + std::string(e.what()) + ")";
-                    }
+            if (auto dead = c.dead_node()) {
+                if (recover(*dead)) {
+                    last_progress = std::chrono::steady_clock::now();
+                    continue;
                 }
-                if (options.on_node_lost) options.on_node_lost(*dead);
+                if (c.options.on_node_lost) c.options.on_node_lost(*dead);
                 result.losses.push_back(*dead);
                 return end_early(dead->why, FinishReason::Interrupted, dead->node);
             }
-            auto got = receive_any(std::chrono::milliseconds(200));
+            auto got = c.receive_any(std::chrono::milliseconds(200));
             if (!got) {
-                if (std::chrono::steady_clock::now() - last_progress > std::chrono::milliseconds(options.stall_timeout_ms))
-                    return end_early("the run made no progress for " + seconds_text(options.stall_timeout_ms / 1000.0) +
+                if (std::chrono::steady_clock::now() - last_progress > std::chrono::milliseconds(c.options.stall_timeout_ms))
+                    return end_early("the run made no progress for " + seconds_text(c.options.stall_timeout_ms / 1000.0) +
                                          "; a node may be stuck (" + std::to_string(finished) + " of " + std::to_string(total) +
                                          " sequences finished)",
                                      FinishReason::Interrupted, -1);
@@ -484,19 +524,22 @@ struct Cluster::Impl {
             } catch (const NodeError& e) {
                 return end_early(e.what(), FinishReason::Interrupted, e.node);
             } catch (const Error& e) {  // a malformed message: its sender is at fault
-                return end_early("node '" + nodes[got->first].name + "' sent a malformed message: " + e.what(), FinishReason::Interrupted,
+                return end_early("node '" + c.nodes[got->first].name + "' sent a malformed message: " + e.what(), FinishReason::Interrupted,
                                  got->first);
             }
         }
-        result.trace.wall_us = (net::now_ns() - start_ns) / 1e3;
-        // The last spans trail the last token by a message or two.
-        while (auto got = receive_any(std::chrono::milliseconds(30)))
-            if (got->second.type == proto::Trace::kType) record_trace(got->first, got->second.as<proto::Trace>());
-        std::sort(result.trace.spans.begin(), result.trace.spans.end(),
-                  [](const TraceSpan& a, const TraceSpan& b) { return a.t0_us < b.t0_us; });
-        return result;
+        return finish();
     }
 };
+
+RunResult Cluster::Impl::run(const RunRequest& req) {
+    if (plan.stages.empty()) throw Error("configure the cluster before running");
+    if (req.prompts.empty()) throw Error("nothing to run: no prompts");
+    for (std::size_t i = 0; i < req.prompts.size(); ++i)
+        if (req.prompts[i].empty()) throw Error("prompt " + std::to_string(i + 1) + " is empty");
+    Scheduler scheduler(*this, req);
+    return scheduler.loop();
+}
 
 Cluster::Cluster(const Topology& topology, ClusterOptions options) : impl_(std::make_unique<Impl>()) {
     impl_->topology = topology;
