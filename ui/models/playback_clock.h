@@ -11,7 +11,6 @@ public:
     // Run time `run_us` is on screen at `wall_ms`, from now on at 1/factor speed.
     void start(double wall_ms, double factor, double run_us = 0);
     void stop() { running_ = false; }
-    bool running() const { return running_; }
     // Changes the speed, keeping what is on screen now where it is.
     void setFactor(double factor, double wall_ms);
     double factor() const { return factor_; }

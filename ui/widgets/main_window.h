@@ -41,8 +41,7 @@ public:
     bool showingDone() const;
     // Why Run is disabled (empty when it is not).
     QString runBlockedReason() const { return blocked_; }
-    QSize exportSize() const { return exportSize_; }
-    void setExportSize(QSize size) { exportSize_ = size; }
+    QSize exportSize() const { return exportSize_; }  // chosen in File > Export last run > Image size
 
     // Export the last run (throw distgpt::Error on failure). Images are
     // rendered off screen at exportSize(), with a title and a legend.
