@@ -140,64 +140,113 @@ void save_checkpoint(const TrainOptions& o, const Gpt2Config& c, const Params& P
     std::ofstream(o.out / "trainer_state.json") << j.dump(2) << "\n";
 }
 
+// The model, tokenizer and optimizer being trained, and how far they are.
+struct Training {
+    Gpt2Config config;
+    std::unique_ptr<Tokenizer> tokenizer;
+    Params params;
+    Optimizer optimizer;
+    int start_step = 0;
+    double seconds_before = 0;  // spent in earlier sessions
+};
+
+// As a checkpoint left them: weights, optimizer moments, step and time.
+Training resume(const std::filesystem::path& dir) {
+    Training t;
+    t.config = read_gpt2_config(dir);
+    t.tokenizer = load_tokenizer(dir);
+    SafetensorsCheckpoint weights(dir);
+    t.params = copy_of(weights, t.config, Gpt2Names(weights).prefix());
+    SafetensorsFile state(dir / "optimizer.safetensors");
+    for (const auto& [name, p] : t.params) {
+        for (auto [prefix, target] : {std::pair{"m.", &t.optimizer.m}, {"v.", &t.optimizer.v}}) {
+            const TensorView* view = state.find(prefix + name);
+            if (!view) throw Error(state.path().string() + ": no optimizer state for '" + name + "'");
+            (*target)[name] = at::from_blob(const_cast<std::byte*>(view->data), view->shape, at::kFloat).clone();
+        }
+    }
+    std::ifstream sj(dir / "trainer_state.json");
+    const auto j = nlohmann::json::parse(sj, nullptr, false);
+    if (!j.is_object() || !j.contains("step")) throw Error((dir / "trainer_state.json").string() + ": missing or unreadable");
+    t.start_step = j["step"].get<int>();
+    t.seconds_before = j.value("seconds", 0.0);
+    return t;
+}
+
+// A new model of the options' shape, drawn from their seed; zero moments.
+Training start_fresh(const TrainOptions& o, const std::string& text) {
+    Training t;
+    if (o.tokenizer == "char")
+        t.tokenizer = CharTokenizer::from_text(text);
+    else if (o.tokenizer == "gpt2")
+        t.tokenizer =
+            load_tokenizer(o.vocab_dir.empty() ? throw Error("--tokenizer gpt2 needs --vocab DIR (vocab.json + merges.txt)") : o.vocab_dir);
+    else
+        throw Error("unknown tokenizer '" + o.tokenizer + "' (char or gpt2)");
+    Gpt2Config& c = t.config;
+    c.n_layer = o.layers, c.n_head = o.heads, c.n_embd = o.embd, c.n_positions = o.context;
+    c.vocab_size = t.tokenizer->id_limit();
+    c.eos_token_id = t.tokenizer->eos_id().value_or(c.vocab_size - 1);
+    c.validate("training options");
+    t.params = copy_of(RandomGpt2Source(c, o.seed), c, "transformer.");
+    for (const auto& [name, p] : t.params) t.optimizer.m[name] = at::zeros_like(p), t.optimizer.v[name] = at::zeros_like(p);
+    return t;
+}
+
+// One AdamW update from the gradients, clipped to the options' global norm;
+// the gradients are zeroed after.
+void adamw_step(Params& P, Optimizer& opt, const TrainOptions& o, int step, double lr) {
+    at::NoGradGuard no_grad;
+    double norm2 = 0;
+    for (auto& [name, t] : P) norm2 += t.grad().pow(2).sum().item<double>();
+    const double norm = std::sqrt(norm2), clip = norm > o.grad_clip ? o.grad_clip / (norm + 1e-6) : 1.0;
+    const int t_ = step + 1;
+    const double bias1 = 1 - std::pow(o.beta1, t_), bias2 = 1 - std::pow(o.beta2, t_);
+    for (auto& [name, p] : P) {
+        at::Tensor g = p.mutable_grad();
+        if (clip < 1) g.mul_(clip);
+        opt.m[name].mul_(o.beta1).add_(g, 1 - o.beta1);
+        opt.v[name].mul_(o.beta2).addcmul_(g, g, 1 - o.beta2);
+        if (p.dim() >= 2) p.mul_(1 - lr * o.weight_decay);  // decoupled decay, matrices only
+        const at::Tensor denom = (opt.v[name] / bias2).sqrt_().add_(1e-8);
+        p.addcdiv_(opt.m[name], denom, -lr / bias1);
+        g.zero_();
+    }
+}
+
+// The text's tokens: the first 90% to train on, the last 10% to validate.
+struct TokenSplit {
+    std::vector<int64_t> train, val;
+};
+
+TokenSplit split_tokens(const Tokenizer& tokenizer, const std::string& text) {
+    std::vector<int64_t> tokens;
+    for (int id : tokenizer.encode(text)) tokens.push_back(id);
+    const std::size_t split = tokens.size() * 9 / 10;
+    return {{tokens.begin(), tokens.begin() + split}, {tokens.begin() + split, tokens.end()}};
+}
+
+std::string read_text(const std::filesystem::path& file) {
+    std::ifstream in(file, std::ios::binary);
+    if (!in) throw Error("cannot open training text " + file.string());
+    std::stringstream buffer;
+    buffer << in.rdbuf();
+    return buffer.str();
+}
+
 }  // namespace
 
 TrainResult train_gpt2(const TrainOptions& o, const std::function<void(const TrainProgress&)>& on_progress) {
     at::set_num_threads(std::max(1, o.threads));
-    std::ifstream in(o.text, std::ios::binary);
-    if (!in) throw Error("cannot open training text " + o.text.string());
-    std::stringstream buffer;
-    buffer << in.rdbuf();
-    const std::string text = buffer.str();
-
-    // Model, tokenizer and optimizer: fresh, or as a checkpoint left them.
-    Gpt2Config c;
-    std::unique_ptr<Tokenizer> tokenizer;
-    Params P;
-    Optimizer opt;
-    int start_step = 0;
-    double seconds_before = 0;
-    if (!o.resume.empty()) {
-        c = read_gpt2_config(o.resume);
-        tokenizer = load_tokenizer(o.resume);
-        SafetensorsCheckpoint weights(o.resume);
-        P = copy_of(weights, c, Gpt2Names(weights).prefix());
-        SafetensorsFile state(o.resume / "optimizer.safetensors");
-        for (const auto& [name, t] : P) {
-            for (auto [prefix, target] : {std::pair{"m.", &opt.m}, {"v.", &opt.v}}) {
-                const TensorView* view = state.find(prefix + name);
-                if (!view) throw Error(state.path().string() + ": no optimizer state for '" + name + "'");
-                (*target)[name] = at::from_blob(const_cast<std::byte*>(view->data), view->shape, at::kFloat).clone();
-            }
-        }
-        std::ifstream sj(o.resume / "trainer_state.json");
-        const auto j = nlohmann::json::parse(sj, nullptr, false);
-        if (!j.is_object() || !j.contains("step")) throw Error((o.resume / "trainer_state.json").string() + ": missing or unreadable");
-        start_step = j["step"].get<int>();
-        seconds_before = j.value("seconds", 0.0);
-    } else {
-        if (o.tokenizer == "char")
-            tokenizer = CharTokenizer::from_text(text);
-        else if (o.tokenizer == "gpt2")
-            tokenizer = load_tokenizer(o.vocab_dir.empty() ? throw Error("--tokenizer gpt2 needs --vocab DIR (vocab.json + merges.txt)")
-                                                           : o.vocab_dir);
-        else
-            throw Error("unknown tokenizer '" + o.tokenizer + "' (char or gpt2)");
-        c.n_layer = o.layers, c.n_head = o.heads, c.n_embd = o.embd, c.n_positions = o.context;
-        c.vocab_size = tokenizer->id_limit();
-        c.eos_token_id = tokenizer->eos_id().value_or(c.vocab_size - 1);
-        c.validate("training options");
-        P = copy_of(RandomGpt2Source(c, o.seed), c, "transformer.");
-        for (const auto& [name, t] : P) opt.m[name] = at::zeros_like(t), opt.v[name] = at::zeros_like(t);
-    }
+    const std::string text = read_text(o.text);
+    Training training = o.resume.empty() ? start_fresh(o, text) : resume(o.resume);
+    const Gpt2Config& c = training.config;
+    Params& P = training.params;
     for (auto& [name, t] : P) t.requires_grad_(true);
 
-    std::vector<int64_t> tokens;
-    for (int id : tokenizer->encode(text)) tokens.push_back(id);
-    const std::size_t split = tokens.size() * 9 / 10;
-    const std::vector<int64_t> train_tokens(tokens.begin(), tokens.begin() + split), val_tokens(tokens.begin() + split, tokens.end());
+    const TokenSplit tokens = split_tokens(*training.tokenizer, text);
     const int T = c.n_positions;
-    if (val_tokens.size() < static_cast<std::size_t>(T) + 2)
+    if (tokens.val.size() < static_cast<std::size_t>(T) + 2)
         throw Error(o.text.string() + ": too short: its last 10% must hold more than one context of " + std::to_string(T) + " tokens");
     std::filesystem::create_directories(o.out);
 
@@ -205,7 +254,7 @@ TrainResult train_gpt2(const TrainOptions& o, const std::function<void(const Tra
         at::NoGradGuard no_grad;
         double total = 0;
         for (int i = 0; i < o.eval_batches; ++i) {
-            auto [x, y] = batch_at(val_tokens, o.batch, T, splitmix64(o.seed ^ 0xE7A1) + uint64_t(i) * o.batch);
+            auto [x, y] = batch_at(tokens.val, o.batch, T, splitmix64(o.seed ^ 0xE7A1) + uint64_t(i) * o.batch);
             total += loss_of(P, c, x, y).item<double>();
         }
         return total / o.eval_batches;
@@ -216,31 +265,15 @@ TrainResult train_gpt2(const TrainOptions& o, const std::function<void(const Tra
     const auto t0 = Clock::now();
     double interval_loss = 0;
     int interval_steps = 0;
+    const int start_step = training.start_step;
     const int last_step = o.stop_after > 0 ? std::min(o.steps, o.stop_after) : o.steps;
     for (int step = start_step; step < last_step; ++step) {
         const auto step_start = Clock::now();
-        auto [x, y] = batch_at(train_tokens, o.batch, T, splitmix64(o.seed) + uint64_t(step) * 0x10001ull);
+        auto [x, y] = batch_at(tokens.train, o.batch, T, splitmix64(o.seed) + uint64_t(step) * 0x10001ull);
         at::Tensor loss = loss_of(P, c, x, y);
         loss.backward();
         const double lr = learning_rate(o, step);
-        {
-            at::NoGradGuard no_grad;
-            double norm2 = 0;
-            for (auto& [name, t] : P) norm2 += t.grad().pow(2).sum().item<double>();
-            const double norm = std::sqrt(norm2), clip = norm > o.grad_clip ? o.grad_clip / (norm + 1e-6) : 1.0;
-            const int t_ = step + 1;
-            const double bias1 = 1 - std::pow(o.beta1, t_), bias2 = 1 - std::pow(o.beta2, t_);
-            for (auto& [name, p] : P) {
-                at::Tensor g = p.mutable_grad();
-                if (clip < 1) g.mul_(clip);
-                opt.m[name].mul_(o.beta1).add_(g, 1 - o.beta1);
-                opt.v[name].mul_(o.beta2).addcmul_(g, g, 1 - o.beta2);
-                if (p.dim() >= 2) p.mul_(1 - lr * o.weight_decay);  // decoupled decay, matrices only
-                const at::Tensor denom = (opt.v[name] / bias2).sqrt_().add_(1e-8);
-                p.addcdiv_(opt.m[name], denom, -lr / bias1);
-                g.zero_();
-            }
-        }
+        adamw_step(P, training.optimizer, o, step, lr);
         const double loss_value = loss.item<double>();
         interval_loss += loss_value, ++interval_steps;
         const double step_s = std::chrono::duration<double>(Clock::now() - step_start).count();
@@ -251,20 +284,21 @@ TrainResult train_gpt2(const TrainOptions& o, const std::function<void(const Tra
                                std::nullopt,
                                lr,
                                o.batch * T / step_s,
-                               seconds_before + elapsed,
+                               training.seconds_before + elapsed,
                                elapsed / (step + 1 - start_step) * (last_step - step - 1)};
         if ((step + 1) % o.eval_every == 0 || step + 1 == last_step) {
             progress.val_loss = result.val_loss = evaluate();
             result.train_loss = interval_loss / interval_steps;
             interval_loss = 0, interval_steps = 0;
-            save_checkpoint(o, c, P, opt, *tokenizer, step + 1, result.train_loss, result.val_loss, seconds_before + elapsed);
+            save_checkpoint(o, c, P, training.optimizer, *training.tokenizer, step + 1, result.train_loss, result.val_loss,
+                            training.seconds_before + elapsed);
         }
         if (on_progress) on_progress(progress);
     }
     if (start_step >= last_step)
         throw Error(o.resume.string() + " has already trained " + std::to_string(start_step) + " steps; give more --steps");
     result.steps = last_step;
-    result.seconds = seconds_before + std::chrono::duration<double>(Clock::now() - t0).count();
+    result.seconds = training.seconds_before + std::chrono::duration<double>(Clock::now() - t0).count();
     return result;
 }
 

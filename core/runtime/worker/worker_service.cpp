@@ -1,38 +1,26 @@
 #include "runtime/worker/worker_service.h"
 
-#include "model/random_gpt2.h"
-#include "model/shard_spec.h"
 #include "net/curve_keys.h"
 #include "net/endpoint.h"
 #include "net/key_authenticator.h"
-#include "plan/planner.h"
-#include "util/version.h"
-#include "runtime/worker/refusal_log.h"
 #include "net/shm_ring.h"
 #include "net/sockets.h"
 #include "runtime/worker/liveness.h"
 #include "runtime/worker/peer_links.h"
+#include "runtime/worker/refusal_log.h"
 #include "runtime/worker/shard_runner.h"
+#include "runtime/worker/shard_setup.h"
 #include "runtime/worker/tensor_parallel_group.h"
 #include "util/boot_id.h"
 #include "util/process_memory.h"
-#include "weights/buffer_tensor_source.h"
-#include "weights/gpt2_checkpoint_layout.h"
-#include "weights/safetensors.h"
+#include "util/version.h"
 
-#include <nlohmann/json.hpp>
-
-#include <fstream>
 #include <iostream>
-#include <map>
-#include <mutex>
-#include <set>
 #include <sched.h>
+#include <set>
 #include <thread>
 
 namespace distgpt {
-
-namespace {}  // namespace
 
 struct WorkerService::Impl {
     WorkerOptions options;
@@ -49,7 +37,7 @@ struct WorkerService::Impl {
     std::unique_ptr<TensorParallelGroup> tensor_parallel;  // the all-reduce with this stage's other ranks
     proto::Configure cfg;
     std::unique_ptr<ShardRunner> runner;
-    std::unique_ptr<BufferTensorSource> received;
+    std::unique_ptr<ShardSetup> setup;  // what the next shard loads from
     std::vector<proto::Span> spans;
     int64_t last_message_ns = 0;
     std::unique_ptr<RefusalLog> refusals;  // once the worker's name is known
@@ -73,6 +61,7 @@ struct WorkerService::Impl {
             std::make_unique<WorkerLiveness>(net::host_of(endpoint), options.liveness_ms, options.exit_with_controller, context, secure);
         if (options.name.empty()) options.name = "worker@" + endpoint;
         refusals = std::make_unique<RefusalLog>(std::cerr, options.name);
+        setup = std::make_unique<ShardSetup>(options.name, options.model_dir, options.memory_limit);
     }
 
     ~Impl() {
@@ -107,7 +96,7 @@ struct WorkerService::Impl {
                 std::cerr << options.name << ": controller " << owner_name << " stopped sending heartbeats; its run is dropped"
                           << std::endl;
                 owner.clear(), owner_name.clear();
-                runner.reset(), received.reset(), links.clear(), tensor_parallel->clear();
+                runner.reset(), setup->clear(), links.clear(), tensor_parallel->clear();
             }
             // A peer on this machine writes into a shared-memory ring: look there first.
             std::optional<proto::Parts> from_ring;
@@ -247,7 +236,7 @@ struct WorkerService::Impl {
         } else if (m.type == proto::Stop::kType) {
             require_owner(from, m.type);
             runner.reset();
-            received.reset();
+            setup->clear();
             links.clear();
             tensor_parallel->clear();
             owner_name += " (idle)";
@@ -274,54 +263,20 @@ struct WorkerService::Impl {
     }
 
     void receive_weights(const proto::Message& m) {
-        const auto c = m.as<proto::WeightChunk>();
-        const auto dtype = parse_safetensors_dtype(c.dtype);
-        if (!dtype) throw Error("weight chunk for '" + c.name + "' has unknown dtype '" + c.dtype + "'");
-        if (!received) received = std::make_unique<BufferTensorSource>();
         const auto& bytes = frame(m, 0, 1);
-        received->add_chunk(c.name, dtype->dtype, c.shape, c.offset, c.total, bytes.data(), bytes.size());
-        reply(owner, proto::encode(proto::WeightAck{c.shard_bytes_sent, c.shard_bytes_total}));
+        reply(owner, proto::encode(setup->receive(m.as<proto::WeightChunk>(), bytes.data(), bytes.size())));
     }
 
     void configure(const proto::Configure& c) {
         const int64_t t0 = net::now_ns();
         runner.reset();  // a new run replaces the old shard
-        Gpt2Config config;
-        std::unique_ptr<TensorSource> source;
-        if (c.weights == proto::ShardWeights::Disk) {
-            const std::string dir = c.model_dir.empty() ? options.model_dir : c.model_dir;
-            if (dir.empty()) throw Error("configure asks for weights on disk, but this worker was started without --model-dir");
-            config = read_gpt2_config(dir);
-            source = std::make_unique<SafetensorsCheckpoint>(dir);
-        } else if (c.weights == proto::ShardWeights::Random) {
-            config = gpt2_preset(c.random_shape);
-            if (c.eos_token_id >= 0) config.eos_token_id = c.eos_token_id;
-            source = std::make_unique<RandomGpt2Source>(config, c.random_seed);
-        } else if (c.weights == proto::ShardWeights::Streamed) {
-            if (!received) throw Error("configure asks for streamed weights, but none were received");
-            config = parse_gpt2_config(c.config_json, "the config.json the controller sent");
-        } else {
-            throw Error("configure: unknown weights source " + std::to_string(static_cast<int>(c.weights)) +
-                        ": run the same distgpt version everywhere");
-        }
-        // Memory: refuse what cannot fit before allocating it.
-        const ShardSpec spec{c.layer_begin, c.layer_end, c.embedding, c.head, c.tp_rank, c.tp_size};
-        spec.validate(config);
-        if (options.memory_limit > 0) {
-            const NodeMemory need = shard_memory(config, spec, c.slots, c.context > 0 ? c.context : config.n_positions);
-            if (!need.fits(options.memory_limit))
-                throw Error(options.name + " needs " + std::to_string(need.total() >> 20) + " MiB for " + spec.describe() + " (weights " +
-                            std::to_string(need.weights >> 20) + ", KV cache " + std::to_string(need.kv_cache >> 20) + ", runtime " +
-                            std::to_string(need.runtime >> 20) + ") but its memory limit is " + std::to_string(options.memory_limit >> 20) +
-                            " MiB");
-        }
+        ShardModel model = setup->open(c);
         cfg = c;
         for (const auto& warning : links.configure(c)) std::cerr << options.name << ": " << warning << std::endl;
         for (const auto& warning : tensor_parallel->configure(c)) std::cerr << options.name << ": " << warning << std::endl;
-        const TensorSource& weights = source ? *source : *received;
-        runner = std::make_unique<ShardRunner>(c, config, weights, [this](float* d, std::size_t n) { all_reduce(d, n); });
-        source.reset();
-        received.reset();
+        runner = std::make_unique<ShardRunner>(c, model.config, *model.weights, [this](float* d, std::size_t n) { all_reduce(d, n); });
+        model = {};
+        setup->clear();
         if (c.next) links.connect(c.next->endpoint, c.next->key);
         if (c.first) links.connect(c.first->endpoint, c.first->key);
         for (const auto& follower : c.followers) links.connect(follower.endpoint, follower.key);

@@ -1,0 +1,63 @@
+#include "runtime/worker/shard_setup.h"
+
+#include "model/random_gpt2.h"
+#include "model/shard_spec.h"
+#include "plan/planner.h"
+#include "util/error.h"
+#include "weights/gpt2_checkpoint_layout.h"
+#include "weights/safetensors.h"
+
+namespace distgpt {
+
+ShardSetup::ShardSetup(std::string worker_name, std::string model_dir, int64_t memory_limit)
+    : worker_name_(std::move(worker_name)), model_dir_(std::move(model_dir)), memory_limit_(memory_limit) {}
+
+proto::WeightAck ShardSetup::receive(const proto::WeightChunk& c, const void* bytes, std::size_t size) {
+    const auto dtype = parse_safetensors_dtype(c.dtype);
+    if (!dtype) throw Error("weight chunk for '" + c.name + "' has unknown dtype '" + c.dtype + "'");
+    if (!received_) received_ = std::make_unique<BufferTensorSource>();
+    received_->add_chunk(c.name, dtype->dtype, c.shape, c.offset, c.total, bytes, size);
+    return {c.shard_bytes_sent, c.shard_bytes_total};
+}
+
+ShardModel ShardSetup::open(const proto::Configure& c) {
+    ShardModel model;
+    switch (c.weights) {
+        case proto::ShardWeights::Disk: {
+            const std::string dir = c.model_dir.empty() ? model_dir_ : c.model_dir;
+            if (dir.empty()) throw Error("configure asks for weights on disk, but this worker was started without --model-dir");
+            model.config = read_gpt2_config(dir);
+            model.owned = std::make_unique<SafetensorsCheckpoint>(dir);
+            break;
+        }
+        case proto::ShardWeights::Random:
+            model.config = gpt2_preset(c.random_shape);
+            if (c.eos_token_id >= 0) model.config.eos_token_id = c.eos_token_id;
+            model.owned = std::make_unique<RandomGpt2Source>(model.config, c.random_seed);
+            break;
+        case proto::ShardWeights::Streamed:
+            if (!received_) throw Error("configure asks for streamed weights, but none were received");
+            model.config = parse_gpt2_config(c.config_json, "the config.json the controller sent");
+            break;
+        default:
+            throw Error("configure: unknown weights source " + std::to_string(static_cast<int>(c.weights)) +
+                        ": run the same distgpt version everywhere");
+    }
+    check_memory(model.config, c);
+    model.weights = model.owned ? model.owned.get() : received_.get();
+    return model;
+}
+
+// Refuses what cannot fit before allocating it.
+void ShardSetup::check_memory(const Gpt2Config& config, const proto::Configure& c) const {
+    const ShardSpec spec{c.layer_begin, c.layer_end, c.embedding, c.head, c.tp_rank, c.tp_size};
+    spec.validate(config);
+    if (memory_limit_ <= 0) return;
+    const NodeMemory need = shard_memory(config, spec, c.slots, c.context > 0 ? c.context : config.n_positions);
+    if (!need.fits(memory_limit_))
+        throw Error(worker_name_ + " needs " + std::to_string(need.total() >> 20) + " MiB for " + spec.describe() + " (weights " +
+                    std::to_string(need.weights >> 20) + ", KV cache " + std::to_string(need.kv_cache >> 20) + ", runtime " +
+                    std::to_string(need.runtime >> 20) + ") but its memory limit is " + std::to_string(memory_limit_ >> 20) + " MiB");
+}
+
+}  // namespace distgpt
