@@ -21,6 +21,18 @@ constexpr int kSlowMotionStops = static_cast<int>(std::size(kSlowMotion));
 
 RunPanel::RunPanel(QWidget* parent) : QWidget(parent) {
     setObjectName("runPanel");
+    createFields();
+    createSlowMotion();
+    createButtons();
+    layOut();
+    connect(run_, &QPushButton::clicked, this, &RunPanel::runRequested);
+    connect(stop_, &QPushButton::clicked, this, &RunPanel::stopRequested);
+    connect(prompts_, &QPlainTextEdit::textChanged, this, &RunPanel::changed);
+    connect(inFlight_, &QSpinBox::valueChanged, this, &RunPanel::changed);
+}
+
+// The run's settings, as the last session left them.
+void RunPanel::createFields() {
     QSettings s;
     // Three prompts for the three stages of the default pipeline: every stage busy.
     prompts_ = new QPlainTextEdit(s.value("run/prompts", "ROMEO:\nJULIET:\nHAMLET:").toString());
@@ -59,6 +71,10 @@ RunPanel::RunPanel(QWidget* parent) : QWidget(parent) {
     topP_->setSingleStep(0.05);
     topP_->setValue(s.value("run/topP", 1.0).toDouble());
     topP_->setToolTip("Sample among the likeliest tokens that together hold this much probability; 1: all of them.");
+}
+
+void RunPanel::createSlowMotion() {
+    QSettings s;
     slowMotion_ = new QSlider(Qt::Horizontal);
     slowMotion_->setObjectName("slowMotion");
     slowMotion_->setRange(0, kSlowMotionStops - 1);
@@ -78,6 +94,9 @@ RunPanel::RunPanel(QWidget* parent) : QWidget(parent) {
         QSettings().setValue("run/slowMotionStop", slowMotion_->value());
         Q_EMIT slowMotionChanged(slowMotion());
     });
+}
+
+void RunPanel::createButtons() {
     run_ = new QPushButton("Run");
     run_->setObjectName("runButton");
     run_->setToolTip("Start the workers and generate (Ctrl+R)");
@@ -92,7 +111,9 @@ RunPanel::RunPanel(QWidget* parent) : QWidget(parent) {
     reason_->setStyleSheet("color: #b91c1c");
     reason_->setTextInteractionFlags(Qt::TextSelectableByMouse);
     reason_->hide();
+}
 
+void RunPanel::layOut() {
     // Rows keep their height; spare room goes below the last one.
     auto* outer = new QVBoxLayout(this);
     auto* form = new QFormLayout;
@@ -120,10 +141,6 @@ RunPanel::RunPanel(QWidget* parent) : QWidget(parent) {
         if (auto* label = form->itemAt(row, QFormLayout::LabelRole); label && label->widget())
             if (auto* field = form->itemAt(row, QFormLayout::FieldRole); field && field->widget())
                 label->widget()->setToolTip(field->widget()->toolTip());
-    connect(run_, &QPushButton::clicked, this, &RunPanel::runRequested);
-    connect(stop_, &QPushButton::clicked, this, &RunPanel::stopRequested);
-    connect(prompts_, &QPlainTextEdit::textChanged, this, &RunPanel::changed);
-    connect(inFlight_, &QSpinBox::valueChanged, this, &RunPanel::changed);
 }
 
 QStringList RunPanel::prompts() const { return prompts_->toPlainText().split('\n', Qt::SkipEmptyParts); }

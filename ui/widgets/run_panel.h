@@ -36,6 +36,10 @@ Q_SIGNALS:
     void changed();  // prompts or sequences in flight: the plan's KV cache changes
 
 private:
+    void createFields();
+    void createSlowMotion();
+    void createButtons();
+    void layOut();
     void updateRunButton();
     QPlainTextEdit* prompts_;
     QSpinBox *inFlight_, *microBatch_, *maxTokens_, *topK_, *seed_;

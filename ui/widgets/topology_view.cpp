@@ -169,12 +169,24 @@ public:
     }
 
     void paint(QPainter* p, const QStyleOptionGraphicsItem*, QWidget*) override {
-        const Topology& t = doc_->topology();
-        const int k = std::max(1, t.ranks_per_stage()), stages = t.stage_count(), n = static_cast<int>(nodes_->size());
         placed_labels_.clear();
-        if (n == 0 || stages == 0) return;
+        if (nodes_->empty() || doc_->topology().stage_count() == 0) return;
         p->setRenderHint(QPainter::Antialiasing);
-        for (int s = 0; s < stages; ++s) {
+        paintStages(p);
+        paintLinks(p);
+        paintExchanges(p);
+        paintFlights(p);
+    }
+
+private:
+    int ranks() const { return std::max(1, doc_->topology().ranks_per_stage()); }
+    int stages() const { return doc_->topology().stage_count(); }
+    int nodeCount() const { return static_cast<int>(nodes_->size()); }
+
+    // A box around each stage's ranks, captioned.
+    void paintStages(QPainter* p) const {
+        const int k = ranks(), n = nodeCount();
+        for (int s = 0; s < stages(); ++s) {
             QRectF box;
             for (int r = 0; r < k && s * k + r < n; ++r) box = box.united(nodeRect(s * k + r));
             box.adjust(-12, -26, 12, 12);
@@ -185,44 +197,53 @@ public:
             p->drawText(box.adjusted(10, 4, -10, 0), Qt::AlignTop | Qt::AlignLeft,
                         "stage " + QString::number(s) + (k > 1 ? "  ·  tensor parallel " + QString::number(k) : QString()));
         }
-        auto head = [&](QPointF tip, QPointF back, QColor c) {
-            const QPointF d = tip - back;
-            const QPointF v = d / std::max(1e-6, std::hypot(d.x(), d.y())), w(-v.y(), v.x());
-            p->setPen(Qt::NoPen);
-            p->setBrush(c);
-            p->drawPolygon(QPolygonF{tip, tip - v * 10 + w * 5, tip - v * 10 - w * 5});
-        };
-        auto arrow = [&](int from, int to, QColor c, double width) {
-            const QPointF a = center(from), b = center(to);
-            const QPointF d = b - a;
-            if (std::hypot(d.x(), d.y()) < 1) return;
-            // From edge to edge of the two boxes.
-            const QPointF u = d / std::hypot(d.x(), d.y());
-            const double ta = std::min(std::abs(u.x()) > 1e-6 ? kWidth / 2 / std::abs(u.x()) : 1e9,
-                                       std::abs(u.y()) > 1e-6 ? kHeight / 2 / std::abs(u.y()) : 1e9);
-            const QPointF from_edge = a + u * (ta + 2), to_edge = b - u * (ta + 4);
-            p->setPen(QPen(c, width));
-            p->drawLine(from_edge, to_edge);
-            head(to_edge, to_edge - u * 12, c);
-        };
-        // Leader to leader; each leader relays to the other ranks of its stage.
-        for (int s = 0; s + 1 < stages; ++s) arrow(s * k, (s + 1) * k, QColor(0x94, 0xa3, 0xb8), 2);
-        for (int s = 0; s < stages; ++s)
-            for (int r = 1; r < k && s * k + r < n; ++r) arrow(s * k, s * k + r, QColor(0xcb, 0xd5, 0xe1), 1.5);
-        if (stages > 1) {
-            const QPainterPath ring = ringPath((stages - 1) * k, 0);
-            p->setPen(QPen(QColor(0xef, 0x44, 0x44, 160), 2, Qt::DashLine));
-            p->setBrush(Qt::NoBrush);
-            p->drawPath(ring);
-            head(ring.pointAtPercent(1), ring.pointAtPercent(1) - QPointF(12, 0), QColor(0xef, 0x44, 0x44, 200));
-            const QRectF caption(QPointF(ring.boundingRect().center().x() - 100, ring.boundingRect().bottom() + 2), QSizeF(200, 18));
-            p->setPen(QColor(0xb9, 0x1c, 0x1c));
-            p->drawText(caption, Qt::AlignCenter, "token ids back to stage 0");
-            placed_labels_.push_back(caption);
-        }
-        // All-reduces: the ranks of a stage exchanging partial sums.
-        // A double-headed arrow between each pair of neighbouring ranks,
-        // beside the relay arrow, inside the stage; the label in the gap.
+    }
+
+    static void arrowHead(QPainter* p, QPointF tip, QPointF back, QColor c) {
+        const QPointF d = tip - back;
+        const QPointF v = d / std::max(1e-6, std::hypot(d.x(), d.y())), w(-v.y(), v.x());
+        p->setPen(Qt::NoPen);
+        p->setBrush(c);
+        p->drawPolygon(QPolygonF{tip, tip - v * 10 + w * 5, tip - v * 10 - w * 5});
+    }
+
+    // From edge to edge of the two nodes' boxes.
+    void arrow(QPainter* p, int from, int to, QColor c, double width) const {
+        const QPointF a = center(from), b = center(to);
+        const QPointF d = b - a;
+        if (std::hypot(d.x(), d.y()) < 1) return;
+        const QPointF u = d / std::hypot(d.x(), d.y());
+        const double ta = std::min(std::abs(u.x()) > 1e-6 ? kWidth / 2 / std::abs(u.x()) : 1e9,
+                                   std::abs(u.y()) > 1e-6 ? kHeight / 2 / std::abs(u.y()) : 1e9);
+        const QPointF from_edge = a + u * (ta + 2), to_edge = b - u * (ta + 4);
+        p->setPen(QPen(c, width));
+        p->drawLine(from_edge, to_edge);
+        arrowHead(p, to_edge, to_edge - u * 12, c);
+    }
+
+    // Leader to leader; each leader relays to the other ranks of its stage;
+    // the token ring from the last stage back to the first.
+    void paintLinks(QPainter* p) {
+        const int k = ranks(), n = nodeCount();
+        for (int s = 0; s + 1 < stages(); ++s) arrow(p, s * k, (s + 1) * k, QColor(0x94, 0xa3, 0xb8), 2);
+        for (int s = 0; s < stages(); ++s)
+            for (int r = 1; r < k && s * k + r < n; ++r) arrow(p, s * k, s * k + r, QColor(0xcb, 0xd5, 0xe1), 1.5);
+        if (stages() < 2) return;
+        const QPainterPath ring = ringPath((stages() - 1) * k, 0);
+        p->setPen(QPen(QColor(0xef, 0x44, 0x44, 160), 2, Qt::DashLine));
+        p->setBrush(Qt::NoBrush);
+        p->drawPath(ring);
+        arrowHead(p, ring.pointAtPercent(1), ring.pointAtPercent(1) - QPointF(12, 0), QColor(0xef, 0x44, 0x44, 200));
+        const QRectF caption(QPointF(ring.boundingRect().center().x() - 100, ring.boundingRect().bottom() + 2), QSizeF(200, 18));
+        p->setPen(QColor(0xb9, 0x1c, 0x1c));
+        p->drawText(caption, Qt::AlignCenter, "token ids back to stage 0");
+        placed_labels_.push_back(caption);
+    }
+
+    // All-reduces: the ranks of a stage exchanging partial sums. A
+    // double-headed arrow between each pair of neighbouring ranks, beside the
+    // relay arrow, inside the stage; the label in the gap.
+    void paintExchanges(QPainter* p) {
         for (const auto& x : exchanges_) {
             if (x.nodes.size() < 2) continue;
             const QColor c = colorOf(SpanKind::AllReduce);
@@ -232,8 +253,8 @@ public:
                 const QPointF top(at, a.bottom() + 3), bottom(at, b.top() - 3);
                 p->setPen(QPen(c, 4, Qt::SolidLine, Qt::FlatCap));
                 p->drawLine(top + QPointF(0, 8), bottom - QPointF(0, 8));
-                head(top, top + QPointF(0, 10), c);
-                head(bottom, bottom - QPointF(0, 10), c);
+                arrowHead(p, top, top + QPointF(0, 10), c);
+                arrowHead(p, bottom, bottom - QPointF(0, 10), c);
             }
             const QRectF a = nodeRect(x.nodes[0]), b = nodeRect(x.nodes[1]);
             const QString text = "all-reduce " + bytesText(x.bytes);
@@ -241,19 +262,18 @@ public:
             placeLabel(p, QPointF(a.center().x() + kWidth / 4 + 12 + width / 2, (a.bottom() + b.top()) / 2), text, c,
                        QColor(0xf5, 0xf3, 0xff), QColor(0x4c, 0x1d, 0x95));
         }
-        // Messages: a dot where each one is along its link; each link's
-        // newest message labelled once, clear of the nodes and other labels.
+    }
+
+    // Messages: a dot where each one is along its link; each link's newest
+    // message labelled once, clear of the nodes and other labels.
+    void paintFlights(QPainter* p) {
+        const int k = ranks(), n = nodeCount();
         std::set<std::pair<int, int>> labelled;
         for (const auto& f : flights_) {
             if (f.from < 0 || f.to < 0 || f.from >= n || f.to >= n) continue;
-            const bool ring = stages > 1 && f.from / k == stages - 1 && f.to / k == 0 && !f.relay;
-            QPointF dot;
-            if (ring) {
-                dot = ringPath((stages - 1) * k, 0).pointAtPercent(f.progress);
-            } else {
-                const QPointF a = center(f.from), b = center(f.to);
-                dot = a + (b - a) * f.progress;
-            }
+            const bool ring = stages() > 1 && f.from / k == stages() - 1 && f.to / k == 0 && !f.relay;
+            const QPointF a = center(f.from), b = center(f.to);
+            const QPointF dot = ring ? ringPath((stages() - 1) * k, 0).pointAtPercent(f.progress) : a + (b - a) * f.progress;
             p->setPen(QPen(Qt::white, 1.5));
             p->setBrush(colorOf(SpanKind::Send));
             p->drawEllipse(dot, 7, 7);
@@ -267,7 +287,6 @@ public:
                 label += " · TCP";
             // A relay's label sits in the gap between its ranks; one between
             // stages under all the nodes, above the ring; the ring's under its caption.
-            const QPointF a = center(f.from), b = center(f.to);
             double under = 0;
             for (int i = 0; i < n; ++i) under = std::max(under, nodeRect(i).bottom());
             const QPointF at = ring      ? QPointF((a.x() + b.x()) / 2, ringBottom() + 30)
@@ -277,7 +296,6 @@ public:
         }
     }
 
-private:
     static QString bytesText(int64_t bytes) {
         return bytes >= 1024 ? QString::number(bytes / 1024.0, 'f', 1) + " KiB" : QString::number(bytes) + " B";
     }
