@@ -30,6 +30,9 @@ int main(int argc, char** argv) {
     app.add_option("--liveness-ms", o.liveness_ms, "the controller is gone after this long without a heartbeat")->capture_default_str();
     app.add_flag("--exit-with-controller", o.exit_with_controller,
                  "exit when the controller is gone (set by a controller that starts this worker)");
+    app.add_option("--lifeline-fd", o.lifeline_fd,
+                   "exit at once when this file descriptor closes: the pipe a controller that starts this worker holds open")
+        ->check(CLI::NonNegativeNumber);
     app.add_option("--server-key", o.server_key_file, "this worker's CURVE key pair (distgpt-cli keygen --out NAME: NAME.key)");
     app.add_option("--authorized-keys", o.authorized_keys_file, "controllers admitted: one public key (a .pub file's line) per line");
     bool insecure = false;

@@ -61,8 +61,12 @@ int run_decode(const BenchArgs& a) {
         });
         const double engine_round = median(steps);
         steps_all.insert(steps_all.end(), steps.begin(), steps.end());
-        bandwidths.push_back(bw), floors.push_back(floor_round), addmvs.push_back(addmv_round), engines.push_back(engine_round);
-        to_bound.push_back(floor_round / engine_round), to_addmv.push_back(addmv_round / engine_round);
+        bandwidths.push_back(bw);
+        floors.push_back(floor_round);
+        addmvs.push_back(addmv_round);
+        engines.push_back(engine_round);
+        to_bound.push_back(floor_round / engine_round);
+        to_addmv.push_back(addmv_round / engine_round);
     }
     const double bandwidth = median(bandwidths), floor_ms = median(floors), addmv_ms = median(addmvs), engine_ms = median(engines);
     const double ratio_bound = median(to_bound), ratio_addmv = median(to_addmv);

@@ -67,7 +67,8 @@ Measured distributed(const ClusterBenchArgs& a, const ModelSource& source, const
     RunRequest r;
     r.prompts = prompts(m, sequences, a.prompt_tokens);
     r.options = greedy(a.tokens);
-    r.in_flight = in_flight, r.micro_batch = micro_batch;
+    r.in_flight = in_flight;
+    r.micro_batch = micro_batch;
     const RunResult result = cluster.run(r);
     const RunMetrics metrics = run_metrics(result.trace);
     Measured out;

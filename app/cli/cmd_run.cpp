@@ -54,7 +54,8 @@ int run(const RunArgs& a) {
     request.options.max_new_tokens = a.max_new_tokens;
     request.options.sampling = {a.temperature, a.top_k, a.top_p, a.seed};
     request.options.stop_at_eos = !a.ignore_eos;
-    request.in_flight = setup.slots, request.micro_batch = a.micro_batch;
+    request.in_flight = setup.slots;
+    request.micro_batch = a.micro_batch;
     std::cerr << "plan (" << strategy_name(topology.strategy) << ", " << model.description << "):\n" << setup.plan.describe(topology);
 
     ClusterOptions options;

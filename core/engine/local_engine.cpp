@@ -90,7 +90,10 @@ GenerationResult LocalEngine::generate(const std::vector<std::vector<int>>& prom
         seq.generated_ids.push_back(token);
         if (on_token) on_token({i, step, token, ms_between(start, Clock::now()), latency});
         const int length = static_cast<int>(seq.prompt_ids.size() + seq.generated_ids.size());
-        if (const auto finish = stop.after(token, static_cast<int>(seq.generated_ids.size()), length)) done[i] = true, seq.finish = *finish;
+        if (const auto finish = stop.after(token, static_cast<int>(seq.generated_ids.size()), length)) {
+            done[i] = true;
+            seq.finish = *finish;
+        }
         last[i] = token;
     };
 

@@ -32,9 +32,15 @@ DISTGPT_INLINE void dot4(const float* __restrict w0, int in, const float* __rest
 #pragma omp simd reduction(+ : s0, s1, s2, s3)
     for (int i = 0; i < in; ++i) {
         const float xi = x[i];
-        s0 += w0[i] * xi, s1 += w1[i] * xi, s2 += w2[i] * xi, s3 += w3[i] * xi;
+        s0 += w0[i] * xi;
+        s1 += w1[i] * xi;
+        s2 += w2[i] * xi;
+        s3 += w3[i] * xi;
     }
-    out[0] = s0, out[1] = s1, out[2] = s2, out[3] = s3;
+    out[0] = s0;
+    out[1] = s1;
+    out[2] = s2;
+    out[3] = s3;
 }
 
 DISTGPT_INLINE float dot1(const float* __restrict w, int in, const float* __restrict x) {

@@ -68,7 +68,7 @@ int64_t StageWeights::bytes() const {
     auto add = [&](const at::Tensor& t) {
         if (t.defined()) n += t.numel() * static_cast<int64_t>(t.element_size());
     };
-    add(wte), add(wpe), add(lnf_w), add(lnf_b);
+    for (const auto* t : {&wte, &wpe, &lnf_w, &lnf_b}) add(*t);
     for (const auto& l : layers)
         for (const auto* t : {&l.ln1_w, &l.ln1_b, &l.qkv_w, &l.qkv_b, &l.attn_out_w, &l.attn_out_b, &l.ln2_w, &l.ln2_b, &l.fc_w, &l.fc_b,
                               &l.mlp_out_w, &l.mlp_out_b})

@@ -6,7 +6,10 @@
 namespace distgpt::net {
 
 Transport RingOutlink::send(proto::Parts parts) {
-    if (!ring_name_.empty() && !looked_) ring_ = ShmRing::open(ring_name_), looked_ = true;
+    if (!ring_name_.empty() && !looked_) {
+        ring_ = ShmRing::open(ring_name_);
+        looked_ = true;
+    }
     if (ring_ && ring_->write(parts)) {
         if (ring_->reader_sleeping()) net::send(socket_, proto::encode(proto::Wake{run_}));
         return Transport::SharedMemory;

@@ -78,7 +78,10 @@ ShmRing ShmRing::create(const std::string& name, std::size_t capacity) {
         throw Error("shared-memory ring " + name + ": cannot map " + std::to_string(mapped) + " bytes: " + std::strerror(err));
     }
     auto* h = new (base) ShmRingHeader{};
-    h->magic = kMagic, h->version = kVersion, h->capacity = capacity, h->reader_pid = getpid();
+    h->magic = kMagic;
+    h->version = kVersion;
+    h->capacity = capacity;
+    h->reader_pid = getpid();
     h->ready.store(1, std::memory_order_release);
     return ShmRing(name, base, mapped, true);
 }
@@ -114,7 +117,9 @@ ShmRing& ShmRing::operator=(ShmRing&& o) noexcept {
         name_ = std::move(o.name_);
         header_ = std::exchange(o.header_, nullptr);
         data_ = std::exchange(o.data_, nullptr);
-        capacity_ = o.capacity_, mapped_ = o.mapped_, owner_ = o.owner_;
+        capacity_ = o.capacity_;
+        mapped_ = o.mapped_;
+        owner_ = o.owner_;
         linked_ = std::exchange(o.linked_, false);
     }
     return *this;
@@ -126,7 +131,8 @@ void ShmRing::release() {
     if (owner_ && header_) close();
     if (linked_) shm_unlink(name_.c_str());
     if (header_) munmap(header_, mapped_);
-    header_ = nullptr, linked_ = false;
+    header_ = nullptr;
+    linked_ = false;
 }
 
 void ShmRing::unlink() {
@@ -158,7 +164,10 @@ bool ShmRing::write(const proto::Parts& parts, std::chrono::milliseconds patienc
     // The message as one stream of bytes: [u32 part count][u32 length per part][the parts' bytes].
     std::vector<uint32_t> prefix{static_cast<uint32_t>(parts.size())};
     std::size_t total = 4 + 4 * parts.size();
-    for (const auto& p : parts) prefix.push_back(static_cast<uint32_t>(p.size())), total += p.size();
+    for (const auto& p : parts) {
+        prefix.push_back(static_cast<uint32_t>(p.size()));
+        total += p.size();
+    }
     if (total > static_cast<std::size_t>(proto::kMaxMessageBytes))
         throw Error("shared-memory ring " + name_ + ": a message of " + std::to_string(total) + " bytes is over the cap");
     auto copy_stream = [&](std::size_t from, std::size_t bytes, unsigned char* out) {
@@ -182,7 +191,8 @@ bool ShmRing::write(const proto::Parts& parts, std::chrono::milliseconds patienc
         wait_for_room(need <= to_end ? need : to_end + need, deadline);
         if (need > to_end) {
             std::memcpy(data_ + offset, &kWrap, 4);
-            w += to_end, offset = 0;
+            w += to_end;
+            offset = 0;
         }
         unsigned char* out = data_ + offset;
         const uint32_t head[4] = {static_cast<uint32_t>(need), (sent == 0 ? kFirst : 0u) | (sent + chunk == total ? kLast : 0u),
@@ -261,7 +271,8 @@ std::optional<proto::Parts> ShmRing::take(const unsigned char* chunk, uint32_t b
         if (in_message_) throw broken("a message began before the last one ended");
         if (total < 8 || total > static_cast<uint64_t>(proto::kMaxMessageBytes))
             throw broken("a message of " + std::to_string(total) + " bytes");
-        in_message_ = true, expected_ = total;
+        in_message_ = true;
+        expected_ = total;
         partial_.clear();
     } else if (!in_message_) {
         throw broken("a chunk without the start of its message");

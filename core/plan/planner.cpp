@@ -26,7 +26,10 @@ std::vector<std::pair<int, int>> balance(int layers, int stages, int64_t layer_c
                 if (best[s - 1][k] == inf) continue;
                 const int64_t cost = (l - k) * layer_cost + (s == stages ? head_cost : 0);
                 const int64_t worst = std::max(best[s - 1][k], cost);
-                if (worst < best[s][l]) best[s][l] = worst, cut[s][l] = k;
+                if (worst < best[s][l]) {
+                    best[s][l] = worst;
+                    cut[s][l] = k;
+                }
             }
     std::vector<std::pair<int, int>> ranges(stages);
     for (int s = stages, l = layers; s > 0; --s) {
@@ -106,12 +109,14 @@ Plan plan_stages(const Topology& t, const Gpt2Config& c, int slots, int context)
     plan.rank_of_node.assign(t.nodes.size(), 0);
     for (int s = 0; s < stages; ++s) {
         StagePlan sp;
-        sp.layer_begin = ranges[s].first, sp.layer_end = ranges[s].second;
+        sp.layer_begin = ranges[s].first;
+        sp.layer_end = ranges[s].second;
         sp.head = s == stages - 1;
         for (int r = 0; r < k; ++r) {
             const int node = s * k + r;
             sp.nodes.push_back(node);
-            plan.stage_of_node[node] = s, plan.rank_of_node[node] = r;
+            plan.stage_of_node[node] = s;
+            plan.rank_of_node[node] = r;
             plan.memory[node] = shard_memory(c, {sp.layer_begin, sp.layer_end, sp.embedding(), sp.head, r, k}, slots, context);
         }
         plan.stages.push_back(sp);

@@ -172,7 +172,10 @@ void ByteLevelBpe::encode_piece(std::string_view piece, std::vector<int>& out) c
         std::size_t best_at = 0;
         for (std::size_t i = 0; i + 1 < symbols.size(); ++i) {
             auto it = merge_rank_.find(symbols[i] + " " + symbols[i + 1]);
-            if (it != merge_rank_.end() && it->second < best) best = it->second, best_at = i;
+            if (it != merge_rank_.end() && it->second < best) {
+                best = it->second;
+                best_at = i;
+            }
         }
         if (best == INT_MAX) break;
         const std::string left = symbols[best_at], right = symbols[best_at + 1];
@@ -212,7 +215,10 @@ std::vector<int> ByteLevelBpe::encode(std::string_view text) const {
         const std::pair<const std::string, int>* found = nullptr;
         for (const auto& entry : special_) {
             const auto pos = text.find(entry.first);
-            if (pos < at || (pos == at && found && entry.first.size() > found->first.size())) at = pos, found = &entry;
+            if (pos < at || (pos == at && found && entry.first.size() > found->first.size())) {
+                at = pos;
+                found = &entry;
+            }
         }
         const auto plain = text.substr(0, at);
         for (auto piece : pretokenizer_.split(plain)) encode_piece(piece, out);

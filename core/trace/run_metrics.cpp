@@ -42,7 +42,8 @@ RunMetrics run_metrics(const RunTrace& trace) {
         m.first_token_max_ms = *std::max_element(first.begin(), first.end());
     }
     m.first_token_p50_ms = percentile(first, 0.5);
-    m.token_latency_p50_ms = percentile(gaps, 0.5), m.token_latency_p95_ms = percentile(gaps, 0.95);
+    m.token_latency_p50_ms = percentile(gaps, 0.5);
+    m.token_latency_p95_ms = percentile(gaps, 0.95);
 
     std::map<std::pair<int, int>, int64_t> links;
     std::map<std::pair<int, int>, std::set<std::string>> link_transports;
@@ -63,8 +64,11 @@ RunMetrics run_metrics(const RunTrace& trace) {
             }
         }
         out.busy_percent = trace.wall_us > 0 ? 100 * out.compute_ms * 1e3 / trace.wall_us : 0;
-        out.weight_bytes = node.weight_bytes, out.kv_cache_bytes = node.kv_cache_bytes, out.rss_bytes = node.rss_bytes;
-        out.clock_offset_us = node.clock_offset_us, out.ping_rtt_us = node.rtt_us;
+        out.weight_bytes = node.weight_bytes;
+        out.kv_cache_bytes = node.kv_cache_bytes;
+        out.rss_bytes = node.rss_bytes;
+        out.clock_offset_us = node.clock_offset_us;
+        out.ping_rtt_us = node.rtt_us;
         m.nodes.push_back(out);
     }
     // A hop: from a send's start to its arrival at the receiver, on one clock.
@@ -75,7 +79,9 @@ RunMetrics run_metrics(const RunTrace& trace) {
     for (const auto& s : trace.spans)
         if (s.kind == SpanKind::Send && s.peer >= 0)
             if (auto it = arrivals.find({s.peer, s.group, s.step}); it != arrivals.end()) hops.push_back(it->second - s.t0_us);
-    m.hop_p50_us = percentile(hops, 0.5), m.hop_p95_us = percentile(hops, 0.95), m.hops = static_cast<int>(hops.size());
+    m.hop_p50_us = percentile(hops, 0.5);
+    m.hop_p95_us = percentile(hops, 0.95);
+    m.hops = static_cast<int>(hops.size());
     for (const auto& [link, bytes] : links)
         m.links.push_back({trace.nodes[link.first].name, link.second >= 0 ? trace.nodes[link.second].name : "controller", bytes,
                            std::vector<std::string>(link_transports[link].begin(), link_transports[link].end())});

@@ -184,12 +184,18 @@ Training start_fresh(const TrainOptions& o, const std::string& text) {
     else
         throw Error("unknown tokenizer '" + o.tokenizer + "' (char or gpt2)");
     Gpt2Config& c = t.config;
-    c.n_layer = o.layers, c.n_head = o.heads, c.n_embd = o.embd, c.n_positions = o.context;
+    c.n_layer = o.layers;
+    c.n_head = o.heads;
+    c.n_embd = o.embd;
+    c.n_positions = o.context;
     c.vocab_size = t.tokenizer->id_limit();
     c.eos_token_id = t.tokenizer->eos_id().value_or(c.vocab_size - 1);
     c.validate("training options");
     t.params = copy_of(RandomGpt2Source(c, o.seed), c, "transformer.");
-    for (const auto& [name, p] : t.params) t.optimizer.m[name] = at::zeros_like(p), t.optimizer.v[name] = at::zeros_like(p);
+    for (const auto& [name, p] : t.params) {
+        t.optimizer.m[name] = at::zeros_like(p);
+        t.optimizer.v[name] = at::zeros_like(p);
+    }
     return t;
 }
 
@@ -275,7 +281,8 @@ TrainResult train_gpt2(const TrainOptions& o, const std::function<void(const Tra
         const double lr = learning_rate(o, step);
         adamw_step(P, training.optimizer, o, step, lr);
         const double loss_value = loss.item<double>();
-        interval_loss += loss_value, ++interval_steps;
+        interval_loss += loss_value;
+        ++interval_steps;
         const double step_s = std::chrono::duration<double>(Clock::now() - step_start).count();
         const double elapsed = std::chrono::duration<double>(Clock::now() - t0).count();
         TrainProgress progress{step + 1,
@@ -289,7 +296,8 @@ TrainResult train_gpt2(const TrainOptions& o, const std::function<void(const Tra
         if ((step + 1) % o.eval_every == 0 || step + 1 == last_step) {
             progress.val_loss = result.val_loss = evaluate();
             result.train_loss = interval_loss / interval_steps;
-            interval_loss = 0, interval_steps = 0;
+            interval_loss = 0;
+            interval_steps = 0;
             save_checkpoint(o, c, P, training.optimizer, *training.tokenizer, step + 1, result.train_loss, result.val_loss,
                             training.seconds_before + elapsed);
         }

@@ -19,7 +19,8 @@ void BufferTensorSource::add_chunk(const std::string& name, DType dtype, const s
     if (offset > total || size > total - offset) throw Error("weight chunk for '" + name + "' lies outside the tensor");
     auto& held = tensors_[name];
     if (held.data.empty()) {
-        held.dtype = dtype, held.shape = shape;
+        held.dtype = dtype;
+        held.shape = shape;
         held.data.resize(total);
     } else if (held.dtype != dtype || held.shape != shape) {
         throw Error("weight chunks for '" + name + "' disagree on its dtype or shape");
@@ -39,8 +40,12 @@ TensorView BufferTensorSource::get(const std::string& name) const {
     if (it == tensors_.end() || it->second.filled != it->second.data.size())
         throw Error(describe() + ": '" + name + "' was not (fully) received");
     TensorView v;
-    v.name = name, v.dtype = it->second.dtype, v.shape = it->second.shape;
-    v.data = it->second.data.data(), v.nbytes = it->second.data.size(), v.origin = describe();
+    v.name = name;
+    v.dtype = it->second.dtype;
+    v.shape = it->second.shape;
+    v.data = it->second.data.data();
+    v.nbytes = it->second.data.size();
+    v.origin = describe();
     return v;
 }
 

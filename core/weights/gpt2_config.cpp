@@ -144,7 +144,12 @@ Gpt2Config gpt2_preset(const std::string& name) {
     Gpt2Config c;  // gpt2 (124M)
     if (name == "gpt2") return c;
     if (name == "tiny") {
-        c.n_layer = 4, c.n_head = 4, c.n_embd = 64, c.n_positions = 128, c.vocab_size = 257, c.eos_token_id = 256;
+        c.n_layer = 4;
+        c.n_head = 4;
+        c.n_embd = 64;
+        c.n_positions = 128;
+        c.vocab_size = 257;
+        c.eos_token_id = 256;
         return c;
     }
     if (name == "distilgpt2") {
@@ -152,15 +157,21 @@ Gpt2Config gpt2_preset(const std::string& name) {
         return c;
     }
     if (name == "gpt2-medium") {
-        c.n_layer = 24, c.n_head = 16, c.n_embd = 1024;
+        c.n_layer = 24;
+        c.n_head = 16;
+        c.n_embd = 1024;
         return c;
     }
     if (name == "gpt2-large") {
-        c.n_layer = 36, c.n_head = 20, c.n_embd = 1280;
+        c.n_layer = 36;
+        c.n_head = 20;
+        c.n_embd = 1280;
         return c;
     }
     if (name == "gpt2-xl") {
-        c.n_layer = 48, c.n_head = 25, c.n_embd = 1600;
+        c.n_layer = 48;
+        c.n_head = 25;
+        c.n_embd = 1600;
         return c;
     }
     throw Error("unknown model shape '" + name + "' (known: tiny, distilgpt2, gpt2, gpt2-medium, gpt2-large, gpt2-xl)");

@@ -16,7 +16,10 @@ std::vector<std::string> gpt2_shard_tensor_names(const Gpt2Config& config, int l
              {"ln_1.weight", "ln_1.bias", "attn.c_attn.weight", "attn.c_attn.bias", "attn.c_proj.weight", "attn.c_proj.bias", "ln_2.weight",
               "ln_2.bias", "mlp.c_fc.weight", "mlp.c_fc.bias", "mlp.c_proj.weight", "mlp.c_proj.bias"})
             out.push_back(n.layer(l, what));
-    if (head) out.push_back(n.ln_f("weight")), out.push_back(n.ln_f("bias"));
+    if (head) {
+        out.push_back(n.ln_f("weight"));
+        out.push_back(n.ln_f("bias"));
+    }
     return out;
 }
 

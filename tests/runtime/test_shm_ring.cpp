@@ -84,7 +84,10 @@ private Q_SLOTS:
         std::string error;
         while (error.empty()) {
             error = error_of([&] { writer->write(message(written, 1000), std::chrono::milliseconds(20)); });
-            if (error.starts_with("NO ERROR")) error.clear(), ++written;
+            if (error.starts_with("NO ERROR")) {
+                error.clear();
+                ++written;
+            }
         }
         QVERIFY2(contains_all(error, {reader.name(), "made no room"}), error.c_str());
         QVERIFY(written >= 10 && written <= 16);

@@ -84,7 +84,8 @@ private Q_SLOTS:
         QFETCH(int, which);
         QFETCH(QString, expected);
         proto::Forward f;
-        f.rows = 1, f.cols = 64;
+        f.rows = 1;
+        f.cols = 64;
         std::string reply;
         switch (which) {
             case 0: reply = ask(raw({"\xc1\xc1\xc1 definitely not msgpack"})); break;
@@ -107,6 +108,8 @@ private Q_SLOTS:
                 QVERIFY(r);
                 const auto m = proto::decode(std::move(*r));
                 reply = m.type == proto::ErrorReply::kType ? m.as<proto::ErrorReply>().message : m.type;
+                net::send(s, proto::encode(proto::Stop{}));  // and let go, for the tests after
+                QVERIFY(net::receive(s, std::chrono::seconds(5)));
                 break;
             }
             case 9: reply = ask(proto::encode(proto::Configure{})); break;

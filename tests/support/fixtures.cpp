@@ -11,7 +11,11 @@ namespace distgpt::test {
 
 Gpt2Config small_config(int layers, int heads, int embd, int vocab, int positions) {
     Gpt2Config c;
-    c.n_layer = layers, c.n_head = heads, c.n_embd = embd, c.vocab_size = vocab, c.n_positions = positions;
+    c.n_layer = layers;
+    c.n_head = heads;
+    c.n_embd = embd;
+    c.vocab_size = vocab;
+    c.n_positions = positions;
     c.eos_token_id = vocab - 1;
     return c;
 }

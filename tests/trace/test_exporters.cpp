@@ -21,9 +21,10 @@ std::vector<std::string> csv_fields(const std::string& line) {
     bool quoted = false;
     for (std::size_t i = 0; i < line.size(); ++i) {
         const char c = line[i];
-        if (quoted && c == '"' && i + 1 < line.size() && line[i + 1] == '"')
-            fields.back() += '"', ++i;
-        else if (c == '"')
+        if (quoted && c == '"' && i + 1 < line.size() && line[i + 1] == '"') {
+            fields.back() += '"';
+            ++i;
+        } else if (c == '"')
             quoted = !quoted;
         else if (c == ',' && !quoted)
             fields.emplace_back();
@@ -37,17 +38,33 @@ RunTrace two_nodes(const std::string& first, const std::string& second) {
     RunTrace t;
     t.nodes = {{first, 0, 0, "layers 0-1"}, {second, 1, 0, "layers 2-3"}};
     TraceSpan compute;
-    compute.node = 0, compute.kind = SpanKind::Compute, compute.t0_us = 0, compute.t1_us = 100, compute.group = 0, compute.step = 0;
+    compute.node = 0;
+    compute.kind = SpanKind::Compute;
+    compute.t0_us = 0;
+    compute.t1_us = 100;
+    compute.group = 0;
+    compute.step = 0;
     TraceSpan send = compute;
-    send.kind = SpanKind::Send, send.t0_us = 100, send.t1_us = 105, send.peer = 1, send.bytes = 512,
+    send.kind = SpanKind::Send;
+    send.t0_us = 100;
+    send.t1_us = 105;
+    send.peer = 1;
+    send.bytes = 512;
     send.transport = Transport::SharedMemory;
     TraceSpan receive = compute;
-    receive.node = 1, receive.kind = SpanKind::Receive, receive.t0_us = 120, receive.t1_us = 122;
+    receive.node = 1;
+    receive.kind = SpanKind::Receive;
+    receive.t0_us = 120;
+    receive.t1_us = 122;
     TraceSpan allreduce = compute;
-    allreduce.node = 1, allreduce.kind = SpanKind::AllReduce, allreduce.t0_us = 130, allreduce.t1_us = 140;
+    allreduce.node = 1;
+    allreduce.kind = SpanKind::AllReduce;
+    allreduce.t0_us = 130;
+    allreduce.t1_us = 140;
     t.spans = {compute, send, receive, allreduce};
     t.tokens = {{0, 0, 7, 150}};
-    t.wall_us = 200, t.sequences = 1;
+    t.wall_us = 200;
+    t.sequences = 1;
     return t;
 }
 
@@ -89,7 +106,9 @@ private Q_SLOTS:
         std::set<std::pair<int, int>> tracks;  // (pid, tid) of the spans
         std::set<std::string> names;
         for (const auto& e : j["traceEvents"]) {
-            if (e["ph"] == "X") tracks.insert({e["pid"].get<int>(), e["tid"].get<int>()}), names.insert(e["name"].get<std::string>());
+            if (e["ph"] != "X") continue;
+            tracks.insert({e["pid"].get<int>(), e["tid"].get<int>()});
+            names.insert(e["name"].get<std::string>());
             if (e["ph"] == "M" && e["name"] == "thread_name") names.insert("track " + e["args"]["name"].get<std::string>());
         }
         QCOMPARE(tracks.size(), size_t(4));  // compute, send on a; receive, all-reduce on b: four tracks

@@ -31,10 +31,20 @@ std::string training_text() {
 
 TrainOptions small_run(const std::filesystem::path& text, const std::filesystem::path& out, int steps) {
     TrainOptions o;
-    o.text = text, o.out = out;
-    o.layers = 2, o.heads = 2, o.embd = 32, o.context = 32;
-    o.steps = steps, o.batch = 8, o.lr = 3e-3, o.warmup = 10;
-    o.eval_every = 3, o.eval_batches = 2, o.threads = 1, o.seed = 5;
+    o.text = text;
+    o.out = out;
+    o.layers = 2;
+    o.heads = 2;
+    o.embd = 32;
+    o.context = 32;
+    o.steps = steps;
+    o.batch = 8;
+    o.lr = 3e-3;
+    o.warmup = 10;
+    o.eval_every = 3;
+    o.eval_batches = 2;
+    o.threads = 1;
+    o.seed = 5;
     return o;
 }
 
@@ -53,7 +63,8 @@ private Q_SLOTS:
 
     void trainingLowersTheLoss() {
         TrainOptions o = small_run(text, path_of(dir) / "learned", 60);
-        o.eval_every = 20, o.warmup = 5;
+        o.eval_every = 20;
+        o.warmup = 5;
         std::vector<double> val;
         const TrainResult r = train_gpt2(o, [&](const TrainProgress& p) {
             if (p.val_loss) val.push_back(*p.val_loss);

@@ -15,7 +15,14 @@ namespace {
 
 TraceSpan span(int node, SpanKind kind, double t0, double t1, int group = 0, int step = 0, int peer = -1, int64_t bytes = 0) {
     TraceSpan s;
-    s.node = node, s.kind = kind, s.t0_us = t0, s.t1_us = t1, s.group = group, s.step = step, s.peer = peer, s.bytes = bytes;
+    s.node = node;
+    s.kind = kind;
+    s.t0_us = t0;
+    s.t1_us = t1;
+    s.group = group;
+    s.step = step;
+    s.peer = peer;
+    s.bytes = bytes;
     s.sequences = {0};
     return s;
 }

@@ -5,6 +5,7 @@
 #include "support/expect_error.h"
 #include "tokenizer/utf8.h"
 #include "util/duration_text.h"
+#include "runtime/worker/ownership.h"
 #include "util/fnv1a.h"
 #include "weights/gpt2_config.h"
 
@@ -73,11 +74,39 @@ private Q_SLOTS:
         QTest::newRow("a second and a half") << 1.5 << "1.5 s";
         QTest::newRow("a quarter") << 0.25 << "0.25 s";
         QTest::newRow("a minute") << 60.0 << "60 s";
+        QTest::newRow("an hour, not 3.6e+03") << 3600.0 << "3600 s";
     }
     void secondsReadAsWritten() {
         QFETCH(double, seconds);
         QFETCH(QString, text);
         QCOMPARE(QString::fromStdString(seconds_text(seconds)), text);
+    }
+
+    // A worker serves the first controller that greets it; another is turned
+    // away, told who holds it and since when, until the owner lets go.
+    void aWorkerHasOneOwnerAtATime() {
+        using Clock = Ownership::Clock;
+        const Clock::time_point t0 = Clock::now();
+        Ownership o;
+        QVERIFY(o.free());
+        o.claim("A", "distgpt-cli", t0);
+        QVERIFY(o.is("A"));
+        QVERIFY(!o.is("B"));
+        o.claim("A", "distgpt-cli", t0 + std::chrono::seconds(5));  // its owner greets again
+        QString refused;
+        try {
+            o.claim("B", "distgpt", t0 + std::chrono::seconds(40));
+        } catch (const Error& e) {
+            refused = e.what();
+        }
+        QVERIFY2(refused.startsWith("busy, owned by distgpt-cli since "), qPrintable(refused));
+        QVERIFY2(refused.contains("(40 s ago)"), qPrintable(refused));  // since the first hello, not the second
+        QVERIFY(o.is("A"));
+        o.release();
+        QVERIFY(o.free());
+        QVERIFY(!o.is(""));
+        o.claim("B", "distgpt", t0 + std::chrono::seconds(41));
+        QVERIFY(o.is("B"));
     }
 
     void aCharacterSplitAcrossTokensWaits() {

@@ -31,7 +31,8 @@ void RunController::start(const RunSpec& spec) {
         request.prompts = setup.prompts;
         request.options.max_new_tokens = spec.max_new_tokens;
         request.options.sampling = spec.sampling;
-        request.in_flight = setup.slots, request.micro_batch = spec.micro_batch;
+        request.in_flight = setup.slots;
+        request.micro_batch = spec.micro_batch;
 
         ClusterOptions options;
         options.controller_name = "distgpt desktop";

@@ -5,12 +5,17 @@
 namespace distgpt::ui {
 
 void PlaybackClock::start(double wall_ms, double factor, double run_us) {
-    anchor_wall_ms_ = wall_ms, anchor_run_us_ = run_us, factor_ = std::max(1.0, factor);
+    anchor_wall_ms_ = wall_ms;
+    anchor_run_us_ = run_us;
+    factor_ = std::max(1.0, factor);
     running_ = true;
 }
 
 void PlaybackClock::setFactor(double factor, double wall_ms) {
-    if (running_) anchor_run_us_ = runUs(wall_ms), anchor_wall_ms_ = wall_ms;
+    if (running_) {
+        anchor_run_us_ = runUs(wall_ms);
+        anchor_wall_ms_ = wall_ms;
+    }
     factor_ = std::max(1.0, factor);
 }
 

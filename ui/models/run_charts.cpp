@@ -23,7 +23,8 @@ RunCharts RunCharts::of(const RunState& state, double until_us) {
     for (std::size_t i = 0; i < bins.size(); ++i) c.rate.push_back({(i + 0.5) * c.bin_s, bins[i] / c.bin_s});
 
     const std::size_t n = state.nodes().size();
-    c.compute_ms.assign(n, 0), c.communication_ms.assign(n, 0);
+    c.compute_ms.assign(n, 0);
+    c.communication_ms.assign(n, 0);
     std::map<std::pair<int, int>, double> bytes;
     for (const auto& s : state.spans()) {
         if (s.t0_us > until_us) continue;

@@ -33,7 +33,8 @@ void RunState::reset(std::vector<TraceNode> nodes, QVector<QString> prompts) {
     trace_ = {};
     latest_us_ = 0;
     finished_ = false;
-    ++revision_, ++run_id_;
+    ++revision_;
+    ++run_id_;
 }
 
 void RunState::addSpans(const std::vector<TraceSpan>& spans) {

@@ -131,12 +131,16 @@ QStringList TopologyDocument::presetNames() { return {"Single node", "Pipeline 2
 void TopologyDocument::applyPreset(const QString& name) {
     Topology t;
     int nodes = 1;
-    if (name.startsWith("Pipeline"))
+    if (name.startsWith("Pipeline")) {
         nodes = name.section(' ', 1).toInt();
-    else if (name == "Tensor 2")
-        t.strategy = Strategy::Tensor, nodes = 2;
-    else if (name == "Hybrid 2x2")
-        t.strategy = Strategy::Hybrid, t.tensor_parallel = 2, nodes = 4;
+    } else if (name == "Tensor 2") {
+        t.strategy = Strategy::Tensor;
+        nodes = 2;
+    } else if (name == "Hybrid 2x2") {
+        t.strategy = Strategy::Hybrid;
+        t.tensor_parallel = 2;
+        nodes = 4;
+    }
     for (int i = 0; i < nodes; ++i) t.nodes.push_back({"node" + std::to_string(i), "local", 1, 0, WeightSource::Auto, ""});
     edit("Preset " + name, [&] {
         topology_ = t;

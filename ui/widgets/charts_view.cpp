@@ -56,7 +56,9 @@ std::pair<double, int> nice_range(double top) {
 
 void style_axis(QAbstractAxis* axis, const Style& st, const QString& title) {
     QFont labels = axis->labelsFont(), font = axis->titleFont();
-    labels.setPointSizeF(st.labels), font.setPointSizeF(st.axis), font.setBold(false);
+    labels.setPointSizeF(st.labels);
+    font.setPointSizeF(st.axis);
+    font.setBold(false);
     axis->setLabelsFont(labels);
     axis->setTitleFont(font);
     axis->setTitleText(title);
@@ -92,7 +94,10 @@ void bars(QChart* chart, const QStringList& categories, const std::vector<std::p
     for (std::size_t g = 0; g < groups.size(); ++g) {
         auto* set = new QBarSet(groups[g].first);
         set->setColor(colors[g]);
-        for (double v : groups[g].second) *set << v, top = std::max(top, v);
+        for (double v : groups[g].second) {
+            *set << v;
+            top = std::max(top, v);
+        }
         QFont f = set->labelFont();
         f.setPointSizeF(st.labels);
         set->setLabelFont(f);
@@ -112,9 +117,13 @@ void bars(QChart* chart, const QStringList& categories, const std::vector<std::p
 
 void fill(QChart* chart, ChartsView::Chart c, const RunCharts& d, const Style& st, const QString& subtitle) {
     chart->removeAllSeries();
-    for (auto* a : chart->axes()) chart->removeAxis(a), delete a;
+    for (auto* a : chart->axes()) {
+        chart->removeAxis(a);
+        delete a;
+    }
     QFont tf = chart->titleFont();
-    tf.setPointSizeF(st.title), tf.setBold(true);
+    tf.setPointSizeF(st.title);
+    tf.setBold(true);
     chart->setTitleFont(tf);
     QFont lf = chart->legend()->font();
     lf.setPointSizeF(st.legend);
@@ -131,7 +140,10 @@ void fill(QChart* chart, ChartsView::Chart c, const RunCharts& d, const Style& s
             auto* s = new QLineSeries;
             s->setName(QString("tokens/s in %1 ms bins").arg(d.bin_s * 1e3, 0, 'f', 0));
             double top = 0;
-            for (auto p : d.rate) s->append(p.x, p.y), top = std::max(top, p.y);
+            for (auto p : d.rate) {
+                s->append(p.x, p.y);
+                top = std::max(top, p.y);
+            }
             s->setPen(QPen(colorOf(SpanKind::Compute), st.title > 10 ? 3 : 2));
             attach(chart, s, value_axis(d.end_s, st, "seconds", false), value_axis(top, st, "tokens/s", true));
             break;
@@ -142,7 +154,10 @@ void fill(QChart* chart, ChartsView::Chart c, const RunCharts& d, const Style& s
             s->setMarkerSize(st.title > 10 ? 9 : 5);
             s->setColor(colorOf(SpanKind::Compute));
             double top = 0;
-            for (auto p : d.latency) s->append(p.x, p.y), top = std::max(top, p.y);
+            for (auto p : d.latency) {
+                s->append(p.x, p.y);
+                top = std::max(top, p.y);
+            }
             attach(chart, s, value_axis(d.end_s, st, "seconds", false), value_axis(top, st, "ms", true));
             break;
         }

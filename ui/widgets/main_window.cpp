@@ -319,7 +319,10 @@ void MainWindow::buildMenus() {
         });
         a->setCheckable(true);
         group->addAction(a);
-        if (s == QSettings().value("export/size", QSize(1920, 1080)).toSize()) a->setChecked(true), exportSize_ = s;
+        if (s == QSettings().value("export/size", QSize(1920, 1080)).toSize()) {
+            a->setChecked(true);
+            exportSize_ = s;
+        }
     }
     file->addSeparator();
     file->addAction("&Quit", QKeySequence::Quit, this, &QWidget::close);
@@ -518,7 +521,8 @@ void MainWindow::tick() {
     const std::pair<quint64, double> key{state_.revision(), now};
     if (charts_->onScreen() && key != chartsShown_ && (done || wall_.elapsed() - chartsAt_ >= 500)) {
         charts_->show(RunCharts::of(state_, now));
-        chartsShown_ = key, chartsAt_ = wall_.elapsed();
+        chartsShown_ = key;
+        chartsAt_ = wall_.elapsed();
     }
     if (state_.empty()) return;
     const QString shown = QString::number(now / 1e6, 'f', 2) + " s";

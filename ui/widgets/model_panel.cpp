@@ -62,7 +62,10 @@ ModelPanel::ModelPanel(QWidget* parent) : QWidget(parent) {
 
     connect(browse, &QPushButton::clicked, this, [this] {
         const QString dir = QFileDialog::getExistingDirectory(this, "Model folder", path_->text());
-        if (!dir.isEmpty()) path_->setText(dir), folder_->setChecked(true), inspect();
+        if (dir.isEmpty()) return;
+        path_->setText(dir);
+        folder_->setChecked(true);
+        inspect();
     });
     for (auto* b : {demo_, folder_, random_})
         connect(b, &QRadioButton::toggled, this, [this](bool on) {

@@ -36,7 +36,9 @@ public:
     QRectF boundingRect() const override { return QRectF(-kWidth / 2 - 4, -kHeight / 2 - 4, kWidth + 8, kHeight + 8); }
 
     void setPlanText(QString layers, QString memory, QString memoryTip, bool over) {
-        layers_ = std::move(layers), memory_ = std::move(memory), over_ = over;
+        layers_ = std::move(layers);
+        memory_ = std::move(memory);
+        over_ = over;
         setToolTip(failure_.isEmpty() ? memoryTip : failure_);
         memoryTip_ = std::move(memoryTip);
         update();
@@ -140,7 +142,8 @@ public:
     QRectF boundingRect() const override { return QRectF(-5000, -5000, 10000, 10000); }
 
     void setLive(QVector<TopologyView::Flight> flights, QVector<TopologyView::Exchange> exchanges) {
-        flights_ = std::move(flights), exchanges_ = std::move(exchanges);
+        flights_ = std::move(flights);
+        exchanges_ = std::move(exchanges);
         update();
     }
     const QVector<QRectF>& labels() const { return placed_labels_; }
@@ -485,7 +488,8 @@ void TopologyView::showLive(const RunState* state, double now_us, double frame_u
             live.rss_bytes = state->nodes()[i].rss_bytes;
             if (!done) {
                 const Activity a = state->activity(i, t0, now_us);
-                live.shown = a.shown(), live.work = a.work();
+                live.shown = a.shown();
+                live.work = a.work();
                 if (a.of(SpanKind::AllReduce) > 0) {
                     // One exchange per stage, between all of its ranks.
                     const int stage = state->nodes()[i].stage;

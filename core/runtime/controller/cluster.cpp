@@ -1,5 +1,6 @@
 #include "runtime/controller/cluster.h"
 
+#include "net/shm_ring.h"
 #include "net/sockets.h"
 #include "runtime/controller/node_connections.h"
 #include "runtime/controller/shard_loader.h"
@@ -9,6 +10,7 @@
 #include <algorithm>
 #include <deque>
 #include <optional>
+#include <utility>
 
 namespace distgpt {
 
@@ -33,50 +35,106 @@ struct Cluster::Impl {
     // The plan's node p runs on cluster node active()[p].
     const std::vector<int>& active() const { return connections->watched(); }
 
+    // Nodes lost outside a run's loop (while starting, greeting or loading):
+    // the next run's result lists them.
+    std::vector<NodeLoss> unreported_losses;
+
+    void report(const NodeLoss& loss) {
+        if (options.on_node_lost) options.on_node_lost(loss);
+        unreported_losses.push_back(loss);
+    }
+
+    std::vector<NodeLoss> take_losses() { return std::exchange(unreported_losses, {}); }
+
     void configure(const Plan& p, const ModelSource& source, const OpenedModel& model, int slot_count, int context_length) {
-        plan = p;
-        configured_source = &source, configured_model = &model, context_tokens = context_length;
+        configured_source = &source;
+        configured_model = &model;
+        context_tokens = context_length;
         slots = slot_count;
+        const auto& lost = connections->lost_at_start();
+        if (lost.empty() || static_cast<int>(p.stage_of_node.size()) == static_cast<int>(active().size())) {
+            load_recovering(p);
+            return;
+        }
+        // The plan was made for nodes that died while they started.
+        if (!options.recover) throw NodeError(lost.front().node, lost.front().why);
+        std::vector<NodeLoss> losses;
+        for (const auto& dead : lost) losses.push_back({dead.node, dead.why, {}});
+        load_recovering(plan_over_active(losses));
+    }
+
+    // Loads a plan; when a node dies meanwhile, plans again without it and
+    // loads that, as long as a plan fits.
+    void load_recovering(Plan p) {
+        for (;;) {
+            try {
+                load(p);
+                return;
+            } catch (const NodeError& e) {
+                if (!options.recover || e.node < 0 || !connections->why_dead(e.node)) throw;
+                p = plan_without_dead();
+            }
+        }
+    }
+
+    void load(const Plan& p) {
+        plan = p;
         run_id = std::to_string(net::now_ns());
         for (auto& node : nodes) node.streamed_bytes = 0;
         ShardLoader loader(*connections, topology, options);
-        for (const auto& shard : loader.load({plan, active(), source, model, slots, context_length, run_id})) {
+        for (const auto& shard : loader.load({plan, active(), *configured_source, *configured_model, slots, context_tokens, run_id})) {
             TraceNode& node = nodes[shard.node];
-            node.stage = shard.stage, node.rank = shard.rank;
-            node.shard = shard.configured.shard, node.weight_bytes = shard.configured.weight_bytes;
-            node.kv_cache_bytes = shard.configured.kv_cache_bytes, node.rss_bytes = shard.configured.rss_bytes;
+            node.stage = shard.stage;
+            node.rank = shard.rank;
+            node.shard = shard.configured.shard;
+            node.weight_bytes = shard.configured.weight_bytes;
+            node.kv_cache_bytes = shard.configured.kv_cache_bytes;
+            node.rss_bytes = shard.configured.rss_bytes;
             node.streamed_bytes = shard.streamed_bytes;
         }
     }
 
-    // After a node died: plan again over the nodes that answer, load their new
-    // shards. Returns the nodes lost and how the run goes on, or throws Error
-    // when no plan fits.
-    std::vector<NodeLoss> replan_without_dead() {
+    // After a node died: the dead ones leave the watched nodes, and a plan
+    // over the others comes back. Throws Error naming the losses when no plan fits.
+    Plan plan_without_dead() {
         std::vector<int> alive;
         std::vector<NodeLoss> losses;
-        std::string lost;
         for (int i : active()) {
-            if (auto why = connections->why_dead(i)) {
+            if (auto why = connections->why_dead(i))
                 losses.push_back({i, *why, {}});
-                lost += (lost.empty() ? "" : "; ") + *why;
-            } else {
+            else
                 alive.push_back(i);
-            }
         }
-        if (alive.empty()) throw Error("no node is left to run on");
-        Topology rest = topology;
-        rest.nodes.clear();
-        rest.layers.clear();  // manual ranges were for the old stage count
-        for (int i : alive) rest.nodes.push_back(topology.nodes[i]);
-        if (rest.strategy == Strategy::Hybrid && static_cast<int>(alive.size()) % rest.tensor_parallel != 0)
-            rest.strategy = Strategy::Pipeline;
-        const Plan next = make_plan(rest, configured_model->config, slots, context_tokens);
         connections->watch(alive);
-        status(lost + ": re-planning over " + std::to_string(alive.size()) + " node(s)");
-        configure(next, *configured_source, *configured_model, slots, context_tokens);
-        for (auto& loss : losses) loss.recovery = "re-planned over " + std::to_string(alive.size()) + " node(s): " + next.describe(rest);
-        return losses;
+        net::ShmRing::remove_orphans();  // the rings the dead nodes read
+        return plan_over_active(losses);
+    }
+
+    // A plan over the watched nodes, after `losses`; each loss is reported,
+    // with how the run goes on, or with the reason none fits (then thrown).
+    Plan plan_over_active(std::vector<NodeLoss> losses) {
+        std::string lost;
+        for (const auto& loss : losses) lost += (lost.empty() ? "" : "; ") + loss.why;
+        try {
+            if (active().empty()) throw Error("no node is left to run on");
+            Topology rest = topology;
+            rest.nodes.clear();
+            rest.layers.clear();  // manual ranges were for the old stage count
+            for (int i : active()) rest.nodes.push_back(topology.nodes[i]);
+            if (rest.strategy == Strategy::Hybrid && static_cast<int>(active().size()) % rest.tensor_parallel != 0)
+                rest.strategy = Strategy::Pipeline;
+            const Plan next = make_plan(rest, configured_model->config, slots, context_tokens);
+            const std::string how = "re-planned over " + std::to_string(active().size()) + " node(s): " + next.describe(rest);
+            status(lost + ": " + how);
+            for (auto& loss : losses) {
+                loss.recovery = how;
+                report(loss);
+            }
+            return next;
+        } catch (const Error& e) {
+            for (auto& loss : losses) report(loss);
+            throw NodeError(losses.empty() ? -1 : losses.front().node, lost + "; no plan fits the nodes left (" + e.what() + ")");
+        }
     }
 
     struct Scheduler;
@@ -132,11 +190,15 @@ struct Cluster::Impl::Scheduler {
                 const int seq = queue.front();
                 queue.pop_front();
                 proto::Sequence s;
-                s.id = seq, s.slot = free_slots.back();
+                s.id = seq;
+                s.slot = free_slots.back();
                 free_slots.pop_back();
-                s.temperature = req.options.sampling.temperature, s.top_k = req.options.sampling.top_k;
-                s.top_p = req.options.sampling.top_p, s.seed = req.options.sampling.seed + static_cast<uint64_t>(seq);
-                s.max_new_tokens = req.options.max_new_tokens, s.stop_at_eos = req.options.stop_at_eos;
+                s.temperature = req.options.sampling.temperature;
+                s.top_k = req.options.sampling.top_k;
+                s.top_p = req.options.sampling.top_p;
+                s.seed = req.options.sampling.seed + static_cast<uint64_t>(seq);
+                s.max_new_tokens = req.options.max_new_tokens;
+                s.stop_at_eos = req.options.stop_at_eos;
                 s.forced = result.sequences[seq].generated_ids;  // after a re-plan: replay what was made
                 start.sequences.push_back(s);
                 start.lengths.push_back(static_cast<int>(req.prompts[seq].size()));
@@ -214,30 +276,30 @@ struct Cluster::Impl::Scheduler {
                            ? why
                            : why + "; the run stopped with the " + std::to_string(kept) + " tokens generated so far kept";
         result.node_at_fault = node_at_fault;
+        result.losses = c.take_losses();
         result.trace.wall_us = (net::now_ns() - start_ns) / 1e3;
         for (int i : c.active()) c.connections->send(i, proto::encode(proto::Stop{c.run_id}));
         return std::move(result);
     }
 
-    // A node died: re-plan over the others and go on (true), or say why not.
-    bool recover(NodeLoss& dead) {
+    // A node died: re-plan over the others, load, and go on (true); or false
+    // with why not in `why`.
+    bool recover(std::string& why) {
         if (!c.options.recover) return false;
         try {
-            for (auto& loss : c.replan_without_dead()) {
-                if (c.options.on_node_lost) c.options.on_node_lost(loss);
-                result.losses.push_back(loss);
-            }
+            c.load_recovering(c.plan_without_dead());
             requeue_unfinished();
             launch();
             return true;
         } catch (const Error& e) {
-            dead.why += "; no plan fits the nodes left (" + std::string(e.what()) + ")";
+            why = e.what();
             return false;
         }
     }
 
     RunResult finish() {
         result.trace.wall_us = (net::now_ns() - start_ns) / 1e3;
+        result.losses = c.take_losses();
         // The last spans trail the last token by a message or two.
         while (auto got = c.connections->receive_any(std::chrono::milliseconds(30)))
             if (got->second.type == proto::Trace::kType) record_trace(got->first, got->second.as<proto::Trace>());
@@ -252,14 +314,13 @@ struct Cluster::Impl::Scheduler {
         while (finished < total) {
             if (req.should_stop && req.should_stop()) return end_early("stopped by the user", FinishReason::Stopped, -1);
             if (auto dead = c.connections->dead_node()) {
-                NodeLoss loss{dead->node, dead->why, {}};
-                if (recover(loss)) {
+                std::string why = dead->why;
+                if (recover(why)) {
                     last_progress = std::chrono::steady_clock::now();
                     continue;
                 }
-                if (c.options.on_node_lost) c.options.on_node_lost(loss);
-                result.losses.push_back(loss);
-                return end_early(loss.why, FinishReason::Interrupted, loss.node);
+                if (!c.options.recover) c.report({dead->node, dead->why, {}});
+                return end_early(why, FinishReason::Interrupted, dead->node);
             }
             auto got = c.connections->receive_any(std::chrono::milliseconds(200));
             if (!got) {
@@ -300,7 +361,10 @@ Cluster::Cluster(const Topology& topology, ClusterOptions options) : impl_(std::
     impl_->nodes = impl_->connections->identities();
 }
 
-Cluster::~Cluster() = default;
+Cluster::~Cluster() {
+    impl_->connections.reset();      // stops the workers it started
+    net::ShmRing::remove_orphans();  // rings that a worker killed on its way out left
+}
 
 void Cluster::configure(const Plan& plan, const ModelSource& source, const OpenedModel& model, int slots, int context) {
     impl_->configure(plan, source, model, slots, context);

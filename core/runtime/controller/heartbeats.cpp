@@ -10,6 +10,7 @@ namespace distgpt {
 struct ClusterHeartbeats::Impl {
     zmq::context_t context{1};
     std::vector<zmq::socket_t> sockets;
+    std::vector<std::string> endpoints;
     std::unique_ptr<std::atomic<int64_t>[]> last_seen;
     std::string controller;
     int timeout_ms = 3000;
@@ -22,7 +23,8 @@ struct ClusterHeartbeats::Impl {
         for (auto& s : sockets) items.push_back({s.handle(), 0, ZMQ_POLLIN, 0});
         while (!stop.load()) {
             if (net::now_ns() >= next_beat) {
-                for (auto& s : sockets) net::send(s, proto::encode(proto::Heartbeat{controller, net::now_ns()}));
+                for (std::size_t i = 0; i < sockets.size(); ++i)
+                    if (!endpoints[i].empty()) net::send(sockets[i], proto::encode(proto::Heartbeat{controller, net::now_ns()}));
                 next_beat = net::now_ns() + 500'000'000;
             }
             try {
@@ -42,11 +44,12 @@ ClusterHeartbeats::ClusterHeartbeats(std::vector<std::string> endpoints, std::ve
     : impl_(std::make_unique<Impl>()) {
     impl_->controller = std::move(controller);
     impl_->timeout_ms = timeout_ms;
+    impl_->endpoints = endpoints;
     impl_->last_seen.reset(new std::atomic<int64_t>[endpoints.size()]);
     for (std::size_t i = 0; i < endpoints.size(); ++i) {
         zmq::socket_t s = net::make_socket(impl_->context, zmq::socket_type::dealer);
         net::make_curve_client(s, own, server_keys[i]);
-        s.connect(endpoints[i]);
+        if (!endpoints[i].empty()) s.connect(endpoints[i]);  // else a node lost before it was greeted
         impl_->sockets.push_back(std::move(s));
         impl_->last_seen[i] = net::now_ns();
     }

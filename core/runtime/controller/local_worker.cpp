@@ -7,6 +7,7 @@
 #include <csignal>
 #include <cstdlib>
 #include <cstring>
+#include <fcntl.h>
 #include <filesystem>
 #include <poll.h>
 #include <spawn.h>
@@ -29,11 +30,24 @@ std::string LocalWorker::program() {
 }
 
 LocalWorker::LocalWorker(const std::string& name, int threads, int64_t memory_limit, std::vector<std::string> extra_args) {
-    int out[2];
-    if (::pipe(out) != 0) throw Error(std::string("cannot start worker '") + name + "': " + std::strerror(errno));
+    // Both pipes close on exec, so no other child inherits them. The worker's
+    // stdin is its lifeline: this process holds the other end until the
+    // worker is stopped, and when this process dies, however it dies, the
+    // pipe closes and the worker exits.
+    int out[2], lifeline[2];
+    if (::pipe2(out, O_CLOEXEC) != 0 || ::pipe2(lifeline, O_CLOEXEC) != 0)
+        throw Error(std::string("cannot start worker '") + name + "': " + std::strerror(errno));
     const std::string exe = program();
-    std::vector<std::string> args = {exe,  "--listen",  "tcp://127.0.0.1:0",     "--name",
-                                     name, "--threads", std::to_string(threads), "--exit-with-controller"};
+    std::vector<std::string> args = {exe,
+                                     "--listen",
+                                     "tcp://127.0.0.1:0",
+                                     "--name",
+                                     name,
+                                     "--threads",
+                                     std::to_string(threads),
+                                     "--exit-with-controller",
+                                     "--lifeline-fd",
+                                     "0"};
     if (memory_limit > 0) args.insert(args.end(), {"--memory-limit", std::to_string(memory_limit)});
     args.insert(args.end(), extra_args.begin(), extra_args.end());
     std::vector<char*> argv;
@@ -42,12 +56,16 @@ LocalWorker::LocalWorker(const std::string& name, int threads, int64_t memory_li
     posix_spawn_file_actions_t actions;
     posix_spawn_file_actions_init(&actions);
     posix_spawn_file_actions_adddup2(&actions, out[1], STDOUT_FILENO);
-    posix_spawn_file_actions_addclose(&actions, out[0]);
+    posix_spawn_file_actions_adddup2(&actions, lifeline[0], STDIN_FILENO);
     const int rc = posix_spawnp(&pid_, exe.c_str(), &actions, nullptr, argv.data(), environ);
     posix_spawn_file_actions_destroy(&actions);
     ::close(out[1]);
+    ::close(lifeline[0]);
+    lifeline_ = lifeline[1];
     if (rc != 0) {
         ::close(out[0]);
+        ::close(lifeline_);
+        lifeline_ = -1;
         throw Error("cannot start " + exe + " for node '" + name + "': " + std::strerror(rc) + " (set DISTGPT_WORKER to its path)");
     }
     // Its first line says where it listens.
@@ -64,8 +82,12 @@ LocalWorker::LocalWorker(const std::string& name, int threads, int64_t memory_li
     ::close(out[0]);
     const auto at = line.find("listening on ");
     if (at == std::string::npos) {
+        // Gone already (its pipe closed), or alive and silent for 20 s.
+        const auto gone = exited();
+        if (gone) throw WorkerGone("worker '" + name + "' (" + exe + ") ended before it listened: " + *gone);
         ::kill(pid_, SIGKILL);
         ::waitpid(pid_, nullptr, 0);
+        pid_ = -1;
         throw Error("worker '" + name + "' (" + exe + ") did not start listening within 20 s");
     }
     endpoint_ = line.substr(at + 13, line.find('\n', at) - at - 13);
@@ -82,6 +104,7 @@ std::optional<std::string> LocalWorker::exited() {
 }
 
 LocalWorker::~LocalWorker() {
+    if (lifeline_ >= 0) ::close(lifeline_);
     if (pid_ <= 0) return;
     ::kill(pid_, SIGTERM);
     for (int i = 0; i < 50; ++i) {

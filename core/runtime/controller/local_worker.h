@@ -1,4 +1,6 @@
 #pragma once
+#include "util/error.h"
+
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -12,6 +14,12 @@ namespace distgpt {
 // destroyed.
 class LocalWorker {
 public:
+    // The process ended while starting (killed, crashed): the node is lost,
+    // not misconfigured.
+    struct WorkerGone : Error {
+        using Error::Error;
+    };
+
     LocalWorker(const std::string& name, int threads, int64_t memory_limit, std::vector<std::string> extra_args = {});
     ~LocalWorker();
     LocalWorker(const LocalWorker&) = delete;
@@ -28,6 +36,7 @@ public:
 
 private:
     pid_t pid_ = -1;
+    int lifeline_ = -1;  // the pipe's write end: closes when this process ends
     std::string endpoint_;
     std::optional<std::string> exit_reason_;
 };

@@ -14,72 +14,104 @@ namespace distgpt {
 NodeConnections::NodeConnections(const Topology& topology, const ClusterOptions& options) : topology_(topology) {
     const int n = static_cast<int>(topology.nodes.size());
     keys_ = options.key_file.empty() ? net::generate_key_pair() : net::read_key_pair(options.key_file);
-    for (int i = 0; i < n; ++i) start_or_attach(i, options);
-    for (int i = 0; i < n; ++i) watched_.push_back(i);
-    for (int i = 0; i < n; ++i) send(i, proto::encode(proto::Hello{options.controller_name}));
-    const std::chrono::milliseconds timeout(options.hello_timeout_ms);
+    gone_.resize(n);
+    hellos_.resize(n);
+    offset_ns_.assign(n, 0);
     for (int i = 0; i < n; ++i) {
-        hellos_.push_back(expect(i, proto::HelloReply::kType, timeout).as<proto::HelloReply>());
         TraceNode identity;
         identity.name = topology.nodes[i].name;
         identities_.push_back(identity);
     }
-    measure_clocks(timeout);
-    std::vector<std::string> beat_endpoints, server_keys;
-    for (int i = 0; i < n; ++i) {
-        beat_endpoints.push_back(peer_endpoint(i, hellos_[i].heartbeat_endpoint));
-        server_keys.push_back(topology.nodes[i].server_key);
-    }
+    for (int i = 0; i < n; ++i) start_or_attach(i, options);
+    for (int i = 0; i < n; ++i)
+        if (!gone_[i]) watched_.push_back(i);
+    for (int i : std::vector<int>(watched_)) greet(i, options);
+    const std::string own_boot = boot_id();
+    for (int i : std::vector<int>(watched_)) measure_clock(i, std::chrono::milliseconds(options.hello_timeout_ms), own_boot);
+    if (watched_.empty()) throw Error("no worker could be started: " + lost_at_start_.front().why);
+    std::vector<std::string> beat_endpoints(n), server_keys;
+    for (int i : watched_) beat_endpoints[i] = peer_endpoint(i, hellos_[i].heartbeat_endpoint);
+    for (int i = 0; i < n; ++i) server_keys.push_back(topology.nodes[i].server_key);
     heartbeats_ = std::make_unique<ClusterHeartbeats>(beat_endpoints, server_keys, keys_, options.controller_name, options.liveness_ms);
 }
 
 NodeConnections::~NodeConnections() {
-    for (auto& socket : sockets_) {
+    for (std::size_t i = 0; i < sockets_.size(); ++i) {
+        if (endpoints_[i].empty()) continue;  // never connected: a send would wait for a peer
         try {
-            net::send(socket, proto::encode(proto::Stop{}));
+            net::send(sockets_[i], proto::encode(proto::Stop{}));
         } catch (const zmq::error_t&) {}
     }
 }
 
 void NodeConnections::start_or_attach(int node, const ClusterOptions& options) {
     const auto& spec = topology_.nodes[node];
+    launched_.push_back(nullptr);
+    endpoints_.push_back(spec.endpoint);
     if (spec.endpoint == "local") {
         if (options.on_status) options.on_status("starting local worker '" + spec.name + "'");
-        launched_.push_back(std::make_unique<LocalWorker>(spec.name, spec.threads, spec.memory_limit));
-        endpoints_.push_back(launched_.back()->endpoint());
-    } else {
-        launched_.push_back(nullptr);
-        endpoints_.push_back(spec.endpoint);
+        try {
+            launched_.back() = std::make_unique<LocalWorker>(spec.name, spec.threads, spec.memory_limit);
+            endpoints_.back() = launched_.back()->endpoint();
+        } catch (const LocalWorker::WorkerGone& e) {
+            endpoints_.back().clear();
+            lose(node, "node '" + spec.name + "' is gone: " + e.what());
+        }
     }
     zmq::socket_t s = net::make_socket(context_, zmq::socket_type::dealer);
     net::make_curve_client(s, keys_, spec.server_key);
-    s.connect(endpoints_.back());
+    if (!endpoints_.back().empty()) s.connect(endpoints_.back());
     sockets_.push_back(std::move(s));
 }
 
-// Offset of each worker's clock, from the ping with the smallest round
-// trip: off by up to half of it (tens of µs on loopback). A worker on this
-// machine reads the same monotonic clock: its offset is exactly 0.
-void NodeConnections::measure_clocks(std::chrono::milliseconds timeout) {
-    offset_ns_.assign(sockets_.size(), 0);
-    const std::string own_boot = boot_id();
-    for (int i = 0; i < size(); ++i) {
+void NodeConnections::lose(int node, const std::string& why) {
+    gone_[node] = why;
+    lost_at_start_.push_back({node, why});
+    std::erase(watched_, node);
+}
+
+template <class Step>
+void NodeConnections::unless_dead(int node, Step step) {
+    while (!gone_[node]) {
+        try {
+            step();
+            return;
+        } catch (const NodeError& e) {
+            const auto why = e.node >= 0 ? why_dead(e.node) : std::nullopt;
+            if (!why) throw;
+            lose(e.node, *why);
+        }
+    }
+}
+
+void NodeConnections::greet(int node, const ClusterOptions& options) {
+    unless_dead(node, [&] {
+        send(node, proto::encode(proto::Hello{options.controller_name}));
+        hellos_[node] = expect(node, proto::HelloReply::kType, std::chrono::milliseconds(options.hello_timeout_ms)).as<proto::HelloReply>();
+    });
+}
+
+// Offset of a worker's clock, from the ping with the smallest round trip:
+// off by up to half of it (tens of µs on loopback). A worker on this machine
+// reads the same monotonic clock: its offset is exactly 0.
+void NodeConnections::measure_clock(int node, std::chrono::milliseconds timeout, const std::string& own_boot) {
+    unless_dead(node, [&] {
         double best_rtt = 1e18;
         for (int k = 0; k < 8; ++k) {
             const int64_t sent = net::now_ns();
-            send(i, proto::encode(proto::Ping{sent}));
-            const auto pong = expect(i, proto::Pong::kType, timeout).as<proto::Pong>();
+            send(node, proto::encode(proto::Ping{sent}));
+            const auto pong = expect(node, proto::Pong::kType, timeout).as<proto::Pong>();
             const int64_t back = net::now_ns();
             if (back - sent < best_rtt) {
                 best_rtt = static_cast<double>(back - sent);
-                offset_ns_[i] = static_cast<double>(pong.worker_ns) - (sent + back) / 2.0;
+                offset_ns_[node] = static_cast<double>(pong.worker_ns) - (sent + back) / 2.0;
             }
         }
         // (A time namespace could still shift it: then 0 lies outside the estimate's bounds.)
-        if (!own_boot.empty() && hellos_[i].boot_id == own_boot && std::abs(offset_ns_[i]) <= best_rtt / 2) offset_ns_[i] = 0;
-        identities_[i].clock_offset_us = offset_ns_[i] / 1e3;
-        identities_[i].rtt_us = best_rtt / 1e3;
-    }
+        if (!own_boot.empty() && hellos_[node].boot_id == own_boot && std::abs(offset_ns_[node]) <= best_rtt / 2) offset_ns_[node] = 0;
+        identities_[node].clock_offset_us = offset_ns_[node] / 1e3;
+        identities_[node].rtt_us = best_rtt / 1e3;
+    });
 }
 
 std::string NodeConnections::peer_endpoint(int node, const std::string& reported) const {
@@ -136,6 +168,7 @@ proto::Message NodeConnections::expect(int node, const std::string& type, std::c
 }
 
 std::optional<std::string> NodeConnections::why_dead(int node) {
+    if (gone_[node]) return gone_[node];
     if (launched_[node])
         if (auto why = launched_[node]->exited()) return "node '" + name(node) + "' is gone: " + *why;
     if (heartbeats_ && heartbeats_->silent(node))

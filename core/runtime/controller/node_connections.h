@@ -60,10 +60,18 @@ public:
     std::optional<std::string> why_dead(int node);
     // The first watched node that is gone.
     std::optional<DeadNode> dead_node();
+    // The nodes that died while being started or greeted: never watched.
+    const std::vector<DeadNode>& lost_at_start() const { return lost_at_start_; }
 
 private:
     void start_or_attach(int node, const ClusterOptions& options);
-    void measure_clocks(std::chrono::milliseconds timeout);
+    void greet(int node, const ClusterOptions& options);
+    void measure_clock(int node, std::chrono::milliseconds timeout, const std::string& own_boot);
+    void lose(int node, const std::string& why);
+    // Runs `step` for a node; when a node dies meanwhile (this one or another
+    // watched one), loses it and, if it was another, tries again.
+    template <class Step>
+    void unless_dead(int node, Step step);
 
     Topology topology_;
     zmq::context_t context_{1};
@@ -76,6 +84,8 @@ private:
     std::vector<TraceNode> identities_;
     std::unique_ptr<ClusterHeartbeats> heartbeats_;
     std::vector<int> watched_;
+    std::vector<std::optional<std::string>> gone_;  // by node: why it was lost while starting
+    std::vector<DeadNode> lost_at_start_;
 };
 
 }  // namespace distgpt

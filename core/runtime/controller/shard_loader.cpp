@@ -66,14 +66,21 @@ proto::Configure ShardLoader::configure_message(const ShardLoad& load, int plan_
     c.run = load.run_id;
     c.weights = weights_for(node, load.source);
     c.model_dir = c.weights == proto::ShardWeights::Disk && spec.endpoint == "local" ? load.source.dir.string() : "";
-    c.random_shape = load.source.random_shape, c.random_seed = load.source.random_seed;
+    c.random_shape = load.source.random_shape;
+    c.random_seed = load.source.random_seed;
     if (c.weights == proto::ShardWeights::Streamed)
         c.config_json = gpt2_config_json(load.model.config);  // the config the controller read, no file again
-    c.layer_begin = stage.layer_begin, c.layer_end = stage.layer_end;
-    c.embedding = stage.embedding(), c.head = stage.head;
-    c.tp_rank = plan.rank_of_node[plan_node], c.tp_size = static_cast<int>(stage.nodes.size());
-    c.stage = s, c.stages = static_cast<int>(plan.stages.size());
-    c.slots = load.slots, c.context = load.context, c.threads = spec.threads;
+    c.layer_begin = stage.layer_begin;
+    c.layer_end = stage.layer_end;
+    c.embedding = stage.embedding();
+    c.head = stage.head;
+    c.tp_rank = plan.rank_of_node[plan_node];
+    c.tp_size = static_cast<int>(stage.nodes.size());
+    c.stage = s;
+    c.stages = static_cast<int>(plan.stages.size());
+    c.slots = load.slots;
+    c.context = load.context;
+    c.threads = spec.threads;
     const auto key_of = [&](int n) { return connections_.hello(n).curve ? connections_.hello(n).public_key : std::string(); };
     const auto peer = [&](int n) { return proto::Peer{connections_.endpoint(n), key_of(n)}; };
     const auto leader_of = [&](int stage_index) { return load.nodes[plan.stages[stage_index].nodes.front()]; };

@@ -11,18 +11,20 @@ namespace distgpt {
 
 // The worker's side of the heartbeat: its own thread and ROUTER socket answer
 // every heartbeat at once, even while the main loop computes a long prefill.
-// When heartbeats stop for `timeout_ms` after having started, the controller
-// is gone: `controller_lost()` turns true (and, with exit_with_controller,
-// the process exits: a local worker never outlives its controller).
+// From a controller's hello, when no heartbeat comes for `timeout_ms`, the
+// controller is gone: `controller_lost()` turns true (and, with exit_with_controller,
+// the process exits). A local worker also watches its lifeline, a pipe its
+// controller holds open: when the controller dies, from the first instant,
+// the pipe closes and the worker exits.
 class WorkerLiveness {
 public:
     // `secure` prepares the heartbeat socket before it binds (CURVE, when the worker uses it).
     WorkerLiveness(const std::string& host, int timeout_ms, bool exit_with_controller, zmq::context_t& context,
-                   const std::function<void(zmq::socket_t&)>& secure);
+                   const std::function<void(zmq::socket_t&)>& secure, int lifeline_fd = -1);
     ~WorkerLiveness();
     const std::string& endpoint() const;
     bool controller_lost();  // true once per loss
-    void reset();            // a new controller said hello
+    void watch();            // a controller said hello: it is lost if no heartbeat comes within the timeout from now
 
 private:
     struct Impl;

@@ -6,7 +6,9 @@ namespace distgpt {
 
 std::vector<std::string> PeerLinks::configure(const proto::Configure& c) {
     clear();
-    run_ = c.run, inbox_ = c.inbox, shared_memory_ = c.shared_memory && !c.inbox.empty();
+    run_ = c.run;
+    inbox_ = c.inbox;
+    shared_memory_ = c.shared_memory && !c.inbox.empty();
     std::vector<std::string> warnings;
     if (!shared_memory_) return warnings;
     for (const auto& sender : c.prev) {

@@ -17,7 +17,8 @@ public:
         ++total_;
         if (now_ns - window_start_ns_ >= window_ns_) {
             summarize();
-            window_start_ns_ = now_ns, in_window_ = 0;
+            window_start_ns_ = now_ns;
+            in_window_ = 0;
         }
         if (++in_window_ <= burst_)
             out_ << worker_ << ": refused a " << type << " message: " << why << std::endl;

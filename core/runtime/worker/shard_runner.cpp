@@ -74,18 +74,26 @@ struct ShardRunner::Impl {
         out.compute_t1 = net::now_ns();
         out.empty = false;
         if (!cfg.head) {
-            out.forward.run = cfg.run, out.forward.group = group, out.forward.step = step;
+            out.forward.run = cfg.run;
+            out.forward.group = group;
+            out.forward.step = step;
             out.forward.rows_of = rows;
             out.forward.sequences = introduced;
-            out.forward.rows = result.size(0), out.forward.cols = result.size(1);
+            out.forward.rows = result.size(0);
+            out.forward.cols = result.size(1);
             out.hidden.assign(result.data_ptr<float>(), result.data_ptr<float>() + result.numel());
             return out;
         }
         out.is_tokens = true;
         out.sample_t0 = net::now_ns();
-        out.tokens.run = cfg.run, out.tokens.group = group, out.tokens.step = step;
+        out.tokens.run = cfg.run;
+        out.tokens.group = group;
+        out.tokens.step = step;
         const int64_t V = result.size(1);
-        if (cfg.return_logits) out.logits.assign(result.data_ptr<float>(), result.data_ptr<float>() + result.numel()), out.tokens.vocab = V;
+        if (cfg.return_logits) {
+            out.logits.assign(result.data_ptr<float>(), result.data_ptr<float>() + result.numel());
+            out.tokens.vocab = V;
+        }
         for (std::size_t i = 0; i < rows.size(); ++i) {
             auto it = sequences.find(rows[i].id);
             if (it == sequences.end())
@@ -96,15 +104,22 @@ struct ShardRunner::Impl {
                 for (int id = cfg.masked_ranges[m]; id < cfg.masked_ranges[m + 1] && id < V; ++id)
                     logits[id] = -std::numeric_limits<float>::infinity();
             proto::Token t;
-            t.id = rows[i].id, t.slot = rows[i].slot;
+            t.id = rows[i].id;
+            t.slot = rows[i].slot;
             t.pos = rows[i].pos + rows[i].len;
             t.token = s.sampler->sample({logits, static_cast<std::size_t>(V)});
-            if (s.next_forced < s.forced.size()) t.token = s.forced[s.next_forced++], t.forced = true;
+            if (s.next_forced < s.forced.size()) {
+                t.token = s.forced[s.next_forced++];
+                t.forced = true;
+            }
             s.generated += 1;
             // The controller sends eos_token_id -1 when the tokenizer has no end of text.
             const StopRule stop{cfg.eos_token_id >= 0 ? std::optional<int>(cfg.eos_token_id) : std::nullopt, s.spec.stop_at_eos,
                                 s.spec.max_new_tokens, stage.max_context()};
-            if (const auto finish = stop.after(t.token, s.generated, t.pos + 1)) t.done = true, t.finish = *finish;
+            if (const auto finish = stop.after(t.token, s.generated, t.pos + 1)) {
+                t.done = true;
+                t.finish = *finish;
+            }
             if (t.done) sequences.erase(it);
             out.tokens.tokens.push_back(t);
         }

@@ -33,7 +33,9 @@ void TensorParallelGroup::clear() {
 
 std::vector<std::string> TensorParallelGroup::configure(const proto::Configure& c) {
     clear();
-    run_ = c.run, rank_ = c.tp_rank, stage_ = c.stage;
+    run_ = c.run;
+    rank_ = c.tp_rank;
+    stage_ = c.stage;
     std::vector<std::string> warnings;
     const int k = static_cast<int>(c.tp_peers.size());
     const std::string ring_run = c.run + "/all-reduce";
@@ -57,7 +59,7 @@ std::vector<std::string> TensorParallelGroup::configure(const proto::Configure& 
     return warnings;
 }
 
-void TensorParallelGroup::all_reduce(float* data, std::size_t count) {
+void TensorParallelGroup::all_reduce(float* data, std::size_t count, const std::function<bool()>& interrupted) {
     const int k = static_cast<int>(to_.size());
     const int64_t counter = ++counter_;
     for (auto& peer : to_) {
@@ -74,8 +76,14 @@ void TensorParallelGroup::all_reduce(float* data, std::size_t count) {
     const int64_t start = net::now_ns();
     while (static_cast<int>(mine.size()) < k) {
         bool got = false;
-        while (auto parts = from_.receive()) take(std::move(*parts), counter, count, mine), got = true;
-        if (auto parts = net::receive(pull_, std::chrono::milliseconds(0))) take(std::move(*parts), counter, count, mine), got = true;
+        while (auto parts = from_.receive()) {
+            take(std::move(*parts), counter, count, mine);
+            got = true;
+        }
+        if (auto parts = net::receive(pull_, std::chrono::milliseconds(0))) {
+            take(std::move(*parts), counter, count, mine);
+            got = true;
+        }
         if (got) continue;
         const int64_t waited = net::now_ns() - start;
         if (waited > std::chrono::nanoseconds(kPartialTimeout).count())
@@ -84,7 +92,12 @@ void TensorParallelGroup::all_reduce(float* data, std::size_t count) {
             sched_yield();
             continue;
         }
-        // A long wait (a peer still loading, or slowed by another process): block, with the doorbell armed.
+        // A long wait (a peer still loading, slowed by another process, or
+        // dead): block, with the doorbell armed, and hear the controller.
+        if (interrupted && interrupted()) {
+            early_.clear();
+            throw AllReduceInterrupted();
+        }
         if (from_.prepare_to_block())
             if (auto parts = net::receive(pull_, std::chrono::milliseconds(100))) take(std::move(*parts), counter, count, mine);
         from_.awake();

@@ -5,12 +5,18 @@
 
 #include <zmq.hpp>
 
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
 #include <vector>
 
 namespace distgpt {
+
+// An all-reduce left because the owner needed the worker (see all_reduce).
+struct AllReduceInterrupted : std::exception {
+    const char* what() const noexcept override { return "all-reduce interrupted by the controller"; }
+};
 
 // This worker's place in its stage's tensor-parallel group: the all-reduce
 // that sums every rank's partial result. Every rank sends its partial to
@@ -29,9 +35,10 @@ public:
     void clear();
 
     // Sums `data` over the group in place. Throws Error naming the stage when
-    // a peer sends nothing for 30 s, its process is gone, or its partial does
-    // not fit.
-    void all_reduce(float* data, std::size_t count);
+    // a peer sends nothing for 30 s or its partial does not fit. While it
+    // waits on a peer it asks `interrupted` every 100 ms; when that says yes
+    // (a peer died and the controller re-plans) it throws AllReduceInterrupted.
+    void all_reduce(float* data, std::size_t count, const std::function<bool()>& interrupted = {});
 
 private:
     void take(proto::Parts parts, int64_t counter, std::size_t count, std::map<int, std::vector<float>>& mine);

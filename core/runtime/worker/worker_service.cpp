@@ -6,6 +6,7 @@
 #include "net/shm_ring.h"
 #include "net/sockets.h"
 #include "runtime/worker/liveness.h"
+#include "runtime/worker/ownership.h"
 #include "runtime/worker/peer_links.h"
 #include "runtime/worker/refusal_log.h"
 #include "runtime/worker/shard_runner.h"
@@ -15,6 +16,7 @@
 #include "util/process_memory.h"
 #include "util/version.h"
 
+#include <deque>
 #include <iostream>
 #include <sched.h>
 #include <set>
@@ -32,7 +34,7 @@ struct WorkerService::Impl {
     std::string endpoint;
     std::unique_ptr<WorkerLiveness> liveness;
 
-    std::string owner, owner_name;                         // the controller this worker serves
+    Ownership owner;                                       // the controller this worker serves
     PeerLinks links{context, keys};                        // forwards and tokens to and from peers
     std::unique_ptr<TensorParallelGroup> tensor_parallel;  // the all-reduce with this stage's other ranks
     proto::Configure cfg;
@@ -41,6 +43,13 @@ struct WorkerService::Impl {
     std::vector<proto::Span> spans;
     int64_t last_message_ns = 0;
     std::unique_ptr<RefusalLog> refusals;  // once the worker's name is known
+    // Messages read from the inbox while an all-reduce waited, handled next.
+    struct Held {
+        std::string from;
+        proto::Message message;
+        int64_t arrived;
+    };
+    std::deque<Held> held;
 
     explicit Impl(WorkerOptions o) : options(std::move(o)) {
         net::ShmRing::remove_orphans();  // rings of workers that were killed
@@ -57,8 +66,8 @@ struct WorkerService::Impl {
         inbox.bind(options.listen);
         endpoint = net::bound_endpoint(inbox);
         tensor_parallel = std::make_unique<TensorParallelGroup>(context, keys, curve, net::host_of(endpoint));
-        liveness =
-            std::make_unique<WorkerLiveness>(net::host_of(endpoint), options.liveness_ms, options.exit_with_controller, context, secure);
+        liveness = std::make_unique<WorkerLiveness>(net::host_of(endpoint), options.liveness_ms, options.exit_with_controller, context,
+                                                    secure, options.lifeline_fd);
         if (options.name.empty()) options.name = "worker@" + endpoint;
         refusals = std::make_unique<RefusalLog>(std::cerr, options.name);
         setup = std::make_unique<ShardSetup>(options.name, options.model_dir, options.memory_limit);
@@ -82,28 +91,34 @@ struct WorkerService::Impl {
     }
 
     void flush_trace() {
-        if (spans.empty() || owner.empty()) return;
+        if (spans.empty() || owner.free()) return;
         proto::Trace t;
         t.spans = std::move(spans);
         t.rss_bytes = resident_bytes();
         spans.clear();
-        reply(owner, proto::encode(t));
+        reply(owner.identity(), proto::encode(t));
     }
 
     void serve(const std::atomic<bool>& stop) {
         while (!stop.load()) {
-            if (liveness->controller_lost() && !owner.empty()) {
-                std::cerr << options.name << ": controller " << owner_name << " stopped sending heartbeats; its run is dropped"
+            if (liveness->controller_lost() && !owner.free()) {
+                std::cerr << options.name << ": controller " << owner.name() << " stopped sending heartbeats; its run is dropped"
                           << std::endl;
-                owner.clear(), owner_name.clear();
-                runner.reset(), setup->clear(), links.clear(), tensor_parallel->clear();
+                owner.release();
+                drop_run();
+            }
+            if (!held.empty()) {
+                Held h = std::move(held.front());
+                held.pop_front();
+                handle_message(h.from, h.message, h.arrived);
+                continue;
             }
             // A peer on this machine writes into a shared-memory ring: look there first.
             std::optional<proto::Parts> from_ring;
             try {
                 from_ring = links.rings().receive();
             } catch (const Error& e) {
-                refuse("", "?", e.what());
+                refuse("", "?", e.what(), false);
             }
             if (from_ring) {
                 handle("", std::move(*from_ring), net::now_ns());
@@ -137,29 +152,67 @@ struct WorkerService::Impl {
 
     // `from`: the ZeroMQ identity of the sender, or "" for a shared-memory ring.
     void handle(const std::string& from, proto::Parts parts, int64_t arrived) {
-        last_message_ns = arrived;
-        std::string type = "?";
+        std::optional<proto::Message> m;
         try {
-            proto::Message m = proto::decode(std::move(parts));
-            type = m.type;
+            m = proto::decode(std::move(parts));
+        } catch (const std::exception& e) {
+            refuse(from, "?", e.what(), false);
+            return;
+        }
+        handle_message(from, *m, arrived);
+    }
+
+    void handle_message(const std::string& from, const proto::Message& m, int64_t arrived) {
+        last_message_ns = arrived;
+        in_run = false;
+        try {
             if (from.empty() && m.type != proto::Forward::kType && m.type != proto::Tokens::kType && m.type != proto::Start::kType)
                 throw Error("only start, forward and tokens messages come by shared memory");
             dispatch(from, m, arrived);
+        } catch (const AllReduceInterrupted&) {
+            // The owner needs this worker (a re-plan, a stop): what it sent is held, and handled next.
         } catch (const std::exception& e) {
-            refuse(from, type, e.what());
+            refuse(from, m.type, e.what(), in_run);
         }
     }
 
-    void refuse(const std::string& from, const std::string& type, const std::string& why) {
+    // Set while handling a message of the owner's run: a failure then is this
+    // worker's, and the owner hears of it. Anything else that fails (a
+    // stranger's message, another controller's, a malformed one) is answered
+    // to its sender alone and counted, and never reaches the owner's run.
+    bool in_run = false;
+
+    void refuse(const std::string& from, const std::string& type, const std::string& why, bool tell_owner) {
         refusals->refused(type, why, net::now_ns());
         proto::ErrorReply err{options.name + ": " + why, type};
         try {
             if (!from.empty()) reply(from, proto::encode(err));
-            // Errors in the data path reach the controller even when a peer sent the message.
-            if (from != owner && !owner.empty()) reply(owner, proto::encode(err));
+            if (tell_owner && !owner.free() && !owner.is(from)) reply(owner.identity(), proto::encode(err));
         } catch (const zmq::error_t&) {
             // the sender is gone; nothing to tell
         }
+    }
+
+    // While an all-reduce waits on a peer: reads the inbox, and says whether
+    // the owner needs this worker out of the step (a peer died and the owner
+    // re-plans, or stops the run), or the owner itself is gone.
+    bool owner_calls() {
+        if (owner.free()) return true;
+        while (auto parts = net::receive(inbox, std::chrono::milliseconds(0))) {
+            if (parts->size() < 2) continue;
+            const int64_t arrived = net::now_ns();
+            const std::string from = (*parts)[0].to_string();
+            parts->erase(parts->begin());
+            try {
+                proto::Message m = proto::decode(std::move(*parts));
+                const bool control = owner.is(from) && m.type != proto::Start::kType && m.type != proto::Ping::kType;
+                held.push_back({from, std::move(m), arrived});
+                if (control) return true;
+            } catch (const std::exception& e) {
+                refuse(from, "?", e.what(), false);
+            }
+        }
+        return false;
     }
 
     // A leader sends each data message it is about to compute on to its
@@ -175,23 +228,29 @@ struct WorkerService::Impl {
     }
 
     void require_owner(const std::string& from, const std::string& type) {
-        if (from != owner) throw Error(type + " from a controller that does not own this worker (owned by " + owner_name + ")");
+        if (!owner.is(from))
+            throw Error(type + " from a controller that does not own this worker (" +
+                        (owner.free() ? std::string("it is free: say hello first") : owner.busy()) + ")");
     }
 
     void dispatch(const std::string& from, const proto::Message& m, int64_t arrived) {
         if (m.type == proto::Hello::kType) {
             const auto hello = m.as<proto::Hello>();
-            if (!owner.empty() && from != owner && runner)
-                throw Error("busy, owned by " + owner_name + "; stop that controller's run first");
-            owner = from, owner_name = hello.controller;
-            liveness->reset();
+            owner.claim(from, hello.controller);
+            liveness->watch();
             proto::HelloReply r;
-            r.name = options.name, r.host = net::host_of(endpoint), r.version = std::string("distgpt ") + kVersion;
-            r.cores = static_cast<int>(std::thread::hardware_concurrency()), r.threads = options.threads;
-            r.memory_total = total_memory_bytes(), r.memory_limit = options.memory_limit;
-            r.model_dir = options.model_dir, r.collective_endpoint = tensor_parallel->endpoint();
+            r.name = options.name;
+            r.host = net::host_of(endpoint);
+            r.version = std::string("distgpt ") + kVersion;
+            r.cores = static_cast<int>(std::thread::hardware_concurrency());
+            r.threads = options.threads;
+            r.memory_total = total_memory_bytes();
+            r.memory_limit = options.memory_limit;
+            r.model_dir = options.model_dir;
+            r.collective_endpoint = tensor_parallel->endpoint();
             r.heartbeat_endpoint = liveness->endpoint();
-            r.public_key = keys.public_key, r.curve = curve;
+            r.public_key = keys.public_key;
+            r.curve = curve;
             r.boot_id = boot_id();
             r.refused_messages = refusals->total();
             reply(from, proto::encode(r));
@@ -211,22 +270,22 @@ struct WorkerService::Impl {
         } else if (m.type == proto::Start::kType) {
             if (cfg.tp_rank == 0) require_owner(from, m.type);  // a follower's starts come from its leader
             const auto start = m.as<proto::Start>();
-            if (stale(start.run)) return;
             const auto& ids = frame(m, 0, sizeof(int32_t));
+            if (!of_this_run(start.run)) return;
             relay(m, start.group, -1);
             working_on = {start.group, 0};
             emit(shard().start(start, static_cast<const int32_t*>(ids.data()), ids.size() / sizeof(int32_t)));
         } else if (m.type == proto::Forward::kType) {
             const auto f = m.as<proto::Forward>();
-            if (stale(f.run)) return;
             const auto& hidden = frame(m, 0, sizeof(float));
+            if (!of_this_run(f.run)) return;
             span(SpanKind::Receive, arrived, net::now_ns(), f.group, f.step, static_cast<int64_t>(hidden.size()));
             relay(m, f.group, f.step);
             working_on = {f.group, f.step};
             emit(shard().forward(f, static_cast<const float*>(hidden.data()), hidden.size() / sizeof(float)));
         } else if (m.type == proto::Tokens::kType) {
             const auto t = m.as<proto::Tokens>();
-            if (stale(t.run)) return;
+            if (!of_this_run(t.run)) return;
             span(SpanKind::Receive, arrived, net::now_ns(), t.group, t.step, static_cast<int64_t>(t.tokens.size() * sizeof(int32_t)));
             relay(m, t.group, t.step);
             working_on = {t.group, t.step + 1};  // the step these tokens feed
@@ -234,21 +293,33 @@ struct WorkerService::Impl {
         } else if (m.type == proto::Wake::kType) {
             // Its message is in a ring; the loop reads it next.
         } else if (m.type == proto::Stop::kType) {
-            require_owner(from, m.type);
-            runner.reset();
-            setup->clear();
-            links.clear();
-            tensor_parallel->clear();
-            owner_name += " (idle)";
+            // The owner is done with this worker; a stop when free is one it already had.
+            if (!owner.free()) require_owner(from, m.type);
+            drop_run();
+            owner.release();
             reply(from, proto::encode(proto::Ok{"stopped"}));
         } else {
             throw Error("unknown message type '" + m.type + "'");
         }
     }
 
-    // A message of a run this worker has left (the controller re-planned after
-    // a failure): dropped, as the old run's state is gone.
-    bool stale(const std::string& run) const { return runner && run != cfg.run; }
+    // Forgets the run: its shard, weights received for it, its links.
+    void drop_run() {
+        runner.reset();
+        setup->clear();
+        links.clear();
+        tensor_parallel->clear();
+    }
+
+    // Whether a data message belongs to the run this worker has loaded. One
+    // of a run it has left (the controller re-planned after a failure) is
+    // dropped: that run's state is gone. Without a loaded run, refused.
+    bool of_this_run(const std::string& run) {
+        if (!runner) throw Error("not configured: no run is loaded here");
+        if (run != cfg.run) return false;
+        in_run = true;
+        return true;
+    }
 
     ShardRunner& shard() {
         if (!runner) throw Error("not configured: send configure first");
@@ -264,7 +335,7 @@ struct WorkerService::Impl {
 
     void receive_weights(const proto::Message& m) {
         const auto& bytes = frame(m, 0, 1);
-        reply(owner, proto::encode(setup->receive(m.as<proto::WeightChunk>(), bytes.data(), bytes.size())));
+        reply(owner.identity(), proto::encode(setup->receive(m.as<proto::WeightChunk>(), bytes.data(), bytes.size())));
     }
 
     void configure(const proto::Configure& c) {
@@ -283,13 +354,13 @@ struct WorkerService::Impl {
         const int64_t t1 = net::now_ns();
         span(SpanKind::Load, t0, t1, -1, -1, runner->weight_bytes());
         proto::Configured done{runner->weight_bytes(), runner->kv_cache_bytes(), resident_bytes(), (t1 - t0) / 1e6, runner->describe()};
-        reply(owner, proto::encode(done));
+        reply(owner.identity(), proto::encode(done));
         flush_trace();
     }
 
     void all_reduce(float* data, std::size_t count) {
         const int64_t t0 = net::now_ns();
-        tensor_parallel->all_reduce(data, count);
+        tensor_parallel->all_reduce(data, count, [this] { return owner_calls(); });
         span(SpanKind::AllReduce, t0, net::now_ns(), working_on.group, working_on.step,
              static_cast<int64_t>(count * sizeof(float) * (cfg.tp_size - 1)));
     }
@@ -320,7 +391,7 @@ struct WorkerService::Impl {
                 }
                 proto::Parts frames;
                 if (!out.logits.empty()) frames.push_back(proto::frame_of(out.logits.data(), out.logits.size() * sizeof(float)));
-                reply(owner, proto::encode(out.tokens, std::move(frames)));
+                reply(owner.identity(), proto::encode(out.tokens, std::move(frames)));
             }
         }
         flush_trace();

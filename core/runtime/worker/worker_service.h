@@ -14,6 +14,7 @@ struct WorkerOptions {
     int64_t memory_limit = 0;           // bytes; 0 = no limit
     int liveness_ms = 3000;             // the controller is gone after this long without a heartbeat
     bool exit_with_controller = false;  // then exit (a local worker); else drop its run and wait for another
+    int lifeline_fd = -1;               // a pipe the starting controller holds: exit when it closes (the controller died)
     std::string server_key_file;        // CURVE key pair (distgpt-cli keygen); none: an ephemeral one
     std::string authorized_keys_file;   // controllers admitted; none: no authentication (loopback or --insecure)
 };
