@@ -17,4 +17,9 @@ struct NodeError : Error {
     int node;
 };
 
+// A node that did not answer in time: dead, stopped, cut off, or never there.
+struct NodeSilent : NodeError {
+    using NodeError::NodeError;
+};
+
 }  // namespace distgpt

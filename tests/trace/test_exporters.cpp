@@ -106,9 +106,10 @@ private Q_SLOTS:
         std::set<std::pair<int, int>> tracks;  // (pid, tid) of the spans
         std::set<std::string> names;
         for (const auto& e : j["traceEvents"]) {
-            if (e["ph"] != "X") continue;
-            tracks.insert({e["pid"].get<int>(), e["tid"].get<int>()});
-            names.insert(e["name"].get<std::string>());
+            if (e["ph"] == "X") {
+                tracks.insert({e["pid"].get<int>(), e["tid"].get<int>()});
+                names.insert(e["name"].get<std::string>());
+            }
             if (e["ph"] == "M" && e["name"] == "thread_name") names.insert("track " + e["args"]["name"].get<std::string>());
         }
         QCOMPARE(tracks.size(), size_t(4));  // compute, send on a; receive, all-reduce on b: four tracks

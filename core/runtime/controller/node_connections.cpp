@@ -84,11 +84,19 @@ void NodeConnections::unless_dead(int node, Step step) {
     }
 }
 
+// A node that does not answer its hello is lost like a dead one: the run
+// goes on without it if the others can hold the model, and says so.
 void NodeConnections::greet(int node, const ClusterOptions& options) {
-    unless_dead(node, [&] {
-        send(node, proto::encode(proto::Hello{options.controller_name}));
-        hellos_[node] = expect(node, proto::HelloReply::kType, std::chrono::milliseconds(options.hello_timeout_ms)).as<proto::HelloReply>();
-    });
+    if (options.on_status) options.on_status("greeting node '" + name(node) + "'");
+    try {
+        unless_dead(node, [&] {
+            send(node, proto::encode(proto::Hello{options.controller_name}));
+            hellos_[node] =
+                expect(node, proto::HelloReply::kType, std::chrono::milliseconds(options.hello_timeout_ms)).as<proto::HelloReply>();
+        });
+    } catch (const NodeSilent& e) {
+        lose(e.node, e.what());
+    }
 }
 
 // Offset of a worker's clock, from the ping with the smallest round trip:
@@ -137,13 +145,13 @@ std::optional<proto::Message> NodeConnections::receive_from(int node, std::chron
 }
 
 std::optional<std::pair<int, proto::Message>> NodeConnections::receive_any(std::chrono::milliseconds timeout) {
+    // Only the watched: a node left behind may still talk, and is no longer heard.
     std::vector<zmq::pollitem_t> items;
-    for (auto& s : sockets_) items.push_back({s.handle(), 0, ZMQ_POLLIN, 0});
-    if (zmq::poll(items.data(), items.size(), timeout) <= 0) return std::nullopt;
+    for (int node : watched_) items.push_back({sockets_[node].handle(), 0, ZMQ_POLLIN, 0});
+    if (items.empty() || zmq::poll(items.data(), items.size(), timeout) <= 0) return std::nullopt;
     for (std::size_t i = 0; i < items.size(); ++i)
         if (items[i].revents & ZMQ_POLLIN)
-            if (auto m = receive_from(static_cast<int>(i), std::chrono::milliseconds(0)))
-                return std::pair{static_cast<int>(i), std::move(*m)};
+            if (auto m = receive_from(watched_[i], std::chrono::milliseconds(0))) return std::pair{watched_[i], std::move(*m)};
     return std::nullopt;
 }
 
@@ -161,7 +169,7 @@ proto::Message NodeConnections::expect(int node, const std::string& type, std::c
         if (m->type == type) return std::move(*m);
         if (m->type == proto::ErrorReply::kType) throw NodeError(node, "node '" + name(node) + "': " + m->as<proto::ErrorReply>().message);
     }
-    throw NodeError(
+    throw NodeSilent(
         node, "node '" + name(node) + "' at " + endpoints_[node] + " did not answer within " + seconds_text(timeout.count() / 1000.0) +
                   " (waiting for " + type + "): is distgpt-worker running there" +
                   (topology_.nodes[node].server_key.empty() ? "?" : ", and is this controller's public key in its --authorized-keys?"));

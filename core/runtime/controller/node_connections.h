@@ -53,7 +53,7 @@ public:
     // Polls every node; returns (node, message) or nullopt after `timeout`.
     std::optional<std::pair<int, proto::Message>> receive_any(std::chrono::milliseconds timeout);
     // The next message of `type` from `node`. Throws NodeError when a watched
-    // node dies meanwhile, when `node` answers with an error, or after `timeout`.
+    // node dies meanwhile, when `node` answers with an error, or (NodeSilent) after `timeout`.
     proto::Message expect(int node, const std::string& type, std::chrono::milliseconds timeout);
 
     // Why a node is gone: its process ended, or it stopped answering heartbeats.

@@ -78,7 +78,13 @@ struct WorkerService::Impl {
         authenticator.reset();
     }
 
-    void reply(const std::string& to, proto::Parts parts) { net::send_to(inbox, to, std::move(parts)); }
+    void reply(const std::string& to, proto::Parts parts) {
+        try {
+            net::send_to(inbox, to, std::move(parts));
+        } catch (const zmq::error_t& e) {
+            if (e.num() != EHOSTUNREACH) throw;  // else the sender has gone: nobody to answer
+        }
+    }
 
     // The group and step being computed, for the all-reduce spans inside it.
     struct {

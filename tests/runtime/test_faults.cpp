@@ -1,0 +1,328 @@
+// Faults at every phase of a run, with real workers: a node killed (kill -9)
+// or stopped (SIGSTOP) while greeted, while its weights stream, or during
+// decode, in each strategy; a second controller and a stranger's garbage
+// mid-run; the controller itself killed while it starts its workers. Each
+// phase is reached by a hook (a status line, a token), never by timing luck.
+#include "engine/local_engine.h"
+#include "net/sockets.h"
+#include "runtime/controller/cluster.h"
+#include "runtime/controller/local_worker.h"
+#include "support/expect_error.h"
+#include "support/fixtures.h"
+
+#include <QProcess>
+#include <QTest>
+
+#include <csignal>
+#include <filesystem>
+#include <set>
+#include <thread>
+
+using namespace distgpt;
+using namespace distgpt::test;
+
+Q_DECLARE_METATYPE(Strategy)
+
+namespace {
+
+enum class Phase { Greeting, StreamingWeights, Decode };
+enum class Fault { Kill, Stop };
+
+std::set<std::string> shm_rings() {
+    std::set<std::string> names;
+    std::error_code ec;
+    for (const auto& e : std::filesystem::directory_iterator("/dev/shm", ec))
+        if (e.path().filename().string().starts_with("distgpt-")) names.insert(e.path().filename().string());
+    return names;
+}
+
+bool process_alive(pid_t pid) { return ::kill(pid, 0) == 0; }
+
+// Workers started here, named a, b, c, …, which a topology reaches as remote
+// nodes, so a test holds their process ids.
+struct Workers {
+    std::vector<std::unique_ptr<LocalWorker>> all;
+    explicit Workers(int n) {
+        for (int i = 0; i < n; ++i) all.push_back(std::make_unique<LocalWorker>(std::string(1, char('a' + i)), 1, 0));
+    }
+    Topology topology(Strategy strategy) const {
+        Topology t;
+        t.strategy = strategy;
+        if (strategy != Strategy::Pipeline) t.tensor_parallel = 2;
+        for (const auto& w : all)
+            t.nodes.push_back({std::string(1, char('a' + t.nodes.size())), w->endpoint(), 1, 0, WeightSource::Stream});
+        return t;
+    }
+};
+
+struct Outcome {
+    RunResult result;
+    std::vector<std::vector<int>> tokens() const {
+        std::vector<std::vector<int>> out;
+        for (const auto& s : result.sequences) out.push_back(s.generated_ids);
+        return out;
+    }
+};
+
+}  // namespace
+
+class TestFaults : public QObject {
+    Q_OBJECT
+    QTemporaryDir dir;
+    ModelSource source;
+    std::unique_ptr<OpenedModel> model;
+    std::set<std::string> rings_before;
+
+    ClusterOptions options() const {
+        ClusterOptions o;
+        o.liveness_ms = 1000;
+        o.hello_timeout_ms = 1500;
+        return o;
+    }
+
+    RunRequest request() const {
+        RunRequest r;
+        for (const char* p : {"To be", "or not", "to be:"}) r.prompts.push_back(model->tokenizer->encode(p));
+        r.options.max_new_tokens = 40;
+        r.options.stop_at_eos = false;
+        r.options.sampling.temperature = 0.9f;
+        r.options.sampling.seed = 11;
+        return r;
+    }
+
+    // One run over `workers` in `strategy`; `fault` strikes node `victim` when `phase` comes.
+    Outcome run(Workers& workers, Strategy strategy, std::optional<Phase> phase = {}, Fault fault = Fault::Kill, int victim = 1) {
+        const Topology t = workers.topology(strategy);
+        bool struck = false;
+        auto strike = [&] {
+            if (struck) return;
+            struck = true;
+            ::kill(workers.all[victim]->pid(), fault == Fault::Kill ? SIGKILL : SIGSTOP);
+        };
+        const std::string victim_name = t.nodes[victim].name;
+        ClusterOptions o = options();
+        o.on_status = [&](const std::string& s) {
+            if (phase == Phase::Greeting && s == "greeting node '" + victim_name + "'") strike();
+            if (phase == Phase::StreamingWeights && s.starts_with("node '" + victim_name + "': streaming weights")) strike();
+        };
+        Outcome out;
+        {
+            Cluster cluster(t, o);
+            const int slots = 3;
+            cluster.configure(make_plan(t, model->config, slots, 64), source, *model, slots, 64);
+            RunRequest r = request();
+            int seen = 0;
+            r.on_token = [&](const TokenMark&) {
+                if (phase == Phase::Decode && ++seen == 12) strike();
+            };
+            out.result = cluster.run(r);
+        }
+        if (struck && fault == Fault::Stop) ::kill(workers.all[victim]->pid(), SIGCONT);
+        return out;
+    }
+
+private Q_SLOTS:
+    void initTestCase() {
+        qputenv("DISTGPT_WORKER", DISTGPT_WORKER);
+        source.dir = write_random_model(path_of(dir) / "m", small_config(4, 4, 64, 257, 64), 7);
+        model = std::make_unique<OpenedModel>(open_model(source));
+        rings_before = shm_rings();
+    }
+
+    void aNodeLostAtAnyPhaseIsRecoveredFrom_data() {
+        QTest::addColumn<Strategy>("strategy");
+        QTest::addColumn<int>("nodes");
+        QTest::addColumn<int>("phase");
+        QTest::addColumn<int>("fault");
+        QTest::addColumn<int>("victim");
+        QTest::addColumn<bool>("sameText");  // a pipeline's text does not depend on its stages
+        const auto row = [](const char* name, Strategy s, int n, Phase p, Fault f, int victim, bool same) {
+            QTest::newRow(name) << s << n << int(p) << int(f) << victim << same;
+        };
+        row("pipeline 3, kill while greeted", Strategy::Pipeline, 3, Phase::Greeting, Fault::Kill, 1, true);
+        row("pipeline 3, kill while weights stream", Strategy::Pipeline, 3, Phase::StreamingWeights, Fault::Kill, 1, true);
+        row("pipeline 3, SIGSTOP while weights stream", Strategy::Pipeline, 3, Phase::StreamingWeights, Fault::Stop, 2, true);
+        row("pipeline 3, kill during decode", Strategy::Pipeline, 3, Phase::Decode, Fault::Kill, 0, true);
+        row("pipeline 3, SIGSTOP during decode", Strategy::Pipeline, 3, Phase::Decode, Fault::Stop, 1, true);
+        row("tensor 2, kill of rank 1 during decode", Strategy::Tensor, 2, Phase::Decode, Fault::Kill, 1, false);
+        row("tensor 2, kill of rank 0 during decode", Strategy::Tensor, 2, Phase::Decode, Fault::Kill, 0, false);
+        row("tensor 2, kill while weights stream", Strategy::Tensor, 2, Phase::StreamingWeights, Fault::Kill, 1, false);
+        row("hybrid 2x2, kill during decode", Strategy::Hybrid, 4, Phase::Decode, Fault::Kill, 3, false);
+        row("hybrid 2x2, SIGSTOP while greeted", Strategy::Hybrid, 4, Phase::Greeting, Fault::Stop, 2, false);
+    }
+    void aNodeLostAtAnyPhaseIsRecoveredFrom() {
+        QFETCH(Strategy, strategy);
+        QFETCH(int, nodes);
+        QFETCH(int, phase);
+        QFETCH(int, fault);
+        QFETCH(int, victim);
+        QFETCH(bool, sameText);
+        std::vector<std::vector<int>> reference;
+        {
+            Workers healthy(nodes);
+            reference = run(healthy, strategy).tokens();
+        }
+        Workers workers(nodes);
+        const Outcome out = run(workers, strategy, Phase(phase), Fault(fault), victim);
+        QVERIFY2(out.result.error.empty(), out.result.error.c_str());
+        QCOMPARE(out.result.losses.size(), size_t(1));
+        qInfo("lost: %s\n  then: %s\n  same text as the uninterrupted run: %s", out.result.losses[0].why.c_str(),
+              out.result.losses[0].recovery.c_str(), out.tokens() == reference ? "yes" : "no");
+        QCOMPARE(out.result.losses[0].node, victim);
+        QVERIFY2(out.result.losses[0].recovery.starts_with("re-planned over " + std::to_string(nodes - 1) + " node(s)"),
+                 out.result.losses[0].recovery.c_str());
+        for (const auto& s : out.result.sequences) {
+            QCOMPARE(s.generated_ids.size(), size_t(40));
+            QCOMPARE(s.finish, std::optional(FinishReason::Length));
+        }
+        if (sameText) QCOMPARE(out.tokens(), reference);
+        // The survivors still serve; the killed one is gone and left nothing behind.
+        for (int i = 0; i < nodes; ++i)
+            if (i != victim) QVERIFY(process_alive(workers.all[i]->pid()));
+        workers.all.clear();
+        for (const auto& ring : shm_rings()) QVERIFY2(rings_before.count(ring), ("left in /dev/shm: " + ring).c_str());
+    }
+
+    // A second controller, arriving while the first one's weights stream and
+    // again mid-run, is turned away at once with who owns the workers; the
+    // first run never notices.
+    void aSecondControllerIsTurnedAwayAndHarmsNothing() {
+        Workers workers(3);
+        const Topology t = workers.topology(Strategy::Pipeline);
+        std::vector<std::vector<int>> reference;
+        {
+            Workers healthy(3);
+            reference = run(healthy, Strategy::Pipeline).tokens();
+        }
+        std::vector<std::string> refusals;
+        auto intrude = [&] {
+            ClusterOptions second = options();
+            second.controller_name = "mallory";
+            const auto t0 = std::chrono::steady_clock::now();
+            try {
+                Cluster other(t, second);
+                refusals.push_back("admitted");
+            } catch (const Error& e) {
+                refusals.push_back(e.what());
+            }
+            QVERIFY(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(1));  // at once, not after a timeout
+        };
+        ClusterOptions o = options();
+        o.controller_name = "alice";
+        bool during_load = false;
+        o.on_status = [&](const std::string& s) {
+            if (!during_load && s.find("streaming weights") != std::string::npos) {
+                during_load = true;
+                intrude();
+            }
+        };
+        Cluster cluster(t, o);
+        cluster.configure(make_plan(t, model->config, 3, 64), source, *model, 3, 64);
+        RunRequest r = request();
+        int seen = 0;
+        r.on_token = [&](const TokenMark&) {
+            if (++seen == 10) intrude();
+        };
+        const RunResult result = cluster.run(r);
+        QVERIFY2(result.error.empty(), result.error.c_str());
+        std::vector<std::vector<int>> tokens;
+        for (const auto& s : result.sequences) tokens.push_back(s.generated_ids);
+        QCOMPARE(tokens, reference);
+        QCOMPARE(refusals.size(), size_t(2));
+        for (const auto& why : refusals) QVERIFY2(why.find("busy, owned by alice since") != std::string::npos, why.c_str());
+    }
+
+    // Garbage, a foreign forward and a stranger's stop sent to every worker
+    // mid-run: each is refused to its sender; the run goes on unharmed.
+    void aStrangersMessagesNeverReachTheRun() {
+        Workers workers(3);
+        const Topology t = workers.topology(Strategy::Pipeline);
+        std::vector<std::vector<int>> reference;
+        {
+            Workers healthy(3);
+            reference = run(healthy, Strategy::Pipeline).tokens();
+        }
+        zmq::context_t context{1};
+        std::vector<zmq::socket_t> strangers;
+        for (const auto& w : workers.all) {
+            strangers.push_back(net::make_socket(context, zmq::socket_type::dealer));
+            strangers.back().connect(w->endpoint());
+        }
+        Cluster cluster(t, options());
+        cluster.configure(make_plan(t, model->config, 3, 64), source, *model, 3, 64);
+        RunRequest r = request();
+        int seen = 0;
+        r.on_token = [&](const TokenMark&) {
+            if (++seen != 10) return;
+            for (auto& s : strangers) {
+                proto::Parts garbage;
+                garbage.emplace_back("\xc1 not msgpack", 13);
+                net::send(s, std::move(garbage));
+                proto::Forward f;
+                f.run = "someone else's";
+                f.rows = 1;
+                f.cols = 64;
+                std::vector<float> hidden(64, 1.0f);
+                proto::Parts frames;
+                frames.push_back(proto::frame_of(hidden.data(), hidden.size() * sizeof(float)));
+                net::send(s, proto::encode(f, std::move(frames)));
+                net::send(s, proto::encode(proto::Stop{}));
+            }
+        };
+        const RunResult result = cluster.run(r);
+        QVERIFY2(result.error.empty(), result.error.c_str());
+        std::vector<std::vector<int>> tokens;
+        for (const auto& s : result.sequences) tokens.push_back(s.generated_ids);
+        QCOMPARE(tokens, reference);
+        for (auto& s : strangers) {
+            auto reply = net::receive(s, std::chrono::seconds(5));
+            QVERIFY(reply);
+            QVERIFY(proto::decode(std::move(*reply)).type == proto::ErrorReply::kType);
+        }
+    }
+
+    // The controller killed while it starts its workers: none outlives it.
+    void noWorkerOutlivesItsController() {
+        QProcess cli;
+        cli.setProcessChannelMode(QProcess::MergedChannels);
+        cli.setStandardOutputFile(QString::fromStdString((path_of(dir) / "cli.log").string()));
+        cli.start(DISTGPT_CLI, {"run", "--random-init", "tiny", "--topology", DISTGPT_TOPOLOGIES "/pipeline-3.json", "--prompt", "x",
+                                "--max-new-tokens", "5"});
+        QVERIFY(cli.waitForStarted());
+        const pid_t controller = static_cast<pid_t>(cli.processId());
+        // As soon as its first worker exists: mid-launch.
+        std::vector<pid_t> children;
+        QTRY_VERIFY_WITH_TIMEOUT(!(children = child_processes(controller)).empty(), 20000);
+        ::kill(controller, SIGKILL);
+        QVERIFY(cli.waitForFinished());
+        for (pid_t child : children) QTRY_VERIFY_WITH_TIMEOUT(!process_alive(child) || is_zombie(child), 3000);
+    }
+
+private:
+    static std::vector<pid_t> child_processes(pid_t parent) {
+        std::vector<pid_t> out;
+        std::error_code ec;
+        for (const auto& e : std::filesystem::directory_iterator("/proc", ec)) {
+            const std::string name = e.path().filename().string();
+            if (name.empty() || !std::isdigit(static_cast<unsigned char>(name[0]))) continue;
+            const std::string stat = read_file(e.path() / "stat");
+            const auto close = stat.rfind(')');
+            if (close == std::string::npos) continue;
+            int ppid = 0;
+            char state = 0;
+            if (std::sscanf(stat.c_str() + close + 2, "%c %d", &state, &ppid) == 2 && ppid == parent) out.push_back(std::stoi(name));
+        }
+        return out;
+    }
+    static bool is_zombie(pid_t pid) {
+        std::error_code ec;
+        const auto stat = std::filesystem::path("/proc") / std::to_string(pid) / "stat";
+        if (!std::filesystem::exists(stat, ec)) return true;
+        const std::string text = read_file(stat);
+        const auto close = text.rfind(')');
+        return close != std::string::npos && close + 2 < text.size() && text[close + 2] == 'Z';
+    }
+};
+
+QTEST_GUILESS_MAIN(TestFaults)
+#include "test_faults.moc"
