@@ -91,12 +91,14 @@ void add_generate(CLI::App& app, int& exit_code) {
     auto* c = app.add_subcommand("generate", "generate text from a prompt, streaming it as it is made");
     args->model.add_to(*c);
     c->add_option("--prompt", args->prompts, "prompt text; repeat for several sequences generated together");
-    c->add_option("--max-new-tokens", args->max_new_tokens, "tokens to generate per sequence")->capture_default_str();
+    c->add_option("--max-new-tokens", args->max_new_tokens, "tokens to generate per sequence")
+        ->capture_default_str()
+        ->check(CLI::Range(1, kMaxPositions));
     c->add_option("--temperature", args->temperature, "0 = greedy")->capture_default_str();
     c->add_option("--top-k", args->top_k, "keep the k most likely tokens (0 = off)")->capture_default_str();
     c->add_option("--top-p", args->top_p, "keep the most likely tokens holding p of the mass (1 = off)")->capture_default_str();
     c->add_option("--seed", args->seed, "sampling seed (sequence i uses seed + i)")->capture_default_str();
-    c->add_option("--threads", args->threads, "compute threads")->capture_default_str();
+    c->add_option("--threads", args->threads, "compute threads")->capture_default_str()->check(CLI::Range(1, 4096));
     c->add_flag("--ignore-eos", args->ignore_eos, "keep going past <|endoftext|>");
     c->add_flag("--json", args->json, "print one JSON object: ids, text, timings");
     c->callback([args, &exit_code] { exit_code = guarded("generate", [&] { return run(*args); }); });

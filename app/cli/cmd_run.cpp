@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 
@@ -31,6 +32,8 @@ struct RunArgs {
 std::vector<std::string> read_prompts(const RunArgs& a) {
     std::vector<std::string> prompts = a.prompts;
     if (!a.prompts_file.empty()) {
+        if (std::filesystem::is_directory(a.prompts_file))
+            throw Error("--prompts " + a.prompts_file + " is a folder; give a text file with one prompt per line");
         std::ifstream in(a.prompts_file);
         if (!in) throw Error("cannot open prompts file " + a.prompts_file);
         for (std::string line; std::getline(in, line);)
@@ -41,6 +44,30 @@ std::vector<std::string> read_prompts(const RunArgs& a) {
     for (int s = 0; s < a.samples; ++s) out.insert(out.end(), prompts.begin(), prompts.end());
     return out;
 }
+
+nlohmann::json sequences_json(const RunResult& r, const std::vector<std::string>& texts, const Tokenizer& tokenizer) {
+    auto j = nlohmann::json::array();
+    for (std::size_t i = 0; i < r.sequences.size(); ++i) {
+        const auto& s = r.sequences[i];
+        j.push_back({{"prompt", texts[i]},
+                     {"prompt_ids", s.prompt_ids},
+                     {"generated_ids", s.generated_ids},
+                     {"text", tokenizer.generated_text(s.generated_ids, s.finish == FinishReason::EndOfText)},
+                     {"finish", finish_reason_name(s.finish.value_or(FinishReason::Interrupted))}});
+    }
+    return j;
+}
+
+nlohmann::json losses_json(const RunResult& r, const Topology& topology) {
+    auto j = nlohmann::json::array();
+    for (const auto& loss : r.losses)
+        j.push_back({{"node", topology.nodes[loss.node].name},
+                     {"why", loss.why},
+                     {"recovery", loss.recovery.empty() ? nlohmann::json() : nlohmann::json(loss.recovery)}});
+    return j;
+}
+
+void print_json(const nlohmann::json& j) { std::cout << j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n"; }
 
 int run(const RunArgs& a) {
     const Topology topology = read_topology(a.topology);
@@ -69,6 +96,14 @@ int run(const RunArgs& a) {
         if (!loss.recovery.empty()) std::cerr << "recovered: " << loss.why << "; " << loss.recovery;
     if (!r.error.empty()) {
         // Every token made before the failure is printed before the error.
+        if (a.json) {
+            print_json({{"error", r.error},
+                        {"node_at_fault", r.node_at_fault >= 0 ? nlohmann::json(topology.nodes[r.node_at_fault].name) : nlohmann::json()},
+                        {"losses", losses_json(r, topology)},
+                        {"sequences", sequences_json(r, texts, *model.tokenizer)}});
+            std::cerr << "distgpt-cli run: " << r.error << "\n";
+            return 1;
+        }
         for (std::size_t i = 0; i < r.sequences.size(); ++i)
             std::cout << "--- sequence " << i + 1 << " (" << finish_reason_name(r.sequences[i].finish.value_or(FinishReason::Interrupted))
                       << ") ---\n"
@@ -86,14 +121,9 @@ int run(const RunArgs& a) {
         return model.tokenizer->generated_text(s.generated_ids, s.finish == FinishReason::EndOfText);
     };
     if (a.json) {
-        nlohmann::json j = {{"sequences", nlohmann::json::array()}, {"metrics", metrics_document(m)}};
-        for (std::size_t i = 0; i < r.sequences.size(); ++i)
-            j["sequences"].push_back({{"prompt", texts[i]},
-                                      {"prompt_ids", r.sequences[i].prompt_ids},
-                                      {"generated_ids", r.sequences[i].generated_ids},
-                                      {"text", text_of(r.sequences[i])},
-                                      {"finish", finish_reason_name(r.sequences[i].finish.value_or(FinishReason::Interrupted))}});
-        std::cout << j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+        print_json({{"sequences", sequences_json(r, texts, *model.tokenizer)},
+                    {"losses", losses_json(r, topology)},
+                    {"metrics", metrics_document(m)}});
         return 0;
     }
     for (std::size_t i = 0; i < r.sequences.size(); ++i)
@@ -117,11 +147,14 @@ void add_run(CLI::App& app, int& exit_code) {
     c->add_option("--topology", a->topology, "topology JSON (see resources/topologies/)")->required();
     c->add_option("--prompt", a->prompts, "a prompt; repeat for several sequences");
     c->add_option("--prompts", a->prompts_file, "a file with one prompt per line");
-    c->add_option("--samples", a->samples, "run every prompt this many times (seed + i each)")->capture_default_str();
-    c->add_option("--in-flight", a->in_flight, "sequences in the pipeline at once (default: one per stage)");
-    c->add_option("--micro-batch", a->micro_batch, "sequences per message")->capture_default_str();
-    c->add_option("--max-new-tokens", a->max_new_tokens)->capture_default_str();
-    c->add_option("--context", a->context, "KV cache length per sequence (default: longest prompt + max-new-tokens)");
+    c->add_option("--samples", a->samples, "run every prompt this many times (seed + i each)")
+        ->capture_default_str()
+        ->check(CLI::Range(1, 1 << 20));
+    c->add_option("--in-flight", a->in_flight, "sequences in the pipeline at once (default: one per stage)")->check(CLI::Range(0, 1 << 16));
+    c->add_option("--micro-batch", a->micro_batch, "sequences per message")->capture_default_str()->check(CLI::Range(1, 1 << 16));
+    c->add_option("--max-new-tokens", a->max_new_tokens)->capture_default_str()->check(CLI::Range(1, kMaxPositions));
+    c->add_option("--context", a->context, "KV cache length per sequence (default: longest prompt + max-new-tokens)")
+        ->check(CLI::Range(0, kMaxPositions));
     c->add_option("--temperature", a->temperature, "0 = greedy")->capture_default_str();
     c->add_option("--top-k", a->top_k)->capture_default_str();
     c->add_option("--top-p", a->top_p)->capture_default_str();
@@ -132,7 +165,17 @@ void add_run(CLI::App& app, int& exit_code) {
     c->add_option("--csv", a->csv, "write every span as CSV");
     c->add_flag("--json", a->json, "print sequences and metrics as JSON");
     c->add_option("--key", a->key, "this controller's CURVE key pair (distgpt-cli keygen), for workers started with --authorized-keys");
-    c->callback([a, &exit_code] { exit_code = guarded("run", [&] { return run(*a); }); });
+    c->callback([a, &exit_code] {
+        exit_code = guarded("run", [&] {
+            if (!a->json) return run(*a);
+            try {
+                return run(*a);
+            } catch (const std::exception& e) {
+                print_json({{"error", e.what()}});  // with --json, a failure is JSON too
+                throw;
+            }
+        });
+    });
 }
 
 }  // namespace distgpt::cli

@@ -15,6 +15,12 @@ std::vector<int> encode_prompt(const Tokenizer& tokenizer, const std::string& pr
 RunSetup prepare_run(const Topology& topology, const OpenedModel& model, const RunChoices& choices) {
     if (choices.prompts.empty()) throw Error("write at least one prompt");
     Sampler check(choices.sampling);  // refuses bad sampling before any worker starts
+    if (choices.max_new_tokens < 1) throw Error("max new tokens must be at least 1, not " + std::to_string(choices.max_new_tokens));
+    if (choices.in_flight < 0)
+        throw Error("sequences in flight must be 0 (one per stage) or more, not " + std::to_string(choices.in_flight));
+    if (choices.context < 0)
+        throw Error("the context must be 0 (as long as the longest prompt and max new tokens need) or more, not " +
+                    std::to_string(choices.context));
     RunSetup s;
     std::size_t longest = 0;
     for (const auto& p : choices.prompts) {

@@ -30,6 +30,8 @@ struct RunChoices {
     int in_flight = 0;  // 0: one per stage
     int context = 0;    // 0: the longest prompt and max_new_tokens, within the model's
 };
+// Throws Error naming the first choice out of range (sampling, max new
+// tokens, sequences in flight, context) or a prompt the context cannot hold.
 RunSetup prepare_run(const Topology& topology, const OpenedModel& model, const RunChoices& choices);
 
 }  // namespace distgpt

@@ -21,7 +21,8 @@ uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
 }  // namespace
 
 Sampler::Sampler(SamplingParams params) : params_(params) {
-    if (params_.temperature < 0) throw Error("temperature must be >= 0 (0 is greedy)");
+    if (!(params_.temperature >= 0 && params_.temperature <= 100))
+        throw Error("temperature must be a number from 0 to 100 (0 is greedy), not " + std::to_string(params_.temperature));
     if (params_.top_k < 0) throw Error("top-k must be >= 0 (0 is off)");
     if (!(params_.top_p > 0 && params_.top_p <= 1)) throw Error("top-p must be in (0, 1] (1 is off)");
     uint64_t s = params_.seed;

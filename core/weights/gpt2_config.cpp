@@ -4,6 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cstdint>
 #include <fstream>
 #include <sstream>
 
@@ -18,7 +19,9 @@ int read_int(const json& j, const char* key, int fallback, bool required, const 
         return fallback;
     }
     if (!j[key].is_number_integer()) throw Error(origin + ": \"" + key + "\" must be an integer");
-    return j[key].get<int>();
+    const int64_t v = j[key].get<int64_t>();
+    if (v < INT32_MIN || v > INT32_MAX) throw Error(origin + ": \"" + key + "\" is " + std::to_string(v) + ", far beyond any model");
+    return static_cast<int>(v);
 }
 
 Activation parse_activation(const std::string& name, const std::string& origin) {
@@ -46,14 +49,17 @@ int64_t Gpt2Config::parameter_count() const {
 }
 
 void Gpt2Config::validate(const std::string& origin) const {
-    auto positive = [&](int v, const char* name) {
+    // Bounds well past the largest published models, so a typo or a hostile
+    // file is refused before anything is sized by it.
+    auto in_range = [&](int v, int most, const char* name) {
         if (v <= 0) throw Error(origin + ": " + name + " must be positive, got " + std::to_string(v));
+        if (v > most) throw Error(origin + ": " + name + " is " + std::to_string(v) + "; at most " + std::to_string(most) + " is accepted");
     };
-    positive(n_layer, "n_layer");
-    positive(n_head, "n_head");
-    positive(n_embd, "n_embd");
-    positive(n_positions, "n_positions");
-    positive(vocab_size, "vocab_size");
+    in_range(n_layer, kMaxLayers, "n_layer");
+    in_range(n_head, kMaxHeads, "n_head");
+    in_range(n_embd, kMaxWidth, "n_embd");
+    in_range(n_positions, kMaxPositions, "n_positions");
+    in_range(vocab_size, kMaxVocab, "vocab_size");
     if (n_embd % n_head != 0)
         throw Error(origin + ": n_embd " + std::to_string(n_embd) + " is not divisible by n_head " + std::to_string(n_head));
     if (!(layer_norm_epsilon > 0)) throw Error(origin + ": layer_norm_epsilon must be positive");

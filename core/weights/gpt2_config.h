@@ -8,6 +8,14 @@ namespace distgpt {
 enum class Activation { GeluTanh, GeluErf, Relu };
 
 // The shape of a GPT-2 family model, as Hugging Face's config.json gives it.
+// What a model's config may say, at most (the largest published models use
+// 126 layers, width 16384, 128 heads, 256k tokens, 1M positions).
+inline constexpr int kMaxLayers = 1024;
+inline constexpr int kMaxHeads = 1024;
+inline constexpr int kMaxWidth = 65536;
+inline constexpr int kMaxPositions = 1 << 22;
+inline constexpr int kMaxVocab = 1 << 22;
+
 struct Gpt2Config {
     int n_layer = 12;
     int n_head = 12;

@@ -161,6 +161,18 @@ private Q_SLOTS:
         QTest::newRow("unknown shape") << QStringList{"inspect", "--random-init", "gpt5"} << "unknown model shape 'gpt5'";
         QTest::newRow("bad top-p") << QStringList{"generate", "--random-init", "tiny", "--prompt", "x", "--top-p", "2"}
                                    << "top-p must be in (0, 1]";
+        const QStringList run = {"run", "--random-init", "tiny", "--topology", DISTGPT_TOPOLOGIES "/pipeline-2.json", "--prompt", "x"};
+        QTest::newRow("temperature nan") << run + QStringList{"--temperature", "nan"} << "temperature must be a number from 0 to 100";
+        QTest::newRow("no new tokens") << run + QStringList{"--max-new-tokens", "0"} << "--max-new-tokens: Value 0 not in range 1";
+        QTest::newRow("negative new tokens") << run + QStringList{"--max-new-tokens", "-5"} << "--max-new-tokens: Value -5 not in range 1";
+        QTest::newRow("negative in flight") << run + QStringList{"--in-flight", "-3"} << "--in-flight: Value -3 not in range 0";
+        QTest::newRow("empty micro-batch") << run + QStringList{"--micro-batch", "0"} << "--micro-batch: Value 0 not in range 1";
+        QTest::newRow("negative micro-batch") << run + QStringList{"--micro-batch", "-2"} << "--micro-batch: Value -2 not in range 1";
+        QTest::newRow("negative context") << run + QStringList{"--context", "-7"} << "--context: Value -7 not in range 0";
+        QTest::newRow("prompts from a folder") << run + QStringList{"--prompts", "/tmp"} << "--prompts /tmp is a folder";
+        QTest::newRow("unknown flag") << run + QStringList{"--bogus"} << "--bogus";
+        QTest::newRow("threads 0") << QStringList{"generate", "--random-init", "tiny", "--prompt", "x", "--threads", "0"}
+                                   << "--threads: Value 0 not in range 1";
         QTest::newRow("missing eval file") << QStringList{"eval", "--random-init", "tiny", "--text", "/no/file.txt"}
                                            << "cannot open text file /no/file.txt";
     }
@@ -172,6 +184,17 @@ private Q_SLOTS:
         QVERIFY2(r.err.find(expected.toStdString()) != std::string::npos, r.err.c_str());
         QCOMPARE(std::count(r.err.begin(), r.err.end(), '\n'), std::ptrdiff_t(1));
         QVERIFY(r.err.starts_with("distgpt-cli "));
+    }
+
+    // With --json, a failure is JSON too: the error, and no plain text on stdout.
+    void aFailedRunIsJsonWithJson() {
+        const auto topology = path_of(work) / "nobody-home.json";
+        // (Not a raw string: moc reads the // of tcp:// as a comment.)
+        write_file(topology, "{\"nodes\": [{\"name\": \"ghost\", \"endpoint\": \"tcp://127.0.0.1:9\"}]}");
+        const Run r = cli({"run", "--random-init", "tiny", "--topology", q(topology), "--prompt", "x", "--json"});
+        QCOMPARE(r.exit_code, 1);
+        const auto j = nlohmann::json::parse(r.out);
+        QVERIFY2(j["error"].get<std::string>().find("node 'ghost'") != std::string::npos, r.out.c_str());
     }
 
     void configThatDoesNotMatchTheWeightsFails() {

@@ -76,6 +76,19 @@ private Q_SLOTS:
                                      << "not divisible by n_head 3";
         QTest::newRow("zero layers") << R"({"model_type": "gpt2", "n_layer": 0, "n_head": 2, "n_embd": 8, "vocab_size": 10})"
                                      << "n_layer must be positive";
+        QTest::newRow("a billion layers") << R"({"model_type": "gpt2", "n_layer": 1000000000, "n_head": 2, "n_embd": 8, "vocab_size": 10})"
+                                          << "n_layer is 1000000000; at most 1024 is accepted";
+        QTest::newRow("2^31-1 layers") << R"({"model_type": "gpt2", "n_layer": 2147483647, "n_head": 2, "n_embd": 8, "vocab_size": 10})"
+                                       << "n_layer is 2147483647; at most 1024";
+        QTest::newRow("past int") << R"({"model_type": "gpt2", "n_layer": 99999999999, "n_head": 2, "n_embd": 8, "vocab_size": 10})"
+                                  << "\"n_layer\" is 99999999999, far beyond any model";
+        QTest::newRow("huge vocabulary") << R"({"model_type": "gpt2", "n_layer": 1, "n_head": 2, "n_embd": 8, "vocab_size": 2000000000})"
+                                         << "vocab_size is 2000000000; at most 4194304";
+        QTest::newRow("huge width") << R"({"model_type": "gpt2", "n_layer": 1, "n_head": 2, "n_embd": 1000000, "vocab_size": 10})"
+                                    << "n_embd is 1000000; at most 65536";
+        QTest::newRow("negative context")
+            << R"({"model_type": "gpt2", "n_layer": 1, "n_head": 2, "n_embd": 8, "vocab_size": 10, "n_positions": -7})"
+            << "n_positions must be positive, got -7";
         QTest::newRow("string field") << R"({"model_type": "gpt2", "n_layer": "two", "n_head": 2, "n_embd": 8, "vocab_size": 10})"
                                       << "must be an integer";
         QTest::newRow("activation")
