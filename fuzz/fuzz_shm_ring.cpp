@@ -20,7 +20,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     // Move both positions 2 KiB * (data[0] % 8) into the ring: 2 KiB records, each read back.
     proto::Parts filler;
     filler.emplace_back(std::string(2048 - 24, 'x').data(), 2048 - 24);
-    for (int i = 0; i < data[0] % 8; ++i) writer->write(filler), (void)reader.try_read();
+    for (int i = 0; i < data[0] % 8; ++i) {
+        writer->write(filler);
+        (void)reader.try_read();
+    }
     writer->write_raw(data + 1, std::min(size - 1, reader.capacity()));
     try {
         for (int i = 0; i < 64; ++i) {

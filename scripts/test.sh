@@ -20,3 +20,8 @@ headless_build=${build}-headless
 cmake -S "$here" -B "$headless_build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DDISTGPT_HEADLESS=ON >/dev/null
 cmake --build "$headless_build" -j "${DISTGPT_JOBS:-2}"
 "$here/scripts/check-headless.sh" "$headless_build"
+
+# Every test again under AddressSanitizer + UBSan, and the multi-threaded
+# parts under ThreadSanitizer (see HACKING.md).
+"$here/scripts/sanitize.sh" address "${build}-asan"
+"$here/scripts/sanitize.sh" thread "${build}-tsan"

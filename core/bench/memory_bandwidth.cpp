@@ -9,7 +9,7 @@
 
 namespace distgpt {
 
-#if defined(__x86_64__) && defined(__GNUC__)
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__SANITIZE_THREAD__)  // see rows_times_weight.cpp
 __attribute__((target_clones("avx512f", "avx2", "default")))
 #endif
 static float

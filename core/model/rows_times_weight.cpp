@@ -7,7 +7,9 @@ namespace {
 
 // One clone per instruction set, picked at load time: the same binary runs on
 // an AVX-512 server, an AVX2 laptop and (through the default) any other x86.
-#if defined(__x86_64__) && defined(__GNUC__)
+// (Not under ThreadSanitizer: the clones' resolver runs while the program is
+// still being loaded, before the sanitizer's runtime, and crashes.)
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__SANITIZE_THREAD__)
 #define DISTGPT_MULTIVERSION __attribute__((target_clones("avx512f", "avx2", "default")))
 #else
 #define DISTGPT_MULTIVERSION

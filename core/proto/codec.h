@@ -4,6 +4,9 @@
 
 #include <zmq.hpp>
 
+#include <cstdint>
+#include <cstring>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -65,5 +68,18 @@ Parts encode(const T& body, Parts frames = {}) {
 Message decode(Parts parts);
 
 zmq::message_t frame_of(const void* data, std::size_t bytes);
+
+// A frame's bytes as values of T, where they can be read. ZeroMQ keeps a
+// frame of up to 33 bytes inside the message object, at any address: read
+// in place, its values would be misaligned loads (undefined behaviour, and a
+// fault on some ARM cores). Such a frame is copied to `scratch` first.
+template <class T>
+std::span<const T> frame_values(const zmq::message_t& frame, std::vector<T>& scratch) {
+    const std::size_t n = frame.size() / sizeof(T);
+    if (reinterpret_cast<std::uintptr_t>(frame.data()) % alignof(T) == 0) return {static_cast<const T*>(frame.data()), n};
+    scratch.resize(n);
+    std::memcpy(scratch.data(), frame.data(), n * sizeof(T));
+    return {scratch.data(), n};
+}
 
 }  // namespace distgpt::proto

@@ -181,6 +181,25 @@ private Q_SLOTS:
         QCOMPARE(cluster.run(r).sequences[0].generated_ids.size(), size_t(5));
     }
 
+    // A controller that said hello, then stop, has let the worker go: its
+    // silence afterwards is no loss, even to a worker that exits with its
+    // controller. (It used to count from the hello, and the worker exited.)
+    void aReleasedWorkerOutlivesItsControllersSilence() {
+        LocalWorker released("released", 1, 0, {"--liveness-ms", "300"});
+        zmq::socket_t s = net::make_socket(context, zmq::socket_type::dealer);
+        s.connect(released.endpoint());
+        net::send(s, proto::encode(proto::Hello{"brief"}));
+        QVERIFY(net::receive(s, std::chrono::seconds(5)));
+        net::send(s, proto::encode(proto::Stop{}));
+        QVERIFY(net::receive(s, std::chrono::seconds(5)));
+        QTest::qWait(1500);  // five liveness windows of silence
+        QVERIFY2(!released.exited(), released.exited().value_or("").c_str());
+        net::send(s, proto::encode(proto::Hello{"again"}));
+        auto reply = net::receive(s, std::chrono::seconds(5));
+        QVERIFY(reply);
+        QCOMPARE(proto::decode(std::move(*reply)).type, std::string(proto::HelloReply::kType));
+    }
+
     // A second controller cannot take over a configured worker.
     void aSecondControllerIsTurnedAway() {
         QTemporaryDir dir;

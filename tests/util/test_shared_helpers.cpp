@@ -2,6 +2,7 @@
 // way to write seconds, one config.json writer.
 #include "plan/run_setup.h"
 #include "net/endpoint.h"
+#include "proto/codec.h"
 #include "support/expect_error.h"
 #include "tokenizer/utf8.h"
 #include "util/duration_text.h"
@@ -107,6 +108,25 @@ private Q_SLOTS:
         QVERIFY(!o.is(""));
         o.claim("B", "distgpt", t0 + std::chrono::seconds(41));
         QVERIFY(o.is("B"));
+    }
+
+    // ZeroMQ keeps frames of up to 33 bytes inside the message object, where
+    // their bytes may start at any address: they are read through a copy.
+    void aSmallFrameIsReadAligned_data() {
+        QTest::addColumn<int>("count");
+        QTest::newRow("3 ids: inside the message") << 3;
+        QTest::newRow("8 ids: inside the message") << 8;
+        QTest::newRow("64 ids: allocated") << 64;
+    }
+    void aSmallFrameIsReadAligned() {
+        QFETCH(int, count);
+        std::vector<int32_t> ids(count);
+        for (int i = 0; i < count; ++i) ids[i] = 1000 * i - 7;
+        const zmq::message_t frame = proto::frame_of(ids.data(), ids.size() * sizeof(int32_t));
+        std::vector<int32_t> scratch;
+        const auto values = proto::frame_values(frame, scratch);
+        QCOMPARE(reinterpret_cast<std::uintptr_t>(values.data()) % alignof(int32_t), std::uintptr_t(0));
+        QCOMPARE(std::vector<int32_t>(values.begin(), values.end()), ids);
     }
 
     void aCharacterSplitAcrossTokensWaits() {

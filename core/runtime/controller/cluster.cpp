@@ -230,7 +230,11 @@ struct Cluster::Impl::Scheduler {
     void record_tokens(int node, const proto::Message& m) {
         const auto t = m.as<proto::Tokens>();
         if (t.run != c.run_id) return;  // from before a re-plan
-        const float* logits = m.frames.empty() ? nullptr : static_cast<const float*>(m.frames[0].data());
+        std::vector<float> scratch;
+        const auto logits = m.frames.empty() ? std::span<const float>() : proto::frame_values(m.frames[0], scratch);
+        if (!logits.empty() && (t.vocab <= 0 || logits.size() != t.tokens.size() * static_cast<std::size_t>(t.vocab)))
+            throw NodeError(node, "node '" + c.nodes[node].name + "' sent " + std::to_string(logits.size()) + " logits for " +
+                                      std::to_string(t.tokens.size()) + " tokens of a vocabulary of " + std::to_string(t.vocab));
         for (std::size_t i = 0; i < t.tokens.size(); ++i) {
             const auto& tok = t.tokens[i];
             if (tok.id < 0 || tok.id >= total)
@@ -241,7 +245,7 @@ struct Cluster::Impl::Scheduler {
             auto& seq = result.sequences[tok.id];
             if (tok.forced) continue;  // a replayed token: already recorded
             seq.generated_ids.push_back(tok.token);
-            if (logits) seq.logits.emplace_back(logits + i * t.vocab, logits + (i + 1) * t.vocab);
+            if (!logits.empty()) seq.logits.emplace_back(logits.begin() + i * t.vocab, logits.begin() + (i + 1) * t.vocab);
             result.trace.tokens.push_back({tok.id, t.step, tok.token, to_us(node, t.sampled_ns)});
             if (req.on_token) req.on_token(result.trace.tokens.back());
             if (tok.done) {

@@ -1,5 +1,6 @@
 #include "runtime/controller/local_worker.h"
 
+#include "net/shm_ring.h"
 #include "util/error.h"
 
 #include <cerrno>
@@ -113,6 +114,7 @@ LocalWorker::~LocalWorker() {
     }
     ::kill(pid_, SIGKILL);
     ::waitpid(pid_, nullptr, 0);
+    net::ShmRing::remove_orphans();  // killed, it could not remove the rings it read
 }
 
 }  // namespace distgpt

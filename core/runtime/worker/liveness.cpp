@@ -81,6 +81,11 @@ WorkerLiveness::~WorkerLiveness() {
 
 const std::string& WorkerLiveness::endpoint() const { return impl_->endpoint; }
 bool WorkerLiveness::controller_lost() { return impl_->lost.exchange(false); }
+void WorkerLiveness::stop_watching() {
+    impl_->last_heartbeat = 0;
+    impl_->lost = false;
+}
+
 void WorkerLiveness::watch() {
     impl_->lost = false;
     impl_->last_heartbeat = net::now_ns();

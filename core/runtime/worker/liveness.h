@@ -25,6 +25,7 @@ public:
     const std::string& endpoint() const;
     bool controller_lost();  // true once per loss
     void watch();            // a controller said hello: it is lost if no heartbeat comes within the timeout from now
+    void stop_watching();    // it let this worker go: its silence from now on is no loss
 
 private:
     struct Impl;

@@ -117,8 +117,10 @@ void TensorParallelGroup::take(proto::Parts parts, int64_t counter, std::size_t 
         throw Error("a partial sum from rank " + std::to_string(p.rank) + " in a group of " + std::to_string(k));
     if (m.frames.size() != 1 || m.frames[0].size() % sizeof(float))
         throw Error("a partial sum from rank " + std::to_string(p.rank) + " is not one frame of floats");
-    const float* values = static_cast<const float*>(m.frames[0].data());
-    const std::size_t n = m.frames[0].size() / sizeof(float);
+    std::vector<float> scratch;
+    const auto frame = proto::frame_values(m.frames[0], scratch);
+    const float* values = frame.data();
+    const std::size_t n = frame.size();
     if (p.counter == counter) {
         if (n != count) throw Error("a partial sum from rank " + std::to_string(p.rank) + " does not fit this all-reduce");
         mine[p.rank].assign(values, values + n);

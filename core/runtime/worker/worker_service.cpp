@@ -50,6 +50,8 @@ struct WorkerService::Impl {
         int64_t arrived;
     };
     std::deque<Held> held;
+    std::vector<int32_t> ids_scratch;  // a small frame's values, aligned (see proto::frame_values)
+    std::vector<float> hidden_scratch;
 
     explicit Impl(WorkerOptions o) : options(std::move(o)) {
         net::ShmRing::remove_orphans();  // rings of workers that were killed
@@ -280,7 +282,8 @@ struct WorkerService::Impl {
             if (!of_this_run(start.run)) return;
             relay(m, start.group, -1);
             working_on = {start.group, 0};
-            emit(shard().start(start, static_cast<const int32_t*>(ids.data()), ids.size() / sizeof(int32_t)));
+            const auto values = proto::frame_values(ids, ids_scratch);
+            emit(shard().start(start, values.data(), values.size()));
         } else if (m.type == proto::Forward::kType) {
             const auto f = m.as<proto::Forward>();
             const auto& hidden = frame(m, 0, sizeof(float));
@@ -288,7 +291,8 @@ struct WorkerService::Impl {
             span(SpanKind::Receive, arrived, net::now_ns(), f.group, f.step, static_cast<int64_t>(hidden.size()));
             relay(m, f.group, f.step);
             working_on = {f.group, f.step};
-            emit(shard().forward(f, static_cast<const float*>(hidden.data()), hidden.size() / sizeof(float)));
+            const auto values = proto::frame_values(hidden, hidden_scratch);
+            emit(shard().forward(f, values.data(), values.size()));
         } else if (m.type == proto::Tokens::kType) {
             const auto t = m.as<proto::Tokens>();
             if (!of_this_run(t.run)) return;
@@ -303,6 +307,7 @@ struct WorkerService::Impl {
             if (!owner.free()) require_owner(from, m.type);
             drop_run();
             owner.release();
+            liveness->stop_watching();
             reply(from, proto::encode(proto::Ok{"stopped"}));
         } else {
             throw Error("unknown message type '" + m.type + "'");
