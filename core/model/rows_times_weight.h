@@ -11,4 +11,9 @@ namespace distgpt {
 // bits alone or batched, in one process or in a pipeline.
 void rows_times_weight(const float* X, int n, const float* W, const float* bias, int out, int in, float* Y, int threads);
 
+// The same over a block of columns: row r of X starts at X + r·ldx and row o
+// of W at W + o·ldw (`in` values each). A tensor-parallel shard holding several
+// ranks takes each rank's share of its inputs this way, in place.
+void rows_times_weight(const float* X, int ldx, int n, const float* W, int ldw, const float* bias, int out, int in, float* Y, int threads);
+
 }  // namespace distgpt

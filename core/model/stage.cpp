@@ -2,6 +2,7 @@
 #include "model/stage.h"
 
 #include "model/decode_attention.h"
+#include "model/rank_order_sum.h"
 #include "model/rows_times_weight.h"
 #include "util/error.h"
 
@@ -28,6 +29,16 @@ at::Tensor tensor_of(std::vector<int64_t>& values) {
     return at::from_blob(values.data(), {static_cast<int64_t>(values.size())}, at::TensorOptions().dtype(at::kLong));
 }
 
+// The partials of the ranks one shard holds, added as a group adds them.
+at::Tensor sum_of(const std::vector<at::Tensor>& partials) {
+    if (partials.size() == 1) return partials[0];
+    std::vector<const float*> parts;
+    for (const auto& p : partials) parts.push_back(p.data_ptr<float>());
+    at::Tensor sum = at::empty(partials[0].sizes());  // [N, C]
+    sum_in_rank_order(parts, static_cast<std::size_t>(sum.numel()), sum.data_ptr<float>());
+    return sum;
+}
+
 }  // namespace
 
 Stage::Stage(StageWeights weights, int slots, int max_context, int threads)
@@ -37,7 +48,7 @@ Stage::Stage(StageWeights weights, int slots, int max_context, int threads)
     if (max_context_ < 1 || max_context_ > c.n_positions)
         throw Error("context " + std::to_string(max_context_) + " is outside 1.." + std::to_string(c.n_positions) +
                     " (the model's n_positions)");
-    heads_ = c.n_head / w_.shard.tp_size;
+    heads_ = c.n_head / w_.shard.tp_size * w_.shard.tp_ranks;
     // Untouched pages cost nothing: the cache grows in RSS as positions are written.
     for (std::size_t l = 0; l < w_.layers.size(); ++l) {
         k_cache_.push_back(at::empty({slots_, heads_, max_context_, c.head_dim()}));
@@ -92,23 +103,20 @@ at::Tensor Stage::block(int l, at::Tensor x, std::span<const Segment> segments) 
     const auto& w = w_.layers[l];
     const int64_t C = w_.config.n_embd;
     const double eps = w_.config.layer_norm_epsilon;
-    at::Tensor a = attention_partial(l, at::layer_norm(x, {C}, w.ln1_w, w.ln1_b, eps), segments);  // [N, C]
-    if (all_reduce_) all_reduce_(a);
-    x.add_(a);                                                                     // [N, C]
-    at::Tensor m = mlp_partial(l, at::layer_norm(x, {C}, w.ln2_w, w.ln2_b, eps));  // [N, C]
-    if (all_reduce_) all_reduce_(m);
-    x.add_(m);  // [N, C]
+    x.add_(reduce(attention_partials(l, at::layer_norm(x, {C}, w.ln1_w, w.ln1_b, eps), segments)));  // [N, C]
+    x.add_(reduce(mlp_partials(l, at::layer_norm(x, {C}, w.ln2_w, w.ln2_b, eps))));                  // [N, C]
     return x;
 }
 
-at::Tensor Stage::attention_partial(int l, const at::Tensor& h, std::span<const Segment> segments) {
+// One [N, C] partial per rank held.
+std::vector<at::Tensor> Stage::attention_partials(int l, const at::Tensor& h, std::span<const Segment> segments) {
     const auto& w = w_.layers[l];
     const at::Tensor qkv = linear(h, w.qkv_w, w.qkv_b);  // [N, 3C']
     const at::Tensor y = attend(l, qkv, segments);       // [N, C']
-    return linear(y, w.attn_out_w, w.attn_out_b);        // [N, C]
+    return row_parallel(y, w.attn_out_w, w.attn_out_b);  // ranks × [N, C]
 }
 
-at::Tensor Stage::mlp_partial(int l, const at::Tensor& h) {
+std::vector<at::Tensor> Stage::mlp_partials(int l, const at::Tensor& h) {
     const auto& w = w_.layers[l];
     at::Tensor u = linear(h, w.fc_w, w.fc_b);  // [N, 4C']
     switch (w_.config.activation) {
@@ -116,8 +124,16 @@ at::Tensor Stage::mlp_partial(int l, const at::Tensor& h) {
         case Activation::GeluErf: u = at::gelu(u); break;
         case Activation::Relu: u = at::relu(u); break;
     }
-    return linear(u, w.mlp_out_w, w.mlp_out_b);  // [N, C]
+    return row_parallel(u, w.mlp_out_w, w.mlp_out_b);  // ranks × [N, C]
 }
+
+at::Tensor Stage::attention_partial(int l, const at::Tensor& h, std::span<const Segment> segments) {
+    return sum_of(attention_partials(l, h, segments));
+}
+
+at::Tensor Stage::mlp_partial(int l, const at::Tensor& h) { return sum_of(mlp_partials(l, h)); }
+
+at::Tensor Stage::reduce(const std::vector<at::Tensor>& partials) const { return all_reduce_ ? all_reduce_(partials) : sum_of(partials); }
 
 at::Tensor Stage::attend(int l, const at::Tensor& qkv, std::span<const Segment> segments) {
     const int64_t H = heads_, D = w_.config.head_dim(), Cs = H * D;
@@ -151,6 +167,24 @@ at::Tensor Stage::attend(int l, const at::Tensor& qkv, std::span<const Segment> 
         row += L;
     }
     return out;
+}
+
+// An output projection split by rows (Megatron): one partial [N, C] per
+// rank held, each over that rank's share of the inputs, rank 0's with the
+// bias. A rank's partial has the same bits on whichever node computes it.
+std::vector<at::Tensor> Stage::row_parallel(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b) const {
+    const int ranks = w_.shard.tp_ranks;
+    const at::Tensor xc = x.contiguous();
+    const int64_t n = xc.size(0), out = w.size(0), in = w.size(1), share = in / ranks;
+    std::vector<at::Tensor> partials;
+    for (int i = 0; i < ranks; ++i) {
+        at::Tensor y = at::empty({n, out});  // [N, C]
+        const float* bias = i == 0 && b.defined() ? b.data_ptr<float>() : nullptr;
+        rows_times_weight(xc.data_ptr<float>() + i * share, static_cast<int>(in), static_cast<int>(n), w.data_ptr<float>() + i * share,
+                          static_cast<int>(in), bias, static_cast<int>(out), static_cast<int>(share), y.data_ptr<float>(), threads_);
+        partials.push_back(std::move(y));
+    }
+    return partials;
 }
 
 // Not BLAS: its results for a row change with the rows beside it, and a

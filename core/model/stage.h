@@ -5,6 +5,7 @@
 
 #include <functional>
 #include <span>
+#include <vector>
 
 namespace distgpt {
 
@@ -32,9 +33,11 @@ public:
     // head, logits [segments, V] (LogitRows::Last) or [N, V] (All).
     at::Tensor forward(const at::Tensor& input, std::span<const Segment> segments, LogitRows rows = LogitRows::Last);
 
-    // A tensor-parallel shard's partial sums must be summed across its group
-    // before each residual add; a single shard leaves them as they are.
-    using AllReduce = std::function<void(at::Tensor& partial)>;
+    // A tensor-parallel shard's partial sums, one [N, C] for each rank it
+    // holds, in rank order, are summed across its group before each residual
+    // add: `all_reduce` returns the group's sum. A shard without one (no peers)
+    // sums its own ranks' partials.
+    using AllReduce = std::function<at::Tensor(std::span<const at::Tensor> partials)>;
     void set_all_reduce(AllReduce all_reduce) { all_reduce_ = std::move(all_reduce); }
 
     const Gpt2Config& config() const { return w_.config; }
@@ -44,15 +47,20 @@ public:
     int64_t weight_bytes() const { return w_.bytes(); }
     int64_t kv_cache_bytes() const;
 
-    // Exposed for tests that check a shard's pieces against the whole.
+    // Exposed for tests that check a shard's pieces against the whole: the
+    // sum of the partials of the ranks this shard holds.
     at::Tensor attention_partial(int layer, const at::Tensor& x, std::span<const Segment> segments);  // [N, C]
     at::Tensor mlp_partial(int layer, const at::Tensor& x);                                           // [N, C]
 
 private:
     at::Tensor embed(const at::Tensor& ids, std::span<const Segment> segments);
     at::Tensor block(int layer, at::Tensor x, std::span<const Segment> segments);
+    std::vector<at::Tensor> attention_partials(int layer, const at::Tensor& x, std::span<const Segment> segments);
+    std::vector<at::Tensor> mlp_partials(int layer, const at::Tensor& x);
     at::Tensor attend(int layer, const at::Tensor& qkv, std::span<const Segment> segments);
     at::Tensor linear(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b) const;
+    std::vector<at::Tensor> row_parallel(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b) const;
+    at::Tensor reduce(const std::vector<at::Tensor>& partials) const;
     at::Tensor head(const at::Tensor& x, std::span<const Segment> segments, LogitRows rows);
     void check(const at::Tensor& input, std::span<const Segment> segments) const;
 

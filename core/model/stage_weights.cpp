@@ -79,9 +79,10 @@ int64_t StageWeights::bytes() const {
 StageWeights load_stage_weights(const TensorSource& source, const Gpt2Config& config, const ShardSpec& shard) {
     shard.validate(config);
     const Gpt2Names names(source);
-    const int64_t C = config.n_embd, k = shard.tp_size, r = shard.tp_rank;
-    const int64_t Cs = C / k, Fs = 4 * C / k;  // this shard's attention width and MLP width
-    // A sliced source was cut by slice_for_rank already: take its tensors as they are.
+    const int64_t C = config.n_embd, k = shard.tp_size, r = shard.tp_rank, n = shard.tp_ranks;
+    const int64_t Cs = C / k * n, Fs = 4 * C / k * n;             // this shard's attention width and MLP width
+    const int64_t from = C / k * r, from_hidden = 4 * C / k * r;  // where its share starts
+    // A sliced source was cut by slice_for_ranks already: take its tensors as they are.
     const bool cut = !shard.sliced_source;
 
     StageWeights w;
@@ -97,7 +98,7 @@ StageWeights load_stage_weights(const TensorSource& source, const Gpt2Config& co
     auto qkv_rows = [&](const at::Tensor& t) {  // t: [C, 3C] or [3C]; keep this shard's heads of q, k and v
         if (!cut) return t;
         const int64_t dim = t.dim() - 1;
-        return at::cat({t.narrow(dim, r * Cs, Cs), t.narrow(dim, C + r * Cs, Cs), t.narrow(dim, 2 * C + r * Cs, Cs)}, dim);
+        return at::cat({t.narrow(dim, from, Cs), t.narrow(dim, C + from, Cs), t.narrow(dim, 2 * C + from, Cs)}, dim);
     };
     for (int i = shard.layer_begin; i < shard.layer_end; ++i) {
         LayerWeights l;
@@ -108,16 +109,17 @@ StageWeights load_stage_weights(const TensorSource& source, const Gpt2Config& co
         l.qkv_w = copy_out(source, name("attn.c_attn.weight"), {C, qkv}, [&](const at::Tensor& t) { return qkv_rows(t).t(); });
         l.qkv_b = copy_out(source, name("attn.c_attn.bias"), {qkv}, qkv_rows);
         l.attn_out_w = copy_out(source, name("attn.c_proj.weight"), {attn_in, C},
-                                [&](const at::Tensor& t) { return (cut ? t.narrow(0, r * Cs, Cs) : t).t(); });
-        if (r == 0) l.attn_out_b = whole(source, name("attn.c_proj.bias"), {C});
+                                [&](const at::Tensor& t) { return (cut ? t.narrow(0, from, Cs) : t).t(); });
+        if (shard.holds_rank_zero()) l.attn_out_b = whole(source, name("attn.c_proj.bias"), {C});
         l.ln2_w = whole(source, name("ln_2.weight"), {C});
         l.ln2_b = whole(source, name("ln_2.bias"), {C});
         l.fc_w = copy_out(source, name("mlp.c_fc.weight"), {C, hidden},
-                          [&](const at::Tensor& t) { return (cut ? t.narrow(1, r * Fs, Fs) : t).t(); });
-        l.fc_b = copy_out(source, name("mlp.c_fc.bias"), {hidden}, [&](const at::Tensor& t) { return cut ? t.narrow(0, r * Fs, Fs) : t; });
+                          [&](const at::Tensor& t) { return (cut ? t.narrow(1, from_hidden, Fs) : t).t(); });
+        l.fc_b =
+            copy_out(source, name("mlp.c_fc.bias"), {hidden}, [&](const at::Tensor& t) { return cut ? t.narrow(0, from_hidden, Fs) : t; });
         l.mlp_out_w = copy_out(source, name("mlp.c_proj.weight"), {hidden, C},
-                               [&](const at::Tensor& t) { return (cut ? t.narrow(0, r * Fs, Fs) : t).t(); });
-        if (r == 0) l.mlp_out_b = whole(source, name("mlp.c_proj.bias"), {C});
+                               [&](const at::Tensor& t) { return (cut ? t.narrow(0, from_hidden, Fs) : t).t(); });
+        if (shard.holds_rank_zero()) l.mlp_out_b = whole(source, name("mlp.c_proj.bias"), {C});
         w.layers.push_back(std::move(l));
     }
     return w;

@@ -10,9 +10,10 @@
 namespace distgpt {
 
 // One transformer block's weights, fp32, linear weights as [out, in] rows.
-// In a tensor-parallel shard of k: C' = C/k, H' = H/k. The output
-// projections' biases are held by rank 0 only, so the partial sums add up to
-// the whole layer with each bias counted once.
+// In a tensor-parallel shard holding n ranks of k: C' = C·n/k, H' = H·n/k,
+// its ranks' shares side by side. The output projections' biases are held by
+// rank 0 only, so the partial sums add up to the whole layer with each bias
+// counted once.
 struct LayerWeights {
     at::Tensor ln1_w, ln1_b;  // [C]
     at::Tensor qkv_w, qkv_b;  // [3C', C], [3C']  (q | k | v of this shard's heads)

@@ -46,17 +46,18 @@ int sequence_slots(int prompts, int in_flight, int stages) { return std::max(1, 
 NodeMemory shard_memory(const Gpt2Config& c, const ShardSpec& shard, int slots, int context) {
     const int64_t C = c.n_embd, V = c.vocab_size, layers = shard.layer_end - shard.layer_begin, k = std::max(1, shard.tp_size);
     NodeMemory m;
-    m.weights = layers * c.params_per_layer() * 4 / k + ((shard.embedding || shard.head) ? V * C * 4 : 0) +
+    const int64_t held = std::max(1, shard.tp_ranks);
+    m.weights = layers * c.params_per_layer() * 4 / k * held + ((shard.embedding || shard.head) ? V * C * 4 : 0) +
                 (shard.embedding ? int64_t(c.n_positions) * C * 4 : 0);
-    m.kv_cache = 2LL * layers * slots * context * C / k * 4;
+    m.kv_cache = 2LL * layers * slots * context * C / k * held * 4;
     m.runtime = kRuntimeBytes;
     return m;
 }
 
 bool StagePlan::embedding() const { return layer_begin == 0; }
 
-Plan make_plan(const Topology& t, const Gpt2Config& c, int slots, int context) {
-    Plan plan = plan_stages(t, c, slots, context);
+Plan make_plan(const Topology& t, const Gpt2Config& c, int slots, int context, int ranks_per_node) {
+    Plan plan = plan_stages(t, c, slots, context, ranks_per_node);
     if (const std::string why = memory_shortfalls(plan, t); !why.empty()) throw Error(why);
     return plan;
 }
@@ -75,16 +76,17 @@ std::string memory_shortfalls(const Plan& plan, const Topology& t) {
     return "the plan does not fit:" + shortfalls + "\n  add nodes, raise their limits, or use fewer sequences or a shorter context";
 }
 
-Plan plan_stages(const Topology& t, const Gpt2Config& c, int slots, int context) {
+Plan plan_stages(const Topology& t, const Gpt2Config& c, int slots, int context, int ranks_per_node) {
     const int k = t.ranks_per_stage(), stages = t.stage_count();
-    if (k < 1 || stages < 1) throw Error("the topology has no stage to run");
+    if (k < 1 || stages < 1 || ranks_per_node < 1) throw Error("the topology has no stage to run");
+    const int tp = k * ranks_per_node;
     if (t.nodes.size() % k != 0)
         throw Error(std::to_string(k) + " tensor-parallel ranks per stage need a node count that " + std::to_string(k) +
                     " divides, but the topology has " + std::to_string(t.nodes.size()) +
                     " nodes: add or remove a node, or choose another strategy");
-    if (c.n_head % k != 0)
-        throw Error("tensor-parallel degree " + std::to_string(k) + " does not divide the model's " + std::to_string(c.n_head) +
-                    " heads; use " + std::to_string(k) + " nodes per stage only for models whose heads it divides");
+    if (c.n_head % tp != 0)
+        throw Error("tensor-parallel degree " + std::to_string(tp) + " does not divide the model's " + std::to_string(c.n_head) +
+                    " heads; use " + std::to_string(tp) + " ranks per stage only for models whose heads it divides");
     if (stages > c.n_layer)
         throw Error(std::to_string(stages) + " pipeline stages but the model has only " + std::to_string(c.n_layer) +
                     " layers: use at most " + std::to_string(c.n_layer) + " stages");
@@ -104,6 +106,7 @@ Plan plan_stages(const Topology& t, const Gpt2Config& c, int slots, int context)
                         " layers");
     }
     Plan plan;
+    plan.ranks_per_node = ranks_per_node;
     plan.memory.resize(t.nodes.size());
     plan.stage_of_node.assign(t.nodes.size(), 0);
     plan.rank_of_node.assign(t.nodes.size(), 0);
@@ -112,16 +115,34 @@ Plan plan_stages(const Topology& t, const Gpt2Config& c, int slots, int context)
         sp.layer_begin = ranges[s].first;
         sp.layer_end = ranges[s].second;
         sp.head = s == stages - 1;
+        sp.tp_size = tp;
         for (int r = 0; r < k; ++r) {
             const int node = s * k + r;
             sp.nodes.push_back(node);
             plan.stage_of_node[node] = s;
-            plan.rank_of_node[node] = r;
-            plan.memory[node] = shard_memory(c, {sp.layer_begin, sp.layer_end, sp.embedding(), sp.head, r, k}, slots, context);
+            plan.rank_of_node[node] = r * ranks_per_node;
+            ShardSpec shard;
+            shard.layer_begin = sp.layer_begin;
+            shard.layer_end = sp.layer_end;
+            shard.embedding = sp.embedding();
+            shard.head = sp.head;
+            shard.tp_rank = r * ranks_per_node;
+            shard.tp_ranks = ranks_per_node;
+            shard.tp_size = tp;
+            plan.memory[node] = shard_memory(c, shard, slots, context);
         }
         plan.stages.push_back(sp);
     }
     return plan;
+}
+
+int keep_tensor_parallel_ranks(Topology& rest, int tp_size) {
+    const int survivors = static_cast<int>(rest.nodes.size());
+    int per_stage = std::max(1, tp_size);
+    while (per_stage > 1 && (tp_size % per_stage != 0 || survivors % per_stage != 0)) --per_stage;
+    rest.tensor_parallel = per_stage;
+    rest.strategy = per_stage == 1 ? Strategy::Pipeline : survivors == per_stage ? Strategy::Tensor : Strategy::Hybrid;
+    return std::max(1, tp_size) / per_stage;
 }
 
 std::string Plan::describe(const Topology& t) const {
@@ -133,6 +154,11 @@ std::string Plan::describe(const Topology& t) const {
             const int n = stages[s].nodes[r];
             out += (r ? ", " : "") + t.nodes[n].name + " (" + mib(memory[n].total()) + ")";
         }
+        if (ranks_per_node > 1 && ranks_per_node == stages[s].tp_size)
+            out += ", holding all " + std::to_string(ranks_per_node) + " tensor-parallel ranks";
+        else if (ranks_per_node > 1)
+            out += ", each holding " + std::to_string(ranks_per_node) + " of the " + std::to_string(stages[s].tp_size) +
+                   " tensor-parallel ranks";
         out += "\n";
     }
     return out;

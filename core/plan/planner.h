@@ -11,6 +11,7 @@ namespace distgpt {
 struct StagePlan {
     int layer_begin = 0, layer_end = 0;
     std::vector<int> nodes;  // indices into Topology::nodes, in tensor-parallel rank order
+    int tp_size = 1;         // the stage's tensor-parallel ranks, spread evenly over its nodes
     bool embedding() const;
     bool head = false;
 };
@@ -30,8 +31,9 @@ NodeMemory shard_memory(const Gpt2Config& config, const ShardSpec& shard, int sl
 
 struct Plan {
     std::vector<StagePlan> stages;
-    std::vector<NodeMemory> memory;  // per node
-    std::vector<int> stage_of_node, rank_of_node;
+    std::vector<NodeMemory> memory;                // per node
+    std::vector<int> stage_of_node, rank_of_node;  // rank_of_node: the first rank the node holds
+    int ranks_per_node = 1;
     std::string describe(const Topology& t) const;  // one line per stage
 };
 
@@ -44,12 +46,21 @@ int sequence_slots(int prompts, int in_flight, int stages);
 // last), each run by its tensor-parallel ranks; then checks every node's
 // memory (weights + KV cache for `slots` sequences of `context` tokens).
 // An impossible plan throws Error saying which node lacks how much.
-Plan make_plan(const Topology& topology, const Gpt2Config& config, int slots, int context);
+// `ranks_per_node` > 1 gives each node several tensor-parallel ranks (a
+// re-plan that keeps a run's numerics on fewer nodes).
+Plan make_plan(const Topology& topology, const Gpt2Config& config, int slots, int context, int ranks_per_node = 1);
 
 // The same plan without the memory check, for an editor that marks the
 // nodes that do not fit; throws only when no plan can be made at all
 // (heads or nodes that do not divide, more stages than layers).
-Plan plan_stages(const Topology& topology, const Gpt2Config& config, int slots, int context);
+Plan plan_stages(const Topology& topology, const Gpt2Config& config, int slots, int context, int ranks_per_node = 1);
+
+// After a loss, the plan over `survivors` nodes that computes exactly what a
+// run with `tp_size` tensor-parallel ranks per stage computed: every stage
+// keeps tp_size ranks, spread over as many nodes as the largest divisor of
+// tp_size that divides the survivors (one node per stage, holding them all,
+// when no other does). Fills `rest`'s strategy; returns the ranks per node.
+int keep_tensor_parallel_ranks(Topology& rest, int tp_size);
 // Why `plan` does not fit the nodes' memory limits, one line per node short
 // of memory and a line on what to do; empty when it fits.
 std::string memory_shortfalls(const Plan& plan, const Topology& topology);

@@ -105,6 +105,7 @@ struct Configure {
     int layer_begin = 0, layer_end = 0;
     bool embedding = false, head = false;
     int tp_rank = 0, tp_size = 1;
+    int tp_ranks = 1;  // ranks tp_rank .. tp_rank + tp_ranks - 1 (several after a re-plan)
     int stage = 0, stages = 1;
     int slots = 1, context = 0, threads = 1;
     // A tensor-parallel stage is led by its rank 0: it alone receives the
@@ -112,8 +113,8 @@ struct Configure {
     // before computing, so every rank takes them in the same order.
     std::optional<Peer> next;     // the next stage's rank 0 (none on the last stage)
     std::optional<Peer> first;    // stage 0's rank 0, where the last stage sends tokens (the last stage only)
-    std::vector<Peer> followers;  // rank 0 only: ranks 1.. of this stage
-    std::vector<Peer> tp_peers;   // the collective endpoints of this stage's ranks, in rank order
+    std::vector<Peer> followers;  // rank 0 only: the other nodes of this stage
+    std::vector<Peer> tp_peers;   // the collective endpoint of each rank of this stage, in rank order (a node once per rank it holds)
     bool return_logits = false;   // the last stage sends each sampled row's logits (tests, debugging)
     int eos_token_id = -1;
     std::vector<int> masked_ranges;  // [begin, end) pairs of ids never sampled: ids the tokenizer cannot spell
@@ -125,7 +126,7 @@ struct Configure {
     std::vector<std::string> prev;
     MSGPACK_DEFINE_MAP(run, weights, model_dir, random_shape, config_json, random_seed, layer_begin, layer_end, embedding, head, tp_rank,
                        tp_size, stage, stages, slots, context, threads, next, first, tp_peers, return_logits, eos_token_id, masked_ranges,
-                       shared_memory, inbox, prev, followers);
+                       shared_memory, inbox, prev, followers, tp_ranks);
 };
 
 struct Configured {

@@ -14,7 +14,7 @@ TensorParallelCut tensor_parallel_cut(const std::string& name) {
     return TensorParallelCut::Whole;
 }
 
-TensorSlice slice_for_rank(const TensorView& v, TensorParallelCut cut, int rank, int k) {
+TensorSlice slice_for_ranks(const TensorView& v, TensorParallelCut cut, int first, int count, int k) {
     const std::size_t element = dtype_size(v.dtype);
     TensorSlice out{v.shape, {}};
     auto fail = [&](const std::string& why) {
@@ -22,7 +22,7 @@ TensorSlice slice_for_rank(const TensorView& v, TensorParallelCut cut, int rank,
                      " tensor-parallel ranks");
     };
     if (k == 1 || cut == TensorParallelCut::Whole || cut == TensorParallelCut::RankZeroOnly) {
-        if (cut == TensorParallelCut::RankZeroOnly && rank != 0) return {{}, {}};
+        if (cut == TensorParallelCut::RankZeroOnly && first != 0) return {{}, {}};
         out.bytes.assign(v.data, v.data + v.nbytes);
         return out;
     }
@@ -32,23 +32,23 @@ TensorSlice slice_for_rank(const TensorView& v, TensorParallelCut cut, int rank,
         if (v.shape.size() != 2 || v.shape[0] % k) throw fail("does not split by rows");
         const int64_t rows = v.shape[0] / k;
         const std::size_t row_bytes = static_cast<std::size_t>(v.shape[1]) * element;
-        out.shape[0] = rows;
-        out.bytes.assign(in + rank * rows * row_bytes, in + (rank + 1) * rows * row_bytes);
+        out.shape[0] = rows * count;
+        out.bytes.assign(in + first * rows * row_bytes, in + (first + count) * rows * row_bytes);
         return out;
     }
     // Columns of the last dimension: in every row, one piece (or q, k and v's pieces).
     const int pieces = cut == TensorParallelCut::QkvColumns ? 3 : 1;
     const int64_t cols = v.shape.back();
     if (cols % (pieces * k)) throw fail("does not split by columns");
-    const int64_t piece = cols / pieces, share = piece / k;
+    const int64_t piece = cols / pieces, share = piece / k, kept = share * count;
     const int64_t rows = v.numel() / cols;
-    out.shape.back() = share * pieces;
-    out.bytes.resize(static_cast<std::size_t>(rows * share * pieces) * element);
+    out.shape.back() = kept * pieces;
+    out.bytes.resize(static_cast<std::size_t>(rows * kept * pieces) * element);
     std::byte* dst = out.bytes.data();
     for (int64_t row = 0; row < rows; ++row)
         for (int p = 0; p < pieces; ++p) {
-            const std::size_t bytes = static_cast<std::size_t>(share) * element;
-            std::memcpy(dst, in + (row * cols + p * piece + rank * share) * element, bytes);
+            const std::size_t bytes = static_cast<std::size_t>(kept) * element;
+            std::memcpy(dst, in + (row * cols + p * piece + first * share) * element, bytes);
             dst += bytes;
         }
     return out;

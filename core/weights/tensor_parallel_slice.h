@@ -24,9 +24,10 @@ struct TensorSlice {
     std::vector<std::byte> bytes;
 };
 
-// The part of `v` that rank `rank` of `k` keeps: what the controller streams
-// to a worker without the model, so it receives exactly its shard. Throws
-// Error when the tensor does not divide by k.
-TensorSlice slice_for_rank(const TensorView& v, TensorParallelCut cut, int rank, int k);
+// The part of `v` that ranks [first, first + count) of `k` keep, as one
+// tensor (each cut piece covers their shares side by side): what the
+// controller streams to a worker without the model, so it receives exactly
+// its shard. Throws Error when the tensor does not divide by k.
+TensorSlice slice_for_ranks(const TensorView& v, TensorParallelCut cut, int first, int count, int k);
 
 }  // namespace distgpt

@@ -124,6 +124,24 @@ private Q_SLOTS:
         }
     }
 
+    // A shard holding ranks 2 and 3 of 4 computes each rank's partial apart:
+    // its sum has the bits of the two one-rank shards' partials added.
+    void aShardOfSeveralRanksComputesEachRanksPartial() {
+        std::vector<Stage> ones;
+        for (int r = 2; r < 4; ++r) ones.push_back(make_stage(source, config, layers(0, 4, false, false, r, 4), 1));
+        ShardSpec two = layers(0, 4, false, false, 2, 4);
+        two.tp_ranks = 2;
+        Stage both = make_stage(source, config, two, 1);
+        QCOMPARE(both.shard().describe(), std::string("layers 0-3, tp 3-4/4"));
+        const at::Tensor x = at::randn({5, config.n_embd});  // [N, C]
+        const Segment seg{0, 0, 5};
+        for (int layer = 0; layer < 4; ++layer) {
+            QVERIFY(at::equal(both.attention_partial(layer, x, {&seg, 1}),
+                              ones[0].attention_partial(layer, x, {&seg, 1}) + ones[1].attention_partial(layer, x, {&seg, 1})));
+            QVERIFY(at::equal(both.mlp_partial(layer, x), ones[0].mlp_partial(layer, x) + ones[1].mlp_partial(layer, x)));
+        }
+    }
+
     // A whole model run as a tensor-parallel group of k threads, each holding
     // 1/k of every layer, gives the single model's logits and greedy tokens.
     void tensorParallelModelMatchesTheWhole() {
@@ -133,7 +151,11 @@ private Q_SLOTS:
         std::vector<Stage> shards;
         for (int r = 0; r < k; ++r) {
             shards.push_back(make_stage(source, config, layers(0, 4, true, true, r, k), 1, 1));
-            shards.back().set_all_reduce([&all_reduce, r](at::Tensor& t) { all_reduce(r, t); });
+            shards.back().set_all_reduce([&all_reduce, r](std::span<const at::Tensor> partials) {
+                at::Tensor t = partials[0].clone();  // [N, C]
+                all_reduce(r, t);
+                return t;
+            });
         }
         std::vector<int64_t> seq = prompt(7);
         for (int step = 0; step < 12; ++step) {

@@ -117,33 +117,38 @@ private Q_SLOTS:
             at::equal(logits_of(SafetensorsCheckpoint(path_of(half)), config), logits_of(SafetensorsCheckpoint(path_of(rounded)), config)));
     }
 
-    // What the controller streams to a tensor-parallel rank (only its slices)
-    // loads to the very weights that rank cuts from the whole checkpoint.
+    // What the controller streams to a tensor-parallel shard (only its ranks'
+    // slices) loads to the very weights that shard cuts from the whole checkpoint.
     void slicesStreamedToARankLoadAsCutOnLoad_data() {
         QTest::addColumn<int>("dtype");
         QTest::addColumn<int>("ranks");
-        QTest::newRow("F32, 2 ranks") << static_cast<int>(at::kFloat) << 2;
-        QTest::newRow("F32, 4 ranks") << static_cast<int>(at::kFloat) << 4;
-        QTest::newRow("F16, 2 ranks") << static_cast<int>(at::kHalf) << 2;
+        QTest::addColumn<int>("held");  // ranks per shard
+        QTest::newRow("F32, 2 ranks") << static_cast<int>(at::kFloat) << 2 << 1;
+        QTest::newRow("F32, 4 ranks") << static_cast<int>(at::kFloat) << 4 << 1;
+        QTest::newRow("F16, 2 ranks") << static_cast<int>(at::kHalf) << 2 << 1;
+        QTest::newRow("F32, 4 ranks, 2 per shard") << static_cast<int>(at::kFloat) << 4 << 2;
+        QTest::newRow("F16, 4 ranks, 4 per shard") << static_cast<int>(at::kHalf) << 4 << 4;
     }
     void slicesStreamedToARankLoadAsCutOnLoad() {
         QFETCH(int, dtype);
         QFETCH(int, ranks);
+        QFETCH(int, held);
         QTemporaryDir dir;
         write_random_model(path_of(dir), config, 5);
         if (dtype != static_cast<int>(at::kFloat))
             rewrite_checkpoint(
                 path_of(dir), [](const std::string& n) { return n; }, static_cast<at::ScalarType>(dtype));
         const SafetensorsCheckpoint whole(path_of(dir));
-        for (int rank = 0; rank < ranks; ++rank) {
-            const ShardSpec cut_here{1, 3, false, true, rank, ranks};
+        for (int rank = 0; rank < ranks; rank += held) {
+            ShardSpec cut_here{1, 3, false, true, rank, ranks};
+            cut_here.tp_ranks = held;
             BufferTensorSource sliced;
             int64_t sent = 0;
             for (const auto& name : gpt2_shard_tensor_names(config, 1, 3, false, true, "transformer.")) {
                 const auto how = tensor_parallel_cut(name);
                 if (rank > 0 && how == TensorParallelCut::RankZeroOnly) continue;
                 const TensorView v = whole.get(name);
-                const TensorSlice slice = slice_for_rank(v, how, rank, ranks);
+                const TensorSlice slice = slice_for_ranks(v, how, rank, held, ranks);
                 sliced.add_chunk(name, v.dtype, slice.shape, 0, slice.bytes.size(), slice.bytes.data(), slice.bytes.size());
                 sent += static_cast<int64_t>(slice.bytes.size());
             }
@@ -181,7 +186,7 @@ private Q_SLOTS:
                      reinterpret_cast<const std::byte*>(values.data()),
                      values.size() * 4,
                      "model.safetensors"};
-        const std::string error = error_of([&] { slice_for_rank(v, TensorParallelCut::Columns, 0, 4); });
+        const std::string error = error_of([&] { slice_for_ranks(v, TensorParallelCut::Columns, 0, 1, 4); });
         QVERIFY2(
             contains_all(error, {"transformer.h.0.mlp.c_fc.weight", "[6, 10]", "does not split by columns", "4 tensor-parallel ranks"}),
             error.c_str());

@@ -51,11 +51,12 @@ class TestDistributed : public QObject {
     std::vector<std::vector<int>> prompts;
     GenerationResult reference;
     GenerateOptions options;
+    RunResult tensor_4_;  // the reference for how ranks are spread
 
-    RunResult run_topology(const std::string& json, int micro_batch, int in_flight) {
+    RunResult run_topology(const std::string& json, int micro_batch, int in_flight, int ranks_per_node = 1) {
         const Topology t = parse_topology(json);
         const int slots = in_flight;
-        const Plan plan = make_plan(t, model->config, slots, 64);
+        const Plan plan = make_plan(t, model->config, slots, 64, ranks_per_node);
         ClusterOptions o;
         o.return_logits = true;
         Cluster cluster(t, o);
@@ -149,6 +150,34 @@ private Q_SLOTS:
     }
 
     // One set of workers serves run after run.
+    // A tensor-parallel run computes the same bits however its ranks are
+    // spread over nodes (what a re-plan after a loss relies on): 4 ranks on
+    // 4 nodes, 2 nodes of 2 ranks, one node of 4, and a pipeline of 2 stages
+    // each on one node holding all 4.
+    void tensorParallelRanksGiveTheSameBitsOnAnyNodes_data() {
+        QTest::addColumn<QString>("topology");
+        QTest::addColumn<int>("ranksPerNode");
+        QTest::newRow("tensor 4 as 2 nodes of 2 ranks") << QString::fromStdString(topology("tensor", 2)) << 2;
+        QTest::newRow("tensor 4 as 2 nodes of 2 ranks, streamed") << QString::fromStdString(topology("tensor", 2, "stream")) << 2;
+        QTest::newRow("tensor 4 on one node") << QString::fromStdString(topology("pipeline", 1)) << 4;
+        QTest::newRow("2 stages of 4 ranks, one node each") << QString::fromStdString(topology("pipeline", 2, "stream")) << 4;
+    }
+    void tensorParallelRanksGiveTheSameBitsOnAnyNodes() {
+        QFETCH(QString, topology);
+        QFETCH(int, ranksPerNode);
+        if (tensor_4_.sequences.empty()) tensor_4_ = run_topology(::topology("tensor", 4), 1, 2);
+        const RunResult r = run_topology(topology.toStdString(), 1, 2, ranksPerNode);
+        QVERIFY2(r.error.empty(), r.error.c_str());
+        QCOMPARE(r.sequences.size(), tensor_4_.sequences.size());
+        for (std::size_t i = 0; i < r.sequences.size(); ++i) {
+            QCOMPARE(r.sequences[i].generated_ids, tensor_4_.sequences[i].generated_ids);
+            QVERIFY2(r.sequences[i].logits == tensor_4_.sequences[i].logits, ("sequence " + std::to_string(i)).c_str());
+        }
+        // 4 ranks with 2 or 4 per node: the partial sums of others were
+        // exchanged, and are not the single process's bits (order matters).
+        QVERIFY(tensor_4_.sequences[0].logits != reference.sequences[0].logits);
+    }
+
     void servesRunAfterRun() {
         const Topology t = parse_topology(topology("pipeline", 2));
         const Plan plan = make_plan(t, model->config, 2, 64);
@@ -240,6 +269,36 @@ private Q_SLOTS:
         QCOMPARE(plan.stages.size(), size_t(3));
         QVERIFY(plan.stages[2].layer_end - plan.stages[2].layer_begin < plan.stages[0].layer_end - plan.stages[0].layer_begin);
         QCOMPARE(plan.stages[2].layer_end, 12);
+    }
+
+    // After a loss, every stage keeps the run's tensor-parallel ranks on the
+    // nodes left: as many nodes per stage as divide both, the ranks spread evenly.
+    void aReplanKeepsTheTensorParallelRanks_data() {
+        QTest::addColumn<int>("tpSize");
+        QTest::addColumn<int>("survivors");
+        QTest::addColumn<int>("strategy");
+        QTest::addColumn<int>("nodesPerStage");
+        QTest::addColumn<int>("ranksPerNode");
+        QTest::newRow("pipeline of 3, 2 left") << 1 << 2 << int(Strategy::Pipeline) << 1 << 1;
+        QTest::newRow("tensor 2, 1 left") << 2 << 1 << int(Strategy::Pipeline) << 1 << 2;
+        QTest::newRow("hybrid 2x2, 3 left") << 2 << 3 << int(Strategy::Pipeline) << 1 << 2;
+        QTest::newRow("hybrid 2x3, 4 left") << 2 << 4 << int(Strategy::Hybrid) << 2 << 1;
+        QTest::newRow("tensor 4, 3 left") << 4 << 3 << int(Strategy::Pipeline) << 1 << 4;
+        QTest::newRow("tensor 4, 2 left") << 4 << 2 << int(Strategy::Tensor) << 2 << 2;
+    }
+    void aReplanKeepsTheTensorParallelRanks() {
+        QFETCH(int, tpSize);
+        QFETCH(int, survivors);
+        QFETCH(int, strategy);
+        QFETCH(int, nodesPerStage);
+        QFETCH(int, ranksPerNode);
+        Topology rest = parse_topology(topology("pipeline", survivors));
+        QCOMPARE(keep_tensor_parallel_ranks(rest, tpSize), ranksPerNode);
+        QCOMPARE(int(rest.strategy), strategy);
+        QCOMPARE(rest.ranks_per_stage(), nodesPerStage);
+        const Plan plan = make_plan(rest, model->config, 1, 64, ranksPerNode);
+        for (const auto& stage : plan.stages) QCOMPARE(stage.tp_size, tpSize);
+        QCOMPARE(plan.describe(rest).find("tensor-parallel ranks") != std::string::npos, ranksPerNode > 1);
     }
 };
 

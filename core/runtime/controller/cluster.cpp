@@ -121,9 +121,9 @@ struct Cluster::Impl {
             rest.nodes.clear();
             rest.layers.clear();  // manual ranges were for the old stage count
             for (int i : active()) rest.nodes.push_back(topology.nodes[i]);
-            if (rest.strategy == Strategy::Hybrid && static_cast<int>(active().size()) % rest.tensor_parallel != 0)
-                rest.strategy = Strategy::Pipeline;
-            const Plan next = make_plan(rest, configured_model->config, slots, context_tokens);
+            // Every stage keeps the run's tensor-parallel ranks, so the text stays the same.
+            const int ranks_per_node = keep_tensor_parallel_ranks(rest, topology.ranks_per_stage());
+            const Plan next = make_plan(rest, configured_model->config, slots, context_tokens, ranks_per_node);
             const std::string how = "re-planned over " + std::to_string(active().size()) + " node(s): " + next.describe(rest);
             status(lost + ": " + how);
             for (auto& loss : losses) {

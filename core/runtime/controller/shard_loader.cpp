@@ -1,6 +1,7 @@
 #include "runtime/controller/shard_loader.h"
 
 #include "model/shard_spec.h"
+#include "runtime/configured_shard.h"
 #include "runtime/controller/cluster.h"
 #include "runtime/controller/node_connections.h"
 #include "util/error.h"
@@ -35,10 +36,9 @@ std::vector<LoadedShard> ShardLoader::load(const ShardLoad& load) {
         loaded[p] = {node, c.stage, c.tp_rank, {}, 0};
         if (c.weights == proto::ShardWeights::Streamed) {
             if (load.source.is_random()) throw Error("a random model is drawn on each worker; it is never streamed");
-            loaded[p].streamed_bytes = stream_weights(node, load.plan.stages[c.stage], c.tp_rank, c.tp_size, load.model);
+            loaded[p].streamed_bytes = stream_weights(node, load.plan.stages[c.stage], configured_shard(c), load.model);
         }
-        status("node '" + connections_.name(node) + "': loading " +
-               ShardSpec{c.layer_begin, c.layer_end, c.embedding, c.head, c.tp_rank, c.tp_size}.describe());
+        status("node '" + connections_.name(node) + "': loading " + configured_shard(c).describe());
         connections_.send(node, proto::encode(c));
     }
     for (auto& shard : loaded)
@@ -75,7 +75,8 @@ proto::Configure ShardLoader::configure_message(const ShardLoad& load, int plan_
     c.embedding = stage.embedding();
     c.head = stage.head;
     c.tp_rank = plan.rank_of_node[plan_node];
-    c.tp_size = static_cast<int>(stage.nodes.size());
+    c.tp_ranks = plan.ranks_per_node;
+    c.tp_size = stage.tp_size;
     c.stage = s;
     c.stages = static_cast<int>(plan.stages.size());
     c.slots = load.slots;
@@ -88,9 +89,10 @@ proto::Configure ShardLoader::configure_message(const ShardLoad& load, int plan_
     if (stage.head) c.first = peer(leader_of(0));
     if (c.tp_rank == 0)
         for (std::size_t r = 1; r < stage.nodes.size(); ++r) c.followers.push_back(peer(load.nodes[stage.nodes[r]]));
-    for (int rank : stage.nodes) {
-        const int n = load.nodes[rank];
-        c.tp_peers.push_back({connections_.peer_endpoint(n, connections_.hello(n).collective_endpoint), key_of(n)});
+    for (int stage_node : stage.nodes) {
+        const int n = load.nodes[stage_node];
+        for (int r = 0; r < plan.ranks_per_node; ++r)  // once per rank it holds
+            c.tp_peers.push_back({connections_.peer_endpoint(n, connections_.hello(n).collective_endpoint), key_of(n)});
     }
     c.return_logits = options_.return_logits;
     c.shared_memory = topology_.transport == TransportChoice::Auto;
@@ -115,22 +117,24 @@ proto::ShardWeights ShardLoader::weights_for(int node, const ModelSource& source
     return connections_.hello(node).model_dir.empty() ? proto::ShardWeights::Streamed : proto::ShardWeights::Disk;
 }
 
-// Exactly the node's shard: its layers, and of each tensor only its
-// tensor-parallel rank's slice (the worker then loads it as it comes).
-int64_t ShardLoader::stream_weights(int node, const StagePlan& stage, int rank, int ranks, const OpenedModel& model) {
+// Exactly the node's shard: its layers, and of each tensor only the slices
+// of the tensor-parallel ranks it holds (the worker loads them as they come).
+int64_t ShardLoader::stream_weights(int node, const StagePlan& stage, const ShardSpec& shard, const OpenedModel& model) {
     auto names = gpt2_shard_tensor_names(model.config, stage.layer_begin, stage.layer_end, stage.embedding(), stage.head,
                                          Gpt2Names(*model.weights).prefix());
-    std::erase_if(names, [&](const std::string& n) { return rank > 0 && tensor_parallel_cut(n) == TensorParallelCut::RankZeroOnly; });
+    std::erase_if(
+        names, [&](const std::string& n) { return !shard.holds_rank_zero() && tensor_parallel_cut(n) == TensorParallelCut::RankZeroOnly; });
     uint64_t total = 0, sent = 0;
     for (const auto& name : names) {
         const auto cut = tensor_parallel_cut(name);
+        const uint64_t nbytes = model.weights->header(name).nbytes;
         total +=
-            model.weights->header(name).nbytes / (cut == TensorParallelCut::Whole || cut == TensorParallelCut::RankZeroOnly ? 1 : ranks);
+            cut == TensorParallelCut::Whole || cut == TensorParallelCut::RankZeroOnly ? nbytes : nbytes / shard.tp_size * shard.tp_ranks;
     }
     int last_percent = -1;
     for (const auto& name : names) {
         const TensorView whole = model.weights->get(name);
-        const TensorSlice v = slice_for_rank(whole, tensor_parallel_cut(name), rank, ranks);
+        const TensorSlice v = slice_for_ranks(whole, tensor_parallel_cut(name), shard.tp_rank, shard.tp_ranks, shard.tp_size);
         model.weights->release(whole);
         const uint64_t nbytes = v.bytes.size();
         for (uint64_t offset = 0; offset < nbytes || (nbytes == 0 && offset == 0); offset += kWeightChunkBytes) {

@@ -45,7 +45,7 @@ private:
     void admit_peers(const std::vector<int>& nodes);
     proto::Configure configure_message(const ShardLoad& load, int plan_node) const;
     proto::ShardWeights weights_for(int node, const ModelSource& source) const;
-    int64_t stream_weights(int node, const StagePlan& stage, int rank, int ranks, const OpenedModel& model);
+    int64_t stream_weights(int node, const StagePlan& stage, const ShardSpec& shard, const OpenedModel& model);
     void status(const std::string& text) const;
 
     NodeConnections& connections_;

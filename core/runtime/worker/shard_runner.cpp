@@ -2,6 +2,7 @@
 #include "runtime/worker/shard_runner.h"
 
 #include "model/stage.h"
+#include "runtime/configured_shard.h"
 #include "net/sockets.h"
 #include "sample/sampler.h"
 #include "util/error.h"
@@ -37,14 +38,15 @@ struct ShardRunner::Impl {
     Impl(const proto::Configure& c, const Gpt2Config& model, const TensorSource& weights, AllReduce all_reduce)
         : cfg(c),
           config(model),
-          stage(load_stage_weights(weights, model,
-                                   ShardSpec{c.layer_begin, c.layer_end, c.embedding, c.head, c.tp_rank, c.tp_size,
-                                             c.weights == proto::ShardWeights::Streamed}),
-                c.slots, c.context > 0 ? c.context : model.n_positions, c.threads) {
-        if (c.tp_size > 1)
-            stage.set_all_reduce([all_reduce](at::Tensor& t) {
-                if (!t.is_contiguous()) t = t.contiguous();
-                all_reduce(t.data_ptr<float>(), static_cast<std::size_t>(t.numel()));
+          stage(load_stage_weights(weights, model, configured_shard(c)), c.slots, c.context > 0 ? c.context : model.n_positions,
+                c.threads) {
+        if (c.tp_ranks < c.tp_size)  // peers hold the other ranks
+            stage.set_all_reduce([all_reduce](std::span<const at::Tensor> partials) {
+                std::vector<const float*> mine;
+                for (const auto& p : partials) mine.push_back(p.data_ptr<float>());  // contiguous, from Stage
+                at::Tensor sum = at::empty(partials[0].sizes());                     // [N, C]
+                all_reduce(mine, static_cast<std::size_t>(sum.numel()), sum.data_ptr<float>());
+                return sum;
             });
     }
 

@@ -4,6 +4,7 @@
 #include "weights/tensor_source.h"
 
 #include <functional>
+#include <span>
 #include <map>
 #include <memory>
 #include <vector>
@@ -27,8 +28,9 @@ struct StepOutput {
 // each sequence's sampler and length. Torch stays behind this interface.
 class ShardRunner {
 public:
-    // Sums a tensor-parallel partial across the group, in place.
-    using AllReduce = std::function<void(float* data, std::size_t count)>;
+    // Sums a tensor-parallel group's partials: this shard's (one per rank it
+    // holds, in rank order) and its peers', into `sum`.
+    using AllReduce = std::function<void(std::span<const float* const> partials, std::size_t count, float* sum)>;
 
     ShardRunner(const proto::Configure& configure, const Gpt2Config& config, const TensorSource& weights, AllReduce all_reduce);
     ~ShardRunner();

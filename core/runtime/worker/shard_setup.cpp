@@ -3,6 +3,7 @@
 #include "model/random_gpt2.h"
 #include "model/shard_spec.h"
 #include "plan/planner.h"
+#include "runtime/configured_shard.h"
 #include "util/error.h"
 #include "weights/gpt2_checkpoint_layout.h"
 #include "weights/safetensors.h"
@@ -50,7 +51,7 @@ ShardModel ShardSetup::open(const proto::Configure& c) {
 
 // Refuses what cannot fit before allocating it.
 void ShardSetup::check_memory(const Gpt2Config& config, const proto::Configure& c) const {
-    const ShardSpec spec{c.layer_begin, c.layer_end, c.embedding, c.head, c.tp_rank, c.tp_size};
+    const ShardSpec spec = configured_shard(c);
     spec.validate(config);
     if (memory_limit_ <= 0) return;
     const NodeMemory need = shard_memory(config, spec, c.slots, c.context > 0 ? c.context : config.n_positions);

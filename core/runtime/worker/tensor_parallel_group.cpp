@@ -1,5 +1,6 @@
 #include "runtime/worker/tensor_parallel_group.h"
 
+#include "model/rank_order_sum.h"
 #include "net/sockets.h"
 #include "proto/codec.h"
 #include "util/error.h"
@@ -35,53 +36,54 @@ std::vector<std::string> TensorParallelGroup::configure(const proto::Configure& 
     clear();
     run_ = c.run;
     rank_ = c.tp_rank;
+    ranks_ = c.tp_ranks;
+    size_ = c.tp_size;
     stage_ = c.stage;
+    if (static_cast<int>(c.tp_peers.size()) != size_ || ranks_ < 1 || rank_ < 0 || rank_ + ranks_ > size_)
+        throw Error("configure: tensor-parallel ranks " + std::to_string(rank_) + ".." + std::to_string(rank_ + ranks_ - 1) + " of " +
+                    std::to_string(size_) + " with " + std::to_string(c.tp_peers.size()) + " peer endpoints do not fit together");
     std::vector<std::string> warnings;
-    const int k = static_cast<int>(c.tp_peers.size());
     const std::string ring_run = c.run + "/all-reduce";
-    for (int r = 0; r < k; ++r) {
-        if (r == rank_) {
-            to_.emplace_back(std::nullopt);
-            continue;
-        }
+    const std::string& me = c.tp_peers[rank_].endpoint;
+    for (int r = 0; r < size_; ++r) {
+        // A worker holding several ranks is named once per rank, side by side: connect to it once.
+        if (holds(r) || (r > 0 && !holds(r - 1) && c.tp_peers[r].endpoint == c.tp_peers[r - 1].endpoint)) continue;
+        const std::string& them = c.tp_peers[r].endpoint;
         zmq::socket_t s = net::make_socket(context_, zmq::socket_type::push);
         net::make_curve_client(s, keys_, c.tp_peers[r].key);
-        s.connect(c.tp_peers[r].endpoint);
-        to_.emplace_back(net::RingOutlink(
-            std::move(s), c.shared_memory ? net::ring_name(ring_run, c.tp_peers[rank_].endpoint, c.tp_peers[r].endpoint) : "", run_));
+        s.connect(them);
+        to_.emplace_back(std::move(s), c.shared_memory ? net::ring_name(ring_run, me, them) : "", run_);
         if (!c.shared_memory) continue;
         try {
-            from_.add(net::ShmRing::create(net::ring_name(ring_run, c.tp_peers[r].endpoint, c.tp_peers[rank_].endpoint)));
+            from_.add(net::ShmRing::create(net::ring_name(ring_run, them, me)));
         } catch (const Error& e) {
-            warnings.push_back(std::string(e.what()) + "; partial sums from rank " + std::to_string(r) + " come by ZeroMQ");
+            warnings.push_back(std::string(e.what()) + "; partial sums from " + them + " come by ZeroMQ");
         }
     }
     return warnings;
 }
 
-void TensorParallelGroup::all_reduce(float* data, std::size_t count, const std::function<bool()>& interrupted) {
-    const int k = static_cast<int>(to_.size());
+void TensorParallelGroup::all_reduce(std::span<const float* const> mine, std::size_t count, float* sum,
+                                     const std::function<bool()>& interrupted) {
     const int64_t counter = ++counter_;
     for (auto& peer : to_) {
-        if (!peer) continue;
         proto::Parts frames;
-        frames.push_back(proto::frame_of(data, count * sizeof(float)));
-        peer->send(proto::encode(proto::Partial{counter, rank_, run_}, std::move(frames)));
+        for (const float* partial : mine) frames.push_back(proto::frame_of(partial, count * sizeof(float)));
+        peer.send(proto::encode(proto::Partial{counter, rank_, run_}, std::move(frames)));
     }
-    std::map<int, std::vector<float>> mine = std::move(early_[counter]);
+    std::map<int, std::vector<float>> theirs = std::move(early_[counter]);
     early_.erase(counter);
-    for (const auto& [rank, values] : mine)
+    for (const auto& [rank, values] : theirs)
         if (values.size() != count) throw Error("a partial sum from rank " + std::to_string(rank) + " does not fit this all-reduce");
-    mine[rank_].assign(data, data + count);
     const int64_t start = net::now_ns();
-    while (static_cast<int>(mine.size()) < k) {
+    while (static_cast<int>(theirs.size()) < size_ - ranks_) {
         bool got = false;
         while (auto parts = from_.receive()) {
-            take(std::move(*parts), counter, count, mine);
+            take(std::move(*parts), counter, count, theirs);
             got = true;
         }
         if (auto parts = net::receive(pull_, std::chrono::milliseconds(0))) {
-            take(std::move(*parts), counter, count, mine);
+            take(std::move(*parts), counter, count, theirs);
             got = true;
         }
         if (got) continue;
@@ -99,33 +101,38 @@ void TensorParallelGroup::all_reduce(float* data, std::size_t count, const std::
             throw AllReduceInterrupted();
         }
         if (from_.prepare_to_block())
-            if (auto parts = net::receive(pull_, std::chrono::milliseconds(100))) take(std::move(*parts), counter, count, mine);
+            if (auto parts = net::receive(pull_, std::chrono::milliseconds(100))) take(std::move(*parts), counter, count, theirs);
         from_.awake();
     }
-    std::copy(mine[0].begin(), mine[0].end(), data);
-    for (int r = 1; r < k; ++r)
-        for (std::size_t i = 0; i < count; ++i) data[i] += mine[r][i];
+    std::vector<const float*> by_rank;
+    for (int r = 0; r < size_; ++r) by_rank.push_back(holds(r) ? mine[r - rank_] : theirs[r].data());
+    sum_in_rank_order(by_rank, count, sum);
 }
 
-void TensorParallelGroup::take(proto::Parts parts, int64_t counter, std::size_t count, std::map<int, std::vector<float>>& mine) {
+// A peer's partials: one frame for each rank it holds, from its first rank on.
+void TensorParallelGroup::take(proto::Parts parts, int64_t counter, std::size_t count, std::map<int, std::vector<float>>& theirs) {
     const proto::Message m = proto::decode(std::move(parts));
     if (m.type == proto::Wake::kType) return;
     const auto p = m.as<proto::Partial>();
     if (p.run != run_) return;  // an earlier run's, still on its way
-    const int k = static_cast<int>(to_.size());
-    if (p.rank < 0 || p.rank >= k || p.rank == rank_)
-        throw Error("a partial sum from rank " + std::to_string(p.rank) + " in a group of " + std::to_string(k));
-    if (m.frames.size() != 1 || m.frames[0].size() % sizeof(float))
-        throw Error("a partial sum from rank " + std::to_string(p.rank) + " is not one frame of floats");
+    const int held = static_cast<int>(m.frames.size());
+    const bool overlaps_mine = p.rank < rank_ + ranks_ && rank_ < p.rank + held;
+    if (held < 1 || p.rank < 0 || p.rank + held > size_ || overlaps_mine)
+        throw Error("partial sums from ranks " + std::to_string(p.rank) + ".." + std::to_string(p.rank + held - 1) + " in a group of " +
+                    std::to_string(size_) + " where this worker holds " + std::to_string(rank_) + ".." +
+                    std::to_string(rank_ + ranks_ - 1));
     std::vector<float> scratch;
-    const auto frame = proto::frame_values(m.frames[0], scratch);
-    const float* values = frame.data();
-    const std::size_t n = frame.size();
-    if (p.counter == counter) {
-        if (n != count) throw Error("a partial sum from rank " + std::to_string(p.rank) + " does not fit this all-reduce");
-        mine[p.rank].assign(values, values + n);
-    } else if (p.counter > counter) {
-        early_[p.counter][p.rank].assign(values, values + n);  // the next all-reduce's: checked when it comes
+    for (int i = 0; i < held; ++i) {
+        const int rank = p.rank + i;
+        if (m.frames[i].size() % sizeof(float))
+            throw Error("a partial sum from rank " + std::to_string(rank) + " is not a whole number of floats");
+        const auto values = proto::frame_values(m.frames[i], scratch);
+        if (p.counter == counter) {
+            if (values.size() != count) throw Error("a partial sum from rank " + std::to_string(rank) + " does not fit this all-reduce");
+            theirs[rank].assign(values.begin(), values.end());
+        } else if (p.counter > counter) {
+            early_[p.counter][rank].assign(values.begin(), values.end());  // the next all-reduce's: checked when it comes
+        }
     }
 }
 

@@ -8,6 +8,7 @@
 #include <functional>
 #include <map>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -19,38 +20,42 @@ struct AllReduceInterrupted : std::exception {
 };
 
 // This worker's place in its stage's tensor-parallel group: the all-reduce
-// that sums every rank's partial result. Every rank sends its partial to
-// every other and sums all of them in rank order, so every rank ends with the
-// very same bits. Partials go through a shared-memory ring to ranks on this
-// machine and ZeroMQ (PUSH to the peer's collective PULL) to the others.
+// that sums every rank's partial result. A worker holds one rank, or several
+// after a re-plan; it sends its ranks' partials to every other worker of the
+// group and sums all k in rank order (sum_in_rank_order), so every worker
+// ends with the very same bits however the ranks are spread. Partials go
+// through a shared-memory ring to workers on this machine and ZeroMQ (PUSH
+// to the peer's collective PULL) to the others.
 class TensorParallelGroup {
 public:
     // Binds the PULL socket that peers on other machines push partials to.
     TensorParallelGroup(zmq::context_t& context, const net::KeyPair& keys, bool curve, const std::string& host);
     const std::string& endpoint() const { return endpoint_; }
 
-    // A new run: connects to the ranks of `c.tp_peers`, makes a ring for each.
-    // Returns a warning for each ring that could not be made.
+    // A new run: connects to the other workers of `c.tp_peers`, makes a ring
+    // for each. Returns a warning for each ring that could not be made.
     std::vector<std::string> configure(const proto::Configure& c);
     void clear();
 
-    // Sums `data` over the group in place. Throws Error naming the stage when
-    // a peer sends nothing for 30 s or its partial does not fit. While it
-    // waits on a peer it asks `interrupted` every 100 ms; when that says yes
-    // (a peer died and the controller re-plans) it throws AllReduceInterrupted.
-    void all_reduce(float* data, std::size_t count, const std::function<bool()>& interrupted = {});
+    // Sums the group's partials into `sum`: `mine` are this worker's, one per
+    // rank it holds, `count` floats each. Throws Error naming the stage when a
+    // peer sends nothing for 30 s or its partial does not fit. While it waits
+    // on a peer it asks `interrupted` every 100 ms; when that says yes (a peer
+    // died and the controller re-plans) it throws AllReduceInterrupted.
+    void all_reduce(std::span<const float* const> mine, std::size_t count, float* sum, const std::function<bool()>& interrupted = {});
 
 private:
-    void take(proto::Parts parts, int64_t counter, std::size_t count, std::map<int, std::vector<float>>& mine);
+    bool holds(int rank) const { return rank >= rank_ && rank < rank_ + ranks_; }
+    void take(proto::Parts parts, int64_t counter, std::size_t count, std::map<int, std::vector<float>>& theirs);
 
     zmq::context_t& context_;
     const net::KeyPair& keys_;
     zmq::socket_t pull_;
     std::string endpoint_;
     std::string run_;
-    int rank_ = 0, stage_ = 0;
-    std::vector<std::optional<net::RingOutlink>> to_;  // by rank; none for this rank
-    net::RingInbox from_;                              // one ring per other rank on this machine
+    int rank_ = 0, ranks_ = 1, size_ = 1, stage_ = 0;  // this worker holds ranks [rank_, rank_ + ranks_) of size_
+    std::vector<net::RingOutlink> to_;                 // one per other worker of the group
+    net::RingInbox from_;                              // one ring per other worker on this machine
     int64_t counter_ = 0;
     std::map<int64_t, std::map<int, std::vector<float>>> early_;  // partials of all-reduces not yet reached
 };

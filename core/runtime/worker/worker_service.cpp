@@ -356,7 +356,9 @@ struct WorkerService::Impl {
         cfg = c;
         for (const auto& warning : links.configure(c)) std::cerr << options.name << ": " << warning << std::endl;
         for (const auto& warning : tensor_parallel->configure(c)) std::cerr << options.name << ": " << warning << std::endl;
-        runner = std::make_unique<ShardRunner>(c, model.config, *model.weights, [this](float* d, std::size_t n) { all_reduce(d, n); });
+        runner = std::make_unique<ShardRunner>(
+            c, model.config, *model.weights,
+            [this](std::span<const float* const> mine, std::size_t n, float* sum) { all_reduce(mine, n, sum); });
         model = {};
         setup->clear();
         if (c.next) links.connect(c.next->endpoint, c.next->key);
@@ -369,11 +371,12 @@ struct WorkerService::Impl {
         flush_trace();
     }
 
-    void all_reduce(float* data, std::size_t count) {
+    void all_reduce(std::span<const float* const> mine, std::size_t count, float* sum) {
         const int64_t t0 = net::now_ns();
-        tensor_parallel->all_reduce(data, count, [this] { return owner_calls(); });
+        tensor_parallel->all_reduce(mine, count, sum, [this] { return owner_calls(); });
+        // Bytes received: the partials of the ranks held elsewhere.
         span(SpanKind::AllReduce, t0, net::now_ns(), working_on.group, working_on.step,
-             static_cast<int64_t>(count * sizeof(float) * (cfg.tp_size - 1)));
+             static_cast<int64_t>(count * sizeof(float) * (cfg.tp_size - cfg.tp_ranks)));
     }
 
     void emit(StepOutput out) {
