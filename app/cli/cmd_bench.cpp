@@ -117,6 +117,7 @@ void add_bench(CLI::App& app, int& exit_code) {
     decode->add_flag("--json", args->json, "print JSON");
     decode->callback([args, &exit_code] { exit_code = guarded("bench decode", [&] { return run_decode(*args); }); });
     add_cluster_benches(*c, exit_code);
+    add_fault_bench(*c, exit_code);
     c->require_subcommand(1);
 }
 

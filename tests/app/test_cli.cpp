@@ -173,6 +173,10 @@ private Q_SLOTS:
         QTest::newRow("unknown flag") << run + QStringList{"--bogus"} << "--bogus";
         QTest::newRow("threads 0") << QStringList{"generate", "--random-init", "tiny", "--prompt", "x", "--threads", "0"}
                                    << "--threads: Value 0 not in range 1";
+        QTest::newRow("fault bench, unknown strategy")
+            << QStringList{"bench", "faults", "--strategy", "ring"} << "--strategy: Check ring value in";
+        QTest::newRow("fault bench, hybrid of 3")
+            << QStringList{"bench", "faults", "--strategy", "hybrid", "--nodes", "3"} << "needs a multiple of 2 --nodes";
         QTest::newRow("missing eval file") << QStringList{"eval", "--random-init", "tiny", "--text", "/no/file.txt"}
                                            << "cannot open text file /no/file.txt";
     }

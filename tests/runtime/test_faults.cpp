@@ -13,6 +13,8 @@
 #include <QProcess>
 #include <QTest>
 
+#include <nlohmann/json.hpp>
+
 #include <csignal>
 #include <filesystem>
 #include <set>
@@ -25,7 +27,7 @@ Q_DECLARE_METATYPE(Strategy)
 
 namespace {
 
-enum class Phase { Greeting, StreamingWeights, Decode };
+enum class Phase { Greeting, ClockReading, StreamingWeights, Decode };
 enum class Fault { Kill, Stop };
 
 std::set<std::string> shm_rings() {
@@ -104,6 +106,7 @@ class TestFaults : public QObject {
         ClusterOptions o = options();
         o.on_status = [&](const std::string& s) {
             if (phase == Phase::Greeting && s == "greeting node '" + victim_name + "'") strike();
+            if (phase == Phase::ClockReading && s == "reading the clock of node '" + victim_name + "'") strike();
             if (phase == Phase::StreamingWeights && s.starts_with("node '" + victim_name + "': streaming weights")) strike();
         };
         Outcome out;
@@ -140,6 +143,7 @@ private Q_SLOTS:
             QTest::newRow(name) << s << n << int(p) << int(f) << victim;
         };
         row("pipeline 3, kill while greeted", Strategy::Pipeline, 3, Phase::Greeting, Fault::Kill, 1);
+        row("pipeline 3, kill while its clock is read", Strategy::Pipeline, 3, Phase::ClockReading, Fault::Kill, 2);
         row("pipeline 3, kill while weights stream", Strategy::Pipeline, 3, Phase::StreamingWeights, Fault::Kill, 1);
         row("pipeline 3, SIGSTOP while weights stream", Strategy::Pipeline, 3, Phase::StreamingWeights, Fault::Stop, 2);
         row("pipeline 3, kill during decode", Strategy::Pipeline, 3, Phase::Decode, Fault::Kill, 0);
@@ -303,6 +307,23 @@ private Q_SLOTS:
         // An orphan checks its lifeline once its liveness thread runs; until then it may still be loading
         // its libraries (seconds under a sanitizer), so the bound is generous: the claim is that it exits.
         for (pid_t child : children) QTRY_VERIFY_WITH_TIMEOUT(!process_alive(child) || is_zombie(child), 30000);
+    }
+
+    // The soak benchmark, briefly: every trial recovered, to the bit.
+    void theFaultSoakReportsEveryTrial() {
+        const QString out = QString::fromStdString((path_of(dir) / "soak.json").string());
+        QProcess cli;
+        cli.setProcessChannelMode(QProcess::MergedChannels);
+        cli.setStandardOutputFile(QString::fromStdString((path_of(dir) / "soak.log").string()));
+        cli.start(DISTGPT_CLI, {"bench", "faults", "--strategy", "hybrid", "--nodes", "4", "--trials", "3", "--seed", "5", "--out", out});
+        QVERIFY(cli.waitForFinished(300000));
+        QCOMPARE(cli.exitCode(), 0);
+        const auto j = nlohmann::json::parse(read_file(out.toStdString()));
+        QCOMPARE(j["trials"].get<int>(), 3);
+        QCOMPARE(j["rows"].size(), size_t(3));
+        QCOMPARE(j["recovered"].get<int>(), 3);
+        QCOMPARE(j["identical"].get<int>(), 3);
+        for (const auto& row : j["rows"]) QVERIFY(row["victim"].get<int>() >= 0 && row["victim"].get<int>() < 4);
     }
 
 private:

@@ -27,7 +27,7 @@ NodeConnections::NodeConnections(const Topology& topology, const ClusterOptions&
         if (!gone_[i]) watched_.push_back(i);
     for (int i : std::vector<int>(watched_)) greet(i, options);
     const std::string own_boot = boot_id();
-    for (int i : std::vector<int>(watched_)) measure_clock(i, std::chrono::milliseconds(options.hello_timeout_ms), own_boot);
+    for (int i : std::vector<int>(watched_)) measure_clock(i, options, own_boot);
     if (watched_.empty()) throw Error("no worker could be started: " + lost_at_start_.front().why);
     std::vector<std::string> beat_endpoints(n), server_keys;
     for (int i : watched_) beat_endpoints[i] = peer_endpoint(i, hellos_[i].heartbeat_endpoint);
@@ -102,7 +102,10 @@ void NodeConnections::greet(int node, const ClusterOptions& options) {
 // Offset of a worker's clock, from the ping with the smallest round trip:
 // off by up to half of it (tens of µs on loopback). A worker on this machine
 // reads the same monotonic clock: its offset is exactly 0.
-void NodeConnections::measure_clock(int node, std::chrono::milliseconds timeout, const std::string& own_boot) {
+// A node that stops answering meanwhile is lost, as at its hello.
+void NodeConnections::measure_clock(int node, const ClusterOptions& options, const std::string& own_boot) try {
+    if (options.on_status) options.on_status("reading the clock of node '" + name(node) + "'");
+    const std::chrono::milliseconds timeout(options.hello_timeout_ms);
     unless_dead(node, [&] {
         double best_rtt = 1e18;
         for (int k = 0; k < 8; ++k) {
@@ -120,6 +123,8 @@ void NodeConnections::measure_clock(int node, std::chrono::milliseconds timeout,
         identities_[node].clock_offset_us = offset_ns_[node] / 1e3;
         identities_[node].rtt_us = best_rtt / 1e3;
     });
+} catch (const NodeSilent& e) {
+    lose(e.node, e.what());
 }
 
 std::string NodeConnections::peer_endpoint(int node, const std::string& reported) const {

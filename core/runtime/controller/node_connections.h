@@ -66,7 +66,7 @@ public:
 private:
     void start_or_attach(int node, const ClusterOptions& options);
     void greet(int node, const ClusterOptions& options);
-    void measure_clock(int node, std::chrono::milliseconds timeout, const std::string& own_boot);
+    void measure_clock(int node, const ClusterOptions& options, const std::string& own_boot);
     void lose(int node, const std::string& why);
     // Runs `step` for a node; when a node dies meanwhile (this one or another
     // watched one), loses it and, if it was another, tries again.
