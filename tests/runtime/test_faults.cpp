@@ -20,6 +20,8 @@
 #include <set>
 #include <thread>
 
+#include <sys/wait.h>
+
 using namespace distgpt;
 using namespace distgpt::test;
 
@@ -27,7 +29,7 @@ Q_DECLARE_METATYPE(Strategy)
 
 namespace {
 
-enum class Phase { Greeting, ClockReading, StreamingWeights, Decode };
+enum class Phase { Greeting, ClockReading, StreamingWeights, Prefill, Decode };
 enum class Fault { Kill, Stop };
 
 std::set<std::string> shm_rings() {
@@ -44,8 +46,9 @@ bool process_alive(pid_t pid) { return ::kill(pid, 0) == 0; }
 // nodes, so a test holds their process ids.
 struct Workers {
     std::vector<std::unique_ptr<LocalWorker>> all;
-    explicit Workers(int n) {
-        for (int i = 0; i < n; ++i) all.push_back(std::make_unique<LocalWorker>(std::string(1, char('a' + i)), 1, 0));
+    explicit Workers(int n, LocalWorker::Tie tie = LocalWorker::Tie::EndsWithItsController) {
+        for (int i = 0; i < n; ++i)
+            all.push_back(std::make_unique<LocalWorker>(std::string(1, char('a' + i)), 1, 0, std::vector<std::string>{}, tie));
     }
     Topology topology(Strategy strategy) const {
         Topology t;
@@ -119,6 +122,11 @@ class TestFaults : public QObject {
             r.on_token = [&](const TokenMark&) {
                 if (phase == Phase::Decode && ++seen == 12) strike();
             };
+            // Prefill: stage 0 has computed its part of the prompts; the later stages' part is next.
+            r.on_spans = [&](const std::vector<TraceSpan>& spans) {
+                for (const auto& s : spans)
+                    if (phase == Phase::Prefill && s.kind == SpanKind::Compute && s.step == 0 && s.node == 0) strike();
+            };
             out.result = cluster.run(r);
         }
         if (struck && fault == Fault::Stop) ::kill(workers.all[victim]->pid(), SIGCONT);
@@ -146,12 +154,15 @@ private Q_SLOTS:
         row("pipeline 3, kill while its clock is read", Strategy::Pipeline, 3, Phase::ClockReading, Fault::Kill, 2);
         row("pipeline 3, kill while weights stream", Strategy::Pipeline, 3, Phase::StreamingWeights, Fault::Kill, 1);
         row("pipeline 3, SIGSTOP while weights stream", Strategy::Pipeline, 3, Phase::StreamingWeights, Fault::Stop, 2);
+        row("pipeline 3, kill during prefill", Strategy::Pipeline, 3, Phase::Prefill, Fault::Kill, 2);
+        row("hybrid 2x2, kill during prefill", Strategy::Hybrid, 4, Phase::Prefill, Fault::Kill, 2);
         row("pipeline 3, kill during decode", Strategy::Pipeline, 3, Phase::Decode, Fault::Kill, 0);
         row("pipeline 3, SIGSTOP during decode", Strategy::Pipeline, 3, Phase::Decode, Fault::Stop, 1);
         row("tensor 2, kill of rank 1 during decode", Strategy::Tensor, 2, Phase::Decode, Fault::Kill, 1);
         row("tensor 2, kill of rank 0 during decode", Strategy::Tensor, 2, Phase::Decode, Fault::Kill, 0);
         row("tensor 2, kill while weights stream", Strategy::Tensor, 2, Phase::StreamingWeights, Fault::Kill, 1);
         row("tensor 4, kill of rank 2 during decode", Strategy::Tensor, 4, Phase::Decode, Fault::Kill, 2);
+        row("hybrid 2x2, kill while weights stream", Strategy::Hybrid, 4, Phase::StreamingWeights, Fault::Kill, 1);
         row("hybrid 2x2, kill during decode", Strategy::Hybrid, 4, Phase::Decode, Fault::Kill, 3);
         row("hybrid 2x2, SIGSTOP while greeted", Strategy::Hybrid, 4, Phase::Greeting, Fault::Stop, 2);
     }
@@ -190,6 +201,71 @@ private Q_SLOTS:
             if (i != victim) QVERIFY(process_alive(workers.all[i]->pid()));
         workers.all.clear();
         for (const auto& ring : shm_rings()) QVERIFY2(rings_before.count(ring), ("left in /dev/shm: " + ring).c_str());
+    }
+
+    // A controller killed while it greets its workers or while their weights
+    // stream, or stopped (SIGSTOP) mid-run, holds them no longer than their
+    // liveness window: a new controller then runs on them, with the same text.
+    void aControllerGoneOrStoppedFreesItsWorkers_data() {
+        QTest::addColumn<int>("phase");
+        QTest::addColumn<int>("fault");
+        QTest::newRow("killed while greeting") << int(Phase::Greeting) << int(Fault::Kill);
+        QTest::newRow("killed while weights stream") << int(Phase::StreamingWeights) << int(Fault::Kill);
+        QTest::newRow("stopped mid-run") << int(Phase::Decode) << int(Fault::Stop);
+    }
+    void aControllerGoneOrStoppedFreesItsWorkers() {
+        QFETCH(int, phase);
+        QFETCH(int, fault);
+        std::vector<std::vector<int>> reference;
+        {
+            Workers healthy(3);
+            reference = run(healthy, Strategy::Pipeline).tokens();
+        }
+        Workers workers(3, LocalWorker::Tie::Independent);  // as if started by hand: they outlive a controller
+        const Topology t = workers.topology(Strategy::Pipeline);
+        // The first controller is a child process that strikes itself at the phase.
+        const pid_t first = ::fork();
+        QVERIFY(first >= 0);
+        if (first == 0) {
+            const int signal = Fault(fault) == Fault::Kill ? SIGKILL : SIGSTOP;
+            try {
+                ClusterOptions o = options();
+                o.controller_name = "first";
+                o.on_status = [&](const std::string& st) {
+                    if (Phase(phase) == Phase::Greeting && st == "greeting node 'b'") ::raise(signal);
+                    if (Phase(phase) == Phase::StreamingWeights && st.find("streaming weights") != std::string::npos) ::raise(signal);
+                };
+                Cluster cluster(t, o);
+                cluster.configure(make_plan(t, model->config, 3, 64), source, *model, 3, 64);
+                RunRequest r = request();
+                int seen = 0;
+                r.on_token = [&](const TokenMark&) {
+                    if (Phase(phase) == Phase::Decode && ++seen == 12) ::raise(signal);
+                };
+                cluster.run(r);
+            } catch (...) {}
+            ::_exit(3);  // never struck: the parent sees it
+        }
+        int status = 0;
+        QCOMPARE(::waitpid(first, &status, WUNTRACED), first);
+        QVERIFY2(Fault(fault) == Fault::Kill ? WIFSIGNALED(status) : WIFSTOPPED(status), "the first controller never reached its phase");
+        // Until the workers notice the silence they refuse, saying who owns them; then they serve.
+        Outcome second;
+        std::string refused;
+        for (int attempt = 0; attempt < 120 && second.result.sequences.empty(); ++attempt) {
+            try {
+                second = run(workers, Strategy::Pipeline);
+            } catch (const Error& e) {
+                refused = e.what();
+                QVERIFY2(refused.find("busy, owned by first") != std::string::npos, refused.c_str());
+                QTest::qWait(250);
+            }
+        }
+        ::kill(first, SIGKILL);
+        ::waitpid(first, &status, 0);
+        QVERIFY2(second.result.error.empty(), second.result.error.c_str());
+        QCOMPARE(second.tokens(), reference);
+        for (const auto& w : workers.all) QVERIFY(process_alive(w->pid()));
     }
 
     // A second controller, arriving while the first one's weights stream and

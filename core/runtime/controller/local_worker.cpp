@@ -30,7 +30,7 @@ std::string LocalWorker::program() {
     return "distgpt-worker";  // on PATH
 }
 
-LocalWorker::LocalWorker(const std::string& name, int threads, int64_t memory_limit, std::vector<std::string> extra_args) {
+LocalWorker::LocalWorker(const std::string& name, int threads, int64_t memory_limit, std::vector<std::string> extra_args, Tie tie) {
     // Both pipes close on exec, so no other child inherits them. The worker's
     // stdin is its lifeline: this process holds the other end until the
     // worker is stopped, and when this process dies, however it dies, the
@@ -39,16 +39,9 @@ LocalWorker::LocalWorker(const std::string& name, int threads, int64_t memory_li
     if (::pipe2(out, O_CLOEXEC) != 0 || ::pipe2(lifeline, O_CLOEXEC) != 0)
         throw Error(std::string("cannot start worker '") + name + "': " + std::strerror(errno));
     const std::string exe = program();
-    std::vector<std::string> args = {exe,
-                                     "--listen",
-                                     "tcp://127.0.0.1:0",
-                                     "--name",
-                                     name,
-                                     "--threads",
-                                     std::to_string(threads),
-                                     "--exit-with-controller",
-                                     "--lifeline-fd",
-                                     "0"};
+    std::vector<std::string> args = {
+        exe, "--listen", "tcp://127.0.0.1:0", "--name", name, "--threads", std::to_string(threads), "--lifeline-fd", "0"};
+    if (tie == Tie::EndsWithItsController) args.push_back("--exit-with-controller");
     if (memory_limit > 0) args.insert(args.end(), {"--memory-limit", std::to_string(memory_limit)});
     args.insert(args.end(), extra_args.begin(), extra_args.end());
     std::vector<char*> argv;
@@ -107,14 +100,21 @@ std::optional<std::string> LocalWorker::exited() {
 LocalWorker::~LocalWorker() {
     if (lifeline_ >= 0) ::close(lifeline_);
     if (pid_ <= 0) return;
-    ::kill(pid_, SIGTERM);
-    for (int i = 0; i < 50; ++i) {
-        if (::waitpid(pid_, nullptr, WNOHANG) == pid_) return;
-        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    if (!exit_reason_) {  // still running, or ended and not yet reaped
+        ::kill(pid_, SIGTERM);
+        bool ended = false;
+        for (int i = 0; i < 50 && !ended; ++i) {
+            ended = ::waitpid(pid_, nullptr, WNOHANG) == pid_;
+            if (!ended) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        }
+        if (!ended) {
+            ::kill(pid_, SIGKILL);
+            ::waitpid(pid_, nullptr, 0);
+        }
     }
-    ::kill(pid_, SIGKILL);
-    ::waitpid(pid_, nullptr, 0);
-    net::ShmRing::remove_orphans();  // killed, it could not remove the rings it read
+    // Killed (by us, or by anyone: a kill -9, a crash), it could not remove
+    // the rings it read; until it was reaped they looked in use.
+    net::ShmRing::remove_orphans();
 }
 
 }  // namespace distgpt

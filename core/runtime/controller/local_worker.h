@@ -20,7 +20,13 @@ public:
         using Error::Error;
     };
 
-    LocalWorker(const std::string& name, int threads, int64_t memory_limit, std::vector<std::string> extra_args = {});
+    // Whether the worker goes when the controller it serves falls silent (a
+    // worker this controller started for its run), or stays to serve the next
+    // one, as a worker started by hand on another machine does (tests, benches).
+    enum class Tie { EndsWithItsController, Independent };
+
+    LocalWorker(const std::string& name, int threads, int64_t memory_limit, std::vector<std::string> extra_args = {},
+                Tie tie = Tie::EndsWithItsController);
     ~LocalWorker();
     LocalWorker(const LocalWorker&) = delete;
     LocalWorker& operator=(const LocalWorker&) = delete;

@@ -16,6 +16,7 @@ namespace distgpt {
 namespace {
 
 constexpr std::size_t kWeightChunkBytes = 16u << 20;
+constexpr std::chrono::milliseconds kBusyWorkerWait(60'000);
 
 }  // namespace
 
@@ -53,7 +54,10 @@ void ShardLoader::admit_peers(const std::vector<int>& nodes) {
     proto::Admit admit;
     for (int node : nodes) admit.keys.push_back(connections_.hello(node).public_key);
     for (int node : nodes) connections_.send(node, proto::encode(admit));
-    for (int node : nodes) connections_.expect(node, proto::Ok::kType, std::chrono::milliseconds(options_.hello_timeout_ms));
+    // After a loss mid-load, a survivor may still be loading its shard of the
+    // plan before (seconds on a busy machine): its heartbeats say it lives, so wait.
+    for (int node : nodes)
+        connections_.expect(node, proto::Ok::kType, std::max(kBusyWorkerWait, std::chrono::milliseconds(options_.hello_timeout_ms)));
 }
 
 proto::Configure ShardLoader::configure_message(const ShardLoad& load, int plan_node) const {
