@@ -1,5 +1,6 @@
 #include "cli/commands.h"
 #include "cli/model_options.h"
+#include "cli/run_flags.h"
 #include "plan/run_setup.h"
 #include "runtime/controller/cluster.h"
 #include "trace/run_metrics.h"
@@ -15,35 +16,6 @@
 
 namespace distgpt::cli {
 namespace {
-
-struct RunArgs {
-    ModelOptions model;
-    std::string topology;
-    std::vector<std::string> prompts;
-    std::string prompts_file;
-    int samples = 1, micro_batch = 1, in_flight = 0, max_new_tokens = 64, context = 0;
-    float temperature = 1.0f, top_p = 1.0f;
-    int top_k = 0;
-    uint64_t seed = 0;
-    bool ignore_eos = false, json = false;
-    std::string trace, metrics, csv, key;
-};
-
-std::vector<std::string> read_prompts(const RunArgs& a) {
-    std::vector<std::string> prompts = a.prompts;
-    if (!a.prompts_file.empty()) {
-        if (std::filesystem::is_directory(a.prompts_file))
-            throw Error("--prompts " + a.prompts_file + " is a folder; give a text file with one prompt per line");
-        std::ifstream in(a.prompts_file);
-        if (!in) throw Error("cannot open prompts file " + a.prompts_file);
-        for (std::string line; std::getline(in, line);)
-            if (!line.empty()) prompts.push_back(line);
-    }
-    if (prompts.empty()) throw Error("give --prompt TEXT (repeatable) or --prompts FILE (one prompt per line)");
-    std::vector<std::string> out;
-    for (int s = 0; s < a.samples; ++s) out.insert(out.end(), prompts.begin(), prompts.end());
-    return out;
-}
 
 nlohmann::json sequences_json(const RunResult& r, const std::vector<std::string>& texts, const Tokenizer& tokenizer) {
     auto j = nlohmann::json::array();
@@ -74,8 +46,7 @@ int run(const RunArgs& a) {
     const ModelSource source = a.model.source();
     const OpenedModel model = open_model(source);
     const auto texts = read_prompts(a);
-    const RunSetup setup =
-        prepare_run(topology, model, {texts, {a.temperature, a.top_k, a.top_p, a.seed}, a.max_new_tokens, a.in_flight, a.context});
+    const RunSetup setup = prepare_run(topology, model, run_choices(a, texts));
     RunRequest request;
     request.prompts = setup.prompts;
     request.options.max_new_tokens = a.max_new_tokens;
@@ -143,28 +114,7 @@ int run(const RunArgs& a) {
 void add_run(CLI::App& app, int& exit_code) {
     auto a = std::make_shared<RunArgs>();
     auto* c = app.add_subcommand("run", "generate across the workers of a topology (pipeline, tensor or hybrid)");
-    a->model.add_to(*c);
-    c->add_option("--topology", a->topology, "topology JSON (see resources/topologies/)")->required();
-    c->add_option("--prompt", a->prompts, "a prompt; repeat for several sequences");
-    c->add_option("--prompts", a->prompts_file, "a file with one prompt per line");
-    c->add_option("--samples", a->samples, "run every prompt this many times (seed + i each)")
-        ->capture_default_str()
-        ->check(CLI::Range(1, 1 << 20));
-    c->add_option("--in-flight", a->in_flight, "sequences in the pipeline at once (default: one per stage)")->check(CLI::Range(0, 1 << 16));
-    c->add_option("--micro-batch", a->micro_batch, "sequences per message")->capture_default_str()->check(CLI::Range(1, 1 << 16));
-    c->add_option("--max-new-tokens", a->max_new_tokens)->capture_default_str()->check(CLI::Range(1, kMaxPositions));
-    c->add_option("--context", a->context, "KV cache length per sequence (default: longest prompt + max-new-tokens)")
-        ->check(CLI::Range(0, kMaxPositions));
-    c->add_option("--temperature", a->temperature, "0 = greedy")->capture_default_str();
-    c->add_option("--top-k", a->top_k)->capture_default_str();
-    c->add_option("--top-p", a->top_p)->capture_default_str();
-    c->add_option("--seed", a->seed)->capture_default_str();
-    c->add_flag("--ignore-eos", a->ignore_eos, "keep going past <|endoftext|>");
-    c->add_option("--trace", a->trace, "write a Chrome trace JSON (open in Perfetto or chrome://tracing)");
-    c->add_option("--metrics", a->metrics, "write metrics JSON");
-    c->add_option("--csv", a->csv, "write every span as CSV");
-    c->add_flag("--json", a->json, "print sequences and metrics as JSON");
-    c->add_option("--key", a->key, "this controller's CURVE key pair (distgpt-cli keygen), for workers started with --authorized-keys");
+    add_run_flags(*c, *a);
     c->callback([a, &exit_code] {
         exit_code = guarded("run", [&] {
             if (!a->json) return run(*a);

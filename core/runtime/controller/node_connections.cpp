@@ -25,21 +25,32 @@ NodeConnections::NodeConnections(const Topology& topology, const ClusterOptions&
     for (int i = 0; i < n; ++i) start_or_attach(i, options);
     for (int i = 0; i < n; ++i)
         if (!gone_[i]) watched_.push_back(i);
-    for (int i : std::vector<int>(watched_)) greet(i, options);
-    const std::string own_boot = boot_id();
-    for (int i : std::vector<int>(watched_)) measure_clock(i, options, own_boot);
-    if (watched_.empty()) throw Error("no worker could be started: " + lost_at_start_.front().why);
+    try {
+        for (int i : std::vector<int>(watched_)) greet(i, options);
+        const std::string own_boot = boot_id();
+        for (int i : std::vector<int>(watched_)) measure_clock(i, options, own_boot);
+        if (watched_.empty()) throw Error("no worker could be started: " + lost_at_start_.front().why);
+    } catch (...) {
+        stop_all();  // no destructor runs for a constructor that throws: free the workers greeted so far
+        throw;
+    }
     std::vector<std::string> beat_endpoints(n), server_keys;
     for (int i : watched_) beat_endpoints[i] = peer_endpoint(i, hellos_[i].heartbeat_endpoint);
     for (int i = 0; i < n; ++i) server_keys.push_back(topology.nodes[i].server_key);
     heartbeats_ = std::make_unique<ClusterHeartbeats>(beat_endpoints, server_keys, keys_, options.controller_name, options.liveness_ms);
 }
 
-NodeConnections::~NodeConnections() {
+NodeConnections::~NodeConnections() { stop_all(); }
+
+void NodeConnections::stop_all() noexcept {
     for (std::size_t i = 0; i < sockets_.size(); ++i) {
         if (endpoints_[i].empty()) continue;  // never connected: a send would wait for a peer
         try {
             net::send(sockets_[i], proto::encode(proto::Stop{}));
+            // Let the stop leave before the context closes: a worker greeted
+            // by a controller that then failed is free at once, not after its
+            // liveness window.
+            sockets_[i].set(zmq::sockopt::linger, 200);
         } catch (const zmq::error_t&) {}
     }
 }

@@ -64,6 +64,7 @@ public:
     const std::vector<DeadNode>& lost_at_start() const { return lost_at_start_; }
 
 private:
+    void stop_all() noexcept;  // a stop to every node; each lets its run go
     void start_or_attach(int node, const ClusterOptions& options);
     void greet(int node, const ClusterOptions& options);
     void measure_clock(int node, const ClusterOptions& options, const std::string& own_boot);
