@@ -170,6 +170,9 @@ private Q_SLOTS:
         QTest::newRow("negative micro-batch") << run + QStringList{"--micro-batch", "-2"} << "--micro-batch: Value -2 not in range 1";
         QTest::newRow("negative context") << run + QStringList{"--context", "-7"} << "--context: Value -7 not in range 0";
         QTest::newRow("prompts from a folder") << run + QStringList{"--prompts", "/tmp"} << "--prompts /tmp is a folder";
+        QTest::newRow("prompts without end") << run + QStringList{"--prompts", "/dev/zero"} << "--prompts /dev/zero holds more than 64 MiB";
+        QTest::newRow("too many sequences") << run + QStringList{"--prompt", "y", "--samples", "1048576"}
+                                            << "2 prompts × --samples 1048576 is more than 1048576 sequences";
         QTest::newRow("unknown flag") << run + QStringList{"--bogus"} << "--bogus";
         QTest::newRow("threads 0") << QStringList{"generate", "--random-init", "tiny", "--prompt", "x", "--threads", "0"}
                                    << "--threads: Value 0 not in range 1";

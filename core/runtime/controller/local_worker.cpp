@@ -21,6 +21,16 @@ extern char** environ;
 
 namespace distgpt {
 
+namespace {
+
+// How a reaped process ended, as a loss names it.
+std::string exit_reason(int status) {
+    return WIFSIGNALED(status) ? "its process was killed by signal " + std::to_string(WTERMSIG(status))
+                               : "its process exited with code " + std::to_string(WEXITSTATUS(status));
+}
+
+}  // namespace
+
 std::string LocalWorker::program() {
     if (const char* env = std::getenv("DISTGPT_WORKER")) return env;
     std::error_code ec;
@@ -64,25 +74,28 @@ LocalWorker::LocalWorker(const std::string& name, int threads, int64_t memory_li
     }
     // Its first line says where it listens.
     std::string line;
+    bool closed = false;  // its end of the pipe: the process is ending
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-    while (line.find('\n') == std::string::npos && std::chrono::steady_clock::now() < deadline) {
+    while (!closed && line.find('\n') == std::string::npos && std::chrono::steady_clock::now() < deadline) {
         pollfd p{out[0], POLLIN, 0};
         if (::poll(&p, 1, 100) <= 0) continue;
         char buf[256];
         const ssize_t n = ::read(out[0], buf, sizeof buf);
-        if (n <= 0) break;
-        line.append(buf, static_cast<std::size_t>(n));
+        closed = n <= 0;
+        if (!closed) line.append(buf, static_cast<std::size_t>(n));
     }
     ::close(out[0]);
     const auto at = line.find("listening on ");
     if (at == std::string::npos) {
-        // Gone already (its pipe closed), or alive and silent for 20 s.
-        const auto gone = exited();
-        if (gone) throw WorkerGone("worker '" + name + "' (" + exe + ") ended before it listened: " + *gone);
-        ::kill(pid_, SIGKILL);
-        ::waitpid(pid_, nullptr, 0);
+        // Gone (its pipe closed as it exited: reap it, an instant away), or alive and silent for 20 s.
+        if (!closed) ::kill(pid_, SIGKILL);
+        int status = 0;
+        ::waitpid(pid_, &status, 0);
         pid_ = -1;
-        throw Error("worker '" + name + "' (" + exe + ") did not start listening within 20 s");
+        ::close(lifeline_);
+        lifeline_ = -1;
+        if (!closed) throw Error("worker '" + name + "' (" + exe + ") did not start listening within 20 s");
+        throw WorkerGone("worker '" + name + "' (" + exe + ") ended before it listened: " + exit_reason(status));
     }
     endpoint_ = line.substr(at + 13, line.find('\n', at) - at - 13);
 }
@@ -92,8 +105,7 @@ std::optional<std::string> LocalWorker::exited() {
     int status = 0;
     if (::waitpid(pid_, &status, WNOHANG) != pid_) return std::nullopt;
     pid_ = -1;
-    exit_reason_ = WIFSIGNALED(status) ? "its process was killed by signal " + std::to_string(WTERMSIG(status))
-                                       : "its process exited with code " + std::to_string(WEXITSTATUS(status));
+    exit_reason_ = exit_reason(status);
     return exit_reason_;
 }
 
