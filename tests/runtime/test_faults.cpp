@@ -29,7 +29,7 @@ Q_DECLARE_METATYPE(Strategy)
 
 namespace {
 
-enum class Phase { Greeting, ClockReading, StreamingWeights, Prefill, Decode };
+enum class Phase { Greeting, ClockReading, StreamingWeights, RunStart, Prefill, Decode };
 enum class Fault { Kill, Stop };
 
 std::set<std::string> shm_rings() {
@@ -118,6 +118,7 @@ class TestFaults : public QObject {
             const int slots = 3;
             cluster.configure(make_plan(t, model->config, slots, 64), source, *model, slots, 64);
             RunRequest r = request();
+            if (phase == Phase::RunStart) strike();  // loaded everywhere; the run's first message is next
             int seen = 0;
             r.on_token = [&](const TokenMark&) {
                 if (phase == Phase::Decode && ++seen == 12) strike();
@@ -155,6 +156,7 @@ private Q_SLOTS:
         row("pipeline 3, kill while weights stream", Strategy::Pipeline, 3, Phase::StreamingWeights, Fault::Kill, 1);
         row("pipeline 3, SIGSTOP while weights stream", Strategy::Pipeline, 3, Phase::StreamingWeights, Fault::Stop, 2);
         row("pipeline 3, kill during prefill", Strategy::Pipeline, 3, Phase::Prefill, Fault::Kill, 2);
+        row("hybrid 2x2, kill as the run starts", Strategy::Hybrid, 4, Phase::RunStart, Fault::Kill, 1);
         row("hybrid 2x2, kill during prefill", Strategy::Hybrid, 4, Phase::Prefill, Fault::Kill, 2);
         row("pipeline 3, kill during decode", Strategy::Pipeline, 3, Phase::Decode, Fault::Kill, 0);
         row("pipeline 3, SIGSTOP during decode", Strategy::Pipeline, 3, Phase::Decode, Fault::Stop, 1);

@@ -16,6 +16,7 @@
 #include "util/process_memory.h"
 #include "util/version.h"
 
+#include <algorithm>
 #include <deque>
 #include <iostream>
 #include <sched.h>
@@ -212,15 +213,16 @@ struct WorkerService::Impl {
             const std::string from = (*parts)[0].to_string();
             parts->erase(parts->begin());
             try {
-                proto::Message m = proto::decode(std::move(*parts));
-                const bool control = owner.is(from) && m.type != proto::Start::kType && m.type != proto::Ping::kType;
-                held.push_back({from, std::move(m), arrived});
-                if (control) return true;
+                held.push_back({from, proto::decode(std::move(*parts)), arrived});
             } catch (const std::exception& e) {
                 refuse(from, "?", e.what(), false);
             }
         }
-        return false;
+        // Held ones count too: a call that came while an earlier all-reduce
+        // waited may still be queued behind a start.
+        return std::any_of(held.begin(), held.end(), [this](const Held& h) {
+            return owner.is(h.from) && h.message.type != proto::Start::kType && h.message.type != proto::Ping::kType;
+        });
     }
 
     // A leader sends each data message it is about to compute on to its
