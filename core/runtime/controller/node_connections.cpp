@@ -44,14 +44,23 @@ NodeConnections::~NodeConnections() { stop_all(); }
 
 void NodeConnections::stop_all() noexcept {
     for (std::size_t i = 0; i < sockets_.size(); ++i) {
-        if (endpoints_[i].empty()) continue;  // never connected: a send would wait for a peer
+        if (endpoints_[i].empty()) continue;  // never connected
         try {
-            net::send(sockets_[i], proto::encode(proto::Stop{}));
+            // Without waiting: a node that never completed its handshake (it
+            // refused our key) has no pipe, and a blocking send would wait forever.
+            proto::Parts parts = proto::encode(proto::Stop{});
+            bool queued = true;
+            for (std::size_t k = 0; k < parts.size() && queued; ++k)
+                queued = sockets_[i]
+                             .send(parts[k],
+                                   (k + 1 < parts.size() ? zmq::send_flags::sndmore : zmq::send_flags::none) | zmq::send_flags::dontwait)
+                             .has_value();
             // Let the stop leave before the context closes: a worker greeted
             // by a controller that then failed is free at once, not after its
             // liveness window.
-            sockets_[i].set(zmq::sockopt::linger, 200);
-        } catch (const zmq::error_t&) {}
+            if (queued) sockets_[i].set(zmq::sockopt::linger, 200);
+        } catch (...) {  // best effort: the node is let go as it is
+        }
     }
 }
 
