@@ -9,7 +9,7 @@
 #include "plan/run_setup.h"
 #include "tokenizer/char_tokenizer.h"
 #include "util/error.h"
-#include "weights/gpt2_config.h"
+#include "weights/model_config.h"
 
 #include <nlohmann/json.hpp>
 
@@ -27,7 +27,7 @@ void require(bool holds) {
     if (!holds) std::abort();  // a plan that breaks the planner's own rules: a finding
 }
 
-void check(const Plan& plan, const Topology& t, const Gpt2Config& c, int tp_size) {
+void check(const Plan& plan, const Topology& t, const ModelConfig& c, int tp_size) {
     int next = 0;
     for (const auto& stage : plan.stages) {
         require(stage.layer_begin == next && stage.layer_end > stage.layer_begin);
@@ -56,7 +56,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (j.is_discarded() || !j.is_object()) return 0;
     try {
         const Topology t = parse_topology(j.value("topology", nlohmann::json::object()).dump());
-        const Gpt2Config c = j.contains("config") ? parse_gpt2_config(j["config"].dump(), "config.json") : gpt2_preset("gpt2");
+        const ModelConfig c = j.contains("config") ? parse_model_config(j["config"].dump(), "config.json") : model_preset("gpt2");
         OpenedModel model;
         model.config = c;
         model.tokenizer = std::make_unique<CharTokenizer>(std::vector<std::string>{"a", "b", " ", "\n"});

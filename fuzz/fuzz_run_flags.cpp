@@ -5,7 +5,7 @@
 #include "cli/run_flags.h"
 #include "tokenizer/char_tokenizer.h"
 #include "util/error.h"
-#include "weights/gpt2_config.h"
+#include "weights/model_config.h"
 
 #include <string>
 #include <vector>
@@ -17,7 +17,7 @@ using namespace distgpt;
 const OpenedModel& tiny_model() {
     static const OpenedModel model = [] {
         OpenedModel m;
-        m.config = gpt2_preset("tiny");
+        m.config = model_preset("tiny");
         std::vector<std::string> chars;
         for (char c = ' '; c <= '~'; ++c) chars.emplace_back(1, c);
         m.tokenizer = std::make_unique<CharTokenizer>(chars);

@@ -7,7 +7,7 @@
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     try {
         const distgpt::Topology t = distgpt::parse_topology(std::string(reinterpret_cast<const char*>(data), size));
-        (void)distgpt::make_plan(t, distgpt::gpt2_preset("gpt2"), 2, 256);
+        (void)distgpt::make_plan(t, distgpt::model_preset("gpt2"), 2, 256);
     } catch (const distgpt::Error&) {}
     return 0;
 }

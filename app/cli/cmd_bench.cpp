@@ -36,9 +36,8 @@ int run_decode(const BenchArgs& a) {
     if (options.model_dir.empty() && options.random_init.empty()) options.random_init = "gpt2";
     const OpenedModel model = open_model(options.source());
     const auto& c = model.config;
-    // Every layer weight and the head (tied to wte) is read once per token.
-    const double bytes_per_token =
-        (static_cast<double>(c.n_layer) * c.params_per_layer() + static_cast<double>(c.vocab_size) * c.n_embd + 2.0 * c.n_embd) * 4;
+    // Every layer weight, the final norm and the head matrix are read once per token.
+    const double bytes_per_token = static_cast<double>(c.decode_params_read()) * 4;
 
     // The host is shared: measure bandwidth, the addmv chain and the engine
     // in turn, several rounds, and take medians of each and of the paired

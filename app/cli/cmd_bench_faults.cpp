@@ -245,7 +245,7 @@ int run_faults(const FaultBenchArgs& a) {
     std::filesystem::path scratch;
     if (source.is_random()) {
         scratch = std::filesystem::temp_directory_path() / ("distgpt-bench-faults-" + std::to_string(::getpid()));
-        write_hf_gpt2_folder(scratch, opened.config, *opened.weights, *opened.tokenizer);
+        write_hf_model_folder(scratch, opened.config, *opened.weights, *opened.tokenizer);
         source = ModelSource{scratch, "", 0, {}};
     }
     const OpenedModel model = open_model(source);

@@ -1,7 +1,6 @@
 #include "cli/commands.h"
 #include "cli/model_options.h"
-#include "weights/gpt2_checkpoint_layout.h"
-#include "weights/gpt2_names.h"
+#include "weights/checkpoint_layout.h"
 
 #include <nlohmann/json.hpp>
 
@@ -16,42 +15,66 @@ struct InspectArgs {
     bool json = false;
 };
 
+nlohmann::json rope_json(const ModelConfig& c) {
+    if (c.positions() != Positions::Rotary) return nullptr;
+    nlohmann::json j = {{"theta", c.rope.theta}};
+    if (c.rope.scaling == RopeScaling::Linear) j["scaling"] = {{"type", "linear"}, {"factor", c.rope.factor}};
+    if (c.rope.scaling == RopeScaling::Llama3)
+        j["scaling"] = {{"type", "llama3"},
+                        {"factor", c.rope.factor},
+                        {"low_freq_factor", c.rope.low_freq_factor},
+                        {"high_freq_factor", c.rope.high_freq_factor},
+                        {"original_max_position_embeddings", c.rope.original_max_positions}};
+    return j;
+}
+
 int run(const InspectArgs& a) {
     const OpenedModel m = open_model(a.model.source());
     const auto& c = m.config;
-    const Gpt2Names names(*m.weights);
+    const CheckpointLayout layout(c, *m.weights);
     // Stored bytes per layer, in the checkpoint's own dtypes; fp32 once loaded.
     std::map<std::string, int64_t> stored_dtypes;
     int64_t stored_layer0 = 0;
-    for (const auto& t : gpt2_checkpoint_layout(c, names.prefix())) {
+    for (const auto& t : layout.tensors()) {
         const TensorView v = m.weights->header(t.name);
         stored_dtypes[std::string(dtype_name(v.dtype))] += v.numel();
-        if (t.name.find(names.layer(0, "")) == 0) stored_layer0 += static_cast<int64_t>(v.nbytes);
+        if (t.layer == 0) stored_layer0 += static_cast<int64_t>(v.nbytes);
     }
     const int64_t fp32_layer = c.params_per_layer() * 4;
     nlohmann::json j = {
         {"model", m.description},
-        {"family", "gpt2"},
+        {"family", family_name(c.family)},
+        {"model_type", c.model_type},
         {"config",
          {{"n_layer", c.n_layer},
           {"n_head", c.n_head},
+          {"n_kv_head", c.kv_heads()},
+          {"head_dim", c.head_dim()},
           {"n_embd", c.n_embd},
+          {"n_inner", c.hidden()},
           {"n_positions", c.n_positions},
           {"vocab_size", c.vocab_size},
-          {"layer_norm_epsilon", c.layer_norm_epsilon},
-          {"activation_function", activation_name(c.activation)}}},
+          {"norm", c.norm() == NormKind::LayerNorm ? "layernorm" : "rmsnorm"},
+          {"norm_eps", c.norm_eps},
+          {"activation_function", activation_name(c.activation)},
+          {"gated_mlp", c.gated_mlp()},
+          {"qkv_bias", c.qkv_bias},
+          {"tied_head", c.tied_head},
+          {"torch_dtype", c.torch_dtype}}},
+        {"gqa_ratio", c.n_head / c.kv_heads()},
+        {"rope", rope_json(c)},
         {"parameters", c.parameter_count()},
         {"parameters_per_layer", c.params_per_layer()},
         {"stored_dtypes", stored_dtypes},
         {"stored_bytes_per_layer", stored_layer0},
         {"fp32_bytes_per_layer", fp32_layer},
         {"fp32_bytes_total", c.parameter_count() * 4},
-        {"kv_cache_bytes_per_token", int64_t(2) * c.n_layer * c.n_embd * 4},
+        {"kv_cache_bytes_per_token", c.kv_bytes_per_token()},
         {"tokenizer",
          {{"kind", m.tokenizer->kind()},
           {"tokens", m.tokenizer->size()},
           {"eos_id", m.tokenizer->eos_id() ? nlohmann::json(*m.tokenizer->eos_id()) : nlohmann::json()}}},
-        {"tensor_prefix", names.prefix()},
+        {"tensor_prefix", layout.prefix()},
     };
     if (a.json) {
         std::cout << j.dump(2) << "\n";
@@ -59,16 +82,15 @@ int run(const InspectArgs& a) {
     }
     auto mib = [](int64_t b) { return std::to_string(b / (1 << 20)) + "." + std::to_string((b % (1 << 20)) * 10 / (1 << 20)) + " MiB"; };
     std::cout << "model       " << m.description << "\n"
-              << "family      gpt2 (" << c.n_layer << " layers, " << c.n_head << " heads, " << c.n_embd << " wide, context "
-              << c.n_positions << ", vocabulary " << c.vocab_size << ", " << activation_name(c.activation) << ")\n"
+              << "family      " << family_name(c.family) << ": " << c.summary() << ", " << activation_name(c.activation) << "\n"
               << "parameters  " << c.parameter_count() << " (" << c.params_per_layer() << " per layer)\n"
               << "stored      ";
     for (const auto& [dtype, n] : stored_dtypes) std::cout << dtype << " " << n << "  ";
     std::cout << "\nper layer   " << mib(stored_layer0) << " stored, " << mib(fp32_layer) << " in memory (fp32)\n"
-              << "in memory   " << mib(c.parameter_count() * 4) << " fp32, + " << mib(int64_t(2) * c.n_layer * c.n_embd * 4)
+              << "in memory   " << mib(c.parameter_count() * 4) << " fp32, + " << mib(c.kv_bytes_per_token())
               << " KV cache per token of context per sequence\n"
               << "tokenizer   " << m.tokenizer->kind() << ", " << m.tokenizer->size() << " tokens"
-              << (m.tokenizer->eos_id() ? ", <|endoftext|> = " + std::to_string(*m.tokenizer->eos_id()) : std::string()) << "\n";
+              << (m.tokenizer->eos_id() ? ", end of text = " + std::to_string(*m.tokenizer->eos_id()) : std::string()) << "\n";
     return 0;
 }
 

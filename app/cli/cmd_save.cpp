@@ -14,7 +14,7 @@ struct SaveArgs {
 
 int run(const SaveArgs& a) {
     const OpenedModel m = open_model(a.model.source());
-    write_hf_gpt2_folder(a.out, m.config, *m.weights, *m.tokenizer);
+    write_hf_model_folder(a.out, m.config, *m.weights, *m.tokenizer);
     std::cout << "wrote " << m.description << " to " << a.out << " (config.json, model.safetensors, tokenizer files)\n";
     return 0;
 }

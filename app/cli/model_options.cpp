@@ -7,11 +7,20 @@
 #include <thread>
 
 namespace distgpt::cli {
+namespace {
+
+std::string join(const std::vector<std::string>& names) {
+    std::string out;
+    for (const auto& n : names) out += (out.empty() ? "" : ", ") + n;
+    return out;
+}
+
+}  // namespace
 
 void ModelOptions::add_to(CLI::App& c) {
     c.add_option("--model", model_dir,
                  "Hugging Face model folder (config.json, model.safetensors, tokenizer files); default: the bundled demo model");
-    c.add_option("--random-init", random_init, "a seeded random model instead: tiny, distilgpt2, gpt2, gpt2-medium, gpt2-large, gpt2-xl");
+    c.add_option("--random-init", random_init, "a seeded random model of a named shape instead: " + join(model_preset_names()));
     c.add_option("--init-seed", init_seed, "seed of the random model's weights")->capture_default_str();
     c.add_option("--tokenizer", tokenizer_dir, "tokenizer files for a random model (default: one token per byte)");
 }

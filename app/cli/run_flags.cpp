@@ -1,7 +1,7 @@
 #include "cli/run_flags.h"
 
 #include "util/error.h"
-#include "weights/gpt2_config.h"
+#include "weights/model_config.h"
 
 #include <filesystem>
 #include <fstream>

@@ -27,7 +27,7 @@ at::Tensor ids_tensor(std::vector<int64_t>& ids) {
 }  // namespace
 
 struct LocalEngine::Impl {
-    Gpt2Config config;
+    ModelConfig config;
     const Tokenizer& tokenizer;
     Stage stage;
     std::vector<std::pair<int, int>> unspellable;  // ids the model has and the tokenizer cannot spell

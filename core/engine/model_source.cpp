@@ -1,6 +1,6 @@
 #include "engine/model_source.h"
 
-#include "model/random_gpt2.h"
+#include "model/random_model.h"
 #include "tokenizer/byte_level_bpe.h"
 #include "util/error.h"
 #include "weights/safetensors.h"
@@ -10,7 +10,7 @@ namespace distgpt {
 OpenedModel open_model(const ModelSource& source) {
     OpenedModel m;
     if (source.is_random()) {
-        m.config = gpt2_preset(source.random_shape);
+        m.config = model_preset(source.random_shape);
         if (!source.tokenizer_dir.empty()) {
             m.tokenizer = load_tokenizer(source.tokenizer_dir);
             if (m.tokenizer->id_limit() > m.config.vocab_size)
@@ -20,12 +20,12 @@ OpenedModel open_model(const ModelSource& source) {
             m.tokenizer = ByteLevelBpe::bytes_only(m.config.vocab_size - 1);
         }
         if (auto eos = m.tokenizer->eos_id()) m.config.eos_token_id = *eos;
-        m.weights = std::make_unique<RandomGpt2Source>(m.config, source.random_seed);
+        m.weights = std::make_unique<RandomModelSource>(m.config, source.random_seed);
         m.description =
             "random " + source.random_shape + " (seed " + std::to_string(source.random_seed) + ", untrained: its text is noise)";
         return m;
     }
-    m.config = read_gpt2_config(source.dir);
+    m.config = read_model_config(source.dir);
     m.tokenizer = load_tokenizer(source.dir);
     m.weights = std::make_unique<SafetensorsCheckpoint>(source.dir);
     if (m.tokenizer->id_limit() > m.config.vocab_size)

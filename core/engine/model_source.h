@@ -1,6 +1,6 @@
 #pragma once
 #include "tokenizer/tokenizer.h"
-#include "weights/gpt2_config.h"
+#include "weights/model_config.h"
 #include "weights/tensor_source.h"
 
 #include <cstdint>
@@ -23,7 +23,7 @@ struct ModelSource {
 };
 
 struct OpenedModel {
-    Gpt2Config config;
+    ModelConfig config;
     std::unique_ptr<TensorSource> weights;
     std::unique_ptr<Tokenizer> tokenizer;
     std::string description;  // "gpt2 folder /x" or "random gpt2 (seed 1)"

@@ -7,16 +7,18 @@
 
 namespace distgpt {
 
-void decode_attention(const float* q, const float* k, const float* v, float* k_cache, float* v_cache, int heads, int max_context,
-                      int head_dim, int pos, float* out, int threads) {
-    const int D = head_dim, P = pos + 1;
+void decode_attention(const float* q, const float* k, const float* v, float* k_cache, float* v_cache, int heads, int kv_heads,
+                      int max_context, int head_dim, int pos, float* out, int threads) {
+    const int D = head_dim, P = pos + 1, group = heads / kv_heads;
     const float scale = 1.0f / std::sqrt(static_cast<float>(D));
+    for (int g = 0; g < kv_heads; ++g) {
+        std::memcpy(k_cache + (static_cast<long>(g) * max_context + pos) * D, k + g * D, sizeof(float) * D);
+        std::memcpy(v_cache + (static_cast<long>(g) * max_context + pos) * D, v + g * D, sizeof(float) * D);
+    }
 #pragma omp parallel for num_threads(std::max(1, std::min(threads, heads))) schedule(static)
     for (int h = 0; h < heads; ++h) {
-        float* kc = k_cache + static_cast<long>(h) * max_context * D;  // [T, D]
-        float* vc = v_cache + static_cast<long>(h) * max_context * D;  // [T, D]
-        std::memcpy(kc + static_cast<long>(pos) * D, k + h * D, sizeof(float) * D);
-        std::memcpy(vc + static_cast<long>(pos) * D, v + h * D, sizeof(float) * D);
+        const float* kc = k_cache + static_cast<long>(h / group) * max_context * D;  // [T, D]
+        const float* vc = v_cache + static_cast<long>(h / group) * max_context * D;  // [T, D]
         const float* qh = q + h * D;
         thread_local std::vector<float> scores;
         scores.resize(P);

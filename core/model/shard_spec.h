@@ -1,5 +1,5 @@
 #pragma once
-#include "weights/gpt2_config.h"
+#include "weights/model_config.h"
 
 #include <string>
 
@@ -8,8 +8,8 @@ namespace distgpt {
 // The part of a model one process runs: layers [layer_begin, layer_end), the
 // embedding (first pipeline stage), the final norm and head (last stage), and
 // its place in a tensor-parallel group of k = tp_size: it holds ranks
-// [tp_rank, tp_rank + tp_ranks), rank r being heads [H·r/k, H·(r+1)/k) and
-// the same share of the MLP's hidden columns. One process holds several ranks
+// [tp_rank, tp_rank + tp_ranks), rank r being query heads [H·r/k, H·(r+1)/k),
+// the key/value heads they read, and the same share of the MLP's columns. One process holds several ranks
 // when a re-plan gives a survivor its lost peer's too: it still computes each
 // rank's partial sum apart, so the run keeps its numbers.
 struct ShardSpec {
@@ -25,10 +25,14 @@ struct ShardSpec {
 
     bool holds_rank_zero() const { return tp_rank == 0; }
 
-    static ShardSpec whole(const Gpt2Config& config);
-    void validate(const Gpt2Config& config) const;  // throws Error saying what does not fit
-    std::string describe() const;                   // "layers 0-3, embedding, tp 1/2" or "…, tp 1-2/2"
+    static ShardSpec whole(const ModelConfig& config);
+    void validate(const ModelConfig& config) const;  // throws Error saying what does not fit
+    std::string describe() const;                    // "layers 0-3, embedding, tp 1/2" or "…, tp 1-2/2"
     bool operator==(const ShardSpec&) const = default;
 };
+
+// Why a model cannot be split across `tp_size` tensor-parallel ranks, or
+// empty when it can.
+std::string tensor_parallel_refusal(const ModelConfig& config, int tp_size);
 
 }  // namespace distgpt

@@ -3,6 +3,7 @@
 
 #include "model/decode_attention.h"
 #include "model/rank_order_sum.h"
+#include "model/row_kernels.h"
 #include "model/rows_times_weight.h"
 #include "util/error.h"
 
@@ -16,6 +17,7 @@
 #include <ATen/ops/layer_norm.h>
 #include <ATen/ops/ones.h>
 #include <ATen/ops/relu.h>
+#include <ATen/ops/silu.h>
 #include <ATen/ops/softmax.h>
 
 #include <algorithm>
@@ -49,15 +51,17 @@ Stage::Stage(StageWeights weights, int slots, int max_context, int threads)
         throw Error("context " + std::to_string(max_context_) + " is outside 1.." + std::to_string(c.n_positions) +
                     " (the model's n_positions)");
     heads_ = c.n_head / w_.shard.tp_size * w_.shard.tp_ranks;
+    kv_heads_ = c.kv_heads() / w_.shard.tp_size * w_.shard.tp_ranks;
+    if (c.positions() == Positions::Rotary && !w_.layers.empty()) rotary_ = RotaryTable(c, max_context_);
     // Untouched pages cost nothing: the cache grows in RSS as positions are written.
     for (std::size_t l = 0; l < w_.layers.size(); ++l) {
-        k_cache_.push_back(at::empty({slots_, heads_, max_context_, c.head_dim()}));
-        v_cache_.push_back(at::empty({slots_, heads_, max_context_, c.head_dim()}));
+        k_cache_.push_back(at::empty({slots_, kv_heads_, max_context_, c.head_dim()}));
+        v_cache_.push_back(at::empty({slots_, kv_heads_, max_context_, c.head_dim()}));
     }
 }
 
 int64_t Stage::kv_cache_bytes() const {
-    return 2 * static_cast<int64_t>(w_.layers.size()) * slots_ * heads_ * max_context_ * w_.config.head_dim() * 4;
+    return 2 * static_cast<int64_t>(w_.layers.size()) * slots_ * kv_heads_ * max_context_ * w_.config.head_dim() * 4;
 }
 
 void Stage::check(const at::Tensor& input, std::span<const Segment> segments) const {
@@ -93,38 +97,60 @@ at::Tensor Stage::embed(const at::Tensor& ids, std::span<const Segment> segments
     for (int64_t i = 0; i < ids.size(0); ++i)
         if (id[i] < 0 || id[i] >= vocab)
             throw Error("token id " + std::to_string(id[i]) + " is outside the model's vocabulary of " + std::to_string(vocab));
+    at::Tensor x = at::embedding(w_.wte, ids);                 // [N, C]
+    if (w_.config.positions() == Positions::Rotary) return x;  // positions turn q and k in attention instead
     std::vector<int64_t> positions;
     for (const auto& s : segments)
         for (int p = s.pos; p < s.pos + s.len; ++p) positions.push_back(p);
-    return at::embedding(w_.wte, ids).add_(at::embedding(w_.wpe, tensor_of(positions)));  // [N, C]
+    return x.add_(at::embedding(w_.wpe, tensor_of(positions)));  // [N, C]
+}
+
+at::Tensor Stage::norm(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b) const {
+    const ModelConfig& c = w_.config;
+    if (c.norm() == NormKind::LayerNorm) return at::layer_norm(x, {c.n_embd}, w, b, c.norm_eps);  // [N, C]
+    const at::Tensor xc = x.contiguous();
+    at::Tensor y = at::empty(xc.sizes());  // [N, C]
+    rms_norm(xc.data_ptr<float>(), w.data_ptr<float>(), static_cast<int>(xc.size(0)), c.n_embd, c.norm_eps, y.data_ptr<float>());
+    return y;
+}
+
+at::Tensor Stage::activate(at::Tensor u) const {
+    switch (w_.config.activation) {
+        case Activation::GeluTanh: return at::gelu(u, "tanh");
+        case Activation::GeluErf: return at::gelu(u);
+        case Activation::Relu: return at::relu(u);
+        case Activation::Silu: return at::silu(u);
+    }
+    return u;
 }
 
 at::Tensor Stage::block(int l, at::Tensor x, std::span<const Segment> segments) {
     const auto& w = w_.layers[l];
-    const int64_t C = w_.config.n_embd;
-    const double eps = w_.config.layer_norm_epsilon;
-    x.add_(reduce(attention_partials(l, at::layer_norm(x, {C}, w.ln1_w, w.ln1_b, eps), segments)));  // [N, C]
-    x.add_(reduce(mlp_partials(l, at::layer_norm(x, {C}, w.ln2_w, w.ln2_b, eps))));                  // [N, C]
+    x.add_(reduce(attention_partials(l, norm(x, w.attn_norm_w, w.attn_norm_b), segments)));  // [N, C]
+    x.add_(reduce(mlp_partials(l, norm(x, w.mlp_norm_w, w.mlp_norm_b))));                    // [N, C]
     return x;
 }
 
 // One [N, C] partial per rank held.
 std::vector<at::Tensor> Stage::attention_partials(int l, const at::Tensor& h, std::span<const Segment> segments) {
     const auto& w = w_.layers[l];
-    const at::Tensor qkv = linear(h, w.qkv_w, w.qkv_b);  // [N, 3C']
-    const at::Tensor y = attend(l, qkv, segments);       // [N, C']
-    return row_parallel(y, w.attn_out_w, w.attn_out_b);  // ranks × [N, C]
+    at::Tensor qkv = linear(h, w.qkv_w, w.qkv_b);              // [N, Q'+2K']
+    const at::Tensor y = attend(l, std::move(qkv), segments);  // [N, Q']
+    return row_parallel(y, w.attn_out_w, w.attn_out_b);        // ranks × [N, C]
 }
 
 std::vector<at::Tensor> Stage::mlp_partials(int l, const at::Tensor& h) {
     const auto& w = w_.layers[l];
-    at::Tensor u = linear(h, w.fc_w, w.fc_b);  // [N, 4C']
-    switch (w_.config.activation) {
-        case Activation::GeluTanh: u = at::gelu(u, "tanh"); break;
-        case Activation::GeluErf: u = at::gelu(u); break;
-        case Activation::Relu: u = at::relu(u); break;
+    at::Tensor u = linear(h, w.up_w, w.up_b);  // [N, F'], or gated [N, 2F']
+    if (w_.config.gated_mlp()) {
+        const int64_t F = u.size(1) / 2;
+        at::Tensor gated = at::empty({u.size(0), F});  // [N, F']  silu(gate) · up
+        swiglu(u.data_ptr<float>(), static_cast<int>(u.size(0)), static_cast<int>(F), gated.data_ptr<float>());
+        u = std::move(gated);
+    } else {
+        u = activate(std::move(u));  // [N, F']
     }
-    return row_parallel(u, w.mlp_out_w, w.mlp_out_b);  // ranks × [N, C]
+    return row_parallel(u, w.down_w, w.down_b);  // ranks × [N, C]
 }
 
 at::Tensor Stage::attention_partial(int l, const at::Tensor& h, std::span<const Segment> segments) {
@@ -135,35 +161,48 @@ at::Tensor Stage::mlp_partial(int l, const at::Tensor& h) { return sum_of(mlp_pa
 
 at::Tensor Stage::reduce(const std::vector<at::Tensor>& partials) const { return all_reduce_ ? all_reduce_(partials) : sum_of(partials); }
 
-at::Tensor Stage::attend(int l, const at::Tensor& qkv, std::span<const Segment> segments) {
-    const int64_t H = heads_, D = w_.config.head_dim(), Cs = H * D;
+// qkv: [N, Q'+2K'], each row q | k | v of this shard's heads at its position.
+at::Tensor Stage::attend(int l, at::Tensor qkv, std::span<const Segment> segments) {
+    const int64_t H = heads_, KV = kv_heads_, G = H / KV, D = w_.config.head_dim(), Q = H * D, K = KV * D, W = Q + 2 * K;
     const double scale = 1.0 / std::sqrt(static_cast<double>(D));
-    at::Tensor out = at::empty({qkv.size(0), Cs});  // [N, C']
+    if (w_.config.positions() == Positions::Rotary) {  // turn each row's q and k heads by its position
+        float* r = qkv.data_ptr<float>();
+        for (const auto& s : segments)
+            for (int p = s.pos; p < s.pos + s.len; ++p, r += W) {
+                rotary_.apply(r, static_cast<int>(H), p);
+                rotary_.apply(r + Q, static_cast<int>(KV), p);
+            }
+    }
+    at::Tensor out = at::empty({qkv.size(0), Q});  // [N, Q']
     int64_t row = 0;
     for (const auto& s : segments) {
         const int64_t L = s.len, P = s.pos + s.len;  // new rows, rows visible to the last one
         if (L == 1) {
-            const float* r = qkv.data_ptr<float>() + row * 3 * Cs;  // q | k | v of this row
-            decode_attention(r, r + Cs, r + 2 * Cs, k_cache_[l].select(0, s.slot).data_ptr<float>(),
-                             v_cache_[l].select(0, s.slot).data_ptr<float>(), static_cast<int>(H), max_context_, static_cast<int>(D), s.pos,
-                             out.data_ptr<float>() + row * Cs, threads_);
+            const float* r = qkv.data_ptr<float>() + row * W;  // q | k | v of this row
+            decode_attention(r, r + Q, r + Q + K, k_cache_[l].select(0, s.slot).data_ptr<float>(),
+                             v_cache_[l].select(0, s.slot).data_ptr<float>(), static_cast<int>(H), static_cast<int>(KV), max_context_,
+                             static_cast<int>(D), s.pos, out.data_ptr<float>() + row * Q, threads_);
             row += 1;
             continue;
         }
-        const at::Tensor part = qkv.narrow(0, row, L);                               // [L, 3C']
-        const at::Tensor q = part.narrow(1, 0, Cs).view({L, H, D}).transpose(0, 1);  // [H, L, D]
-        at::Tensor kc = k_cache_[l].select(0, s.slot);                               // [H, T, D]
-        at::Tensor vc = v_cache_[l].select(0, s.slot);                               // [H, T, D]
-        kc.narrow(1, s.pos, L).copy_(part.narrow(1, Cs, Cs).view({L, H, D}).transpose(0, 1));
-        vc.narrow(1, s.pos, L).copy_(part.narrow(1, 2 * Cs, Cs).view({L, H, D}).transpose(0, 1));
-        const at::Tensor k = kc.narrow(1, 0, P);                     // [H, P, D]
-        const at::Tensor v = vc.narrow(1, 0, P);                     // [H, P, D]
-        at::Tensor att = at::bmm(q, k.transpose(1, 2)).mul_(scale);  // [H, L, P]
+        const at::Tensor part = qkv.narrow(0, row, L);                        // [L, W]
+        at::Tensor q = part.narrow(1, 0, Q).view({L, H, D}).transpose(0, 1);  // [H, L, D]
+        at::Tensor kc = k_cache_[l].select(0, s.slot);                        // [KV, T, D]
+        at::Tensor vc = v_cache_[l].select(0, s.slot);                        // [KV, T, D]
+        kc.narrow(1, s.pos, L).copy_(part.narrow(1, Q, K).view({L, KV, D}).transpose(0, 1));
+        vc.narrow(1, s.pos, L).copy_(part.narrow(1, Q + K, K).view({L, KV, D}).transpose(0, 1));
+        const at::Tensor k = kc.narrow(1, 0, P);  // [KV, P, D]
+        const at::Tensor v = vc.narrow(1, 0, P);  // [KV, P, D]
+        // A group's query heads share its key/value head: stack them as rows.
+        if (G > 1) q = q.reshape({KV, G * L, D});                                    // [KV, G·L, D]
+        at::Tensor att = at::bmm(q, k.transpose(1, 2)).mul_(scale).view({H, L, P});  // [H, L, P]
         // Row i is position pos+i: it sees columns 0..pos+i (one row took the decode path above).
         const at::Tensor future = at::ones({L, P}, at::TensorOptions().dtype(at::kBool)).triu(s.pos + 1);  // [L, P]
         att.masked_fill_(future, -std::numeric_limits<float>::infinity());
-        att = at::softmax(att, -1);                                                     // [H, L, P]
-        out.narrow(0, row, L).copy_(at::bmm(att, v).transpose(0, 1).reshape({L, Cs}));  // [L, C']
+        att = at::softmax(att, -1);                                      // [H, L, P]
+        if (G > 1) att = att.view({KV, G * L, P});                       // [KV, G·L, P]
+        const at::Tensor y = at::bmm(att, v).view({H, L, D});            // [H, L, D]
+        out.narrow(0, row, L).copy_(y.transpose(0, 1).reshape({L, Q}));  // [L, Q']
         row += L;
     }
     return out;
@@ -206,8 +245,8 @@ at::Tensor Stage::head(const at::Tensor& x, std::span<const Segment> segments, L
         for (const auto& s : segments) last.push_back((end += s.len) - 1);
         h = at::index_select(x, 0, tensor_of(last));  // [S, C]
     }
-    h = at::layer_norm(h, {w_.config.n_embd}, w_.lnf_w, w_.lnf_b, w_.config.layer_norm_epsilon);
-    return linear(h, w_.wte, at::Tensor());  // [S or N, V]
+    h = norm(h, w_.final_norm_w, w_.final_norm_b);  // [S or N, C]
+    return linear(h, w_.head_w, at::Tensor());      // [S or N, V]
 }
 
 }  // namespace distgpt

@@ -1,4 +1,5 @@
 #pragma once
+#include "model/rotary.h"
 #include "model/stage_weights.h"
 
 #include <ATen/core/Tensor.h>
@@ -20,8 +21,11 @@ struct Segment {
 
 enum class LogitRows { Last, All };  // the last row of each segment, or every row
 
-// Runs one shard of a GPT-2 model: optionally the embedding, layers
-// [begin, end), optionally the final norm and head. It keeps a KV cache of
+// Runs one shard of a decoder-only transformer of either family: optionally
+// the embedding, layers [begin, end), optionally the final norm and head. The
+// block is what the config says it is made of: LayerNorm or RMSNorm, learned
+// or rotary positions, multi-head or grouped-query attention, a plain or a
+// gated (SwiGLU) MLP. It keeps a KV cache of
 // `slots` sequences of up to `max_context` positions for its layers, so a
 // decode step needs only the new row of each sequence.
 class Stage {
@@ -40,7 +44,7 @@ public:
     using AllReduce = std::function<at::Tensor(std::span<const at::Tensor> partials)>;
     void set_all_reduce(AllReduce all_reduce) { all_reduce_ = std::move(all_reduce); }
 
-    const Gpt2Config& config() const { return w_.config; }
+    const ModelConfig& config() const { return w_.config; }
     const ShardSpec& shard() const { return w_.shard; }
     int slots() const { return slots_; }
     int max_context() const { return max_context_; }
@@ -57,7 +61,9 @@ private:
     at::Tensor block(int layer, at::Tensor x, std::span<const Segment> segments);
     std::vector<at::Tensor> attention_partials(int layer, const at::Tensor& x, std::span<const Segment> segments);
     std::vector<at::Tensor> mlp_partials(int layer, const at::Tensor& x);
-    at::Tensor attend(int layer, const at::Tensor& qkv, std::span<const Segment> segments);
+    at::Tensor attend(int layer, at::Tensor qkv, std::span<const Segment> segments);
+    at::Tensor norm(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b) const;
+    at::Tensor activate(at::Tensor u) const;
     at::Tensor linear(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b) const;
     std::vector<at::Tensor> row_parallel(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b) const;
     at::Tensor reduce(const std::vector<at::Tensor>& partials) const;
@@ -66,8 +72,9 @@ private:
 
     StageWeights w_;
     int slots_, max_context_, threads_;
-    int heads_;                                  // heads held by this shard
-    std::vector<at::Tensor> k_cache_, v_cache_;  // per layer [slots, H', max_context, D]
+    int heads_, kv_heads_;                       // query and key/value heads held by this shard
+    RotaryTable rotary_;                         // rotary positions only
+    std::vector<at::Tensor> k_cache_, v_cache_;  // per layer [slots, KV', max_context, D]
     AllReduce all_reduce_;
 };
 

@@ -3,9 +3,9 @@
 
 #include "util/error.h"
 #include "util/huge_pages.h"
-#include "weights/gpt2_names.h"
+#include "weights/checkpoint_layout.h"
+#include "weights/tensor_parallel_slice.h"
 
-#include <ATen/ops/cat.h>
 #include <ATen/ops/empty.h>
 #include <ATen/ops/from_blob.h>
 
@@ -38,28 +38,74 @@ at::Tensor empty_weight(at::IntArrayRef sizes) {
         p, sizes, [](void* q) { std::free(q); }, at::TensorOptions().dtype(at::kFloat));
 }
 
-// Copies what `pick` selects of a stored tensor into a new fp32 tensor.
-template <typename Pick>
-at::Tensor copy_out(const TensorSource& source, const std::string& name, std::vector<int64_t> expected, Pick pick) {
-    const TensorView view = source.get(name);
-    const at::ScalarType stored_type = scalar_type(view);
-    if (view.shape != expected) {
+// Takes a shard's part of each stored tensor as fp32, in [out, in] rows.
+class ShardReader {
+public:
+    ShardReader(const TensorSource& source, const ModelConfig& config, const ShardSpec& shard)
+        : source_(source), layout_(config, source), shard_(shard) {}
+
+    bool has(TensorRole role, int layer = -1) const { return layout_.find(role, layer) != nullptr; }
+
+    // One tensor: this shard's slice of it (a streamed source holds just that).
+    at::Tensor take(TensorRole role, int layer = -1) const { return rows_of({role}, layer); }
+
+    // Several tensors' slices stacked along their first (output) dimension.
+    at::Tensor rows_of(std::initializer_list<TensorRole> roles, int layer) const {
+        std::vector<at::Tensor> parts;  // views of the stored bytes, or of slices
+        std::vector<TensorView> views;
+        std::vector<TensorSlice> slices;
+        slices.reserve(roles.size());
+        int64_t rows = 0;
+        for (TensorRole role : roles) {
+            const CheckpointTensor* t = layout_.find(role, layer);
+            if (!t) throw Error(source_.describe() + ": the model's layout has no tensor for this role in layer " + std::to_string(layer));
+            const TensorView view = source_.get(t->name);
+            const at::ScalarType type = scalar_type(view);
+            check_shape(view, *t);
+            at::Tensor stored;
+            if (cut_here(*t)) {
+                slices.push_back(slice_for_ranks(view, t->cut, shard_.tp_rank, shard_.tp_ranks, shard_.tp_size));
+                stored = at::from_blob(slices.back().bytes.data(), slices.back().shape, at::TensorOptions().dtype(type));
+            } else {
+                stored = at::from_blob(const_cast<std::byte*>(view.data), view.shape, at::TensorOptions().dtype(type));
+            }
+            if (t->in_out) stored = stored.t();  // Conv1D [in, out] -> [out, in]
+            rows += stored.size(0);
+            parts.push_back(stored);
+            views.push_back(view);
+        }
+        std::vector<int64_t> sizes = parts[0].sizes().vec();
+        sizes[0] = rows;
+        at::Tensor out = empty_weight(sizes);
+        int64_t row = 0;
+        for (const auto& p : parts) {
+            out.narrow(0, row, p.size(0)).copy_(p);
+            row += p.size(0);
+        }
+        for (const auto& v : views) source_.release(v);
+        return out;
+    }
+
+private:
+    // A sliced source was cut by slice_for_ranks already: take its tensors as they are.
+    bool cut_here(const CheckpointTensor& t) const {
+        return !shard_.sliced_source && shard_.tp_size > 1 && t.cut != TensorParallelCut::Whole && t.cut != TensorParallelCut::RankZeroOnly;
+    }
+
+    void check_shape(const TensorView& view, const CheckpointTensor& t) const {
+        const std::vector<int64_t> expected =
+            shard_.sliced_source ? sliced_shape(t.shape, t.cut, shard_.tp_ranks, shard_.tp_size) : t.shape;
+        if (view.shape == expected) return;
         TensorView want;
         want.shape = expected;
-        throw Error(view.origin + ": tensor '" + name + "' has shape " + view.shape_string() + " but config.json implies " +
+        throw Error(view.origin + ": tensor '" + t.name + "' has shape " + view.shape_string() + " but config.json implies " +
                     want.shape_string() + " (config and weights do not match)");
     }
-    const at::Tensor stored = at::from_blob(const_cast<std::byte*>(view.data), view.shape, at::TensorOptions().dtype(stored_type));
-    const at::Tensor picked = pick(stored);
-    at::Tensor out = empty_weight(picked.sizes());
-    out.copy_(picked);
-    source.release(view);
-    return out;
-}
 
-at::Tensor whole(const TensorSource& s, const std::string& name, std::vector<int64_t> shape) {
-    return copy_out(s, name, std::move(shape), [](const at::Tensor& t) { return t; });
-}
+    const TensorSource& source_;
+    CheckpointLayout layout_;
+    ShardSpec shard_;
+};
 
 }  // namespace
 
@@ -68,58 +114,50 @@ int64_t StageWeights::bytes() const {
     auto add = [&](const at::Tensor& t) {
         if (t.defined()) n += t.numel() * static_cast<int64_t>(t.element_size());
     };
-    for (const auto* t : {&wte, &wpe, &lnf_w, &lnf_b}) add(*t);
+    for (const auto* t : {&wte, &wpe, &final_norm_w, &final_norm_b}) add(*t);
+    if (head_w.defined() && !(wte.defined() && head_w.is_same(wte))) add(head_w);
     for (const auto& l : layers)
-        for (const auto* t : {&l.ln1_w, &l.ln1_b, &l.qkv_w, &l.qkv_b, &l.attn_out_w, &l.attn_out_b, &l.ln2_w, &l.ln2_b, &l.fc_w, &l.fc_b,
-                              &l.mlp_out_w, &l.mlp_out_b})
+        for (const auto* t : {&l.attn_norm_w, &l.attn_norm_b, &l.qkv_w, &l.qkv_b, &l.attn_out_w, &l.attn_out_b, &l.mlp_norm_w,
+                              &l.mlp_norm_b, &l.up_w, &l.up_b, &l.down_w, &l.down_b})
             add(*t);
     return n;
 }
 
-StageWeights load_stage_weights(const TensorSource& source, const Gpt2Config& config, const ShardSpec& shard) {
+StageWeights load_stage_weights(const TensorSource& source, const ModelConfig& config, const ShardSpec& shard) {
     shard.validate(config);
-    const Gpt2Names names(source);
-    const int64_t C = config.n_embd, k = shard.tp_size, r = shard.tp_rank, n = shard.tp_ranks;
-    const int64_t Cs = C / k * n, Fs = 4 * C / k * n;             // this shard's attention width and MLP width
-    const int64_t from = C / k * r, from_hidden = 4 * C / k * r;  // where its share starts
-    // A sliced source was cut by slice_for_ranks already: take its tensors as they are.
-    const bool cut = !shard.sliced_source;
+    const ShardReader read(source, config, shard);
+    using R = TensorRole;
+    auto optional = [&](R role, int layer) { return read.has(role, layer) ? read.take(role, layer) : at::Tensor(); };
 
     StageWeights w;
     w.config = config;
     w.shard = shard;
-    if (shard.embedding || shard.head) w.wte = whole(source, names.wte(), {config.vocab_size, C});
-    if (shard.embedding) w.wpe = whole(source, names.wpe(), {config.n_positions, C});
+    const bool tied = !read.has(R::Head);
+    if (shard.embedding || (shard.head && tied)) w.wte = read.take(R::TokenEmbedding);
+    if (shard.embedding && config.positions() == Positions::Learned) w.wpe = read.take(R::PositionEmbedding);
     if (shard.head) {
-        w.lnf_w = whole(source, names.ln_f("weight"), {C});
-        w.lnf_b = whole(source, names.ln_f("bias"), {C});
+        w.final_norm_w = read.take(R::FinalNorm);
+        w.final_norm_b = optional(R::FinalNormBias, -1);
+        w.head_w = tied ? w.wte : read.take(R::Head);
     }
-    // Conv1D weights are stored [in, out]: columns are outputs.
-    auto qkv_rows = [&](const at::Tensor& t) {  // t: [C, 3C] or [3C]; keep this shard's heads of q, k and v
-        if (!cut) return t;
-        const int64_t dim = t.dim() - 1;
-        return at::cat({t.narrow(dim, from, Cs), t.narrow(dim, C + from, Cs), t.narrow(dim, 2 * C + from, Cs)}, dim);
-    };
+    const bool fused_qkv = read.has(R::Qkv, shard.layer_begin);
     for (int i = shard.layer_begin; i < shard.layer_end; ++i) {
         LayerWeights l;
-        auto name = [&](const char* what) { return names.layer(i, what); };
-        l.ln1_w = whole(source, name("ln_1.weight"), {C});
-        l.ln1_b = whole(source, name("ln_1.bias"), {C});
-        const int64_t qkv = cut ? 3 * C : 3 * Cs, attn_in = cut ? C : Cs, hidden = cut ? 4 * C : Fs;
-        l.qkv_w = copy_out(source, name("attn.c_attn.weight"), {C, qkv}, [&](const at::Tensor& t) { return qkv_rows(t).t(); });
-        l.qkv_b = copy_out(source, name("attn.c_attn.bias"), {qkv}, qkv_rows);
-        l.attn_out_w = copy_out(source, name("attn.c_proj.weight"), {attn_in, C},
-                                [&](const at::Tensor& t) { return (cut ? t.narrow(0, from, Cs) : t).t(); });
-        if (shard.holds_rank_zero()) l.attn_out_b = whole(source, name("attn.c_proj.bias"), {C});
-        l.ln2_w = whole(source, name("ln_2.weight"), {C});
-        l.ln2_b = whole(source, name("ln_2.bias"), {C});
-        l.fc_w = copy_out(source, name("mlp.c_fc.weight"), {C, hidden},
-                          [&](const at::Tensor& t) { return (cut ? t.narrow(1, from_hidden, Fs) : t).t(); });
-        l.fc_b =
-            copy_out(source, name("mlp.c_fc.bias"), {hidden}, [&](const at::Tensor& t) { return cut ? t.narrow(0, from_hidden, Fs) : t; });
-        l.mlp_out_w = copy_out(source, name("mlp.c_proj.weight"), {hidden, C},
-                               [&](const at::Tensor& t) { return (cut ? t.narrow(0, from_hidden, Fs) : t).t(); });
-        if (shard.holds_rank_zero()) l.mlp_out_b = whole(source, name("mlp.c_proj.bias"), {C});
+        l.attn_norm_w = read.take(R::AttnNorm, i);
+        l.attn_norm_b = optional(R::AttnNormBias, i);
+        l.qkv_w = fused_qkv ? read.take(R::Qkv, i) : read.rows_of({R::Q, R::K, R::V}, i);
+        if (fused_qkv)
+            l.qkv_b = read.take(R::QkvBias, i);
+        else if (read.has(R::QBias, i))
+            l.qkv_b = read.rows_of({R::QBias, R::KBias, R::VBias}, i);
+        l.attn_out_w = read.take(R::AttnOut, i);
+        if (shard.holds_rank_zero()) l.attn_out_b = optional(R::AttnOutBias, i);
+        l.mlp_norm_w = read.take(R::MlpNorm, i);
+        l.mlp_norm_b = optional(R::MlpNormBias, i);
+        l.up_w = config.gated_mlp() ? read.rows_of({R::Gate, R::Up}, i) : read.take(R::Up, i);
+        if (read.has(R::UpBias, i)) l.up_b = config.gated_mlp() ? read.rows_of({R::GateBias, R::UpBias}, i) : read.take(R::UpBias, i);
+        l.down_w = read.take(R::Down, i);
+        if (shard.holds_rank_zero()) l.down_b = optional(R::DownBias, i);
         w.layers.push_back(std::move(l));
     }
     return w;

@@ -1,6 +1,6 @@
 #pragma once
 #include "model/shard_spec.h"
-#include "weights/gpt2_config.h"
+#include "weights/model_config.h"
 #include "weights/tensor_source.h"
 
 #include <ATen/core/Tensor.h>
@@ -9,35 +9,38 @@
 
 namespace distgpt {
 
-// One transformer block's weights, fp32, linear weights as [out, in] rows.
-// In a tensor-parallel shard holding n ranks of k: C' = C·n/k, H' = H·n/k,
-// its ranks' shares side by side. The output projections' biases are held by
-// rank 0 only, so the partial sums add up to the whole layer with each bias
-// counted once.
+// One transformer block's weights, fp32, linear weights as [out, in] rows,
+// the same for every family (a tensor the family lacks stays undefined).
+// In a tensor-parallel shard holding n ranks of k: H' = H·n/k query heads,
+// KV' = KV·n/k key/value heads (Q' = H'·D, K' = KV'·D), F' = F·n/k MLP
+// columns, its ranks' shares side by side. The output projections' biases
+// are held by rank 0 only, so the partial sums add up to the whole layer
+// with each bias counted once.
 struct LayerWeights {
-    at::Tensor ln1_w, ln1_b;  // [C]
-    at::Tensor qkv_w, qkv_b;  // [3C', C], [3C']  (q | k | v of this shard's heads)
-    at::Tensor attn_out_w;    // [C, C']
-    at::Tensor attn_out_b;    // [C] on rank 0, undefined elsewhere
-    at::Tensor ln2_w, ln2_b;  // [C]
-    at::Tensor fc_w, fc_b;    // [4C', C], [4C']
-    at::Tensor mlp_out_w;     // [C, 4C']
-    at::Tensor mlp_out_b;     // [C] on rank 0, undefined elsewhere
+    at::Tensor attn_norm_w, attn_norm_b;  // [C]      (b: LayerNorm only)
+    at::Tensor qkv_w, qkv_b;              // [Q'+2K', C], [Q'+2K']  (q | k | v of this shard's heads)
+    at::Tensor attn_out_w;                // [C, Q']
+    at::Tensor attn_out_b;                // [C] on rank 0, if the family has it
+    at::Tensor mlp_norm_w, mlp_norm_b;    // [C]
+    at::Tensor up_w, up_b;                // [F', C], or gated: [2F', C] (gate rows, then up rows)
+    at::Tensor down_w;                    // [C, F']
+    at::Tensor down_b;                    // [C] on rank 0, if the family has it
 };
 
 struct StageWeights {
-    Gpt2Config config;
+    ModelConfig config;
     ShardSpec shard;
-    at::Tensor wte;  // [V, C]  embedding, and the tied head
-    at::Tensor wpe;  // [T, C]  only with the embedding
+    at::Tensor wte;  // [V, C]  with the embedding (and with a tied head)
+    at::Tensor wpe;  // [T, C]  with the embedding, learned positions only
     std::vector<LayerWeights> layers;
-    at::Tensor lnf_w, lnf_b;  // [C]     only with the head
+    at::Tensor final_norm_w, final_norm_b;  // [C]     with the head
+    at::Tensor head_w;                      // [V, C]  with the head: wte itself when tied
 
     int64_t bytes() const;
 };
 
 // Reads exactly the tensors `shard` owns from `source`, converting F16/BF16 to
 // fp32, and releases each source tensor once copied.
-StageWeights load_stage_weights(const TensorSource& source, const Gpt2Config& config, const ShardSpec& shard);
+StageWeights load_stage_weights(const TensorSource& source, const ModelConfig& config, const ShardSpec& shard);
 
 }  // namespace distgpt

@@ -43,20 +43,22 @@ std::vector<std::pair<int, int>> balance(int layers, int stages, int64_t layer_c
 
 int sequence_slots(int prompts, int in_flight, int stages) { return std::max(1, std::min(prompts, in_flight > 0 ? in_flight : stages)); }
 
-NodeMemory shard_memory(const Gpt2Config& c, const ShardSpec& shard, int slots, int context) {
-    const int64_t C = c.n_embd, V = c.vocab_size, layers = shard.layer_end - shard.layer_begin, k = std::max(1, shard.tp_size);
+NodeMemory shard_memory(const ModelConfig& c, const ShardSpec& shard, int slots, int context) {
+    const int64_t layers = shard.layer_end - shard.layer_begin, k = std::max(1, shard.tp_size);
     NodeMemory m;
     const int64_t held = std::max(1, shard.tp_ranks);
-    m.weights = layers * c.params_per_layer() * 4 / k * held + ((shard.embedding || shard.head) ? V * C * 4 : 0) +
-                (shard.embedding ? int64_t(c.n_positions) * C * 4 : 0);
-    m.kv_cache = 2LL * layers * slots * context * C / k * held * 4;
+    const int64_t tied_table = c.tied_head && shard.head && !shard.embedding ? int64_t(c.vocab_size) * c.n_embd : 0;
+    m.weights = (layers * c.params_per_layer() / k * held + (shard.embedding ? c.embedding_params() : 0) +
+                 (shard.head ? c.head_params() + tied_table : 0)) *
+                4;
+    m.kv_cache = 2LL * layers * slots * context * c.kv_width() / k * held * 4;
     m.runtime = kRuntimeBytes;
     return m;
 }
 
 bool StagePlan::embedding() const { return layer_begin == 0; }
 
-Plan make_plan(const Topology& t, const Gpt2Config& c, int slots, int context, int ranks_per_node) {
+Plan make_plan(const Topology& t, const ModelConfig& c, int slots, int context, int ranks_per_node) {
     Plan plan = plan_stages(t, c, slots, context, ranks_per_node);
     if (const std::string why = memory_shortfalls(plan, t); !why.empty()) throw Error(why);
     return plan;
@@ -76,7 +78,7 @@ std::string memory_shortfalls(const Plan& plan, const Topology& t) {
     return "the plan does not fit:" + shortfalls + "\n  add nodes, raise their limits, or use fewer sequences or a shorter context";
 }
 
-Plan plan_stages(const Topology& t, const Gpt2Config& c, int slots, int context, int ranks_per_node) {
+Plan plan_stages(const Topology& t, const ModelConfig& c, int slots, int context, int ranks_per_node) {
     const int k = t.ranks_per_stage(), stages = t.stage_count();
     if (k < 1 || stages < 1 || ranks_per_node < 1) throw Error("the topology has no stage to run");
     const int tp = k * ranks_per_node;
@@ -84,9 +86,7 @@ Plan plan_stages(const Topology& t, const Gpt2Config& c, int slots, int context,
         throw Error(std::to_string(k) + " tensor-parallel ranks per stage need a node count that " + std::to_string(k) +
                     " divides, but the topology has " + std::to_string(t.nodes.size()) +
                     " nodes: add or remove a node, or choose another strategy");
-    if (c.n_head % tp != 0)
-        throw Error("tensor-parallel degree " + std::to_string(tp) + " does not divide the model's " + std::to_string(c.n_head) +
-                    " heads; use " + std::to_string(tp) + " ranks per stage only for models whose heads it divides");
+    if (const std::string why = tensor_parallel_refusal(c, tp); !why.empty()) throw Error(why);
     if (stages > c.n_layer)
         throw Error(std::to_string(stages) + " pipeline stages but the model has only " + std::to_string(c.n_layer) +
                     " layers: use at most " + std::to_string(c.n_layer) + " stages");

@@ -1,7 +1,7 @@
 #pragma once
 #include "model/shard_spec.h"
 #include "plan/topology.h"
-#include "weights/gpt2_config.h"
+#include "weights/model_config.h"
 
 #include <string>
 #include <vector>
@@ -27,7 +27,7 @@ struct NodeMemory {
 // worker that loads it: fp32 weights (the embedding's table on the first
 // stage, the tied head on the last), the KV cache for `slots` sequences of
 // `context` tokens, and the runtime every worker carries.
-NodeMemory shard_memory(const Gpt2Config& config, const ShardSpec& shard, int slots, int context);
+NodeMemory shard_memory(const ModelConfig& config, const ShardSpec& shard, int slots, int context);
 
 struct Plan {
     std::vector<StagePlan> stages;
@@ -48,12 +48,12 @@ int sequence_slots(int prompts, int in_flight, int stages);
 // An impossible plan throws Error saying which node lacks how much.
 // `ranks_per_node` > 1 gives each node several tensor-parallel ranks (a
 // re-plan that keeps a run's numerics on fewer nodes).
-Plan make_plan(const Topology& topology, const Gpt2Config& config, int slots, int context, int ranks_per_node = 1);
+Plan make_plan(const Topology& topology, const ModelConfig& config, int slots, int context, int ranks_per_node = 1);
 
 // The same plan without the memory check, for an editor that marks the
 // nodes that do not fit; throws only when no plan can be made at all
 // (heads or nodes that do not divide, more stages than layers).
-Plan plan_stages(const Topology& topology, const Gpt2Config& config, int slots, int context, int ranks_per_node = 1);
+Plan plan_stages(const Topology& topology, const ModelConfig& config, int slots, int context, int ranks_per_node = 1);
 
 // After a loss, the plan over `survivors` nodes that computes exactly what a
 // run with `tp_size` tensor-parallel ranks per stage computed: every stage

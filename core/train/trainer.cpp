@@ -1,12 +1,11 @@
 #include "train/trainer.h"
 
-#include "model/random_gpt2.h"
+#include "model/random_model.h"
 #include "model/tensor_map_source.h"
 #include "tokenizer/byte_level_bpe.h"
 #include "tokenizer/char_tokenizer.h"
 #include "util/error.h"
-#include "weights/gpt2_checkpoint_layout.h"
-#include "weights/gpt2_names.h"
+#include "weights/checkpoint_layout.h"
 #include "weights/hf_model_writer.h"
 #include "weights/safetensors.h"
 #include "weights/safetensors_writer.h"
@@ -50,34 +49,36 @@ std::pair<at::Tensor, at::Tensor> batch_at(const std::vector<int64_t>& tokens, i
 
 // The GPT-2 forward of nanoGPT's model.py, on the checkpoint's own tensors
 // (Conv1D weights [in, out]), returning the mean cross-entropy.
-at::Tensor loss_of(const Params& P, const Gpt2Config& c, const at::Tensor& idx, const at::Tensor& targets) {
-    const Gpt2Names n("transformer.");
+at::Tensor loss_of(const Params& P, const ModelConfig& c, const at::Tensor& idx, const at::Tensor& targets) {
+    const CheckpointLayout layout(c);
+    using R = TensorRole;
     const int64_t B = idx.size(0), T = idx.size(1), C = c.n_embd, H = c.n_head, D = C / H;
-    const double eps = c.layer_norm_epsilon;
-    auto p = [&](const std::string& name) -> const at::Tensor& { return P.at(name); };
+    const double eps = c.norm_eps;
+    auto p = [&](R role, int layer = -1) -> const at::Tensor& { return P.at(layout.find(role, layer)->name); };
     auto dense = [](const at::Tensor& x, const at::Tensor& w, const at::Tensor& b) {  // [B, T, in] -> [B, T, out]
         return at::addmm(b, x.reshape({-1, x.size(-1)}), w).view({x.size(0), x.size(1), w.size(1)});
     };
     const at::Tensor future = at::ones({T, T}, at::kBool).triu(1);  // [T, T]
 
-    at::Tensor x = at::embedding(p(n.wte()), idx) + at::embedding(p(n.wpe()), at::arange(T, at::kLong));  // [B, T, C]
+    at::Tensor x =
+        at::embedding(p(R::TokenEmbedding), idx) + at::embedding(p(R::PositionEmbedding), at::arange(T, at::kLong));  // [B, T, C]
     for (int l = 0; l < c.n_layer; ++l) {
-        auto w = [&](const char* what) -> const at::Tensor& { return p(n.layer(l, what)); };
-        at::Tensor h = at::layer_norm(x, {C}, w("ln_1.weight"), w("ln_1.bias"), eps);               // [B, T, C]
-        const auto qkv = dense(h, w("attn.c_attn.weight"), w("attn.c_attn.bias")).split(C, -1);     // 3 × [B, T, C]
-        const at::Tensor q = qkv[0].view({B, T, H, D}).transpose(1, 2);                             // [B, H, T, D]
-        const at::Tensor k = qkv[1].view({B, T, H, D}).transpose(1, 2);                             // [B, H, T, D]
-        const at::Tensor v = qkv[2].view({B, T, H, D}).transpose(1, 2);                             // [B, H, T, D]
-        at::Tensor att = at::matmul(q, k.transpose(-2, -1)) * (1.0 / std::sqrt(double(D)));         // [B, H, T, T]
-        att = at::softmax(att.masked_fill(future, -INFINITY), -1);                                  // [B, H, T, T]
-        const at::Tensor y = at::matmul(att, v).transpose(1, 2).reshape({B, T, C});                 // [B, T, C]
-        x = x + dense(y, w("attn.c_proj.weight"), w("attn.c_proj.bias"));                           // [B, T, C]
-        h = at::layer_norm(x, {C}, w("ln_2.weight"), w("ln_2.bias"), eps);                          // [B, T, C]
-        const at::Tensor u = at::gelu(dense(h, w("mlp.c_fc.weight"), w("mlp.c_fc.bias")), "tanh");  // [B, T, 4C]
-        x = x + dense(u, w("mlp.c_proj.weight"), w("mlp.c_proj.bias"));                             // [B, T, C]
+        auto w = [&](R role) -> const at::Tensor& { return p(role, l); };
+        at::Tensor h = at::layer_norm(x, {C}, w(R::AttnNorm), w(R::AttnNormBias), eps);      // [B, T, C]
+        const auto qkv = dense(h, w(R::Qkv), w(R::QkvBias)).split(C, -1);                    // 3 × [B, T, C]
+        const at::Tensor q = qkv[0].view({B, T, H, D}).transpose(1, 2);                      // [B, H, T, D]
+        const at::Tensor k = qkv[1].view({B, T, H, D}).transpose(1, 2);                      // [B, H, T, D]
+        const at::Tensor v = qkv[2].view({B, T, H, D}).transpose(1, 2);                      // [B, H, T, D]
+        at::Tensor att = at::matmul(q, k.transpose(-2, -1)) * (1.0 / std::sqrt(double(D)));  // [B, H, T, T]
+        att = at::softmax(att.masked_fill(future, -INFINITY), -1);                           // [B, H, T, T]
+        const at::Tensor y = at::matmul(att, v).transpose(1, 2).reshape({B, T, C});          // [B, T, C]
+        x = x + dense(y, w(R::AttnOut), w(R::AttnOutBias));                                  // [B, T, C]
+        h = at::layer_norm(x, {C}, w(R::MlpNorm), w(R::MlpNormBias), eps);                   // [B, T, C]
+        const at::Tensor u = at::gelu(dense(h, w(R::Up), w(R::UpBias)), "tanh");             // [B, T, 4C]
+        x = x + dense(u, w(R::Down), w(R::DownBias));                                        // [B, T, C]
     }
-    x = at::layer_norm(x, {C}, p(n.ln_f("weight")), p(n.ln_f("bias")), eps);  // [B, T, C]
-    const at::Tensor logits = at::matmul(x, p(n.wte()).t());                  // [B, T, V]
+    x = at::layer_norm(x, {C}, p(R::FinalNorm), p(R::FinalNormBias), eps);  // [B, T, C]
+    const at::Tensor logits = at::matmul(x, p(R::TokenEmbedding).t());      // [B, T, V]
     return at::cross_entropy_loss(logits.view({B * T, c.vocab_size}), targets.view({B * T}));
 }
 
@@ -88,10 +89,10 @@ double learning_rate(const TrainOptions& o, int step) {
     return min_lr + 0.5 * (1 + std::cos(M_PI * progress)) * (o.lr - min_lr);
 }
 
-Params copy_of(const TensorSource& source, const Gpt2Config& c, const std::string& prefix_in) {
+Params copy_of(const TensorSource& source, const ModelConfig& c) {
     Params P;
-    const auto in = gpt2_checkpoint_layout(c, prefix_in);
-    const auto out = gpt2_checkpoint_layout(c, "transformer.");
+    const auto in = CheckpointLayout(c, source).tensors();
+    const auto out = CheckpointLayout(c).tensors();
     for (std::size_t i = 0; i < in.size(); ++i) {
         const TensorView v = source.get(in[i].name);
         if (v.dtype != DType::F32 || v.shape != in[i].shape) throw Error(source.describe() + ": '" + v.name + "' is not F32 " + in[i].name);
@@ -105,9 +106,9 @@ struct Optimizer {
     Params m, v;
 };
 
-void save_checkpoint(const TrainOptions& o, const Gpt2Config& c, const Params& P, const Optimizer& opt, const Tokenizer& tokenizer,
+void save_checkpoint(const TrainOptions& o, const ModelConfig& c, const Params& P, const Optimizer& opt, const Tokenizer& tokenizer,
                      int step, double train_loss, double val_loss, double seconds) {
-    write_hf_gpt2_folder(o.out, c, TensorMapSource(P, "the model in training"), tokenizer);
+    write_hf_model_folder(o.out, c, TensorMapSource(P, "the model in training"), tokenizer);
     std::vector<TensorToWrite> state;
     std::vector<at::Tensor> keep;
     for (const auto* which : {&opt.m, &opt.v})
@@ -142,7 +143,7 @@ void save_checkpoint(const TrainOptions& o, const Gpt2Config& c, const Params& P
 
 // The model, tokenizer and optimizer being trained, and how far they are.
 struct Training {
-    Gpt2Config config;
+    ModelConfig config;
     std::unique_ptr<Tokenizer> tokenizer;
     Params params;
     Optimizer optimizer;
@@ -153,10 +154,12 @@ struct Training {
 // As a checkpoint left them: weights, optimizer moments, step and time.
 Training resume(const std::filesystem::path& dir) {
     Training t;
-    t.config = read_gpt2_config(dir);
+    t.config = read_model_config(dir);
+    if (t.config.family != ModelFamily::Gpt2)
+        throw Error(dir.string() + ": holds a " + t.config.model_type + " model; training continues GPT-2 family models only");
     t.tokenizer = load_tokenizer(dir);
     SafetensorsCheckpoint weights(dir);
-    t.params = copy_of(weights, t.config, Gpt2Names(weights).prefix());
+    t.params = copy_of(weights, t.config);
     SafetensorsFile state(dir / "optimizer.safetensors");
     for (const auto& [name, p] : t.params) {
         for (auto [prefix, target] : {std::pair{"m.", &t.optimizer.m}, {"v.", &t.optimizer.v}}) {
@@ -183,7 +186,7 @@ Training start_fresh(const TrainOptions& o, const std::string& text) {
             load_tokenizer(o.vocab_dir.empty() ? throw Error("--tokenizer gpt2 needs --vocab DIR (vocab.json + merges.txt)") : o.vocab_dir);
     else
         throw Error("unknown tokenizer '" + o.tokenizer + "' (char or gpt2)");
-    Gpt2Config& c = t.config;
+    ModelConfig& c = t.config;
     c.n_layer = o.layers;
     c.n_head = o.heads;
     c.n_embd = o.embd;
@@ -191,7 +194,7 @@ Training start_fresh(const TrainOptions& o, const std::string& text) {
     c.vocab_size = t.tokenizer->id_limit();
     c.eos_token_id = t.tokenizer->eos_id().value_or(c.vocab_size - 1);
     c.validate("training options");
-    t.params = copy_of(RandomGpt2Source(c, o.seed), c, "transformer.");
+    t.params = copy_of(RandomModelSource(c, o.seed), c);
     for (const auto& [name, p] : t.params) {
         t.optimizer.m[name] = at::zeros_like(p);
         t.optimizer.v[name] = at::zeros_like(p);
@@ -246,7 +249,7 @@ TrainResult train_gpt2(const TrainOptions& o, const std::function<void(const Tra
     at::set_num_threads(std::max(1, o.threads));
     const std::string text = read_text(o.text);
     Training training = o.resume.empty() ? start_fresh(o, text) : resume(o.resume);
-    const Gpt2Config& c = training.config;
+    const ModelConfig& c = training.config;
     Params& P = training.params;
     for (auto& [name, t] : P) t.requires_grad_(true);
 

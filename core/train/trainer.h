@@ -1,5 +1,5 @@
 #pragma once
-#include "weights/gpt2_config.h"
+#include "weights/model_config.h"
 
 #include <cstdint>
 #include <filesystem>

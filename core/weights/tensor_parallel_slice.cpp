@@ -6,14 +6,6 @@
 
 namespace distgpt {
 
-TensorParallelCut tensor_parallel_cut(const std::string& name) {
-    if (name.ends_with("attn.c_attn.weight") || name.ends_with("attn.c_attn.bias")) return TensorParallelCut::QkvColumns;
-    if (name.ends_with("mlp.c_fc.weight") || name.ends_with("mlp.c_fc.bias")) return TensorParallelCut::Columns;
-    if (name.ends_with("attn.c_proj.weight") || name.ends_with("mlp.c_proj.weight")) return TensorParallelCut::Rows;
-    if (name.ends_with("attn.c_proj.bias") || name.ends_with("mlp.c_proj.bias")) return TensorParallelCut::RankZeroOnly;
-    return TensorParallelCut::Whole;
-}
-
 TensorSlice slice_for_ranks(const TensorView& v, TensorParallelCut cut, int first, int count, int k) {
     const std::size_t element = dtype_size(v.dtype);
     TensorSlice out{v.shape, {}};
@@ -28,7 +20,7 @@ TensorSlice slice_for_ranks(const TensorView& v, TensorParallelCut cut, int firs
     }
     if (v.shape.empty()) throw fail("has no dimensions to split");
     const auto* in = v.data;
-    if (cut == TensorParallelCut::Rows) {
+    if (cut == TensorParallelCut::FirstDim) {
         if (v.shape.size() != 2 || v.shape[0] % k) throw fail("does not split by rows");
         const int64_t rows = v.shape[0] / k;
         const std::size_t row_bytes = static_cast<std::size_t>(v.shape[1]) * element;
@@ -37,7 +29,7 @@ TensorSlice slice_for_ranks(const TensorView& v, TensorParallelCut cut, int firs
         return out;
     }
     // Columns of the last dimension: in every row, one piece (or q, k and v's pieces).
-    const int pieces = cut == TensorParallelCut::QkvColumns ? 3 : 1;
+    const int pieces = cut == TensorParallelCut::QkvLastDim ? 3 : 1;
     const int64_t cols = v.shape.back();
     if (cols % (pieces * k)) throw fail("does not split by columns");
     const int64_t piece = cols / pieces, share = piece / k, kept = share * count;
@@ -52,6 +44,18 @@ TensorSlice slice_for_ranks(const TensorView& v, TensorParallelCut cut, int firs
             dst += bytes;
         }
     return out;
+}
+
+std::vector<int64_t> sliced_shape(std::vector<int64_t> shape, TensorParallelCut cut, int count, int k) {
+    if (k == 1 || shape.empty()) return shape;
+    switch (cut) {
+        case TensorParallelCut::Whole:
+        case TensorParallelCut::RankZeroOnly: return shape;
+        case TensorParallelCut::FirstDim: shape.front() = shape.front() / k * count; return shape;
+        case TensorParallelCut::LastDim: shape.back() = shape.back() / k * count; return shape;
+        case TensorParallelCut::QkvLastDim: shape.back() = shape.back() / 3 / k * count * 3; return shape;
+    }
+    return shape;
 }
 
 }  // namespace distgpt

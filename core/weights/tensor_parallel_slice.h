@@ -7,17 +7,16 @@
 
 namespace distgpt {
 
-// How rank r of a tensor-parallel group of k keeps a GPT-2 checkpoint tensor
-// (Megatron split), in the checkpoint's own layout (Conv1D: [in, out]):
+// How rank r of a tensor-parallel group of k keeps a checkpoint tensor
+// (Megatron split), in the checkpoint's own layout. The checkpoint layout
+// says which cut each tensor takes.
 enum class TensorParallelCut {
     Whole,         // norms, embeddings: every rank keeps all of it
-    QkvColumns,    // attn.c_attn: its heads' columns of q, of k and of v
-    Columns,       // mlp.c_fc: its share of the hidden columns
-    Rows,          // attn.c_proj, mlp.c_proj weights: the rows its columns feed
+    QkvLastDim,    // GPT-2's fused c_attn [C, 3C]: its heads' columns of q, of k and of v
+    LastDim,       // its share of the last dimension (GPT-2's c_fc; LLaMA's o_proj, down_proj, q/k/v biases)
+    FirstDim,      // its share of the first dimension (GPT-2's c_proj; LLaMA's q/k/v/gate/up)
     RankZeroOnly,  // the biases added after an all-reduce: rank 0 adds them once
 };
-
-TensorParallelCut tensor_parallel_cut(const std::string& name);
 
 struct TensorSlice {
     std::vector<int64_t> shape;
@@ -29,5 +28,8 @@ struct TensorSlice {
 // controller streams to a worker without the model, so it receives exactly
 // its shard. Throws Error when the tensor does not divide by k.
 TensorSlice slice_for_ranks(const TensorView& v, TensorParallelCut cut, int first, int count, int k);
+
+// The shape slice_for_ranks gives `count` ranks of k of a tensor of `shape`.
+std::vector<int64_t> sliced_shape(std::vector<int64_t> shape, TensorParallelCut cut, int count, int k);
 
 }  // namespace distgpt

@@ -1,6 +1,6 @@
 // distgpt-cli as a user runs it: real processes, real files, exit codes and
 // the one-line errors on stderr.
-#include "model/random_gpt2.h"
+#include "model/random_model.h"
 #include "support/fixtures.h"
 #include "tokenizer/tokenizer.h"
 #include "weights/hf_model_writer.h"
@@ -104,7 +104,7 @@ private Q_SLOTS:
         QCOMPARE(from_folder.size(), size_t(10));
         QCOMPARE(from_folder, from_seed);
         const auto info = cli({"inspect", "--model", q(dir), "--json"}).json();
-        QCOMPARE(info["parameters"].get<int64_t>(), gpt2_preset("tiny").parameter_count());
+        QCOMPARE(info["parameters"].get<int64_t>(), model_preset("tiny").parameter_count());
         QCOMPARE(info["family"].get<std::string>(), std::string("gpt2"));
         QCOMPARE(info["tokenizer"]["kind"].get<std::string>(), std::string("gpt2-bpe"));
     }
@@ -112,8 +112,8 @@ private Q_SLOTS:
     void tokenizeWithTheRealGpt2Vocabulary() {
         // A small model with GPT-2's vocabulary and tokenizer files.
         const auto dir = path_of(work) / "gpt2-vocab-model";
-        const Gpt2Config c = small_config(2, 2, 32, 50257, 64);
-        write_hf_gpt2_folder(dir, c, RandomGpt2Source(c, 1), *load_tokenizer(GPT2_VOCAB_DIR));
+        const ModelConfig c = small_config(2, 2, 32, 50257, 64);
+        write_hf_model_folder(dir, c, RandomModelSource(c, 1), *load_tokenizer(GPT2_VOCAB_DIR));
         const Run r = cli({"tokenize", "--model", q(dir), "--text", "Hello world, this is GPT-2!", "--json"});
         QCOMPARE(r.exit_code, 0);
         QCOMPARE(r.json()["ids"].get<std::vector<int>>(), (std::vector<int>{15496, 995, 11, 428, 318, 402, 11571, 12, 17, 0}));
@@ -207,9 +207,9 @@ private Q_SLOTS:
     void configThatDoesNotMatchTheWeightsFails() {
         const auto dir = path_of(work) / "lying";
         QCOMPARE(cli({"save", "--random-init", "tiny", "--out", q(dir)}).exit_code, 0);
-        Gpt2Config c = read_gpt2_config(dir);
+        ModelConfig c = read_model_config(dir);
         c.n_layer = 6;
-        write_gpt2_config(dir, c);
+        write_model_config(dir, c);
         const Run r = cli({"generate", "--model", q(dir), "--prompt", "x"});
         QCOMPARE(r.exit_code, 1);
         QVERIFY2(r.err.find("transformer.h.4.ln_1.weight") != std::string::npos, r.err.c_str());

@@ -1,5 +1,5 @@
 #pragma once
-#include "model/random_gpt2.h"
+#include "model/random_model.h"
 #include "model/stage.h"
 
 #include <ATen/ATen.h>
@@ -12,7 +12,7 @@ inline at::Tensor ids_of(std::vector<int64_t>& ids) {
     return at::from_blob(ids.data(), {static_cast<int64_t>(ids.size())}, at::TensorOptions().dtype(at::kLong));
 }
 
-inline Stage make_stage(const TensorSource& source, const Gpt2Config& config, ShardSpec shard, int slots = 2, int threads = 2) {
+inline Stage make_stage(const TensorSource& source, const ModelConfig& config, ShardSpec shard, int slots = 2, int threads = 2) {
     return Stage(load_stage_weights(source, config, shard), slots, config.n_positions, threads);
 }
 

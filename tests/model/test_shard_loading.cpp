@@ -6,7 +6,7 @@
 #include "weights/safetensors.h"
 #include "weights/safetensors_writer.h"
 #include "weights/buffer_tensor_source.h"
-#include "weights/shard_tensors.h"
+#include "weights/checkpoint_layout.h"
 #include "weights/tensor_parallel_slice.h"
 
 #include <QTest>
@@ -40,7 +40,7 @@ void rewrite_checkpoint(const std::filesystem::path& dir, const std::function<st
     write_safetensors(dir / "model.safetensors", out);
 }
 
-at::Tensor logits_of(const TensorSource& source, const Gpt2Config& config) {
+at::Tensor logits_of(const TensorSource& source, const ModelConfig& config) {
     Stage stage = make_stage(source, config, ShardSpec::whole(config), 1);
     std::vector<int64_t> ids = {3, 14, 15, 92, 65, 35};
     const Segment seg{0, 0, 6};
@@ -58,7 +58,7 @@ int64_t resident_bytes() {
 
 class TestShardLoading : public QObject {
     Q_OBJECT
-    const Gpt2Config config = small_config(3, 4, 64, 257, 64);
+    const ModelConfig config = small_config(3, 4, 64, 257, 64);
 
 private Q_SLOTS:
     // The writer's folder loads through the same path as any downloaded
@@ -72,7 +72,7 @@ private Q_SLOTS:
         SafetensorsCheckpoint checkpoint(path_of(dir));
         QVERIFY(checkpoint.contains("transformer.h.0.attn.c_attn.weight"));                                     // save_pretrained's names
         QCOMPARE(checkpoint.get("transformer.h.0.attn.c_attn.weight").shape, (std::vector<int64_t>{64, 192}));  // Conv1D [in, out]
-        QVERIFY(at::equal(logits_of(checkpoint, read_gpt2_config(path_of(dir))), logits_of(RandomGpt2Source(config, 5), config)));
+        QVERIFY(at::equal(logits_of(checkpoint, read_model_config(path_of(dir))), logits_of(RandomModelSource(config, 5), config)));
     }
 
     // The hub's own gpt2 files have no "transformer." prefix.
@@ -83,7 +83,7 @@ private Q_SLOTS:
             path_of(dir), [](const std::string& n) { return n.substr(std::string("transformer.").size()); }, at::kFloat);
         SafetensorsCheckpoint checkpoint(path_of(dir));
         QVERIFY(checkpoint.contains("h.0.attn.c_attn.weight"));
-        QVERIFY(at::equal(logits_of(checkpoint, config), logits_of(RandomGpt2Source(config, 5), config)));
+        QVERIFY(at::equal(logits_of(checkpoint, config), logits_of(RandomModelSource(config, 5), config)));
     }
 
     // F16 and BF16 checkpoints load to exactly the fp32 values they hold.
@@ -120,19 +120,25 @@ private Q_SLOTS:
     // What the controller streams to a tensor-parallel shard (only its ranks'
     // slices) loads to the very weights that shard cuts from the whole checkpoint.
     void slicesStreamedToARankLoadAsCutOnLoad_data() {
+        QTest::addColumn<QString>("shape");  // "" = this test's GPT-2
         QTest::addColumn<int>("dtype");
         QTest::addColumn<int>("ranks");
         QTest::addColumn<int>("held");  // ranks per shard
-        QTest::newRow("F32, 2 ranks") << static_cast<int>(at::kFloat) << 2 << 1;
-        QTest::newRow("F32, 4 ranks") << static_cast<int>(at::kFloat) << 4 << 1;
-        QTest::newRow("F16, 2 ranks") << static_cast<int>(at::kHalf) << 2 << 1;
-        QTest::newRow("F32, 4 ranks, 2 per shard") << static_cast<int>(at::kFloat) << 4 << 2;
-        QTest::newRow("F16, 4 ranks, 4 per shard") << static_cast<int>(at::kHalf) << 4 << 4;
+        QTest::newRow("F32, 2 ranks") << "" << static_cast<int>(at::kFloat) << 2 << 1;
+        QTest::newRow("F32, 4 ranks") << "" << static_cast<int>(at::kFloat) << 4 << 1;
+        QTest::newRow("F16, 2 ranks") << "" << static_cast<int>(at::kHalf) << 2 << 1;
+        QTest::newRow("F32, 4 ranks, 2 per shard") << "" << static_cast<int>(at::kFloat) << 4 << 2;
+        QTest::newRow("llama GQA, 2 ranks") << "llama-tiny" << static_cast<int>(at::kFloat) << 2 << 1;
+        QTest::newRow("llama GQA, BF16, 2 ranks, 2 per shard") << "llama-tiny" << static_cast<int>(at::kBFloat16) << 2 << 2;
+        QTest::newRow("qwen2 biases, 2 ranks") << "qwen-tiny" << static_cast<int>(at::kFloat) << 2 << 1;
+        QTest::newRow("F16, 4 ranks, 4 per shard") << "" << static_cast<int>(at::kHalf) << 4 << 4;
     }
     void slicesStreamedToARankLoadAsCutOnLoad() {
+        QFETCH(QString, shape);
         QFETCH(int, dtype);
         QFETCH(int, ranks);
         QFETCH(int, held);
+        const ModelConfig config = shape.isEmpty() ? this->config : model_preset(shape.toStdString());
         QTemporaryDir dir;
         write_random_model(path_of(dir), config, 5);
         if (dtype != static_cast<int>(at::kFloat))
@@ -144,12 +150,11 @@ private Q_SLOTS:
             cut_here.tp_ranks = held;
             BufferTensorSource sliced;
             int64_t sent = 0;
-            for (const auto& name : gpt2_shard_tensor_names(config, 1, 3, false, true, "transformer.")) {
-                const auto how = tensor_parallel_cut(name);
-                if (rank > 0 && how == TensorParallelCut::RankZeroOnly) continue;
-                const TensorView v = whole.get(name);
-                const TensorSlice slice = slice_for_ranks(v, how, rank, held, ranks);
-                sliced.add_chunk(name, v.dtype, slice.shape, 0, slice.bytes.size(), slice.bytes.data(), slice.bytes.size());
+            for (const auto& t : CheckpointLayout(config).shard(1, 3, false, true)) {
+                if (rank > 0 && t.cut == TensorParallelCut::RankZeroOnly) continue;
+                const TensorView v = whole.get(t.name);
+                const TensorSlice slice = slice_for_ranks(v, t.cut, rank, held, ranks);
+                sliced.add_chunk(t.name, v.dtype, slice.shape, 0, slice.bytes.size(), slice.bytes.data(), slice.bytes.size());
                 sent += static_cast<int64_t>(slice.bytes.size());
             }
             ShardSpec cut_before = cut_here;
@@ -166,11 +171,11 @@ private Q_SLOTS:
                                     {&x.qkv_b, &y.qkv_b},
                                     {&x.attn_out_w, &y.attn_out_w},
                                     {&x.attn_out_b, &y.attn_out_b},
-                                    {&x.fc_w, &y.fc_w},
-                                    {&x.fc_b, &y.fc_b},
-                                    {&x.mlp_out_w, &y.mlp_out_w},
-                                    {&x.mlp_out_b, &y.mlp_out_b},
-                                    {&x.ln1_w, &y.ln1_w}}) {
+                                    {&x.up_w, &y.up_w},
+                                    {&x.up_b, &y.up_b},
+                                    {&x.down_w, &y.down_w},
+                                    {&x.down_b, &y.down_b},
+                                    {&x.attn_norm_w, &y.attn_norm_w}}) {
                     QCOMPARE(p->defined(), q->defined());
                     if (p->defined()) QVERIFY(at::equal(*p, *q));
                 }
@@ -186,7 +191,7 @@ private Q_SLOTS:
                      reinterpret_cast<const std::byte*>(values.data()),
                      values.size() * 4,
                      "model.safetensors"};
-        const std::string error = error_of([&] { slice_for_ranks(v, TensorParallelCut::Columns, 0, 1, 4); });
+        const std::string error = error_of([&] { slice_for_ranks(v, TensorParallelCut::LastDim, 0, 1, 4); });
         QVERIFY2(
             contains_all(error, {"transformer.h.0.mlp.c_fc.weight", "[6, 10]", "does not split by columns", "4 tensor-parallel ranks"}),
             error.c_str());
@@ -195,10 +200,10 @@ private Q_SLOTS:
     void configThatDoesNotMatchItsTensorsIsNamed() {
         QTemporaryDir dir;
         write_random_model(path_of(dir), config, 5);
-        Gpt2Config lying = config;
+        ModelConfig lying = config;
         lying.n_embd = 128;
-        write_gpt2_config(path_of(dir), lying);
-        EXPECT_ERROR(logits_of(SafetensorsCheckpoint(path_of(dir)), read_gpt2_config(path_of(dir))), "model.safetensors",
+        write_model_config(path_of(dir), lying);
+        EXPECT_ERROR(logits_of(SafetensorsCheckpoint(path_of(dir)), read_model_config(path_of(dir))), "model.safetensors",
                      "transformer.wte.weight", "config and weights do not match");
     }
 
@@ -220,7 +225,7 @@ private Q_SLOTS:
     // A process running layers 0-2 of 12 grows by about those layers: it
     // neither copies nor keeps resident the pages of the other nine.
     void aStageTouchesOnlyItsOwnTensors() {
-        const Gpt2Config big = small_config(12, 8, 256, 1024, 64);
+        const ModelConfig big = small_config(12, 8, 256, 1024, 64);
         QTemporaryDir dir;
         write_random_model(path_of(dir), big, 3);
         const int64_t layer_bytes = big.params_per_layer() * 4;  // 3.2 MB

@@ -53,14 +53,22 @@ class TestDistributed : public QObject {
     GenerateOptions options;
     RunResult tensor_4_;  // the reference for how ranks are spread
 
-    RunResult run_topology(const std::string& json, int micro_batch, int in_flight, int ranks_per_node = 1) {
+    // A LLaMA-family model (GQA 8:2, RMSNorm, rotary positions, SwiGLU, a
+    // separate head) and its single-process reference.
+    QTemporaryDir llama_dir;
+    ModelSource llama_source;
+    std::unique_ptr<OpenedModel> llama_model;
+    GenerationResult llama_reference;
+
+    RunResult run_topology(const std::string& json, int micro_batch, int in_flight, int ranks_per_node = 1, bool llama = false) {
         const Topology t = parse_topology(json);
         const int slots = in_flight;
-        const Plan plan = make_plan(t, model->config, slots, 64, ranks_per_node);
+        const OpenedModel& m = llama ? *llama_model : *model;
+        const Plan plan = make_plan(t, m.config, slots, 64, ranks_per_node);
         ClusterOptions o;
         o.return_logits = true;
         Cluster cluster(t, o);
-        cluster.configure(plan, source, *model, slots, 64);
+        cluster.configure(plan, llama ? llama_source : source, m, slots, 64);
         RunRequest request;
         request.prompts = prompts;
         request.options = options;
@@ -81,40 +89,56 @@ private Q_SLOTS:
         options.keep_logits = true;
         LocalEngine engine(*model, 2, static_cast<int>(prompts.size()), 64);
         reference = engine.generate(prompts, options);
+
+        llama_source.dir = write_random_model(path_of(llama_dir) / "model", model_preset("llama-tiny"), 12);
+        llama_model = std::make_unique<OpenedModel>(open_model(llama_source));
+        LocalEngine llama_engine(*llama_model, 2, static_cast<int>(prompts.size()), 64);
+        llama_reference = llama_engine.generate(prompts, options);
     }
 
     void matchesTheSingleProcess_data() {
+        QTest::addColumn<bool>("llama");
         QTest::addColumn<QString>("topology");
         QTest::addColumn<int>("microBatch");
         QTest::addColumn<int>("inFlight");
         QTest::addColumn<bool>("exact");
         QTest::addColumn<QString>("transport");  // what every send between workers used
         auto pipeline = [](int n, const std::string& weights = "auto") { return QString::fromStdString(topology("pipeline", n, weights)); };
-        QTest::newRow("1 stage") << pipeline(1) << 1 << 1 << true << "shm";
-        QTest::newRow("2 stages") << pipeline(2) << 1 << 2 << true << "shm";
-        QTest::newRow("3 stages, weights streamed") << pipeline(3, "stream") << 1 << 3 << true << "shm";
-        QTest::newRow("4 stages") << pipeline(4) << 1 << 4 << true << "shm";
-        QTest::newRow("2 stages, micro-batch 2, 3 in flight") << pipeline(2) << 2 << 3 << true << "shm";
-        QTest::newRow("tensor 2") << QString::fromStdString(topology("tensor", 2)) << 1 << 2 << false << "shm";
-        QTest::newRow("hybrid 2x2") << QString::fromStdString(topology("hybrid", 4, "auto", 2)) << 1 << 2 << false << "shm";
+        QTest::newRow("1 stage") << false << pipeline(1) << 1 << 1 << true << "shm";
+        QTest::newRow("2 stages") << false << pipeline(2) << 1 << 2 << true << "shm";
+        QTest::newRow("3 stages, weights streamed") << false << pipeline(3, "stream") << 1 << 3 << true << "shm";
+        QTest::newRow("4 stages") << false << pipeline(4) << 1 << 4 << true << "shm";
+        QTest::newRow("2 stages, micro-batch 2, 3 in flight") << false << pipeline(2) << 2 << 3 << true << "shm";
+        QTest::newRow("tensor 2") << false << QString::fromStdString(topology("tensor", 2)) << 1 << 2 << false << "shm";
+        QTest::newRow("hybrid 2x2") << false << QString::fromStdString(topology("hybrid", 4, "auto", 2)) << 1 << 2 << false << "shm";
         QTest::newRow("hybrid 2x2, weights streamed")
-            << QString::fromStdString(topology("hybrid", 4, "stream", 2)) << 1 << 2 << false << "shm";
-        QTest::newRow("3 stages over ZeroMQ") << QString::fromStdString(topology("pipeline", 3, "auto", 1, "zeromq")) << 1 << 3 << true
-                                              << "zmq";
+            << false << QString::fromStdString(topology("hybrid", 4, "stream", 2)) << 1 << 2 << false << "shm";
+        QTest::newRow("3 stages over ZeroMQ") << false << QString::fromStdString(topology("pipeline", 3, "auto", 1, "zeromq")) << 1 << 3
+                                              << true << "zmq";
         QTest::newRow("hybrid 2x2 over ZeroMQ")
-            << QString::fromStdString(topology("hybrid", 4, "auto", 2, "zeromq")) << 1 << 2 << false << "zmq";
+            << false << QString::fromStdString(topology("hybrid", 4, "auto", 2, "zeromq")) << 1 << 2 << false << "zmq";
+        // The LLaMA family: a stage holds its layers' rotary tables and KV
+        // heads; a rank holds whole key/value groups.
+        QTest::newRow("llama: 3 stages, weights streamed") << true << pipeline(3, "stream") << 1 << 3 << true << "shm";
+        QTest::newRow("llama: 2 stages, micro-batch 2, 3 in flight") << true << pipeline(2) << 2 << 3 << true << "shm";
+        QTest::newRow("llama: tensor 2, weights streamed")
+            << true << QString::fromStdString(topology("tensor", 2, "stream")) << 1 << 2 << false << "shm";
+        QTest::newRow("llama: hybrid 2x2 over ZeroMQ")
+            << true << QString::fromStdString(topology("hybrid", 4, "auto", 2, "zeromq")) << 1 << 2 << false << "zmq";
     }
+
     void matchesTheSingleProcess() {
+        QFETCH(bool, llama);
         QFETCH(QString, topology);
         QFETCH(int, microBatch);
         QFETCH(int, inFlight);
         QFETCH(bool, exact);
         QFETCH(QString, transport);
-        const RunResult r = run_topology(topology.toStdString(), microBatch, inFlight);
+        const RunResult r = run_topology(topology.toStdString(), microBatch, inFlight, 1, llama);
         QCOMPARE(r.sequences.size(), prompts.size());
         for (std::size_t i = 0; i < prompts.size(); ++i) {
             const auto& got = r.sequences[i];
-            const auto& want = reference.sequences[i];
+            const auto& want = (llama ? llama_reference : reference).sequences[i];
             QCOMPARE(got.generated_ids, want.generated_ids);
             QVERIFY(got.finish == FinishReason::Length);
             QCOMPARE(got.logits.size(), want.logits.size());
@@ -255,7 +279,7 @@ private Q_SLOTS:
         EXPECT_ERROR(make_plan(too_small, model->config, 2, 64), "node 'pi' needs", "short");
         EXPECT_ERROR(make_plan(parse_topology(topology("pipeline", 5)), model->config, 1, 64),
                      "5 pipeline stages but the model has only 4 layers");
-        EXPECT_ERROR(make_plan(parse_topology(topology("tensor", 3)), model->config, 1, 64), "does not divide the model's 4 heads");
+        EXPECT_ERROR(make_plan(parse_topology(topology("tensor", 3)), model->config, 1, 64), "does not divide the model's 4 attention heads");
         EXPECT_ERROR(parse_topology(topology("hybrid", 3, "auto", 2)), "multiple of 2 nodes");
         EXPECT_ERROR(parse_topology(nlohmann::json{{"nodes", {{{"name", "a"}, {"endpoint", "http://x"}}}}}.dump()), "tcp://host:port");
         // Found by fuzz_topology: out-of-range numbers were undefined behaviour.
@@ -265,7 +289,7 @@ private Q_SLOTS:
 
     void balancesLayersByCost() {
         // gpt2: the head reads as much as ~5.7 layers, so the last stage gets fewer layers.
-        const auto plan = make_plan(parse_topology(topology("pipeline", 3)), gpt2_preset("gpt2"), 1, 64);
+        const auto plan = make_plan(parse_topology(topology("pipeline", 3)), model_preset("gpt2"), 1, 64);
         QCOMPARE(plan.stages.size(), size_t(3));
         QVERIFY(plan.stages[2].layer_end - plan.stages[2].layer_begin < plan.stages[0].layer_end - plan.stages[0].layer_begin);
         QCOMPARE(plan.stages[2].layer_end, 12);

@@ -1,6 +1,6 @@
 #include "support/fixtures.h"
 
-#include "model/random_gpt2.h"
+#include "model/random_model.h"
 #include "tokenizer/byte_level_bpe.h"
 #include "weights/hf_model_writer.h"
 
@@ -9,8 +9,8 @@
 
 namespace distgpt::test {
 
-Gpt2Config small_config(int layers, int heads, int embd, int vocab, int positions) {
-    Gpt2Config c;
+ModelConfig small_config(int layers, int heads, int embd, int vocab, int positions) {
+    ModelConfig c;
     c.n_layer = layers;
     c.n_head = heads;
     c.n_embd = embd;
@@ -20,10 +20,10 @@ Gpt2Config small_config(int layers, int heads, int embd, int vocab, int position
     return c;
 }
 
-std::filesystem::path write_random_model(const std::filesystem::path& dir, const Gpt2Config& config, uint64_t seed) {
-    RandomGpt2Source source(config, seed);
+std::filesystem::path write_random_model(const std::filesystem::path& dir, const ModelConfig& config, uint64_t seed) {
+    RandomModelSource source(config, seed);
     auto tokenizer = ByteLevelBpe::bytes_only(config.vocab_size - 1);
-    write_hf_gpt2_folder(dir, config, source, *tokenizer);
+    write_hf_model_folder(dir, config, source, *tokenizer);
     return dir;
 }
 

@@ -1,5 +1,5 @@
 #pragma once
-#include "weights/gpt2_config.h"
+#include "weights/model_config.h"
 
 #include <QTemporaryDir>
 
@@ -9,11 +9,11 @@
 namespace distgpt::test {
 
 // A small GPT-2 shape for tests: fast, but with every feature of the real one.
-Gpt2Config small_config(int layers = 4, int heads = 4, int embd = 64, int vocab = 257, int positions = 128);
+ModelConfig small_config(int layers = 4, int heads = 4, int embd = 64, int vocab = 257, int positions = 128);
 
 // Writes a seeded random model of `config` as a Hugging Face folder in `dir`
 // with the byte-level tokenizer; returns dir.
-std::filesystem::path write_random_model(const std::filesystem::path& dir, const Gpt2Config& config, uint64_t seed = 1);
+std::filesystem::path write_random_model(const std::filesystem::path& dir, const ModelConfig& config, uint64_t seed = 1);
 
 std::filesystem::path path_of(const QTemporaryDir& dir);
 

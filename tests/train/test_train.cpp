@@ -1,7 +1,7 @@
 // distgpt-cli train's engine: it learns, it resumes exactly, and what it
 // writes is an ordinary Hugging Face folder.
 #include "engine/local_engine.h"
-#include "model/random_gpt2.h"
+#include "model/random_model.h"
 #include "tokenizer/char_tokenizer.h"
 #include "weights/hf_model_writer.h"
 #include "support/expect_error.h"
@@ -71,7 +71,7 @@ private Q_SLOTS:
         });
         QCOMPARE(val.size(), size_t(3));
         QVERIFY2(val.back() < val.front() - 0.3, (std::to_string(val.front()) + " -> " + std::to_string(val.back())).c_str());
-        QVERIFY(r.val_loss < std::log(double(read_gpt2_config(o.out).vocab_size)));  // better than uniform
+        QVERIFY(r.val_loss < std::log(double(read_model_config(o.out).vocab_size)));  // better than uniform
     }
 
     // Six steps straight, or three, a checkpoint, and three more from it: the
@@ -128,10 +128,10 @@ private Q_SLOTS:
     // A character model has no end-of-text: the character its config.json
     // names as eos_token_id ("b" here) is text like any other.
     void characterModelsNeverStopAtACharacter() {
-        Gpt2Config c = small_config(2, 2, 32, 2, 32);
+        ModelConfig c = small_config(2, 2, 32, 2, 32);
         c.eos_token_id = 1;
         const auto folder = path_of(dir) / "ab";
-        write_hf_gpt2_folder(folder, c, RandomGpt2Source(c, 3), CharTokenizer({"a", "b"}));
+        write_hf_model_folder(folder, c, RandomModelSource(c, 3), CharTokenizer({"a", "b"}));
         ModelSource source;
         source.dir = folder;
         const OpenedModel model = open_model(source);

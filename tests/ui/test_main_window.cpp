@@ -138,7 +138,7 @@ private Q_SLOTS:
         QCOMPARE(manual[1].second, 12);
         Topology balancedTopology = w.document()->topology();
         balancedTopology.layers.clear();
-        QCOMPARE(manual[0].second, make_plan(balancedTopology, gpt2_preset("gpt2"), 1, 1024).stages[0].layer_end + 1);
+        QCOMPARE(manual[0].second, make_plan(balancedTopology, model_preset("gpt2"), 1, 1024).stages[0].layer_end + 1);
         action(w, "undo")->trigger();
         QVERIFY(w.document()->topology().layers.empty());
         action(w, "redo")->trigger();

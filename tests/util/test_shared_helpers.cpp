@@ -8,7 +8,7 @@
 #include "util/duration_text.h"
 #include "runtime/worker/ownership.h"
 #include "util/fnv1a.h"
-#include "weights/gpt2_config.h"
+#include "weights/model_config.h"
 
 #include <QTest>
 
@@ -162,8 +162,8 @@ private Q_SLOTS:
 
     void aConfigRoundTrips() {
         for (const char* shape : {"tiny", "gpt2", "gpt2-xl"}) {
-            const Gpt2Config c = gpt2_preset(shape);
-            const Gpt2Config back = parse_gpt2_config(gpt2_config_json(c), shape);
+            const ModelConfig c = model_preset(shape);
+            const ModelConfig back = parse_model_config(model_config_json(c), shape);
             QCOMPARE(back.n_layer, c.n_layer);
             QCOMPARE(back.n_head, c.n_head);
             QCOMPARE(back.n_embd, c.n_embd);

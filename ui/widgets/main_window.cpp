@@ -415,7 +415,7 @@ void MainWindow::syncStrategy() {
 }
 
 void MainWindow::replan() {
-    const Gpt2Config* config = model_->config();
+    const ModelConfig* config = model_->config();
     std::optional<Plan> plan;
     QString problem;
     if (!config) {

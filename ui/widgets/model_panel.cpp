@@ -40,8 +40,8 @@ ModelPanel::ModelPanel(QWidget* parent) : QWidget(parent) {
     folderRow->addWidget(browse);
     shape_ = new QComboBox;
     shape_->setObjectName("modelShape");
-    shape_->addItems({"tiny", "distilgpt2", "gpt2", "gpt2-medium", "gpt2-large", "gpt2-xl"});
-    shape_->setToolTip("The shape of the random model: layers, heads and width of the GPT-2 model of that name.");
+    for (const auto& name : model_preset_names()) shape_->addItem(QString::fromStdString(name));
+    shape_->setToolTip("The shape of the random model: layers, heads, widths and positions of the published model of that name.");
     info_ = new QLabel;
     info_->setObjectName("modelInfo");
     info_->setWordWrap(true);
@@ -108,18 +108,13 @@ void ModelPanel::inspect() {
         const QString folder = QString::fromStdString(dir.filename().string());
         title_ = random_->isChecked() ? "random " + shape_->currentText() : demo_->isChecked() ? "demo: " + folder : folder;
         info_->setToolTip(QString::fromStdString(m.description));
-        info_->setText(
-            QString(
-                "<b>%1</b><br>%2 layers · %3 heads · width %4 · context %5<br>%6 M parameters · %7 MiB in fp32<br>tokenizer: %8, %9 tokens")
-                .arg(title_.toHtmlEscaped())
-                .arg(m.config.n_layer)
-                .arg(m.config.n_head)
-                .arg(m.config.n_embd)
-                .arg(m.config.n_positions)
-                .arg(m.config.parameter_count() / 1e6, 0, 'f', 2)
-                .arg(m.config.parameter_count() * 4 / double(1 << 20), 0, 'f', 0)
-                .arg(QString::fromStdString(m.tokenizer->kind()))
-                .arg(m.tokenizer->size()));
+        info_->setText(QString("<b>%1</b><br>%2<br>%6 M parameters · %7 MiB in fp32<br>tokenizer: %8, %9 tokens")
+                           .arg(title_.toHtmlEscaped())
+                           .arg(QString::fromStdString(m.config.summary()).toHtmlEscaped())
+                           .arg(m.config.parameter_count() / 1e6, 0, 'f', 2)
+                           .arg(m.config.parameter_count() * 4 / double(1 << 20), 0, 'f', 0)
+                           .arg(QString::fromStdString(m.tokenizer->kind()))
+                           .arg(m.tokenizer->size()));
     } catch (const std::exception& e) {
         problem_ = QString::fromStdString(e.what());
         title_.clear();

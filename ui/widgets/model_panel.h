@@ -17,7 +17,7 @@ class ModelPanel : public QWidget {
 public:
     explicit ModelPanel(QWidget* parent = nullptr);
     ModelSource source() const;  // throws Error when the choice is incomplete
-    const Gpt2Config* config() const { return valid_ ? &config_ : nullptr; }
+    const ModelConfig* config() const { return valid_ ? &config_ : nullptr; }
     // Why the chosen model cannot run (empty when it can).
     QString problem() const { return problem_; }
     // A short name for titles: "demo: shakespeare-char", "gpt2-random", "random gpt2".
@@ -32,7 +32,7 @@ private:
     QLineEdit* path_;
     QComboBox* shape_;
     QLabel* info_;
-    Gpt2Config config_;
+    ModelConfig config_;
     bool valid_ = false;
     QString problem_, title_;
 };

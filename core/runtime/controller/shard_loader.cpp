@@ -5,8 +5,7 @@
 #include "runtime/controller/cluster.h"
 #include "runtime/controller/node_connections.h"
 #include "util/error.h"
-#include "weights/gpt2_names.h"
-#include "weights/shard_tensors.h"
+#include "weights/checkpoint_layout.h"
 #include "weights/tensor_parallel_slice.h"
 
 #include <algorithm>
@@ -73,7 +72,7 @@ proto::Configure ShardLoader::configure_message(const ShardLoad& load, int plan_
     c.random_shape = load.source.random_shape;
     c.random_seed = load.source.random_seed;
     if (c.weights == proto::ShardWeights::Streamed)
-        c.config_json = gpt2_config_json(load.model.config);  // the config the controller read, no file again
+        c.config_json = model_config_json(load.model.config);  // the config the controller read, no file again
     c.layer_begin = stage.layer_begin;
     c.layer_end = stage.layer_end;
     c.embedding = stage.embedding();
@@ -124,21 +123,19 @@ proto::ShardWeights ShardLoader::weights_for(int node, const ModelSource& source
 // Exactly the node's shard: its layers, and of each tensor only the slices
 // of the tensor-parallel ranks it holds (the worker loads them as they come).
 int64_t ShardLoader::stream_weights(int node, const StagePlan& stage, const ShardSpec& shard, const OpenedModel& model) {
-    auto names = gpt2_shard_tensor_names(model.config, stage.layer_begin, stage.layer_end, stage.embedding(), stage.head,
-                                         Gpt2Names(*model.weights).prefix());
-    std::erase_if(
-        names, [&](const std::string& n) { return !shard.holds_rank_zero() && tensor_parallel_cut(n) == TensorParallelCut::RankZeroOnly; });
+    auto tensors = CheckpointLayout(model.config, *model.weights).shard(stage.layer_begin, stage.layer_end, stage.embedding(), stage.head);
+    std::erase_if(tensors, [&](const CheckpointTensor& t) { return !shard.holds_rank_zero() && t.cut == TensorParallelCut::RankZeroOnly; });
     uint64_t total = 0, sent = 0;
-    for (const auto& name : names) {
-        const auto cut = tensor_parallel_cut(name);
-        const uint64_t nbytes = model.weights->header(name).nbytes;
-        total +=
-            cut == TensorParallelCut::Whole || cut == TensorParallelCut::RankZeroOnly ? nbytes : nbytes / shard.tp_size * shard.tp_ranks;
+    for (const auto& t : tensors) {
+        const uint64_t nbytes = model.weights->header(t.name).nbytes;
+        total += t.cut == TensorParallelCut::Whole || t.cut == TensorParallelCut::RankZeroOnly ? nbytes
+                                                                                               : nbytes / shard.tp_size * shard.tp_ranks;
     }
     int last_percent = -1;
-    for (const auto& name : names) {
+    for (const auto& t : tensors) {
+        const std::string& name = t.name;
         const TensorView whole = model.weights->get(name);
-        const TensorSlice v = slice_for_ranks(whole, tensor_parallel_cut(name), shard.tp_rank, shard.tp_ranks, shard.tp_size);
+        const TensorSlice v = slice_for_ranks(whole, t.cut, shard.tp_rank, shard.tp_ranks, shard.tp_size);
         model.weights->release(whole);
         const uint64_t nbytes = v.bytes.size();
         for (uint64_t offset = 0; offset < nbytes || (nbytes == 0 && offset == 0); offset += kWeightChunkBytes) {

@@ -31,11 +31,11 @@ struct SequenceState {
 
 struct ShardRunner::Impl {
     proto::Configure cfg;
-    Gpt2Config config;
+    ModelConfig config;
     Stage stage;
     std::map<int64_t, SequenceState> sequences;  // by id; on the last stage (and stage 0, for slots)
 
-    Impl(const proto::Configure& c, const Gpt2Config& model, const TensorSource& weights, AllReduce all_reduce)
+    Impl(const proto::Configure& c, const ModelConfig& model, const TensorSource& weights, AllReduce all_reduce)
         : cfg(c),
           config(model),
           stage(load_stage_weights(weights, model, configured_shard(c)), c.slots, c.context > 0 ? c.context : model.n_positions,
@@ -131,7 +131,7 @@ struct ShardRunner::Impl {
     }
 };
 
-ShardRunner::ShardRunner(const proto::Configure& configure, const Gpt2Config& config, const TensorSource& weights, AllReduce all_reduce)
+ShardRunner::ShardRunner(const proto::Configure& configure, const ModelConfig& config, const TensorSource& weights, AllReduce all_reduce)
     : impl_(std::make_unique<Impl>(configure, config, weights, std::move(all_reduce))) {}
 
 ShardRunner::~ShardRunner() = default;

@@ -1,6 +1,6 @@
 #pragma once
 #include "proto/messages.h"
-#include "weights/gpt2_config.h"
+#include "weights/model_config.h"
 #include "weights/tensor_source.h"
 
 #include <functional>
@@ -32,7 +32,7 @@ public:
     // holds, in rank order) and its peers', into `sum`.
     using AllReduce = std::function<void(std::span<const float* const> partials, std::size_t count, float* sum)>;
 
-    ShardRunner(const proto::Configure& configure, const Gpt2Config& config, const TensorSource& weights, AllReduce all_reduce);
+    ShardRunner(const proto::Configure& configure, const ModelConfig& config, const TensorSource& weights, AllReduce all_reduce);
     ~ShardRunner();
 
     StepOutput start(const proto::Start& start, const int32_t* ids, std::size_t count);         // stage 0

@@ -1,11 +1,11 @@
 #include "runtime/worker/shard_setup.h"
 
-#include "model/random_gpt2.h"
+#include "model/random_model.h"
 #include "model/shard_spec.h"
 #include "plan/planner.h"
 #include "runtime/configured_shard.h"
 #include "util/error.h"
-#include "weights/gpt2_checkpoint_layout.h"
+#include "weights/checkpoint_layout.h"
 #include "weights/safetensors.h"
 
 namespace distgpt {
@@ -27,18 +27,18 @@ ShardModel ShardSetup::open(const proto::Configure& c) {
         case proto::ShardWeights::Disk: {
             const std::string dir = c.model_dir.empty() ? model_dir_ : c.model_dir;
             if (dir.empty()) throw Error("configure asks for weights on disk, but this worker was started without --model-dir");
-            model.config = read_gpt2_config(dir);
+            model.config = read_model_config(dir);
             model.owned = std::make_unique<SafetensorsCheckpoint>(dir);
             break;
         }
         case proto::ShardWeights::Random:
-            model.config = gpt2_preset(c.random_shape);
+            model.config = model_preset(c.random_shape);
             if (c.eos_token_id >= 0) model.config.eos_token_id = c.eos_token_id;
-            model.owned = std::make_unique<RandomGpt2Source>(model.config, c.random_seed);
+            model.owned = std::make_unique<RandomModelSource>(model.config, c.random_seed);
             break;
         case proto::ShardWeights::Streamed:
             if (!received_) throw Error("configure asks for streamed weights, but none were received");
-            model.config = parse_gpt2_config(c.config_json, "the config.json the controller sent");
+            model.config = parse_model_config(c.config_json, "the config.json the controller sent");
             break;
         default:
             throw Error("configure: unknown weights source " + std::to_string(static_cast<int>(c.weights)) +
@@ -50,7 +50,7 @@ ShardModel ShardSetup::open(const proto::Configure& c) {
 }
 
 // Refuses what cannot fit before allocating it.
-void ShardSetup::check_memory(const Gpt2Config& config, const proto::Configure& c) const {
+void ShardSetup::check_memory(const ModelConfig& config, const proto::Configure& c) const {
     const ShardSpec spec = configured_shard(c);
     spec.validate(config);
     if (memory_limit_ <= 0) return;

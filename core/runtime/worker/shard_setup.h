@@ -1,7 +1,7 @@
 #pragma once
 #include "proto/messages.h"
 #include "weights/buffer_tensor_source.h"
-#include "weights/gpt2_config.h"
+#include "weights/model_config.h"
 
 #include <cstdint>
 #include <memory>
@@ -12,7 +12,7 @@ namespace distgpt {
 // The model a worker's shard is cut from, ready to load: its config and the
 // source of the shard's weights.
 struct ShardModel {
-    Gpt2Config config;
+    ModelConfig config;
     std::unique_ptr<TensorSource> owned;  // read from disk or drawn from a seed; null for received weights
     const TensorSource* weights = nullptr;
 };
@@ -32,7 +32,7 @@ public:
     void clear() { received_.reset(); }
 
 private:
-    void check_memory(const Gpt2Config& config, const proto::Configure& c) const;
+    void check_memory(const ModelConfig& config, const proto::Configure& c) const;
 
     std::string worker_name_;
     std::string model_dir_;

@@ -1,13 +1,13 @@
 #include "support/expect_error.h"
 #include "support/fixtures.h"
-#include "weights/gpt2_config.h"
+#include "weights/model_config.h"
 
 #include <QTest>
 
 using namespace distgpt;
 using namespace distgpt::test;
 
-class TestGpt2Config : public QObject {
+class TestModelConfig : public QObject {
     Q_OBJECT
 private Q_SLOTS:
     // config.json exactly as the hub's gpt2 folder has it.
@@ -21,13 +21,13 @@ private Q_SLOTS:
   "summary_first_dropout": 0.1, "summary_proj_to_labels": true, "summary_type": "cls_index",
   "summary_use_proj": true, "task_specific_params": {"text-generation": {"do_sample": true, "max_length": 50}},
   "vocab_size": 50257})");
-        const Gpt2Config c = read_gpt2_config(path_of(dir));
+        const ModelConfig c = read_model_config(path_of(dir));
         QCOMPARE(c.n_layer, 12);
         QCOMPARE(c.n_head, 12);
         QCOMPARE(c.n_embd, 768);
         QCOMPARE(c.n_positions, 1024);
         QCOMPARE(c.vocab_size, 50257);
-        QCOMPARE(c.layer_norm_epsilon, 1e-5);
+        QCOMPARE(c.norm_eps, 1e-5);
         QCOMPARE(c.activation, Activation::GeluTanh);
         QCOMPARE(c.eos_token_id, 50256);
         QCOMPARE(c.parameter_count(), int64_t(124439808));  // the published size of gpt2
@@ -46,15 +46,15 @@ private Q_SLOTS:
     void presetsMatchTheHubModels() {
         QFETCH(QString, name);
         QFETCH(qlonglong, parameters);
-        QCOMPARE(gpt2_preset(name.toStdString()).parameter_count(), static_cast<int64_t>(parameters));
+        QCOMPARE(model_preset(name.toStdString()).parameter_count(), static_cast<int64_t>(parameters));
     }
 
     void writesWhatItReads() {
         QTemporaryDir dir;
-        Gpt2Config c = small_config(3, 2, 32, 100, 64);
+        ModelConfig c = small_config(3, 2, 32, 100, 64);
         c.activation = Activation::GeluErf;
-        write_gpt2_config(path_of(dir), c);
-        const Gpt2Config back = read_gpt2_config(path_of(dir));
+        write_model_config(path_of(dir), c);
+        const ModelConfig back = read_model_config(path_of(dir));
         QCOMPARE(back.n_layer, 3);
         QCOMPARE(back.n_head, 2);
         QCOMPARE(back.n_embd, 32);
@@ -66,8 +66,10 @@ private Q_SLOTS:
     void refusesBadConfigs_data() {
         QTest::addColumn<QString>("json");
         QTest::addColumn<QString>("expected");
-        QTest::newRow("llama") << R"({"model_type": "llama"})"
-                               << "model_type 'llama' is not supported yet";
+        QTest::newRow("another family") << R"({"model_type": "falcon"})"
+                                        << "model_type 'falcon' is not supported (supported: gpt2, llama, mistral, qwen2)";
+        QTest::newRow("llama without sizes") << R"({"model_type": "llama"})"
+                                             << "missing \"num_hidden_layers\"";
         QTest::newRow("no type") << R"({"n_layer": 2})"
                                  << "no \"model_type\"";
         QTest::newRow("missing n_head") << R"({"model_type": "gpt2", "n_layer": 2, "n_embd": 8, "vocab_size": 10})"
@@ -92,8 +94,8 @@ private Q_SLOTS:
         QTest::newRow("string field") << R"({"model_type": "gpt2", "n_layer": "two", "n_head": 2, "n_embd": 8, "vocab_size": 10})"
                                       << "must be an integer";
         QTest::newRow("activation")
-            << R"({"model_type": "gpt2", "n_layer": 1, "n_head": 2, "n_embd": 8, "vocab_size": 10, "activation_function": "swish"})"
-            << "'swish' is not supported";
+            << R"({"model_type": "gpt2", "n_layer": 1, "n_head": 2, "n_embd": 8, "vocab_size": 10, "activation_function": "mish"})"
+            << "'mish' is not supported";
         QTest::newRow("not json") << "{"
                                   << "not valid JSON";
     }
@@ -102,15 +104,15 @@ private Q_SLOTS:
         QFETCH(QString, expected);
         QTemporaryDir dir;
         write_file(path_of(dir) / "config.json", json.toStdString());
-        EXPECT_ERROR(read_gpt2_config(path_of(dir)), "config.json", expected.toStdString());
+        EXPECT_ERROR(read_model_config(path_of(dir)), "config.json", expected.toStdString());
     }
 
     void namesAMissingFolder() {
-        EXPECT_ERROR(read_gpt2_config("/nonexistent/model"), "/nonexistent/model", "no such model folder");
+        EXPECT_ERROR(read_model_config("/nonexistent/model"), "/nonexistent/model", "no such model folder");
         QTemporaryDir dir;
-        EXPECT_ERROR(read_gpt2_config(path_of(dir)), "config.json: missing");
+        EXPECT_ERROR(read_model_config(path_of(dir)), "config.json: missing");
     }
 };
 
-QTEST_GUILESS_MAIN(TestGpt2Config)
-#include "test_gpt2_config.moc"
+QTEST_GUILESS_MAIN(TestModelConfig)
+#include "test_model_config.moc"
