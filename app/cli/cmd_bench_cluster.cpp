@@ -40,8 +40,8 @@ Topology pipeline(int stages, int threads, TransportChoice transport = Transport
 
 std::vector<std::vector<int>> prompts(const OpenedModel& m, int count, int length) {
     std::vector<std::vector<int>> out;
-    const auto base =
-        m.tokenizer->encode("It was the best of times, it was the worst of times, it was the age of wisdom, it was the age of foolishness");
+    const auto base = m.tokenizer->encode_prompt(
+        "It was the best of times, it was the worst of times, it was the age of wisdom, it was the age of foolishness");
     for (int i = 0; i < count; ++i) {
         std::vector<int> p;
         for (int k = 0; k < length; ++k) p.push_back(base[(k + i * 3) % base.size()]);

@@ -121,7 +121,7 @@ class FaultSoak {
 public:
     FaultSoak(const FaultBenchArgs& a, ModelSource source, const OpenedModel& model) : a_(a), source_(std::move(source)), model_(model) {
         for (const char* p : {"To be, or not to be", "It was the best of times", "Call me Ishmael"})
-            prompts_.push_back(model_.tokenizer->encode(p));
+            prompts_.push_back(model_.tokenizer->encode_prompt(p));
     }
 
     Outcome reference() { return run_once(nullptr); }

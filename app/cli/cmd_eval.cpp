@@ -36,7 +36,7 @@ int run(const EvalArgs& a) {
         while (at < text.size() && (static_cast<unsigned char>(text[at]) & 0xC0) == 0x80) ++at;
         text.erase(0, at);
     }
-    const auto ids = model.tokenizer->encode(text);
+    const auto ids = model.tokenizer->encode_prompt(text);
     const int context = a.context > 0 ? a.context : model.config.n_positions;
     LocalEngine engine(model, a.threads, 1, context);
     const auto t0 = std::chrono::steady_clock::now();

@@ -33,7 +33,7 @@ int run(const GenerateArgs& a) {
     const OpenedModel model = open_model(a.model.source());
     if (a.prompts.empty()) throw Error("give at least one --prompt");
     std::vector<std::vector<int>> prompts;
-    for (const auto& p : a.prompts) prompts.push_back(encode_prompt(*model.tokenizer, p));
+    for (const auto& p : a.prompts) prompts.push_back(model.tokenizer->encode_prompt(p));
 
     GenerateOptions options;
     options.max_new_tokens = a.max_new_tokens;

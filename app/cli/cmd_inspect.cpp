@@ -80,9 +80,13 @@ int run(const InspectArgs& a) {
         std::cout << j.dump(2) << "\n";
         return 0;
     }
-    auto mib = [](int64_t b) { return std::to_string(b / (1 << 20)) + "." + std::to_string((b % (1 << 20)) * 10 / (1 << 20)) + " MiB"; };
+    auto mib = [](int64_t b) {
+        if (b < (1 << 20)) return std::to_string(b >> 10) + "." + std::to_string((b % 1024) * 10 / 1024) + " KiB";
+        return std::to_string(b / (1 << 20)) + "." + std::to_string((b % (1 << 20)) * 10 / (1 << 20)) + " MiB";
+    };
     std::cout << "model       " << m.description << "\n"
-              << "family      " << family_name(c.family) << ": " << c.summary() << ", " << activation_name(c.activation) << "\n"
+              << "family      " << family_name(c.family) << " (model_type " << c.model_type << "): " << c.summary() << ", "
+              << activation_name(c.activation) << "\n"
               << "parameters  " << c.parameter_count() << " (" << c.params_per_layer() << " per layer)\n"
               << "stored      ";
     for (const auto& [dtype, n] : stored_dtypes) std::cout << dtype << " " << n << "  ";

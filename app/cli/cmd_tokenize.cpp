@@ -17,7 +17,7 @@ struct TokenizeArgs {
 
 int run(const TokenizeArgs& a) {
     const OpenedModel model = open_model(a.model.source());
-    const auto ids = model.tokenizer->encode(a.text);
+    const auto ids = model.tokenizer->encode_prompt(a.text);
     if (a.json) {
         nlohmann::json tokens = nlohmann::json::array();
         for (int id : ids) tokens.push_back(utf8::escape_invalid(model.tokenizer->token_bytes(id)));

@@ -17,7 +17,10 @@ OpenedModel open_model(const ModelSource& source) {
                 throw Error(source.tokenizer_dir.string() + ": tokenizer has ids up to " + std::to_string(m.tokenizer->id_limit() - 1) +
                             " but the " + source.random_shape + " shape has a vocabulary of " + std::to_string(m.config.vocab_size));
         } else {
-            m.tokenizer = ByteLevelBpe::bytes_only(m.config.vocab_size - 1);
+            // A byte per token and end of text after them (the last id for
+            // GPT-2 shapes, as GPT-2's own vocabulary has it; the rest of a
+            // larger vocabulary is never sampled).
+            m.tokenizer = ByteLevelBpe::bytes_only(m.config.vocab_size - 1 <= 256 + kMostUnusedIds ? m.config.vocab_size - 1 : 256);
         }
         if (auto eos = m.tokenizer->eos_id()) m.config.eos_token_id = *eos;
         m.weights = std::make_unique<RandomModelSource>(m.config, source.random_seed);

@@ -6,12 +6,6 @@
 
 namespace distgpt {
 
-std::vector<int> encode_prompt(const Tokenizer& tokenizer, const std::string& prompt) {
-    if (!prompt.empty()) return tokenizer.encode(prompt);
-    if (auto eos = tokenizer.eos_id()) return {*eos};
-    throw Error("a prompt is empty and this tokenizer has no end-of-text token to start from; give some text");
-}
-
 RunSetup prepare_run(const Topology& topology, const OpenedModel& model, const RunChoices& choices) {
     if (choices.prompts.empty()) throw Error("write at least one prompt");
     Sampler check(choices.sampling);  // refuses bad sampling before any worker starts
@@ -24,7 +18,7 @@ RunSetup prepare_run(const Topology& topology, const OpenedModel& model, const R
     RunSetup s;
     std::size_t longest = 0;
     for (const auto& p : choices.prompts) {
-        s.prompts.push_back(encode_prompt(*model.tokenizer, p));
+        s.prompts.push_back(model.tokenizer->encode_prompt(p));
         longest = std::max(longest, s.prompts.back().size());
     }
     s.slots = sequence_slots(static_cast<int>(s.prompts.size()), choices.in_flight, topology.stage_count());

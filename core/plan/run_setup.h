@@ -9,10 +9,6 @@
 
 namespace distgpt {
 
-// A prompt as token ids. An empty prompt starts a fresh document with the
-// tokenizer's end of text (as GPT-2 was trained); without one it is an error.
-std::vector<int> encode_prompt(const Tokenizer& tokenizer, const std::string& prompt);
-
 // What a distributed run needs, worked out one way for the CLI and the app:
 // the prompts encoded, the sampling checked, the sequences each stage keeps
 // a cache for, the context, and the plan. Throws Error on anything that

@@ -50,7 +50,10 @@ std::pair<std::string, std::string> split_merge(const std::string& line, const s
 
 ByteLevelBpe::ByteLevelBpe(std::map<std::string, int> vocab, std::vector<std::pair<std::string, std::string>> merges,
                            std::map<std::string, int> special_tokens)
-    : vocab_(std::move(vocab)), merges_(std::move(merges)), special_(std::move(special_tokens)) {
+    : vocab_(std::move(vocab)),
+      merges_(std::move(merges)),
+      special_(std::move(special_tokens)),
+      pretokenizer_(kGpt2SplitPattern, "GPT-2's pre-tokenizer") {
     int limit = 0;
     std::map<int, const std::string*> owner;
     for (const auto& [token, id] : vocab_) {
@@ -62,12 +65,13 @@ ByteLevelBpe::ByteLevelBpe(std::map<std::string, int> vocab, std::vector<std::pa
     for (const auto& [token, id] : special_) limit = std::max(limit, id + 1);
     // Ids index a table: a vocabulary's are dense, with room for a few gaps.
     // One huge id must not make it gigabytes (found by the fuzzer).
-    const std::size_t most = vocab_.size() + special_.size() + 65536;
+    const std::size_t most = vocab_.size() + special_.size() + kMostUnusedIds;
     for (const auto* ids : {&vocab_, &special_})
         for (const auto& [token, id] : *ids)
             if (id < 0 || static_cast<std::size_t>(id) >= most)
                 throw Error("vocabulary gives '" + token + "' the id " + std::to_string(id) + ", out of range for " +
-                            std::to_string(vocab_.size()) + " tokens (ids run from 0, with at most 65536 unused)");
+                            std::to_string(vocab_.size()) + " tokens (ids run from 0, with at most " + std::to_string(kMostUnusedIds) +
+                            " unused)");
     id_bytes_.assign(limit, {});
     id_known_.assign(limit, false);
     const auto& map = byte_unicode_map();
@@ -76,17 +80,7 @@ ByteLevelBpe::ByteLevelBpe(std::map<std::string, int> vocab, std::vector<std::pa
         std::string bytes;
         for (std::size_t i = 0; i < token.size();) {
             const std::size_t n = utf8::char_length(token, i);
-            char32_t cp = 0;
-            // decode one code point
-            const auto b0 = static_cast<unsigned char>(token[i]);
-            if (n == 1)
-                cp = b0;
-            else if (n == 2)
-                cp = ((b0 & 0x1F) << 6) | (token[i + 1] & 0x3F);
-            else if (n == 3)
-                cp = ((b0 & 0x0F) << 12) | ((token[i + 1] & 0x3F) << 6) | (token[i + 2] & 0x3F);
-            else
-                cp = ((b0 & 0x07) << 18) | ((token[i + 1] & 0x3F) << 12) | ((token[i + 2] & 0x3F) << 6) | (token[i + 3] & 0x3F);
+            const char32_t cp = utf8::code_point(token, i);
             const int byte = map.byte_of(cp);
             if (byte < 0) throw Error("vocabulary token '" + token + "' (id " + std::to_string(id) + ") is not in GPT-2 byte-level form");
             bytes += static_cast<char>(byte);
@@ -99,8 +93,6 @@ ByteLevelBpe::ByteLevelBpe(std::map<std::string, int> vocab, std::vector<std::pa
         id_bytes_[id] = token;
         id_known_[id] = true;
     }
-    merge_rank_.reserve(merges_.size());
-    for (std::size_t r = 0; r < merges_.size(); ++r) merge_rank_.emplace(merges_[r].first + " " + merges_[r].second, static_cast<int>(r));
 }
 
 std::unique_ptr<ByteLevelBpe> ByteLevelBpe::from_vocab_and_merges(const std::filesystem::path& vocab_json,
@@ -116,32 +108,6 @@ std::unique_ptr<ByteLevelBpe> ByteLevelBpe::from_vocab_and_merges(const std::fil
         merges.push_back(split_merge(line, merges_txt.string(), merges.size()));
     }
     std::map<std::string, int> special;
-    if (auto it = vocab.find(kEndOfText); it != vocab.end()) special[kEndOfText] = it->second;
-    return std::make_unique<ByteLevelBpe>(std::move(vocab), std::move(merges), std::move(special));
-}
-
-std::unique_ptr<ByteLevelBpe> ByteLevelBpe::from_tokenizer_json(const std::filesystem::path& path) {
-    const json j = read_json(path);
-    const std::string origin = path.string();
-    if (!j.contains("model") || !j["model"].is_object()) throw Error(origin + ": has no \"model\" object");
-    const json& model = j["model"];
-    if (model.value("type", "") != "BPE")
-        throw Error(origin + ": model type '" + model.value("type", "?") + "' is not supported (only byte-level BPE)");
-    auto vocab = parse_vocab(model.value("vocab", json::object()), origin);
-    std::vector<std::pair<std::string, std::string>> merges;
-    for (const json& m : model.value("merges", json::array())) {
-        if (m.is_string())
-            merges.push_back(split_merge(m.get<std::string>(), origin, merges.size()));
-        else if (m.is_array() && m.size() == 2 && m[0].is_string() && m[1].is_string())
-            merges.emplace_back(m[0].get<std::string>(), m[1].get<std::string>());
-        else
-            throw Error(origin + ": merge " + std::to_string(merges.size() + 1) + " is neither \"a b\" nor [\"a\", \"b\"]");
-    }
-    std::map<std::string, int> special;
-    for (const json& t : j.value("added_tokens", json::array())) {
-        if (!t.is_object() || !t.contains("content") || !t.contains("id")) continue;
-        if (t.value("special", false)) special[t["content"].get<std::string>()] = t["id"].get<int>();
-    }
     if (auto it = vocab.find(kEndOfText); it != vocab.end()) special[kEndOfText] = it->second;
     return std::make_unique<ByteLevelBpe>(std::move(vocab), std::move(merges), std::move(special));
 }
@@ -166,32 +132,7 @@ void ByteLevelBpe::encode_piece(std::string_view piece, std::vector<int>& out) c
     const auto& map = byte_unicode_map();
     std::vector<std::string> symbols;
     for (unsigned char c : piece) symbols.push_back(map.utf8[c]);
-    // Merge the lowest-ranked adjacent pair, everywhere it occurs, until none is left.
-    while (symbols.size() > 1) {
-        int best = INT_MAX;
-        std::size_t best_at = 0;
-        for (std::size_t i = 0; i + 1 < symbols.size(); ++i) {
-            auto it = merge_rank_.find(symbols[i] + " " + symbols[i + 1]);
-            if (it != merge_rank_.end() && it->second < best) {
-                best = it->second;
-                best_at = i;
-            }
-        }
-        if (best == INT_MAX) break;
-        const std::string left = symbols[best_at], right = symbols[best_at + 1];
-        std::vector<std::string> merged;
-        merged.reserve(symbols.size());
-        for (std::size_t i = 0; i < symbols.size();) {
-            if (i + 1 < symbols.size() && symbols[i] == left && symbols[i + 1] == right) {
-                merged.push_back(left + right);
-                i += 2;
-            } else {
-                merged.push_back(std::move(symbols[i]));
-                ++i;
-            }
-        }
-        symbols = std::move(merged);
-    }
+    symbols = merges_.apply(std::move(symbols));
     std::vector<int> ids;
     for (const auto& s : symbols) {
         auto it = vocab_.find(s);
@@ -250,7 +191,7 @@ void ByteLevelBpe::save(const std::filesystem::path& dir) const {
     std::ofstream(dir / "vocab.json") << vocab.dump() << "\n";
     std::ofstream merges(dir / "merges.txt");
     merges << "#version: 0.2\n";
-    for (const auto& [a, b] : merges_) merges << a << ' ' << b << '\n';
+    for (const auto& [a, b] : merges_.pairs()) merges << a << ' ' << b << '\n';
     const std::string eos = eos_id() ? kEndOfText : "";
     json config = {
         {"tokenizer_class", "GPT2Tokenizer"}, {"bos_token", eos}, {"eos_token", eos}, {"unk_token", eos}, {"add_prefix_space", false}};

@@ -1,5 +1,6 @@
 #pragma once
-#include "tokenizer/gpt2_pretokenizer.h"
+#include "tokenizer/bpe_merges.h"
+#include "tokenizer/regex_splitter.h"
 #include "tokenizer/tokenizer.h"
 
 #include <map>
@@ -8,9 +9,14 @@
 
 namespace distgpt {
 
-// GPT-2's byte-level BPE: text is split by the GPT-2 pattern, each piece's bytes
+// GPT-2's byte-level BPE from vocab.json + merges.txt (a tokenizer.json is
+// read by HfTokenizer): text is split by the GPT-2 pattern, each piece's bytes
 // become printable characters, and merges are applied lowest rank first.
 // Special tokens (e.g. <|endoftext|>) in the text encode to their own id.
+// How many ids below a vocabulary's largest one may be unused: a file with
+// a larger gap is refused as malformed rather than sized by it.
+inline constexpr int kMostUnusedIds = 65536;
+
 class ByteLevelBpe : public Tokenizer {
 public:
     // vocab: token string (in byte-unicode form) -> id; merges in rank order.
@@ -19,7 +25,6 @@ public:
 
     static std::unique_ptr<ByteLevelBpe> from_vocab_and_merges(const std::filesystem::path& vocab_json,
                                                                const std::filesystem::path& merges_txt);
-    static std::unique_ptr<ByteLevelBpe> from_tokenizer_json(const std::filesystem::path& tokenizer_json);
     // The 256 byte tokens (ids 0..255 as in GPT-2) and <|endoftext|> at eos_id,
     // no merges: any text encodes, one token per byte. For random models.
     static std::unique_ptr<ByteLevelBpe> bytes_only(int eos_id);
@@ -37,12 +42,11 @@ private:
     void encode_piece(std::string_view piece, std::vector<int>& out) const;
 
     std::map<std::string, int> vocab_;
-    std::vector<std::pair<std::string, std::string>> merges_;
+    BpeMerges merges_;
     std::map<std::string, int> special_;
-    std::unordered_map<std::string, int> merge_rank_;  // "a b" -> rank
     std::vector<std::string> id_bytes_;
     std::vector<bool> id_known_;
-    Gpt2PreTokenizer pretokenizer_;
+    RegexSplitter pretokenizer_;
     mutable std::mutex cache_mutex_;
     mutable std::unordered_map<std::string, std::vector<int>> cache_;
 };

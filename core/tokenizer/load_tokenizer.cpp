@@ -1,5 +1,6 @@
 #include "tokenizer/byte_level_bpe.h"
 #include "tokenizer/char_tokenizer.h"
+#include "tokenizer/hf_tokenizer.h"
 #include "util/error.h"
 
 #include <nlohmann/json.hpp>
@@ -16,9 +17,13 @@ std::unique_ptr<Tokenizer> load_tokenizer(const std::filesystem::path& dir) {
         if (j.is_object() && j.value("tokenizer_class", "") == "DistgptCharTokenizer")
             return CharTokenizer::from_vocab_json(dir / "vocab.json");
     }
-    if (std::filesystem::exists(dir / "tokenizer.json")) return ByteLevelBpe::from_tokenizer_json(dir / "tokenizer.json");
+    if (std::filesystem::exists(dir / "tokenizer.json")) return HfTokenizer::from_folder(dir);
     if (std::filesystem::exists(dir / "vocab.json") && std::filesystem::exists(dir / "merges.txt"))
         return ByteLevelBpe::from_vocab_and_merges(dir / "vocab.json", dir / "merges.txt");
+    if (std::filesystem::exists(dir / "tokenizer.model"))
+        throw Error(dir.string() +
+                    ": has only tokenizer.model (SentencePiece's own format); distgpt reads tokenizer.json: the model's "
+                    "Hugging Face page has one, or transformers' AutoTokenizer.save_pretrained writes it");
     throw Error(dir.string() + ": no tokenizer files (tokenizer.json, or vocab.json + merges.txt)");
 }
 

@@ -1,5 +1,7 @@
 #include "tokenizer/tokenizer.h"
 
+#include "util/error.h"
+
 namespace distgpt {
 
 std::string Tokenizer::decode(std::span<const int> ids) const {
@@ -8,9 +10,22 @@ std::string Tokenizer::decode(std::span<const int> ids) const {
     return out;
 }
 
+std::vector<int> Tokenizer::encode_prompt(std::string_view text) const {
+    std::vector<int> ids;
+    if (auto bos = bos_id()) ids.push_back(*bos);
+    const auto body = encode(text);
+    ids.insert(ids.end(), body.begin(), body.end());
+    if (!ids.empty()) return ids;
+    // An empty prompt starts a text from nothing: after an end of text, as GPT-2 was trained.
+    if (auto eos = eos_id()) return {*eos};
+    throw Error("a prompt is empty and this tokenizer has neither a beginning- nor an end-of-text token to start from; give some text");
+}
+
 std::string Tokenizer::generated_text(std::span<const int> ids, bool ended_at_end_of_text) const {
-    // <|endoftext|> ends a text; it is not part of it.
-    return decode(ended_at_end_of_text && !ids.empty() ? ids.first(ids.size() - 1) : ids);
+    // The end of text ends a text; it is not part of it.
+    std::string out;
+    for (int id : ended_at_end_of_text && !ids.empty() ? ids.first(ids.size() - 1) : ids) out += token_bytes(id);
+    return out;
 }
 
 std::vector<std::pair<int, int>> Tokenizer::unspellable_ids(int vocab_size) const {

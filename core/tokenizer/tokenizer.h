@@ -23,13 +23,22 @@ public:
     virtual bool has_token(int id) const = 0;
     virtual int id_limit() const = 0;  // one past the largest id
     virtual std::optional<int> eos_id() const = 0;
+    // The token a prompt starts with, where the tokenizer's files say to add one (Llama 2's <s>).
+    virtual std::optional<int> bos_id() const { return std::nullopt; }
     virtual std::string kind() const = 0;  // "gpt2-bpe", "char"
     virtual std::size_t size() const = 0;  // number of tokens
     // Writes this tokenizer's files into a model folder.
     virtual void save(const std::filesystem::path& dir) const = 0;
 
-    std::string decode(std::span<const int> ids) const;
-    // A generation's text: its tokens, less a final <|endoftext|> that ended it.
+    // The text of a sequence from its start (less a space the tokenizer
+    // prepends to every text, as SentencePiece-style ones do).
+    virtual std::string decode(std::span<const int> ids) const;
+    // A prompt as the model reads it: BOS, where the tokenizer adds one, then
+    // its text. An empty prompt without BOS is the end-of-text token alone;
+    // throws Error when the tokenizer has neither.
+    std::vector<int> encode_prompt(std::string_view text) const;
+    // A generation's text, continuing its prompt: its tokens' bytes, less a
+    // final end of text that ended it.
     std::string generated_text(std::span<const int> ids, bool ended_at_end_of_text) const;
     // [begin, end) ranges of the ids below vocab_size this tokenizer cannot
     // spell (a model's vocabulary may be padded past its tokenizer's): never sampled.

@@ -59,6 +59,15 @@ std::size_t char_length(std::string_view text, std::size_t i) {
     return n == 0 ? 1 : n;
 }
 
+char32_t code_point(std::string_view text, std::size_t i) {
+    const std::size_t n = char_length(text, i);
+    const auto b0 = static_cast<unsigned char>(text[i]);
+    if (n == 1) return b0;
+    char32_t cp = b0 & (n == 2 ? 0x1F : n == 3 ? 0x0F : 0x07);
+    for (std::size_t k = 1; k < n; ++k) cp = (cp << 6) | (static_cast<unsigned char>(text[i + k]) & 0x3F);
+    return cp;
+}
+
 std::string encode(char32_t cp) {
     std::string s;
     if (cp < 0x80) {

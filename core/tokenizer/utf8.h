@@ -19,6 +19,8 @@ std::size_t complete_prefix(std::string_view bytes);
 // Length in bytes of the code point starting at text[i] (text is valid UTF-8).
 std::size_t char_length(std::string_view text, std::size_t i);
 
+// The code point starting at text[i] (text is valid UTF-8).
+char32_t code_point(std::string_view text, std::size_t i);
 std::string encode(char32_t code_point);
 
 // Turns a stream of token bytes into whole characters: a token may end

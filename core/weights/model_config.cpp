@@ -257,7 +257,7 @@ int64_t ModelConfig::decode_params_read() const {
 
 std::string ModelConfig::summary() const {
     std::ostringstream s;
-    s << model_type << " · " << n_layer << " layers · " << n_head << " heads";
+    s << n_layer << " layers · " << n_head << " heads";
     if (kv_heads() != n_head) s << " (" << kv_heads() << " key/value, groups of " << n_head / kv_heads() << ")";
     s << " · width " << n_embd << " · MLP " << hidden() << (gated_mlp() ? " gated" : "") << " · context " << n_positions;
     if (positions() == Positions::Rotary) {

@@ -79,7 +79,7 @@ struct ModelConfig {
     int64_t head_params() const;         // final norm and, untied, lm_head
     int64_t kv_bytes_per_token() const;  // fp32 K and V of every layer
     int64_t decode_params_read() const;  // what one decode step reads: every layer, the final norm, the head matrix
-    std::string summary() const;         // "llama · 30 layers · 9 heads (3 key/value, groups of 3) · width 576 · …"
+    std::string summary() const;         // "30 layers · 9 heads (3 key/value, groups of 3) · width 576 · …"
 
     // Throws Error naming `origin` when a field is out of range.
     void validate(const std::string& origin) const;

@@ -279,7 +279,8 @@ private Q_SLOTS:
         EXPECT_ERROR(make_plan(too_small, model->config, 2, 64), "node 'pi' needs", "short");
         EXPECT_ERROR(make_plan(parse_topology(topology("pipeline", 5)), model->config, 1, 64),
                      "5 pipeline stages but the model has only 4 layers");
-        EXPECT_ERROR(make_plan(parse_topology(topology("tensor", 3)), model->config, 1, 64), "does not divide the model's 4 attention heads");
+        EXPECT_ERROR(make_plan(parse_topology(topology("tensor", 3)), model->config, 1, 64),
+                     "does not divide the model's 4 attention heads");
         EXPECT_ERROR(parse_topology(topology("hybrid", 3, "auto", 2)), "multiple of 2 nodes");
         EXPECT_ERROR(parse_topology(nlohmann::json{{"nodes", {{{"name", "a"}, {"endpoint", "http://x"}}}}}.dump()), "tcp://host:port");
         // Found by fuzz_topology: out-of-range numbers were undefined behaviour.

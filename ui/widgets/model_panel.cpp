@@ -110,7 +110,7 @@ void ModelPanel::inspect() {
         info_->setToolTip(QString::fromStdString(m.description));
         info_->setText(QString("<b>%1</b><br>%2<br>%6 M parameters · %7 MiB in fp32<br>tokenizer: %8, %9 tokens")
                            .arg(title_.toHtmlEscaped())
-                           .arg(QString::fromStdString(m.config.summary()).toHtmlEscaped())
+                           .arg(QString::fromStdString(m.config.model_type + " · " + m.config.summary()).toHtmlEscaped())
                            .arg(m.config.parameter_count() / 1e6, 0, 'f', 2)
                            .arg(m.config.parameter_count() * 4 / double(1 << 20), 0, 'f', 0)
                            .arg(QString::fromStdString(m.tokenizer->kind()))
