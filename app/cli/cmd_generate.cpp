@@ -7,6 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <iostream>
 
 namespace distgpt::cli {
@@ -45,9 +46,9 @@ int run(const GenerateArgs& a) {
     const bool stream = !a.json && prompts.size() == 1;
     utf8::CharacterStream printer;
     if (stream) std::cout << a.prompts[0] << std::flush;
-    const int eos = model.config.eos_token_id;
+    const std::vector<int> ends = end_of_text_ids(model);
     auto on_token = [&](const TokenEvent& e) {
-        if (!stream || (!a.ignore_eos && e.token == eos && model.tokenizer->eos_id() == eos)) return;
+        if (!stream || (!a.ignore_eos && std::find(ends.begin(), ends.end(), e.token) != ends.end())) return;
         std::cout << printer.push(model.tokenizer->token_bytes(e.token)) << std::flush;
     };
     const GenerationResult r = engine.generate(prompts, options, on_token);

@@ -20,7 +20,9 @@ std::string join(const std::vector<std::string>& names) {
 void ModelOptions::add_to(CLI::App& c) {
     c.add_option("--model", model_dir,
                  "Hugging Face model folder (config.json, model.safetensors, tokenizer files); default: the bundled demo model");
-    c.add_option("--random-init", random_init, "a seeded random model of a named shape instead: " + join(model_preset_names()));
+    c.add_option(
+        "--random-init", random_init,
+        "a seeded random model instead, of a named shape (" + join(model_preset_names()) + ") or of the shape a config.json file gives");
     c.add_option("--init-seed", init_seed, "seed of the random model's weights")->capture_default_str();
     c.add_option("--tokenizer", tokenizer_dir, "tokenizer files for a random model (default: one token per byte)");
 }

@@ -31,6 +31,7 @@ struct LocalEngine::Impl {
     const Tokenizer& tokenizer;
     Stage stage;
     std::vector<std::pair<int, int>> unspellable;  // ids the model has and the tokenizer cannot spell
+    std::vector<int> end_of_text;
 
     Impl(const OpenedModel& m, int threads, int slots, int context)
         : config(m.config),
@@ -38,6 +39,7 @@ struct LocalEngine::Impl {
           stage(load_stage_weights(*m.weights, m.config, ShardSpec::whole(m.config)), slots, context > 0 ? context : m.config.n_positions,
                 threads) {
         unspellable = tokenizer.unspellable_ids(config.vocab_size);
+        end_of_text = end_of_text_ids(m);
     }
 
     int sample(Sampler& sampler, float* logits, SequenceResult& seq, bool keep) {
@@ -80,9 +82,7 @@ GenerationResult LocalEngine::generate(const std::vector<std::vector<int>>& prom
     }
     const auto start = Clock::now();
     std::vector<bool> done(n, false);
-    // Only a tokenizer's own end of text ends a text: a character model has
-    // none, whatever eos_token_id its config.json names.
-    const StopRule stop{impl_->tokenizer.eos_id(), options.stop_at_eos, options.max_new_tokens, stage.max_context()};
+    const StopRule stop{impl_->end_of_text, options.stop_at_eos, options.max_new_tokens, stage.max_context()};
     std::vector<int> last(n);
 
     auto accept = [&](int i, int token, int step, double latency) {

@@ -32,4 +32,10 @@ struct OpenedModel {
 // Opens config, tokenizer and weight index; no weight is read yet.
 OpenedModel open_model(const ModelSource& source);
 
+// The ids that end a text: the tokenizer's end of text and every end-of-text
+// id config.json and generation_config.json list (Llama 3's instruct models
+// end a turn with <|eot_id|>). Only a tokenizer's own end of text ends a
+// text: a character model has none, whatever its config names.
+std::vector<int> end_of_text_ids(const OpenedModel& model);
+
 }  // namespace distgpt

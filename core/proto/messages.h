@@ -111,13 +111,13 @@ struct Configure {
     // A tensor-parallel stage is led by its rank 0: it alone receives the
     // stage's starts, forwards and tokens, and relays each to its followers
     // before computing, so every rank takes them in the same order.
-    std::optional<Peer> next;     // the next stage's rank 0 (none on the last stage)
-    std::optional<Peer> first;    // stage 0's rank 0, where the last stage sends tokens (the last stage only)
-    std::vector<Peer> followers;  // rank 0 only: the other nodes of this stage
-    std::vector<Peer> tp_peers;   // the collective endpoint of each rank of this stage, in rank order (a node once per rank it holds)
-    bool return_logits = false;   // the last stage sends each sampled row's logits (tests, debugging)
-    int eos_token_id = -1;
-    std::vector<int> masked_ranges;  // [begin, end) pairs of ids never sampled: ids the tokenizer cannot spell
+    std::optional<Peer> next;          // the next stage's rank 0 (none on the last stage)
+    std::optional<Peer> first;         // stage 0's rank 0, where the last stage sends tokens (the last stage only)
+    std::vector<Peer> followers;       // rank 0 only: the other nodes of this stage
+    std::vector<Peer> tp_peers;        // the collective endpoint of each rank of this stage, in rank order (a node once per rank it holds)
+    bool return_logits = false;        // the last stage sends each sampled row's logits (tests, debugging)
+    std::vector<int> end_of_text_ids;  // the ids that end a text (none for a character model)
+    std::vector<int> masked_ranges;    // [begin, end) pairs of ids never sampled: ids the tokenizer cannot spell
     // Shared memory between workers on one machine: `inbox` is this worker's
     // endpoint as its peers name it, `prev` those of the workers that send it
     // forwards or tokens; it makes a ring for each (docs/protocol.md).
@@ -125,8 +125,8 @@ struct Configure {
     std::string inbox;
     std::vector<std::string> prev;
     MSGPACK_DEFINE_MAP(run, weights, model_dir, random_shape, config_json, random_seed, layer_begin, layer_end, embedding, head, tp_rank,
-                       tp_size, stage, stages, slots, context, threads, next, first, tp_peers, return_logits, eos_token_id, masked_ranges,
-                       shared_memory, inbox, prev, followers, tp_ranks);
+                       tp_size, stage, stages, slots, context, threads, next, first, tp_peers, return_logits, end_of_text_ids,
+                       masked_ranges, shared_memory, inbox, prev, followers, tp_ranks);
 };
 
 struct Configured {

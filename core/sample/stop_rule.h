@@ -1,6 +1,8 @@
 #pragma once
+#include <algorithm>
 #include <optional>
 #include <string_view>
+#include <vector>
 
 namespace distgpt {
 
@@ -27,14 +29,15 @@ constexpr std::string_view finish_reason_name(FinishReason reason) {
 // When a sequence stops: the one rule the single process and every last
 // stage apply after each token.
 struct StopRule {
-    std::optional<int> end_of_text;  // the tokenizer's own (a character model has none, whatever its config says)
+    std::vector<int> end_of_text;  // the ids that end a text (end_of_text_ids: none for a character model)
     bool stop_at_end_of_text = true;
     int max_new_tokens = 64;
     int context = 0;  // tokens a sequence may hold, prompt included
 
     // After a sequence of `length` tokens has generated `generated` of them, the last being `token`.
     std::optional<FinishReason> after(int token, int generated, int length) const {
-        if (stop_at_end_of_text && end_of_text && token == *end_of_text) return FinishReason::EndOfText;
+        if (stop_at_end_of_text && std::find(end_of_text.begin(), end_of_text.end(), token) != end_of_text.end())
+            return FinishReason::EndOfText;
         if (generated >= max_new_tokens) return FinishReason::Length;
         if (length >= context) return FinishReason::Context;
         return std::nullopt;

@@ -101,7 +101,7 @@ struct HfTokenizer::Step {
     PrependScheme scheme = PrependScheme::Always;  // Metaspace
 };
 
-HfTokenizer::HfTokenizer(json tokenizer, json tokenizer_config, const std::string& origin)
+HfTokenizer::HfTokenizer(json tokenizer, json tokenizer_config, const std::string& origin) try
     : json_(std::move(tokenizer)), config_json_(std::move(tokenizer_config)), origin_(origin) {
     if (!json_.is_object() || !json_.contains("model") || !json_["model"].is_object()) throw Error(origin + ": has no \"model\" object");
     const json& model = json_["model"];
@@ -301,6 +301,9 @@ HfTokenizer::HfTokenizer(json tokenizer, json tokenizer_config, const std::strin
     if (auto name = token_text(config_json_, "eos_token"); name && id_of(*name) >= 0) eos_ = id_of(*name);
     for (const char* name : {"</s>", "<|endoftext|>", "<|end_of_text|>"})
         if (!eos_ && id_of(name) >= 0) eos_ = id_of(name);
+} catch (const json::exception& e) {
+    // A field of the wrong type (an id that is a string, say).
+    throw Error(origin + ": a field has the wrong type: " + e.what());
 }
 
 HfTokenizer::~HfTokenizer() = default;

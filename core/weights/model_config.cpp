@@ -308,15 +308,19 @@ void ModelConfig::validate(const std::string& origin) const {
 }
 
 ModelConfig read_model_config(const std::filesystem::path& model_dir) {
-    const auto path = model_dir / "config.json";
-    const std::string origin = path.string();
     if (!std::filesystem::is_directory(model_dir))
         throw Error(model_dir.string() + ": no such model folder (give a Hugging Face folder with config.json and model.safetensors)");
+    if (!std::filesystem::exists(model_dir / "config.json"))
+        throw Error((model_dir / "config.json").string() + ": missing (a Hugging Face model folder has config.json beside its weights)");
+    return read_config_file(model_dir / "config.json");
+}
+
+ModelConfig read_config_file(const std::filesystem::path& path) {
     std::ifstream in(path);
-    if (!in) throw Error(origin + ": missing (a Hugging Face model folder has config.json beside its weights)");
+    if (!in) throw Error(path.string() + ": cannot be read (give the config.json of a Hugging Face model)");
     std::stringstream text;
     text << in.rdbuf();
-    return parse_model_config(text.str(), origin);
+    return parse_model_config(text.str(), path.string());
 }
 
 ModelConfig parse_model_config(const std::string& json_text, const std::string& origin) {

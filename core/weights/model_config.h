@@ -91,6 +91,8 @@ std::string family_name(ModelFamily family);  // "gpt2", "llama"
 // Reads config.json of a Hugging Face folder (model_type gpt2, llama, mistral
 // or qwen2); any other family gets a clear "not supported" naming those.
 ModelConfig read_model_config(const std::filesystem::path& model_dir);
+// The same from a config.json file anywhere (a shape to draw a random model of).
+ModelConfig read_config_file(const std::filesystem::path& config_json);
 // The same from config.json's text (a worker sent its shard gets it this way).
 ModelConfig parse_model_config(const std::string& json_text, const std::string& origin);
 // config.json's text for `config`, in Hugging Face's layout for its family.

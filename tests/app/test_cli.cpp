@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include <cmath>
+#include <fstream>
 
 using namespace distgpt;
 using namespace distgpt::test;
@@ -107,6 +108,31 @@ private Q_SLOTS:
         QCOMPARE(info["parameters"].get<int64_t>(), model_preset("tiny").parameter_count());
         QCOMPARE(info["family"].get<std::string>(), std::string("gpt2"));
         QCOMPARE(info["tokenizer"]["kind"].get<std::string>(), std::string("gpt2-bpe"));
+    }
+
+    // A LLaMA-family shape by name, or by any model's config.json, runs on
+    // real workers as in one process, and saves as a folder that inspect
+    // describes: family, grouped-query ratio, rope.
+    void aLlamaShapeRunsAndSaves() {
+        const auto config = path_of(work) / "llama-shape.json";
+        std::ofstream(config) << R"({"model_type": "llama", "num_hidden_layers": 3, "num_attention_heads": 4, "num_key_value_heads": 2,
+            "hidden_size": 32, "intermediate_size": 64, "max_position_embeddings": 64, "vocab_size": 300, "rope_theta": 500000.0,
+            "rope_scaling": {"rope_type": "llama3", "factor": 8.0, "original_max_position_embeddings": 16}})";
+        const QStringList gen = {"--prompt", "Hello", "--max-new-tokens", "8", "--temperature", "0", "--ignore-eos", "--json"};
+        const auto alone = cli(QStringList{"generate", "--random-init", q(config)} + gen).json()["generated_ids"].get<std::vector<int>>();
+        const auto run = cli(QStringList{"run", "--random-init", q(config), "--topology", DISTGPT_TOPOLOGIES "/pipeline-2.json"} + gen)
+                             .json()["sequences"][0]["generated_ids"]
+                             .get<std::vector<int>>();
+        QCOMPARE(alone.size(), size_t(8));
+        QCOMPARE(run, alone);
+        const auto dir = path_of(work) / "saved-llama";
+        QCOMPARE(cli({"save", "--random-init", "llama-tiny", "--out", q(dir)}).exit_code, 0);
+        const auto info = cli({"inspect", "--model", q(dir), "--json"}).json();
+        QCOMPARE(info["family"].get<std::string>(), std::string("llama"));
+        QCOMPARE(info["gqa_ratio"].get<int>(), 4);
+        QCOMPARE(info["rope"]["theta"].get<double>(), 10000.0);
+        QCOMPARE(info["parameters"].get<int64_t>(), model_preset("llama-tiny").parameter_count());
+        QCOMPARE(info["kv_cache_bytes_per_token"].get<int64_t>(), int64_t(2 * 4 * 16 * 4));  // 4 layers of 2 KV heads of 8
     }
 
     void tokenizeWithTheRealGpt2Vocabulary() {

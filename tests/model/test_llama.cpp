@@ -3,7 +3,9 @@
 // engine's logits against an independent reference written from the papers
 // and Hugging Face's config semantics (plain loops in double, reading the
 // folder's tensors by their Hugging Face names; nothing of the engine's).
+#include "engine/model_source.h"
 #include "model/model_fixtures.h"
+#include "sample/stop_rule.h"
 #include "support/expect_error.h"
 #include "support/fixtures.h"
 #include "weights/model_config.h"
@@ -328,6 +330,25 @@ private Q_SLOTS:
             QCOMPARE(a.shape, b.shape);
             QVERIFY2(std::memcmp(a.data, b.data, a.nbytes) == 0, name.c_str());
         }
+    }
+
+    // Llama 3's instruct models end a turn with <|eot_id|>: every id that
+    // config.json and generation_config.json list ends a text, as long as the
+    // tokenizer can spell it.
+    void everyEndOfTextIdStops() {
+        QTemporaryDir dir;
+        ModelConfig c = model_preset("llama-tiny");
+        c.eos_token_id = 256;
+        c.more_eos_token_ids = {10, 400};  // a newline byte, and an id past the tokenizer
+        write_random_model(path_of(dir), c, 1);
+        std::ofstream(path_of(dir) / "generation_config.json") << R"({"eos_token_id": [256, 13], "do_sample": false})";
+        ModelSource source;
+        source.dir = path_of(dir);
+        const OpenedModel m = open_model(source);
+        QCOMPARE(end_of_text_ids(m), (std::vector<int>{256, 10, 13}));
+        const StopRule stop{end_of_text_ids(m), true, 100, 128};
+        for (int id : {256, 10, 13}) QVERIFY(stop.after(id, 1, 5) == FinishReason::EndOfText);
+        QVERIFY(!stop.after(11, 1, 5));
     }
 
     void logitsMatchAnIndependentReference_data() {

@@ -71,8 +71,9 @@ proto::Configure ShardLoader::configure_message(const ShardLoad& load, int plan_
     c.model_dir = c.weights == proto::ShardWeights::Disk && spec.endpoint == "local" ? load.source.dir.string() : "";
     c.random_shape = load.source.random_shape;
     c.random_seed = load.source.random_seed;
-    if (c.weights == proto::ShardWeights::Streamed)
-        c.config_json = model_config_json(load.model.config);  // the config the controller read, no file again
+    // The config the controller read: a streamed or random shard takes it
+    // as is (no file again; a random shape the worker could not name).
+    if (c.weights != proto::ShardWeights::Disk) c.config_json = model_config_json(load.model.config);
     c.layer_begin = stage.layer_begin;
     c.layer_end = stage.layer_end;
     c.embedding = stage.embedding();
@@ -103,7 +104,7 @@ proto::Configure ShardLoader::configure_message(const ShardLoad& load, int plan_
     // Who sends this worker forwards or tokens: a follower's leader; a leader,
     // rank 0 of the stage before (of the last, for stage 0).
     c.prev.push_back(connections_.endpoint(c.tp_rank > 0 ? leader_of(s) : leader_of(s > 0 ? s - 1 : c.stages - 1)));
-    c.eos_token_id = load.model.tokenizer->eos_id() ? load.model.config.eos_token_id : -1;
+    c.end_of_text_ids = end_of_text_ids(load.model);
     for (auto [begin, end] : load.model.tokenizer->unspellable_ids(load.model.config.vocab_size))
         c.masked_ranges.insert(c.masked_ranges.end(), {begin, end});  // never sampled, as [begin, end) pairs
     return c;

@@ -115,9 +115,7 @@ struct ShardRunner::Impl {
                 t.forced = true;
             }
             s.generated += 1;
-            // The controller sends eos_token_id -1 when the tokenizer has no end of text.
-            const StopRule stop{cfg.eos_token_id >= 0 ? std::optional<int>(cfg.eos_token_id) : std::nullopt, s.spec.stop_at_eos,
-                                s.spec.max_new_tokens, stage.max_context()};
+            const StopRule stop{cfg.end_of_text_ids, s.spec.stop_at_eos, s.spec.max_new_tokens, stage.max_context()};
             if (const auto finish = stop.after(t.token, s.generated, t.pos + 1)) {
                 t.done = true;
                 t.finish = *finish;

@@ -32,8 +32,8 @@ ShardModel ShardSetup::open(const proto::Configure& c) {
             break;
         }
         case proto::ShardWeights::Random:
-            model.config = model_preset(c.random_shape);
-            if (c.eos_token_id >= 0) model.config.eos_token_id = c.eos_token_id;
+            model.config = c.config_json.empty() ? model_preset(c.random_shape)
+                                                 : parse_model_config(c.config_json, "the config.json the controller sent");
             model.owned = std::make_unique<RandomModelSource>(model.config, c.random_seed);
             break;
         case proto::ShardWeights::Streamed:
