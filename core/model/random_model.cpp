@@ -13,12 +13,21 @@
 
 namespace distgpt {
 
+namespace {
+
+ModelConfig validated(ModelConfig config) {
+    config.validate("random model");
+    return config;
+}
+
+}  // namespace
+
 struct RandomModelSource::Drawn {
     at::Tensor tensor;
 };
 
 RandomModelSource::RandomModelSource(ModelConfig config, uint64_t seed)
-    : config_((config.validate("random model"), config)), layout_(config_), seed_(seed) {}
+    : config_(validated(std::move(config))), layout_(config_), seed_(seed) {}
 
 RandomModelSource::~RandomModelSource() = default;
 

@@ -19,7 +19,10 @@ std::vector<std::string> BpeMerges::apply(std::vector<std::string> symbols) cons
     const int n = static_cast<int>(symbols.size());
     if (n < 2 || merges_.empty()) return symbols;
     std::vector<int> prev(n), next(n), version(n, 0);
-    for (int i = 0; i < n; ++i) prev[i] = i - 1, next[i] = i + 1 < n ? i + 1 : -1;
+    for (int i = 0; i < n; ++i) {
+        prev[i] = i - 1;
+        next[i] = i + 1 < n ? i + 1 : -1;
+    }
     // (rank, left position, left's version, right's version): a pair whose
     // symbols changed since it was queued is stale and skipped.
     using Candidate = std::tuple<int, int, int, int>;

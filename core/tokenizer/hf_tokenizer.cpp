@@ -57,10 +57,12 @@ std::optional<std::string> token_text(const json& config, const char* key) {
 // "<0x0A>" -> 10.
 std::optional<unsigned char> fallback_byte(const std::string& token) {
     if (token.size() != 6 || !token.starts_with("<0x") || token.back() != '>') return std::nullopt;
-    char* end = nullptr;
-    const long v = std::strtol(token.substr(3, 2).c_str(), &end, 16);
-    if (*end != '\0') return std::nullopt;
-    return static_cast<unsigned char>(v);
+    auto digit = [](char c) {
+        return c >= '0' && c <= '9' ? c - '0' : c >= 'A' && c <= 'F' ? c - 'A' + 10 : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+    };
+    const int high = digit(token[3]), low = digit(token[4]);
+    if (high < 0 || low < 0) return std::nullopt;
+    return static_cast<unsigned char>(high * 16 + low);
 }
 
 std::string nfc(const std::string& text) {
@@ -453,7 +455,10 @@ std::vector<int> HfTokenizer::encode(std::string_view text) const {
         const AddedToken* found = nullptr;
         for (const auto& t : added_) {
             const auto pos = text.find(t.content);
-            if (pos < at) at = pos, found = &t;
+            if (pos < at) {
+                at = pos;
+                found = &t;
+            }
         }
         const std::string plain(text.substr(0, at));
         if (!plain.empty())

@@ -152,7 +152,12 @@ const std::vector<std::pair<std::string, std::function<ModelConfig()>>>& presets
         t["gpt2"] = [] { return ModelConfig{}; };  // 124M
         t["tiny"] = [] {
             ModelConfig c;
-            c.n_layer = 4, c.n_head = 4, c.n_embd = 64, c.n_positions = 128, c.vocab_size = 257, c.eos_token_id = 256;
+            c.n_layer = 4;
+            c.n_head = 4;
+            c.n_embd = 64;
+            c.n_positions = 128;
+            c.vocab_size = 257;
+            c.eos_token_id = 256;
             return c;
         };
         t["distilgpt2"] = [] {
@@ -162,17 +167,23 @@ const std::vector<std::pair<std::string, std::function<ModelConfig()>>>& presets
         };
         t["gpt2-medium"] = [] {
             ModelConfig c;
-            c.n_layer = 24, c.n_head = 16, c.n_embd = 1024;
+            c.n_layer = 24;
+            c.n_head = 16;
+            c.n_embd = 1024;
             return c;
         };
         t["gpt2-large"] = [] {
             ModelConfig c;
-            c.n_layer = 36, c.n_head = 20, c.n_embd = 1280;
+            c.n_layer = 36;
+            c.n_head = 20;
+            c.n_embd = 1280;
             return c;
         };
         t["gpt2-xl"] = [] {
             ModelConfig c;
-            c.n_layer = 48, c.n_head = 25, c.n_embd = 1600;
+            c.n_layer = 48;
+            c.n_head = 25;
+            c.n_embd = 1600;
             return c;
         };
         // The LLaMA family, as their published config.json files give them.
@@ -181,11 +192,20 @@ const std::vector<std::pair<std::string, std::function<ModelConfig()>>>& presets
             ModelConfig c;
             c.family = ModelFamily::Llama;
             c.model_type = type;
-            c.n_layer = layers, c.n_head = heads, c.n_kv_head = kv_heads, c.n_embd = width, c.n_inner = hidden;
-            c.n_positions = positions, c.vocab_size = vocab, c.rope.theta = theta, c.tied_head = tied;
-            c.norm_eps = 1e-5, c.activation = Activation::Silu;
+            c.n_layer = layers;
+            c.n_head = heads;
+            c.n_kv_head = kv_heads;
+            c.n_embd = width;
+            c.n_inner = hidden;
+            c.n_positions = positions;
+            c.vocab_size = vocab;
+            c.rope.theta = theta;
+            c.tied_head = tied;
+            c.norm_eps = 1e-5;
+            c.activation = Activation::Silu;
             c.qkv_bias = c.out_bias = c.mlp_bias = false;
-            c.bos_token_id = bos, c.eos_token_id = eos;
+            c.bos_token_id = bos;
+            c.eos_token_id = eos;
             return c;
         };
         t["llama-tiny"] = [=] {  // for tests: GQA 8:2, a separate head, bytes as tokens
@@ -204,7 +224,10 @@ const std::vector<std::pair<std::string, std::function<ModelConfig()>>>& presets
             ModelConfig c = llama("llama", 16, 32, 8, 2048, 8192, 131072, 128256, 500000.0, true, 128000, 128001);
             c.head_size = 64;
             c.rope.scaling = RopeScaling::Llama3;
-            c.rope.factor = 32.0, c.rope.low_freq_factor = 1.0, c.rope.high_freq_factor = 4.0, c.rope.original_max_positions = 8192;
+            c.rope.factor = 32.0;
+            c.rope.low_freq_factor = 1.0;
+            c.rope.high_freq_factor = 4.0;
+            c.rope.original_max_positions = 8192;
             c.more_eos_token_ids = {128008, 128009};
             c.torch_dtype = "bfloat16";
             return c;

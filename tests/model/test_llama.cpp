@@ -173,9 +173,15 @@ ModelConfig shape_of(const QString& row) {
     ModelConfig c = model_preset(row.startsWith("qwen") ? "qwen-tiny" : "llama-tiny");
     if (row.contains("llama3 rope")) {
         c.rope.scaling = RopeScaling::Llama3;
-        c.rope.factor = 8, c.rope.low_freq_factor = 1, c.rope.high_freq_factor = 4, c.rope.original_max_positions = 32;
+        c.rope.factor = 8;
+        c.rope.low_freq_factor = 1;
+        c.rope.high_freq_factor = 4;
+        c.rope.original_max_positions = 32;
     }
-    if (row.contains("linear rope")) c.rope.scaling = RopeScaling::Linear, c.rope.factor = 4;
+    if (row.contains("linear rope")) {
+        c.rope.scaling = RopeScaling::Linear;
+        c.rope.factor = 4;
+    }
     if (row.contains("mistral")) c.model_type = "mistral";
     if (row.contains("no GQA")) c.n_kv_head = c.n_head;
     if (row.contains("biases")) c.qkv_bias = c.out_bias = c.mlp_bias = true;  // Llama's attention_bias and mlp_bias
