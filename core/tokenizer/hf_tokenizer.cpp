@@ -83,6 +83,15 @@ std::vector<std::string> utf8_chars(const std::string& s) {
     return out;
 }
 
+// An integer field, 0 .. `most`, or `fallback` when absent.
+int small_int(const json& j, const char* key, int fallback, int most, const std::string& where) {
+    if (!j.contains(key) || j[key].is_null()) return fallback;
+    const json& v = j[key];
+    if (!v.is_number_integer() || v.get<int64_t>() < 0 || v.get<int64_t>() > most)
+        throw Error(where + ": \"" + key + "\" must be an integer from 0 to " + std::to_string(most));
+    return static_cast<int>(v.get<int64_t>());
+}
+
 json read_json(const std::filesystem::path& path) {
     std::ifstream in(path);
     if (!in) throw Error("cannot open " + path.string());
@@ -200,8 +209,7 @@ HfTokenizer::HfTokenizer(json tokenizer, json tokenizer_config, const std::strin
     for (const json& t : json_.value("added_tokens", json::array())) {
         if (!t.is_object() || !t.contains("content") || !t["content"].is_string() || !t.contains("id") || !t["id"].is_number_integer())
             throw Error(origin + ": an added token needs a string \"content\" and an integer \"id\"");
-        const int id = t["id"].get<int>();
-        if (id < 0) throw Error(origin + ": added token '" + t["content"].get<std::string>() + "' has a negative id");
+        const int id = small_int(t, "id", 0, INT_MAX / 2, origin + ": added token '" + t["content"].get<std::string>() + "'");
         added_.push_back({t["content"].get<std::string>(), id});
         limit = std::max(limit, id + 1);
     }
@@ -229,9 +237,9 @@ HfTokenizer::HfTokenizer(json tokenizer, json tokenizer_config, const std::strin
             decode_fallback = true;
         } else if (type == "Fuse") {
         } else if (type == "Strip") {
-            if (d.value("content", " ") != " " || d.value("stop", 0) != 0)
+            if (d.value("content", " ") != " " || small_int(d, "stop", 0, 64, where) != 0)
                 throw Error(where + " is supported for leading spaces only (content \" \", stop 0)");
-            strip_leading_spaces_ = d.value("start", 0);
+            strip_leading_spaces_ = small_int(d, "start", 0, 64, where);
         } else if (type == "Metaspace") {
             replacements.emplace_back(d.value("replacement", std::string(kMetaspace)), " ");
             const std::string scheme = d.contains("prepend_scheme") ? d.value("prepend_scheme", "always")
@@ -281,16 +289,19 @@ HfTokenizer::HfTokenizer(json tokenizer, json tokenizer_config, const std::strin
         if (type == "ByteLevel") return std::nullopt;
         if (type != "TemplateProcessing")
             throw Error(origin + ": post_processor " + type + " is not supported (TemplateProcessing, ByteLevel, Sequence)");
-        for (const json& piece : p.value("single", json::array())) {
-            if (piece.contains("Sequence")) return std::nullopt;  // nothing before the text
-            if (piece.contains("SpecialToken")) {
-                const std::string name = piece["SpecialToken"].value("id", "");
-                const json& specials = p.value("special_tokens", json::object());
-                if (specials.contains(name) && !specials[name].value("ids", json::array()).empty())
-                    return specials[name]["ids"][0].get<int>();
-                if (const int id = id_of(name); id >= 0) return id;
-                throw Error(origin + ": post_processor names special token '" + name + "', which is not in the vocabulary");
-            }
+        const json single = p.value("single", json::array());
+        const json specials = p.value("special_tokens", json::object());
+        if (!single.is_array()) throw Error(origin + ": post_processor's \"single\" must be a list");
+        for (const json& piece : single) {
+            if (!piece.is_object() || piece.contains("Sequence")) return std::nullopt;  // nothing before the text
+            const json special = piece.value("SpecialToken", json::object());
+            if (!special.is_object() || !special.contains("id") || !special["id"].is_string()) continue;
+            const std::string name = special["id"].get<std::string>();
+            const json entry = specials.is_object() ? specials.value(name, json::object()) : json::object();
+            const json ids = entry.is_object() ? entry.value("ids", json::array()) : json::array();
+            if (ids.is_array() && !ids.empty()) return small_int(json{{"id", ids[0]}}, "id", 0, INT_MAX / 2, origin + ": post_processor");
+            if (const int id = id_of(name); id >= 0) return id;
+            throw Error(origin + ": post_processor names special token '" + name + "', which is not in the vocabulary");
         }
         return std::nullopt;
     };
