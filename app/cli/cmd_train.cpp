@@ -42,7 +42,16 @@ void add_train(CLI::App& app, int& exit_code) {
     c->add_option("--out", o->out, "model folder to write; checkpoints go there too")->required();
     c->add_option("--tokenizer", o->tokenizer, "char, or gpt2 (with --vocab)")->capture_default_str();
     c->add_option("--vocab", o->vocab_dir, "folder with vocab.json and merges.txt for --tokenizer gpt2");
+    c->add_option_function<std::string>(
+         "--arch", [o](const std::string& arch) { o->arch = arch == "llama" ? ModelFamily::Llama : ModelFamily::Gpt2; },
+         "the block: gpt2 (LayerNorm, learned positions, GELU) or llama (RMSNorm, rotary positions, grouped-query attention, SwiGLU)")
+        ->check(CLI::IsMember({"gpt2", "llama"}))
+        ->default_str("gpt2");
     c->add_option("--layers", o->layers)->capture_default_str();
+    c->add_option("--kv-heads", o->kv_heads, "key/value heads, dividing --heads (llama; default: one per head)")
+        ->check(CLI::Range(0, 1024));
+    c->add_option("--hidden", o->hidden, "the MLP's width (default: 4 x embd for gpt2, about 8/3 x embd for llama)")
+        ->check(CLI::Range(0, 1 << 19));
     c->add_option("--heads", o->heads)->capture_default_str();
     c->add_option("--embd", o->embd, "width")->capture_default_str();
     c->add_option("--context", o->context, "tokens per window")->capture_default_str();
@@ -61,7 +70,7 @@ void add_train(CLI::App& app, int& exit_code) {
     c->add_option("--seed", o->seed)->capture_default_str();
     c->callback([o, &exit_code] {
         exit_code = guarded("train", [&] {
-            const TrainResult r = train_gpt2(*o, draw);
+            const TrainResult r = train_model(*o, draw);
             std::cout << "trained " << r.parameters << " parameters for " << r.steps << " steps in " << duration(r.seconds)
                       << ": train loss " << r.train_loss << ", validation loss " << r.val_loss << " nats/token -> " << o->out.string()
                       << "\n";

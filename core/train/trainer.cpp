@@ -1,6 +1,7 @@
 #include "train/trainer.h"
 
 #include "model/random_model.h"
+#include "model/rotary.h"
 #include "model/tensor_map_source.h"
 #include "tokenizer/byte_level_bpe.h"
 #include "tokenizer/char_tokenizer.h"
@@ -47,38 +48,88 @@ std::pair<at::Tensor, at::Tensor> batch_at(const std::vector<int64_t>& tokens, i
     return {x, y};
 }
 
-// The GPT-2 forward of nanoGPT's model.py, on the checkpoint's own tensors
-// (Conv1D weights [in, out]), returning the mean cross-entropy.
+// Turns q or k [B, H, T, D] by their positions (rotate-half, as the Stage).
+at::Tensor rotate(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin) {
+    const int64_t half = x.size(-1) / 2;
+    const at::Tensor a = x.narrow(-1, 0, half), b = x.narrow(-1, half, half);  // [B, H, T, D/2]
+    return at::cat({a * cos - b * sin, b * cos + a * sin}, -1);                // [B, H, T, D]
+}
+
+// The forward of nanoGPT's model.py, for either family's block, on the
+// checkpoint's own tensors (GPT-2's Conv1D [in, out], nn.Linear [out, in]),
+// returning the mean cross-entropy.
 at::Tensor loss_of(const Params& P, const ModelConfig& c, const at::Tensor& idx, const at::Tensor& targets) {
     const CheckpointLayout layout(c);
     using R = TensorRole;
-    const int64_t B = idx.size(0), T = idx.size(1), C = c.n_embd, H = c.n_head, D = C / H;
-    const double eps = c.norm_eps;
+    const int64_t B = idx.size(0), T = idx.size(1), C = c.n_embd, H = c.n_head, KV = c.kv_heads(), D = c.head_dim();
+    auto has = [&](R role, int layer = -1) { return layout.find(role, layer) != nullptr; };
     auto p = [&](R role, int layer = -1) -> const at::Tensor& { return P.at(layout.find(role, layer)->name); };
-    auto dense = [](const at::Tensor& x, const at::Tensor& w, const at::Tensor& b) {  // [B, T, in] -> [B, T, out]
-        return at::addmm(b, x.reshape({-1, x.size(-1)}), w).view({x.size(0), x.size(1), w.size(1)});
+    // [B, T, in] -> [B, T, out], the weight stored as the layout says, the bias if the family has one.
+    auto dense = [&](const at::Tensor& x, R weight, R bias, int layer) {
+        const CheckpointTensor* w = layout.find(weight, layer);
+        const at::Tensor W = w->in_out ? P.at(w->name) : P.at(w->name).t();  // [in, out]
+        at::Tensor y = at::matmul(x, W);
+        return has(bias, layer) ? y + p(bias, layer) : y;
+    };
+    auto norm = [&](const at::Tensor& x, R weight, R bias, int layer) {
+        if (c.norm() == NormKind::LayerNorm) return at::layer_norm(x, {C}, p(weight, layer), p(bias, layer), c.norm_eps);
+        return x * at::rsqrt(x.pow(2).mean(-1, true) + c.norm_eps) * p(weight, layer);  // RMSNorm
+    };
+    auto activate = [&](const at::Tensor& u) {
+        switch (c.activation) {
+            case Activation::GeluTanh: return at::gelu(u, "tanh");
+            case Activation::GeluErf: return at::gelu(u);
+            case Activation::Relu: return at::relu(u);
+            case Activation::Silu: return at::silu(u);
+        }
+        return u;
     };
     const at::Tensor future = at::ones({T, T}, at::kBool).triu(1);  // [T, T]
+    at::Tensor cos, sin;                                            // [T, D/2]
+    if (c.positions() == Positions::Rotary) {
+        const auto inv = RotaryTable::inverse_frequencies(c);
+        const at::Tensor angles = at::outer(at::arange(T, at::kFloat), at::tensor(inv));  // [T, D/2]
+        cos = angles.cos();
+        sin = angles.sin();
+    }
 
-    at::Tensor x =
-        at::embedding(p(R::TokenEmbedding), idx) + at::embedding(p(R::PositionEmbedding), at::arange(T, at::kLong));  // [B, T, C]
+    at::Tensor x = at::embedding(p(R::TokenEmbedding), idx);  // [B, T, C]
+    if (c.positions() == Positions::Learned) x = x + at::embedding(p(R::PositionEmbedding), at::arange(T, at::kLong));
     for (int l = 0; l < c.n_layer; ++l) {
-        auto w = [&](R role) -> const at::Tensor& { return p(role, l); };
-        at::Tensor h = at::layer_norm(x, {C}, w(R::AttnNorm), w(R::AttnNormBias), eps);      // [B, T, C]
-        const auto qkv = dense(h, w(R::Qkv), w(R::QkvBias)).split(C, -1);                    // 3 × [B, T, C]
-        const at::Tensor q = qkv[0].view({B, T, H, D}).transpose(1, 2);                      // [B, H, T, D]
-        const at::Tensor k = qkv[1].view({B, T, H, D}).transpose(1, 2);                      // [B, H, T, D]
-        const at::Tensor v = qkv[2].view({B, T, H, D}).transpose(1, 2);                      // [B, H, T, D]
+        at::Tensor h = norm(x, R::AttnNorm, R::AttnNormBias, l);  // [B, T, C]
+        at::Tensor q, k, v;
+        if (has(R::Qkv, l)) {
+            const auto qkv = dense(h, R::Qkv, R::QkvBias, l).split(C, -1);  // 3 × [B, T, C]
+            q = qkv[0];
+            k = qkv[1];
+            v = qkv[2];
+        } else {
+            q = dense(h, R::Q, R::QBias, l);  // [B, T, H·D]
+            k = dense(h, R::K, R::KBias, l);  // [B, T, KV·D]
+            v = dense(h, R::V, R::VBias, l);  // [B, T, KV·D]
+        }
+        q = q.view({B, T, H, D}).transpose(1, 2);   // [B, H, T, D]
+        k = k.view({B, T, KV, D}).transpose(1, 2);  // [B, KV, T, D]
+        v = v.view({B, T, KV, D}).transpose(1, 2);  // [B, KV, T, D]
+        if (c.positions() == Positions::Rotary) {
+            q = rotate(q, cos, sin);
+            k = rotate(k, cos, sin);
+        }
+        if (KV != H) {                           // each key/value head serves its group of query heads
+            k = k.repeat_interleave(H / KV, 1);  // [B, H, T, D]
+            v = v.repeat_interleave(H / KV, 1);  // [B, H, T, D]
+        }
         at::Tensor att = at::matmul(q, k.transpose(-2, -1)) * (1.0 / std::sqrt(double(D)));  // [B, H, T, T]
         att = at::softmax(att.masked_fill(future, -INFINITY), -1);                           // [B, H, T, T]
-        const at::Tensor y = at::matmul(att, v).transpose(1, 2).reshape({B, T, C});          // [B, T, C]
-        x = x + dense(y, w(R::AttnOut), w(R::AttnOutBias));                                  // [B, T, C]
-        h = at::layer_norm(x, {C}, w(R::MlpNorm), w(R::MlpNormBias), eps);                   // [B, T, C]
-        const at::Tensor u = at::gelu(dense(h, w(R::Up), w(R::UpBias)), "tanh");             // [B, T, 4C]
-        x = x + dense(u, w(R::Down), w(R::DownBias));                                        // [B, T, C]
+        const at::Tensor y = at::matmul(att, v).transpose(1, 2).reshape({B, T, H * D});      // [B, T, H·D]
+        x = x + dense(y, R::AttnOut, R::AttnOutBias, l);                                     // [B, T, C]
+        h = norm(x, R::MlpNorm, R::MlpNormBias, l);                                          // [B, T, C]
+        const at::Tensor u = c.gated_mlp() ? activate(dense(h, R::Gate, R::GateBias, l)) * dense(h, R::Up, R::UpBias, l)
+                                           : activate(dense(h, R::Up, R::UpBias, l));  // [B, T, F]
+        x = x + dense(u, R::Down, R::DownBias, l);                                     // [B, T, C]
     }
-    x = at::layer_norm(x, {C}, p(R::FinalNorm), p(R::FinalNormBias), eps);  // [B, T, C]
-    const at::Tensor logits = at::matmul(x, p(R::TokenEmbedding).t());      // [B, T, V]
+    x = norm(x, R::FinalNorm, R::FinalNormBias, -1);                                             // [B, T, C]
+    const at::Tensor logits = at::matmul(x, p(has(R::Head) ? R::Head : R::TokenEmbedding).t());  // [B, T, V]
     return at::cross_entropy_loss(logits.view({B * T, c.vocab_size}), targets.view({B * T}));
 }
 
@@ -125,8 +176,11 @@ void save_checkpoint(const TrainOptions& o, const ModelConfig& c, const Params& 
         {"options",
          {{"text", o.text.string()},
           {"tokenizer", o.tokenizer},
+          {"arch", family_name(c.family)},
           {"layers", c.n_layer},
           {"heads", c.n_head},
+          {"kv_heads", c.kv_heads()},
+          {"hidden", c.hidden()},
           {"embd", c.n_embd},
           {"context", c.n_positions},
           {"steps", o.steps},
@@ -155,8 +209,6 @@ struct Training {
 Training resume(const std::filesystem::path& dir) {
     Training t;
     t.config = read_model_config(dir);
-    if (t.config.family != ModelFamily::Gpt2)
-        throw Error(dir.string() + ": holds a " + t.config.model_type + " model; training continues GPT-2 family models only");
     t.tokenizer = load_tokenizer(dir);
     SafetensorsCheckpoint weights(dir);
     t.params = copy_of(weights, t.config);
@@ -187,6 +239,19 @@ Training start_fresh(const TrainOptions& o, const std::string& text) {
     else
         throw Error("unknown tokenizer '" + o.tokenizer + "' (char or gpt2)");
     ModelConfig& c = t.config;
+    if (o.arch == ModelFamily::Llama) {
+        // A LLaMA block: RMSNorm, rotary positions, grouped-query attention,
+        // SwiGLU of about 8/3 the width (as LLaMA sizes it), a tied head.
+        c.family = ModelFamily::Llama;
+        c.model_type = "llama";
+        c.activation = Activation::Silu;
+        c.qkv_bias = c.out_bias = c.mlp_bias = false;
+        c.n_kv_head = o.kv_heads > 0 ? o.kv_heads : o.heads;
+        c.n_inner = o.hidden > 0 ? o.hidden : (8 * o.embd / 3 + 31) / 32 * 32;
+        c.tied_head = true;
+    } else {
+        c.n_inner = o.hidden;
+    }
     c.n_layer = o.layers;
     c.n_head = o.heads;
     c.n_embd = o.embd;
@@ -245,7 +310,9 @@ std::string read_text(const std::filesystem::path& file) {
 
 }  // namespace
 
-TrainResult train_gpt2(const TrainOptions& o, const std::function<void(const TrainProgress&)>& on_progress) {
+TrainResult train_model(const TrainOptions& o, const std::function<void(const TrainProgress&)>& on_progress) {
+    if (o.arch == ModelFamily::Gpt2 && o.kv_heads > 0 && o.kv_heads != o.heads)
+        throw Error("--kv-heads needs --arch llama (GPT-2 has one key/value head per head)");
     at::set_num_threads(std::max(1, o.threads));
     const std::string text = read_text(o.text);
     Training training = o.resume.empty() ? start_fresh(o, text) : resume(o.resume);

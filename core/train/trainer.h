@@ -10,11 +10,14 @@
 namespace distgpt {
 
 struct TrainOptions {
-    std::filesystem::path text;       // UTF-8 training text
-    std::filesystem::path out;        // the model folder to write (and checkpoint into)
-    std::string tokenizer = "char";   // "char", or "gpt2" with vocab_dir
-    std::filesystem::path vocab_dir;  // vocab.json + merges.txt for "gpt2"
+    std::filesystem::path text;            // UTF-8 training text
+    std::filesystem::path out;             // the model folder to write (and checkpoint into)
+    std::string tokenizer = "char";        // "char", or "gpt2" with vocab_dir
+    std::filesystem::path vocab_dir;       // vocab.json + merges.txt for "gpt2"
+    ModelFamily arch = ModelFamily::Gpt2;  // GPT-2's block or LLaMA's
     int layers = 8, heads = 4, embd = 128, context = 128;
+    int kv_heads = 0;  // LLaMA: key/value heads (0: one per head)
+    int hidden = 0;    // the MLP's width (0: 4·embd for GPT-2, about 8/3·embd for LLaMA)
     int steps = 3000, batch = 32;
     int stop_after = 0;  // stop after this step (0 = at `steps`); the schedule still spans `steps`
     double lr = 2e-3, min_lr_ratio = 0.1, weight_decay = 0.1, grad_clip = 1.0;
@@ -44,12 +47,12 @@ struct TrainResult {
     int64_t parameters = 0;
 };
 
-// nanoGPT-style training of a GPT-2 model on libtorch: AdamW, linear warm-up
+// nanoGPT-style training of a GPT-2- or LLaMA-family model on libtorch: AdamW, linear warm-up
 // then cosine decay to lr·min_lr_ratio, gradient clipping, the last 10% of the
 // text held out and evaluated every eval_every steps, a checkpoint at each.
 // The batch of step s depends only on (seed, s), so a resumed run continues
 // exactly as an uninterrupted one. Writes a Hugging Face folder plus
 // optimizer.safetensors and trainer_state.json for resuming.
-TrainResult train_gpt2(const TrainOptions& options, const std::function<void(const TrainProgress&)>& on_progress = {});
+TrainResult train_model(const TrainOptions& options, const std::function<void(const TrainProgress&)>& on_progress = {});
 
 }  // namespace distgpt

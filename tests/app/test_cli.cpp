@@ -200,6 +200,10 @@ private Q_SLOTS:
         QTest::newRow("too many sequences") << run + QStringList{"--prompt", "y", "--samples", "1048576"}
                                             << "2 prompts × --samples 1048576 is more than 1048576 sequences";
         QTest::newRow("unknown flag") << run + QStringList{"--bogus"} << "--bogus";
+        QTest::newRow("unknown arch") << QStringList{"train", "--arch", "falcon", "--text", "x.txt", "--out", "y"}
+                                      << "--arch: falcon not in {gpt2,llama}";
+        QTest::newRow("kv heads for gpt2") << QStringList{"train", "--kv-heads", "2", "--text", "x.txt", "--out", "y"}
+                                           << "--kv-heads needs --arch llama";
         QTest::newRow("threads 0") << QStringList{"generate", "--random-init", "tiny", "--prompt", "x", "--threads", "0"}
                                    << "--threads: Value 0 not in range 1";
         QTest::newRow("fault bench, unknown strategy")
