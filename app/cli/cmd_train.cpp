@@ -40,7 +40,8 @@ void add_train(CLI::App& app, int& exit_code) {
     auto* c = app.add_subcommand("train", "train a GPT-2 model on a text file (nanoGPT-style) and write a Hugging Face folder");
     c->add_option("--text", o->text, "UTF-8 training text; its last 10% is held out")->required();
     c->add_option("--out", o->out, "model folder to write; checkpoints go there too")->required();
-    c->add_option("--tokenizer", o->tokenizer, "char, or gpt2 (with --vocab)")->capture_default_str();
+    c->add_option("--tokenizer", o->tokenizer, "char, gpt2 (with --vocab), or a folder with tokenizer.json (see train-tokenizer)")
+        ->capture_default_str();
     c->add_option("--vocab", o->vocab_dir, "folder with vocab.json and merges.txt for --tokenizer gpt2");
     c->add_option_function<std::string>(
          "--arch", [o](const std::string& arch) { o->arch = arch == "llama" ? ModelFamily::Llama : ModelFamily::Gpt2; },
@@ -72,8 +73,8 @@ void add_train(CLI::App& app, int& exit_code) {
         exit_code = guarded("train", [&] {
             const TrainResult r = train_model(*o, draw);
             std::cout << "trained " << r.parameters << " parameters for " << r.steps << " steps in " << duration(r.seconds)
-                      << ": train loss " << r.train_loss << ", validation loss " << r.val_loss << " nats/token -> " << o->out.string()
-                      << "\n";
+                      << ": train loss " << r.train_loss << ", validation loss " << r.val_loss << " nats/token (" << r.val_loss_per_char
+                      << " nats/character) -> " << o->out.string() << "\n";
             return 0;
         });
     });

@@ -11,6 +11,7 @@ void add_inspect(CLI::App& app, int& exit_code);
 void add_save(CLI::App& app, int& exit_code);
 void add_bench(CLI::App& app, int& exit_code);
 void add_train(CLI::App& app, int& exit_code);
+void add_train_tokenizer(CLI::App& app, int& exit_code);
 void add_run(CLI::App& app, int& exit_code);
 void add_keygen(CLI::App& app, int& exit_code);
 void add_cluster_benches(CLI::App& bench, int& exit_code);  // under `bench`

@@ -15,6 +15,7 @@ int main(int argc, char** argv) {
     distgpt::cli::add_save(app, exit_code);
     distgpt::cli::add_bench(app, exit_code);
     distgpt::cli::add_train(app, exit_code);
+    distgpt::cli::add_train_tokenizer(app, exit_code);
     distgpt::cli::add_run(app, exit_code);
     distgpt::cli::add_keygen(app, exit_code);
     try {

@@ -5,6 +5,7 @@
 #include "model/tensor_map_source.h"
 #include "tokenizer/byte_level_bpe.h"
 #include "tokenizer/char_tokenizer.h"
+#include "tokenizer/utf8.h"
 #include "util/error.h"
 #include "weights/checkpoint_layout.h"
 #include "weights/hf_model_writer.h"
@@ -236,8 +237,10 @@ Training start_fresh(const TrainOptions& o, const std::string& text) {
     else if (o.tokenizer == "gpt2")
         t.tokenizer =
             load_tokenizer(o.vocab_dir.empty() ? throw Error("--tokenizer gpt2 needs --vocab DIR (vocab.json + merges.txt)") : o.vocab_dir);
+    else if (std::filesystem::is_directory(o.tokenizer))
+        t.tokenizer = load_tokenizer(o.tokenizer);  // e.g. what train-tokenizer wrote
     else
-        throw Error("unknown tokenizer '" + o.tokenizer + "' (char or gpt2)");
+        throw Error("unknown tokenizer '" + o.tokenizer + "' (char, gpt2, or a folder with tokenizer.json)");
     ModelConfig& c = t.config;
     if (o.arch == ModelFamily::Llama) {
         // A LLaMA block: RMSNorm, rotary positions, grouped-query attention,
@@ -291,13 +294,23 @@ void adamw_step(Params& P, Optimizer& opt, const TrainOptions& o, int step, doub
 // The text's tokens: the first 90% to train on, the last 10% to validate.
 struct TokenSplit {
     std::vector<int64_t> train, val;
+    std::size_t val_chars = 0;  // characters the held-out tokens spell
 };
 
+// The last 10% of the text's characters are held out, whatever the tokenizer,
+// so models with different vocabularies are judged on the same text.
 TokenSplit split_tokens(const Tokenizer& tokenizer, const std::string& text) {
-    std::vector<int64_t> tokens;
-    for (int id : tokenizer.encode(text)) tokens.push_back(id);
-    const std::size_t split = tokens.size() * 9 / 10;
-    return {{tokens.begin(), tokens.begin() + split}, {tokens.begin() + split, tokens.end()}};
+    if (auto bad = utf8::first_invalid(text))
+        throw Error("the training text is not valid UTF-8 at byte " + std::to_string(*bad) + "; convert it to UTF-8 first");
+    std::vector<std::size_t> starts;  // byte offset of each character
+    for (std::size_t i = 0; i < text.size(); i += utf8::char_length(text, i)) starts.push_back(i);
+    const std::size_t split_char = starts.size() * 9 / 10;
+    const std::size_t split_byte = split_char < starts.size() ? starts[split_char] : text.size();
+    TokenSplit s;
+    for (int id : tokenizer.encode(std::string_view(text).substr(0, split_byte))) s.train.push_back(id);
+    for (int id : tokenizer.encode(std::string_view(text).substr(split_byte))) s.val.push_back(id);
+    s.val_chars = starts.size() - split_char;
+    return s;
 }
 
 std::string read_text(const std::filesystem::path& file) {
@@ -365,6 +378,8 @@ TrainResult train_model(const TrainOptions& o, const std::function<void(const Tr
                                elapsed / (step + 1 - start_step) * (last_step - step - 1)};
         if ((step + 1) % o.eval_every == 0 || step + 1 == last_step) {
             progress.val_loss = result.val_loss = evaluate();
+            result.val_loss_per_char =
+                result.val_loss * static_cast<double>(tokens.val.size()) / std::max<std::size_t>(1, tokens.val_chars);
             result.train_loss = interval_loss / interval_steps;
             interval_loss = 0;
             interval_steps = 0;

@@ -12,7 +12,7 @@ namespace distgpt {
 struct TrainOptions {
     std::filesystem::path text;            // UTF-8 training text
     std::filesystem::path out;             // the model folder to write (and checkpoint into)
-    std::string tokenizer = "char";        // "char", or "gpt2" with vocab_dir
+    std::string tokenizer = "char";        // "char", "gpt2" with vocab_dir, or a folder with tokenizer files
     std::filesystem::path vocab_dir;       // vocab.json + merges.txt for "gpt2"
     ModelFamily arch = ModelFamily::Gpt2;  // GPT-2's block or LLaMA's
     int layers = 8, heads = 4, embd = 128, context = 128;
@@ -41,8 +41,9 @@ struct TrainProgress {
 
 struct TrainResult {
     int steps = 0;
-    double train_loss = 0;  // mean over the last eval interval
-    double val_loss = 0;
+    double train_loss = 0;         // mean over the last eval interval
+    double val_loss = 0;           // nats per token
+    double val_loss_per_char = 0;  // the same per character of the held-out text, to compare vocabularies
     double seconds = 0;
     int64_t parameters = 0;
 };

@@ -135,6 +135,31 @@ private Q_SLOTS:
         QCOMPARE(info["kv_cache_bytes_per_token"].get<int64_t>(), int64_t(2 * 4 * 16 * 4));  // 4 layers of 2 KV heads of 8
     }
 
+    // A vocabulary learned from a text, and a LLaMA model trained on it: a
+    // folder that generates, with its loss also per character.
+    void aLearnedVocabularyTrainsALlama() {
+        const auto text = path_of(work) / "lines.txt";
+        std::ofstream out(text);
+        for (int i = 0; i < 400; ++i) out << "To be, or not to be: that is the question " << i % 7 << ".\n";
+        out.close();
+        const auto vocab = path_of(work) / "vocab-learned";
+        const Run learned = cli({"train-tokenizer", "--text", q(text), "--vocab-size", "300", "--out", q(vocab)});
+        QCOMPARE(learned.exit_code, 0);
+        QVERIFY2(learned.out.find("learned 31 merges: 288 tokens") != std::string::npos, learned.out.c_str());
+        const auto model = path_of(work) / "llama-learned";
+        const Run trained =
+            cli({"train", "--arch",  "llama", "--tokenizer",  q(vocab), "--text",         q(text), "--out",     q(model), "--layers",
+                 "1",     "--heads", "2",     "--kv-heads",   "1",      "--embd",         "32",    "--context", "32",     "--steps",
+                 "4",     "--batch", "4",     "--eval-every", "2",      "--eval-batches", "1",     "--threads", "1"});
+        QCOMPARE(trained.exit_code, 0);
+        QVERIFY2(trained.out.find("nats/character") != std::string::npos, trained.out.c_str());
+        const auto info = cli({"inspect", "--model", q(model), "--json"}).json();
+        QCOMPARE(info["tokenizer"]["kind"].get<std::string>(), std::string("byte-level BPE"));
+        QCOMPARE(info["tokenizer"]["tokens"].get<int>(), 288);  // every pair seen twice was merged before 300
+        const auto gen = cli({"generate", "--model", q(model), "--prompt", "To be", "--max-new-tokens", "5", "--json"}).json();
+        QCOMPARE(gen["generated_ids"].size(), std::size_t(5));
+    }
+
     void tokenizeWithTheRealGpt2Vocabulary() {
         // A small model with GPT-2's vocabulary and tokenizer files.
         const auto dir = path_of(work) / "gpt2-vocab-model";
