@@ -303,8 +303,8 @@ std::optional<proto::Parts> ShmRing::take(const unsigned char* chunk, uint32_t b
     return parts;
 }
 
-int ShmRing::remove_orphans() {
-    int removed = 0;
+std::vector<ShmRing::RingFile> ShmRing::list() {
+    std::vector<RingFile> rings;
     std::error_code ec;
     for (const auto& entry : std::filesystem::directory_iterator("/dev/shm", ec)) {
         const std::string file = entry.path().filename().string();
@@ -319,9 +319,17 @@ int ShmRing::remove_orphans() {
         ::close(fd);
         if (base == MAP_FAILED) continue;
         const auto* h = static_cast<const ShmRingHeader*>(base);
-        const bool orphan = h->magic == kMagic && kill(static_cast<pid_t>(h->reader_pid), 0) != 0 && errno == ESRCH;
+        if (h->magic == kMagic) rings.push_back({name, static_cast<pid_t>(h->reader_pid)});
         munmap(base, kHeaderBytes);
-        if (orphan && shm_unlink(name.c_str()) == 0) ++removed;
+    }
+    return rings;
+}
+
+int ShmRing::remove_orphans() {
+    int removed = 0;
+    for (const auto& ring : list()) {
+        const bool orphan = kill(ring.reader, 0) != 0 && errno == ESRCH;
+        if (orphan && shm_unlink(ring.name.c_str()) == 0) ++removed;
     }
     return removed;
 }

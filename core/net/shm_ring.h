@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <optional>
+#include <sys/types.h>
 #include <string>
 #include <vector>
 
@@ -72,6 +73,13 @@ public:
     // Removes this user's rings whose reader process is gone (killed before
     // its writer attached). Returns how many. Workers call it when they start.
     static int remove_orphans();
+
+    struct RingFile {
+        std::string name;  // "/distgpt-…"
+        pid_t reader;      // the process that created it to read from it
+    };
+    // This user's rings in /dev/shm, with their readers.
+    static std::vector<RingFile> list();
     const std::string& name() const { return name_; }
 
 private:

@@ -4,6 +4,7 @@
 // mid-run; the controller itself killed while it starts its workers. Each
 // phase is reached by a hook (a status line, a token), never by timing luck.
 #include "engine/local_engine.h"
+#include "net/shm_ring.h"
 #include "net/sockets.h"
 #include "runtime/controller/cluster.h"
 #include "runtime/controller/local_worker.h"
@@ -31,14 +32,6 @@ namespace {
 
 enum class Phase { Greeting, ClockReading, StreamingWeights, RunStart, Prefill, Decode };
 enum class Fault { Kill, Stop };
-
-std::set<std::string> shm_rings() {
-    std::set<std::string> names;
-    std::error_code ec;
-    for (const auto& e : std::filesystem::directory_iterator("/dev/shm", ec))
-        if (e.path().filename().string().starts_with("distgpt-")) names.insert(e.path().filename().string());
-    return names;
-}
 
 bool process_alive(pid_t pid) { return ::kill(pid, 0) == 0; }
 
@@ -76,7 +69,6 @@ class TestFaults : public QObject {
     QTemporaryDir dir;
     ModelSource source;
     std::unique_ptr<OpenedModel> model;
-    std::set<std::string> rings_before;
 
     ClusterOptions options() const {
         ClusterOptions o;
@@ -139,7 +131,6 @@ private Q_SLOTS:
         qputenv("DISTGPT_WORKER", DISTGPT_WORKER);
         source.dir = write_random_model(path_of(dir) / "m", small_config(4, 4, 64, 257, 64), 7);
         model = std::make_unique<OpenedModel>(open_model(source));
-        rings_before = shm_rings();
     }
 
     void aNodeLostAtAnyPhaseIsRecoveredFrom_data() {
@@ -201,8 +192,13 @@ private Q_SLOTS:
         // The survivors still serve; the killed one is gone and left nothing behind.
         for (int i = 0; i < nodes; ++i)
             if (i != victim) QVERIFY(process_alive(workers.all[i]->pid()));
+        // (Other suites may run beside this one: only rings this run's workers read count.)
+        std::set<pid_t> ours;
+        for (const auto& w : workers.all) ours.insert(w->pid());
         workers.all.clear();
-        for (const auto& ring : shm_rings()) QVERIFY2(rings_before.count(ring), ("left in /dev/shm: " + ring).c_str());
+        for (const auto& ring : net::ShmRing::list())
+            QVERIFY2(!ours.count(ring.reader),
+                     ("left in /dev/shm: " + ring.name + ", read by this run's worker " + std::to_string(ring.reader)).c_str());
     }
 
     // A controller killed while it greets its workers or while their weights
