@@ -3,6 +3,7 @@
 #include "tokenizer/bytes_to_unicode.h"
 #include "tokenizer/utf8.h"
 #include "util/error.h"
+#include "util/json_file.h"
 
 #include <nlohmann/json.hpp>
 
@@ -17,16 +18,6 @@ using nlohmann::json;
 
 constexpr const char* kEndOfText = "<|endoftext|>";
 constexpr std::size_t kCacheLimit = 200000;
-
-json read_json(const std::filesystem::path& path) {
-    std::ifstream in(path);
-    if (!in) throw Error("cannot open " + path.string());
-    try {
-        return json::parse(in);
-    } catch (const json::exception& e) {
-        throw Error(path.string() + ": not valid JSON: " + e.what());
-    }
-}
 
 std::map<std::string, int> parse_vocab(const json& j, const std::string& origin) {
     if (!j.is_object()) throw Error(origin + ": vocabulary must be a JSON object of token -> id");
@@ -97,7 +88,7 @@ ByteLevelBpe::ByteLevelBpe(std::map<std::string, int> vocab, std::vector<std::pa
 
 std::unique_ptr<ByteLevelBpe> ByteLevelBpe::from_vocab_and_merges(const std::filesystem::path& vocab_json,
                                                                   const std::filesystem::path& merges_txt) {
-    auto vocab = parse_vocab(read_json(vocab_json), vocab_json.string());
+    auto vocab = parse_vocab(read_json_file(vocab_json), vocab_json.string());
     std::ifstream in(merges_txt);
     if (!in) throw Error("cannot open " + merges_txt.string());
     std::vector<std::pair<std::string, std::string>> merges;

@@ -4,6 +4,7 @@
 #include "tokenizer/bytes_to_unicode.h"
 #include "tokenizer/utf8.h"
 #include "util/error.h"
+#include "util/json_file.h"
 
 #include <utf8proc.h>
 
@@ -90,16 +91,6 @@ int small_int(const json& j, const char* key, int fallback, int most, const std:
     if (!v.is_number_integer() || v.get<int64_t>() < 0 || v.get<int64_t>() > most)
         throw Error(where + ": \"" + key + "\" must be an integer from 0 to " + std::to_string(most));
     return static_cast<int>(v.get<int64_t>());
-}
-
-json read_json(const std::filesystem::path& path) {
-    std::ifstream in(path);
-    if (!in) throw Error("cannot open " + path.string());
-    try {
-        return json::parse(in);
-    } catch (const json::exception& e) {
-        throw Error(path.string() + ": not valid JSON: " + e.what());
-    }
 }
 
 }  // namespace
@@ -323,7 +314,8 @@ HfTokenizer::~HfTokenizer() = default;
 
 std::unique_ptr<HfTokenizer> HfTokenizer::from_folder(const std::filesystem::path& dir) {
     const auto config = dir / "tokenizer_config.json";
-    return std::make_unique<HfTokenizer>(read_json(dir / "tokenizer.json"), std::filesystem::exists(config) ? read_json(config) : json(),
+    return std::make_unique<HfTokenizer>(read_json_file(dir / "tokenizer.json"),
+                                         std::filesystem::exists(config) ? read_json_file(config) : json(),
                                          (dir / "tokenizer.json").string());
 }
 
