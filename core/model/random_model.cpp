@@ -63,13 +63,13 @@ TensorView RandomModelSource::get(const std::string& name) const {
     if (!slot) {
         slot = std::make_unique<Drawn>();
         const auto options = at::TensorOptions().dtype(at::kFloat);
-        switch (init_rule(layout_.find(name)->role)) {
+        const InitRule rule = init_rule(layout_.find(name)->role);
+        switch (rule) {
             case InitRule::Ones: slot->tensor = at::ones(shape, options); break;
             case InitRule::Zeros: slot->tensor = at::zeros(shape, options); break;
             case InitRule::Normal:
             case InitRule::NormalResidual: {
-                const bool residual = init_rule(layout_.find(name)->role) == InitRule::NormalResidual;
-                const double std = residual ? 0.02 / std::sqrt(2.0 * config_.n_layer) : 0.02;
+                const double std = rule == InitRule::NormalResidual ? 0.02 / std::sqrt(2.0 * config_.n_layer) : 0.02;
                 auto gen = at::make_generator<at::CPUGeneratorImpl>(fnv1a(name, kFnv1aOffset ^ seed_));
                 slot->tensor = at::normal(0.0, std, shape, gen, options);
                 break;

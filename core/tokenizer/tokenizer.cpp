@@ -22,10 +22,10 @@ std::vector<int> Tokenizer::encode_prompt(std::string_view text) const {
 }
 
 std::string Tokenizer::generated_text(std::span<const int> ids, bool ended_at_end_of_text) const {
-    // The end of text ends a text; it is not part of it.
-    std::string out;
-    for (int id : ended_at_end_of_text && !ids.empty() ? ids.first(ids.size() - 1) : ids) out += token_bytes(id);
-    return out;
+    // The end of text ends a text; it is not part of it. A continuation keeps
+    // every byte (no leading space stripped, as a text from its start is): the
+    // plain concatenation, whatever a tokenizer's decode() adds.
+    return Tokenizer::decode(ended_at_end_of_text && !ids.empty() ? ids.first(ids.size() - 1) : ids);
 }
 
 std::vector<std::pair<int, int>> Tokenizer::unspellable_ids(int vocab_size) const {
