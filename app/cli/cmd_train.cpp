@@ -37,7 +37,8 @@ void draw(const TrainProgress& p) {
 
 void add_train(CLI::App& app, int& exit_code) {
     auto o = std::make_shared<TrainOptions>();
-    auto* c = app.add_subcommand("train", "train a GPT-2 model on a text file (nanoGPT-style) and write a Hugging Face folder");
+    auto* c =
+        app.add_subcommand("train", "train a GPT-2- or LLaMA-family model on a text file (nanoGPT-style) and write a Hugging Face folder");
     c->add_option("--text", o->text, "UTF-8 training text; its last 10% is held out")->required();
     c->add_option("--out", o->out, "model folder to write; checkpoints go there too")->required();
     c->add_option("--tokenizer", o->tokenizer, "char, gpt2 (with --vocab), or a folder with tokenizer.json (see train-tokenizer)")
@@ -63,6 +64,10 @@ void add_train(CLI::App& app, int& exit_code) {
     c->add_option("--lr", o->lr, "peak learning rate")->capture_default_str();
     c->add_option("--warmup", o->warmup, "steps of linear warm-up")->capture_default_str();
     c->add_option("--weight-decay", o->weight_decay)->capture_default_str();
+    c->add_option("--dropout", o->dropout,
+                  "drop this fraction of activations while training (0.1-0.2 keeps a model from learning a small text by heart)")
+        ->check(CLI::Range(0.0, 0.9))
+        ->capture_default_str();
     c->add_option("--grad-clip", o->grad_clip, "clip the gradient's global norm")->capture_default_str();
     c->add_option("--eval-every", o->eval_every, "steps between validation and checkpoint")->capture_default_str();
     c->add_option("--eval-batches", o->eval_batches)->capture_default_str();

@@ -1,6 +1,7 @@
 #include "cli/commands.h"
 #include "cli/model_options.h"
 #include "tokenizer/bpe_trainer.h"
+#include "train/trainer.h"
 #include "tokenizer/tokenizer.h"
 #include "tokenizer/utf8.h"
 #include "util/error.h"
@@ -23,7 +24,8 @@ int run(const TrainTokenizerArgs& a) {
     if (!in) throw Error("cannot open training text " + a.text.string());
     std::stringstream buffer;
     buffer << in.rdbuf();
-    const std::string text = buffer.str();
+    // Learn from the part `train` trains on, so its held-out loss is measured on text the vocabulary never saw.
+    const std::string text = buffer.str().substr(0, held_out_start(buffer.str()));
     const nlohmann::json tokenizer = train_byte_level_bpe(text, a.vocab_size);
     std::filesystem::create_directories(a.out);
     std::ofstream(a.out / "tokenizer.json") << tokenizer.dump() << "\n";
@@ -33,7 +35,7 @@ int run(const TrainTokenizerArgs& a) {
     std::size_t chars = 0;
     for (std::size_t i = 0; i < text.size(); i += utf8::char_length(text, i)) ++chars;
     const std::size_t tokens = tok->encode(text).size();
-    std::cout << "learned " << tokenizer["model"]["merges"].size() << " merges: " << tok->size() << " tokens; the text's " << chars
+    std::cout << "learned " << tokenizer["model"]["merges"].size() << " merges: " << tok->size() << " tokens; the training part's " << chars
               << " characters are " << tokens << " tokens (" << static_cast<double>(chars) / std::max<std::size_t>(1, tokens)
               << " characters per token) -> " << (a.out / "tokenizer.json").string() << "\n";
     return 0;
@@ -43,7 +45,8 @@ int run(const TrainTokenizerArgs& a) {
 
 void add_train_tokenizer(CLI::App& app, int& exit_code) {
     auto a = std::make_shared<TrainTokenizerArgs>();
-    auto* c = app.add_subcommand("train-tokenizer", "learn a byte-level BPE vocabulary from a text and write tokenizer.json");
+    auto* c = app.add_subcommand(
+        "train-tokenizer", "learn a byte-level BPE vocabulary from a text's first 90% (the part train trains on) and write tokenizer.json");
     c->add_option("--text", a->text, "UTF-8 training text")->required();
     c->add_option("--out", a->out, "folder to write tokenizer.json and tokenizer_config.json into")->required();
     c->add_option("--vocab-size", a->vocab_size, "tokens in all: 256 bytes, the merges, and <|endoftext|>")

@@ -59,8 +59,10 @@ at::Tensor rotate(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& 
 // The forward of nanoGPT's model.py, for either family's block, on the
 // checkpoint's own tensors (GPT-2's Conv1D [in, out], nn.Linear [out, in]),
 // returning the mean cross-entropy.
-at::Tensor loss_of(const Params& P, const ModelConfig& c, const at::Tensor& idx, const at::Tensor& targets) {
+at::Tensor loss_of(const Params& P, const ModelConfig& c, const at::Tensor& idx, const at::Tensor& targets, double dropout = 0) {
     const CheckpointLayout layout(c);
+    // nanoGPT's places: the embedding, the attention weights, each branch before it joins the residual.
+    auto drop = [&](const at::Tensor& t) { return dropout > 0 ? at::dropout(t, dropout, true) : t; };
     using R = TensorRole;
     const int64_t B = idx.size(0), T = idx.size(1), C = c.n_embd, H = c.n_head, KV = c.kv_heads(), D = c.head_dim();
     auto has = [&](R role, int layer = -1) { return layout.find(role, layer) != nullptr; };
@@ -96,6 +98,7 @@ at::Tensor loss_of(const Params& P, const ModelConfig& c, const at::Tensor& idx,
 
     at::Tensor x = at::embedding(p(R::TokenEmbedding), idx);  // [B, T, C]
     if (c.positions() == Positions::Learned) x = x + at::embedding(p(R::PositionEmbedding), at::arange(T, at::kLong));
+    x = drop(x);  // [B, T, C]
     for (int l = 0; l < c.n_layer; ++l) {
         at::Tensor h = norm(x, R::AttnNorm, R::AttnNormBias, l);  // [B, T, C]
         at::Tensor q, k, v;
@@ -121,13 +124,13 @@ at::Tensor loss_of(const Params& P, const ModelConfig& c, const at::Tensor& idx,
             v = v.repeat_interleave(H / KV, 1);  // [B, H, T, D]
         }
         at::Tensor att = at::matmul(q, k.transpose(-2, -1)) * (1.0 / std::sqrt(double(D)));  // [B, H, T, T]
-        att = at::softmax(att.masked_fill(future, -INFINITY), -1);                           // [B, H, T, T]
+        att = at::softmax(att.masked_fill(future, -INFINITY), -1);                     // [B, H, T, T]
         const at::Tensor y = at::matmul(att, v).transpose(1, 2).reshape({B, T, H * D});      // [B, T, H·D]
-        x = x + dense(y, R::AttnOut, R::AttnOutBias, l);                                     // [B, T, C]
+        x = x + drop(dense(y, R::AttnOut, R::AttnOutBias, l));                               // [B, T, C]
         h = norm(x, R::MlpNorm, R::MlpNormBias, l);                                          // [B, T, C]
         const at::Tensor u = c.gated_mlp() ? activate(dense(h, R::Gate, R::GateBias, l)) * dense(h, R::Up, R::UpBias, l)
                                            : activate(dense(h, R::Up, R::UpBias, l));  // [B, T, F]
-        x = x + dense(u, R::Down, R::DownBias, l);                                     // [B, T, C]
+        x = x + drop(dense(u, R::Down, R::DownBias, l));                               // [B, T, C]
     }
     x = norm(x, R::FinalNorm, R::FinalNormBias, -1);                                             // [B, T, C]
     const at::Tensor logits = at::matmul(x, p(has(R::Head) ? R::Head : R::TokenEmbedding).t());  // [B, T, V]
@@ -189,6 +192,7 @@ void save_checkpoint(const TrainOptions& o, const ModelConfig& c, const Params& 
           {"lr", o.lr},
           {"warmup", o.warmup},
           {"weight_decay", o.weight_decay},
+          {"dropout", o.dropout},
           {"grad_clip", o.grad_clip},
           {"seed", o.seed},
           {"threads", o.threads}}},
@@ -297,19 +301,27 @@ struct TokenSplit {
     std::size_t val_chars = 0;  // characters the held-out tokens spell
 };
 
-// The last 10% of the text's characters are held out, whatever the tokenizer,
-// so models with different vocabularies are judged on the same text.
-TokenSplit split_tokens(const Tokenizer& tokenizer, const std::string& text) {
+}  // namespace
+
+std::size_t held_out_start(const std::string& text) {
     if (auto bad = utf8::first_invalid(text))
         throw Error("the training text is not valid UTF-8 at byte " + std::to_string(*bad) + "; convert it to UTF-8 first");
-    std::vector<std::size_t> starts;  // byte offset of each character
-    for (std::size_t i = 0; i < text.size(); i += utf8::char_length(text, i)) starts.push_back(i);
-    const std::size_t split_char = starts.size() * 9 / 10;
-    const std::size_t split_byte = split_char < starts.size() ? starts[split_char] : text.size();
+    std::size_t chars = 0;
+    for (std::size_t i = 0; i < text.size(); i += utf8::char_length(text, i)) ++chars;
+    const std::size_t split_char = chars * 9 / 10;
+    std::size_t byte = 0;
+    for (std::size_t c = 0; c < split_char; ++c) byte += utf8::char_length(text, byte);
+    return byte;
+}
+
+namespace {
+
+TokenSplit split_tokens(const Tokenizer& tokenizer, const std::string& text) {
+    const std::size_t split_byte = held_out_start(text);
     TokenSplit s;
     for (int id : tokenizer.encode(std::string_view(text).substr(0, split_byte))) s.train.push_back(id);
     for (int id : tokenizer.encode(std::string_view(text).substr(split_byte))) s.val.push_back(id);
-    s.val_chars = starts.size() - split_char;
+    for (std::size_t i = split_byte; i < text.size(); i += utf8::char_length(text, i)) ++s.val_chars;
     return s;
 }
 
@@ -359,7 +371,8 @@ TrainResult train_model(const TrainOptions& o, const std::function<void(const Tr
     for (int step = start_step; step < last_step; ++step) {
         const auto step_start = Clock::now();
         auto [x, y] = batch_at(tokens.train, o.batch, T, splitmix64(o.seed) + uint64_t(step) * 0x10001ull);
-        at::Tensor loss = loss_of(P, c, x, y);
+        at::manual_seed(splitmix64(o.seed ^ 0xD209) + uint64_t(step));  // the dropout masks, too, depend only on (seed, step)
+        at::Tensor loss = loss_of(P, c, x, y, o.dropout);
         loss.backward();
         const double lr = learning_rate(o, step);
         adamw_step(P, training.optimizer, o, step, lr);

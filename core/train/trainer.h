@@ -22,6 +22,7 @@ struct TrainOptions {
     int stop_after = 0;  // stop after this step (0 = at `steps`); the schedule still spans `steps`
     double lr = 2e-3, min_lr_ratio = 0.1, weight_decay = 0.1, grad_clip = 1.0;
     double beta1 = 0.9, beta2 = 0.99;
+    double dropout = 0;  // probability, in training steps only (nanoGPT's regularizer for small texts)
     int warmup = 100;
     int eval_every = 250, eval_batches = 16;
     std::filesystem::path resume;  // a folder written by an earlier run
@@ -47,6 +48,12 @@ struct TrainResult {
     double seconds = 0;
     int64_t parameters = 0;
 };
+
+// Byte offset where a training text's held-out part begins: its last 10% of
+// characters, whatever the tokenizer, so models with different vocabularies
+// are judged on the same text (and a vocabulary learned from the text before
+// it never saw that part). Throws, naming the byte, on invalid UTF-8.
+std::size_t held_out_start(const std::string& text);
 
 // nanoGPT-style training of a GPT-2- or LLaMA-family model on libtorch: AdamW, linear warm-up
 // then cosine decay to lr·min_lr_ratio, gradient clipping, the last 10% of the

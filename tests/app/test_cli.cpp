@@ -141,11 +141,13 @@ private Q_SLOTS:
         const auto text = path_of(work) / "lines.txt";
         std::ofstream out(text);
         for (int i = 0; i < 400; ++i) out << "To be, or not to be: that is the question " << i % 7 << ".\n";
+        out << std::string(1000, 'Q') << "\n";  // within the held-out last 10%: never seen by the vocabulary
         out.close();
         const auto vocab = path_of(work) / "vocab-learned";
         const Run learned = cli({"train-tokenizer", "--text", q(text), "--vocab-size", "300", "--out", q(vocab)});
         QCOMPARE(learned.exit_code, 0);
         QVERIFY2(learned.out.find("learned 31 merges: 288 tokens") != std::string::npos, learned.out.c_str());
+        QVERIFY2(read_file(vocab / "tokenizer.json").find("\"QQ\"") == std::string::npos, "a merge learned from held-out text");
         const auto model = path_of(work) / "llama-learned";
         const Run trained =
             cli({"train", "--arch",  "llama", "--tokenizer",  q(vocab), "--text",         q(text), "--out",     q(model), "--layers",

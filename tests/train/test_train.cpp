@@ -99,13 +99,17 @@ private Q_SLOTS:
 
     // Six steps straight, or three, a checkpoint, and three more from it: the
     // same weights to the bit.
+    // Dropout's masks depend only on (seed, step), so they resume exactly too.
     void resumingContinuesExactly_data() {
         QTest::addColumn<QString>("arch");
-        QTest::newRow("gpt2") << "";
-        QTest::newRow("llama") << "-llama";
+        QTest::addColumn<double>("dropout");
+        QTest::newRow("gpt2") << "" << 0.0;
+        QTest::newRow("llama") << "-llama" << 0.0;
+        QTest::newRow("llama, dropout") << "-llama-dropout" << 0.2;
     }
     void resumingContinuesExactly() {
         QFETCH(QString, arch);
+        QFETCH(double, dropout);
         const std::string suffix = arch.toStdString();
         auto run = [&](const std::string& name, int steps) {
             TrainOptions o = small_run(text, path_of(dir) / (name + suffix), steps);
@@ -113,6 +117,7 @@ private Q_SLOTS:
                 o.arch = ModelFamily::Llama;
                 o.kv_heads = 1;
             }
+            o.dropout = dropout;
             return o;
         };
         train_model(run("straight", 6));
@@ -131,6 +136,31 @@ private Q_SLOTS:
             QVERIFY2(x.nbytes == y.nbytes && std::memcmp(x.data, y.data, x.nbytes) == 0, name.c_str());
         }
     }
+
+    // Dropout is really applied: the same run without it ends with other weights.
+    void dropoutChangesTheSteps() {
+        SafetensorsCheckpoint with(path_of(dir) / "straight-llama-dropout"), without(path_of(dir) / "straight-llama");
+        const TensorView x = with.get("model.layers.0.mlp.down_proj.weight"), y = without.get("model.layers.0.mlp.down_proj.weight");
+        QCOMPARE(x.nbytes, y.nbytes);
+        QVERIFY(std::memcmp(x.data, y.data, x.nbytes) != 0);
+    }
+
+    // The held-out part is the last 10% of characters, not of bytes.
+    void heldOutPartIsTheLastTenthOfCharacters_data() {
+        QTest::addColumn<QString>("sample");
+        QTest::addColumn<int>("start");
+        QTest::newRow("ascii") << "abcdefghij" << 9;
+        QTest::newRow("two-byte letters") << QString::fromUtf8("\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9x")
+                                          << 18;
+        QTest::newRow("emoji last") << QString::fromUtf8("abcdefghi\xf0\x9f\x8e\xad") << 9;
+        QTest::newRow("empty") << "" << 0;
+    }
+    void heldOutPartIsTheLastTenthOfCharacters() {
+        QFETCH(QString, sample);
+        QFETCH(int, start);
+        QCOMPARE(held_out_start(sample.toStdString()), std::size_t(start));
+    }
+    void heldOutPartRefusesInvalidUtf8() { EXPECT_ERROR(held_out_start("abc\xff"), "not valid UTF-8", "byte 3"); }
 
     // Stopping early follows the full schedule: the first half of a 6-step run.
     void stopAfterIsAPrefixOfTheFullRun() {
