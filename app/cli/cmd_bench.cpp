@@ -33,7 +33,7 @@ double median(std::vector<double> v) {
 // over the bytes a token must read, and a plain chain of torch addmv calls.
 int run_decode(const BenchArgs& a) {
     ModelOptions options = a.model;
-    if (options.model_dir.empty() && options.random_init.empty()) options.random_init = "gpt2";
+    if (options.model_dir.empty() && options.random_init.empty() && options.demo.empty()) options.random_init = "gpt2";
     const OpenedModel model = open_model(options.source());
     const auto& c = model.config;
     // Every layer weight, the final norm and the head matrix are read once per token.

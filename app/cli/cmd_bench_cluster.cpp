@@ -102,7 +102,7 @@ double single_process(const ClusterBenchArgs& a, const OpenedModel& m, int in_fl
 
 int run_scaling(const ClusterBenchArgs& a) {
     ModelOptions options = a.model;
-    if (options.model_dir.empty() && options.random_init.empty()) options.random_init = "gpt2";
+    if (options.model_dir.empty() && options.random_init.empty() && options.demo.empty()) options.random_init = "gpt2";
     const ModelSource source = options.source();
     const OpenedModel m = open_model(source);
     std::map<std::pair<int, int>, double> single;  // (in_flight, sequences) -> tokens/s
@@ -171,7 +171,7 @@ int run_scaling(const ClusterBenchArgs& a) {
 
 int run_hop(const ClusterBenchArgs& a) {
     ModelOptions options = a.model;
-    if (options.model_dir.empty() && options.random_init.empty()) options.random_init = "gpt2";
+    if (options.model_dir.empty() && options.random_init.empty() && options.demo.empty()) options.random_init = "gpt2";
     const ModelSource source = options.source();
     const OpenedModel m = open_model(source);
     const std::size_t bytes = static_cast<std::size_t>(m.config.n_embd) * sizeof(float);

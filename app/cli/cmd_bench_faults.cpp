@@ -237,7 +237,7 @@ double percentile(std::vector<double> v, double p) {
 
 int run_faults(const FaultBenchArgs& a) {
     ModelOptions options = a.model;
-    if (options.model_dir.empty() && options.random_init.empty()) options.random_init = "tiny";
+    if (options.model_dir.empty() && options.random_init.empty() && options.demo.empty()) options.random_init = "tiny";
     ModelSource source = options.source();
     const OpenedModel opened = open_model(source);
     // A random model is saved to a folder first, so weights stream to the

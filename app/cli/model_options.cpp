@@ -20,6 +20,9 @@ std::string join(const std::vector<std::string>& names) {
 void ModelOptions::add_to(CLI::App& c) {
     c.add_option("--model", model_dir,
                  "Hugging Face model folder (config.json, model.safetensors, tokenizer files); default: the bundled demo model");
+    std::vector<std::string> demos;
+    for (DemoModel d : demo_models()) demos.push_back(demo_name(d));
+    c.add_option("--demo", demo, "a bundled demo model: " + join(demos) + " (the first is the default)")->check(CLI::IsMember(demos));
     c.add_option(
         "--random-init", random_init,
         "a seeded random model instead, of a named shape (" + join(model_preset_names()) + ") or of the shape a config.json file gives");
@@ -28,14 +31,18 @@ void ModelOptions::add_to(CLI::App& c) {
 }
 
 ModelSource ModelOptions::source() const {
-    if (!model_dir.empty() && !random_init.empty()) throw Error("give --model or --random-init, not both");
+    if (int(!model_dir.empty()) + int(!random_init.empty()) + int(!demo.empty()) > 1)
+        throw Error("give one of --model, --demo and --random-init");
     ModelSource s;
     s.dir = model_dir;
     if (model_dir.empty() && random_init.empty()) {
-        const auto demo = find_demo_model();
-        if (!demo)
-            throw Error("no model: give --model DIR (a Hugging Face folder) or --random-init SHAPE (the bundled demo model was not found)");
-        s.dir = *demo;
+        const std::string name = demo.empty() ? demo_name(DemoModel::ShakespeareChar) : demo;
+        const auto which = demo_named(name);
+        const auto found = which ? find_demo_model(*which) : std::nullopt;
+        if (!found)
+            throw Error("no model: give --model DIR (a Hugging Face folder) or --random-init SHAPE (the bundled demo model " + name +
+                        " was not found)");
+        s.dir = *found;
     }
     s.random_shape = random_init;
     s.random_seed = init_seed;

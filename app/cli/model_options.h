@@ -5,16 +5,17 @@
 
 namespace distgpt::cli {
 
-// --model DIR | --random-init SHAPE [--init-seed N] [--tokenizer DIR], shared
+// --model DIR | --demo NAME | --random-init SHAPE [--init-seed N] [--tokenizer DIR], shared
 // by every command that loads a model.
 struct ModelOptions {
     std::string model_dir;
     std::string random_init;
+    std::string demo;  // a bundled demo's name; empty: shakespeare-char when nothing else is given
     uint64_t init_seed = 0;
     std::string tokenizer_dir;
 
     void add_to(CLI::App& command);
-    ModelSource source() const;  // throws Error when neither or both are given
+    ModelSource source() const;  // throws Error when two are given or no model is found
 };
 
 int default_threads();  // the machine's cores

@@ -1,17 +1,32 @@
 #include "engine/demo_model.h"
 
 #include <cstdlib>
-#include <vector>
 
 namespace distgpt {
 
-std::optional<std::filesystem::path> find_demo_model() {
+std::vector<DemoModel> demo_models() { return {DemoModel::ShakespeareChar, DemoModel::ShakespeareLlama}; }
+
+std::string demo_name(DemoModel demo) {
+    switch (demo) {
+        case DemoModel::ShakespeareChar: return "shakespeare-char";
+        case DemoModel::ShakespeareLlama: return "shakespeare-llama";
+    }
+    return {};
+}
+
+std::optional<DemoModel> demo_named(const std::string& name) {
+    for (DemoModel d : demo_models())
+        if (demo_name(d) == name) return d;
+    return std::nullopt;
+}
+
+std::optional<std::filesystem::path> find_demo_model(DemoModel demo) {
     std::vector<std::filesystem::path> candidates;
-    if (const char* env = std::getenv("DISTGPT_DEMO_MODEL")) candidates.emplace_back(env);
+    if (const char* env = std::getenv("DISTGPT_DEMO_MODEL"); env && demo == DemoModel::ShakespeareChar) candidates.emplace_back(env);
     std::error_code ec;
     const auto exe_dir = std::filesystem::read_symlink("/proc/self/exe", ec).parent_path();
-    if (!ec) candidates.push_back(exe_dir / ".." / "share" / "distgpt" / "models" / "shakespeare-char");
-    candidates.push_back(std::filesystem::path(DISTGPT_RESOURCES_DIR) / "models" / "shakespeare-char");
+    if (!ec) candidates.push_back(exe_dir / ".." / "share" / "distgpt" / "models" / demo_name(demo));
+    candidates.push_back(std::filesystem::path(DISTGPT_RESOURCES_DIR) / "models" / demo_name(demo));
     for (const auto& c : candidates)
         if (std::filesystem::exists(c / "config.json", ec)) return std::filesystem::weakly_canonical(c, ec);
     return std::nullopt;

@@ -1,13 +1,24 @@
 #pragma once
 #include <filesystem>
 #include <optional>
+#include <string>
+#include <vector>
 
 namespace distgpt {
 
-// The bundled demo model (a character-level GPT trained on Shakespeare by
-// `distgpt-cli train`; see resources/models/shakespeare-char/MODEL_CARD.md),
-// used when no model is given. Looked up in $DISTGPT_DEMO_MODEL, then beside
-// the installed programs (share/distgpt/models), then in the source tree.
-std::optional<std::filesystem::path> find_demo_model();
+// The bundled demo models, both trained on Tiny Shakespeare by `distgpt-cli
+// train` (see each folder's MODEL_CARD.md under resources/models).
+enum class DemoModel {
+    ShakespeareChar,   // GPT-2 block, one token per character: the default
+    ShakespeareLlama,  // LLaMA block with grouped-query attention, a learned BPE vocabulary
+};
+
+std::vector<DemoModel> demo_models();
+std::string demo_name(DemoModel demo);  // its folder: "shakespeare-char"
+std::optional<DemoModel> demo_named(const std::string& name);
+
+// Where a demo model is: $DISTGPT_DEMO_MODEL for the default one, then
+// beside the installed programs (share/distgpt/models), then in the source tree.
+std::optional<std::filesystem::path> find_demo_model(DemoModel demo = DemoModel::ShakespeareChar);
 
 }  // namespace distgpt

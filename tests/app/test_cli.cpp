@@ -77,6 +77,27 @@ private Q_SLOTS:
         QVERIFY(std::count(text.begin(), text.end(), ' ') >= 15);  // words
     }
 
+    // --demo names the other bundled model: a LLaMA with its own vocabulary.
+    void theLlamaDemoIsOneFlagAway() {
+        const Run info = cli({"inspect", "--demo", "shakespeare-llama", "--json"});
+        QCOMPARE(info.exit_code, 0);
+        QCOMPARE(info.json()["family"].get<std::string>(), std::string("llama"));
+        QCOMPARE(info.json()["gqa_ratio"].get<int>(), 4);  // 8 query heads share 2 key/value heads
+        QCOMPARE(info.json()["tokenizer"]["kind"].get<std::string>(), std::string("byte-level BPE"));
+        const Run r = cli({"generate", "--demo", "shakespeare-llama", "--prompt", "ROMEO:\n", "--max-new-tokens", "60", "--seed", "1",
+                           "--temperature", "0.8", "--json"});
+        QCOMPARE(r.exit_code, 0);
+        const std::string text = r.json()["text"].get<std::string>();
+        QVERIFY(std::count(text.begin(), text.end(), '\n') >= 2);  // lines, as in a play
+        QVERIFY(std::count(text.begin(), text.end(), ' ') >= 15);  // words
+        const Run unknown = cli({"inspect", "--demo", "shakespeare-gpt5"});
+        QVERIFY(unknown.exit_code != 0);
+        QVERIFY2(unknown.err.find("shakespeare-char") != std::string::npos, unknown.err.c_str());  // says what there is
+        const Run both = cli({"inspect", "--demo", "shakespeare-llama", "--random-init", "tiny"});
+        QVERIFY(both.exit_code != 0);
+        QVERIFY2(both.err.find("give one of --model, --demo and --random-init") != std::string::npos, both.err.c_str());
+    }
+
     void generateStreamsPromptAndText() {
         const Run r = cli({"generate", "--random-init", "tiny", "--prompt", "Hi", "--max-new-tokens", "5", "--temperature", "0"});
         QCOMPARE(r.exit_code, 0);

@@ -14,22 +14,47 @@
 #include <QVBoxLayout>
 
 namespace distgpt::ui {
+namespace {
+
+struct DemoText {
+    const char *object_name, *label, *tooltip;
+};
+
+DemoText demo_text(DemoModel demo) {
+    switch (demo) {
+        case DemoModel::ShakespeareChar:
+            return {"modelDemo", "Demo: Shakespeare · GPT-2, one token per character",
+                    "A small GPT-2-block model that distgpt-cli train trained on Tiny Shakespeare, one token per character: "
+                    "real text, and fast on any machine."};
+        case DemoModel::ShakespeareLlama:
+            return {"modelDemoLlama", "Demo: Shakespeare · LLaMA, learned vocabulary",
+                    "A small LLaMA-block model (RMSNorm, rotary positions, 8 query heads sharing 2 key/value heads, SwiGLU) that "
+                    "distgpt-cli train trained on Tiny Shakespeare with a 1024-token BPE vocabulary it learned from the text."};
+    }
+    return {};
+}
+
+}  // namespace
 
 ModelPanel::ModelPanel(QWidget* parent) : QWidget(parent) {
     setObjectName("modelPanel");
     auto* layout = new QVBoxLayout(this);
-    const auto demo = find_demo_model();
-    demo_ = new QRadioButton(demo ? "Bundled demo: Shakespeare, character-level" : "Bundled demo (not found)");
-    demo_->setObjectName("modelDemo");
-    demo_->setEnabled(demo.has_value());
+    for (DemoModel d : demo_models()) {
+        const DemoText text = demo_text(d);
+        const bool found = find_demo_model(d).has_value();
+        auto* button = new QRadioButton(found ? text.label : QString(text.label) + " (not found)");
+        button->setObjectName(text.object_name);
+        button->setToolTip(text.tooltip);
+        button->setEnabled(found);
+        demos_.emplace_back(d, button);
+    }
     folder_ = new QRadioButton("Hugging Face folder");
     folder_->setObjectName("modelFolder");
     random_ = new QRadioButton("Random weights (untrained: its text is noise)");
     random_->setObjectName("modelRandom");
-    demo_->setToolTip(
-        "A small character-level GPT that distgpt-cli train trained on Tiny Shakespeare: real text, and fast on any machine.");
     folder_->setToolTip(
-        "A GPT-2 family model in Hugging Face layout: config.json, model.safetensors, and vocab.json + merges.txt or tokenizer.json.");
+        "A GPT-2 or LLaMA family model (llama, mistral, qwen2) in Hugging Face layout: config.json, model.safetensors, and "
+        "tokenizer.json or vocab.json + merges.txt.");
     random_->setToolTip("A model of a real shape with random weights: real sizes and speeds without a download; its text is noise.");
     path_ = new QLineEdit;
     path_->setObjectName("modelPath");
@@ -46,7 +71,7 @@ ModelPanel::ModelPanel(QWidget* parent) : QWidget(parent) {
     info_->setObjectName("modelInfo");
     info_->setWordWrap(true);
     info_->setTextInteractionFlags(Qt::TextSelectableByMouse);
-    layout->addWidget(demo_);
+    for (const auto& [d, button] : demos_) layout->addWidget(button);
     layout->addWidget(folder_);
     layout->addLayout(folderRow);
     layout->addWidget(random_);
@@ -57,8 +82,12 @@ ModelPanel::ModelPanel(QWidget* parent) : QWidget(parent) {
     QSettings settings;
     path_->setText(settings.value("model/path").toString());
     shape_->setCurrentText(settings.value("model/shape", "tiny").toString());
-    const QString kind = settings.value("model/kind", demo ? "demo" : "random").toString();
-    (kind == "folder" ? folder_ : kind == "demo" && demo ? demo_ : random_)->setChecked(true);
+    const QString kind = settings.value("model/kind", "demo").toString();
+    const auto saved_demo = demo_named(settings.value("model/demo").toString().toStdString()).value_or(DemoModel::ShakespeareChar);
+    QRadioButton* start = kind == "folder" ? folder_ : random_;
+    for (const auto& [d, button] : demos_)
+        if (kind == "demo" && button->isEnabled() && (d == saved_demo || start == random_)) start = button;
+    start->setChecked(true);
 
     connect(browse, &QPushButton::clicked, this, [this] {
         const QString dir = QFileDialog::getExistingDirectory(this, "Model folder", path_->text());
@@ -67,7 +96,9 @@ ModelPanel::ModelPanel(QWidget* parent) : QWidget(parent) {
         folder_->setChecked(true);
         inspect();
     });
-    for (auto* b : {demo_, folder_, random_})
+    std::vector<QRadioButton*> choices{folder_, random_};
+    for (const auto& [d, button] : demos_) choices.push_back(button);
+    for (auto* b : choices)
         connect(b, &QRadioButton::toggled, this, [this](bool on) {
             if (on) inspect();
         });
@@ -84,16 +115,29 @@ ModelSource ModelPanel::source() const {
         if (path_->text().isEmpty()) throw Error("choose a model folder");
         s.dir = path_->text().toStdString();
     } else {
-        const auto demo = find_demo_model();
-        if (!demo) throw Error("the bundled demo model was not found");
-        s.dir = *demo;
+        for (const auto& [d, button] : demos_)
+            if (button->isChecked()) {
+                const auto found = find_demo_model(d);
+                if (!found) throw Error("the bundled demo model " + demo_name(d) + " was not found");
+                s.dir = *found;
+                return s;
+            }
+        throw Error("choose a model");
     }
     return s;
+}
+
+QRadioButton* ModelPanel::checked_demo() const {
+    for (const auto& [d, button] : demos_)
+        if (button->isChecked()) return button;
+    return nullptr;
 }
 
 void ModelPanel::inspect() {
     QSettings settings;
     settings.setValue("model/kind", random_->isChecked() ? "random" : folder_->isChecked() ? "folder" : "demo");
+    for (const auto& [d, button] : demos_)
+        if (button->isChecked()) settings.setValue("model/demo", QString::fromStdString(demo_name(d)));
     settings.setValue("model/path", path_->text());
     settings.setValue("model/shape", shape_->currentText());
     valid_ = false;
@@ -106,7 +150,7 @@ void ModelPanel::inspect() {
         std::filesystem::path dir = chosen.dir;
         if (dir.filename().empty()) dir = dir.parent_path();  // "…/gpt2/"
         const QString folder = QString::fromStdString(dir.filename().string());
-        title_ = random_->isChecked() ? "random " + shape_->currentText() : demo_->isChecked() ? "demo: " + folder : folder;
+        title_ = random_->isChecked() ? "random " + shape_->currentText() : checked_demo() ? "demo: " + folder : folder;
         info_->setToolTip(QString::fromStdString(m.description));
         info_->setText(QString("<b>%1</b><br>%2<br>%6 M parameters · %7 MiB in fp32<br>tokenizer: %8, %9 tokens")
                            .arg(title_.toHtmlEscaped())

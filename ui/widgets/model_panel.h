@@ -1,5 +1,9 @@
 #pragma once
+#include "engine/demo_model.h"
 #include "engine/model_source.h"
+
+#include <utility>
+#include <vector>
 
 #include <QWidget>
 
@@ -10,7 +14,7 @@ class QRadioButton;
 
 namespace distgpt::ui {
 
-// Which model to run: the bundled demo, a Hugging Face folder, or a random
+// Which model to run: a bundled demo, a Hugging Face folder, or a random
 // model of a named shape; shows its parameters and memory.
 class ModelPanel : public QWidget {
     Q_OBJECT
@@ -28,7 +32,9 @@ Q_SIGNALS:
 
 private:
     void inspect();
-    QRadioButton *demo_, *folder_, *random_;
+    QRadioButton* checked_demo() const;  // null when no demo is chosen
+    std::vector<std::pair<DemoModel, QRadioButton*>> demos_;
+    QRadioButton *folder_, *random_;
     QLineEdit* path_;
     QComboBox* shape_;
     QLabel* info_;
