@@ -1,6 +1,12 @@
 #include "model/rows_times_weight.h"
 
 #include <algorithm>
+#include <bit>
+#include <cstdint>
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#endif
 
 namespace distgpt {
 namespace {
@@ -11,33 +17,57 @@ namespace {
 // still being loaded, before the sanitizer's runtime, and crashes.)
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__SANITIZE_THREAD__)
 #define DISTGPT_MULTIVERSION __attribute__((target_clones("avx512f", "avx2", "default")))
+#define DISTGPT_F16C_KERNEL 1
 #else
 #define DISTGPT_MULTIVERSION
+#define DISTGPT_F16C_KERNEL 0
 #endif
 
 // Input rows per pass over W: each 4-row block of W is reused from L1 for all
 // of them, so even a prefill stays close to the arithmetic peak.
 constexpr int kMaxRows = 32;
 
+#define DISTGPT_INLINE inline __attribute__((always_inline))
+
+// A stored weight as fp32. bf16 is fp32's top half; f16 is rebuilt from its
+// fields in integer steps that vectorize anywhere (multiplying by 2^112
+// moves the exponent bias from 15 to 127 and normalizes subnormals).
+struct WidenF32 {
+    using Stored = float;
+    static DISTGPT_INLINE float widen(float w) { return w; }
+};
+struct WidenBf16 {
+    using Stored = uint16_t;
+    static DISTGPT_INLINE float widen(uint16_t w) { return std::bit_cast<float>(static_cast<uint32_t>(w) << 16); }
+};
+struct WidenF16 {
+    using Stored = uint16_t;
+    static DISTGPT_INLINE float widen(uint16_t w) {
+        const uint32_t magnitude = w & 0x7fffu;
+        uint32_t bits = std::bit_cast<uint32_t>(std::bit_cast<float>(magnitude << 13) * 0x1p112f);
+        if (magnitude >= 0x7c00u) bits |= 0x7f800000u;  // infinity and NaN stay so
+        return std::bit_cast<float>(bits | (static_cast<uint32_t>(w & 0x8000u) << 16));
+    }
+};
+
 // Four weight rows against one input row: four independent accumulators and
 // four streams in flight, where one row's dot product is a single dependent
 // chain of FMAs. Every (input row, weight row) pair goes through exactly this
 // code whatever the batch size, so a row's result has the same bits whether it
 // is decoded alone or with others: a pipeline matches the single process.
-#define DISTGPT_INLINE inline __attribute__((always_inline))
-
-DISTGPT_INLINE void dot4(const float* __restrict w0, int ldw, int in, const float* __restrict x, float* out) {
-    const float* __restrict w1 = w0 + ldw;
-    const float* __restrict w2 = w1 + ldw;
-    const float* __restrict w3 = w2 + ldw;
+template <class Widen>
+DISTGPT_INLINE void dot4(const typename Widen::Stored* __restrict w0, long ldw, int in, const float* __restrict x, float* out) {
+    const auto* __restrict w1 = w0 + ldw;
+    const auto* __restrict w2 = w1 + ldw;
+    const auto* __restrict w3 = w2 + ldw;
     float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
 #pragma omp simd reduction(+ : s0, s1, s2, s3)
     for (int i = 0; i < in; ++i) {
         const float xi = x[i];
-        s0 += w0[i] * xi;
-        s1 += w1[i] * xi;
-        s2 += w2[i] * xi;
-        s3 += w3[i] * xi;
+        s0 += Widen::widen(w0[i]) * xi;
+        s1 += Widen::widen(w1[i]) * xi;
+        s2 += Widen::widen(w2[i]) * xi;
+        s3 += Widen::widen(w3[i]) * xi;
     }
     out[0] = s0;
     out[1] = s1;
@@ -45,41 +75,135 @@ DISTGPT_INLINE void dot4(const float* __restrict w0, int ldw, int in, const floa
     out[3] = s3;
 }
 
-DISTGPT_INLINE float dot1(const float* __restrict w, int in, const float* __restrict x) {
+template <class Widen>
+DISTGPT_INLINE float dot1(const typename Widen::Stored* __restrict w, int in, const float* __restrict x) {
     float s = 0;
 #pragma omp simd reduction(+ : s)
-    for (int i = 0; i < in; ++i) s += w[i] * x[i];
+    for (int i = 0; i < in; ++i) s += Widen::widen(w[i]) * x[i];
     return s;
 }
 
 // Rows [o_begin, o_end) of W against all n inputs; each 4-row block of W is
 // read from memory once and reused from L1 for the other inputs.
-DISTGPT_MULTIVERSION
-void dot_block(const float* __restrict X, int ldx, int n, const float* __restrict W, int ldw, const float* __restrict bias, int in, int out,
-               int o_begin, int o_end, float* __restrict Y) {
+template <class Widen>
+DISTGPT_INLINE void dot_block(const float* __restrict X, int ldx, int n, const typename Widen::Stored* __restrict W, long ldw,
+                              const float* __restrict bias, int in, int out, int o_begin, int o_end, float* __restrict Y) {
     int o = o_begin;
     for (; o + 4 <= o_end; o += 4) {
-        const float* w = W + static_cast<long>(o) * ldw;
+        const auto* w = W + o * ldw;
         for (int r = 0; r < n; ++r) {
             float acc[4];
-            dot4(w, ldw, in, X + static_cast<long>(r) * ldx, acc);
+            dot4<Widen>(w, ldw, in, X + static_cast<long>(r) * ldx, acc);
             float* y = Y + static_cast<long>(r) * out + o;
             for (int j = 0; j < 4; ++j) y[j] = acc[j] + (bias ? bias[o + j] : 0.0f);
         }
     }
     for (; o < o_end; ++o)
         for (int r = 0; r < n; ++r)
-            Y[static_cast<long>(r) * out + o] =
-                dot1(W + static_cast<long>(o) * ldw, in, X + static_cast<long>(r) * ldx) + (bias ? bias[o] : 0.0f);
+            Y[static_cast<long>(r) * out + o] = dot1<Widen>(W + o * ldw, in, X + static_cast<long>(r) * ldx) + (bias ? bias[o] : 0.0f);
+}
+
+DISTGPT_MULTIVERSION
+void dot_block_f32(const float* X, int ldx, int n, const float* W, long ldw, const float* bias, int in, int out, int o_begin, int o_end,
+                   float* Y) {
+    dot_block<WidenF32>(X, ldx, n, W, ldw, bias, in, out, o_begin, o_end, Y);
+}
+
+DISTGPT_MULTIVERSION
+void dot_block_bf16(const float* X, int ldx, int n, const uint16_t* W, long ldw, const float* bias, int in, int out, int o_begin, int o_end,
+                    float* Y) {
+    dot_block<WidenBf16>(X, ldx, n, W, ldw, bias, in, out, o_begin, o_end, Y);
+}
+
+DISTGPT_MULTIVERSION
+void dot_block_f16_portable(const float* X, int ldx, int n, const uint16_t* W, long ldw, const float* bias, int in, int out, int o_begin,
+                            int o_end, float* Y) {
+    dot_block<WidenF16>(X, ldx, n, W, ldw, bias, in, out, o_begin, o_end, Y);
+}
+
+#if DISTGPT_F16C_KERNEL
+// f16 through the F16C instruction (every AVX2 x86 has it): one instruction
+// widens 8 weights, where the portable steps take several and leave the
+// kernel compute-bound (3x slower here). GCC 12 does not vectorize the
+// conversion by itself, so this one is written with intrinsics.
+__attribute__((target("avx2,fma,f16c"))) inline float sum8(__m256 v) {
+    const __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));  // 4 lanes
+    const __m128 t = _mm_add_ps(s, _mm_movehl_ps(s, s));                                  // 2 lanes
+    return _mm_cvtss_f32(_mm_add_ss(t, _mm_shuffle_ps(t, t, 1)));
+}
+
+__attribute__((target("avx2,fma,f16c"))) inline __m256 load(const uint16_t* p) {  // 8 weights as fp32
+    return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+}
+
+__attribute__((target("avx2,fma,f16c"))) void dot_block_f16c(const float* X, int ldx, int n, const uint16_t* W, long ldw, const float* bias,
+                                                             int in, int out, int o_begin, int o_end, float* Y) {
+    const int vec = in / 8 * 8;
+    int o = o_begin;
+    for (; o + 4 <= o_end; o += 4) {
+        const uint16_t* w0 = W + o * ldw;
+        for (int r = 0; r < n; ++r) {
+            const float* x = X + static_cast<long>(r) * ldx;
+            __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+            for (int i = 0; i < vec; i += 8) {
+                const __m256 xv = _mm256_loadu_ps(x + i);
+                a0 = _mm256_fmadd_ps(load(w0 + i), xv, a0);
+                a1 = _mm256_fmadd_ps(load(w0 + ldw + i), xv, a1);
+                a2 = _mm256_fmadd_ps(load(w0 + 2 * ldw + i), xv, a2);
+                a3 = _mm256_fmadd_ps(load(w0 + 3 * ldw + i), xv, a3);
+            }
+            float acc[4] = {sum8(a0), sum8(a1), sum8(a2), sum8(a3)};
+            for (int i = vec; i < in; ++i)  // the tail, in the same order for every row
+                for (int j = 0; j < 4; ++j) acc[j] += _cvtsh_ss(w0[j * ldw + i]) * x[i];
+            float* y = Y + static_cast<long>(r) * out + o;
+            for (int j = 0; j < 4; ++j) y[j] = acc[j] + (bias ? bias[o + j] : 0.0f);
+        }
+    }
+    for (; o < o_end; ++o)
+        for (int r = 0; r < n; ++r) {
+            const float* x = X + static_cast<long>(r) * ldx;
+            const uint16_t* w = W + o * ldw;
+            __m256 a = _mm256_setzero_ps();
+            for (int i = 0; i < vec; i += 8) a = _mm256_fmadd_ps(load(w + i), _mm256_loadu_ps(x + i), a);
+            float s = sum8(a);
+            for (int i = vec; i < in; ++i) s += _cvtsh_ss(w[i]) * x[i];
+            Y[static_cast<long>(r) * out + o] = s + (bias ? bias[o] : 0.0f);
+        }
+}
+
+bool has_f16c() {
+    static const bool yes = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+    return yes;
+}
+#endif
+
+void dot_block_of(const float* X, int ldx, int n, WeightRows W, const float* bias, int in, int out, int o_begin, int o_end, float* Y) {
+    switch (W.format) {
+        case WeightFormat::F32: return dot_block_f32(X, ldx, n, static_cast<const float*>(W.data), W.ld, bias, in, out, o_begin, o_end, Y);
+        case WeightFormat::BF16:
+            return dot_block_bf16(X, ldx, n, static_cast<const uint16_t*>(W.data), W.ld, bias, in, out, o_begin, o_end, Y);
+        case WeightFormat::F16:
+#if DISTGPT_F16C_KERNEL
+            if (has_f16c()) return dot_block_f16c(X, ldx, n, static_cast<const uint16_t*>(W.data), W.ld, bias, in, out, o_begin, o_end, Y);
+#endif
+            return dot_block_f16_portable(X, ldx, n, static_cast<const uint16_t*>(W.data), W.ld, bias, in, out, o_begin, o_end, Y);
+    }
 }
 
 }  // namespace
 
-void rows_times_weight(const float* X, int n, const float* W, const float* bias, int out, int in, float* Y, int threads) {
-    rows_times_weight(X, in, n, W, in, bias, out, in, Y, threads);
+float widen_f16(uint16_t half) { return WidenF16::widen(half); }
+
+WeightRows WeightRows::columns_from(long first) const {
+    const auto* bytes = static_cast<const std::byte*>(data);
+    return {bytes + first * static_cast<long>(bytes_per_weight(format)), format, ld};
 }
 
-void rows_times_weight(const float* X, int ldx, int n, const float* W, int ldw, const float* bias, int out, int in, float* Y, int threads) {
+void rows_times_weight(const float* X, int n, const float* W, const float* bias, int out, int in, float* Y, int threads) {
+    rows_times_weight(X, in, n, WeightRows{W, WeightFormat::F32, in}, bias, out, in, Y, threads);
+}
+
+void rows_times_weight(const float* X, int ldx, int n, WeightRows W, const float* bias, int out, int in, float* Y, int threads) {
     for (int r0 = 0; r0 < n; r0 += kMaxRows) {
         const int rows = std::min(kMaxRows, n - r0);
         const float* x = X + static_cast<long>(r0) * ldx;
@@ -92,7 +216,7 @@ void rows_times_weight(const float* X, int ldx, int n, const float* W, int ldw, 
 #pragma omp parallel for num_threads(std::max(1, threads)) schedule(dynamic, 1)
         for (int c = 0; c < chunks; ++c) {
             const int begin = c * chunk, end = std::min(out, (c + 1) * chunk);
-            dot_block(x, ldx, rows, W, ldw, bias, in, out, begin, end, y);
+            dot_block_of(x, ldx, rows, W, bias, in, out, begin, end, y);
         }
     }
 }

@@ -1,6 +1,18 @@
 #pragma once
+#include "weights/weight_format.h"
+
+#include <cstdint>
 
 namespace distgpt {
+
+// A matrix's rows as a stage holds them: row o starts at element o·ld of
+// `data`, in `format`.
+struct WeightRows {
+    const void* data;
+    WeightFormat format = WeightFormat::F32;
+    long ld = 0;
+    WeightRows columns_from(long first) const;  // the same rows, starting at column `first`
+};
 
 // Y[n, out] = X[n, in] · W[out, in]ᵀ (+ bias[out]), for the few rows of a
 // decode step. Decode is bound by reading W; this kernel reads each weight row
@@ -8,12 +20,17 @@ namespace distgpt {
 // reaches the machine's read bandwidth where BLAS gemv here does half of it.
 // Each output row's bits depend only on its own input row (BLAS gemm's do
 // not: they change with the number of rows), so a sequence computes the same
-// bits alone or batched, in one process or in a pipeline.
+// bits alone or batched, in one process or in a pipeline. 16-bit weights are
+// widened to fp32 as they are read; the sums are fp32.
 void rows_times_weight(const float* X, int n, const float* W, const float* bias, int out, int in, float* Y, int threads);
 
-// The same over a block of columns: row r of X starts at X + r·ldx and row o
-// of W at W + o·ldw (`in` values each). A tensor-parallel shard holding several
-// ranks takes each rank's share of its inputs this way, in place.
-void rows_times_weight(const float* X, int ldx, int n, const float* W, int ldw, const float* bias, int out, int in, float* Y, int threads);
+// The same over a block of columns: row r of X starts at X + r·ldx, and W
+// holds `in` values from where its rows start. A tensor-parallel shard holding
+// several ranks takes each rank's share of its inputs this way, in place.
+void rows_times_weight(const float* X, int ldx, int n, WeightRows W, const float* bias, int out, int in, float* Y, int threads);
+
+// An IEEE half as fp32, in the integer steps the portable kernel uses (x86
+// with F16C converts in hardware); exact for every value, NaN stays NaN.
+float widen_f16(uint16_t half);
 
 }  // namespace distgpt

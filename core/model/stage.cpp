@@ -27,6 +27,9 @@
 namespace distgpt {
 namespace {
 
+// A matrix as the kernel reads it.
+WeightRows rows_of(const at::Tensor& w) { return {w.data_ptr(), weight_format_of(w), static_cast<long>(w.size(1))}; }
+
 at::Tensor tensor_of(std::vector<int64_t>& values) {
     return at::from_blob(values.data(), {static_cast<int64_t>(values.size())}, at::TensorOptions().dtype(at::kLong));
 }
@@ -97,7 +100,7 @@ at::Tensor Stage::embed(const at::Tensor& ids, std::span<const Segment> segments
     for (int64_t i = 0; i < ids.size(0); ++i)
         if (id[i] < 0 || id[i] >= vocab)
             throw Error("token id " + std::to_string(id[i]) + " is outside the model's vocabulary of " + std::to_string(vocab));
-    at::Tensor x = at::embedding(w_.wte, ids);                 // [N, C]
+    at::Tensor x = at::embedding(w_.wte, ids).to(at::kFloat);  // [N, C]
     if (w_.config.positions() == Positions::Rotary) return x;  // positions turn q and k in attention instead
     std::vector<int64_t> positions;
     for (const auto& s : segments)
@@ -219,8 +222,8 @@ std::vector<at::Tensor> Stage::row_parallel(const at::Tensor& x, const at::Tenso
     for (int i = 0; i < ranks; ++i) {
         at::Tensor y = at::empty({n, out});  // [N, C]
         const float* bias = i == 0 && b.defined() ? b.data_ptr<float>() : nullptr;
-        rows_times_weight(xc.data_ptr<float>() + i * share, static_cast<int>(in), static_cast<int>(n), w.data_ptr<float>() + i * share,
-                          static_cast<int>(in), bias, static_cast<int>(out), static_cast<int>(share), y.data_ptr<float>(), threads_);
+        rows_times_weight(xc.data_ptr<float>() + i * share, static_cast<int>(in), static_cast<int>(n), rows_of(w).columns_from(i * share),
+                          bias, static_cast<int>(out), static_cast<int>(share), y.data_ptr<float>(), threads_);
         partials.push_back(std::move(y));
     }
     return partials;
@@ -232,8 +235,9 @@ at::Tensor Stage::linear(const at::Tensor& x, const at::Tensor& w, const at::Ten
     const int64_t n = x.size(0), out = w.size(0), in = w.size(1);
     const at::Tensor xc = x.contiguous();
     at::Tensor y = at::empty({n, out});  // [n, out]
-    rows_times_weight(xc.data_ptr<float>(), static_cast<int>(n), w.data_ptr<float>(), b.defined() ? b.data_ptr<float>() : nullptr,
-                      static_cast<int>(out), static_cast<int>(in), y.data_ptr<float>(), threads_);
+    rows_times_weight(xc.data_ptr<float>(), static_cast<int>(in), static_cast<int>(n), rows_of(w),
+                      b.defined() ? b.data_ptr<float>() : nullptr, static_cast<int>(out), static_cast<int>(in), y.data_ptr<float>(),
+                      threads_);
     return y;
 }
 

@@ -25,32 +25,44 @@ at::ScalarType scalar_type(const TensorView& v) {
     }
 }
 
+at::ScalarType scalar_type(WeightFormat format) {
+    switch (format) {
+        case WeightFormat::F32: return at::kFloat;
+        case WeightFormat::BF16: return at::kBFloat16;
+        case WeightFormat::F16: return at::kHalf;
+    }
+    return at::kFloat;
+}
+
 // Decode streams every weight once per token; in huge pages it runs ~10%
 // faster here (docs/performance.md).
-at::Tensor empty_weight(at::IntArrayRef sizes) {
+at::Tensor empty_weight(at::IntArrayRef sizes, at::ScalarType type) {
     int64_t numel = 1;
     for (int64_t d : sizes) numel *= d;
-    const std::size_t bytes = static_cast<std::size_t>(numel) * sizeof(float);
-    if (bytes < (1u << 20)) return at::empty(sizes, at::TensorOptions().dtype(at::kFloat));
+    const std::size_t bytes = static_cast<std::size_t>(numel) * at::elementSize(type);
+    if (bytes < (1u << 20)) return at::empty(sizes, at::TensorOptions().dtype(type));
     void* p = allocate_streamed(bytes);
     if (!p) throw Error("out of memory allocating " + std::to_string(bytes >> 20) + " MiB of weights");
     return at::from_blob(
-        p, sizes, [](void* q) { std::free(q); }, at::TensorOptions().dtype(at::kFloat));
+        p, sizes, [](void* q) { std::free(q); }, at::TensorOptions().dtype(type));
 }
 
-// Takes a shard's part of each stored tensor as fp32, in [out, in] rows.
+// Takes a shard's part of each stored tensor, in [out, in] rows: matrices in
+// the chosen format, everything else (norms, biases, positions) in fp32.
 class ShardReader {
 public:
-    ShardReader(const TensorSource& source, const ModelConfig& config, const ShardSpec& shard)
-        : source_(source), layout_(config, source), shard_(shard) {}
+    ShardReader(const TensorSource& source, const ModelConfig& config, const ShardSpec& shard, WeightFormat format)
+        : source_(source), layout_(config, source), shard_(shard), matrix_type_(scalar_type(format)) {}
 
     bool has(TensorRole role, int layer = -1) const { return layout_.find(role, layer) != nullptr; }
 
     // One tensor: this shard's slice of it (a streamed source holds just that).
-    at::Tensor take(TensorRole role, int layer = -1) const { return rows_of({role}, layer); }
+    at::Tensor take(TensorRole role, int layer = -1) const { return rows_of({role}, layer, at::kFloat); }
+    at::Tensor matrix(TensorRole role, int layer = -1) const { return rows_of({role}, layer, matrix_type_); }
+    at::Tensor matrix(std::initializer_list<TensorRole> roles, int layer) const { return rows_of(roles, layer, matrix_type_); }
 
     // Several tensors' slices stacked along their first (output) dimension.
-    at::Tensor rows_of(std::initializer_list<TensorRole> roles, int layer) const {
+    at::Tensor rows_of(std::initializer_list<TensorRole> roles, int layer, at::ScalarType type_held) const {
         std::vector<at::Tensor> parts;  // views of the stored bytes, or of slices
         std::vector<TensorView> views;
         std::vector<TensorSlice> slices;
@@ -76,7 +88,7 @@ public:
         }
         std::vector<int64_t> sizes = parts[0].sizes().vec();
         sizes[0] = rows;
-        at::Tensor out = empty_weight(sizes);
+        at::Tensor out = empty_weight(sizes, type_held);
         int64_t row = 0;
         for (const auto& p : parts) {
             out.narrow(0, row, p.size(0)).copy_(p);
@@ -105,6 +117,7 @@ private:
     const TensorSource& source_;
     CheckpointLayout layout_;
     ShardSpec shard_;
+    at::ScalarType matrix_type_;
 };
 
 }  // namespace
@@ -123,9 +136,22 @@ int64_t StageWeights::bytes() const {
     return n;
 }
 
-StageWeights load_stage_weights(const TensorSource& source, const ModelConfig& config, const ShardSpec& shard) {
+WeightFormat StageWeights::format() const {
+    if (!layers.empty()) return weight_format_of(layers.front().qkv_w);
+    return weight_format_of(head_w.defined() ? head_w : wte);
+}
+
+WeightFormat weight_format_of(const at::Tensor& matrix) {
+    switch (matrix.scalar_type()) {
+        case at::kBFloat16: return WeightFormat::BF16;
+        case at::kHalf: return WeightFormat::F16;
+        default: return WeightFormat::F32;
+    }
+}
+
+StageWeights load_stage_weights(const TensorSource& source, const ModelConfig& config, const ShardSpec& shard, WeightFormat format) {
     shard.validate(config);
-    const ShardReader read(source, config, shard);
+    const ShardReader read(source, config, shard, format);
     using R = TensorRole;
     auto optional = [&](R role, int layer) { return read.has(role, layer) ? read.take(role, layer) : at::Tensor(); };
 
@@ -133,30 +159,31 @@ StageWeights load_stage_weights(const TensorSource& source, const ModelConfig& c
     w.config = config;
     w.shard = shard;
     const bool tied = !read.has(R::Head);
-    if (shard.embedding || (shard.head && tied)) w.wte = read.take(R::TokenEmbedding);
+    if (shard.embedding || (shard.head && tied)) w.wte = read.matrix(R::TokenEmbedding);
     if (shard.embedding && config.positions() == Positions::Learned) w.wpe = read.take(R::PositionEmbedding);
     if (shard.head) {
         w.final_norm_w = read.take(R::FinalNorm);
         w.final_norm_b = optional(R::FinalNormBias, -1);
-        w.head_w = tied ? w.wte : read.take(R::Head);
+        w.head_w = tied ? w.wte : read.matrix(R::Head);
     }
     const bool fused_qkv = read.has(R::Qkv, shard.layer_begin);
     for (int i = shard.layer_begin; i < shard.layer_end; ++i) {
         LayerWeights l;
         l.attn_norm_w = read.take(R::AttnNorm, i);
         l.attn_norm_b = optional(R::AttnNormBias, i);
-        l.qkv_w = fused_qkv ? read.take(R::Qkv, i) : read.rows_of({R::Q, R::K, R::V}, i);
+        l.qkv_w = fused_qkv ? read.matrix(R::Qkv, i) : read.matrix({R::Q, R::K, R::V}, i);
         if (fused_qkv)
             l.qkv_b = read.take(R::QkvBias, i);
         else if (read.has(R::QBias, i))
-            l.qkv_b = read.rows_of({R::QBias, R::KBias, R::VBias}, i);
-        l.attn_out_w = read.take(R::AttnOut, i);
+            l.qkv_b = read.rows_of({R::QBias, R::KBias, R::VBias}, i, at::kFloat);
+        l.attn_out_w = read.matrix(R::AttnOut, i);
         if (shard.holds_rank_zero()) l.attn_out_b = optional(R::AttnOutBias, i);
         l.mlp_norm_w = read.take(R::MlpNorm, i);
         l.mlp_norm_b = optional(R::MlpNormBias, i);
-        l.up_w = config.gated_mlp() ? read.rows_of({R::Gate, R::Up}, i) : read.take(R::Up, i);
-        if (read.has(R::UpBias, i)) l.up_b = config.gated_mlp() ? read.rows_of({R::GateBias, R::UpBias}, i) : read.take(R::UpBias, i);
-        l.down_w = read.take(R::Down, i);
+        l.up_w = config.gated_mlp() ? read.matrix({R::Gate, R::Up}, i) : read.matrix(R::Up, i);
+        if (read.has(R::UpBias, i))
+            l.up_b = config.gated_mlp() ? read.rows_of({R::GateBias, R::UpBias}, i, at::kFloat) : read.take(R::UpBias, i);
+        l.down_w = read.matrix(R::Down, i);
         if (shard.holds_rank_zero()) l.down_b = optional(R::DownBias, i);
         w.layers.push_back(std::move(l));
     }

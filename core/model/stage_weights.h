@@ -2,6 +2,7 @@
 #include "model/shard_spec.h"
 #include "weights/model_config.h"
 #include "weights/tensor_source.h"
+#include "weights/weight_format.h"
 
 #include <ATen/core/Tensor.h>
 
@@ -9,7 +10,8 @@
 
 namespace distgpt {
 
-// One transformer block's weights, fp32, linear weights as [out, in] rows,
+// One transformer block's weights: matrices as [out, in] rows in the stage's
+// WeightFormat, norms and biases fp32,
 // the same for every family (a tensor the family lacks stays undefined).
 // In a tensor-parallel shard holding n ranks of k: H' = H·n/k query heads,
 // KV' = KV·n/k key/value heads (Q' = H'·D, K' = KV'·D), F' = F·n/k MLP
@@ -30,17 +32,22 @@ struct LayerWeights {
 struct StageWeights {
     ModelConfig config;
     ShardSpec shard;
-    at::Tensor wte;  // [V, C]  with the embedding (and with a tied head)
+    at::Tensor wte;  // [V, C]  with the embedding (and with a tied head), a matrix
     at::Tensor wpe;  // [T, C]  with the embedding, learned positions only
     std::vector<LayerWeights> layers;
     at::Tensor final_norm_w, final_norm_b;  // [C]     with the head
     at::Tensor head_w;                      // [V, C]  with the head: wte itself when tied
 
     int64_t bytes() const;
+    WeightFormat format() const;  // of its matrices
 };
 
-// Reads exactly the tensors `shard` owns from `source`, converting F16/BF16 to
-// fp32, and releases each source tensor once copied.
-StageWeights load_stage_weights(const TensorSource& source, const ModelConfig& config, const ShardSpec& shard);
+WeightFormat weight_format_of(const at::Tensor& matrix);
+
+// Reads exactly the tensors `shard` owns from `source`, its matrices converted
+// to `format` (fp32 → 16-bit rounds to nearest even) and the rest to fp32,
+// and releases each source tensor once copied.
+StageWeights load_stage_weights(const TensorSource& source, const ModelConfig& config, const ShardSpec& shard,
+                                WeightFormat format = WeightFormat::F32);
 
 }  // namespace distgpt
