@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <fstream>
 #include <iostream>
+#include <memory>
 
 namespace distgpt::cli {
 namespace {
@@ -29,75 +30,101 @@ double median(std::vector<double> v) {
     return v[v.size() / 2];
 }
 
-// Single-process decode against its two bounds: the machine's read bandwidth
-// over the bytes a token must read, and a plain chain of torch addmv calls.
+// One weight format's engine and what it measured, round by round.
+struct DecodeRow {
+    WeightFormat format;
+    double bytes_per_token = 0;
+    std::unique_ptr<OpenedModel> model;  // the engine keeps references into it
+    std::unique_ptr<LocalEngine> engine;
+    std::vector<double> ms, floors, to_bound, to_addmv;
+};
+
+// Single-process decode against its two bounds, for each weight format: the
+// machine's read bandwidth over the bytes a token must read, and a plain
+// chain of fp32 torch addmv calls.
 int run_decode(const BenchArgs& a) {
     ModelOptions options = a.model;
     if (options.model_dir.empty() && options.random_init.empty() && options.demo.empty()) options.random_init = "gpt2";
-    const OpenedModel model = open_model(options.source());
+    const ModelSource source = options.source();
+    const OpenedModel model = open_model(source);
     const auto& c = model.config;
-    // Every layer weight, the final norm and the head matrix are read once per token.
-    const double bytes_per_token = static_cast<double>(c.decode_params_read()) * 4;
+    // One row per format asked for, or one for each.
+    std::vector<DecodeRow> rows;
+    for (WeightFormat f : source.weight_format ? std::vector<WeightFormat>{*source.weight_format} : weight_formats()) {
+        DecodeRow row;
+        row.format = f;
+        // Every layer weight, the final norm and the head matrix are read once per token.
+        row.bytes_per_token = static_cast<double>(c.decode_params_read()) * bytes_per_weight(f);
+        ModelSource as = source;
+        as.weight_format = f;
+        row.model = std::make_unique<OpenedModel>(open_model(as));
+        row.engine = std::make_unique<LocalEngine>(*row.model, a.threads, 1);
+        rows.push_back(std::move(row));
+    }
 
-    // The host is shared: measure bandwidth, the addmv chain and the engine
+    // The host is shared: measure bandwidth, the addmv chain and each engine
     // in turn, several rounds, and take medians of each and of the paired
     // ratios, so drift between measurements does not skew the ratios.
-    LocalEngine engine(model, a.threads, 1);
     GenerateOptions g;
     g.max_new_tokens = a.tokens + 1;
     g.sampling.temperature = 0;
     g.stop_at_eos = false;
     const auto prompt = model.tokenizer->encode_prompt("The quick brown fox jumps over the lazy dog.");
-    std::vector<double> bandwidths, floors, addmvs, engines, to_bound, to_addmv, steps_all;
+    std::vector<double> bandwidths, addmvs;
+    std::size_t tokens_timed = 0;
     for (int round = 0; round < a.rounds; ++round) {
-        std::cerr << "round " << round + 1 << "/" << a.rounds << ": bandwidth, addmv chain, engine...\n";
-        const double bw = measure_read_bandwidth(static_cast<std::size_t>(bytes_per_token), a.threads, 4);
-        const double floor_round = bytes_per_token / bw * 1e3;
+        std::cerr << "round " << round + 1 << "/" << a.rounds << ": bandwidth, addmv chain, engines...\n";
+        const double bw = measure_read_bandwidth(static_cast<std::size_t>(rows.front().bytes_per_token), a.threads, 4);
         const double addmv_round = addmv_chain_ms_per_token(c, a.threads, 6);
-        std::vector<double> steps;
-        engine.generate({prompt}, g, [&](const TokenEvent& e) {
-            if (e.step >= 3) steps.push_back(e.latency_ms);  // past the warm-up
-        });
-        const double engine_round = median(steps);
-        steps_all.insert(steps_all.end(), steps.begin(), steps.end());
         bandwidths.push_back(bw);
-        floors.push_back(floor_round);
         addmvs.push_back(addmv_round);
-        engines.push_back(engine_round);
-        to_bound.push_back(floor_round / engine_round);
-        to_addmv.push_back(addmv_round / engine_round);
+        for (auto& row : rows) {
+            std::vector<double> steps;
+            row.engine->generate({prompt}, g, [&](const TokenEvent& e) {
+                if (e.step >= 3) steps.push_back(e.latency_ms);  // past the warm-up
+            });
+            tokens_timed += steps.size();
+            const double engine_round = median(steps), floor_round = row.bytes_per_token / bw * 1e3;
+            row.ms.push_back(engine_round);
+            row.floors.push_back(floor_round);
+            row.to_bound.push_back(floor_round / engine_round);
+            row.to_addmv.push_back(addmv_round / engine_round);
+        }
     }
-    const double bandwidth = median(bandwidths), floor_ms = median(floors), addmv_ms = median(addmvs), engine_ms = median(engines);
-    const double ratio_bound = median(to_bound), ratio_addmv = median(to_addmv);
-    const nlohmann::json j = {
-        {"model", model.description},
-        {"threads", a.threads},
-        {"bytes_per_token", bytes_per_token},
-        {"read_bandwidth_gb_s", bandwidth / 1e9},
-        {"bandwidth_floor_ms_per_token", floor_ms},
-        {"addmv_chain_ms_per_token", addmv_ms},
-        {"engine_ms_per_token", engine_ms},
-        {"engine_tokens_per_second", 1e3 / engine_ms},
-        {"ratio_to_bandwidth_bound", ratio_bound},
-        {"speedup_over_addmv_chain", ratio_addmv},
-        {"ratio_to_bandwidth_bound_per_round", to_bound},
-        {"rounds", a.rounds},
-        {"tokens_timed", steps_all.size()},
+    const double bandwidth = median(bandwidths), addmv_ms = median(addmvs);
+    nlohmann::json j = {
+        {"model", model.description},           {"threads", a.threads}, {"read_bandwidth_gb_s", bandwidth / 1e9},
+        {"addmv_chain_ms_per_token", addmv_ms}, {"rounds", a.rounds},   {"tokens_timed", tokens_timed},
+        {"formats", nlohmann::json::array()},
     };
+    for (const auto& row : rows)
+        j["formats"].push_back({
+            {"weights_dtype", weight_format_name(row.format)},
+            {"bytes_per_token", row.bytes_per_token},
+            {"bandwidth_floor_ms_per_token", median(row.floors)},
+            {"engine_ms_per_token", median(row.ms)},
+            {"engine_tokens_per_second", 1e3 / median(row.ms)},
+            {"ratio_to_bandwidth_bound", median(row.to_bound)},
+            {"ratio_to_bandwidth_bound_per_round", row.to_bound},
+            {"speedup_over_fp32_addmv_chain", median(row.to_addmv)},
+        });
     if (!a.out.empty()) std::ofstream(a.out) << j.dump(2) << "\n";
     if (a.json) {
         std::cout << j.dump(2) << "\n";
         return 0;
     }
     std::printf("single-process decode, %s, %d threads\n", model.description.c_str(), a.threads);
-    std::printf("  weights read per token   %10.1f MB\n", bytes_per_token / 1e6);
-    std::printf("  read bandwidth           %10.1f GB/s\n", bandwidth / 1e9);
-    std::printf("  bandwidth floor          %10.2f ms/token\n", floor_ms);
-    std::printf("  addmv chain              %10.2f ms/token\n", addmv_ms);
-    std::printf("  engine                   %10.2f ms/token  (%.1f tokens/s)\n", engine_ms, 1e3 / engine_ms);
-    std::printf("  engine vs bound          %10.0f %%  (median over %d rounds of floor / engine; rounds:", 100 * ratio_bound, a.rounds);
-    for (double r : to_bound) std::printf(" %.0f%%", 100 * r);
-    std::printf(")\n  engine vs addmv chain    %10.2f x faster\n", ratio_addmv);
+    std::printf("  read bandwidth %.1f GB/s; fp32 addmv chain %.2f ms/token (medians of %d rounds)\n\n", bandwidth / 1e9, addmv_ms,
+                a.rounds);
+    std::printf("  %-8s %12s %12s %12s %10s %10s %12s   %s\n", "weights", "MB/token", "floor ms", "engine ms", "tokens/s", "vs floor",
+                "vs addmv", "rounds vs floor");
+    for (const auto& row : rows) {
+        std::printf("  %-8s %12.1f %12.2f %12.2f %10.1f %9.0f%% %11.2fx  ", weight_format_name(row.format).c_str(),
+                    row.bytes_per_token / 1e6, median(row.floors), median(row.ms), 1e3 / median(row.ms), 100 * median(row.to_bound),
+                    median(row.to_addmv));
+        for (double r : row.to_bound) std::printf(" %.0f%%", 100 * r);
+        std::printf("\n");
+    }
     return 0;
 }
 
@@ -109,6 +136,7 @@ void add_bench(CLI::App& app, int& exit_code) {
     auto* decode =
         c->add_subcommand("decode", "ms/token of single-process decode, its ratio to the read-bandwidth bound and to a plain addmv chain");
     args->model.add_to(*decode);
+    args->model.add_weights_dtype_to(*decode);
     decode->add_option("--threads", args->threads, "compute threads")->capture_default_str();
     decode->add_option("--tokens", args->tokens, "decode steps to time per round")->capture_default_str();
     decode->add_option("--rounds", args->rounds, "rounds of bandwidth, addmv chain and engine, interleaved")->capture_default_str();

@@ -63,7 +63,7 @@ Measured distributed(const ClusterBenchArgs& a, const ModelSource& source, const
     const Topology t = pipeline(stages, a.threads, transport);
     const int context = a.prompt_tokens + a.tokens;
     Cluster cluster(t);
-    cluster.configure(make_plan(t, m.config, in_flight, context), source, m, in_flight, context);
+    cluster.configure(make_plan(t, m.config, in_flight, context, 1, m.weight_format), source, m, in_flight, context);
     RunRequest r;
     r.prompts = prompts(m, sequences, a.prompt_tokens);
     r.options = greedy(a.tokens);
@@ -214,6 +214,7 @@ void add_cluster_benches(CLI::App& bench, int& exit_code) {
     auto* hop = bench.add_subcommand("hop", "latency of one decode hop between two workers, against ZeroMQ alone");
     for (auto* c : {scaling, hop}) {
         a->model.add_to(*c);
+        a->model.add_weights_dtype_to(*c);
         c->add_option("--threads", a->threads, "threads per worker")->capture_default_str();
         c->add_option("--tokens", a->tokens, "tokens generated per sequence")->capture_default_str();
         c->add_option("--out", a->out, "write the results as JSON");

@@ -187,7 +187,7 @@ private:
             const Topology t = topology(workers);
             const int slots = static_cast<int>(prompts_.size()), context = 96;
             Cluster cluster(t, o);
-            cluster.configure(make_plan(t, model_.config, slots, context), source_, model_, slots, context);
+            cluster.configure(make_plan(t, model_.config, slots, context, 1, model_.weight_format), source_, model_, slots, context);
             RunRequest r;
             r.prompts = prompts_;
             r.options.max_new_tokens = a_.tokens;
@@ -326,6 +326,7 @@ void add_fault_bench(CLI::App& bench, int& exit_code) {
                                    "kill -9 (or SIGSTOP) a random worker at a random moment of a run, N times: how many runs recover, "
                                    "how many keep their text to the bit, and how long recovery takes");
     a->model.add_to(*c);
+    a->model.add_weights_dtype_to(*c);
     c->add_option("--strategy", a->strategy, "pipeline, tensor or hybrid")
         ->transform(CLI::CheckedTransformer(
             std::map<std::string, Strategy>{{"pipeline", Strategy::Pipeline}, {"tensor", Strategy::Tensor}, {"hybrid", Strategy::Hybrid}}))

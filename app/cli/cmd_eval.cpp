@@ -67,6 +67,7 @@ void add_eval(CLI::App& app, int& exit_code) {
     auto args = std::make_shared<EvalArgs>();
     auto* c = app.add_subcommand("eval", "mean cross-entropy and perplexity of a model on a text file");
     args->model.add_to(*c);
+    args->model.add_weights_dtype_to(*c);
     c->add_option("--text", args->text_file, "UTF-8 text file")->required();
     c->add_option("--context", args->context, "window length in tokens (default: the model's context)");
     c->add_option("--from", args->from, "evaluate from this fraction of the file on (0.9 = its last 10%)")->capture_default_str();

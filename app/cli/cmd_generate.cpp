@@ -91,6 +91,7 @@ void add_generate(CLI::App& app, int& exit_code) {
     auto args = std::make_shared<GenerateArgs>();
     auto* c = app.add_subcommand("generate", "generate text from a prompt, streaming it as it is made");
     args->model.add_to(*c);
+    args->model.add_weights_dtype_to(*c);
     c->add_option("--prompt", args->prompts, "prompt text; repeat for several sequences generated together");
     c->add_option("--max-new-tokens", args->max_new_tokens, "tokens to generate per sequence")
         ->capture_default_str()

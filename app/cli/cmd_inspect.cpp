@@ -104,6 +104,7 @@ void add_inspect(CLI::App& app, int& exit_code) {
     auto args = std::make_shared<InspectArgs>();
     auto* c = app.add_subcommand("inspect", "family, config, parameters, bytes per layer and tokenizer of a model");
     args->model.add_to(*c);
+    args->model.add_weights_dtype_to(*c);
     c->add_flag("--json", args->json, "print one JSON object");
     c->callback([args, &exit_code] { exit_code = guarded("inspect", [&] { return run(*args); }); });
 }

@@ -30,6 +30,15 @@ void ModelOptions::add_to(CLI::App& c) {
     c.add_option("--tokenizer", tokenizer_dir, "tokenizer files for a random model (default: one token per byte)");
 }
 
+void ModelOptions::add_weights_dtype_to(CLI::App& c) {
+    std::vector<std::string> names;
+    for (WeightFormat f : weight_formats()) names.push_back(weight_format_name(f));
+    c.add_option("--weights-dtype", weights_dtype,
+                 "how each node holds the weight matrices: " + join(names) +
+                     " (default: as the checkpoint stores them; a random model is f32). 16 bits read half the bytes per token")
+        ->check(CLI::IsMember(names));
+}
+
 ModelSource ModelOptions::source() const {
     if (int(!model_dir.empty()) + int(!random_init.empty()) + int(!demo.empty()) > 1)
         throw Error("give one of --model, --demo and --random-init");
@@ -47,6 +56,7 @@ ModelSource ModelOptions::source() const {
     s.random_shape = random_init;
     s.random_seed = init_seed;
     s.tokenizer_dir = tokenizer_dir;
+    if (!weights_dtype.empty()) s.weight_format = weight_format_named(weights_dtype);
     return s;
 }
 

@@ -13,8 +13,11 @@ struct ModelOptions {
     std::string demo;  // a bundled demo's name; empty: shakespeare-char when nothing else is given
     uint64_t init_seed = 0;
     std::string tokenizer_dir;
+    std::string weights_dtype;  // empty: the checkpoint's own
 
     void add_to(CLI::App& command);
+    // --weights-dtype, for the commands that run the model.
+    void add_weights_dtype_to(CLI::App& command);
     ModelSource source() const;  // throws Error when two are given or no model is found
 };
 

@@ -10,6 +10,7 @@ namespace distgpt::cli {
 
 void add_run_flags(CLI::App& c, RunArgs& a) {
     a.model.add_to(c);
+    a.model.add_weights_dtype_to(c);
     c.add_option("--topology", a.topology, "topology JSON (see resources/topologies/)")->required();
     c.add_option("--prompt", a.prompts, "a prompt; repeat for several sequences");
     c.add_option("--prompts", a.prompts_file, "a file with one prompt per line");

@@ -36,8 +36,8 @@ struct LocalEngine::Impl {
     Impl(const OpenedModel& m, int threads, int slots, int context)
         : config(m.config),
           tokenizer(*m.tokenizer),
-          stage(load_stage_weights(*m.weights, m.config, ShardSpec::whole(m.config)), slots, context > 0 ? context : m.config.n_positions,
-                threads) {
+          stage(load_stage_weights(*m.weights, m.config, ShardSpec::whole(m.config), m.weight_format), slots,
+                context > 0 ? context : m.config.n_positions, threads) {
         unspellable = tokenizer.unspellable_ids(config.vocab_size);
         end_of_text = end_of_text_ids(m);
     }

@@ -8,6 +8,7 @@
 #include "model/random_model.h"
 #include "tokenizer/byte_level_bpe.h"
 #include "util/error.h"
+#include "weights/checkpoint_layout.h"
 #include "weights/safetensors.h"
 
 namespace distgpt {
@@ -63,6 +64,7 @@ OpenedModel open_model(const ModelSource& source) {
         m.weights = std::make_unique<RandomModelSource>(m.config, source.random_seed);
         m.description =
             "random " + source.random_shape + " (seed " + std::to_string(source.random_seed) + ", untrained: its text is noise)";
+        m.weight_format = source.weight_format.value_or(WeightFormat::F32);  // drawn in fp32
         return m;
     }
     m.config = read_model_config(source.dir);
@@ -73,6 +75,10 @@ OpenedModel open_model(const ModelSource& source) {
         throw Error(source.dir.string() + ": tokenizer has ids up to " + std::to_string(m.tokenizer->id_limit() - 1) +
                     " but config.json's vocab_size is " + std::to_string(m.config.vocab_size));
     m.description = source.dir.string();
+    // A bf16 checkpoint stays bf16: no fp32 copy unless asked for.
+    const CheckpointLayout layout(m.config, *m.weights);
+    const std::string table = layout.find(TensorRole::TokenEmbedding)->name;
+    m.weight_format = source.weight_format.value_or(weight_format_of(m.weights->header(table).dtype));
     return m;
 }
 

@@ -2,10 +2,12 @@
 #include "tokenizer/tokenizer.h"
 #include "weights/model_config.h"
 #include "weights/tensor_source.h"
+#include "weights/weight_format.h"
 
 #include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 
 namespace distgpt {
@@ -17,7 +19,8 @@ struct ModelSource {
     std::filesystem::path dir;
     std::string random_shape;  // "tiny", "gpt2", ... when not empty
     uint64_t random_seed = 0;
-    std::filesystem::path tokenizer_dir;  // for a random model; empty = byte tokens
+    std::filesystem::path tokenizer_dir;        // for a random model; empty = byte tokens
+    std::optional<WeightFormat> weight_format;  // how stages hold the matrices; default: as the checkpoint stores them
 
     bool is_random() const { return !random_shape.empty(); }
 };
@@ -26,7 +29,8 @@ struct OpenedModel {
     ModelConfig config;
     std::unique_ptr<TensorSource> weights;
     std::unique_ptr<Tokenizer> tokenizer;
-    std::string description;  // "gpt2 folder /x" or "random gpt2 (seed 1)"
+    std::string description;                         // "gpt2 folder /x" or "random gpt2 (seed 1)"
+    WeightFormat weight_format = WeightFormat::F32;  // as asked, else the checkpoint's own dtype
 };
 
 // Opens config, tokenizer and weight index; no weight is read yet.

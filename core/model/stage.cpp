@@ -105,7 +105,7 @@ at::Tensor Stage::embed(const at::Tensor& ids, std::span<const Segment> segments
     std::vector<int64_t> positions;
     for (const auto& s : segments)
         for (int p = s.pos; p < s.pos + s.len; ++p) positions.push_back(p);
-    return x.add_(at::embedding(w_.wpe, tensor_of(positions)));  // [N, C]
+    return x.add_(at::embedding(w_.wpe, tensor_of(positions)).to(at::kFloat));  // [N, C]
 }
 
 at::Tensor Stage::norm(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b) const {

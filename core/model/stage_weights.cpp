@@ -160,7 +160,7 @@ StageWeights load_stage_weights(const TensorSource& source, const ModelConfig& c
     w.shard = shard;
     const bool tied = !read.has(R::Head);
     if (shard.embedding || (shard.head && tied)) w.wte = read.matrix(R::TokenEmbedding);
-    if (shard.embedding && config.positions() == Positions::Learned) w.wpe = read.take(R::PositionEmbedding);
+    if (shard.embedding && config.positions() == Positions::Learned) w.wpe = read.matrix(R::PositionEmbedding);
     if (shard.head) {
         w.final_norm_w = read.take(R::FinalNorm);
         w.final_norm_b = optional(R::FinalNormBias, -1);

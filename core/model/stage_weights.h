@@ -33,7 +33,7 @@ struct StageWeights {
     ModelConfig config;
     ShardSpec shard;
     at::Tensor wte;  // [V, C]  with the embedding (and with a tied head), a matrix
-    at::Tensor wpe;  // [T, C]  with the embedding, learned positions only
+    at::Tensor wpe;  // [T, C]  with the embedding, learned positions only, in the matrices' format
     std::vector<LayerWeights> layers;
     at::Tensor final_norm_w, final_norm_b;  // [C]     with the head
     at::Tensor head_w;                      // [V, C]  with the head: wte itself when tied

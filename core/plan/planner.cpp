@@ -43,14 +43,14 @@ std::vector<std::pair<int, int>> balance(int layers, int stages, int64_t layer_c
 
 int sequence_slots(int prompts, int in_flight, int stages) { return std::max(1, std::min(prompts, in_flight > 0 ? in_flight : stages)); }
 
-NodeMemory shard_memory(const ModelConfig& c, const ShardSpec& shard, int slots, int context) {
+NodeMemory shard_memory(const ModelConfig& c, const ShardSpec& shard, int slots, int context, WeightFormat format) {
     const int64_t layers = shard.layer_end - shard.layer_begin, k = std::max(1, shard.tp_size);
     NodeMemory m;
     const int64_t held = std::max(1, shard.tp_ranks);
     const int64_t tied_table = c.tied_head && shard.head && !shard.embedding ? int64_t(c.vocab_size) * c.n_embd : 0;
-    m.weights = (layers * c.params_per_layer() / k * held + (shard.embedding ? c.embedding_params() : 0) +
-                 (shard.head ? c.head_params() + tied_table : 0)) *
-                4;
+    const int64_t params = layers * c.params_per_layer() / k * held + (shard.embedding ? c.embedding_params() : 0) +
+                           (shard.head ? c.head_params() + tied_table : 0);
+    m.weights = static_cast<int64_t>(static_cast<double>(params) * bytes_per_weight(format));
     m.kv_cache = 2LL * layers * slots * context * c.kv_width() / k * held * 4;
     m.runtime = kRuntimeBytes;
     return m;
@@ -58,8 +58,8 @@ NodeMemory shard_memory(const ModelConfig& c, const ShardSpec& shard, int slots,
 
 bool StagePlan::embedding() const { return layer_begin == 0; }
 
-Plan make_plan(const Topology& t, const ModelConfig& c, int slots, int context, int ranks_per_node) {
-    Plan plan = plan_stages(t, c, slots, context, ranks_per_node);
+Plan make_plan(const Topology& t, const ModelConfig& c, int slots, int context, int ranks_per_node, WeightFormat format) {
+    Plan plan = plan_stages(t, c, slots, context, ranks_per_node, format);
     if (const std::string why = memory_shortfalls(plan, t); !why.empty()) throw Error(why);
     return plan;
 }
@@ -78,7 +78,7 @@ std::string memory_shortfalls(const Plan& plan, const Topology& t) {
     return "the plan does not fit:" + shortfalls + "\n  add nodes, raise their limits, or use fewer sequences or a shorter context";
 }
 
-Plan plan_stages(const Topology& t, const ModelConfig& c, int slots, int context, int ranks_per_node) {
+Plan plan_stages(const Topology& t, const ModelConfig& c, int slots, int context, int ranks_per_node, WeightFormat format) {
     const int k = t.ranks_per_stage(), stages = t.stage_count();
     if (k < 1 || stages < 1 || ranks_per_node < 1) throw Error("the topology has no stage to run");
     const int tp = k * ranks_per_node;
@@ -129,7 +129,7 @@ Plan plan_stages(const Topology& t, const ModelConfig& c, int slots, int context
             shard.tp_rank = r * ranks_per_node;
             shard.tp_ranks = ranks_per_node;
             shard.tp_size = tp;
-            plan.memory[node] = shard_memory(c, shard, slots, context);
+            plan.memory[node] = shard_memory(c, shard, slots, context, format);
         }
         plan.stages.push_back(sp);
     }

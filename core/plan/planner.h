@@ -2,6 +2,7 @@
 #include "model/shard_spec.h"
 #include "plan/topology.h"
 #include "weights/model_config.h"
+#include "weights/weight_format.h"
 
 #include <string>
 #include <vector>
@@ -24,10 +25,11 @@ struct NodeMemory {
 };
 
 // The one estimate of what a shard holds, used by the planner and by the
-// worker that loads it: fp32 weights (the embedding's table on the first
-// stage, the tied head on the last), the KV cache for `slots` sequences of
-// `context` tokens, and the runtime every worker carries.
-NodeMemory shard_memory(const ModelConfig& config, const ShardSpec& shard, int slots, int context);
+// worker that loads it: its weights in `format` (the embedding's table on
+// the first stage, the tied head on the last; norms and biases, a few
+// thousandths of a model, counted at the same size), the KV cache for
+// `slots` sequences of `context` tokens, and the runtime every worker carries.
+NodeMemory shard_memory(const ModelConfig& config, const ShardSpec& shard, int slots, int context, WeightFormat format = WeightFormat::F32);
 
 struct Plan {
     std::vector<StagePlan> stages;
@@ -48,12 +50,14 @@ int sequence_slots(int prompts, int in_flight, int stages);
 // An impossible plan throws Error saying which node lacks how much.
 // `ranks_per_node` > 1 gives each node several tensor-parallel ranks (a
 // re-plan that keeps a run's numerics on fewer nodes).
-Plan make_plan(const Topology& topology, const ModelConfig& config, int slots, int context, int ranks_per_node = 1);
+Plan make_plan(const Topology& topology, const ModelConfig& config, int slots, int context, int ranks_per_node = 1,
+               WeightFormat format = WeightFormat::F32);
 
 // The same plan without the memory check, for an editor that marks the
 // nodes that do not fit; throws only when no plan can be made at all
 // (heads or nodes that do not divide, more stages than layers).
-Plan plan_stages(const Topology& topology, const ModelConfig& config, int slots, int context, int ranks_per_node = 1);
+Plan plan_stages(const Topology& topology, const ModelConfig& config, int slots, int context, int ranks_per_node = 1,
+                 WeightFormat format = WeightFormat::F32);
 
 // After a loss, the plan over `survivors` nodes that computes exactly what a
 // run with `tp_size` tensor-parallel ranks per stage computed: every stage

@@ -27,7 +27,7 @@ RunSetup prepare_run(const Topology& topology, const OpenedModel& model, const R
     if (static_cast<int>(longest) >= s.context)
         throw Error("the longest prompt has " + std::to_string(longest) + " tokens; the context holds " + std::to_string(s.context) +
                     ": shorten the prompt" + (choices.context > 0 ? " or raise --context" : ""));
-    s.plan = make_plan(topology, model.config, s.slots, s.context);
+    s.plan = make_plan(topology, model.config, s.slots, s.context, 1, model.weight_format);
     return s;
 }
 

@@ -6,6 +6,7 @@
 #include "net/transport.h"
 #include "sample/stop_rule.h"
 #include "trace/span_kind.h"
+#include "weights/weight_format.h"
 
 #include <msgpack.hpp>
 
@@ -124,9 +125,10 @@ struct Configure {
     bool shared_memory = false;
     std::string inbox;
     std::vector<std::string> prev;
+    WeightFormat weight_format = WeightFormat::F32;  // how the stage holds its matrices (the same on every node of a run)
     MSGPACK_DEFINE_MAP(run, weights, model_dir, random_shape, config_json, random_seed, layer_begin, layer_end, embedding, head, tp_rank,
                        tp_size, stage, stages, slots, context, threads, next, first, tp_peers, return_logits, end_of_text_ids,
-                       masked_ranges, shared_memory, inbox, prev, followers, tp_ranks);
+                       masked_ranges, shared_memory, inbox, prev, followers, tp_ranks, weight_format);
 };
 
 struct Configured {
@@ -271,3 +273,4 @@ struct ErrorReply {
 }  // namespace distgpt::proto
 
 MSGPACK_ADD_ENUM(distgpt::proto::ShardWeights);
+MSGPACK_ADD_ENUM(distgpt::WeightFormat);

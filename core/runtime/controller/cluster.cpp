@@ -123,7 +123,8 @@ struct Cluster::Impl {
             for (int i : active()) rest.nodes.push_back(topology.nodes[i]);
             // Every stage keeps the run's tensor-parallel ranks, so the text stays the same.
             const int ranks_per_node = keep_tensor_parallel_ranks(rest, topology.ranks_per_stage());
-            const Plan next = make_plan(rest, configured_model->config, slots, context_tokens, ranks_per_node);
+            const Plan next =
+                make_plan(rest, configured_model->config, slots, context_tokens, ranks_per_node, configured_model->weight_format);
             const std::string how = "re-planned over " + std::to_string(active().size()) + " node(s): " + next.describe(rest);
             status(lost + ": " + how);
             for (auto& loss : losses) {

@@ -38,8 +38,8 @@ struct ShardRunner::Impl {
     Impl(const proto::Configure& c, const ModelConfig& model, const TensorSource& weights, AllReduce all_reduce)
         : cfg(c),
           config(model),
-          stage(load_stage_weights(weights, model, configured_shard(c)), c.slots, c.context > 0 ? c.context : model.n_positions,
-                c.threads) {
+          stage(load_stage_weights(weights, model, configured_shard(c), c.weight_format), c.slots,
+                c.context > 0 ? c.context : model.n_positions, c.threads) {
         if (c.tp_ranks < c.tp_size)  // peers hold the other ranks
             stage.set_all_reduce([all_reduce](std::span<const at::Tensor> partials) {
                 std::vector<const float*> mine;

@@ -8,6 +8,8 @@
 #include "weights/checkpoint_layout.h"
 #include "weights/safetensors.h"
 
+#include <algorithm>
+
 namespace distgpt {
 
 ShardSetup::ShardSetup(std::string worker_name, std::string model_dir, int64_t memory_limit)
@@ -44,6 +46,10 @@ ShardModel ShardSetup::open(const proto::Configure& c) {
             throw Error("configure: unknown weights source " + std::to_string(static_cast<int>(c.weights)) +
                         ": run the same distgpt version everywhere");
     }
+    const auto formats = weight_formats();
+    if (std::find(formats.begin(), formats.end(), c.weight_format) == formats.end())
+        throw Error("configure: unknown weight format " + std::to_string(static_cast<int>(c.weight_format)) +
+                    ": run the same distgpt version everywhere");
     check_memory(model.config, c);
     model.weights = model.owned ? model.owned.get() : received_.get();
     return model;
@@ -54,7 +60,7 @@ void ShardSetup::check_memory(const ModelConfig& config, const proto::Configure&
     const ShardSpec spec = configured_shard(c);
     spec.validate(config);
     if (memory_limit_ <= 0) return;
-    const NodeMemory need = shard_memory(config, spec, c.slots, c.context > 0 ? c.context : config.n_positions);
+    const NodeMemory need = shard_memory(config, spec, c.slots, c.context > 0 ? c.context : config.n_positions, c.weight_format);
     if (!need.fits(memory_limit_))
         throw Error(worker_name_ + " needs " + std::to_string(need.total() >> 20) + " MiB for " + spec.describe() + " (weights " +
                     std::to_string(need.weights >> 20) + ", KV cache " + std::to_string(need.kv_cache >> 20) + ", runtime " +
