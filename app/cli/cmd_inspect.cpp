@@ -32,7 +32,7 @@ int run(const InspectArgs& a) {
     const OpenedModel m = open_model(a.model.source());
     const auto& c = m.config;
     const CheckpointLayout layout(c, *m.weights);
-    // Stored bytes per layer, in the checkpoint's own dtypes; fp32 once loaded.
+    // Stored bytes per layer, in the checkpoint's own dtypes; in memory, in the format the nodes hold.
     std::map<std::string, int64_t> stored_dtypes;
     int64_t stored_layer0 = 0;
     for (const auto& t : layout.tensors()) {
@@ -40,7 +40,10 @@ int run(const InspectArgs& a) {
         stored_dtypes[std::string(dtype_name(v.dtype))] += v.numel();
         if (t.layer == 0) stored_layer0 += static_cast<int64_t>(v.nbytes);
     }
-    const int64_t fp32_layer = c.params_per_layer() * 4;
+    const double held = bytes_per_weight(m.weight_format);
+    const auto held_layer = static_cast<int64_t>(static_cast<double>(c.params_per_layer()) * held);
+    const auto held_total = static_cast<int64_t>(static_cast<double>(c.parameter_count()) * held);
+    const std::string format = weight_format_name(m.weight_format);
     nlohmann::json j = {
         {"model", m.description},
         {"family", family_name(c.family)},
@@ -67,8 +70,9 @@ int run(const InspectArgs& a) {
         {"parameters_per_layer", c.params_per_layer()},
         {"stored_dtypes", stored_dtypes},
         {"stored_bytes_per_layer", stored_layer0},
-        {"fp32_bytes_per_layer", fp32_layer},
-        {"fp32_bytes_total", c.parameter_count() * 4},
+        {"weights_dtype", format},
+        {"memory_bytes_per_layer", held_layer},
+        {"memory_bytes_total", held_total},
         {"kv_cache_bytes_per_token", c.kv_bytes_per_token()},
         {"tokenizer",
          {{"kind", m.tokenizer->kind()},
@@ -90,8 +94,8 @@ int run(const InspectArgs& a) {
               << "parameters  " << c.parameter_count() << " (" << c.params_per_layer() << " per layer)\n"
               << "stored      ";
     for (const auto& [dtype, n] : stored_dtypes) std::cout << dtype << " " << n << "  ";
-    std::cout << "\nper layer   " << mib(stored_layer0) << " stored, " << mib(fp32_layer) << " in memory (fp32)\n"
-              << "in memory   " << mib(c.parameter_count() * 4) << " fp32, + " << mib(c.kv_bytes_per_token())
+    std::cout << "\nper layer   " << mib(stored_layer0) << " stored, " << mib(held_layer) << " in memory (" << format << ")\n"
+              << "in memory   " << mib(held_total) << " " << format << ", + " << mib(c.kv_bytes_per_token())
               << " KV cache per token of context per sequence\n"
               << "tokenizer   " << m.tokenizer->kind() << ", " << m.tokenizer->size() << " tokens"
               << (m.tokenizer->eos_id() ? ", end of text = " + std::to_string(*m.tokenizer->eos_id()) : std::string()) << "\n";

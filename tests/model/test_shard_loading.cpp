@@ -1,5 +1,6 @@
 // Loading real checkpoint folders: the Hugging Face layouts and dtypes, a
 // config that lies, and a stage touching only its own tensors' pages.
+#include "engine/model_source.h"
 #include "model/model_fixtures.h"
 #include "support/expect_error.h"
 #include "support/fixtures.h"
@@ -113,8 +114,26 @@ private Q_SLOTS:
             }
         }
         write_safetensors(path_of(rounded) / "model.safetensors", out);
-        QVERIFY(
-            at::equal(logits_of(SafetensorsCheckpoint(path_of(half)), config), logits_of(SafetensorsCheckpoint(path_of(rounded)), config)));
+        const at::Tensor want = logits_of(SafetensorsCheckpoint(path_of(rounded)), config);
+        QVERIFY(at::equal(logits_of(SafetensorsCheckpoint(path_of(half)), config), want));
+        // Opened as a model, it stays in its 16 bits: half the bytes in memory, the same logits.
+        ModelSource source;
+        source.dir = path_of(half);
+        const OpenedModel m = open_model(source);
+        const WeightFormat format = type == at::kHalf ? WeightFormat::F16 : WeightFormat::BF16;
+        QCOMPARE(m.weight_format, format);
+        StageWeights held = load_stage_weights(*m.weights, m.config, ShardSpec::whole(m.config), m.weight_format);
+        QCOMPARE(held.layers[0].qkv_w.scalar_type(), type);
+        QCOMPARE(held.wte.scalar_type(), type);
+        QCOMPARE(held.layers[0].qkv_b.scalar_type(), at::kFloat);  // vectors stay fp32
+        const int64_t fp32_bytes = load_stage_weights(*m.weights, m.config, ShardSpec::whole(m.config)).bytes();
+        QVERIFY(held.bytes() < fp32_bytes * 51 / 100);
+        Stage stage(std::move(held), 1, config.n_positions, 1);
+        std::vector<int64_t> ids = {3, 14, 15, 92, 65, 35};
+        const Segment seg{0, 0, 6};
+        const at::Tensor got = stage.forward(ids_of(ids), {&seg, 1}, LogitRows::All);  // [6, V]
+        // Each format's kernel sums in its own fixed order: the same values, not always the same last bits.
+        QVERIFY2(at::allclose(got, want, 0, 1e-4), qPrintable(QString::number((got - want).abs().max().item<double>())));
     }
 
     // What the controller streams to a tensor-parallel shard (only its ranks'

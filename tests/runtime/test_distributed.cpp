@@ -296,19 +296,29 @@ private Q_SLOTS:
 
     // A worker's own --memory-limit is checked with the planner's estimate:
     // a limit one byte under the planned total is refused, the total is not.
+    // To the byte, in each format the weights may be held in.
+    void aWorkerChecksItsLimitAsThePlannerPlans_data() {
+        QTest::addColumn<bool>("bf16");
+        QTest::newRow("f32") << false;
+        QTest::newRow("bf16") << true;
+    }
     void aWorkerChecksItsLimitAsThePlannerPlans() {
+        QFETCH(bool, bf16);
+        const OpenedModel& m = model_of(false, bf16);
         Topology t = parse_topology(topology("pipeline", 2));
-        const Plan plan = make_plan(t, model->config, 1, 64);
+        const Plan plan = make_plan(t, m.config, 1, 64, 1, m.weight_format);
         const int64_t need = plan.memory[1].total();
+        if (bf16) QCOMPARE(plan.memory[1].weights, make_plan(t, m.config, 1, 64).memory[1].weights / 2);
         for (const int64_t limit : {need - 1, need}) {
             LocalWorker limited("limited", 1, limit);
             t.nodes[1].endpoint = limited.endpoint();
             t.nodes[1].weights = WeightSource::Stream;
             Cluster cluster(t);
+            const ModelSource& asked = bf16 ? in_bf16(source) : source;
             if (limit < need)
-                EXPECT_ERROR(cluster.configure(plan, source, *model, 1, 64), "memory limit");
+                EXPECT_ERROR(cluster.configure(plan, asked, m, 1, 64), "memory limit");
             else
-                cluster.configure(plan, source, *model, 1, 64);
+                cluster.configure(plan, asked, m, 1, 64);
         }
     }
 

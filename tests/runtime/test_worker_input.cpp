@@ -4,6 +4,7 @@
 #include "runtime/controller/cluster.h"
 #include "runtime/controller/local_worker.h"
 #include "runtime/worker/refusal_log.h"
+#include "runtime/worker/shard_setup.h"
 #include "util/version.h"
 #include "support/expect_error.h"
 #include "support/fixtures.h"
@@ -118,6 +119,21 @@ private Q_SLOTS:
     }
 
     // A header over the 1 MiB cap is refused before it is parsed; the worker lives on.
+    // A configure from a newer (or broken) controller naming a weight format
+    // this worker does not know is refused by name, before any weight is read.
+    void refusesAnUnknownWeightFormat() {
+        ShardSetup setup("w", "", 0);
+        proto::Configure c;
+        c.weights = proto::ShardWeights::Random;
+        c.random_shape = "tiny";
+        c.layer_end = 2;
+        c.embedding = c.head = true;
+        c.weight_format = static_cast<WeightFormat>(9);
+        EXPECT_ERROR(setup.open(c), "unknown weight format 9", "run the same distgpt version everywhere");
+        c.weight_format = WeightFormat::F16;
+        QCOMPARE(setup.open(c).config.n_layer, model_preset("tiny").n_layer);
+    }
+
     void survivesAnOversizedMessage() {
         zmq::socket_t s = net::make_socket(context, zmq::socket_type::dealer);
         s.connect(worker->endpoint());
