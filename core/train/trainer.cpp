@@ -124,7 +124,7 @@ at::Tensor loss_of(const Params& P, const ModelConfig& c, const at::Tensor& idx,
             v = v.repeat_interleave(H / KV, 1);  // [B, H, T, D]
         }
         at::Tensor att = at::matmul(q, k.transpose(-2, -1)) * (1.0 / std::sqrt(double(D)));  // [B, H, T, T]
-        att = at::softmax(att.masked_fill(future, -INFINITY), -1);                     // [B, H, T, T]
+        att = at::softmax(att.masked_fill(future, -INFINITY), -1);                           // [B, H, T, T]
         const at::Tensor y = at::matmul(att, v).transpose(1, 2).reshape({B, T, H * D});      // [B, T, H·D]
         x = x + drop(dense(y, R::AttnOut, R::AttnOutBias, l));                               // [B, T, C]
         h = norm(x, R::MlpNorm, R::MlpNormBias, l);                                          // [B, T, C]

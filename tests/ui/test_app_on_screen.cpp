@@ -121,10 +121,10 @@ private Q_SLOTS:
                                                                    .arg(w.frameGeometry().height())
                                                                    .arg(avail.width())
                                                                    .arg(avail.height())));
-        for (const char* name :
-             {"runButton", "stopButton",   "slowMotion",   "prompts",     "inFlight",    "microBatch",  "maxTokens",   "temperature",
-              "topK",      "topP",         "seed",         "modelDemo",   "modelFolder", "modelPath",   "modelRandom", "modelShape",
-              "modelInfo", "topologyView", "timelineView", "tokenStream", "strategy",    "statusLabel", "planLabel"})
+        for (const char* name : {"runButton",   "stopButton", "slowMotion",     "prompts",      "inFlight",     "microBatch",  "maxTokens",
+                                 "temperature", "topK",       "topP",           "seed",         "modelDemo",    "modelFolder", "modelPath",
+                                 "modelRandom", "modelShape", "modelInfo",      "topologyView", "timelineView", "tokenStream", "strategy",
+                                 "statusLabel", "planLabel",  "modelDemoLlama", "weightsDtype"})
             verifyReachable(w.findChild<QWidget*>(name), name);
         verifyReachable(toolbarButton(w, "runToolbar", "runAction"), "Run in the toolbar");
         verifyReachable(toolbarButton(w, "runToolbar", "stopAction"), "Stop in the toolbar");

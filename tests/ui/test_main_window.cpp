@@ -210,6 +210,27 @@ private Q_SLOTS:
         if (!keep.isEmpty()) QVERIFY(w.grab().save(QString::fromUtf8(keep) + "/demo-after-run-" + button + ".png"));
     }
 
+    // Choosing 16-bit weights halves the weights every node box shows, and
+    // the model panel says the format.
+    void sixteenBitWeightsHalveEachNodesMemory() {
+        MainWindow w;
+        w.resize(1366, 768);
+        w.show();
+        click(w, "preset Single node");
+        w.findChild<QRadioButton*>("modelRandom")->setChecked(true);
+        w.findChild<QComboBox*>("modelShape")->setCurrentText("gpt2");
+        auto* view = w.findChild<TopologyView*>("topologyView");
+        auto held_mib = [&] { return view->nodeMemoryText(0).section(' ', 0, 0).toDouble(); };  // weights and KV cache
+        const double f32 = held_mib();
+        QVERIFY2(f32 > 0, qPrintable(view->nodeMemoryText(0)));
+        auto* weights = w.findChild<QComboBox*>("weightsDtype");
+        weights->setCurrentIndex(weights->findData("bf16"));
+        const double saved = model_preset("gpt2").parameter_count() * 2.0 / (1 << 20);  // 2 of 4 bytes per weight
+        QTRY_VERIFY2(std::abs(f32 - held_mib() - saved) < 1, qPrintable(view->nodeMemoryText(0)));
+        QVERIFY(w.findChild<QLabel*>("modelInfo")->text().contains("MiB in bf16"));
+        QCOMPARE(w.findChild<ModelPanel*>("modelPanel")->weightFormat(), WeightFormat::BF16);
+    }
+
     // Run, watch, export: the whole loop with real workers on loopback.
     void runsAGenerationAndShowsIt() {
         ModelSource small;

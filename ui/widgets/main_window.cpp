@@ -425,7 +425,7 @@ void MainWindow::replan() {
         const int stages = std::max(1, document_.topology().stage_count());
         const int slots = sequence_slots(static_cast<int>(run_->prompts().size()), run_->inFlight(), stages);
         try {
-            plan = plan_stages(document_.topology(), *config, slots, config->n_positions);
+            plan = plan_stages(document_.topology(), *config, slots, config->n_positions, 1, model_->weightFormat());
             problem = QString::fromStdString(memory_shortfalls(*plan, document_.topology()));
             planLabel_->setText(QString("%1 · %2 stage(s) · %3 node(s)")
                                     .arg(QString::fromStdString(strategy_name(document_.topology().strategy)))

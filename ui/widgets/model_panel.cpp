@@ -67,6 +67,14 @@ ModelPanel::ModelPanel(QWidget* parent) : QWidget(parent) {
     shape_->setObjectName("modelShape");
     for (const auto& name : model_preset_names()) shape_->addItem(QString::fromStdString(name));
     shape_->setToolTip("The shape of the random model: layers, heads, widths and positions of the published model of that name.");
+    weights_ = new QComboBox;
+    weights_->setObjectName("weightsDtype");
+    weights_->addItem("Weights as stored", QString());
+    for (WeightFormat f : weight_formats())
+        weights_->addItem("Weights in " + QString::fromStdString(weight_format_name(f)), QString::fromStdString(weight_format_name(f)));
+    weights_->setToolTip(
+        "How every node holds the weight matrices. Decode reads each weight once per token, so 16 bits (bf16, f16) "
+        "need half the memory and run up to twice as fast as f32, with slightly rounded weights.");
     info_ = new QLabel;
     info_->setObjectName("modelInfo");
     info_->setWordWrap(true);
@@ -76,12 +84,14 @@ ModelPanel::ModelPanel(QWidget* parent) : QWidget(parent) {
     layout->addLayout(folderRow);
     layout->addWidget(random_);
     layout->addWidget(shape_);
+    layout->addWidget(weights_);
     layout->addWidget(info_);
     layout->addStretch();
 
     QSettings settings;
     path_->setText(settings.value("model/path").toString());
     shape_->setCurrentText(settings.value("model/shape", "tiny").toString());
+    weights_->setCurrentIndex(std::max(0, weights_->findData(settings.value("model/weights").toString())));
     const QString kind = settings.value("model/kind", "demo").toString();
     const auto saved_demo = demo_named(settings.value("model/demo").toString().toStdString()).value_or(DemoModel::ShakespeareChar);
     QRadioButton* start = kind == "folder" ? folder_ : random_;
@@ -104,11 +114,13 @@ ModelPanel::ModelPanel(QWidget* parent) : QWidget(parent) {
         });
     connect(path_, &QLineEdit::editingFinished, this, &ModelPanel::inspect);
     connect(shape_, &QComboBox::currentTextChanged, this, &ModelPanel::inspect);
+    connect(weights_, &QComboBox::currentIndexChanged, this, &ModelPanel::inspect);
     inspect();
 }
 
 ModelSource ModelPanel::source() const {
     ModelSource s;
+    s.weight_format = weight_format_named(weights_->currentData().toString().toStdString());
     if (random_->isChecked()) {
         s.random_shape = shape_->currentText().toStdString();
     } else if (folder_->isChecked()) {
@@ -140,11 +152,13 @@ void ModelPanel::inspect() {
         if (button->isChecked()) settings.setValue("model/demo", QString::fromStdString(demo_name(d)));
     settings.setValue("model/path", path_->text());
     settings.setValue("model/shape", shape_->currentText());
+    settings.setValue("model/weights", weights_->currentData().toString());
     valid_ = false;
     try {
         const ModelSource chosen = source();
         const OpenedModel m = open_model(chosen);
         config_ = m.config;
+        format_held_ = m.weight_format;
         valid_ = true;
         problem_.clear();
         std::filesystem::path dir = chosen.dir;
@@ -152,13 +166,14 @@ void ModelPanel::inspect() {
         const QString folder = QString::fromStdString(dir.filename().string());
         title_ = random_->isChecked() ? "random " + shape_->currentText() : checked_demo() ? "demo: " + folder : folder;
         info_->setToolTip(QString::fromStdString(m.description));
-        info_->setText(QString("<b>%1</b><br>%2<br>%6 M parameters · %7 MiB in fp32<br>tokenizer: %8, %9 tokens")
+        info_->setText(QString("<b>%1</b><br>%2<br>%6 M parameters · %7 MiB in %10<br>tokenizer: %8, %9 tokens")
                            .arg(title_.toHtmlEscaped())
                            .arg(QString::fromStdString(m.config.model_type + " · " + m.config.summary()).toHtmlEscaped())
                            .arg(m.config.parameter_count() / 1e6, 0, 'f', 2)
-                           .arg(m.config.parameter_count() * 4 / double(1 << 20), 0, 'f', 0)
+                           .arg(m.config.parameter_count() * bytes_per_weight(m.weight_format) / double(1 << 20), 0, 'f', 0)
                            .arg(QString::fromStdString(m.tokenizer->kind()))
-                           .arg(m.tokenizer->size()));
+                           .arg(m.tokenizer->size())
+                           .arg(QString::fromStdString(weight_format_name(m.weight_format))));
     } catch (const std::exception& e) {
         problem_ = QString::fromStdString(e.what());
         title_.clear();

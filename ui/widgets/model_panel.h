@@ -22,6 +22,8 @@ public:
     explicit ModelPanel(QWidget* parent = nullptr);
     ModelSource source() const;  // throws Error when the choice is incomplete
     const ModelConfig* config() const { return valid_ ? &config_ : nullptr; }
+    // How the nodes will hold the matrices: as chosen, else as the checkpoint stores them.
+    WeightFormat weightFormat() const { return format_held_; }
     // Why the chosen model cannot run (empty when it can).
     QString problem() const { return problem_; }
     // A short name for titles: "demo: shakespeare-char", "gpt2-random", "random gpt2".
@@ -36,9 +38,10 @@ private:
     std::vector<std::pair<DemoModel, QRadioButton*>> demos_;
     QRadioButton *folder_, *random_;
     QLineEdit* path_;
-    QComboBox* shape_;
+    QComboBox *shape_, *weights_;
     QLabel* info_;
     ModelConfig config_;
+    WeightFormat format_held_ = WeightFormat::F32;
     bool valid_ = false;
     QString problem_, title_;
 };
