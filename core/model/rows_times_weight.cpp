@@ -1,5 +1,7 @@
 #include "model/rows_times_weight.h"
 
+#include "weights/half_float.h"
+
 #include <algorithm>
 #include <bit>
 #include <cstdint>
@@ -29,25 +31,18 @@ constexpr int kMaxRows = 32;
 
 #define DISTGPT_INLINE inline __attribute__((always_inline))
 
-// A stored weight as fp32. bf16 is fp32's top half; f16 is rebuilt from its
-// fields in integer steps that vectorize anywhere (multiplying by 2^112
-// moves the exponent bias from 15 to 127 and normalizes subnormals).
+// A stored weight as fp32 (f16 in integer steps that vectorize anywhere).
 struct WidenF32 {
     using Stored = float;
     static DISTGPT_INLINE float widen(float w) { return w; }
 };
 struct WidenBf16 {
     using Stored = uint16_t;
-    static DISTGPT_INLINE float widen(uint16_t w) { return std::bit_cast<float>(static_cast<uint32_t>(w) << 16); }
+    static DISTGPT_INLINE float widen(uint16_t w) { return bf16_to_f32(w); }
 };
 struct WidenF16 {
     using Stored = uint16_t;
-    static DISTGPT_INLINE float widen(uint16_t w) {
-        const uint32_t magnitude = w & 0x7fffu;
-        uint32_t bits = std::bit_cast<uint32_t>(std::bit_cast<float>(magnitude << 13) * 0x1p112f);
-        if (magnitude >= 0x7c00u) bits |= 0x7f800000u;  // infinity and NaN stay so
-        return std::bit_cast<float>(bits | (static_cast<uint32_t>(w & 0x8000u) << 16));
-    }
+    static DISTGPT_INLINE float widen(uint16_t w) { return f16_to_f32(w); }
 };
 
 // Four weight rows against one input row: four independent accumulators and
@@ -191,8 +186,6 @@ void dot_block_of(const float* X, int ldx, int n, WeightRows W, const float* bia
 }
 
 }  // namespace
-
-float widen_f16(uint16_t half) { return WidenF16::widen(half); }
 
 WeightRows WeightRows::columns_from(long first) const {
     const auto* bytes = static_cast<const std::byte*>(data);

@@ -29,8 +29,4 @@ void rows_times_weight(const float* X, int n, const float* W, const float* bias,
 // several ranks takes each rank's share of its inputs this way, in place.
 void rows_times_weight(const float* X, int ldx, int n, WeightRows W, const float* bias, int out, int in, float* Y, int threads);
 
-// An IEEE half as fp32, in the integer steps the portable kernel uses (x86
-// with F16C converts in hardware); exact for every value, NaN stays NaN.
-float widen_f16(uint16_t half);
-
 }  // namespace distgpt

@@ -57,12 +57,12 @@ public:
     bool has(TensorRole role, int layer = -1) const { return layout_.find(role, layer) != nullptr; }
 
     // One tensor: this shard's slice of it (a streamed source holds just that).
-    at::Tensor take(TensorRole role, int layer = -1) const { return rows_of({role}, layer, at::kFloat); }
-    at::Tensor matrix(TensorRole role, int layer = -1) const { return rows_of({role}, layer, matrix_type_); }
-    at::Tensor matrix(std::initializer_list<TensorRole> roles, int layer) const { return rows_of(roles, layer, matrix_type_); }
+    at::Tensor take(TensorRole role, int layer = -1) const { return rows_of({role}, layer); }
 
-    // Several tensors' slices stacked along their first (output) dimension.
-    at::Tensor rows_of(std::initializer_list<TensorRole> roles, int layer, at::ScalarType type_held) const {
+    // Several tensors' slices stacked along their first (output) dimension,
+    // matrices in the stage's format, the rest in fp32.
+    at::Tensor rows_of(std::initializer_list<TensorRole> roles, int layer) const {
+        const at::ScalarType type_held = held_as_matrix(*roles.begin()) ? matrix_type_ : at::kFloat;
         std::vector<at::Tensor> parts;  // views of the stored bytes, or of slices
         std::vector<TensorView> views;
         std::vector<TensorSlice> slices;
@@ -159,31 +159,30 @@ StageWeights load_stage_weights(const TensorSource& source, const ModelConfig& c
     w.config = config;
     w.shard = shard;
     const bool tied = !read.has(R::Head);
-    if (shard.embedding || (shard.head && tied)) w.wte = read.matrix(R::TokenEmbedding);
-    if (shard.embedding && config.positions() == Positions::Learned) w.wpe = read.matrix(R::PositionEmbedding);
+    if (shard.embedding || (shard.head && tied)) w.wte = read.take(R::TokenEmbedding);
+    if (shard.embedding && config.positions() == Positions::Learned) w.wpe = read.take(R::PositionEmbedding);
     if (shard.head) {
         w.final_norm_w = read.take(R::FinalNorm);
         w.final_norm_b = optional(R::FinalNormBias, -1);
-        w.head_w = tied ? w.wte : read.matrix(R::Head);
+        w.head_w = tied ? w.wte : read.take(R::Head);
     }
     const bool fused_qkv = read.has(R::Qkv, shard.layer_begin);
     for (int i = shard.layer_begin; i < shard.layer_end; ++i) {
         LayerWeights l;
         l.attn_norm_w = read.take(R::AttnNorm, i);
         l.attn_norm_b = optional(R::AttnNormBias, i);
-        l.qkv_w = fused_qkv ? read.matrix(R::Qkv, i) : read.matrix({R::Q, R::K, R::V}, i);
+        l.qkv_w = fused_qkv ? read.take(R::Qkv, i) : read.rows_of({R::Q, R::K, R::V}, i);
         if (fused_qkv)
             l.qkv_b = read.take(R::QkvBias, i);
         else if (read.has(R::QBias, i))
-            l.qkv_b = read.rows_of({R::QBias, R::KBias, R::VBias}, i, at::kFloat);
-        l.attn_out_w = read.matrix(R::AttnOut, i);
+            l.qkv_b = read.rows_of({R::QBias, R::KBias, R::VBias}, i);
+        l.attn_out_w = read.take(R::AttnOut, i);
         if (shard.holds_rank_zero()) l.attn_out_b = optional(R::AttnOutBias, i);
         l.mlp_norm_w = read.take(R::MlpNorm, i);
         l.mlp_norm_b = optional(R::MlpNormBias, i);
-        l.up_w = config.gated_mlp() ? read.matrix({R::Gate, R::Up}, i) : read.matrix(R::Up, i);
-        if (read.has(R::UpBias, i))
-            l.up_b = config.gated_mlp() ? read.rows_of({R::GateBias, R::UpBias}, i, at::kFloat) : read.take(R::UpBias, i);
-        l.down_w = read.matrix(R::Down, i);
+        l.up_w = config.gated_mlp() ? read.rows_of({R::Gate, R::Up}, i) : read.take(R::Up, i);
+        if (read.has(R::UpBias, i)) l.up_b = config.gated_mlp() ? read.rows_of({R::GateBias, R::UpBias}, i) : read.take(R::UpBias, i);
+        l.down_w = read.take(R::Down, i);
         if (shard.holds_rank_zero()) l.down_b = optional(R::DownBias, i);
         w.layers.push_back(std::move(l));
     }

@@ -147,4 +147,22 @@ std::vector<CheckpointTensor> CheckpointLayout::shard(int layer_begin, int layer
     return out;
 }
 
+bool held_as_matrix(TensorRole role) {
+    using R = TensorRole;
+    switch (role) {
+        case R::TokenEmbedding:
+        case R::PositionEmbedding:
+        case R::Qkv:
+        case R::Q:
+        case R::K:
+        case R::V:
+        case R::AttnOut:
+        case R::Gate:
+        case R::Up:
+        case R::Down:
+        case R::Head: return true;
+        default: return false;
+    }
+}
+
 }  // namespace distgpt

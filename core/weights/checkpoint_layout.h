@@ -40,6 +40,10 @@ enum class TensorRole {
     Head,  // [V, C]  lm_head, when not tied to the embedding
 };
 
+// The tensors a stage holds in its weight format (WeightFormat): the
+// matrices and the embedding tables. Norms and biases stay fp32.
+bool held_as_matrix(TensorRole role);
+
 // How a role's tensor starts in a fresh model: norms' weights at 1, biases
 // at 0, others N(0, 0.02), the projections into the residual stream scaled
 // by 1/sqrt(2·n_layer) (as GPT-2 was initialised).

@@ -3,10 +3,13 @@
 // 32 rows), column blocks as tensor parallelism takes them, and each row's
 // bits independent of the rows beside it.
 #include "model/rows_times_weight.h"
+#include "support/expect_error.h"
+#include "weights/half_float.h"
 
 #include <ATen/ATen.h>
 #include <QTest>
 
+#include <bit>
 #include <cmath>
 #include <cstring>
 #include <random>
@@ -93,19 +96,48 @@ private Q_SLOTS:
         QVERIFY(std::memcmp(all[5].data_ptr<float>(), one.data_ptr<float>(), out * sizeof(float)) == 0);
     }
 
-    // Every one of the 65536 halves, against libtorch's conversion.
-    void portableHalfWideningIsExact() {
+    // Every one of the 65536 halves widens as libtorch widens it.
+    void halfWideningIsExact() {
         for (uint32_t h = 0; h < 65536; ++h) {
-            uint16_t bits = static_cast<uint16_t>(h);
-            at::Half half;
-            std::memcpy(&half, &bits, 2);
-            const float want = static_cast<float>(half), got = widen_f16(bits);
-            if (std::isnan(want)) {
-                QVERIFY2(std::isnan(got), qPrintable(QString::number(h, 16)));
+            const auto bits = static_cast<uint16_t>(h);
+            const float want = static_cast<float>(c10::Half(bits, c10::Half::from_bits())), got = f16_to_f32(bits);
+            QVERIFY2(std::isnan(want) ? std::isnan(got) : std::memcmp(&want, &got, 4) == 0, qPrintable(QString::number(h, 16)));
+        }
+    }
+
+    // Narrowing rounds as libtorch does: a million floats across every
+    // exponent, and each tie halfway between two neighbouring halves.
+    void narrowingRoundsToNearestEven() {
+        std::vector<float> values;
+        for (uint64_t b = 0; b < (1ull << 32); b += 4099) values.push_back(std::bit_cast<float>(static_cast<uint32_t>(b)));
+        for (uint32_t h = 0; h < 0x7c00; ++h)  // halfway to the next half up, and to the next bf16 up
+            for (float sign : {1.0f, -1.0f}) {
+                values.push_back(sign * (f16_to_f32(h) + f16_to_f32(h + 1)) / 2);
+                values.push_back(sign * std::bit_cast<float>((h << 16) | 0x8000u));
+            }
+        for (float v : values) {
+            const uint16_t half = f32_to_f16(v), brain = f32_to_bf16(v);
+            if (std::isnan(v)) {
+                QVERIFY(std::isnan(f16_to_f32(half)) && std::isnan(bf16_to_f32(brain)));
                 continue;
             }
-            QVERIFY2(std::memcmp(&want, &got, 4) == 0, qPrintable(QString("0x%1: %2 vs %3").arg(h, 4, 16).arg(want).arg(got)));
+            QVERIFY2(half == c10::Half(v).x, qPrintable(QString("f16 of %1: %2 vs %3").arg(v).arg(half).arg(c10::Half(v).x)));
+            QVERIFY2(brain == c10::BFloat16(v).x, qPrintable(QString("bf16 of %1: %2 vs %3").arg(v).arg(brain).arg(c10::BFloat16(v).x)));
         }
+    }
+
+    // What the controller converts before it streams: F32 <-> F16 <-> BF16.
+    void convertsBetweenCheckpointDtypes() {
+        const std::vector<float> f32 = {0.0f, -1.5f, 3.140625f, 65504.0f, 1e-7f};
+        const auto bytes = std::as_bytes(std::span(f32));
+        const auto half = convert_floats(bytes, DType::F32, DType::F16);
+        QCOMPARE(half.size(), f32.size() * 2);
+        const auto brain = convert_floats(half, DType::F16, DType::BF16);
+        const auto back = convert_floats(brain, DType::BF16, DType::F32);
+        std::vector<float> got(f32.size());
+        std::memcpy(got.data(), back.data(), back.size());
+        for (std::size_t i = 0; i < f32.size(); ++i) QCOMPARE(got[i], bf16_to_f32(f32_to_bf16(f16_to_f32(f32_to_f16(f32[i])))));
+        EXPECT_ERROR(convert_floats(bytes, DType::F32, DType::I8), "cannot convert F32 to I8");
     }
 };
 

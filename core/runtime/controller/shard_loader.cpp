@@ -6,6 +6,7 @@
 #include "runtime/controller/node_connections.h"
 #include "util/error.h"
 #include "weights/checkpoint_layout.h"
+#include "weights/half_float.h"
 #include "weights/tensor_parallel_slice.h"
 
 #include <algorithm>
@@ -123,13 +124,19 @@ proto::ShardWeights ShardLoader::weights_for(int node, const ModelSource& source
 }
 
 // Exactly the node's shard: its layers, and of each tensor only the slices
-// of the tensor-parallel ranks it holds (the worker loads them as they come).
+// of the tensor-parallel ranks it holds (the worker loads them as they come),
+// the matrices already in the format the worker will hold them in (a bf16
+// run streams half an fp32 checkpoint's bytes).
 int64_t ShardLoader::stream_weights(int node, const StagePlan& stage, const ShardSpec& shard, const OpenedModel& model) {
     auto tensors = CheckpointLayout(model.config, *model.weights).shard(stage.layer_begin, stage.layer_end, stage.embedding(), stage.head);
     std::erase_if(tensors, [&](const CheckpointTensor& t) { return !shard.holds_rank_zero() && t.cut == TensorParallelCut::RankZeroOnly; });
+    auto sent_as = [&](const CheckpointTensor& t, DType stored) {
+        return held_as_matrix(t.role) ? storage_dtype(model.weight_format) : stored;
+    };
     uint64_t total = 0, sent = 0;
     for (const auto& t : tensors) {
-        const uint64_t nbytes = model.weights->header(t.name).nbytes;
+        const TensorView header = model.weights->header(t.name);
+        const uint64_t nbytes = header.nbytes / dtype_size(header.dtype) * dtype_size(sent_as(t, header.dtype));
         total += t.cut == TensorParallelCut::Whole || t.cut == TensorParallelCut::RankZeroOnly ? nbytes
                                                                                                : nbytes / shard.tp_size * shard.tp_ranks;
     }
@@ -137,13 +144,15 @@ int64_t ShardLoader::stream_weights(int node, const StagePlan& stage, const Shar
     for (const auto& t : tensors) {
         const std::string& name = t.name;
         const TensorView whole = model.weights->get(name);
-        const TensorSlice v = slice_for_ranks(whole, t.cut, shard.tp_rank, shard.tp_ranks, shard.tp_size);
+        TensorSlice v = slice_for_ranks(whole, t.cut, shard.tp_rank, shard.tp_ranks, shard.tp_size);
         model.weights->release(whole);
+        const DType dtype = sent_as(t, whole.dtype);
+        if (dtype != whole.dtype) v.bytes = convert_floats(v.bytes, whole.dtype, dtype);
         const uint64_t nbytes = v.bytes.size();
         for (uint64_t offset = 0; offset < nbytes || (nbytes == 0 && offset == 0); offset += kWeightChunkBytes) {
             const std::size_t size = std::min<uint64_t>(kWeightChunkBytes, nbytes - offset);
             sent += size;
-            proto::WeightChunk chunk{name, std::string(dtype_name(whole.dtype)), v.shape, offset, nbytes, sent, total};
+            proto::WeightChunk chunk{name, std::string(dtype_name(dtype)), v.shape, offset, nbytes, sent, total};
             proto::Parts frames;
             frames.push_back(proto::frame_of(v.bytes.data() + offset, size));
             connections_.send(node, proto::encode(chunk, std::move(frames)));
