@@ -1,6 +1,7 @@
 #include "cli/commands.h"
 #include "cli/model_options.h"
 #include "engine/local_engine.h"
+#include "tokenizer/utf8.h"
 #include "util/error.h"
 
 #include <nlohmann/json.hpp>
@@ -30,13 +31,22 @@ int run(const EvalArgs& a) {
     buffer << in.rdbuf();
     std::string text = buffer.str();
     if (a.from < 0 || a.from >= 1) throw Error("--from must be in [0, 1)");
-    if (a.from > 0) {
-        // Start at a character boundary at or after the fraction.
-        std::size_t at = static_cast<std::size_t>(static_cast<double>(text.size()) * a.from);
-        while (at < text.size() && (static_cast<unsigned char>(text[at]) & 0xC0) == 0x80) ++at;
+    if (auto bad = utf8::first_invalid(text)) throw Error(a.text_file + " is not valid UTF-8 at byte " + std::to_string(*bad));
+    auto characters_in = [](std::string_view s) {
+        std::size_t n = 0;
+        for (std::size_t i = 0; i < s.size(); i += utf8::char_length(s, i)) ++n;
+        return n;
+    };
+    if (a.from > 0) {  // by characters, as train holds out its last 10%
+        const auto skip = static_cast<std::size_t>(static_cast<double>(characters_in(text)) * a.from);
+        std::size_t at = 0;
+        for (std::size_t c = 0; c < skip; ++c) at += utf8::char_length(text, at);
         text.erase(0, at);
     }
     const auto ids = model.tokenizer->encode_prompt(text);
+    // Every token but the first is predicted: the loss per character covers the characters they spell,
+    // so models with different vocabularies compare.
+    const std::size_t predicted_chars = characters_in(text) - characters_in(model.tokenizer->decode(std::span(ids).first(1)));
     const int context = a.context > 0 ? a.context : model.config.n_positions;
     LocalEngine engine(model, a.threads, 1, context);
     const auto t0 = std::chrono::steady_clock::now();
@@ -51,13 +61,17 @@ int run(const EvalArgs& a) {
                                     {"windows", r.windows},
                                     {"mean_cross_entropy", r.mean_cross_entropy},
                                     {"perplexity", r.perplexity},
+                                    {"characters", predicted_chars},
+                                    {"nats_per_character", r.mean_cross_entropy * static_cast<double>(r.tokens) / predicted_chars},
                                     {"seconds", seconds}}
                          .dump(2)
                   << "\n";
         return 0;
     }
     std::cout << "mean cross-entropy " << r.mean_cross_entropy << " nats/token, perplexity " << r.perplexity << " over " << r.tokens
-              << " tokens (" << r.windows << " windows of " << context << ", " << seconds << " s)\n";
+              << " tokens (" << r.windows << " windows of " << context << ", " << seconds << " s); "
+              << r.mean_cross_entropy * static_cast<double>(r.tokens) / predicted_chars << " nats/character over " << predicted_chars
+              << " characters\n";
     return 0;
 }
 

@@ -214,6 +214,9 @@ private Q_SLOTS:
         QVERIFY(std::abs(std::exp(ce) - whole["perplexity"].get<double>()) < 1e-6 * whole["perplexity"].get<double>());
         QVERIFY(std::abs(ce - std::log(257.0)) < 0.3);               // an untrained model is near uniform
         QVERIFY(windows["mean_cross_entropy"].get<double>() != ce);  // shorter windows see less context
+        // One byte per token and an ASCII text: per character is per token.
+        QCOMPARE(whole["characters"].get<int64_t>(), static_cast<int64_t>(hamlet.size() - 1));
+        QVERIFY(std::abs(whole["nats_per_character"].get<double>() - ce) < 1e-9);
     }
 
     void invalidUtf8FileIsNamed() {
