@@ -43,7 +43,8 @@ void print_json(const nlohmann::json& j) { std::cout << j.dump(2, ' ', false, nl
 
 int run(const RunArgs& a) {
     const Topology topology = read_topology(a.topology);
-    const ModelSource source = a.model.source();
+    ModelSource source = a.model.source();
+    if (!source.weight_format) source.weight_format = topology.weights_dtype;  // --weights-dtype wins over the file
     const OpenedModel model = open_model(source);
     const auto texts = read_prompts(a);
     const RunSetup setup = prepare_run(topology, model, run_choices(a, texts));

@@ -88,6 +88,11 @@ Topology parse_topology(const std::string& text, const std::string& origin) {
             t.transport = TransportChoice::ZeroMQ;
         else
             throw Error(origin + ": transport '" + transport + "' is not auto or zeromq");
+        if (j.contains("weights_dtype")) {
+            const std::string dtype = j["weights_dtype"].get<std::string>();
+            t.weights_dtype = weight_format_named(dtype);
+            if (!t.weights_dtype) throw Error(origin + ": weights_dtype '" + dtype + "' is not f32, bf16 or f16");
+        }
         if (!j.contains("nodes") || !j["nodes"].is_array() || j["nodes"].empty())
             throw Error(origin + ": needs a non-empty \"nodes\" array");
         std::set<std::string> names;
@@ -146,6 +151,7 @@ json topology_json(const Topology& t) {
     json j = {{"strategy", strategy_name(t.strategy)}, {"nodes", json::array()}};
     if (t.strategy == Strategy::Hybrid) j["tensor_parallel"] = t.tensor_parallel;
     if (t.transport == TransportChoice::ZeroMQ) j["transport"] = "zeromq";
+    if (t.weights_dtype) j["weights_dtype"] = weight_format_name(*t.weights_dtype);
     for (const auto& n : t.nodes) {
         json node = {{"name", n.name}, {"endpoint", n.endpoint}, {"threads", n.threads}};
         if (n.memory_limit) node["memory_limit"] = n.memory_limit;

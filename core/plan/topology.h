@@ -1,4 +1,6 @@
 #pragma once
+#include "weights/weight_format.h"
+
 #include <nlohmann/json_fwd.hpp>
 
 #include <cstdint>
@@ -43,6 +45,7 @@ struct Topology {
     std::vector<NodeSpec> nodes;
     std::vector<std::pair<int, int>> layers;  // optional manual [begin, end) per stage
     TransportChoice transport = TransportChoice::Auto;
+    std::optional<WeightFormat> weights_dtype;  // how every node holds the matrices; unset: as the checkpoint stores them
 
     int stage_count() const;
     int ranks_per_stage() const;

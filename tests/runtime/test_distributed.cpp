@@ -330,9 +330,19 @@ private Q_SLOTS:
                      "does not divide the model's 4 attention heads");
         EXPECT_ERROR(parse_topology(topology("hybrid", 3, "auto", 2)), "multiple of 2 nodes");
         EXPECT_ERROR(parse_topology(nlohmann::json{{"nodes", {{{"name", "a"}, {"endpoint", "http://x"}}}}}.dump()), "tcp://host:port");
+        EXPECT_ERROR(parse_topology(R"JSON({"weights_dtype": "q3", "nodes": [{"name": "a"}]})JSON"),
+                     "weights_dtype 'q3' is not f32, bf16 or f16");
         // Found by fuzz_topology: out-of-range numbers were undefined behaviour.
         EXPECT_ERROR(parse_topology(R"JSON({"nodes": [{"name": "a", "threads": 1e300}]})JSON"), "\"threads\" must be a whole number");
         EXPECT_ERROR(parse_topology(R"JSON({"nodes": [{"name": "a"}], "layers": [[0, 99999999999]]})JSON"), "\"layers\" must list");
+    }
+
+    // A topology may say how its nodes hold the weights; it survives a save.
+    void aTopologyNamesItsWeightFormat() {
+        const Topology t = parse_topology(R"JSON({"weights_dtype": "bf16", "nodes": [{"name": "a"}]})JSON");
+        QCOMPARE(t.weights_dtype, std::optional<WeightFormat>(WeightFormat::BF16));
+        QCOMPARE(parse_topology(topology_to_json(t)).weights_dtype, t.weights_dtype);
+        QVERIFY(!parse_topology(topology("pipeline", 2)).weights_dtype);
     }
 
     void balancesLayersByCost() {

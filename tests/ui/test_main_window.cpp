@@ -231,6 +231,27 @@ private Q_SLOTS:
         QCOMPARE(w.findChild<ModelPanel*>("modelPanel")->weightFormat(), WeightFormat::BF16);
     }
 
+    // A saved topology carries the weight format (and the node positions);
+    // opening it chooses that format again.
+    void aSavedTopologyKeepsTheWeightFormat() {
+        MainWindow w;
+        w.resize(1366, 768);
+        w.show();
+        click(w, "preset Pipeline 3");
+        auto* weights = w.findChild<QComboBox*>("weightsDtype");
+        weights->setCurrentIndex(weights->findData("f16"));
+        const QString file = QString::fromStdString((path_of(dir) / "f16-topology.json").string());
+        w.saveTopologyTo(file);
+        const auto saved = nlohmann::json::parse(read_file(file.toStdString()));
+        QCOMPARE(saved["weights_dtype"].get<std::string>(), std::string("f16"));
+        QCOMPARE(saved["positions"].size(), std::size_t(3));
+        QCOMPARE(read_topology(file.toStdString()).weights_dtype, std::optional<WeightFormat>(WeightFormat::F16));  // as the CLI reads it
+        weights->setCurrentIndex(0);                                                                                // as stored
+        w.openTopologyFrom(file);
+        QCOMPARE(weights->currentData().toString(), QString("f16"));
+        QCOMPARE(w.findChild<ModelPanel*>("modelPanel")->chosenWeightFormat(), std::optional<WeightFormat>(WeightFormat::F16));
+    }
+
     // Run, watch, export: the whole loop with real workers on loopback.
     void runsAGenerationAndShowsIt() {
         ModelSource small;

@@ -35,6 +35,8 @@
 #include <QToolBar>
 #include <QVBoxLayout>
 
+#include <nlohmann/json.hpp>
+
 #include <fstream>
 
 namespace distgpt::ui {
@@ -560,17 +562,19 @@ void MainWindow::openTopology() {
     const QString file = QFileDialog::getOpenFileName(this, "Open topology", dialogFolder("topology"), "Topology (*.json)");
     if (file.isEmpty()) return;
     rememberFolder("topology", file);
-    QFile f(file);
-    if (!f.open(QIODevice::ReadOnly)) {
-        QMessageBox::warning(this, "Open topology", "Cannot read " + file + ": " + f.errorString());
-        return;
-    }
     try {
-        document_.fromJson(QString::fromUtf8(f.readAll()), file);
+        openTopologyFrom(file);
         statusLabel_->setText("Opened " + file + " (undo with Ctrl+Z)");
     } catch (const std::exception& e) {
         QMessageBox::warning(this, "Open topology", e.what());
     }
+}
+
+void MainWindow::openTopologyFrom(const QString& file) {
+    QFile f(file);
+    if (!f.open(QIODevice::ReadOnly)) throw Error("cannot read " + file.toStdString() + ": " + f.errorString().toStdString());
+    document_.fromJson(QString::fromUtf8(f.readAll()), file);
+    if (document_.topology().weights_dtype) model_->chooseWeightFormat(document_.topology().weights_dtype);
 }
 
 void MainWindow::saveTopology() {
@@ -578,13 +582,24 @@ void MainWindow::saveTopology() {
         QFileDialog::getSaveFileName(this, "Save topology", QDir(dialogFolder("topology")).filePath("topology.json"), "Topology (*.json)");
     if (file.isEmpty()) return;
     rememberFolder("topology", file);
-    QFile f(file);
-    const QByteArray json = document_.toJson().toUtf8();
-    if (!f.open(QIODevice::WriteOnly) || f.write(json) != json.size() || !f.flush()) {
-        QMessageBox::warning(this, "Save topology", "Cannot write " + file + ": " + f.errorString());
-        return;
+    try {
+        saveTopologyTo(file);
+        statusLabel_->setText("Saved the topology to " + file + " — distgpt-cli run --topology " + file + " runs it too");
+    } catch (const std::exception& e) {
+        QMessageBox::warning(this, "Save topology", e.what());
     }
-    statusLabel_->setText("Saved the topology to " + file + " — distgpt-cli run --topology " + file + " runs it too");
+}
+
+void MainWindow::saveTopologyTo(const QString& file) const {
+    nlohmann::json doc = nlohmann::json::parse(document_.toJson().toStdString());
+    if (const auto format = model_->chosenWeightFormat())
+        doc["weights_dtype"] = weight_format_name(*format);
+    else
+        doc.erase("weights_dtype");
+    const QByteArray json = QByteArray::fromStdString(doc.dump(2));
+    QFile f(file);
+    if (!f.open(QIODevice::WriteOnly) || f.write(json) != json.size() || !f.flush())
+        throw Error("cannot write " + file.toStdString() + ": " + f.errorString().toStdString());
 }
 
 void MainWindow::exportChromeTrace(const QString& file) const { write_chrome_trace(state_.trace(), file.toStdString()); }

@@ -51,6 +51,10 @@ public:
     void exportTimeline(const QString& file) const;  // .png or .svg
     void exportCharts(const QString& folder) const;  // each chart as PNG and SVG
     void saveRun(const QString& file) const;
+    // A topology file as distgpt-cli run reads it, with the model panel's
+    // weight format; opening one sets the panel's format if the file names one.
+    void saveTopologyTo(const QString& file) const;
+    void openTopologyFrom(const QString& file);
     void replayRun(const QString& file);  // drives the views at the slow-motion speed, no worker needed
 
 public Q_SLOTS:

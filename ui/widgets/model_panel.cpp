@@ -120,7 +120,7 @@ ModelPanel::ModelPanel(QWidget* parent) : QWidget(parent) {
 
 ModelSource ModelPanel::source() const {
     ModelSource s;
-    s.weight_format = weight_format_named(weights_->currentData().toString().toStdString());
+    s.weight_format = chosenWeightFormat();
     if (random_->isChecked()) {
         s.random_shape = shape_->currentText().toStdString();
     } else if (folder_->isChecked()) {
@@ -137,6 +137,14 @@ ModelSource ModelPanel::source() const {
         throw Error("choose a model");
     }
     return s;
+}
+
+std::optional<WeightFormat> ModelPanel::chosenWeightFormat() const {
+    return weight_format_named(weights_->currentData().toString().toStdString());
+}
+
+void ModelPanel::chooseWeightFormat(std::optional<WeightFormat> format) {
+    weights_->setCurrentIndex(std::max(0, weights_->findData(format ? QString::fromStdString(weight_format_name(*format)) : QString())));
 }
 
 QRadioButton* ModelPanel::checked_demo() const {

@@ -2,6 +2,7 @@
 #include "engine/demo_model.h"
 #include "engine/model_source.h"
 
+#include <optional>
 #include <utility>
 #include <vector>
 
@@ -24,6 +25,9 @@ public:
     const ModelConfig* config() const { return valid_ ? &config_ : nullptr; }
     // How the nodes will hold the matrices: as chosen, else as the checkpoint stores them.
     WeightFormat weightFormat() const { return format_held_; }
+    // The format asked for (unset: as stored), as a topology file names it.
+    std::optional<WeightFormat> chosenWeightFormat() const;
+    void chooseWeightFormat(std::optional<WeightFormat> format);
     // Why the chosen model cannot run (empty when it can).
     QString problem() const { return problem_; }
     // A short name for titles: "demo: shakespeare-char", "gpt2-random", "random gpt2".
