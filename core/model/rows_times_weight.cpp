@@ -19,10 +19,10 @@ namespace {
 // still being loaded, before the sanitizer's runtime, and crashes.)
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__SANITIZE_THREAD__)
 #define DISTGPT_MULTIVERSION __attribute__((target_clones("avx512f", "avx2", "default")))
-#define DISTGPT_F16C_KERNEL 1
+#define DISTGPT_AVX2_16BIT_KERNEL 1
 #else
 #define DISTGPT_MULTIVERSION
-#define DISTGPT_F16C_KERNEL 0
+#define DISTGPT_AVX2_16BIT_KERNEL 0
 #endif
 
 // Input rows per pass over W: each 4-row block of W is reused from L1 for all
@@ -116,57 +116,103 @@ void dot_block_f16_portable(const float* X, int ldx, int n, const uint16_t* W, l
     dot_block<WidenF16>(X, ldx, n, W, ldw, bias, in, out, o_begin, o_end, Y);
 }
 
-#if DISTGPT_F16C_KERNEL
-// f16 through the F16C instruction (every AVX2 x86 has it): one instruction
-// widens 8 weights, where the portable steps take several and leave the
-// kernel compute-bound (3x slower here). GCC 12 does not vectorize the
-// conversion by itself, so this one is written with intrinsics.
-__attribute__((target("avx2,fma,f16c"))) inline float sum8(__m256 v) {
+#if DISTGPT_AVX2_16BIT_KERNEL
+// 16-bit weights on AVX2 (with FMA and F16C, which every AVX2 x86 has),
+// written with intrinsics. Half the bytes per weight means twice the FMAs
+// per byte read: with one accumulator per row, the FMA latency (4 rows in
+// flight, 5 cycles each) capped the kernel at half the bus. Two accumulators
+// per row, over 16 weights a step, keep 8 chains in flight. GCC 12 also
+// does not vectorize the f16 conversion by itself.
+#define DISTGPT_AVX2 __attribute__((target("avx2,fma,f16c")))
+
+DISTGPT_AVX2 inline float sum8(__m256 v) {
     const __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));  // 4 lanes
     const __m128 t = _mm_add_ps(s, _mm_movehl_ps(s, s));                                  // 2 lanes
     return _mm_cvtss_f32(_mm_add_ss(t, _mm_shuffle_ps(t, t, 1)));
 }
 
-__attribute__((target("avx2,fma,f16c"))) inline __m256 load(const uint16_t* p) {  // 8 weights as fp32
-    return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+// 8 stored weights as fp32.
+template <WeightFormat F>
+DISTGPT_AVX2 inline __m256 load8(const uint16_t* p) {
+    const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+    if constexpr (F == WeightFormat::F16) return _mm256_cvtph_ps(h);
+    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));  // bf16: the top half of an fp32
 }
 
-__attribute__((target("avx2,fma,f16c"))) void dot_block_f16c(const float* X, int ldx, int n, const uint16_t* W, long ldw, const float* bias,
-                                                             int in, int out, int o_begin, int o_end, float* Y) {
-    const int vec = in / 8 * 8;
+template <WeightFormat F>
+DISTGPT_AVX2 inline float widen1(uint16_t w) {
+    if constexpr (F == WeightFormat::F16) return _cvtsh_ss(w);
+    return bf16_to_f32(w);
+}
+
+// One weight row against one input row, in a fixed order: 16 at a time into
+// two accumulators, then 8, then one by one.
+template <WeightFormat F>
+DISTGPT_AVX2 inline float dot_row(const uint16_t* w, const float* x, int in) {
+    __m256 a = _mm256_setzero_ps(), b = a;
+    int i = 0;
+    for (; i + 16 <= in; i += 16) {
+        a = _mm256_fmadd_ps(load8<F>(w + i), _mm256_loadu_ps(x + i), a);
+        b = _mm256_fmadd_ps(load8<F>(w + i + 8), _mm256_loadu_ps(x + i + 8), b);
+    }
+    if (i + 8 <= in) {
+        a = _mm256_fmadd_ps(load8<F>(w + i), _mm256_loadu_ps(x + i), a);
+        i += 8;
+    }
+    float s = sum8(_mm256_add_ps(a, b));
+    for (; i < in; ++i) s += widen1<F>(w[i]) * x[i];
+    return s;
+}
+
+template <WeightFormat F>
+DISTGPT_AVX2 void dot_block_avx2(const float* X, int ldx, int n, const uint16_t* W, long ldw, const float* bias, int in, int out,
+                                 int o_begin, int o_end, float* Y) {
     int o = o_begin;
     for (; o + 4 <= o_end; o += 4) {
         const uint16_t* w0 = W + o * ldw;
+        const uint16_t* w1 = w0 + ldw;
+        const uint16_t* w2 = w1 + ldw;
+        const uint16_t* w3 = w2 + ldw;
         for (int r = 0; r < n; ++r) {
             const float* x = X + static_cast<long>(r) * ldx;
-            __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-            for (int i = 0; i < vec; i += 8) {
-                const __m256 xv = _mm256_loadu_ps(x + i);
-                a0 = _mm256_fmadd_ps(load(w0 + i), xv, a0);
-                a1 = _mm256_fmadd_ps(load(w0 + ldw + i), xv, a1);
-                a2 = _mm256_fmadd_ps(load(w0 + 2 * ldw + i), xv, a2);
-                a3 = _mm256_fmadd_ps(load(w0 + 3 * ldw + i), xv, a3);
+            // Four rows at once, each exactly as dot_row sums it (so a row's
+            // bits do not depend on the block it falls in).
+            __m256 a0 = _mm256_setzero_ps(), b0 = a0, a1 = a0, b1 = a0, a2 = a0, b2 = a0, a3 = a0, b3 = a0;
+            int i = 0;
+            for (; i + 16 <= in; i += 16) {
+                const __m256 xa = _mm256_loadu_ps(x + i), xb = _mm256_loadu_ps(x + i + 8);
+                a0 = _mm256_fmadd_ps(load8<F>(w0 + i), xa, a0);
+                b0 = _mm256_fmadd_ps(load8<F>(w0 + i + 8), xb, b0);
+                a1 = _mm256_fmadd_ps(load8<F>(w1 + i), xa, a1);
+                b1 = _mm256_fmadd_ps(load8<F>(w1 + i + 8), xb, b1);
+                a2 = _mm256_fmadd_ps(load8<F>(w2 + i), xa, a2);
+                b2 = _mm256_fmadd_ps(load8<F>(w2 + i + 8), xb, b2);
+                a3 = _mm256_fmadd_ps(load8<F>(w3 + i), xa, a3);
+                b3 = _mm256_fmadd_ps(load8<F>(w3 + i + 8), xb, b3);
             }
-            float acc[4] = {sum8(a0), sum8(a1), sum8(a2), sum8(a3)};
-            for (int i = vec; i < in; ++i)  // the tail, in the same order for every row
-                for (int j = 0; j < 4; ++j) acc[j] += _cvtsh_ss(w0[j * ldw + i]) * x[i];
+            if (i + 8 <= in) {
+                const __m256 xa = _mm256_loadu_ps(x + i);
+                a0 = _mm256_fmadd_ps(load8<F>(w0 + i), xa, a0);
+                a1 = _mm256_fmadd_ps(load8<F>(w1 + i), xa, a1);
+                a2 = _mm256_fmadd_ps(load8<F>(w2 + i), xa, a2);
+                a3 = _mm256_fmadd_ps(load8<F>(w3 + i), xa, a3);
+                i += 8;
+            }
+            float acc[4] = {sum8(_mm256_add_ps(a0, b0)), sum8(_mm256_add_ps(a1, b1)), sum8(_mm256_add_ps(a2, b2)),
+                            sum8(_mm256_add_ps(a3, b3))};
+            const uint16_t* rows[4] = {w0, w1, w2, w3};
+            for (; i < in; ++i)
+                for (int j = 0; j < 4; ++j) acc[j] += widen1<F>(rows[j][i]) * x[i];
             float* y = Y + static_cast<long>(r) * out + o;
             for (int j = 0; j < 4; ++j) y[j] = acc[j] + (bias ? bias[o + j] : 0.0f);
         }
     }
     for (; o < o_end; ++o)
-        for (int r = 0; r < n; ++r) {
-            const float* x = X + static_cast<long>(r) * ldx;
-            const uint16_t* w = W + o * ldw;
-            __m256 a = _mm256_setzero_ps();
-            for (int i = 0; i < vec; i += 8) a = _mm256_fmadd_ps(load(w + i), _mm256_loadu_ps(x + i), a);
-            float s = sum8(a);
-            for (int i = vec; i < in; ++i) s += _cvtsh_ss(w[i]) * x[i];
-            Y[static_cast<long>(r) * out + o] = s + (bias ? bias[o] : 0.0f);
-        }
+        for (int r = 0; r < n; ++r)
+            Y[static_cast<long>(r) * out + o] = dot_row<F>(W + o * ldw, X + static_cast<long>(r) * ldx, in) + (bias ? bias[o] : 0.0f);
 }
 
-bool has_f16c() {
+bool has_avx2_fma_f16c() {
     static const bool yes = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
     return yes;
 }
@@ -176,10 +222,17 @@ void dot_block_of(const float* X, int ldx, int n, WeightRows W, const float* bia
     switch (W.format) {
         case WeightFormat::F32: return dot_block_f32(X, ldx, n, static_cast<const float*>(W.data), W.ld, bias, in, out, o_begin, o_end, Y);
         case WeightFormat::BF16:
+#if DISTGPT_AVX2_16BIT_KERNEL
+            if (has_avx2_fma_f16c())
+                return dot_block_avx2<WeightFormat::BF16>(X, ldx, n, static_cast<const uint16_t*>(W.data), W.ld, bias, in, out, o_begin,
+                                                          o_end, Y);
+#endif
             return dot_block_bf16(X, ldx, n, static_cast<const uint16_t*>(W.data), W.ld, bias, in, out, o_begin, o_end, Y);
         case WeightFormat::F16:
-#if DISTGPT_F16C_KERNEL
-            if (has_f16c()) return dot_block_f16c(X, ldx, n, static_cast<const uint16_t*>(W.data), W.ld, bias, in, out, o_begin, o_end, Y);
+#if DISTGPT_AVX2_16BIT_KERNEL
+            if (has_avx2_fma_f16c())
+                return dot_block_avx2<WeightFormat::F16>(X, ldx, n, static_cast<const uint16_t*>(W.data), W.ld, bias, in, out, o_begin,
+                                                         o_end, Y);
 #endif
             return dot_block_f16_portable(X, ldx, n, static_cast<const uint16_t*>(W.data), W.ld, bias, in, out, o_begin, o_end, Y);
     }
