@@ -232,7 +232,8 @@ private Q_SLOTS:
         QTest::addColumn<QString>("expected");
         QTest::newRow("missing folder") << QStringList{"generate", "--model", "/no/such/model", "--prompt", "x"}
                                         << "/no/such/model: no such model folder";
-        QTest::newRow("two models") << QStringList{"generate", "--model", "/x", "--random-init", "tiny", "--prompt", "x"} << "not both";
+        QTest::newRow("two models") << QStringList{"generate", "--model", "/x", "--random-init", "tiny", "--prompt", "x"}
+                                    << "give one of --model, --demo and --random-init";
         QTest::newRow("prompt too long") << QStringList{"generate", "--random-init", "tiny", "--prompt", QString(200, 'x')}
                                          << "prompt 1 has 200 tokens; the context holds 128";
         QTest::newRow("unknown shape") << QStringList{"inspect", "--random-init", "gpt5"} << "unknown model shape 'gpt5'";
