@@ -32,21 +32,12 @@ int run(const EvalArgs& a) {
     std::string text = buffer.str();
     if (a.from < 0 || a.from >= 1) throw Error("--from must be in [0, 1)");
     if (auto bad = utf8::first_invalid(text)) throw Error(a.text_file + " is not valid UTF-8 at byte " + std::to_string(*bad));
-    auto characters_in = [](std::string_view s) {
-        std::size_t n = 0;
-        for (std::size_t i = 0; i < s.size(); i += utf8::char_length(s, i)) ++n;
-        return n;
-    };
-    if (a.from > 0) {  // by characters, as train holds out its last 10%
-        const auto skip = static_cast<std::size_t>(static_cast<double>(characters_in(text)) * a.from);
-        std::size_t at = 0;
-        for (std::size_t c = 0; c < skip; ++c) at += utf8::char_length(text, at);
-        text.erase(0, at);
-    }
+    if (a.from > 0)  // by characters, as train holds out its last 10%
+        text.erase(0, utf8::char_offset(text, static_cast<std::size_t>(static_cast<double>(utf8::char_count(text)) * a.from)));
     const auto ids = model.tokenizer->encode_prompt(text);
     // Every token but the first is predicted: the loss per character covers the characters they spell,
     // so models with different vocabularies compare.
-    const std::size_t predicted_chars = characters_in(text) - characters_in(model.tokenizer->decode(std::span(ids).first(1)));
+    const std::size_t predicted_chars = utf8::char_count(text) - utf8::char_count(model.tokenizer->decode(std::span(ids).first(1)));
     const int context = a.context > 0 ? a.context : model.config.n_positions;
     LocalEngine engine(model, a.threads, 1, context);
     const auto t0 = std::chrono::steady_clock::now();

@@ -40,9 +40,8 @@ int run(const InspectArgs& a) {
         stored_dtypes[std::string(dtype_name(v.dtype))] += v.numel();
         if (t.layer == 0) stored_layer0 += static_cast<int64_t>(v.nbytes);
     }
-    const double held = bytes_per_weight(m.weight_format);
-    const auto held_layer = static_cast<int64_t>(static_cast<double>(c.params_per_layer()) * held);
-    const auto held_total = static_cast<int64_t>(static_cast<double>(c.parameter_count()) * held);
+    const int64_t held_layer = bytes_of_weights(c.params_per_layer(), m.weight_format);
+    const int64_t held_total = bytes_of_weights(c.parameter_count(), m.weight_format);
     const std::string format = weight_format_name(m.weight_format);
     nlohmann::json j = {
         {"model", m.description},

@@ -1,9 +1,9 @@
 #include "cli/commands.h"
 #include "cli/model_options.h"
 #include "tokenizer/bpe_trainer.h"
-#include "train/trainer.h"
 #include "tokenizer/tokenizer.h"
 #include "tokenizer/utf8.h"
+#include "train/trainer.h"
 #include "util/error.h"
 
 #include <filesystem>
@@ -25,15 +25,15 @@ int run(const TrainTokenizerArgs& a) {
     std::stringstream buffer;
     buffer << in.rdbuf();
     // Learn from the part `train` trains on, so its held-out loss is measured on text the vocabulary never saw.
-    const std::string text = buffer.str().substr(0, held_out_start(buffer.str()));
+    std::string text = buffer.str();
+    text.resize(held_out_start(text));
     const nlohmann::json tokenizer = train_byte_level_bpe(text, a.vocab_size);
     std::filesystem::create_directories(a.out);
     std::ofstream(a.out / "tokenizer.json") << tokenizer.dump() << "\n";
     std::ofstream(a.out / "tokenizer_config.json") << byte_level_bpe_config().dump(2) << "\n";
     // Read back as any model folder's tokenizer is, and say what it does to the text.
     const auto tok = load_tokenizer(a.out);
-    std::size_t chars = 0;
-    for (std::size_t i = 0; i < text.size(); i += utf8::char_length(text, i)) ++chars;
+    const std::size_t chars = utf8::char_count(text);
     const std::size_t tokens = tok->encode(text).size();
     std::cout << "learned " << tokenizer["model"]["merges"].size() << " merges: " << tok->size() << " tokens; the training part's " << chars
               << " characters are " << tokens << " tokens (" << static_cast<double>(chars) / std::max<std::size_t>(1, tokens)

@@ -218,23 +218,23 @@ bool has_avx2_fma_f16c() {
 }
 #endif
 
+// A 16-bit format: the AVX2 kernel where the CPU has it, else the portable one.
+template <WeightFormat F>
+void dot_block_16bit(const float* X, int ldx, int n, const uint16_t* W, long ldw, const float* bias, int in, int out, int o_begin,
+                     int o_end, float* Y) {
+#if DISTGPT_AVX2_16BIT_KERNEL
+    if (has_avx2_fma_f16c()) return dot_block_avx2<F>(X, ldx, n, W, ldw, bias, in, out, o_begin, o_end, Y);
+#endif
+    if constexpr (F == WeightFormat::BF16) return dot_block_bf16(X, ldx, n, W, ldw, bias, in, out, o_begin, o_end, Y);
+    return dot_block_f16_portable(X, ldx, n, W, ldw, bias, in, out, o_begin, o_end, Y);
+}
+
 void dot_block_of(const float* X, int ldx, int n, WeightRows W, const float* bias, int in, int out, int o_begin, int o_end, float* Y) {
+    const auto* halves = static_cast<const uint16_t*>(W.data);
     switch (W.format) {
         case WeightFormat::F32: return dot_block_f32(X, ldx, n, static_cast<const float*>(W.data), W.ld, bias, in, out, o_begin, o_end, Y);
-        case WeightFormat::BF16:
-#if DISTGPT_AVX2_16BIT_KERNEL
-            if (has_avx2_fma_f16c())
-                return dot_block_avx2<WeightFormat::BF16>(X, ldx, n, static_cast<const uint16_t*>(W.data), W.ld, bias, in, out, o_begin,
-                                                          o_end, Y);
-#endif
-            return dot_block_bf16(X, ldx, n, static_cast<const uint16_t*>(W.data), W.ld, bias, in, out, o_begin, o_end, Y);
-        case WeightFormat::F16:
-#if DISTGPT_AVX2_16BIT_KERNEL
-            if (has_avx2_fma_f16c())
-                return dot_block_avx2<WeightFormat::F16>(X, ldx, n, static_cast<const uint16_t*>(W.data), W.ld, bias, in, out, o_begin,
-                                                         o_end, Y);
-#endif
-            return dot_block_f16_portable(X, ldx, n, static_cast<const uint16_t*>(W.data), W.ld, bias, in, out, o_begin, o_end, Y);
+        case WeightFormat::BF16: return dot_block_16bit<WeightFormat::BF16>(X, ldx, n, halves, W.ld, bias, in, out, o_begin, o_end, Y);
+        case WeightFormat::F16: return dot_block_16bit<WeightFormat::F16>(X, ldx, n, halves, W.ld, bias, in, out, o_begin, o_end, Y);
     }
 }
 

@@ -25,15 +25,6 @@ at::ScalarType scalar_type(const TensorView& v) {
     }
 }
 
-at::ScalarType scalar_type(WeightFormat format) {
-    switch (format) {
-        case WeightFormat::F32: return at::kFloat;
-        case WeightFormat::BF16: return at::kBFloat16;
-        case WeightFormat::F16: return at::kHalf;
-    }
-    return at::kFloat;
-}
-
 // Decode streams every weight once per token; in huge pages it runs ~10%
 // faster here (docs/performance.md).
 at::Tensor empty_weight(at::IntArrayRef sizes, at::ScalarType type) {
@@ -52,7 +43,7 @@ at::Tensor empty_weight(at::IntArrayRef sizes, at::ScalarType type) {
 class ShardReader {
 public:
     ShardReader(const TensorSource& source, const ModelConfig& config, const ShardSpec& shard, WeightFormat format)
-        : source_(source), layout_(config, source), shard_(shard), matrix_type_(scalar_type(format)) {}
+        : source_(source), layout_(config, source), shard_(shard), matrix_type_(scalar_type_of(format)) {}
 
     bool has(TensorRole role, int layer = -1) const { return layout_.find(role, layer) != nullptr; }
 
@@ -136,9 +127,13 @@ int64_t StageWeights::bytes() const {
     return n;
 }
 
-WeightFormat StageWeights::format() const {
-    if (!layers.empty()) return weight_format_of(layers.front().qkv_w);
-    return weight_format_of(head_w.defined() ? head_w : wte);
+at::ScalarType scalar_type_of(WeightFormat format) {
+    switch (format) {
+        case WeightFormat::F32: return at::kFloat;
+        case WeightFormat::BF16: return at::kBFloat16;
+        case WeightFormat::F16: return at::kHalf;
+    }
+    return at::kFloat;
 }
 
 WeightFormat weight_format_of(const at::Tensor& matrix) {

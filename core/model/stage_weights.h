@@ -39,10 +39,11 @@ struct StageWeights {
     at::Tensor head_w;                      // [V, C]  with the head: wte itself when tied
 
     int64_t bytes() const;
-    WeightFormat format() const;  // of its matrices
 };
 
+// A matrix's format from its libtorch type, and back.
 WeightFormat weight_format_of(const at::Tensor& matrix);
+at::ScalarType scalar_type_of(WeightFormat format);
 
 // Reads exactly the tensors `shard` owns from `source`, its matrices converted
 // to `format` (fp32 → 16-bit rounds to nearest even) and the rest to fp32,

@@ -50,7 +50,7 @@ NodeMemory shard_memory(const ModelConfig& c, const ShardSpec& shard, int slots,
     const int64_t tied_table = c.tied_head && shard.head && !shard.embedding ? int64_t(c.vocab_size) * c.n_embd : 0;
     const int64_t params = layers * c.params_per_layer() / k * held + (shard.embedding ? c.embedding_params() : 0) +
                            (shard.head ? c.head_params() + tied_table : 0);
-    m.weights = static_cast<int64_t>(static_cast<double>(params) * bytes_per_weight(format));
+    m.weights = bytes_of_weights(params, format);
     m.kv_cache = 2LL * layers * slots * context * c.kv_width() / k * held * 4;
     m.runtime = kRuntimeBytes;
     return m;

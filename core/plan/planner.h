@@ -25,9 +25,8 @@ struct NodeMemory {
 };
 
 // The one estimate of what a shard holds, used by the planner and by the
-// worker that loads it: its weights in `format` (the embedding's table on
-// the first stage, the tied head on the last; norms and biases, a few
-// thousandths of a model, counted at the same size), the KV cache for
+// worker that loads it: its weights in `format` (bytes_of_weights; the
+// embedding's table on the first stage, the tied head on the last), the KV cache for
 // `slots` sequences of `context` tokens, and the runtime every worker carries.
 NodeMemory shard_memory(const ModelConfig& config, const ShardSpec& shard, int slots, int context, WeightFormat format = WeightFormat::F32);
 

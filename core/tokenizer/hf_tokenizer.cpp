@@ -416,8 +416,8 @@ void HfTokenizer::encode_word(const std::string& word, std::vector<int>& out) co
     std::vector<int> ids;
     std::string whole;
     for (const auto& s : symbols) whole += s;
-    if (const auto it = vocab_.find(whole); ignore_merges_ && it != vocab_.end()) {
-        ids.push_back(it->second);
+    if (const auto as_one = vocab_.find(whole); ignore_merges_ && as_one != vocab_.end()) {
+        ids.push_back(as_one->second);
     } else {
         // A character the vocabulary lacks becomes its UTF-8 bytes' <0xNN> tokens.
         std::vector<std::string> known;

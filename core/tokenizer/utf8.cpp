@@ -59,6 +59,18 @@ std::size_t char_length(std::string_view text, std::size_t i) {
     return n == 0 ? 1 : n;
 }
 
+std::size_t char_count(std::string_view text) {
+    std::size_t n = 0;
+    for (std::size_t i = 0; i < text.size(); i += char_length(text, i)) ++n;
+    return n;
+}
+
+std::size_t char_offset(std::string_view text, std::size_t n) {
+    std::size_t i = 0;
+    for (; i < text.size() && n > 0; --n) i += char_length(text, i);
+    return i;
+}
+
 char32_t code_point(std::string_view text, std::size_t i) {
     const std::size_t n = char_length(text, i);
     const auto b0 = static_cast<unsigned char>(text[i]);

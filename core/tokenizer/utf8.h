@@ -19,6 +19,11 @@ std::size_t complete_prefix(std::string_view bytes);
 // Length in bytes of the code point starting at text[i] (text is valid UTF-8).
 std::size_t char_length(std::string_view text, std::size_t i);
 
+// Characters in `text`, and the byte where its character number `n` starts
+// (text is valid UTF-8; past the end: text.size()).
+std::size_t char_count(std::string_view text);
+std::size_t char_offset(std::string_view text, std::size_t n);
+
 // The code point starting at text[i] (text is valid UTF-8).
 char32_t code_point(std::string_view text, std::size_t i);
 std::string encode(char32_t code_point);

@@ -61,7 +61,7 @@ at::Tensor rotate(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& 
 // returning the mean cross-entropy.
 at::Tensor loss_of(const Params& P, const ModelConfig& c, const at::Tensor& idx, const at::Tensor& targets, double dropout = 0) {
     const CheckpointLayout layout(c);
-    // nanoGPT's places: the embedding, the attention weights, each branch before it joins the residual.
+    // Where nanoGPT drops: the embedding, and each branch before it joins the residual (not the attention weights here).
     auto drop = [&](const at::Tensor& t) { return dropout > 0 ? at::dropout(t, dropout, true) : t; };
     using R = TensorRole;
     const int64_t B = idx.size(0), T = idx.size(1), C = c.n_embd, H = c.n_head, KV = c.kv_heads(), D = c.head_dim();
@@ -306,12 +306,7 @@ struct TokenSplit {
 std::size_t held_out_start(const std::string& text) {
     if (auto bad = utf8::first_invalid(text))
         throw Error("the training text is not valid UTF-8 at byte " + std::to_string(*bad) + "; convert it to UTF-8 first");
-    std::size_t chars = 0;
-    for (std::size_t i = 0; i < text.size(); i += utf8::char_length(text, i)) ++chars;
-    const std::size_t split_char = chars * 9 / 10;
-    std::size_t byte = 0;
-    for (std::size_t c = 0; c < split_char; ++c) byte += utf8::char_length(text, byte);
-    return byte;
+    return utf8::char_offset(text, utf8::char_count(text) * 9 / 10);
 }
 
 namespace {
@@ -321,7 +316,7 @@ TokenSplit split_tokens(const Tokenizer& tokenizer, const std::string& text) {
     TokenSplit s;
     for (int id : tokenizer.encode(std::string_view(text).substr(0, split_byte))) s.train.push_back(id);
     for (int id : tokenizer.encode(std::string_view(text).substr(split_byte))) s.val.push_back(id);
-    for (std::size_t i = split_byte; i < text.size(); i += utf8::char_length(text, i)) ++s.val_chars;
+    s.val_chars = utf8::char_count(std::string_view(text).substr(split_byte));
     return s;
 }
 

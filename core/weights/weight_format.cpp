@@ -21,6 +21,10 @@ std::optional<WeightFormat> weight_format_named(const std::string& name) {
 
 double bytes_per_weight(WeightFormat format) { return format == WeightFormat::F32 ? 4.0 : 2.0; }
 
+int64_t bytes_of_weights(int64_t parameters, WeightFormat format) {
+    return static_cast<int64_t>(static_cast<double>(parameters) * bytes_per_weight(format));
+}
+
 WeightFormat weight_format_of(DType stored) {
     switch (stored) {
         case DType::BF16: return WeightFormat::BF16;

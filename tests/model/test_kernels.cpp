@@ -3,6 +3,7 @@
 // 32 rows), column blocks as tensor parallelism takes them, and each row's
 // bits independent of the rows beside it.
 #include "model/rows_times_weight.h"
+#include "model/stage_weights.h"
 #include "support/expect_error.h"
 #include "weights/half_float.h"
 
@@ -19,10 +20,6 @@ using namespace distgpt;
 
 namespace {
 
-at::ScalarType scalar_type(WeightFormat f) {
-    return f == WeightFormat::BF16 ? at::kBFloat16 : f == WeightFormat::F16 ? at::kHalf : at::kFloat;
-}
-
 struct Case {
     at::Tensor x;  // [n, ldx] fp32
     at::Tensor w;  // [out, ldw] in the format
@@ -30,7 +27,7 @@ struct Case {
 
 Case random_case(WeightFormat f, int n, int ldx, int out, int ldw, uint64_t seed) {
     at::manual_seed(seed);
-    return {at::randn({n, ldx}), at::randn({out, ldw}).to(scalar_type(f))};
+    return {at::randn({n, ldx}), at::randn({out, ldw}).to(scalar_type_of(f))};
 }
 
 }  // namespace

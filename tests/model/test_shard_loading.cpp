@@ -157,9 +157,9 @@ private Q_SLOTS:
         QFETCH(int, dtype);
         QFETCH(int, ranks);
         QFETCH(int, held);
-        const ModelConfig config = shape.isEmpty() ? this->config : model_preset(shape.toStdString());
+        const ModelConfig shaped = shape.isEmpty() ? this->config : model_preset(shape.toStdString());
         QTemporaryDir dir;
-        write_random_model(path_of(dir), config, 5);
+        write_random_model(path_of(dir), shaped, 5);
         if (dtype != static_cast<int>(at::kFloat))
             rewrite_checkpoint(
                 path_of(dir), [](const std::string& n) { return n; }, static_cast<at::ScalarType>(dtype));
@@ -169,7 +169,7 @@ private Q_SLOTS:
             cut_here.tp_ranks = held;
             BufferTensorSource sliced;
             int64_t sent = 0;
-            for (const auto& t : CheckpointLayout(config).shard(1, 3, false, true)) {
+            for (const auto& t : CheckpointLayout(shaped).shard(1, 3, false, true)) {
                 if (rank > 0 && t.cut == TensorParallelCut::RankZeroOnly) continue;
                 const TensorView v = whole.get(t.name);
                 const TensorSlice slice = slice_for_ranks(v, t.cut, rank, held, ranks);
@@ -178,8 +178,8 @@ private Q_SLOTS:
             }
             ShardSpec cut_before = cut_here;
             cut_before.sliced_source = true;
-            const StageWeights a = load_stage_weights(whole, config, cut_here);
-            const StageWeights b = load_stage_weights(sliced, config, cut_before);
+            const StageWeights a = load_stage_weights(whole, shaped, cut_here);
+            const StageWeights b = load_stage_weights(sliced, shaped, cut_before);
             QCOMPARE(a.bytes(), b.bytes());
             if (dtype == static_cast<int>(at::kFloat)) QCOMPARE(sent, a.bytes());  // exactly the shard, nothing more
             QCOMPARE(a.layers.size(), b.layers.size());

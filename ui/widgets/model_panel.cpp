@@ -95,8 +95,9 @@ ModelPanel::ModelPanel(QWidget* parent) : QWidget(parent) {
     const QString kind = settings.value("model/kind", "demo").toString();
     const auto saved_demo = demo_named(settings.value("model/demo").toString().toStdString()).value_or(DemoModel::ShakespeareChar);
     QRadioButton* start = kind == "folder" ? folder_ : random_;
-    for (const auto& [d, button] : demos_)
-        if (kind == "demo" && button->isEnabled() && (d == saved_demo || start == random_)) start = button;
+    if (kind == "demo")  // the demo chosen last, else the first one found
+        for (const auto& [d, button] : demos_)
+            if (button->isEnabled() && (d == saved_demo || start == random_)) start = button;
     start->setChecked(true);
 
     connect(browse, &QPushButton::clicked, this, [this] {
@@ -127,14 +128,11 @@ ModelSource ModelPanel::source() const {
         if (path_->text().isEmpty()) throw Error("choose a model folder");
         s.dir = path_->text().toStdString();
     } else {
-        for (const auto& [d, button] : demos_)
-            if (button->isChecked()) {
-                const auto found = find_demo_model(d);
-                if (!found) throw Error("the bundled demo model " + demo_name(d) + " was not found");
-                s.dir = *found;
-                return s;
-            }
-        throw Error("choose a model");
+        const auto demo = checked_demo();
+        if (!demo) throw Error("choose a model");
+        const auto found = find_demo_model(*demo);
+        if (!found) throw Error("the bundled demo model " + demo_name(*demo) + " was not found");
+        s.dir = *found;
     }
     return s;
 }
@@ -147,17 +145,16 @@ void ModelPanel::chooseWeightFormat(std::optional<WeightFormat> format) {
     weights_->setCurrentIndex(std::max(0, weights_->findData(format ? QString::fromStdString(weight_format_name(*format)) : QString())));
 }
 
-QRadioButton* ModelPanel::checked_demo() const {
+std::optional<DemoModel> ModelPanel::checked_demo() const {
     for (const auto& [d, button] : demos_)
-        if (button->isChecked()) return button;
-    return nullptr;
+        if (button->isChecked()) return d;
+    return std::nullopt;
 }
 
 void ModelPanel::inspect() {
     QSettings settings;
     settings.setValue("model/kind", random_->isChecked() ? "random" : folder_->isChecked() ? "folder" : "demo");
-    for (const auto& [d, button] : demos_)
-        if (button->isChecked()) settings.setValue("model/demo", QString::fromStdString(demo_name(d)));
+    if (const auto demo = checked_demo()) settings.setValue("model/demo", QString::fromStdString(demo_name(*demo)));
     settings.setValue("model/path", path_->text());
     settings.setValue("model/shape", shape_->currentText());
     settings.setValue("model/weights", weights_->currentData().toString());
@@ -178,7 +175,7 @@ void ModelPanel::inspect() {
                            .arg(title_.toHtmlEscaped())
                            .arg(QString::fromStdString(m.config.model_type + " · " + m.config.summary()).toHtmlEscaped())
                            .arg(m.config.parameter_count() / 1e6, 0, 'f', 2)
-                           .arg(m.config.parameter_count() * bytes_per_weight(m.weight_format) / double(1 << 20), 0, 'f', 0)
+                           .arg(bytes_of_weights(m.config.parameter_count(), m.weight_format) / double(1 << 20), 0, 'f', 0)
                            .arg(QString::fromStdString(m.tokenizer->kind()))
                            .arg(m.tokenizer->size())
                            .arg(QString::fromStdString(weight_format_name(m.weight_format))));

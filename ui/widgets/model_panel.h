@@ -38,7 +38,7 @@ Q_SIGNALS:
 
 private:
     void inspect();
-    QRadioButton* checked_demo() const;  // null when no demo is chosen
+    std::optional<DemoModel> checked_demo() const;
     std::vector<std::pair<DemoModel, QRadioButton*>> demos_;
     QRadioButton *folder_, *random_;
     QLineEdit* path_;

@@ -24,6 +24,10 @@ proto::WeightAck ShardSetup::receive(const proto::WeightChunk& c, const void* by
 }
 
 ShardModel ShardSetup::open(const proto::Configure& c) {
+    const auto formats = weight_formats();
+    if (std::find(formats.begin(), formats.end(), c.weight_format) == formats.end())
+        throw Error("configure: unknown weight format " + std::to_string(static_cast<int>(c.weight_format)) +
+                    ": run the same distgpt version everywhere");
     ShardModel model;
     switch (c.weights) {
         case proto::ShardWeights::Disk: {
@@ -46,10 +50,6 @@ ShardModel ShardSetup::open(const proto::Configure& c) {
             throw Error("configure: unknown weights source " + std::to_string(static_cast<int>(c.weights)) +
                         ": run the same distgpt version everywhere");
     }
-    const auto formats = weight_formats();
-    if (std::find(formats.begin(), formats.end(), c.weight_format) == formats.end())
-        throw Error("configure: unknown weight format " + std::to_string(static_cast<int>(c.weight_format)) +
-                    ": run the same distgpt version everywhere");
     check_memory(model.config, c);
     model.weights = model.owned ? model.owned.get() : received_.get();
     return model;
