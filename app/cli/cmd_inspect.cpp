@@ -1,5 +1,6 @@
 #include "cli/commands.h"
 #include "cli/model_options.h"
+#include "weights/quantized_tensors.h"
 #include "weights/checkpoint_layout.h"
 
 #include <nlohmann/json.hpp>
@@ -35,10 +36,12 @@ int run(const InspectArgs& a) {
     // Stored bytes per layer, in the checkpoint's own dtypes; in memory, in the format the nodes hold.
     std::map<std::string, int64_t> stored_dtypes;
     int64_t stored_layer0 = 0;
+    const auto* quantized = dynamic_cast<const QuantizedTensors*>(m.weights.get());
     for (const auto& t : layout.tensors()) {
         const TensorView v = m.weights->header(t.name);
-        stored_dtypes[std::string(dtype_name(v.dtype))] += v.numel();
-        if (t.layer == 0) stored_layer0 += static_cast<int64_t>(v.nbytes);
+        const auto blocks = quantized ? quantized->block_format_of(t.name) : std::nullopt;  // read as F32, stored as blocks
+        stored_dtypes[blocks ? weight_format_name(*blocks) : std::string(dtype_name(v.dtype))] += v.numel();
+        if (t.layer == 0) stored_layer0 += blocks ? bytes_of_weights(v.numel(), *blocks) : static_cast<int64_t>(v.nbytes);
     }
     const int64_t held_layer = bytes_of_weights(c.params_per_layer(), m.weight_format);
     const int64_t held_total = bytes_of_weights(c.parameter_count(), m.weight_format);

@@ -13,6 +13,7 @@ int main(int argc, char** argv) {
     distgpt::cli::add_eval(app, exit_code);
     distgpt::cli::add_inspect(app, exit_code);
     distgpt::cli::add_save(app, exit_code);
+    distgpt::cli::add_quantize(app, exit_code);
     distgpt::cli::add_bench(app, exit_code);
     distgpt::cli::add_train(app, exit_code);
     distgpt::cli::add_train_tokenizer(app, exit_code);

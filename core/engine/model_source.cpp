@@ -9,6 +9,7 @@
 #include "tokenizer/byte_level_bpe.h"
 #include "util/error.h"
 #include "weights/checkpoint_layout.h"
+#include "weights/quantized_tensors.h"
 #include "weights/safetensors.h"
 
 namespace distgpt {
@@ -70,15 +71,17 @@ OpenedModel open_model(const ModelSource& source) {
     m.config = read_model_config(source.dir);
     add_generation_config(source.dir, m.config);
     m.tokenizer = load_tokenizer(source.dir);
-    m.weights = std::make_unique<SafetensorsCheckpoint>(source.dir);
+    auto weights = std::make_unique<QuantizedTensors>(std::make_unique<SafetensorsCheckpoint>(source.dir), m.config);
     if (m.tokenizer->id_limit() > m.config.vocab_size)
         throw Error(source.dir.string() + ": tokenizer has ids up to " + std::to_string(m.tokenizer->id_limit() - 1) +
                     " but config.json's vocab_size is " + std::to_string(m.config.vocab_size));
     m.description = source.dir.string();
-    // A bf16 checkpoint stays bf16: no fp32 copy unless asked for.
-    const CheckpointLayout layout(m.config, *m.weights);
+    // A bf16 checkpoint stays bf16, a q4 one q4: no fp32 copy unless asked for.
+    const CheckpointLayout layout(m.config, *weights);
     const std::string table = layout.find(TensorRole::TokenEmbedding)->name;
-    m.weight_format = source.weight_format.value_or(weight_format_of(m.weights->header(table).dtype));
+    const WeightFormat stored = weights->block_format_of(table).value_or(weight_format_of(weights->header(table).dtype));
+    m.weight_format = source.weight_format.value_or(stored);
+    m.weights = std::move(weights);
     return m;
 }
 

@@ -1,10 +1,13 @@
 #include "model/rows_times_weight.h"
 
+#include "weights/block_quant.h"
 #include "weights/half_float.h"
 
 #include <algorithm>
 #include <bit>
+#include <cmath>
 #include <cstdint>
+#include <vector>
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
@@ -19,10 +22,10 @@ namespace {
 // still being loaded, before the sanitizer's runtime, and crashes.)
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__SANITIZE_THREAD__)
 #define DISTGPT_MULTIVERSION __attribute__((target_clones("avx512f", "avx2", "default")))
-#define DISTGPT_AVX2_16BIT_KERNEL 1
+#define DISTGPT_AVX2_KERNELS 1
 #else
 #define DISTGPT_MULTIVERSION
-#define DISTGPT_AVX2_16BIT_KERNEL 0
+#define DISTGPT_AVX2_KERNELS 0
 #endif
 
 // Input rows per pass over W: each 4-row block of W is reused from L1 for all
@@ -116,7 +119,7 @@ void dot_block_f16_portable(const float* X, int ldx, int n, const uint16_t* W, l
     dot_block<WidenF16>(X, ldx, n, W, ldw, bias, in, out, o_begin, o_end, Y);
 }
 
-#if DISTGPT_AVX2_16BIT_KERNEL
+#if DISTGPT_AVX2_KERNELS
 // 16-bit weights on AVX2 (with FMA and F16C, which every AVX2 x86 has),
 // written with intrinsics. Half the bytes per weight means twice the FMAs
 // per byte read: with one accumulator per row, the FMA latency (4 rows in
@@ -218,11 +221,160 @@ bool has_avx2_fma_f16c() {
 }
 #endif
 
+// ---- Block formats (q8, q4) ----
+
+// The input rows rounded to 8-bit blocks: row r's block b is the 32 int8 at
+// codes[(r·blocks + b)·32], worth codes·scale[r·blocks + b]. A row's blocks
+// depend only on that row.
+struct InputBlocks {
+    int blocks = 0;
+    std::vector<int8_t> codes;
+    std::vector<float> scales;
+};
+
+InputBlocks input_blocks(const float* X, int ldx, int n, int in) {
+    InputBlocks q;
+    q.blocks = (in + kQuantBlock - 1) / kQuantBlock;
+    q.codes.assign(static_cast<std::size_t>(n) * q.blocks * kQuantBlock, 0);
+    q.scales.assign(static_cast<std::size_t>(n) * q.blocks, 0.0f);
+    for (int r = 0; r < n; ++r)
+        for (int b = 0; b < q.blocks; ++b) {
+            const float* x = X + static_cast<long>(r) * ldx + b * kQuantBlock;
+            const int len = std::min(kQuantBlock, in - b * kQuantBlock);
+            float absmax = 0;
+            for (int i = 0; i < len; ++i) absmax = std::max(absmax, std::fabs(x[i]));
+            if (absmax == 0) continue;
+            const float inverse = 127.0f / absmax;
+            int8_t* code = q.codes.data() + (static_cast<std::size_t>(r) * q.blocks + b) * kQuantBlock;
+            for (int i = 0; i < len; ++i) code[i] = static_cast<int8_t>(std::nearbyint(x[i] * inverse));
+            q.scales[static_cast<std::size_t>(r) * q.blocks + b] = absmax / 127.0f;
+        }
+    return q;
+}
+
+// Weight j of a block as its integer.
+template <WeightFormat F>
+DISTGPT_INLINE int block_weight(const uint8_t* block, int j) {
+    if constexpr (F == WeightFormat::Q8) return static_cast<int8_t>(block[j]);
+    return static_cast<int>(j < kQuantBlock / 2 ? block[j] & 0xf : block[j - kQuantBlock / 2] >> 4) - 8;
+}
+
+template <WeightFormat F>
+constexpr int kBlockBytes = F == WeightFormat::Q8 ? kQuantBlock : kQuantBlock / 2;
+
+// One weight row against one input row, block by block in order.
+template <WeightFormat F>
+DISTGPT_INLINE float dot_blocks(const uint8_t* __restrict w, const uint16_t* __restrict dw, const int8_t* __restrict x,
+                                const float* __restrict dx, int blocks) {
+    float s = 0;
+    for (int b = 0; b < blocks; ++b) {
+        int sum = 0;
+        const uint8_t* wb = w + b * kBlockBytes<F>;
+        const int8_t* xb = x + b * kQuantBlock;
+        for (int j = 0; j < kQuantBlock; ++j) sum += block_weight<F>(wb, j) * xb[j];
+        s += f16_to_f32(dw[b]) * dx[b] * static_cast<float>(sum);
+    }
+    return s;
+}
+
+template <WeightFormat F>
+DISTGPT_INLINE void dot_block_quant_portable(const InputBlocks& X, int n, WeightRows W, const float* bias, int out, int o_begin, int o_end,
+                                             float* Y) {
+    const auto* codes = static_cast<const uint8_t*>(W.data);
+    for (int o = o_begin; o < o_end; ++o)
+        for (int r = 0; r < n; ++r) {
+            const std::size_t x0 = static_cast<std::size_t>(r) * X.blocks;
+            Y[static_cast<long>(r) * out + o] = dot_blocks<F>(codes + o * W.ld * kBlockBytes<F>, W.scales + o * W.ld,
+                                                              X.codes.data() + x0 * kQuantBlock, X.scales.data() + x0, X.blocks) +
+                                                (bias ? bias[o] : 0.0f);
+        }
+}
+
+DISTGPT_MULTIVERSION
+void dot_block_q8_portable(const InputBlocks& X, int n, WeightRows W, const float* bias, int out, int o_begin, int o_end, float* Y) {
+    dot_block_quant_portable<WeightFormat::Q8>(X, n, W, bias, out, o_begin, o_end, Y);
+}
+
+DISTGPT_MULTIVERSION
+void dot_block_q4_portable(const InputBlocks& X, int n, WeightRows W, const float* bias, int out, int o_begin, int o_end, float* Y) {
+    dot_block_quant_portable<WeightFormat::Q4>(X, n, W, bias, out, o_begin, o_end, Y);
+}
+
+#if DISTGPT_AVX2_KERNELS
+// A block's 32 weights as int8.
+template <WeightFormat F>
+DISTGPT_AVX2 inline __m256i load_block(const uint8_t* p) {
+    if constexpr (F == WeightFormat::Q8) return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+    const __m128i packed = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+    const __m128i low = _mm_set1_epi8(0xf);
+    const __m128i first = _mm_and_si128(packed, low), second = _mm_and_si128(_mm_srli_epi16(packed, 4), low);
+    return _mm256_sub_epi8(_mm256_set_m128i(second, first), _mm256_set1_epi8(8));
+}
+
+// The 32 products of two int8 blocks, summed exactly into 8 int32 lanes
+// (|w| ≤ 127 and |x| ≤ 127, so the pairwise int16 sums cannot saturate).
+DISTGPT_AVX2 inline __m256i dot_i8(__m256i w, __m256i x) {
+    const __m256i pairs = _mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(x, w));
+    return _mm256_madd_epi16(pairs, _mm256_set1_epi16(1));
+}
+
+// Rows four at a time, each summed exactly as the one-row tail sums it: per
+// block, its integer sum in 8 lanes times the two scales into 8 fp32
+// accumulators, added across lanes at the end.
+template <WeightFormat F>
+DISTGPT_AVX2 void dot_block_quant_avx2(const InputBlocks& X, int n, WeightRows W, const float* bias, int out, int o_begin, int o_end,
+                                       float* Y) {
+    const auto* codes = static_cast<const uint8_t*>(W.data);
+    const long row_bytes = W.ld * kBlockBytes<F>;
+    int o = o_begin;
+    for (; o + 4 <= o_end; o += 4) {
+        const uint8_t* w = codes + o * row_bytes;
+        const uint16_t* dw = W.scales + o * W.ld;
+        for (int r = 0; r < n; ++r) {
+            const int8_t* x = X.codes.data() + static_cast<std::size_t>(r) * X.blocks * kQuantBlock;
+            const float* dx = X.scales.data() + static_cast<std::size_t>(r) * X.blocks;
+            __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+            for (int b = 0; b < X.blocks; ++b) {
+                const __m256i xb = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + b * kQuantBlock));
+                for (int j = 0; j < 4; ++j) {
+                    const __m256i p = dot_i8(load_block<F>(w + j * row_bytes + b * kBlockBytes<F>), xb);
+                    const __m256 d = _mm256_set1_ps(_cvtsh_ss(dw[j * W.ld + b]) * dx[b]);
+                    acc[j] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(p), acc[j]);
+                }
+            }
+            float* y = Y + static_cast<long>(r) * out + o;
+            for (int j = 0; j < 4; ++j) y[j] = sum8(acc[j]) + (bias ? bias[o + j] : 0.0f);
+        }
+    }
+    for (; o < o_end; ++o)
+        for (int r = 0; r < n; ++r) {
+            const int8_t* x = X.codes.data() + static_cast<std::size_t>(r) * X.blocks * kQuantBlock;
+            const float* dx = X.scales.data() + static_cast<std::size_t>(r) * X.blocks;
+            __m256 acc = _mm256_setzero_ps();
+            for (int b = 0; b < X.blocks; ++b) {
+                const __m256i xb = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + b * kQuantBlock));
+                const __m256i p = dot_i8(load_block<F>(codes + o * row_bytes + b * kBlockBytes<F>), xb);
+                acc = _mm256_fmadd_ps(_mm256_set1_ps(_cvtsh_ss(W.scales[o * W.ld + b]) * dx[b]), _mm256_cvtepi32_ps(p), acc);
+            }
+            Y[static_cast<long>(r) * out + o] = sum8(acc) + (bias ? bias[o] : 0.0f);
+        }
+}
+#endif
+
+template <WeightFormat F>
+void dot_block_quant(const InputBlocks& X, int n, WeightRows W, const float* bias, int out, int o_begin, int o_end, float* Y) {
+#if DISTGPT_AVX2_KERNELS
+    if (has_avx2_fma_f16c()) return dot_block_quant_avx2<F>(X, n, W, bias, out, o_begin, o_end, Y);
+#endif
+    if constexpr (F == WeightFormat::Q8) return dot_block_q8_portable(X, n, W, bias, out, o_begin, o_end, Y);
+    return dot_block_q4_portable(X, n, W, bias, out, o_begin, o_end, Y);
+}
+
 // A 16-bit format: the AVX2 kernel where the CPU has it, else the portable one.
 template <WeightFormat F>
 void dot_block_16bit(const float* X, int ldx, int n, const uint16_t* W, long ldw, const float* bias, int in, int out, int o_begin,
                      int o_end, float* Y) {
-#if DISTGPT_AVX2_16BIT_KERNEL
+#if DISTGPT_AVX2_KERNELS
     if (has_avx2_fma_f16c()) return dot_block_avx2<F>(X, ldx, n, W, ldw, bias, in, out, o_begin, o_end, Y);
 #endif
     if constexpr (F == WeightFormat::BF16) return dot_block_bf16(X, ldx, n, W, ldw, bias, in, out, o_begin, o_end, Y);
@@ -232,6 +384,8 @@ void dot_block_16bit(const float* X, int ldx, int n, const uint16_t* W, long ldw
 void dot_block_of(const float* X, int ldx, int n, WeightRows W, const float* bias, int in, int out, int o_begin, int o_end, float* Y) {
     const auto* halves = static_cast<const uint16_t*>(W.data);
     switch (W.format) {
+        case WeightFormat::Q8:
+        case WeightFormat::Q4: break;  // rows_times_weight rounds the inputs first
         case WeightFormat::F32: return dot_block_f32(X, ldx, n, static_cast<const float*>(W.data), W.ld, bias, in, out, o_begin, o_end, Y);
         case WeightFormat::BF16: return dot_block_16bit<WeightFormat::BF16>(X, ldx, n, halves, W.ld, bias, in, out, o_begin, o_end, Y);
         case WeightFormat::F16: return dot_block_16bit<WeightFormat::F16>(X, ldx, n, halves, W.ld, bias, in, out, o_begin, o_end, Y);
@@ -242,6 +396,11 @@ void dot_block_of(const float* X, int ldx, int n, WeightRows W, const float* bia
 
 WeightRows WeightRows::columns_from(long first) const {
     const auto* bytes = static_cast<const std::byte*>(data);
+    if (is_block_format(format)) {
+        const long block = first / kQuantBlock;
+        const long block_bytes = format == WeightFormat::Q8 ? kQuantBlock : kQuantBlock / 2;
+        return {bytes + block * block_bytes, format, ld, scales + block};
+    }
     return {bytes + first * static_cast<long>(bytes_per_weight(format)), format, ld};
 }
 
@@ -259,10 +418,17 @@ void rows_times_weight(const float* X, int ldx, int n, WeightRows W, const float
         // A multiple of 4, so 4-row blocks sit at the same rows for any thread count.
         const int chunk = (std::max(16, out / (std::max(1, threads) * 16)) + 3) / 4 * 4;
         const int chunks = (out + chunk - 1) / chunk;
+        const bool blocks = is_block_format(W.format);
+        const InputBlocks xq = blocks ? input_blocks(x, ldx, rows, in) : InputBlocks{};
 #pragma omp parallel for num_threads(std::max(1, threads)) schedule(dynamic, 1)
         for (int c = 0; c < chunks; ++c) {
             const int begin = c * chunk, end = std::min(out, (c + 1) * chunk);
-            dot_block_of(x, ldx, rows, W, bias, in, out, begin, end, y);
+            if (W.format == WeightFormat::Q8)
+                dot_block_quant<WeightFormat::Q8>(xq, rows, W, bias, out, begin, end, y);
+            else if (W.format == WeightFormat::Q4)
+                dot_block_quant<WeightFormat::Q4>(xq, rows, W, bias, out, begin, end, y);
+            else
+                dot_block_of(x, ldx, rows, W, bias, in, out, begin, end, y);
         }
     }
 }

@@ -5,13 +5,18 @@
 
 namespace distgpt {
 
-// A matrix's rows as a stage holds them: row o starts at element o·ld of
-// `data`, in `format`.
+// A matrix's rows as a stage holds them, in `format`. fp32 and 16-bit: row
+// o starts at element o·ld of `data`. q8 and q4 (weights/block_quant.h): `ld`
+// counts blocks; row o's codes start at block o·ld of `data` and its fp16
+// scales at element o·ld of `scales`.
 struct WeightRows {
     const void* data;
     WeightFormat format = WeightFormat::F32;
     long ld = 0;
-    WeightRows columns_from(long first) const;  // the same rows, starting at column `first`
+    const uint16_t* scales = nullptr;  // block formats only
+    // The same rows, starting at column `first` (in a block format, where a
+    // block starts).
+    WeightRows columns_from(long first) const;
 };
 
 // Y[n, out] = X[n, in] · W[out, in]ᵀ (+ bias[out]), for the few rows of a

@@ -9,7 +9,6 @@
 
 #include <ATen/Parallel.h>
 #include <ATen/ops/bmm.h>
-#include <ATen/ops/embedding.h>
 #include <ATen/ops/empty.h>
 #include <ATen/ops/from_blob.h>
 #include <ATen/ops/gelu.h>
@@ -26,9 +25,6 @@
 
 namespace distgpt {
 namespace {
-
-// A matrix as the kernel reads it.
-WeightRows rows_of(const at::Tensor& w) { return {w.data_ptr(), weight_format_of(w), static_cast<long>(w.size(1))}; }
 
 at::Tensor tensor_of(std::vector<int64_t>& values) {
     return at::from_blob(values.data(), {static_cast<int64_t>(values.size())}, at::TensorOptions().dtype(at::kLong));
@@ -100,12 +96,12 @@ at::Tensor Stage::embed(const at::Tensor& ids, std::span<const Segment> segments
     for (int64_t i = 0; i < ids.size(0); ++i)
         if (id[i] < 0 || id[i] >= vocab)
             throw Error("token id " + std::to_string(id[i]) + " is outside the model's vocabulary of " + std::to_string(vocab));
-    at::Tensor x = at::embedding(w_.wte, ids).to(at::kFloat);  // [N, C]
+    at::Tensor x = w_.wte.rows_as_float(ids);                  // [N, C]
     if (w_.config.positions() == Positions::Rotary) return x;  // positions turn q and k in attention instead
     std::vector<int64_t> positions;
     for (const auto& s : segments)
         for (int p = s.pos; p < s.pos + s.len; ++p) positions.push_back(p);
-    return x.add_(at::embedding(w_.wpe, tensor_of(positions)).to(at::kFloat));  // [N, C]
+    return x.add_(w_.wpe.rows_as_float(tensor_of(positions)));  // [N, C]
 }
 
 at::Tensor Stage::norm(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b) const {
@@ -214,16 +210,16 @@ at::Tensor Stage::attend(int l, at::Tensor qkv, std::span<const Segment> segment
 // An output projection split by rows (Megatron): one partial [N, C] per
 // rank held, each over that rank's share of the inputs, rank 0's with the
 // bias. A rank's partial has the same bits on whichever node computes it.
-std::vector<at::Tensor> Stage::row_parallel(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b) const {
+std::vector<at::Tensor> Stage::row_parallel(const at::Tensor& x, const HeldMatrix& w, const at::Tensor& b) const {
     const int ranks = w_.shard.tp_ranks;
     const at::Tensor xc = x.contiguous();
-    const int64_t n = xc.size(0), out = w.size(0), in = w.size(1), share = in / ranks;
+    const int64_t n = xc.size(0), out = w.rows(), in = w.columns, share = in / ranks;
     std::vector<at::Tensor> partials;
     for (int i = 0; i < ranks; ++i) {
         at::Tensor y = at::empty({n, out});  // [N, C]
         const float* bias = i == 0 && b.defined() ? b.data_ptr<float>() : nullptr;
-        rows_times_weight(xc.data_ptr<float>() + i * share, static_cast<int>(in), static_cast<int>(n), rows_of(w).columns_from(i * share),
-                          bias, static_cast<int>(out), static_cast<int>(share), y.data_ptr<float>(), threads_);
+        rows_times_weight(xc.data_ptr<float>() + i * share, static_cast<int>(in), static_cast<int>(n), w.segment(i), bias,
+                          static_cast<int>(out), static_cast<int>(share), y.data_ptr<float>(), threads_);
         partials.push_back(std::move(y));
     }
     return partials;
@@ -231,11 +227,11 @@ std::vector<at::Tensor> Stage::row_parallel(const at::Tensor& x, const at::Tenso
 
 // Not BLAS: its results for a row change with the rows beside it, and a
 // sequence must compute the same bits however it is batched.
-at::Tensor Stage::linear(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b) const {
-    const int64_t n = x.size(0), out = w.size(0), in = w.size(1);
+at::Tensor Stage::linear(const at::Tensor& x, const HeldMatrix& w, const at::Tensor& b) const {
+    const int64_t n = x.size(0), out = w.rows(), in = w.columns;
     const at::Tensor xc = x.contiguous();
     at::Tensor y = at::empty({n, out});  // [n, out]
-    rows_times_weight(xc.data_ptr<float>(), static_cast<int>(in), static_cast<int>(n), rows_of(w),
+    rows_times_weight(xc.data_ptr<float>(), static_cast<int>(in), static_cast<int>(n), w.weight_rows(),
                       b.defined() ? b.data_ptr<float>() : nullptr, static_cast<int>(out), static_cast<int>(in), y.data_ptr<float>(),
                       threads_);
     return y;

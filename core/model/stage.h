@@ -64,8 +64,8 @@ private:
     at::Tensor attend(int layer, at::Tensor qkv, std::span<const Segment> segments);
     at::Tensor norm(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b) const;
     at::Tensor activate(at::Tensor u) const;
-    at::Tensor linear(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b) const;
-    std::vector<at::Tensor> row_parallel(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b) const;
+    at::Tensor linear(const at::Tensor& x, const HeldMatrix& w, const at::Tensor& b) const;
+    std::vector<at::Tensor> row_parallel(const at::Tensor& x, const HeldMatrix& w, const at::Tensor& b) const;
     at::Tensor reduce(const std::vector<at::Tensor>& partials) const;
     at::Tensor head(const at::Tensor& x, std::span<const Segment> segments, LogitRows rows);
     void check(const at::Tensor& input, std::span<const Segment> segments) const;

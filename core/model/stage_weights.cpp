@@ -2,14 +2,12 @@
 #include "model/stage_weights.h"
 
 #include "util/error.h"
-#include "util/huge_pages.h"
 #include "weights/checkpoint_layout.h"
+#include "weights/block_quant.h"
 #include "weights/tensor_parallel_slice.h"
 
 #include <ATen/ops/empty.h>
 #include <ATen/ops/from_blob.h>
-
-#include <cstdlib>
 
 namespace distgpt {
 namespace {
@@ -25,35 +23,32 @@ at::ScalarType scalar_type(const TensorView& v) {
     }
 }
 
-// Decode streams every weight once per token; in huge pages it runs ~10%
-// faster here (docs/performance.md).
-at::Tensor empty_weight(at::IntArrayRef sizes, at::ScalarType type) {
-    int64_t numel = 1;
-    for (int64_t d : sizes) numel *= d;
-    const std::size_t bytes = static_cast<std::size_t>(numel) * at::elementSize(type);
-    if (bytes < (1u << 20)) return at::empty(sizes, at::TensorOptions().dtype(type));
-    void* p = allocate_streamed(bytes);
-    if (!p) throw Error("out of memory allocating " + std::to_string(bytes >> 20) + " MiB of weights");
-    return at::from_blob(
-        p, sizes, [](void* q) { std::free(q); }, at::TensorOptions().dtype(type));
-}
-
 // Takes a shard's part of each stored tensor, in [out, in] rows: matrices in
 // the chosen format, everything else (norms, biases, positions) in fp32.
 class ShardReader {
 public:
     ShardReader(const TensorSource& source, const ModelConfig& config, const ShardSpec& shard, WeightFormat format)
-        : source_(source), layout_(config, source), shard_(shard), matrix_type_(scalar_type_of(format)) {}
+        : source_(source), layout_(config, source), shard_(shard), format_(format) {}
 
     bool has(TensorRole role, int layer = -1) const { return layout_.find(role, layer) != nullptr; }
 
-    // One tensor: this shard's slice of it (a streamed source holds just that).
-    at::Tensor take(TensorRole role, int layer = -1) const { return rows_of({role}, layer); }
+    // One tensor: this shard's slice of it (a streamed source holds just that), in fp32.
+    at::Tensor take(TensorRole role, int layer = -1) const { return rows_of({role}, layer, at::kFloat); }
+    HeldMatrix matrix(TensorRole role, int layer = -1) const { return matrix_of({role}, layer); }
 
-    // Several tensors' slices stacked along their first (output) dimension,
-    // matrices in the stage's format, the rest in fp32.
-    at::Tensor rows_of(std::initializer_list<TensorRole> roles, int layer) const {
-        const at::ScalarType type_held = held_as_matrix(*roles.begin()) ? matrix_type_ : at::kFloat;
+    // Several matrices' slices stacked along their first (output) dimension,
+    // in the stage's format; a row-parallel one in a segment per rank held.
+    HeldMatrix matrix_of(std::initializer_list<TensorRole> roles, int layer) const {
+        const TensorRole role = *roles.begin();
+        const int segments = split_by_input_columns(role) ? shard_.tp_ranks : 1;
+        if (is_block_format(format_)) return hold_matrix(rows_of(roles, layer, at::kFloat), format_, segments);
+        at::Tensor values = rows_of(roles, layer, scalar_type_of(format_));
+        const int64_t columns = values.size(1);
+        return {std::move(values), at::Tensor(), format_, columns, segments};
+    }
+
+    // Several tensors' slices stacked along their first (output) dimension, as `type_held`.
+    at::Tensor rows_of(std::initializer_list<TensorRole> roles, int layer, at::ScalarType type_held) const {
         std::vector<at::Tensor> parts;  // views of the stored bytes, or of slices
         std::vector<TensorView> views;
         std::vector<TensorSlice> slices;
@@ -108,7 +103,7 @@ private:
     const TensorSource& source_;
     CheckpointLayout layout_;
     ShardSpec shard_;
-    at::ScalarType matrix_type_;
+    WeightFormat format_;
 };
 
 }  // namespace
@@ -118,30 +113,15 @@ int64_t StageWeights::bytes() const {
     auto add = [&](const at::Tensor& t) {
         if (t.defined()) n += t.numel() * static_cast<int64_t>(t.element_size());
     };
-    for (const auto* t : {&wte, &wpe, &final_norm_w, &final_norm_b}) add(*t);
-    if (head_w.defined() && !(wte.defined() && head_w.is_same(wte))) add(head_w);
-    for (const auto& l : layers)
-        for (const auto* t : {&l.attn_norm_w, &l.attn_norm_b, &l.qkv_w, &l.qkv_b, &l.attn_out_w, &l.attn_out_b, &l.mlp_norm_w,
-                              &l.mlp_norm_b, &l.up_w, &l.up_b, &l.down_w, &l.down_b})
+    n += wte.bytes() + wpe.bytes();
+    for (const auto* t : {&final_norm_w, &final_norm_b}) add(*t);
+    if (head_w.defined() && !(wte.defined() && head_w.is_same(wte))) n += head_w.bytes();
+    for (const auto& l : layers) {
+        for (const auto* t : {&l.attn_norm_w, &l.attn_norm_b, &l.qkv_b, &l.attn_out_b, &l.mlp_norm_w, &l.mlp_norm_b, &l.up_b, &l.down_b})
             add(*t);
+        for (const auto* m : {&l.qkv_w, &l.attn_out_w, &l.up_w, &l.down_w}) n += m->bytes();
+    }
     return n;
-}
-
-at::ScalarType scalar_type_of(WeightFormat format) {
-    switch (format) {
-        case WeightFormat::F32: return at::kFloat;
-        case WeightFormat::BF16: return at::kBFloat16;
-        case WeightFormat::F16: return at::kHalf;
-    }
-    return at::kFloat;
-}
-
-WeightFormat weight_format_of(const at::Tensor& matrix) {
-    switch (matrix.scalar_type()) {
-        case at::kBFloat16: return WeightFormat::BF16;
-        case at::kHalf: return WeightFormat::F16;
-        default: return WeightFormat::F32;
-    }
 }
 
 StageWeights load_stage_weights(const TensorSource& source, const ModelConfig& config, const ShardSpec& shard, WeightFormat format) {
@@ -154,30 +134,31 @@ StageWeights load_stage_weights(const TensorSource& source, const ModelConfig& c
     w.config = config;
     w.shard = shard;
     const bool tied = !read.has(R::Head);
-    if (shard.embedding || (shard.head && tied)) w.wte = read.take(R::TokenEmbedding);
-    if (shard.embedding && config.positions() == Positions::Learned) w.wpe = read.take(R::PositionEmbedding);
+    if (shard.embedding || (shard.head && tied)) w.wte = read.matrix(R::TokenEmbedding);
+    if (shard.embedding && config.positions() == Positions::Learned) w.wpe = read.matrix(R::PositionEmbedding);
     if (shard.head) {
         w.final_norm_w = read.take(R::FinalNorm);
         w.final_norm_b = optional(R::FinalNormBias, -1);
-        w.head_w = tied ? w.wte : read.take(R::Head);
+        w.head_w = tied ? w.wte : read.matrix(R::Head);
     }
     const bool fused_qkv = read.has(R::Qkv, shard.layer_begin);
     for (int i = shard.layer_begin; i < shard.layer_end; ++i) {
         LayerWeights l;
         l.attn_norm_w = read.take(R::AttnNorm, i);
         l.attn_norm_b = optional(R::AttnNormBias, i);
-        l.qkv_w = fused_qkv ? read.take(R::Qkv, i) : read.rows_of({R::Q, R::K, R::V}, i);
+        l.qkv_w = fused_qkv ? read.matrix(R::Qkv, i) : read.matrix_of({R::Q, R::K, R::V}, i);
         if (fused_qkv)
             l.qkv_b = read.take(R::QkvBias, i);
         else if (read.has(R::QBias, i))
-            l.qkv_b = read.rows_of({R::QBias, R::KBias, R::VBias}, i);
-        l.attn_out_w = read.take(R::AttnOut, i);
+            l.qkv_b = read.rows_of({R::QBias, R::KBias, R::VBias}, i, at::kFloat);
+        l.attn_out_w = read.matrix(R::AttnOut, i);
         if (shard.holds_rank_zero()) l.attn_out_b = optional(R::AttnOutBias, i);
         l.mlp_norm_w = read.take(R::MlpNorm, i);
         l.mlp_norm_b = optional(R::MlpNormBias, i);
-        l.up_w = config.gated_mlp() ? read.rows_of({R::Gate, R::Up}, i) : read.take(R::Up, i);
-        if (read.has(R::UpBias, i)) l.up_b = config.gated_mlp() ? read.rows_of({R::GateBias, R::UpBias}, i) : read.take(R::UpBias, i);
-        l.down_w = read.take(R::Down, i);
+        l.up_w = config.gated_mlp() ? read.matrix_of({R::Gate, R::Up}, i) : read.matrix(R::Up, i);
+        if (read.has(R::UpBias, i))
+            l.up_b = config.gated_mlp() ? read.rows_of({R::GateBias, R::UpBias}, i, at::kFloat) : read.take(R::UpBias, i);
+        l.down_w = read.matrix(R::Down, i);
         if (shard.holds_rank_zero()) l.down_b = optional(R::DownBias, i);
         w.layers.push_back(std::move(l));
     }

@@ -91,7 +91,7 @@ Topology parse_topology(const std::string& text, const std::string& origin) {
         if (j.contains("weights_dtype")) {
             const std::string dtype = j["weights_dtype"].get<std::string>();
             t.weights_dtype = weight_format_named(dtype);
-            if (!t.weights_dtype) throw Error(origin + ": weights_dtype '" + dtype + "' is not f32, bf16 or f16");
+            if (!t.weights_dtype) throw Error(origin + ": weights_dtype '" + dtype + "' is not f32, bf16, f16, q8 or q4");
         }
         if (!j.contains("nodes") || !j["nodes"].is_array() || j["nodes"].empty())
             throw Error(origin + ": needs a non-empty \"nodes\" array");

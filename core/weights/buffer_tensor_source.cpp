@@ -14,7 +14,9 @@ void BufferTensorSource::add_chunk(const std::string& name, DType dtype, const s
             throw Error("weight chunk for '" + name + "': impossible shape");
         numel *= static_cast<uint64_t>(d);
     }
-    if (!is_weight_dtype(dtype) || numel * dtype_size(dtype) != total)
+    // Floats, or a block format's codes (I8, U8) beside their F16 scales.
+    const bool carried = is_weight_dtype(dtype) || dtype == DType::I8 || dtype == DType::U8;
+    if (!carried || numel * dtype_size(dtype) != total)
         throw Error("weight chunk for '" + name + "': " + std::to_string(total) + " bytes do not match its dtype and shape");
     if (offset > total || size > total - offset) throw Error("weight chunk for '" + name + "' lies outside the tensor");
     auto& held = tensors_[name];

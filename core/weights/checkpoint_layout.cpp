@@ -147,6 +147,8 @@ std::vector<CheckpointTensor> CheckpointLayout::shard(int layer_begin, int layer
     return out;
 }
 
+bool split_by_input_columns(TensorRole role) { return role == TensorRole::AttnOut || role == TensorRole::Down; }
+
 bool held_as_matrix(TensorRole role) {
     using R = TensorRole;
     switch (role) {

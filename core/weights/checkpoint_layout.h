@@ -43,6 +43,9 @@ enum class TensorRole {
 // The tensors a stage holds in its weight format (WeightFormat): the
 // matrices and the embedding tables. Norms and biases stay fp32.
 bool held_as_matrix(TensorRole role);
+// The matrices tensor parallelism splits by their input columns (Megatron's
+// row-parallel output projections): each rank computes a partial sum.
+bool split_by_input_columns(TensorRole role);
 
 // How a role's tensor starts in a fresh model: norms' weights at 1, biases
 // at 0, others N(0, 0.02), the projections into the residual stream scaled

@@ -1,34 +1,74 @@
 #include "weights/hf_model_writer.h"
 
 #include "util/error.h"
+#include "weights/block_quant.h"
 #include "weights/checkpoint_layout.h"
+#include "weights/half_float.h"
+#include "weights/quantized_tensors.h"
 #include "weights/safetensors_writer.h"
 
+#include <nlohmann/json.hpp>
+
+#include <fstream>
+
 namespace distgpt {
+namespace {
+
+const char* torch_dtype_name(DType dtype) { return dtype == DType::BF16 ? "bfloat16" : dtype == DType::F16 ? "float16" : "float32"; }
+
+}  // namespace
 
 void write_hf_model_folder(const std::filesystem::path& dir, const ModelConfig& config, const TensorSource& weights,
-                           const Tokenizer& tokenizer) {
+                           const Tokenizer& tokenizer, std::optional<WeightFormat> matrices) {
     std::filesystem::create_directories(dir);
     const CheckpointLayout in(config, weights), out(config);
+    const bool blocks = matrices && is_block_format(*matrices);
+    auto converted = [&](const CheckpointTensor& t) { return matrices && held_as_matrix(t.role); };
     std::vector<TensorHeader> headers;
+    DType float_dtype = DType::F32;  // what config.json's torch_dtype names
     for (std::size_t i = 0; i < out.tensors().size(); ++i) {
-        const TensorView v = weights.header(in.tensors()[i].name);
-        if (!is_weight_dtype(v.dtype) || v.shape != in.tensors()[i].shape)
+        const CheckpointTensor& t = in.tensors()[i];
+        const TensorView v = weights.header(t.name);
+        if (!is_weight_dtype(v.dtype) || v.shape != t.shape)
             throw Error(weights.describe() + ": tensor '" + v.name + "' is " + std::string(dtype_name(v.dtype)) + " " + v.shape_string() +
                         "; the writer expects F32, F16 or BF16 in the config's shape");
-        headers.push_back({out.tensors()[i].name, v.dtype, out.tensors()[i].shape});
+        const std::string& name = out.tensors()[i].name;
+        if (converted(t) && blocks) {
+            const int64_t rows = t.in_out ? t.shape[1] : t.shape[0], columns = t.in_out ? t.shape[0] : t.shape[1];
+            const BlockLayout layout{*matrices, columns, 1};
+            headers.push_back({name, storage_dtype(*matrices), {rows, layout.code_bytes_per_row()}});
+            headers.push_back({scale_name(name), DType::F16, {rows, layout.blocks_per_row()}});
+            continue;
+        }
+        const DType dtype = converted(t) ? storage_dtype(*matrices) : v.dtype;
+        if (i == 0) float_dtype = dtype;
+        headers.push_back({name, dtype, t.shape});
     }
     SafetensorsWriter writer(dir / "model.safetensors", headers, {{"format", "pt"}});
     for (const auto& t : in.tensors()) {
         const TensorView view = weights.get(t.name);
-        writer.write(view.data, view.nbytes);
+        if (converted(t) && blocks) {
+            const QuantizedTensor q = quantize_tensor(view, t.in_out, *matrices, 1);
+            writer.write(q.codes.data(), q.codes.size());
+            writer.write(q.scales.data(), q.scales.size() * 2);
+        } else if (converted(t) && storage_dtype(*matrices) != view.dtype) {
+            const auto bytes = convert_floats({view.data, view.nbytes}, view.dtype, storage_dtype(*matrices));
+            writer.write(bytes.data(), bytes.size());
+        } else {
+            writer.write(view.data, view.nbytes);
+        }
         weights.release(view);
     }
     writer.finish();
     ModelConfig written = config;  // config.json names the dtype the file holds
-    const DType dtype = headers.empty() ? DType::F32 : headers[0].dtype;
-    written.torch_dtype = dtype == DType::BF16 ? "bfloat16" : dtype == DType::F16 ? "float16" : "float32";
+    written.torch_dtype = torch_dtype_name(blocks ? DType::F32 : float_dtype);
     write_model_config(dir, written);
+    if (blocks) {  // HF tools refuse a quantization method they do not know, as they should
+        auto j = nlohmann::json::parse(model_config_json(written));
+        j["quantization_config"] = {
+            {"quant_method", "distgpt-blocks"}, {"format", weight_format_name(*matrices)}, {"block_size", kQuantBlock}};
+        std::ofstream(dir / "config.json") << j.dump(2) << "\n";
+    }
     tokenizer.save(dir);
 }
 

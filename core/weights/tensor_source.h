@@ -3,6 +3,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -15,7 +16,8 @@ struct TensorView {
     std::vector<int64_t> shape;
     const std::byte* data = nullptr;
     std::size_t nbytes = 0;
-    std::string origin;  // the file it came from, for error messages
+    std::string origin;                                   // the file it came from, for error messages
+    std::shared_ptr<const std::vector<std::byte>> owned;  // the bytes, when made for the view (a dequantized matrix)
 
     int64_t numel() const;
     std::string shape_string() const;  // "[768, 2304]"

@@ -131,6 +131,28 @@ private Q_SLOTS:
         QCOMPARE(info["tokenizer"]["kind"].get<std::string>(), std::string("gpt2-bpe"));
     }
 
+    // quantize writes a folder that loads in its format: a q4 LLaMA demo is
+    // under a seventh of the fp32 file, loads as q4 (held as stored), and the
+    // same blocks give the same tokens as quantizing on load.
+    void aQuantizedFolderRunsAsItsFormat() {
+        const auto dir = path_of(work) / "llama-q4";
+        const Run made = cli({"quantize", "--demo", "shakespeare-llama", "--dtype", "q4", "--out", q(dir)});
+        QVERIFY2(made.exit_code == 0, made.err.c_str());
+        QVERIFY(made.out.find("in q4") != std::string::npos);
+        const auto fp32_bytes =
+            std::filesystem::file_size(std::filesystem::path(DISTGPT_RESOURCES "/models/shakespeare-llama/model.safetensors"));
+        QVERIFY(std::filesystem::file_size(dir / "model.safetensors") < fp32_bytes / 7);
+        const auto info = cli({"inspect", "--model", q(dir), "--json"}).json();
+        QCOMPARE(info["weights_dtype"].get<std::string>(), std::string("q4"));
+        const QStringList gen = {"--prompt", "ROMEO:", "--max-new-tokens", "40", "--temperature", "0", "--ignore-eos", "--json"};
+        const Run from_folder = cli(QStringList{"generate", "--model", q(dir)} + gen);
+        const Run on_load = cli(QStringList{"generate", "--demo", "shakespeare-llama", "--weights-dtype", "q4"} + gen);
+        QVERIFY2(from_folder.exit_code == 0, from_folder.err.c_str());
+        const auto ids = from_folder.json()["generated_ids"].get<std::vector<int>>();
+        QCOMPARE(ids, on_load.json()["generated_ids"].get<std::vector<int>>());
+        QCOMPARE(ids.size(), size_t(40));
+    }
+
     // A LLaMA-family shape by name, or by any model's config.json, runs on
     // real workers as in one process, and saves as a folder that inspect
     // describes: family, grouped-query ratio, rope.
@@ -262,6 +284,9 @@ private Q_SLOTS:
             << QStringList{"bench", "faults", "--strategy", "ring"} << "--strategy: Check ring value in";
         QTest::newRow("fault bench, hybrid of 3")
             << QStringList{"bench", "faults", "--strategy", "hybrid", "--nodes", "3"} << "needs a multiple of 2 --nodes";
+        QTest::newRow("quantize to an unknown format")
+            << QStringList{"quantize", "--random-init", "tiny", "--dtype", "q3", "--out", "/tmp/x"}
+            << "--dtype: q3 not in {f32,bf16,f16,q8,q4}";
         QTest::newRow("missing eval file") << QStringList{"eval", "--random-init", "tiny", "--text", "/no/file.txt"}
                                            << "cannot open text file /no/file.txt";
     }

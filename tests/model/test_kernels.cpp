@@ -3,7 +3,8 @@
 // 32 rows), column blocks as tensor parallelism takes them, and each row's
 // bits independent of the rows beside it.
 #include "model/rows_times_weight.h"
-#include "model/stage_weights.h"
+#include "model/held_matrix.h"
+#include "weights/block_quant.h"
 #include "support/expect_error.h"
 #include "weights/half_float.h"
 
@@ -43,6 +44,7 @@ private Q_SLOTS:
         QTest::addColumn<int>("in");
         QTest::addColumn<int>("first");  // column where the block starts (a tensor-parallel share)
         for (WeightFormat f : weight_formats()) {
+            if (is_block_format(f)) continue;  // below
             const std::string name = weight_format_name(f);
             auto row = [&](const char* what, int n, int out, int in, int first) {
                 QTest::newRow((name + ", " + what).c_str()) << int(f) << n << out << in << first;
@@ -76,6 +78,101 @@ private Q_SLOTS:
         QVERIFY2(err < 1e-4 * std::sqrt(double(in)) * 4, qPrintable(QString("max error %1").arg(err)));
     }
 
+    // q8 and q4: each segment of a matrix (a tensor-parallel rank's share of
+    // its columns) in blocks of its own, against the weights it stands for.
+    // The inputs are rounded to 8-bit blocks too: the error is that rounding's.
+    void blockFormatsMatchAPlainReference_data() {
+        QTest::addColumn<int>("format");
+        QTest::addColumn<int>("n");
+        QTest::addColumn<int>("out");
+        QTest::addColumn<int>("in");        // columns of a segment
+        QTest::addColumn<int>("segments");  // the matrix holds this many
+        QTest::addColumn<int>("segment");   // the one multiplied
+        for (WeightFormat f : {WeightFormat::Q8, WeightFormat::Q4}) {
+            const std::string name = weight_format_name(f);
+            auto row = [&](const char* what, int n, int out, int in, int segments, int segment) {
+                QTest::newRow((name + ", " + what).c_str()) << int(f) << n << out << in << segments << segment;
+            };
+            row("one row, whole blocks", 1, 64, 128, 1, 0);
+            row("tails of a block and of 4 rows", 3, 37, 45, 1, 0);
+            row("one column", 2, 5, 1, 1, 0);
+            row("33 rows: two passes", 33, 12, 96, 1, 0);
+            row("second of two segments", 4, 20, 64, 2, 1);
+            row("third of three odd segments", 2, 9, 13, 3, 2);
+        }
+    }
+    void blockFormatsMatchAPlainReference() {
+        QFETCH(int, format);
+        QFETCH(int, n);
+        QFETCH(int, out);
+        QFETCH(int, in);
+        QFETCH(int, segments);
+        QFETCH(int, segment);
+        const auto f = static_cast<WeightFormat>(format);
+        at::manual_seed(7);
+        const at::Tensor x = at::randn({n, in * segments}), bias = at::randn({out});
+        const HeldMatrix w = hold_matrix(at::randn({out, in * segments}), f, segments);
+        at::Tensor y = at::empty({n, out});
+        rows_times_weight(x.data_ptr<float>() + segment * in, in * segments, n, w.segment(segment), bias.data_ptr<float>(), out, in,
+                          y.data_ptr<float>(), 2);
+        const at::Tensor xs = x.narrow(1, segment * in, in).to(at::kDouble), ws = w.to_float().narrow(1, segment * in, in).to(at::kDouble);
+        const at::Tensor want = at::matmul(xs, ws.t()) + bias.to(at::kDouble);  // [n, out]
+        // An input is off by at most half its block's step (absmax/254).
+        const at::Tensor bound = at::matmul(xs.abs().amax(1, true).expand({n, in}) / 254, ws.abs().t());  // [n, out]
+        const double excess = ((y.to(at::kDouble) - want).abs() - bound - 1e-4).max().item<double>();
+        QVERIFY2(excess <= 0, qPrintable(QString("error beyond the input rounding's bound by %1").arg(excess)));
+        // Inputs that 8 bits hold exactly (integers, each block's largest 127): the sums are exact.
+        at::Tensor xi = at::randint(-126, 127, {n, in * segments}).to(at::kFloat);
+        for (int s = 0; s < segments; ++s)  // the first input of every block of every segment
+            for (int b = 0; b < in; b += kQuantBlock) xi.select(1, s * in + b).fill_(127);
+        rows_times_weight(xi.data_ptr<float>() + segment * in, in * segments, n, w.segment(segment), nullptr, out, in, y.data_ptr<float>(),
+                          1);
+        const at::Tensor exact = at::matmul(xi.narrow(1, segment * in, in).to(at::kDouble), ws.t());
+        const double err = (y.to(at::kDouble) - exact).abs().max().item<double>() / std::max(1.0, exact.abs().max().item<double>());
+        QVERIFY2(err < 1e-5, qPrintable(QString("relative error %1 on exact inputs").arg(err)));
+    }
+
+    // Rounding to blocks is a projection: what dequantizes from blocks
+    // quantizes back to the same bits (a quantized checkpoint loads to the
+    // blocks it stores), and each weight is within half a step of its value
+    // (q4: a step, on the side where 16 levels end at +7 against -8).
+    void blockRoundingIsAProjection_data() {
+        QTest::addColumn<int>("format");
+        QTest::newRow("q8") << int(WeightFormat::Q8);
+        QTest::newRow("q4") << int(WeightFormat::Q4);
+    }
+    void blockRoundingIsAProjection() {
+        QFETCH(int, format);
+        const auto f = static_cast<WeightFormat>(format);
+        at::manual_seed(3);
+        const int rows = 64, columns = 200;  // 200: a padded last block
+        at::Tensor w = at::randn({rows, columns});
+        w.narrow(0, 0, 8).mul_(1e-4);  // blocks whose scale would be subnormal
+        w.narrow(0, 8, 4).zero_();
+        w.narrow(0, 12, 4).mul_(1e4);
+        w[16][3] = 50;  // q4: positive and negative extremes
+        w[17][3] = -50;
+        const BlockLayout layout{f, columns, 1};
+        std::vector<std::byte> codes(rows * layout.code_bytes_per_row()), again(codes.size());
+        std::vector<uint16_t> scales(rows * layout.blocks_per_row()), scales_again(scales.size());
+        quantize_rows(w.data_ptr<float>(), columns, rows, layout, codes.data(), scales.data());
+        at::Tensor back = at::empty({rows, columns});
+        dequantize_rows(codes.data(), scales.data(), rows, layout, back.data_ptr<float>(), columns);
+        quantize_rows(back.data_ptr<float>(), columns, rows, layout, again.data(), scales_again.data());
+        QVERIFY(codes == again);
+        QVERIFY(scales == scales_again);
+        for (int r = 0; r < rows; ++r)
+            for (int b = 0; b < layout.blocks_per_row(); ++b) {
+                const int len = std::min(kQuantBlock, columns - b * kQuantBlock);
+                const at::Tensor block = w[r].narrow(0, b * kQuantBlock, len), got = back[r].narrow(0, b * kQuantBlock, len);
+                const double step = std::abs(f16_to_f32(scales[r * layout.blocks_per_row() + b]));
+                const double err = (block - got).abs().max().item<double>();
+                const double bound = step * (f == WeightFormat::Q4 ? 1.0 : 0.5);
+                QVERIFY2(err <= bound * (1 + 1e-6) + 1e-12,
+                         qPrintable(QString("row %1 block %2: error %3, step %4").arg(r).arg(b).arg(err).arg(step)));
+            }
+    }
+
     // A row's bits are its own: alone, or among 7 others, on 1 or 2 threads.
     void aRowsBitsDoNotDependOnItsNeighbours_data() {
         QTest::addColumn<int>("format");
@@ -85,8 +182,10 @@ private Q_SLOTS:
         QFETCH(int, format);
         const auto f = static_cast<WeightFormat>(format);
         const int out = 70, in = 99;
-        const Case c = random_case(f, 8, in, out, in, 11);
-        const WeightRows w{c.w.data_ptr(), f, in};
+        at::manual_seed(11);
+        const Case c{at::randn({8, in}), at::Tensor()};
+        const HeldMatrix held = hold_matrix(at::randn({out, in}), f);
+        const WeightRows w = held.weight_rows();
         at::Tensor all = at::empty({8, out}), one = at::empty({1, out});
         rows_times_weight(c.x.data_ptr<float>(), in, 8, w, nullptr, out, in, all.data_ptr<float>(), 2);
         rows_times_weight(c.x.data_ptr<float>() + 5 * in, in, 1, w, nullptr, out, in, one.data_ptr<float>(), 1);

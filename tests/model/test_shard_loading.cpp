@@ -8,6 +8,8 @@
 #include "weights/safetensors_writer.h"
 #include "weights/buffer_tensor_source.h"
 #include "weights/checkpoint_layout.h"
+#include "weights/hf_model_writer.h"
+#include "weights/quantized_tensors.h"
 #include "weights/tensor_parallel_slice.h"
 
 #include <QTest>
@@ -123,8 +125,8 @@ private Q_SLOTS:
         const WeightFormat format = type == at::kHalf ? WeightFormat::F16 : WeightFormat::BF16;
         QCOMPARE(m.weight_format, format);
         StageWeights held = load_stage_weights(*m.weights, m.config, ShardSpec::whole(m.config), m.weight_format);
-        QCOMPARE(held.layers[0].qkv_w.scalar_type(), type);
-        QCOMPARE(held.wte.scalar_type(), type);
+        QCOMPARE(held.layers[0].qkv_w.values.scalar_type(), type);
+        QCOMPARE(held.wte.values.scalar_type(), type);
         QCOMPARE(held.layers[0].qkv_b.scalar_type(), at::kFloat);  // vectors stay fp32
         const int64_t fp32_bytes = load_stage_weights(*m.weights, m.config, ShardSpec::whole(m.config)).bytes();
         QVERIFY(held.bytes() < fp32_bytes * 51 / 100);
@@ -186,20 +188,90 @@ private Q_SLOTS:
             for (std::size_t l = 0; l < a.layers.size(); ++l) {
                 const auto& x = a.layers[l];
                 const auto& y = b.layers[l];
-                for (auto [p, q] : {std::pair{&x.qkv_w, &y.qkv_w},
-                                    {&x.qkv_b, &y.qkv_b},
-                                    {&x.attn_out_w, &y.attn_out_w},
+                for (auto [p, q] : {std::pair{&x.qkv_b, &y.qkv_b},
                                     {&x.attn_out_b, &y.attn_out_b},
-                                    {&x.up_w, &y.up_w},
                                     {&x.up_b, &y.up_b},
-                                    {&x.down_w, &y.down_w},
                                     {&x.down_b, &y.down_b},
                                     {&x.attn_norm_w, &y.attn_norm_w}}) {
                     QCOMPARE(p->defined(), q->defined());
                     if (p->defined()) QVERIFY(at::equal(*p, *q));
                 }
+                for (auto [p, q] :
+                     {std::pair{&x.qkv_w, &y.qkv_w}, {&x.attn_out_w, &y.attn_out_w}, {&x.up_w, &y.up_w}, {&x.down_w, &y.down_w}})
+                    QVERIFY(at::equal(p->values, q->values));
             }
         }
+    }
+
+    // `quantize` writes codes and scales that load to exactly the blocks a
+    // stage makes when it quantizes the original on load: a quantized folder
+    // is the same model, a quarter or an eighth of the bytes.
+    void aQuantizedFolderLoadsToItsOwnBlocks_data() {
+        QTest::addColumn<QString>("shape");
+        QTest::addColumn<int>("format");
+        QTest::addColumn<int>("ranks");  // tensor-parallel ranks the stage is one of
+        QTest::newRow("gpt2 (Conv1D), q8") << "" << int(WeightFormat::Q8) << 1;
+        QTest::newRow("gpt2 (Conv1D), q4") << "" << int(WeightFormat::Q4) << 1;
+        QTest::newRow("gpt2, q4, rank 1 of 2") << "" << int(WeightFormat::Q4) << 2;
+        QTest::newRow("llama GQA, q8") << "llama-tiny" << int(WeightFormat::Q8) << 1;
+        QTest::newRow("llama GQA, q4") << "llama-tiny" << int(WeightFormat::Q4) << 1;
+        QTest::newRow("qwen2 biases, bf16 written") << "qwen-tiny" << int(WeightFormat::BF16) << 1;
+    }
+    void aQuantizedFolderLoadsToItsOwnBlocks() {
+        QFETCH(QString, shape);
+        QFETCH(int, format);
+        QFETCH(int, ranks);
+        const auto f = static_cast<WeightFormat>(format);
+        const ModelConfig shaped = shape.isEmpty() ? this->config : model_preset(shape.toStdString());
+        QTemporaryDir original, quantized;
+        write_random_model(path_of(original), shaped, 5);
+        ModelSource from;
+        from.dir = path_of(original);
+        const OpenedModel m = open_model(from);
+        write_hf_model_folder(path_of(quantized), m.config, *m.weights, *m.tokenizer, f);
+        const auto size = [](const QTemporaryDir& d) { return std::filesystem::file_size(path_of(d) / "model.safetensors"); };
+        QVERIFY(size(quantized) < size(original) * (is_block_format(f) ? bytes_per_weight(f) / 4 + 0.02 : 0.51));
+        ModelSource again;
+        again.dir = path_of(quantized);
+        const OpenedModel q = open_model(again);
+        QCOMPARE(q.weight_format, f);  // held as stored
+        for (const auto& n : q.weights->names()) QVERIFY(!n.ends_with("_scale"));
+        const ShardSpec shard{0, shaped.n_layer, true, true, ranks - 1, ranks};
+        const StageWeights a = load_stage_weights(*m.weights, m.config, shard, f);
+        const StageWeights b = load_stage_weights(*q.weights, q.config, shard, f);
+        QCOMPARE(a.bytes(), b.bytes());
+        auto same = [](const HeldMatrix& x, const HeldMatrix& y) {
+            return x.format == y.format && at::equal(x.values, y.values) && x.scales.defined() == y.scales.defined() &&
+                   (!x.scales.defined() || at::equal(x.scales, y.scales));
+        };
+        QVERIFY(same(a.wte, b.wte));
+        for (std::size_t l = 0; l < a.layers.size(); ++l)
+            for (auto [x, y] : {std::pair{&a.layers[l].qkv_w, &b.layers[l].qkv_w},
+                                {&a.layers[l].attn_out_w, &b.layers[l].attn_out_w},
+                                {&a.layers[l].up_w, &b.layers[l].up_w},
+                                {&a.layers[l].down_w, &b.layers[l].down_w}})
+                QVERIFY2(same(*x, *y), ("layer " + std::to_string(l)).c_str());
+        // And it runs: the same logits from either.
+        std::vector<int64_t> ids = {3, 14, 15, 92, 65, 35};
+        const Segment seg{0, 0, 6};
+        Stage sa(load_stage_weights(*m.weights, m.config, ShardSpec::whole(m.config), f), 1, 64, 1);
+        Stage sb(load_stage_weights(*q.weights, q.config, ShardSpec::whole(q.config), f), 1, 64, 1);
+        QVERIFY(at::equal(sa.forward(ids_of(ids), {&seg, 1}, LogitRows::All), sb.forward(ids_of(ids), {&seg, 1}, LogitRows::All)));
+    }
+
+    // Codes that do not fit the config are named, with what to do.
+    void aQuantizedTensorOfTheWrongShapeIsNamed() {
+        QTemporaryDir original, quantized;
+        write_random_model(path_of(original), config, 5);
+        ModelSource from;
+        from.dir = path_of(original);
+        const OpenedModel m = open_model(from);
+        write_hf_model_folder(path_of(quantized), m.config, *m.weights, *m.tokenizer, WeightFormat::Q8);
+        ModelConfig wider = config;
+        wider.n_inner = 4 * 64 + 32;  // the MLP the config claims is wider than its codes
+        const SafetensorsCheckpoint file(path_of(quantized));
+        const QuantizedTensors source(file, wider);
+        EXPECT_ERROR(source.get("transformer.h.0.mlp.c_fc.weight"), "transformer.h.0.mlp.c_fc.weight", "q8", "quantize the model again");
     }
 
     void aTensorThatDoesNotSplitIsNamed() {

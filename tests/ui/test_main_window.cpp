@@ -170,15 +170,19 @@ private Q_SLOTS:
         QTest::addColumn<QString>("button");
         QTest::addColumn<QString>("title");
         QTest::addColumn<int>("family");
+        QTest::addColumn<QString>("weights");  // the weights box's choice: empty, as stored
         QTest::newRow("characters, GPT-2") << "modelDemo"
-                                           << "demo: shakespeare-char" << int(ModelFamily::Gpt2);
+                                           << "demo: shakespeare-char" << int(ModelFamily::Gpt2) << "";
         QTest::newRow("BPE, LLaMA") << "modelDemoLlama"
-                                    << "demo: shakespeare-llama" << int(ModelFamily::Llama);
+                                    << "demo: shakespeare-llama" << int(ModelFamily::Llama) << "";
+        QTest::newRow("BPE, LLaMA, q4 weights") << "modelDemoLlama"
+                                                << "demo: shakespeare-llama" << int(ModelFamily::Llama) << "q4";
     }
     void demoModelRunsOutOfTheBox() {
         QFETCH(QString, button);
         QFETCH(QString, title);
         QFETCH(int, family);
+        QFETCH(QString, weights);
         MainWindow w;
         w.resize(1366, 768);
         w.show();
@@ -189,6 +193,9 @@ private Q_SLOTS:
         auto* panel = w.findChild<ModelPanel*>("modelPanel");
         QCOMPARE(panel->title(), title);
         QCOMPARE(int(panel->config()->family), family);
+        auto* format = w.findChild<QComboBox*>("weightsDtype");
+        format->setCurrentIndex(weights.isEmpty() ? 0 : format->findData(weights));
+        QVERIFY(format->currentIndex() >= 0);
         w.findChild<QPlainTextEdit*>("prompts")->setPlainText("ROMEO:\nJULIET:\nFirst Citizen:");
         w.findChild<QSpinBox*>("maxTokens")->setValue(100);  // the prompts and 100 characters fit the 128 of context
         QTest::mouseClick(w.findChild<QPushButton*>("runButton"), Qt::LeftButton);
@@ -212,7 +219,15 @@ private Q_SLOTS:
 
     // Choosing 16-bit weights halves the weights every node box shows, and
     // the model panel says the format.
-    void sixteenBitWeightsHalveEachNodesMemory() {
+    void smallerWeightsShrinkEachNodesMemory_data() {
+        QTest::addColumn<int>("format");
+        for (WeightFormat f : {WeightFormat::BF16, WeightFormat::Q8, WeightFormat::Q4})
+            QTest::newRow(weight_format_name(f).c_str()) << int(f);
+    }
+    void smallerWeightsShrinkEachNodesMemory() {
+        QFETCH(int, format);
+        const auto held = static_cast<WeightFormat>(format);
+        const QString name = QString::fromStdString(weight_format_name(held));
         MainWindow w;
         w.resize(1366, 768);
         w.show();
@@ -224,11 +239,12 @@ private Q_SLOTS:
         const double f32 = held_mib();
         QVERIFY2(f32 > 0, qPrintable(view->nodeMemoryText(0)));
         auto* weights = w.findChild<QComboBox*>("weightsDtype");
-        weights->setCurrentIndex(weights->findData("bf16"));
-        const double saved = model_preset("gpt2").parameter_count() * 2.0 / (1 << 20);  // 2 of 4 bytes per weight
+        weights->setCurrentIndex(weights->findData(name));
+        // bf16: 2 of 4 bytes a weight saved; q8: all but 34/32; q4: all but 18/32.
+        const double saved = model_preset("gpt2").parameter_count() * (4.0 - bytes_per_weight(held)) / (1 << 20);
         QTRY_VERIFY2(std::abs(f32 - held_mib() - saved) < 1, qPrintable(view->nodeMemoryText(0)));
-        QVERIFY(w.findChild<QLabel*>("modelInfo")->text().contains("MiB in bf16"));
-        QCOMPARE(w.findChild<ModelPanel*>("modelPanel")->weightFormat(), WeightFormat::BF16);
+        QVERIFY(w.findChild<QLabel*>("modelInfo")->text().contains("MiB in " + name));
+        QCOMPARE(w.findChild<ModelPanel*>("modelPanel")->weightFormat(), held);
     }
 
     // A saved topology carries the weight format (and the node positions);

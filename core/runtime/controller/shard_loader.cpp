@@ -6,7 +6,9 @@
 #include "runtime/controller/node_connections.h"
 #include "util/error.h"
 #include "weights/checkpoint_layout.h"
+#include "weights/block_quant.h"
 #include "weights/half_float.h"
+#include "weights/quantized_tensors.h"
 #include "weights/tensor_parallel_slice.h"
 
 #include <algorithm>
@@ -126,44 +128,74 @@ proto::ShardWeights ShardLoader::weights_for(int node, const ModelSource& source
 // Exactly the node's shard: its layers, and of each tensor only the slices
 // of the tensor-parallel ranks it holds (the worker loads them as they come),
 // the matrices already in the format the worker will hold them in (a bf16
-// run streams half an fp32 checkpoint's bytes).
+// run streams half an fp32 checkpoint's bytes, a q4 run under a seventh).
 int64_t ShardLoader::stream_weights(int node, const StagePlan& stage, const ShardSpec& shard, const OpenedModel& model) {
     auto tensors = CheckpointLayout(model.config, *model.weights).shard(stage.layer_begin, stage.layer_end, stage.embedding(), stage.head);
     std::erase_if(tensors, [&](const CheckpointTensor& t) { return !shard.holds_rank_zero() && t.cut == TensorParallelCut::RankZeroOnly; });
-    auto sent_as = [&](const CheckpointTensor& t, DType stored) {
-        return held_as_matrix(t.role) ? storage_dtype(model.weight_format) : stored;
+    const WeightFormat format = model.weight_format;
+    const auto segments_of = [&](const CheckpointTensor& t) { return split_by_input_columns(t.role) ? shard.tp_ranks : 1; };
+    // What goes on the wire for one tensor: itself, or a block format's codes and scales.
+    struct Payload {
+        std::string name;
+        DType dtype;
+        std::vector<int64_t> shape;
+        std::vector<std::byte> bytes;
     };
+    const auto payloads_of = [&](const CheckpointTensor& t) {
+        const TensorView whole = model.weights->get(t.name);
+        TensorSlice v = slice_for_ranks(whole, t.cut, shard.tp_rank, shard.tp_ranks, shard.tp_size);
+        model.weights->release(whole);
+        std::vector<Payload> out;
+        if (held_as_matrix(t.role) && is_block_format(format)) {
+            TensorView slice = whole;
+            slice.shape = v.shape;
+            slice.data = v.bytes.data();
+            slice.nbytes = v.bytes.size();
+            QuantizedTensor q = quantize_tensor(slice, t.in_out, format, segments_of(t));
+            out.push_back({t.name, storage_dtype(format), q.codes_shape, std::move(q.codes)});
+            const auto* scale_bytes = reinterpret_cast<const std::byte*>(q.scales.data());
+            out.push_back({scale_name(t.name), DType::F16, q.scales_shape, {scale_bytes, scale_bytes + q.scales.size() * 2}});
+            return out;
+        }
+        const DType dtype = held_as_matrix(t.role) ? storage_dtype(format) : whole.dtype;
+        if (dtype != whole.dtype) v.bytes = convert_floats(v.bytes, whole.dtype, dtype);
+        out.push_back({t.name, dtype, v.shape, std::move(v.bytes)});
+        return out;
+    };
+    // The shard's bytes on the wire, from the headers alone (for progress).
     uint64_t total = 0, sent = 0;
     for (const auto& t : tensors) {
         const TensorView header = model.weights->header(t.name);
-        const uint64_t nbytes = header.nbytes / dtype_size(header.dtype) * dtype_size(sent_as(t, header.dtype));
-        total += t.cut == TensorParallelCut::Whole || t.cut == TensorParallelCut::RankZeroOnly ? nbytes
-                                                                                               : nbytes / shard.tp_size * shard.tp_ranks;
-    }
-    int last_percent = -1;
-    for (const auto& t : tensors) {
-        const std::string& name = t.name;
-        const TensorView whole = model.weights->get(name);
-        TensorSlice v = slice_for_ranks(whole, t.cut, shard.tp_rank, shard.tp_ranks, shard.tp_size);
-        model.weights->release(whole);
-        const DType dtype = sent_as(t, whole.dtype);
-        if (dtype != whole.dtype) v.bytes = convert_floats(v.bytes, whole.dtype, dtype);
-        const uint64_t nbytes = v.bytes.size();
-        for (uint64_t offset = 0; offset < nbytes || (nbytes == 0 && offset == 0); offset += kWeightChunkBytes) {
-            const std::size_t size = std::min<uint64_t>(kWeightChunkBytes, nbytes - offset);
-            sent += size;
-            proto::WeightChunk chunk{name, std::string(dtype_name(dtype)), v.shape, offset, nbytes, sent, total};
-            proto::Parts frames;
-            frames.push_back(proto::frame_of(v.bytes.data() + offset, size));
-            connections_.send(node, proto::encode(chunk, std::move(frames)));
-            connections_.expect(node, proto::WeightAck::kType, std::chrono::seconds(60));
-            const int percent = static_cast<int>(100 * sent / std::max<uint64_t>(1, total));
-            if (percent / 10 != last_percent / 10)
-                status("node '" + connections_.name(node) + "': streaming weights " + std::to_string(percent) + "%");
-            last_percent = percent;
-            if (nbytes == 0) break;
+        const std::vector<int64_t> shape = sliced_shape(header.shape, t.cut, shard.tp_ranks, shard.tp_size);
+        int64_t numel = 1;
+        for (int64_t d : shape) numel *= d;
+        if (held_as_matrix(t.role) && is_block_format(format)) {
+            const int64_t rows = t.in_out ? shape[1] : shape[0], columns = t.in_out ? shape[0] : shape[1];
+            const BlockLayout layout{format, columns, segments_of(t)};
+            total += static_cast<uint64_t>(rows * (layout.code_bytes_per_row() + 2 * layout.blocks_per_row()));
+        } else {
+            total += static_cast<uint64_t>(numel) * dtype_size(held_as_matrix(t.role) ? storage_dtype(format) : header.dtype);
         }
     }
+    int last_percent = -1;
+    for (const auto& t : tensors)
+        for (const Payload& p : payloads_of(t)) {
+            const uint64_t nbytes = p.bytes.size();
+            for (uint64_t offset = 0; offset < nbytes || (nbytes == 0 && offset == 0); offset += kWeightChunkBytes) {
+                const std::size_t size = std::min<uint64_t>(kWeightChunkBytes, nbytes - offset);
+                sent += size;
+                proto::WeightChunk chunk{p.name, std::string(dtype_name(p.dtype)), p.shape, offset, nbytes, sent, std::max(total, sent)};
+                proto::Parts frames;
+                frames.push_back(proto::frame_of(p.bytes.data() + offset, size));
+                connections_.send(node, proto::encode(chunk, std::move(frames)));
+                connections_.expect(node, proto::WeightAck::kType, std::chrono::seconds(60));
+                const int percent = static_cast<int>(100 * sent / std::max<uint64_t>(1, std::max(total, sent)));
+                if (percent / 10 != last_percent / 10)
+                    status("node '" + connections_.name(node) + "': streaming weights " + std::to_string(percent) + "%");
+                last_percent = percent;
+                if (nbytes == 0) break;
+            }
+        }
     return static_cast<int64_t>(sent);
 }
 

@@ -6,6 +6,7 @@
 #include "runtime/configured_shard.h"
 #include "util/error.h"
 #include "weights/checkpoint_layout.h"
+#include "weights/quantized_tensors.h"
 #include "weights/safetensors.h"
 
 #include <algorithm>
@@ -34,7 +35,7 @@ ShardModel ShardSetup::open(const proto::Configure& c) {
             const std::string dir = c.model_dir.empty() ? model_dir_ : c.model_dir;
             if (dir.empty()) throw Error("configure asks for weights on disk, but this worker was started without --model-dir");
             model.config = read_model_config(dir);
-            model.owned = std::make_unique<SafetensorsCheckpoint>(dir);
+            model.owned = std::make_unique<QuantizedTensors>(std::make_unique<SafetensorsCheckpoint>(dir), model.config);
             break;
         }
         case proto::ShardWeights::Random:
@@ -45,13 +46,15 @@ ShardModel ShardSetup::open(const proto::Configure& c) {
         case proto::ShardWeights::Streamed:
             if (!received_) throw Error("configure asks for streamed weights, but none were received");
             model.config = parse_model_config(c.config_json, "the config.json the controller sent");
+            // q8 and q4 matrices arrive as blocks (half a q4 shard's bytes are an fp32 one's eighth).
+            model.owned = std::make_unique<QuantizedTensors>(*received_, model.config, configured_shard(c));
             break;
         default:
             throw Error("configure: unknown weights source " + std::to_string(static_cast<int>(c.weights)) +
                         ": run the same distgpt version everywhere");
     }
     check_memory(model.config, c);
-    model.weights = model.owned ? model.owned.get() : received_.get();
+    model.weights = model.owned.get();
     return model;
 }
 

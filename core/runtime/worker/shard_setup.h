@@ -13,7 +13,7 @@ namespace distgpt {
 // source of the shard's weights.
 struct ShardModel {
     ModelConfig config;
-    std::unique_ptr<TensorSource> owned;  // read from disk or drawn from a seed; null for received weights
+    std::unique_ptr<TensorSource> owned;  // read from disk, drawn from a seed, or a view of the received weights
     const TensorSource* weights = nullptr;
 };
 
