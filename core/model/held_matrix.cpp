@@ -10,11 +10,29 @@
 #include <ATen/ops/from_blob.h>
 
 #include <cstdlib>
+#include <cstring>
+#include <vector>
 
 namespace distgpt {
 namespace {
 
 BlockLayout layout_of(const HeldMatrix& m) { return {m.format, m.columns, m.segments}; }
+BlockTiles tiles_of(const HeldMatrix& m) { return {m.format, m.rows(), layout_of(m).blocks_per_row()}; }
+
+// Row `row` of a block-format matrix as floats, each segment's columns from its own blocks.
+void dequantize_row(const HeldMatrix& m, int64_t row, float* out) {
+    const BlockLayout layout = layout_of(m);
+    const BlockTiles tiles = tiles_of(m);
+    const auto* data = static_cast<const std::byte*>(m.values.data_ptr());
+    std::vector<std::byte> codes(static_cast<std::size_t>(layout.code_bytes_per_row()));
+    std::vector<uint16_t> scales(static_cast<std::size_t>(layout.blocks_per_row()));
+    for (int64_t b = 0; b < layout.blocks_per_row(); ++b) {
+        const BlockTiles::Block block = tiles.block(data, row, b);
+        scales[b] = block.scale;
+        std::memcpy(codes.data() + b * tiles.code_bytes(), block.codes, static_cast<std::size_t>(tiles.code_bytes()));
+    }
+    dequantize_rows(codes.data(), scales.data(), 1, layout, out, m.columns);
+}
 
 }  // namespace
 
@@ -42,15 +60,11 @@ at::Tensor empty_weight(at::IntArrayRef sizes, at::ScalarType type) {
 
 int64_t HeldMatrix::bytes() const {
     if (!defined()) return 0;
-    int64_t n = values.numel() * static_cast<int64_t>(values.element_size());
-    if (scales.defined()) n += scales.numel() * static_cast<int64_t>(scales.element_size());
-    return n;
+    return values.numel() * static_cast<int64_t>(values.element_size());
 }
 
 WeightRows HeldMatrix::weight_rows() const {
-    if (is_block_format(format))
-        return {values.data_ptr(), format, static_cast<long>(layout_of(*this).blocks_per_row()),
-                reinterpret_cast<const uint16_t*>(scales.data_ptr())};
+    if (is_block_format(format)) return {values.data_ptr(), format, static_cast<long>(layout_of(*this).blocks_per_row())};
     return {values.data_ptr(), format, static_cast<long>(columns)};
 }
 
@@ -67,15 +81,11 @@ at::Tensor HeldMatrix::rows_as_float(const at::Tensor& ids) const {
     if (!is_block_format(format)) return at::embedding(values, ids).to(at::kFloat);  // [N, C]
     const at::Tensor id = ids.contiguous();
     at::Tensor out = at::empty({id.numel(), columns});  // [N, C]
-    const BlockLayout layout = layout_of(*this);
-    const auto* codes = static_cast<const std::byte*>(values.data_ptr());
-    const auto* scale = reinterpret_cast<const uint16_t*>(scales.data_ptr());
     for (int64_t i = 0; i < id.numel(); ++i) {
         const int64_t row = id.data_ptr<int64_t>()[i];
         if (row < 0 || row >= rows())
             throw Error("token id " + std::to_string(row) + " is outside the embedding's " + std::to_string(rows()) + " rows");
-        dequantize_rows(codes + row * layout.code_bytes_per_row(), scale + row * layout.blocks_per_row(), 1, layout,
-                        out.data_ptr<float>() + i * columns, columns);
+        dequantize_row(*this, row, out.data_ptr<float>() + i * columns);
     }
     return out;
 }
@@ -83,8 +93,7 @@ at::Tensor HeldMatrix::rows_as_float(const at::Tensor& ids) const {
 at::Tensor HeldMatrix::to_float() const {
     if (!is_block_format(format)) return values.to(at::kFloat);
     at::Tensor out = at::empty({rows(), columns});  // [rows, columns]
-    dequantize_rows(static_cast<const std::byte*>(values.data_ptr()), reinterpret_cast<const uint16_t*>(scales.data_ptr()), rows(),
-                    layout_of(*this), out.data_ptr<float>(), columns);
+    for (int64_t row = 0; row < rows(); ++row) dequantize_row(*this, row, out.data_ptr<float>() + row * columns);
     return out;
 }
 
@@ -99,11 +108,14 @@ HeldMatrix hold_matrix(const at::Tensor& matrix, WeightFormat format, int segmen
         return m;
     }
     const at::Tensor f32 = matrix.to(at::kFloat).contiguous();  // [rows, columns]
+    const int64_t rows = matrix.size(0);
     const BlockLayout layout = layout_of(m);
-    m.values = empty_weight({matrix.size(0), layout.code_bytes_per_row()}, at::kByte);
-    m.scales = empty_weight({matrix.size(0), layout.blocks_per_row()}, at::kHalf);
-    quantize_rows(f32.data_ptr<float>(), m.columns, matrix.size(0), layout, static_cast<std::byte*>(m.values.data_ptr()),
-                  reinterpret_cast<uint16_t*>(m.scales.data_ptr()));
+    std::vector<std::byte> codes(static_cast<std::size_t>(rows * layout.code_bytes_per_row()));
+    std::vector<uint16_t> scales(static_cast<std::size_t>(rows * layout.blocks_per_row()));
+    quantize_rows(f32.data_ptr<float>(), m.columns, rows, layout, codes.data(), scales.data());
+    const BlockTiles tiles{format, rows, layout.blocks_per_row()};
+    m.values = empty_weight({rows, tiles.bytes() / std::max<int64_t>(1, rows)}, at::kByte);
+    tile_blocks(codes.data(), scales.data(), tiles, static_cast<std::byte*>(m.values.data_ptr()));
     return m;
 }
 

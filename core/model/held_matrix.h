@@ -7,12 +7,11 @@
 namespace distgpt {
 
 // A matrix [rows, columns] as a stage holds it: fp32 or 16-bit values, or a
-// block format's codes and scales (weights/block_quant.h). `segments`
+// block format's tiles of codes and scales (weights/block_quant.h). `segments`
 // column ranges are held apart: the tensor-parallel ranks' shares of a
 // row-parallel matrix (in a block format each starts on a block of its own).
 struct HeldMatrix {
-    at::Tensor values;  // fp32/16-bit: [rows, columns] of that type; q8/q4: the codes [rows, code bytes of a row] (uint8)
-    at::Tensor scales;  // q8/q4: [rows, blocks of a row] fp16
+    at::Tensor values;  // fp32/16-bit: [rows, columns] of that type; q8/q4: the tiles, [rows, tile bytes of a row] (uint8)
     WeightFormat format = WeightFormat::F32;
     int64_t columns = 0;
     int segments = 1;

@@ -7,6 +7,7 @@
 #include <bit>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <vector>
 
 #if defined(__x86_64__) && defined(__GNUC__)
@@ -262,31 +263,23 @@ DISTGPT_INLINE int block_weight(const uint8_t* block, int j) {
 template <WeightFormat F>
 constexpr int kBlockBytes = F == WeightFormat::Q8 ? kQuantBlock : kQuantBlock / 2;
 
-// One weight row against one input row, block by block in order.
-template <WeightFormat F>
-DISTGPT_INLINE float dot_blocks(const uint8_t* __restrict w, const uint16_t* __restrict dw, const int8_t* __restrict x,
-                                const float* __restrict dx, int blocks) {
-    float s = 0;
-    for (int b = 0; b < blocks; ++b) {
-        int sum = 0;
-        const uint8_t* wb = w + b * kBlockBytes<F>;
-        const int8_t* xb = x + b * kQuantBlock;
-        for (int j = 0; j < kQuantBlock; ++j) sum += block_weight<F>(wb, j) * xb[j];
-        s += f16_to_f32(dw[b]) * dx[b] * static_cast<float>(sum);
-    }
-    return s;
-}
-
 template <WeightFormat F>
 DISTGPT_INLINE void dot_block_quant_portable(const InputBlocks& X, int n, WeightRows W, const float* bias, int out, int o_begin, int o_end,
                                              float* Y) {
-    const auto* codes = static_cast<const uint8_t*>(W.data);
+    const BlockTiles tiles{F, out, W.ld};
+    const auto* data = static_cast<const std::byte*>(W.data);
     for (int o = o_begin; o < o_end; ++o)
         for (int r = 0; r < n; ++r) {
             const std::size_t x0 = static_cast<std::size_t>(r) * X.blocks;
-            Y[static_cast<long>(r) * out + o] = dot_blocks<F>(codes + o * W.ld * kBlockBytes<F>, W.scales + o * W.ld,
-                                                              X.codes.data() + x0 * kQuantBlock, X.scales.data() + x0, X.blocks) +
-                                                (bias ? bias[o] : 0.0f);
+            float s = 0;
+            for (int b = 0; b < X.blocks; ++b) {
+                const BlockTiles::Block w = tiles.block(data, o, W.first_block + b);
+                const int8_t* x = X.codes.data() + (x0 + b) * kQuantBlock;
+                int sum = 0;
+                for (int j = 0; j < kQuantBlock; ++j) sum += block_weight<F>(w.codes, j) * x[j];
+                s += f16_to_f32(w.scale) * X.scales[x0 + b] * static_cast<float>(sum);
+            }
+            Y[static_cast<long>(r) * out + o] = s + (bias ? bias[o] : 0.0f);
         }
 }
 
@@ -301,62 +294,107 @@ void dot_block_q4_portable(const InputBlocks& X, int n, WeightRows W, const floa
 }
 
 #if DISTGPT_AVX2_KERNELS
-// A block's 32 weights as int8.
+// What the AVX2 kernel reads of an input block besides its codes, made once
+// per input row and reused by every weight row: for q8, |x| (the unsigned
+// side of the byte products, the weights taking x's signs); for q4, whose
+// codes c = q + 8 are unsigned already, 8·Σx in the lanes madd sums them
+// into, subtracted to make Σ(c - 8)·x.
+struct InputSides {
+    std::vector<uint8_t> magnitudes;  // q8: [n, blocks·32]
+    std::vector<int32_t> offsets;     // q4: [n, blocks·8]
+};
+
+DISTGPT_AVX2 InputSides input_sides(const InputBlocks& X, int n, WeightFormat format) {
+    InputSides s;
+    const std::size_t blocks = static_cast<std::size_t>(n) * X.blocks;
+    if (format == WeightFormat::Q8) s.magnitudes.resize(blocks * kQuantBlock);
+    if (format == WeightFormat::Q4) s.offsets.resize(blocks * 8);
+    for (std::size_t b = 0; b < blocks; ++b) {
+        const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(X.codes.data() + b * kQuantBlock));
+        if (format == WeightFormat::Q8)
+            _mm256_storeu_si256(reinterpret_cast<__m256i*>(s.magnitudes.data() + b * kQuantBlock), _mm256_sign_epi8(x, x));
+        else
+            _mm256_storeu_si256(reinterpret_cast<__m256i*>(s.offsets.data() + b * 8),
+                                _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_set1_epi8(8), x), _mm256_set1_epi16(1)));
+    }
+    return s;
+}
+
+// One block of R weight rows against one input block: each row's 32
+// products summed exactly into 8 int32 lanes. (|x| ≤ 127 and |w| ≤ 127, so
+// the pairwise int16 sums of maddubs cannot saturate.)
 template <WeightFormat F>
-DISTGPT_AVX2 inline __m256i load_block(const uint8_t* p) {
-    if constexpr (F == WeightFormat::Q8) return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
-    const __m128i packed = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
-    const __m128i low = _mm_set1_epi8(0xf);
-    const __m128i first = _mm_and_si128(packed, low), second = _mm_and_si128(_mm_srli_epi16(packed, 4), low);
-    return _mm256_sub_epi8(_mm256_set_m128i(second, first), _mm256_set1_epi8(8));
+DISTGPT_AVX2 inline __m256i block_products(const uint8_t* w, const int8_t* x, const uint8_t* magnitude, const int32_t* offset) {
+    const __m256i ones = _mm256_set1_epi16(1);
+    if constexpr (F == WeightFormat::Q8) {
+        const __m256i wx = _mm256_sign_epi8(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(w)),
+                                            _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x)));  // w·sign(x)
+        const __m256i m = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(magnitude));
+        return _mm256_madd_epi16(_mm256_maddubs_epi16(m, wx), ones);
+    } else {
+        const __m128i packed = _mm_loadu_si128(reinterpret_cast<const __m128i*>(w));
+        const __m256i codes = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(packed, 4), packed), _mm256_set1_epi8(0xf));
+        const __m256i sums = _mm256_madd_epi16(_mm256_maddubs_epi16(codes, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x))), ones);
+        return _mm256_sub_epi32(sums, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(offset)));
+    }
 }
 
-// The 32 products of two int8 blocks, summed exactly into 8 int32 lanes
-// (|w| ≤ 127 and |x| ≤ 127, so the pairwise int16 sums cannot saturate).
-DISTGPT_AVX2 inline __m256i dot_i8(__m256i w, __m256i x) {
-    const __m256i pairs = _mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(x, w));
-    return _mm256_madd_epi16(pairs, _mm256_set1_epi16(1));
+// R weight rows (R = 4: a group's tiles; or 1: a row past the last group)
+// against input row r. Every row is summed by exactly the same operations
+// whatever R, so its bits do not depend on where it falls: per block, its
+// scale times the input block's into the block's lanes, added into 8 fp32
+// accumulators, and those across lanes at the end.
+constexpr int kPrefetchAhead = 2048;
+
+template <WeightFormat F, int R>
+DISTGPT_AVX2 inline void dot_rows_quant(const InputBlocks& X, const InputSides& sides, int r, const std::byte* tiles, float* y) {
+    constexpr long stride = R * (2 + kBlockBytes<F>);  // a tile: R scales, then R blocks of codes
+    const std::size_t first = static_cast<std::size_t>(r) * X.blocks;
+    const int8_t* x = X.codes.data() + first * kQuantBlock;
+    const float* dx = X.scales.data() + first;
+    const uint8_t* magnitude = F == WeightFormat::Q8 ? sides.magnitudes.data() + first * kQuantBlock : nullptr;
+    const int32_t* offset = F == WeightFormat::Q4 ? sides.offsets.data() + first * 8 : nullptr;
+    __m256 acc[R];
+    for (int j = 0; j < R; ++j) acc[j] = _mm256_setzero_ps();
+    alignas(16) float d[4];
+    for (int b = 0; b < X.blocks; ++b) {
+        const auto* tile = reinterpret_cast<const uint8_t*>(tiles + b * stride);
+        _mm_prefetch(reinterpret_cast<const char*>(tile) + kPrefetchAhead, _MM_HINT_T0);
+        if constexpr (R == 4) {
+            const __m128 scales = _mm_cvtph_ps(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(tile)));
+            _mm_store_ps(d, _mm_mul_ps(scales, _mm_set1_ps(dx[b])));
+        } else {
+            uint16_t scale;
+            std::memcpy(&scale, tile, 2);
+            d[0] = _cvtsh_ss(scale) * dx[b];
+        }
+        for (int j = 0; j < R; ++j) {
+            const __m256i p = block_products<F>(tile + 2 * R + j * kBlockBytes<F>, x + b * kQuantBlock,
+                                                magnitude ? magnitude + b * kQuantBlock : nullptr, offset ? offset + b * 8 : nullptr);
+            acc[j] = _mm256_fmadd_ps(_mm256_broadcast_ss(&d[j]), _mm256_cvtepi32_ps(p), acc[j]);
+        }
+    }
+    for (int j = 0; j < R; ++j) y[j] = sum8(acc[j]);
 }
 
-// Rows four at a time, each summed exactly as the one-row tail sums it: per
-// block, its integer sum in 8 lanes times the two scales into 8 fp32
-// accumulators, added across lanes at the end.
 template <WeightFormat F>
 DISTGPT_AVX2 void dot_block_quant_avx2(const InputBlocks& X, int n, WeightRows W, const float* bias, int out, int o_begin, int o_end,
                                        float* Y) {
-    const auto* codes = static_cast<const uint8_t*>(W.data);
-    const long row_bytes = W.ld * kBlockBytes<F>;
+    const InputSides sides = input_sides(X, n, F);
+    const BlockTiles tiles{F, out, W.ld};
+    const auto* data = static_cast<const std::byte*>(W.data);
     int o = o_begin;
-    for (; o + 4 <= o_end; o += 4) {
-        const uint8_t* w = codes + o * row_bytes;
-        const uint16_t* dw = W.scales + o * W.ld;
+    for (; o + 4 <= o_end; o += 4)  // chunks start at multiples of 4: o is a group's first row
         for (int r = 0; r < n; ++r) {
-            const int8_t* x = X.codes.data() + static_cast<std::size_t>(r) * X.blocks * kQuantBlock;
-            const float* dx = X.scales.data() + static_cast<std::size_t>(r) * X.blocks;
-            __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
-            for (int b = 0; b < X.blocks; ++b) {
-                const __m256i xb = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + b * kQuantBlock));
-                for (int j = 0; j < 4; ++j) {
-                    const __m256i p = dot_i8(load_block<F>(w + j * row_bytes + b * kBlockBytes<F>), xb);
-                    const __m256 d = _mm256_set1_ps(_cvtsh_ss(dw[j * W.ld + b]) * dx[b]);
-                    acc[j] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(p), acc[j]);
-                }
-            }
             float* y = Y + static_cast<long>(r) * out + o;
-            for (int j = 0; j < 4; ++j) y[j] = sum8(acc[j]) + (bias ? bias[o + j] : 0.0f);
+            dot_rows_quant<F, 4>(X, sides, r, data + tiles.place(o, W.first_block).offset, y);
+            for (int j = 0; j < 4; ++j) y[j] += bias ? bias[o + j] : 0.0f;
         }
-    }
     for (; o < o_end; ++o)
         for (int r = 0; r < n; ++r) {
-            const int8_t* x = X.codes.data() + static_cast<std::size_t>(r) * X.blocks * kQuantBlock;
-            const float* dx = X.scales.data() + static_cast<std::size_t>(r) * X.blocks;
-            __m256 acc = _mm256_setzero_ps();
-            for (int b = 0; b < X.blocks; ++b) {
-                const __m256i xb = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + b * kQuantBlock));
-                const __m256i p = dot_i8(load_block<F>(codes + o * row_bytes + b * kBlockBytes<F>), xb);
-                acc = _mm256_fmadd_ps(_mm256_set1_ps(_cvtsh_ss(W.scales[o * W.ld + b]) * dx[b]), _mm256_cvtepi32_ps(p), acc);
-            }
-            Y[static_cast<long>(r) * out + o] = sum8(acc) + (bias ? bias[o] : 0.0f);
+            float* y = Y + static_cast<long>(r) * out + o;
+            dot_rows_quant<F, 1>(X, sides, r, data + tiles.place(o, W.first_block).offset, y);
+            y[0] += bias ? bias[o] : 0.0f;
         }
 }
 #endif
@@ -396,11 +434,7 @@ void dot_block_of(const float* X, int ldx, int n, WeightRows W, const float* bia
 
 WeightRows WeightRows::columns_from(long first) const {
     const auto* bytes = static_cast<const std::byte*>(data);
-    if (is_block_format(format)) {
-        const long block = first / kQuantBlock;
-        const long block_bytes = format == WeightFormat::Q8 ? kQuantBlock : kQuantBlock / 2;
-        return {bytes + block * block_bytes, format, ld, scales + block};
-    }
+    if (is_block_format(format)) return {data, format, ld, first_block + first / kQuantBlock};
     return {bytes + first * static_cast<long>(bytes_per_weight(format)), format, ld};
 }
 

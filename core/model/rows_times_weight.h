@@ -6,14 +6,14 @@
 namespace distgpt {
 
 // A matrix's rows as a stage holds them, in `format`. fp32 and 16-bit: row
-// o starts at element o·ld of `data`. q8 and q4 (weights/block_quant.h): `ld`
-// counts blocks; row o's codes start at block o·ld of `data` and its fp16
-// scales at element o·ld of `scales`.
+// o starts at element o·ld of `data`. q8 and q4: `data` holds the whole
+// matrix's tiles (weights/block_quant.h, BlockTiles), `ld` blocks to a row,
+// and these rows start at block `first_block`.
 struct WeightRows {
     const void* data;
     WeightFormat format = WeightFormat::F32;
     long ld = 0;
-    const uint16_t* scales = nullptr;  // block formats only
+    long first_block = 0;  // block formats only
     // The same rows, starting at column `first` (in a block format, where a
     // block starts).
     WeightRows columns_from(long first) const;

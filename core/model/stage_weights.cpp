@@ -44,7 +44,7 @@ public:
         if (is_block_format(format_)) return hold_matrix(rows_of(roles, layer, at::kFloat), format_, segments);
         at::Tensor values = rows_of(roles, layer, scalar_type_of(format_));
         const int64_t columns = values.size(1);
-        return {std::move(values), at::Tensor(), format_, columns, segments};
+        return {std::move(values), format_, columns, segments};
     }
 
     // Several tensors' slices stacked along their first (output) dimension, as `type_held`.

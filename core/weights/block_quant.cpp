@@ -101,4 +101,15 @@ void dequantize_rows(const std::byte* codes, const uint16_t* scales, int64_t row
     }
 }
 
+void tile_blocks(const std::byte* codes, const uint16_t* scales, const BlockTiles& shape, std::byte* tiles) {
+    const int64_t code = shape.code_bytes(), blocks = shape.blocks_per_row;
+    for (int64_t row = 0; row < shape.rows; ++row)
+        for (int64_t b = 0; b < blocks; ++b) {
+            const BlockTiles::Place p = shape.place(row, b);
+            std::byte* tile = tiles + p.offset;
+            std::memcpy(tile + 2 * p.index, scales + row * blocks + b, 2);
+            std::memcpy(tile + 2 * p.rows_in_tile + p.index * code, codes + (row * blocks + b) * code, static_cast<std::size_t>(code));
+        }
+}
+
 }  // namespace distgpt

@@ -3,6 +3,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <span>
 
 namespace distgpt {
@@ -44,5 +45,50 @@ struct BlockLayout {
 void quantize_rows(const float* src, int64_t ld, int64_t rows, const BlockLayout& layout, std::byte* codes, uint16_t* scales);
 // The floats back (q·d), row r at dst + r·ld.
 void dequantize_rows(const std::byte* codes, const uint16_t* scales, int64_t rows, const BlockLayout& layout, float* dst, int64_t ld);
+
+// How a stage keeps a block-format matrix in memory: in tiles, so that the
+// kernel, which works on 4 rows at a time, reads one sequential stream. Rows
+// go in groups of 4; for each group and block, a tile holds the 4 rows'
+// fp16 scales, then their 4 blocks of codes, one after the other. Rows past
+// the last whole group (rows mod 4) follow, a row at a time, each block a
+// tile of its scale and codes. (Stored row by row, the codes and scales of 4
+// rows of 768 weights are 8 short streams, which the hardware prefetchers
+// follow at two thirds of the bus.)
+struct BlockTiles {
+    WeightFormat format;
+    int64_t rows;
+    int64_t blocks_per_row;
+
+    int64_t code_bytes() const { return format == WeightFormat::Q4 ? kQuantBlock / 2 : kQuantBlock; }  // of a block
+    int64_t group_tile_bytes() const { return 4 * (2 + code_bytes()); }
+    int64_t groups() const { return rows / 4; }
+    int64_t bytes() const { return rows * blocks_per_row * (2 + code_bytes()); }
+    // The tile of group g (rows 4g..4g+3), block b.
+    const std::byte* group_tile(const std::byte* tiles, int64_t g, int64_t b) const {
+        return tiles + (g * blocks_per_row + b) * group_tile_bytes();
+    }
+    // Where row `row`'s block b is: its tile's offset, the tile's rows, and the row's place in it.
+    struct Place {
+        int64_t offset;
+        int64_t rows_in_tile;
+        int64_t index;
+    };
+    Place place(int64_t row, int64_t b) const {
+        if (row < 4 * groups()) return {((row / 4) * blocks_per_row + b) * group_tile_bytes(), 4, row % 4};
+        return {groups() * blocks_per_row * group_tile_bytes() + ((row - 4 * groups()) * blocks_per_row + b) * (2 + code_bytes()), 1, 0};
+    }
+    struct Block {
+        uint16_t scale;
+        const uint8_t* codes;
+    };
+    Block block(const std::byte* tiles, int64_t row, int64_t b) const {
+        const Place p = place(row, b);
+        uint16_t scale;
+        std::memcpy(&scale, tiles + p.offset + 2 * p.index, 2);
+        return {scale, reinterpret_cast<const uint8_t*>(tiles + p.offset + 2 * p.rows_in_tile + p.index * code_bytes())};
+    }
+};
+// Row-major codes and scales (as quantize_rows writes them) into tiles.
+void tile_blocks(const std::byte* codes, const uint16_t* scales, const BlockTiles& shape, std::byte* tiles);
 
 }  // namespace distgpt
