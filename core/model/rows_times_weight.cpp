@@ -184,6 +184,13 @@ DISTGPT_AVX2 void dot_block_avx2(const float* X, int ldx, int n, const uint16_t*
             __m256 a0 = _mm256_setzero_ps(), b0 = a0, a1 = a0, b1 = a0, a2 = a0, b2 = a0, a3 = a0, b3 = a0;
             int i = 0;
             for (; i + 16 <= in; i += 16) {
+                if (r == 0) {  // the next 4 rows, as far along as these: short rows' streams stay ahead of the core
+                    const long ahead = 4 * ldw + i;
+                    _mm_prefetch(reinterpret_cast<const char*>(w0 + ahead), _MM_HINT_T0);
+                    _mm_prefetch(reinterpret_cast<const char*>(w1 + ahead), _MM_HINT_T0);
+                    _mm_prefetch(reinterpret_cast<const char*>(w2 + ahead), _MM_HINT_T0);
+                    _mm_prefetch(reinterpret_cast<const char*>(w3 + ahead), _MM_HINT_T0);
+                }
                 const __m256 xa = _mm256_loadu_ps(x + i), xb = _mm256_loadu_ps(x + i + 8);
                 a0 = _mm256_fmadd_ps(load8<F>(w0 + i), xa, a0);
                 b0 = _mm256_fmadd_ps(load8<F>(w0 + i + 8), xb, b0);
