@@ -208,6 +208,10 @@ const std::vector<std::pair<std::string, std::function<ModelConfig()>>>& presets
             c.eos_token_id = eos;
             return c;
         };
+        // A LLaMA block at GPT-2 small's sizes (768 wide, 12 layers of 12
+        // heads, MLP 3072, vocabulary 50304, a separate head): the shape peers
+        // publish decode numbers for.
+        t["llama-124m"] = [=] { return llama("llama", 12, 12, 12, 768, 3072, 1024, 50304, 10000.0, false, 1, 2); };
         t["llama-tiny"] = [=] {  // for tests: GQA 8:2, a separate head, bytes as tokens
             return llama("llama", 4, 8, 2, 64, 176, 128, 257, 10000.0, false, -1, 256);
         };
