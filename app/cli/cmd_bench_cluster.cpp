@@ -8,12 +8,14 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
 #include <map>
 #include <thread>
+#include <tuple>
 
 namespace distgpt::cli {
 namespace {
@@ -22,8 +24,9 @@ using nlohmann::json;
 
 struct ClusterBenchArgs {
     ModelOptions model;
-    int threads = 1, max_stages = 4, tokens = 32, prompt_tokens = 16;
+    int threads = 1, max_stages = 4, tokens = 32, prompt_tokens = 16, rounds = 1;
     std::string out, csv;
+    std::vector<std::string> studies;  // empty: all
 };
 
 struct Measured {
@@ -58,9 +61,16 @@ GenerateOptions greedy(int tokens) {
     return g;
 }
 
-Measured distributed(const ClusterBenchArgs& a, const ModelSource& source, const OpenedModel& m, int stages, int in_flight, int micro_batch,
-                     int sequences, TransportChoice transport = TransportChoice::Auto) {
-    const Topology t = pipeline(stages, a.threads, transport);
+// k tensor-parallel ranks of one stage, `threads` each.
+Topology tensor(int ranks, int threads) {
+    Topology t = pipeline(ranks, threads);
+    t.strategy = Strategy::Tensor;
+    for (int i = 0; i < ranks; ++i) t.nodes[i].name = "rank" + std::to_string(i);
+    return t;
+}
+
+Measured distributed(const ClusterBenchArgs& a, const ModelSource& source, const OpenedModel& m, const Topology& t, int in_flight,
+                     int micro_batch, int sequences) {
     const int context = a.prompt_tokens + a.tokens;
     Cluster cluster(t);
     cluster.configure(make_plan(t, m.config, in_flight, context, 1, m.weight_format), source, m, in_flight, context);
@@ -87,9 +97,9 @@ Measured distributed(const ClusterBenchArgs& a, const ModelSource& source, const
     return out;
 }
 
-// The same sequences in one process with the same threads as one node.
-double single_process(const ClusterBenchArgs& a, const OpenedModel& m, int in_flight, int sequences) {
-    LocalEngine engine(m, a.threads, in_flight, a.prompt_tokens + a.tokens);
+// The same sequences in one process with `threads` threads.
+double single_process(const ClusterBenchArgs& a, const OpenedModel& m, int in_flight, int sequences, int threads) {
+    LocalEngine engine(m, threads, in_flight, a.prompt_tokens + a.tokens);
     const auto all = prompts(m, sequences, a.prompt_tokens);
     int tokens = 0;
     const auto t0 = std::chrono::steady_clock::now();
@@ -105,25 +115,49 @@ int run_scaling(const ClusterBenchArgs& a) {
     if (options.model_dir.empty() && options.random_init.empty() && options.demo.empty()) options.random_init = "gpt2";
     const ModelSource source = options.source();
     const OpenedModel m = open_model(source);
-    std::map<std::pair<int, int>, double> single;  // (in_flight, sequences) -> tokens/s
-    auto reference = [&](int in_flight, int sequences) {
-        auto key = std::pair{in_flight, sequences};
-        if (!single.count(key)) single[key] = single_process(a, m, in_flight, sequences);
+    std::map<std::tuple<int, int, int>, double> single;  // (in_flight, sequences, threads) -> tokens/s
+    auto reference = [&](int in_flight, int sequences, int threads) {
+        auto key = std::tuple{in_flight, sequences, threads};
+        if (a.rounds > 1 || !single.count(key))
+            single[key] = single_process(a, m, in_flight, sequences, threads);  // paired: measured again
         return single[key];
     };
+    auto median = [](std::vector<double> v) {
+        std::sort(v.begin(), v.end());
+        return v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
+    };
     json rows = json::array();
-    std::printf("%-7s %6s %9s %11s %9s %7s %10s %9s %8s %16s %9s\n", "study", "stages", "in-flight", "micro-batch", "sequences", "tokens",
+    std::printf("%-7s %6s %9s %11s %9s %7s %10s %9s %8s %16s %9s\n", "study", "nodes", "in-flight", "micro-batch", "sequences", "tokens",
                 "tokens/s", "1-process", "ratio", "busy% mean/min", "hop µs");
+    // "tensor": one stage of `stages` ranks against one process with all their threads.
     auto row = [&](const char* study, int stages, int in_flight, int micro_batch, int sequences) {
-        std::fprintf(stderr, "  %s: %d stages, %d in flight, micro-batch %d, %d sequences...\n", study, stages, in_flight, micro_batch,
-                     sequences);
-        const Measured d = distributed(a, source, m, stages, in_flight, micro_batch, sequences);
-        const double ref = reference(in_flight, sequences);
+        if (!a.studies.empty() && std::find(a.studies.begin(), a.studies.end(), study) == a.studies.end()) return;
+        const bool tensor_parallel = std::string(study) == "tensor";
+        std::fprintf(stderr, "  %s: %d %s, %d in flight, micro-batch %d, %d sequences...\n", study, stages,
+                     tensor_parallel ? "ranks" : "stages", in_flight, micro_batch, sequences);
+        const Topology t = tensor_parallel ? tensor(stages, a.threads) : pipeline(stages, a.threads);
+        // Rounds alternate the two, so that a busy minute of a shared host
+        // weighs on both: the medians, and the median of the paired ratios.
+        std::vector<Measured> runs;
+        std::vector<double> refs, ratios, rates;
+        for (int round = 0; round < a.rounds; ++round) {
+            runs.push_back(distributed(a, source, m, t, in_flight, micro_batch, sequences));
+            refs.push_back(reference(in_flight, sequences, tensor_parallel ? stages * a.threads : a.threads));
+            rates.push_back(runs.back().tokens_per_second);
+            ratios.push_back(rates.back() / refs.back());
+        }
+        Measured d = runs[0];
+        for (const auto& r : runs)
+            if (r.tokens_per_second == median(rates)) d = r;  // the median run's busy and hop figures
+        d.tokens_per_second = median(rates);
+        const double ref = median(refs), ratio = median(ratios);
         std::printf("%-7s %6d %9d %11d %9d %7d %10.2f %9.2f %8.2f %9.1f/%5.1f %9.0f\n", study, stages, in_flight, micro_batch, sequences,
-                    d.tokens, d.tokens_per_second, ref, d.tokens_per_second / ref, d.busy_mean, d.busy_min, d.hop_p50_us);
+                    d.tokens, d.tokens_per_second, ref, ratio, d.busy_mean, d.busy_min, d.hop_p50_us);
         std::fflush(stdout);
         rows.push_back({{"study", study},
-                        {"stages", stages},
+                        {"strategy", tensor_parallel ? "tensor" : "pipeline"},
+                        {"stages", tensor_parallel ? 1 : stages},
+                        {"nodes", stages},
                         {"in_flight", in_flight},
                         {"micro_batch", micro_batch},
                         {"sequences", sequences},
@@ -131,7 +165,8 @@ int run_scaling(const ClusterBenchArgs& a) {
                         {"wall_seconds", d.wall_s},
                         {"tokens_per_second", d.tokens_per_second},
                         {"single_process_tokens_per_second", ref},
-                        {"ratio_to_single_process", d.tokens_per_second / ref},
+                        {"ratio_to_single_process", ratio},
+                        {"ratio_to_single_process_per_round", ratios},
                         {"busy_percent_mean", d.busy_mean},
                         {"busy_percent_min", d.busy_min},
                         {"busy_percent_max", d.busy_max},
@@ -148,6 +183,9 @@ int run_scaling(const ClusterBenchArgs& a) {
     for (int s : {1, 2, 4})
         for (int b : {1, 2})
             if (b <= s) row("sweep", 2, s, b, 4);
+    // Tensor parallel on two nodes against one process with both nodes' threads.
+    row("tensor", 2, 1, 1, 1);
+    row("tensor", 2, 4, 4, 4);
 
     const json out = {{"model", m.description},
                       {"threads_per_node", a.threads},
@@ -175,8 +213,8 @@ int run_hop(const ClusterBenchArgs& a) {
     const ModelSource source = options.source();
     const OpenedModel m = open_model(source);
     const std::size_t bytes = static_cast<std::size_t>(m.config.n_embd) * sizeof(float);
-    const Measured over_zmq = distributed(a, source, m, 2, 1, 1, 1, TransportChoice::ZeroMQ);
-    const Measured over_shm = distributed(a, source, m, 2, 1, 1, 1, TransportChoice::Auto);
+    const Measured over_zmq = distributed(a, source, m, pipeline(2, a.threads, TransportChoice::ZeroMQ), 1, 1, 1);
+    const Measured over_shm = distributed(a, source, m, pipeline(2, a.threads, TransportChoice::Auto), 1, 1, 1);
     // ZeroMQ alone, at the pace of this pipeline: one stage's compute between messages.
     const double zmq_back_to_back = zmq_loopback_one_way_us(bytes);
     const int pace_us = static_cast<int>(over_shm.wall_s * 1e6 / std::max(1, over_shm.tokens) / 2);
@@ -210,7 +248,9 @@ int run_hop(const ClusterBenchArgs& a) {
 void add_cluster_benches(CLI::App& bench, int& exit_code) {
     auto a = std::make_shared<ClusterBenchArgs>();
     auto* scaling = bench.add_subcommand(
-        "scaling", "strong and weak scaling over 1..N pipeline stages, and a sweep of sequences in flight and micro-batch");
+        "scaling",
+        "strong and weak scaling over 1..N pipeline stages, a sweep of sequences in flight and micro-batch, and tensor parallel on 2 nodes "
+        "against one process with their threads");
     auto* hop = bench.add_subcommand("hop", "latency of one decode hop between two workers, against ZeroMQ alone");
     for (auto* c : {scaling, hop}) {
         a->model.add_to(*c);
@@ -220,6 +260,11 @@ void add_cluster_benches(CLI::App& bench, int& exit_code) {
         c->add_option("--out", a->out, "write the results as JSON");
     }
     scaling->add_option("--max-stages", a->max_stages)->capture_default_str();
+    scaling->add_option("--rounds", a->rounds, "measure each row this many times, alternating with its single process; report medians")
+        ->check(CLI::Range(1, 99))
+        ->capture_default_str();
+    scaling->add_option("--study", a->studies, "only these studies (default: all)")
+        ->check(CLI::IsMember({"strong", "weak", "sweep", "tensor"}));
     scaling->add_option("--prompt-tokens", a->prompt_tokens)->capture_default_str();
     scaling->add_option("--csv", a->csv, "write the results as CSV");
     scaling->callback([a, &exit_code] { exit_code = guarded("bench scaling", [&] { return run_scaling(*a); }); });

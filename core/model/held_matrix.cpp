@@ -77,6 +77,18 @@ WeightRows HeldMatrix::segment(int index) const {
     return weight_rows().columns_from(first);
 }
 
+WeightRows HeldMatrix::rows_from(int64_t first) const {
+    WeightRows w = weight_rows();
+    const auto* bytes = static_cast<const std::byte*>(w.data);
+    if (is_block_format(format)) {
+        if (first % 4 != 0) throw Error("a block-format matrix is cut into rows at a group of 4, not at row " + std::to_string(first));
+        w.data = bytes + tiles_of(*this).place(first, 0).offset;
+    } else {
+        w.data = bytes + first * columns * static_cast<int64_t>(values.element_size());
+    }
+    return w;
+}
+
 at::Tensor HeldMatrix::rows_as_float(const at::Tensor& ids) const {
     if (!is_block_format(format)) return at::embedding(values, ids).to(at::kFloat);  // [N, C]
     const at::Tensor id = ids.contiguous();

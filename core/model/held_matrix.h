@@ -22,6 +22,8 @@ struct HeldMatrix {
     bool is_same(const HeldMatrix& other) const { return values.is_same(other.values); }
     WeightRows weight_rows() const;       // all columns
     WeightRows segment(int index) const;  // segment `index`'s columns, for the kernel
+    // Rows [first, rows()), for the kernel (in a block format `first` is a multiple of 4: a group's first row).
+    WeightRows rows_from(int64_t first) const;
     // Rows `ids` as fp32 [N, columns]: an embedding lookup.
     at::Tensor rows_as_float(const at::Tensor& ids) const;
     at::Tensor to_float() const;  // [rows, columns] fp32

@@ -18,6 +18,7 @@
 #include <ATen/ops/relu.h>
 #include <ATen/ops/silu.h>
 #include <ATen/ops/softmax.h>
+#include <ATen/ops/zeros.h>
 
 #include <algorithm>
 #include <cmath>
@@ -246,7 +247,31 @@ at::Tensor Stage::head(const at::Tensor& x, std::span<const Segment> segments, L
         h = at::index_select(x, 0, tensor_of(last));  // [S, C]
     }
     h = norm(h, w_.final_norm_w, w_.final_norm_b);  // [S or N, C]
-    return linear(h, w_.head_w, at::Tensor());      // [S or N, V]
+    const ShardSpec& shard = w_.shard;
+    if (!all_reduce_ || shard.tp_ranks == shard.tp_size) return linear(h, w_.head_w, at::Tensor());  // [S or N, V]
+    // Split by the vocabulary: each rank multiplies its share of the head's
+    // rows (the head is ~30 % of gpt2's bytes, and every rank reading all of
+    // it made tensor parallel slower than one process). The shares, zero
+    // elsewhere, add up to every logit exactly, each with the bits one
+    // process gives it (a row's bits are its own).
+    const at::Tensor hc = h.contiguous();
+    const int64_t n = hc.size(0), V = w_.head_w.rows(), C = w_.head_w.columns;
+    std::vector<at::Tensor> partials;
+    for (int r = shard.tp_rank; r < shard.tp_rank + shard.tp_ranks; ++r) {
+        const int64_t begin = vocabulary_share_begin(V, r, shard.tp_size), end = vocabulary_share_begin(V, r + 1, shard.tp_size);
+        at::Tensor share = at::empty({n, end - begin});  // [S or N, V']
+        rows_times_weight(hc.data_ptr<float>(), static_cast<int>(C), static_cast<int>(n), w_.head_w.rows_from(begin), nullptr,
+                          static_cast<int>(end - begin), static_cast<int>(C), share.data_ptr<float>(), threads_);
+        at::Tensor logits = at::zeros({n, V});  // [S or N, V]
+        logits.narrow(1, begin, end - begin).copy_(share);
+        partials.push_back(std::move(logits));
+    }
+    return all_reduce_(partials);  // [S or N, V]
+}
+
+int64_t vocabulary_share_begin(int64_t vocab, int rank, int ranks) {
+    if (rank >= ranks) return vocab;
+    return vocab * rank / ranks / 16 * 16;  // whole groups of rows in every format
 }
 
 }  // namespace distgpt

@@ -21,6 +21,10 @@ struct Segment {
 
 enum class LogitRows { Last, All };  // the last row of each segment, or every row
 
+// Where tensor-parallel rank `rank` of `ranks` starts its share of the head's
+// `vocab` rows (a multiple of 16; rank `ranks` is the end).
+int64_t vocabulary_share_begin(int64_t vocab, int rank, int ranks);
+
 // Runs one shard of a decoder-only transformer of either family: optionally
 // the embedding, layers [begin, end), optionally the final norm and head. The
 // block is what the config says it is made of: LayerNorm or RMSNorm, learned
