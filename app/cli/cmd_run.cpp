@@ -42,7 +42,8 @@ nlohmann::json losses_json(const RunResult& r, const Topology& topology) {
 void print_json(const nlohmann::json& j) { std::cout << j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n"; }
 
 int run(const RunArgs& a) {
-    const Topology topology = read_topology(a.topology);
+    Topology topology = read_topology(a.topology);
+    if (!a.wire.empty()) topology.wire = *wire_format_named(a.wire);  // --wire wins over the file
     ModelSource source = a.model.source();
     if (!source.weight_format) source.weight_format = topology.weights_dtype;  // --weights-dtype wins over the file
     const OpenedModel model = open_model(source);

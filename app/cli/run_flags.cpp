@@ -12,6 +12,10 @@ void add_run_flags(CLI::App& c, RunArgs& a) {
     a.model.add_to(c);
     a.model.add_weights_dtype_to(c);
     c.add_option("--topology", a.topology, "topology JSON (see resources/topologies/)")->required();
+    c.add_option("--wire", a.wire,
+                 "how activations and tensor-parallel partial sums travel between nodes: f32 (bit-exact with one process), bf16 (half "
+                 "the bytes) or q8 (blocks of 32 int8 and a scale: 0.27 of the bytes); default: the topology's wire, else f32")
+        ->check(CLI::IsMember({"f32", "bf16", "q8"}));
     c.add_option("--prompt", a.prompts, "a prompt; repeat for several sequences");
     c.add_option("--prompts", a.prompts_file, "a file with one prompt per line");
     c.add_option("--samples", a.samples, "run every prompt this many times (seed + i each)")

@@ -14,6 +14,7 @@ namespace distgpt::cli {
 struct RunArgs {
     ModelOptions model;
     std::string topology;
+    std::string wire;  // empty: the topology's
     std::vector<std::string> prompts;
     std::string prompts_file;
     int samples = 1, micro_batch = 1, in_flight = 0, max_new_tokens = 64, context = 0;

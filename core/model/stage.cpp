@@ -159,7 +159,9 @@ at::Tensor Stage::attention_partial(int l, const at::Tensor& h, std::span<const 
 
 at::Tensor Stage::mlp_partial(int l, const at::Tensor& h) { return sum_of(mlp_partials(l, h)); }
 
-at::Tensor Stage::reduce(const std::vector<at::Tensor>& partials) const { return all_reduce_ ? all_reduce_(partials) : sum_of(partials); }
+at::Tensor Stage::reduce(const std::vector<at::Tensor>& partials) const {
+    return all_reduce_ ? all_reduce_(partials, PartialSums::Activations) : sum_of(partials);
+}
 
 // qkv: [N, Q'+2K'], each row q | k | v of this shard's heads at its position.
 at::Tensor Stage::attend(int l, at::Tensor qkv, std::span<const Segment> segments) {
@@ -266,7 +268,7 @@ at::Tensor Stage::head(const at::Tensor& x, std::span<const Segment> segments, L
         logits.narrow(1, begin, end - begin).copy_(share);
         partials.push_back(std::move(logits));
     }
-    return all_reduce_(partials);  // [S or N, V]
+    return all_reduce_(partials, PartialSums::Logits);  // [S or N, V]
 }
 
 int64_t vocabulary_share_begin(int64_t vocab, int rank, int ranks) {

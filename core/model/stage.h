@@ -44,8 +44,11 @@ public:
     // A tensor-parallel shard's partial sums, one [N, C] for each rank it
     // holds, in rank order, are summed across its group before each residual
     // add: `all_reduce` returns the group's sum. A shard without one (no peers)
-    // sums its own ranks' partials.
-    using AllReduce = std::function<at::Tensor(std::span<const at::Tensor> partials)>;
+    // sums its own ranks' partials. A tensor-parallel head's shares of the
+    // logits [S, V] are summed the same way (PartialSums::Logits: they must
+    // travel exactly, whatever the wire format of activations).
+    enum class PartialSums { Activations, Logits };
+    using AllReduce = std::function<at::Tensor(std::span<const at::Tensor> partials, PartialSums kind)>;
     void set_all_reduce(AllReduce all_reduce) { all_reduce_ = std::move(all_reduce); }
 
     const ModelConfig& config() const { return w_.config; }

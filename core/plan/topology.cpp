@@ -93,6 +93,12 @@ Topology parse_topology(const std::string& text, const std::string& origin) {
             t.weights_dtype = weight_format_named(dtype);
             if (!t.weights_dtype) throw Error(origin + ": weights_dtype '" + dtype + "' is not f32, bf16, f16, q8 or q4");
         }
+        if (j.contains("wire")) {
+            const std::string wire = j["wire"].get<std::string>();
+            const auto format = wire_format_named(wire);
+            if (!format) throw Error(origin + ": wire '" + wire + "' is not f32, bf16 or q8");
+            t.wire = *format;
+        }
         if (!j.contains("nodes") || !j["nodes"].is_array() || j["nodes"].empty())
             throw Error(origin + ": needs a non-empty \"nodes\" array");
         std::set<std::string> names;
@@ -152,6 +158,7 @@ json topology_json(const Topology& t) {
     if (t.strategy == Strategy::Hybrid) j["tensor_parallel"] = t.tensor_parallel;
     if (t.transport == TransportChoice::ZeroMQ) j["transport"] = "zeromq";
     if (t.weights_dtype) j["weights_dtype"] = weight_format_name(*t.weights_dtype);
+    if (t.wire != WireFormat::F32) j["wire"] = wire_format_name(t.wire);
     for (const auto& n : t.nodes) {
         json node = {{"name", n.name}, {"endpoint", n.endpoint}, {"threads", n.threads}};
         if (n.memory_limit) node["memory_limit"] = n.memory_limit;

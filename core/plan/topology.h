@@ -1,4 +1,5 @@
 #pragma once
+#include "proto/wire_format.h"
 #include "weights/weight_format.h"
 
 #include <nlohmann/json_fwd.hpp>
@@ -46,6 +47,7 @@ struct Topology {
     std::vector<std::pair<int, int>> layers;  // optional manual [begin, end) per stage
     TransportChoice transport = TransportChoice::Auto;
     std::optional<WeightFormat> weights_dtype;  // how every node holds the matrices; unset: as the checkpoint stores them
+    WireFormat wire = WireFormat::F32;          // how activations and partial sums travel between nodes
 
     int stage_count() const;
     int ranks_per_stage() const;

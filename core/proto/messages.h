@@ -6,6 +6,7 @@
 #include "net/transport.h"
 #include "sample/stop_rule.h"
 #include "trace/span_kind.h"
+#include "proto/wire_format.h"
 #include "weights/weight_format.h"
 
 #include <msgpack.hpp>
@@ -19,6 +20,7 @@
 MSGPACK_ADD_ENUM(distgpt::SpanKind);
 MSGPACK_ADD_ENUM(distgpt::FinishReason);
 MSGPACK_ADD_ENUM(distgpt::Transport);
+MSGPACK_ADD_ENUM(distgpt::WireFormat);
 
 namespace distgpt::proto {
 
@@ -126,9 +128,10 @@ struct Configure {
     std::string inbox;
     std::vector<std::string> prev;
     WeightFormat weight_format = WeightFormat::F32;  // how the stage holds its matrices (the same on every node of a run)
+    WireFormat wire = WireFormat::F32;               // how it sends activations and partial sums
     MSGPACK_DEFINE_MAP(run, weights, model_dir, random_shape, config_json, random_seed, layer_begin, layer_end, embedding, head, tp_rank,
                        tp_size, stage, stages, slots, context, threads, next, first, tp_peers, return_logits, end_of_text_ids,
-                       masked_ranges, shared_memory, inbox, prev, followers, tp_ranks, weight_format);
+                       masked_ranges, shared_memory, inbox, prev, followers, tp_ranks, weight_format, wire);
 };
 
 struct Configured {
@@ -171,8 +174,8 @@ struct Row {
     MSGPACK_DEFINE_MAP(id, slot, pos, len);
 };
 
-// Stage -> next stage: hidden states of a micro-batch. Frame 1: fp32
-// [rows, cols]. At step 0 (prefill) `sequences` introduces the sequences.
+// Stage -> next stage: hidden states of a micro-batch. Frame 1: [rows,
+// cols] in `wire`. At step 0 (prefill) `sequences` introduces the sequences.
 struct Forward {
     static constexpr const char* kType = "forward";
     std::string run;
@@ -180,7 +183,8 @@ struct Forward {
     std::vector<Row> rows_of;
     std::vector<Sequence> sequences;
     int64_t rows = 0, cols = 0;
-    MSGPACK_DEFINE_MAP(run, group, step, rows_of, sequences, rows, cols);
+    WireFormat wire = WireFormat::F32;
+    MSGPACK_DEFINE_MAP(run, group, step, rows_of, sequences, rows, cols, wire);
 };
 
 struct Token {
@@ -226,13 +230,16 @@ struct Trace {
     MSGPACK_DEFINE_MAP(spans, rss_bytes);
 };
 
-// Tensor-parallel partial sum, pushed to each peer of the group. Frame 1: fp32.
+// Tensor-parallel partial sum, pushed to each peer of the group: a frame of
+// `count` values in `wire` for each rank the sender holds.
 struct Partial {
     static constexpr const char* kType = "partial";
     int64_t counter = 0;
     int rank = 0;
     std::string run;
-    MSGPACK_DEFINE_MAP(counter, rank, run);
+    int64_t count = 0;
+    WireFormat wire = WireFormat::F32;
+    MSGPACK_DEFINE_MAP(counter, rank, run, count, wire);
 };
 
 // Controller -> every worker of a run, before configure: the public keys of

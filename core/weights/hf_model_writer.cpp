@@ -24,8 +24,8 @@ void write_hf_model_folder(const std::filesystem::path& dir, const ModelConfig& 
     const CheckpointLayout in(config, weights), out(config);
     const bool blocks = matrices && is_block_format(*matrices);
     auto converted = [&](const CheckpointTensor& t) { return matrices && held_as_matrix(t.role); };
-    std::vector<TensorHeader> headers;
-    DType float_dtype = DType::F32;  // what config.json's torch_dtype names
+    std::vector<TensorHeader> headers, scale_headers;  // scales go last: each tensor before them stays aligned to its element
+    DType float_dtype = DType::F32;                    // what config.json's torch_dtype names
     for (std::size_t i = 0; i < out.tensors().size(); ++i) {
         const CheckpointTensor& t = in.tensors()[i];
         const TensorView v = weights.header(t.name);
@@ -37,20 +37,22 @@ void write_hf_model_folder(const std::filesystem::path& dir, const ModelConfig& 
             const int64_t rows = t.in_out ? t.shape[1] : t.shape[0], columns = t.in_out ? t.shape[0] : t.shape[1];
             const BlockLayout layout{*matrices, columns, 1};
             headers.push_back({name, storage_dtype(*matrices), {rows, layout.code_bytes_per_row()}});
-            headers.push_back({scale_name(name), DType::F16, {rows, layout.blocks_per_row()}});
+            scale_headers.push_back({scale_name(name), DType::F16, {rows, layout.blocks_per_row()}});
             continue;
         }
         const DType dtype = converted(t) ? storage_dtype(*matrices) : v.dtype;
         if (i == 0) float_dtype = dtype;
         headers.push_back({name, dtype, t.shape});
     }
+    headers.insert(headers.end(), scale_headers.begin(), scale_headers.end());
     SafetensorsWriter writer(dir / "model.safetensors", headers, {{"format", "pt"}});
+    std::vector<std::vector<uint16_t>> scales;  // 1/16 of a q8 model's bytes, written at the end
     for (const auto& t : in.tensors()) {
         const TensorView view = weights.get(t.name);
         if (converted(t) && blocks) {
-            const QuantizedTensor q = quantize_tensor(view, t.in_out, *matrices, 1);
+            QuantizedTensor q = quantize_tensor(view, t.in_out, *matrices, 1);
             writer.write(q.codes.data(), q.codes.size());
-            writer.write(q.scales.data(), q.scales.size() * 2);
+            scales.push_back(std::move(q.scales));
         } else if (converted(t) && storage_dtype(*matrices) != view.dtype) {
             const auto bytes = convert_floats({view.data, view.nbytes}, view.dtype, storage_dtype(*matrices));
             writer.write(bytes.data(), bytes.size());
@@ -59,6 +61,7 @@ void write_hf_model_folder(const std::filesystem::path& dir, const ModelConfig& 
         }
         weights.release(view);
     }
+    for (const auto& s : scales) writer.write(s.data(), s.size() * 2);
     writer.finish();
     ModelConfig written = config;  // config.json names the dtype the file holds
     written.torch_dtype = torch_dtype_name(blocks ? DType::F32 : float_dtype);

@@ -4,6 +4,7 @@
 // bits independent of the rows beside it.
 #include "model/rows_times_weight.h"
 #include "model/held_matrix.h"
+#include "proto/wire_format.h"
 #include "weights/block_quant.h"
 #include "support/expect_error.h"
 #include "weights/half_float.h"
@@ -190,6 +191,29 @@ private Q_SLOTS:
         rows_times_weight(c.x.data_ptr<float>(), in, 8, w, nullptr, out, in, all.data_ptr<float>(), 2);
         rows_times_weight(c.x.data_ptr<float>() + 5 * in, in, 1, w, nullptr, out, in, one.data_ptr<float>(), 1);
         QVERIFY(std::memcmp(all[5].data_ptr<float>(), one.data_ptr<float>(), out * sizeof(float)) == 0);
+    }
+
+    // What travels between nodes with --wire: f32 as it is, bf16 rounded to
+    // nearest even, q8 within half a step of its block; a frame of the wrong
+    // size, or in a format this version does not know, is refused by name.
+    void wireFormatsRoundTrip() {
+        at::manual_seed(5);
+        const at::Tensor x = at::randn({1000}) * 3;  // 1000: a partial last block
+        for (WireFormat f : wire_formats()) {
+            const auto bytes = encode_wire(f, x.data_ptr<float>(), 1000);
+            QCOMPARE(bytes.size(), wire_bytes(f, 1000));
+            at::Tensor back = at::empty({1000});
+            decode_wire(f, bytes, 1000, back.data_ptr<float>());
+            const double err = (back - x).abs().max().item<double>();
+            if (f == WireFormat::F32) QVERIFY(at::equal(back, x));
+            if (f == WireFormat::BF16) QVERIFY(at::equal(back, x.to(at::kBFloat16).to(at::kFloat)));
+            if (f == WireFormat::Q8) QVERIFY2(err <= x.abs().max().item<double>() / 254 * 1.01, qPrintable(QString::number(err)));
+        }
+        QCOMPARE(wire_bytes(WireFormat::Q8, 1000), std::size_t(32 * 34));  // 32 blocks of 32 int8 and an fp16 scale
+        const auto bytes = encode_wire(WireFormat::BF16, x.data_ptr<float>(), 1000);
+        std::vector<float> out(1000);
+        EXPECT_ERROR(decode_wire(WireFormat::BF16, bytes, 999, out.data()), "2000 bytes are not 999 values in bf16");
+        EXPECT_ERROR(decode_wire(static_cast<WireFormat>(5), bytes, 1000, out.data()), "unknown wire format 5");
     }
 
     // Every one of the 65536 halves widens as libtorch widens it.

@@ -241,6 +241,56 @@ private Q_SLOTS:
         }
     }
 
+    // --wire bf16|q8: activations between stages and partial sums between
+    // ranks travel in fewer bytes; the logits stay close to the single
+    // process's (no longer bit-exact), and every rank still agrees.
+    void aCompactWireCarriesFewerBytes_data() {
+        QTest::addColumn<QString>("strategy");
+        QTest::addColumn<int>("nodes");
+        QTest::addColumn<int>("tp");
+        QTest::addColumn<int>("wire");
+        QTest::addColumn<double>("ratio");      // of the f32 run's bytes, at most
+        QTest::addColumn<double>("tolerance");  // on the first token's logits
+        QTest::newRow("bf16, 3 stages") << "pipeline" << 3 << 1 << int(WireFormat::BF16) << 0.55 << 0.01;
+        QTest::newRow("q8, 3 stages") << "pipeline" << 3 << 1 << int(WireFormat::Q8) << 0.32 << 0.02;
+        QTest::newRow("q8, tensor 2") << "tensor" << 2 << 1 << int(WireFormat::Q8) << 0.32 << 0.02;
+        QTest::newRow("bf16, hybrid 2x2") << "hybrid" << 4 << 2 << int(WireFormat::BF16) << 0.55 << 0.01;
+    }
+    void aCompactWireCarriesFewerBytes() {
+        QFETCH(QString, strategy);
+        QFETCH(int, nodes);
+        QFETCH(int, tp);
+        QFETCH(int, wire);
+        QFETCH(double, ratio);
+        QFETCH(double, tolerance);
+        const std::string f32 = topology(strategy.toStdString(), nodes, "auto", tp);
+        auto compact = nlohmann::json::parse(f32);
+        compact["wire"] = wire_format_name(static_cast<WireFormat>(wire));
+        const RunResult a = run_topology(f32, 1, 2), b = run_topology(compact.dump(), 1, 2);
+        // What crossed the links: forwards (sends) and activations' partial
+        // sums (all-reduces; a head's logits travel exactly, in f32).
+        const int64_t logits_row = model->config.vocab_size * int64_t(sizeof(float));
+        auto moved = [&](const RunResult& r) {
+            int64_t bytes = 0;
+            for (const auto& s : r.trace.spans)
+                if ((s.kind == SpanKind::Send && s.peer >= 0) || (s.kind == SpanKind::AllReduce && s.bytes % logits_row != 0))
+                    bytes += s.bytes;
+            return bytes;
+        };
+        QVERIFY(moved(a) > 0);
+        qInfo("%lld of %lld bytes (%.3f)", static_cast<long long>(moved(b)), static_cast<long long>(moved(a)), double(moved(b)) / moved(a));
+        QVERIFY2(moved(b) < ratio * moved(a), qPrintable(QString("%1 of %2 bytes").arg(moved(b)).arg(moved(a))));
+        for (std::size_t i = 0; i < prompts.size(); ++i) {
+            const auto& got = b.sequences[i];
+            if (i == 0) qInfo("first token's logits: max diff %.4f", max_diff(got.logits[0], reference.sequences[i].logits[0]));
+            QCOMPARE(got.generated_ids.size(), reference.sequences[i].generated_ids.size());
+            QVERIFY2(max_diff(got.logits[0], reference.sequences[i].logits[0]) < tolerance,
+                     ("max diff " + std::to_string(max_diff(got.logits[0], reference.sequences[i].logits[0]))).c_str());
+        }
+        // A topology file keeps its wire.
+        QCOMPARE(parse_topology(topology_to_json(parse_topology(compact.dump()))).wire, static_cast<WireFormat>(wire));
+    }
+
     // One set of workers serves run after run.
     // A tensor-parallel run computes the same bits however its ranks are
     // spread over nodes (what a re-plan after a loss relies on): 4 ranks on
@@ -366,6 +416,7 @@ private Q_SLOTS:
         EXPECT_ERROR(parse_topology(nlohmann::json{{"nodes", {{{"name", "a"}, {"endpoint", "http://x"}}}}}.dump()), "tcp://host:port");
         EXPECT_ERROR(parse_topology(R"JSON({"weights_dtype": "q3", "nodes": [{"name": "a"}]})JSON"),
                      "weights_dtype 'q3' is not f32, bf16, f16, q8 or q4");
+        EXPECT_ERROR(parse_topology(R"JSON({"wire": "q4", "nodes": [{"name": "a"}]})JSON"), "wire 'q4' is not f32, bf16 or q8");
         // Found by fuzz_topology: out-of-range numbers were undefined behaviour.
         EXPECT_ERROR(parse_topology(R"JSON({"nodes": [{"name": "a", "threads": 1e300}]})JSON"), "\"threads\" must be a whole number");
         EXPECT_ERROR(parse_topology(R"JSON({"nodes": [{"name": "a"}], "layers": [[0, 99999999999]]})JSON"), "\"layers\" must list");

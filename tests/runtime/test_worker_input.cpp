@@ -131,6 +131,9 @@ private Q_SLOTS:
         c.weight_format = static_cast<WeightFormat>(9);
         EXPECT_ERROR(setup.open(c), "unknown weight format 9", "run the same distgpt version everywhere");
         c.weight_format = WeightFormat::F16;
+        c.wire = static_cast<WireFormat>(7);
+        EXPECT_ERROR(setup.open(c), "unknown wire format 7", "run the same distgpt version everywhere");
+        c.wire = WireFormat::Q8;
         QCOMPARE(setup.open(c).config.n_layer, model_preset("tiny").n_layer);
     }
 

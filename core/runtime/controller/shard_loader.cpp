@@ -109,6 +109,7 @@ proto::Configure ShardLoader::configure_message(const ShardLoad& load, int plan_
     c.prev.push_back(connections_.endpoint(c.tp_rank > 0 ? leader_of(s) : leader_of(s > 0 ? s - 1 : c.stages - 1)));
     c.end_of_text_ids = end_of_text_ids(load.model);
     c.weight_format = load.model.weight_format;
+    c.wire = topology_.wire;
     for (auto [begin, end] : load.model.tokenizer->unspellable_ids(load.model.config.vocab_size))
         c.masked_ranges.insert(c.masked_ranges.end(), {begin, end});  // never sampled, as [begin, end) pairs
     return c;

@@ -41,11 +41,11 @@ struct ShardRunner::Impl {
           stage(load_stage_weights(weights, model, configured_shard(c), c.weight_format), c.slots,
                 c.context > 0 ? c.context : model.n_positions, c.threads) {
         if (c.tp_ranks < c.tp_size)  // peers hold the other ranks
-            stage.set_all_reduce([all_reduce](std::span<const at::Tensor> partials) {
+            stage.set_all_reduce([all_reduce](std::span<const at::Tensor> partials, Stage::PartialSums kind) {
                 std::vector<const float*> mine;
                 for (const auto& p : partials) mine.push_back(p.data_ptr<float>());  // contiguous, from Stage
                 at::Tensor sum = at::empty(partials[0].sizes());                     // [N, C]
-                all_reduce(mine, static_cast<std::size_t>(sum.numel()), sum.data_ptr<float>());
+                all_reduce(mine, static_cast<std::size_t>(sum.numel()), sum.data_ptr<float>(), kind == Stage::PartialSums::Logits);
                 return sum;
             });
     }

@@ -29,8 +29,9 @@ struct StepOutput {
 class ShardRunner {
 public:
     // Sums a tensor-parallel group's partials: this shard's (one per rank it
-    // holds, in rank order) and its peers', into `sum`.
-    using AllReduce = std::function<void(std::span<const float* const> partials, std::size_t count, float* sum)>;
+    // holds, in rank order) and its peers', into `sum`; `exact`: in f32
+    // whatever the run's wire format (a head's logits).
+    using AllReduce = std::function<void(std::span<const float* const> partials, std::size_t count, float* sum, bool exact)>;
 
     ShardRunner(const proto::Configure& configure, const ModelConfig& config, const TensorSource& weights, AllReduce all_reduce);
     ~ShardRunner();

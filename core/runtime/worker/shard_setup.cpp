@@ -29,6 +29,9 @@ ShardModel ShardSetup::open(const proto::Configure& c) {
     if (std::find(formats.begin(), formats.end(), c.weight_format) == formats.end())
         throw Error("configure: unknown weight format " + std::to_string(static_cast<int>(c.weight_format)) +
                     ": run the same distgpt version everywhere");
+    if (!wire_format_known(c.wire))
+        throw Error("configure: unknown wire format " + std::to_string(static_cast<int>(c.wire)) +
+                    ": run the same distgpt version everywhere");
     ShardModel model;
     switch (c.weights) {
         case proto::ShardWeights::Disk: {

@@ -63,14 +63,25 @@ std::vector<std::string> TensorParallelGroup::configure(const proto::Configure& 
     return warnings;
 }
 
-void TensorParallelGroup::all_reduce(std::span<const float* const> mine, std::size_t count, float* sum,
+void TensorParallelGroup::all_reduce(std::span<const float* const> mine, std::size_t count, float* sum, WireFormat wire,
                                      const std::function<bool()>& interrupted) {
     const int64_t counter = ++counter_;
+    std::vector<std::vector<std::byte>> encoded;
+    for (const float* partial : mine) encoded.push_back(encode_wire(wire, partial, count));
     for (auto& peer : to_) {
         proto::Parts frames;
-        for (const float* partial : mine) frames.push_back(proto::frame_of(partial, count * sizeof(float)));
-        peer.send(proto::encode(proto::Partial{counter, rank_, run_}, std::move(frames)));
+        for (const auto& e : encoded) frames.push_back(proto::frame_of(e.data(), e.size()));
+        peer.send(proto::encode(proto::Partial{counter, rank_, run_, static_cast<int64_t>(count), wire}, std::move(frames)));
     }
+    // Ours as the others receive them.
+    std::vector<std::vector<float>> as_sent;
+    std::vector<const float*> ours(mine.begin(), mine.end());
+    if (wire != WireFormat::F32)
+        for (std::size_t i = 0; i < encoded.size(); ++i) {
+            as_sent.emplace_back(count);
+            decode_wire(wire, encoded[i], count, as_sent.back().data());
+            ours[i] = as_sent.back().data();
+        }
     std::map<int, std::vector<float>> theirs = std::move(early_[counter]);
     early_.erase(counter);
     for (const auto& [rank, values] : theirs)
@@ -105,7 +116,7 @@ void TensorParallelGroup::all_reduce(std::span<const float* const> mine, std::si
         from_.awake();
     }
     std::vector<const float*> by_rank;
-    for (int r = 0; r < size_; ++r) by_rank.push_back(holds(r) ? mine[r - rank_] : theirs[r].data());
+    for (int r = 0; r < size_; ++r) by_rank.push_back(holds(r) ? ours[r - rank_] : theirs[r].data());
     sum_in_rank_order(by_rank, count, sum);
 }
 
@@ -121,12 +132,15 @@ void TensorParallelGroup::take(proto::Parts parts, int64_t counter, std::size_t 
         throw Error("partial sums from ranks " + std::to_string(p.rank) + ".." + std::to_string(p.rank + held - 1) + " in a group of " +
                     std::to_string(size_) + " where this worker holds " + std::to_string(rank_) + ".." +
                     std::to_string(rank_ + ranks_ - 1));
-    std::vector<float> scratch;
+    if (p.count < 0 || p.count > (int64_t(1) << 26)) throw Error("a partial sum of " + std::to_string(p.count) + " values: impossible");
+    std::vector<float> values(static_cast<std::size_t>(p.count));
     for (int i = 0; i < held; ++i) {
         const int rank = p.rank + i;
-        if (m.frames[i].size() % sizeof(float))
-            throw Error("a partial sum from rank " + std::to_string(rank) + " is not a whole number of floats");
-        const auto values = proto::frame_values(m.frames[i], scratch);
+        try {
+            decode_wire(p.wire, {static_cast<const std::byte*>(m.frames[i].data()), m.frames[i].size()}, values.size(), values.data());
+        } catch (const Error& e) {
+            throw Error("a partial sum from rank " + std::to_string(rank) + ": " + e.what());
+        }
         if (p.counter == counter) {
             if (values.size() != count) throw Error("a partial sum from rank " + std::to_string(rank) + " does not fit this all-reduce");
             theirs[rank].assign(values.begin(), values.end());

@@ -42,7 +42,11 @@ public:
     // peer sends nothing for 30 s or its partial does not fit. While it waits
     // on a peer it asks `interrupted` every 100 ms; when that says yes (a peer
     // died and the controller re-plans) it throws AllReduceInterrupted.
-    void all_reduce(std::span<const float* const> mine, std::size_t count, float* sum, const std::function<bool()>& interrupted = {});
+    // The partials travel in `wire`; a worker sums its own as they arrive
+    // elsewhere (rounded through `wire` too), so every worker of the group
+    // still ends with the very same bits.
+    void all_reduce(std::span<const float* const> mine, std::size_t count, float* sum, WireFormat wire = WireFormat::F32,
+                    const std::function<bool()>& interrupted = {});
 
 private:
     bool holds(int rank) const { return rank >= rank_ && rank < rank_ + ranks_; }

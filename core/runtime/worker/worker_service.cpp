@@ -288,13 +288,17 @@ struct WorkerService::Impl {
             emit(shard().start(start, values.data(), values.size()));
         } else if (m.type == proto::Forward::kType) {
             const auto f = m.as<proto::Forward>();
-            const auto& hidden = frame(m, 0, sizeof(float));
+            const auto& hidden = frame(m, 0, 1);
             if (!of_this_run(f.run)) return;
             span(SpanKind::Receive, arrived, net::now_ns(), f.group, f.step, static_cast<int64_t>(hidden.size()));
             relay(m, f.group, f.step);
             working_on = {f.group, f.step};
-            const auto values = proto::frame_values(hidden, hidden_scratch);
-            emit(shard().forward(f, values.data(), values.size()));
+            if (f.rows < 0 || f.cols < 0 || f.rows > (int64_t(1) << 24) || f.cols > (int64_t(1) << 24))
+                throw Error("forward of " + std::to_string(f.rows) + " × " + std::to_string(f.cols) + " values: impossible");
+            hidden_scratch.resize(static_cast<std::size_t>(f.rows * f.cols));
+            decode_wire(f.wire, {static_cast<const std::byte*>(hidden.data()), hidden.size()}, hidden_scratch.size(),
+                        hidden_scratch.data());
+            emit(shard().forward(f, hidden_scratch.data(), hidden_scratch.size()));
         } else if (m.type == proto::Tokens::kType) {
             const auto t = m.as<proto::Tokens>();
             if (!of_this_run(t.run)) return;
@@ -360,7 +364,7 @@ struct WorkerService::Impl {
         for (const auto& warning : tensor_parallel->configure(c)) std::cerr << options.name << ": " << warning << std::endl;
         runner = std::make_unique<ShardRunner>(
             c, model.config, *model.weights,
-            [this](std::span<const float* const> mine, std::size_t n, float* sum) { all_reduce(mine, n, sum); });
+            [this](std::span<const float* const> mine, std::size_t n, float* sum, bool exact) { all_reduce(mine, n, sum, exact); });
         model = {};
         setup->clear();
         if (c.next) links.connect(c.next->endpoint, c.next->key);
@@ -373,12 +377,13 @@ struct WorkerService::Impl {
         flush_trace();
     }
 
-    void all_reduce(std::span<const float* const> mine, std::size_t count, float* sum) {
+    void all_reduce(std::span<const float* const> mine, std::size_t count, float* sum, bool exact) {
         const int64_t t0 = net::now_ns();
-        tensor_parallel->all_reduce(mine, count, sum, [this] { return owner_calls(); });
+        const WireFormat wire = exact ? WireFormat::F32 : cfg.wire;
+        tensor_parallel->all_reduce(mine, count, sum, wire, [this] { return owner_calls(); });
         // Bytes received: the partials of the ranks held elsewhere.
         span(SpanKind::AllReduce, t0, net::now_ns(), working_on.group, working_on.step,
-             static_cast<int64_t>(count * sizeof(float) * (cfg.tp_size - cfg.tp_ranks)));
+             static_cast<int64_t>(wire_bytes(wire, count) * (cfg.tp_size - cfg.tp_ranks)));
     }
 
     void emit(StepOutput out) {
@@ -388,11 +393,13 @@ struct WorkerService::Impl {
         span(SpanKind::Compute, out.compute_t0, out.compute_t1, group, step, 0, "", out.sequences);
         if (cfg.tp_rank == 0) {
             if (!out.is_tokens) {
-                const std::size_t bytes = out.hidden.size() * sizeof(float);
                 if (cfg.next) {
                     const int64_t t0 = net::now_ns();
+                    out.forward.wire = cfg.wire;  // the encoding is part of the send's time
+                    const std::vector<std::byte> encoded = encode_wire(cfg.wire, out.hidden.data(), out.hidden.size());
+                    const std::size_t bytes = encoded.size();
                     proto::Parts frames;
-                    frames.push_back(proto::frame_of(out.hidden.data(), bytes));
+                    frames.push_back(proto::frame_of(encoded.data(), bytes));
                     const Transport how = links.send(cfg.next->endpoint, proto::encode(out.forward, std::move(frames)));
                     span(SpanKind::Send, t0, net::now_ns(), group, step, static_cast<int64_t>(bytes), cfg.next->endpoint, out.sequences,
                          how);
