@@ -108,6 +108,11 @@ int run(const RunArgs& a) {
     for (const auto& n : m.nodes)
         std::fprintf(stderr, "  %-10s %-28s busy %5.1f%%  compute %8.1f ms  communication %7.1f ms  RSS %6.1f MB\n", n.name.c_str(),
                      n.shard.c_str(), n.busy_percent, n.compute_ms, n.communication_ms, n.rss_bytes / 1e6);
+    for (const auto& l : m.links)
+        if (l.to != "controller") std::fprintf(stderr, "  %s → %s: %.0f bytes/token\n", l.from.c_str(), l.to.c_str(), l.bytes_per_token);
+    for (const auto& n : m.nodes)
+        if (n.all_reduce_bytes > 0)
+            std::fprintf(stderr, "  %s: all-reduces received %.0f bytes/token\n", n.name.c_str(), n.all_reduce_bytes_per_token);
     return 0;
 }
 

@@ -57,6 +57,7 @@ RunMetrics run_metrics(const RunTrace& trace) {
                 out.compute_ms += d / 1e3;
             else if (is_communication(s.kind))
                 out.communication_ms += d / 1e3;
+            if (s.kind == SpanKind::AllReduce) out.all_reduce_bytes += s.bytes;
             if (s.kind == SpanKind::Send) {
                 links[{static_cast<int>(n), s.peer}] += s.bytes;
                 link_transports[{static_cast<int>(n), s.peer}].insert(
@@ -67,6 +68,7 @@ RunMetrics run_metrics(const RunTrace& trace) {
         out.weight_bytes = node.weight_bytes;
         out.kv_cache_bytes = node.kv_cache_bytes;
         out.rss_bytes = node.rss_bytes;
+        out.all_reduce_bytes_per_token = m.tokens > 0 ? static_cast<double>(out.all_reduce_bytes) / m.tokens : 0;
         out.clock_offset_us = node.clock_offset_us;
         out.ping_rtt_us = node.rtt_us;
         m.nodes.push_back(out);
@@ -84,6 +86,7 @@ RunMetrics run_metrics(const RunTrace& trace) {
     m.hops = static_cast<int>(hops.size());
     for (const auto& [link, bytes] : links)
         m.links.push_back({trace.nodes[link.first].name, link.second >= 0 ? trace.nodes[link.second].name : "controller", bytes,
+                           m.tokens > 0 ? static_cast<double>(bytes) / m.tokens : 0,
                            std::vector<std::string>(link_transports[link].begin(), link_transports[link].end())});
     return m;
 }
@@ -102,9 +105,13 @@ nlohmann::json metrics_document(const RunMetrics& m) {
                          {"weight_bytes", n.weight_bytes},
                          {"kv_cache_bytes", n.kv_cache_bytes},
                          {"rss_bytes", n.rss_bytes},
+                         {"all_reduce_bytes", n.all_reduce_bytes},
+                         {"all_reduce_bytes_per_token", n.all_reduce_bytes_per_token},
                          {"clock_offset_us", n.clock_offset_us},
                          {"ping_rtt_us", n.ping_rtt_us}});
-    for (const auto& l : m.links) links.push_back({{"from", l.from}, {"to", l.to}, {"bytes", l.bytes}, {"transports", l.transports}});
+    for (const auto& l : m.links)
+        links.push_back(
+            {{"from", l.from}, {"to", l.to}, {"bytes", l.bytes}, {"bytes_per_token", l.bytes_per_token}, {"transports", l.transports}});
     const json j = {
         {"wall_seconds", m.wall_seconds},
         {"sequences", m.sequences},

@@ -17,11 +17,14 @@ struct RunMetrics {
         int stage = 0, rank = 0;
         double busy_percent = 0, compute_ms = 0, communication_ms = 0;
         int64_t weight_bytes = 0, kv_cache_bytes = 0, rss_bytes = 0;
+        int64_t all_reduce_bytes = 0;  // partial sums (and a split head's logits) received from its tensor-parallel peers
+        double all_reduce_bytes_per_token = 0;
         double clock_offset_us = 0, ping_rtt_us = 0;
     };
     struct Link {
         std::string from, to;  // "controller" for the tokens each last stage reports
         int64_t bytes = 0;
+        double bytes_per_token = 0;           // over the run's generated tokens (the wire format shows here)
         std::vector<std::string> transports;  // "shm", "zmq"
     };
     double wall_seconds = 0;

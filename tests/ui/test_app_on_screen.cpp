@@ -124,7 +124,7 @@ private Q_SLOTS:
         for (const char* name : {"runButton",   "stopButton", "slowMotion",     "prompts",      "inFlight",     "microBatch",  "maxTokens",
                                  "temperature", "topK",       "topP",           "seed",         "modelDemo",    "modelFolder", "modelPath",
                                  "modelRandom", "modelShape", "modelInfo",      "topologyView", "timelineView", "tokenStream", "strategy",
-                                 "statusLabel", "planLabel",  "modelDemoLlama", "weightsDtype"})
+                                 "statusLabel", "planLabel",  "modelDemoLlama", "weightsDtype", "wireFormat"})
             verifyReachable(w.findChild<QWidget*>(name), name);
         verifyReachable(toolbarButton(w, "runToolbar", "runAction"), "Run in the toolbar");
         verifyReachable(toolbarButton(w, "runToolbar", "stopAction"), "Stop in the toolbar");

@@ -247,8 +247,8 @@ private Q_SLOTS:
         QCOMPARE(w.findChild<ModelPanel*>("modelPanel")->weightFormat(), held);
     }
 
-    // A saved topology carries the weight format (and the node positions);
-    // opening it chooses that format again.
+    // A saved topology carries the weight format, the wire format (and the
+    // node positions); opening it chooses them again.
     void aSavedTopologyKeepsTheWeightFormat() {
         MainWindow w;
         w.resize(1366, 768);
@@ -256,14 +256,19 @@ private Q_SLOTS:
         click(w, "preset Pipeline 3");
         auto* weights = w.findChild<QComboBox*>("weightsDtype");
         weights->setCurrentIndex(weights->findData("f16"));
+        auto* wire = w.findChild<QComboBox*>("wireFormat");
+        wire->setCurrentIndex(wire->findData("q8"));
         const QString file = QString::fromStdString((path_of(dir) / "f16-topology.json").string());
         w.saveTopologyTo(file);
         const auto saved = nlohmann::json::parse(read_file(file.toStdString()));
         QCOMPARE(saved["weights_dtype"].get<std::string>(), std::string("f16"));
         QCOMPARE(saved["positions"].size(), std::size_t(3));
+        QCOMPARE(saved["wire"].get<std::string>(), std::string("q8"));
         QCOMPARE(read_topology(file.toStdString()).weights_dtype, std::optional<WeightFormat>(WeightFormat::F16));  // as the CLI reads it
         weights->setCurrentIndex(0);                                                                                // as stored
+        wire->setCurrentIndex(0);                                                                                   // f32
         w.openTopologyFrom(file);
+        QCOMPARE(wire->currentData().toString(), QString("q8"));
         QCOMPARE(weights->currentData().toString(), QString("f16"));
         QCOMPARE(w.findChild<ModelPanel*>("modelPanel")->chosenWeightFormat(), std::optional<WeightFormat>(WeightFormat::F16));
     }

@@ -457,6 +457,7 @@ void MainWindow::startRun() {
         return;
     }
     spec.topology = document_.topology();
+    spec.topology.wire = model_->wireFormat();
     spec.prompts = run_->prompts();
     spec.in_flight = run_->inFlight();
     spec.micro_batch = run_->microBatch();
@@ -575,6 +576,7 @@ void MainWindow::openTopologyFrom(const QString& file) {
     if (!f.open(QIODevice::ReadOnly)) throw Error("cannot read " + file.toStdString() + ": " + f.errorString().toStdString());
     document_.fromJson(QString::fromUtf8(f.readAll()), file);
     if (document_.topology().weights_dtype) model_->chooseWeightFormat(document_.topology().weights_dtype);
+    model_->chooseWireFormat(document_.topology().wire);
 }
 
 void MainWindow::saveTopology() {
@@ -596,6 +598,10 @@ void MainWindow::saveTopologyTo(const QString& file) const {
         doc["weights_dtype"] = weight_format_name(*format);
     else
         doc.erase("weights_dtype");
+    if (model_->wireFormat() != WireFormat::F32)
+        doc["wire"] = wire_format_name(model_->wireFormat());
+    else
+        doc.erase("wire");
     const QByteArray json = QByteArray::fromStdString(doc.dump(2));
     QFile f(file);
     if (!f.open(QIODevice::WriteOnly) || f.write(json) != json.size() || !f.flush())

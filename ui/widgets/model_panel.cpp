@@ -76,6 +76,14 @@ ModelPanel::ModelPanel(QWidget* parent) : QWidget(parent) {
         "How every node holds the weight matrices. Decode reads each weight once per token, so 16 bits (bf16, f16) "
         "need half the memory of f32 and run up to twice as fast, with slightly rounded weights; q8 (8.5 bits a weight) "
         "about a quarter and q4 (4.5 bits) about an eighth, each block of 32 weights rounded to small integers and a scale.");
+    wire_ = new QComboBox;
+    wire_->setObjectName("wireFormat");
+    for (WireFormat f : wire_formats())
+        wire_->addItem("Activations sent in " + QString::fromStdString(wire_format_name(f)), QString::fromStdString(wire_format_name(f)));
+    wire_->setToolTip(
+        "How activations travel between stages, and partial sums between tensor-parallel ranks. f32 gives exactly the tokens of "
+        "one process; bf16 sends half the bytes, q8 about a quarter (blocks of 32 int8 and a scale): for slow links. The Links "
+        "chart shows the bytes each link sent.");
     info_ = new QLabel;
     info_->setObjectName("modelInfo");
     info_->setWordWrap(true);
@@ -86,6 +94,7 @@ ModelPanel::ModelPanel(QWidget* parent) : QWidget(parent) {
     layout->addWidget(random_);
     layout->addWidget(shape_);
     layout->addWidget(weights_);
+    layout->addWidget(wire_);
     layout->addWidget(info_);
     layout->addStretch();
 
@@ -93,6 +102,7 @@ ModelPanel::ModelPanel(QWidget* parent) : QWidget(parent) {
     path_->setText(settings.value("model/path").toString());
     shape_->setCurrentText(settings.value("model/shape", "tiny").toString());
     weights_->setCurrentIndex(std::max(0, weights_->findData(settings.value("model/weights").toString())));
+    wire_->setCurrentIndex(std::max(0, wire_->findData(settings.value("model/wire").toString())));
     const QString kind = settings.value("model/kind", "demo").toString();
     const auto saved_demo = demo_named(settings.value("model/demo").toString().toStdString()).value_or(DemoModel::ShakespeareChar);
     QRadioButton* start = kind == "folder" ? folder_ : random_;
@@ -142,6 +152,14 @@ std::optional<WeightFormat> ModelPanel::chosenWeightFormat() const {
     return weight_format_named(weights_->currentData().toString().toStdString());
 }
 
+WireFormat ModelPanel::wireFormat() const {
+    return wire_format_named(wire_->currentData().toString().toStdString()).value_or(WireFormat::F32);
+}
+
+void ModelPanel::chooseWireFormat(WireFormat format) {
+    wire_->setCurrentIndex(std::max(0, wire_->findData(QString::fromStdString(wire_format_name(format)))));
+}
+
 void ModelPanel::chooseWeightFormat(std::optional<WeightFormat> format) {
     weights_->setCurrentIndex(std::max(0, weights_->findData(format ? QString::fromStdString(weight_format_name(*format)) : QString())));
 }
@@ -159,6 +177,7 @@ void ModelPanel::inspect() {
     settings.setValue("model/path", path_->text());
     settings.setValue("model/shape", shape_->currentText());
     settings.setValue("model/weights", weights_->currentData().toString());
+    settings.setValue("model/wire", wire_->currentData().toString());
     valid_ = false;
     try {
         const ModelSource chosen = source();

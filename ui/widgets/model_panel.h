@@ -1,6 +1,7 @@
 #pragma once
 #include "engine/demo_model.h"
 #include "engine/model_source.h"
+#include "proto/wire_format.h"
 
 #include <optional>
 #include <utility>
@@ -28,6 +29,9 @@ public:
     // The format asked for (unset: as stored), as a topology file names it.
     std::optional<WeightFormat> chosenWeightFormat() const;
     void chooseWeightFormat(std::optional<WeightFormat> format);
+    // How activations and partial sums travel between the nodes.
+    WireFormat wireFormat() const;
+    void chooseWireFormat(WireFormat format);
     // Why the chosen model cannot run (empty when it can).
     QString problem() const { return problem_; }
     // A short name for titles: "demo: shakespeare-char", "gpt2-random", "random gpt2".
@@ -42,7 +46,7 @@ private:
     std::vector<std::pair<DemoModel, QRadioButton*>> demos_;
     QRadioButton *folder_, *random_;
     QLineEdit* path_;
-    QComboBox *shape_, *weights_;
+    QComboBox *shape_, *weights_, *wire_;
     QLabel* info_;
     ModelConfig config_;
     WeightFormat format_held_ = WeightFormat::F32;
