@@ -250,7 +250,7 @@ at::Tensor Stage::head(const at::Tensor& x, std::span<const Segment> segments, L
     }
     h = norm(h, w_.final_norm_w, w_.final_norm_b);  // [S or N, C]
     const ShardSpec& shard = w_.shard;
-    if (!all_reduce_ || shard.tp_ranks == shard.tp_size) return linear(h, w_.head_w, at::Tensor());  // [S or N, V]
+    if (!split_head_ || !all_reduce_ || shard.tp_ranks == shard.tp_size) return linear(h, w_.head_w, at::Tensor());  // [S or N, V]
     // Split by the vocabulary: each rank multiplies its share of the head's
     // rows (the head is ~30 % of gpt2's bytes, and every rank reading all of
     // it made tensor parallel slower than one process). The shares, zero

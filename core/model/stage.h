@@ -50,6 +50,9 @@ public:
     enum class PartialSums { Activations, Logits };
     using AllReduce = std::function<at::Tensor(std::span<const at::Tensor> partials, PartialSums kind)>;
     void set_all_reduce(AllReduce all_reduce) { all_reduce_ = std::move(all_reduce); }
+    // Each rank multiplies only its share of the head's rows, and the logits
+    // meet in the all-reduce (for a group on one machine: see shard_loader).
+    void split_head_by_vocabulary(bool split) { split_head_ = split; }
 
     const ModelConfig& config() const { return w_.config; }
     const ShardSpec& shard() const { return w_.shard; }
@@ -83,6 +86,7 @@ private:
     RotaryTable rotary_;                         // rotary positions only
     std::vector<at::Tensor> k_cache_, v_cache_;  // per layer [slots, KV', max_context, D]
     AllReduce all_reduce_;
+    bool split_head_ = false;
 };
 
 }  // namespace distgpt

@@ -175,6 +175,7 @@ private Q_SLOTS:
         std::vector<Stage> shards;
         for (int r = 0; r < k; ++r) {
             shards.push_back(make_stage(source(), config, layers(0, 4, true, true, r, k), 1, 1));
+            shards.back().split_head_by_vocabulary(true);  // each its share of the head's rows
             shards.back().set_all_reduce([&all_reduce, r](std::span<const at::Tensor> partials, Stage::PartialSums) {
                 at::Tensor t = partials[0].clone();  // [N, C]
                 all_reduce(r, t);

@@ -110,6 +110,14 @@ proto::Configure ShardLoader::configure_message(const ShardLoad& load, int plan_
     c.end_of_text_ids = end_of_text_ids(load.model);
     c.weight_format = load.model.weight_format;
     c.wire = topology_.wire;
+    // A split head exchanges every logit in the all-reduce (200 KB a token
+    // for gpt2): cheap through shared memory, dearer than reading the whole
+    // head again over a network. So only when the group shares a machine.
+    c.split_head = c.head && stage.tp_size > 1 && c.shared_memory;
+    for (int stage_node : stage.nodes) {
+        const std::string& boot = connections_.hello(load.nodes[stage_node]).boot_id;
+        if (boot.empty() || boot != connections_.hello(node).boot_id) c.split_head = false;
+    }
     for (auto [begin, end] : load.model.tokenizer->unspellable_ids(load.model.config.vocab_size))
         c.masked_ranges.insert(c.masked_ranges.end(), {begin, end});  // never sampled, as [begin, end) pairs
     return c;

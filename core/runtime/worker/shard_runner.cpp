@@ -40,6 +40,7 @@ struct ShardRunner::Impl {
           config(model),
           stage(load_stage_weights(weights, model, configured_shard(c), c.weight_format), c.slots,
                 c.context > 0 ? c.context : model.n_positions, c.threads) {
+        stage.split_head_by_vocabulary(c.split_head);
         if (c.tp_ranks < c.tp_size)  // peers hold the other ranks
             stage.set_all_reduce([all_reduce](std::span<const at::Tensor> partials, Stage::PartialSums kind) {
                 std::vector<const float*> mine;
