@@ -274,6 +274,7 @@ private Q_SLOTS:
         QTest::newRow("too many sequences") << run + QStringList{"--prompt", "y", "--samples", "1048576"}
                                             << "2 prompts × --samples 1048576 is more than 1048576 sequences";
         QTest::newRow("unknown flag") << run + QStringList{"--bogus"} << "--bogus";
+        QTest::newRow("unknown wire format") << run + QStringList{"--wire", "q4"} << "--wire: q4 not in {f32,bf16,q8}";
         QTest::newRow("unknown arch") << QStringList{"train", "--arch", "falcon", "--text", "x.txt", "--out", "y"}
                                       << "--arch: falcon not in {gpt2,llama}";
         QTest::newRow("kv heads for gpt2") << QStringList{"train", "--kv-heads", "2", "--text", "x.txt", "--out", "y"}
