@@ -1,4 +1,5 @@
 #include "bench/addmv_chain.h"
+#include "bench/mm_chain.h"
 #include "bench/memory_bandwidth.h"
 #include "cli/commands.h"
 #include "cli/model_options.h"
@@ -20,6 +21,7 @@ struct BenchArgs {
     ModelOptions model;
     int threads = default_threads();
     int tokens = 32;
+    int prompt = 256;  // bench prefill
     int rounds = 5;
     std::string out;
     bool json = false;
@@ -128,6 +130,54 @@ int run_decode(const BenchArgs& a) {
     return 0;
 }
 
+// Single-process prefill of one prompt against BLAS: the same matrices
+// multiplied by at::mm (gemm), nothing else. Interleaved rounds, medians.
+int run_prefill(const BenchArgs& a) {
+    ModelOptions options = a.model;
+    if (options.model_dir.empty() && options.random_init.empty() && options.demo.empty()) options.random_init = "gpt2";
+    const ModelSource source = options.source();
+    const OpenedModel model = open_model(source);
+    const auto& c = model.config;
+    if (a.prompt < 1 || a.prompt >= c.n_positions)
+        throw Error("--prompt-tokens " + std::to_string(a.prompt) + " does not fit the context of " + std::to_string(c.n_positions));
+    LocalEngine engine(model, a.threads, 1, a.prompt + 1);
+    std::vector<int> prompt;
+    const auto text = model.tokenizer->encode_prompt("It was the best of times, it was the worst of times, it was the age of wisdom. ");
+    for (int i = 0; i < a.prompt; ++i) prompt.push_back(text[i % text.size()]);
+    GenerateOptions g;
+    g.max_new_tokens = 1;
+    g.sampling.temperature = 0;
+    g.stop_at_eos = false;
+    std::vector<double> engine_ms, mm_ms, ratios;
+    for (int round = 0; round < a.rounds; ++round) {
+        std::cerr << "round " << round + 1 << "/" << a.rounds << ": engine, gemm chain...\n";
+        engine_ms.push_back(engine.generate({prompt}, g).prefill_ms);
+        mm_ms.push_back(mm_chain_ms(c, a.prompt, a.threads, 3));
+        ratios.push_back(engine_ms.back() / mm_ms.back());
+    }
+    const nlohmann::json j = {{"model", model.description},
+                              {"weights_dtype", weight_format_name(model.weight_format)},
+                              {"threads", a.threads},
+                              {"prompt_tokens", a.prompt},
+                              {"engine_prefill_ms", median(engine_ms)},
+                              {"gemm_chain_ms", median(mm_ms)},
+                              {"ratio_to_gemm_chain", median(ratios)},
+                              {"ratio_to_gemm_chain_per_round", ratios}};
+    if (!a.out.empty()) std::ofstream(a.out) << j.dump(2) << "\n";
+    if (a.json) {
+        std::cout << j.dump(2) << "\n";
+        return 0;
+    }
+    std::printf("single-process prefill of %d tokens, %s, weights %s, %d threads (medians of %d rounds)\n", a.prompt,
+                model.description.c_str(), weight_format_name(model.weight_format).c_str(), a.threads, a.rounds);
+    std::printf("  engine %.1f ms (attention, norms and all); gemm chain (at::mm over the same matrices, nothing else) %.1f ms\n",
+                median(engine_ms), median(mm_ms));
+    std::printf("  engine / gemm chain: %.2fx  (rounds:", median(ratios));
+    for (double r : ratios) std::printf(" %.2f", r);
+    std::printf(")\n");
+    return 0;
+}
+
 }  // namespace
 
 void add_bench(CLI::App& app, int& exit_code) {
@@ -143,6 +193,16 @@ void add_bench(CLI::App& app, int& exit_code) {
     decode->add_option("--out", args->out, "also write the results as JSON to this file");
     decode->add_flag("--json", args->json, "print JSON");
     decode->callback([args, &exit_code] { exit_code = guarded("bench decode", [&] { return run_decode(*args); }); });
+    auto* prefill =
+        c->add_subcommand("prefill", "ms of a single-process prefill of one prompt, against at::mm (gemm) over the same matrices");
+    args->model.add_to(*prefill);
+    args->model.add_weights_dtype_to(*prefill);
+    prefill->add_option("--threads", args->threads, "compute threads")->capture_default_str();
+    prefill->add_option("--prompt-tokens", args->prompt, "prompt length")->capture_default_str();
+    prefill->add_option("--rounds", args->rounds, "rounds of engine and gemm chain, interleaved")->capture_default_str();
+    prefill->add_option("--out", args->out, "also write the results as JSON to this file");
+    prefill->add_flag("--json", args->json, "print JSON");
+    prefill->callback([args, &exit_code] { exit_code = guarded("bench prefill", [&] { return run_prefill(*args); }); });
     add_cluster_benches(*c, exit_code);
     add_fault_bench(*c, exit_code);
     c->require_subcommand(1);
