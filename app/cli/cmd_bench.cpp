@@ -32,6 +32,13 @@ double median(std::vector<double> v) {
     return v[v.size() / 2];
 }
 
+// The model a bench runs: the one named, else a random gpt2.
+ModelSource bench_model(const BenchArgs& a) {
+    ModelOptions options = a.model;
+    if (options.model_dir.empty() && options.random_init.empty() && options.demo.empty()) options.random_init = "gpt2";
+    return options.source();
+}
+
 // One weight format's engine and what it measured, round by round.
 struct DecodeRow {
     WeightFormat format;
@@ -45,9 +52,7 @@ struct DecodeRow {
 // machine's read bandwidth over the bytes a token must read, and a plain
 // chain of fp32 torch addmv calls.
 int run_decode(const BenchArgs& a) {
-    ModelOptions options = a.model;
-    if (options.model_dir.empty() && options.random_init.empty() && options.demo.empty()) options.random_init = "gpt2";
-    const ModelSource source = options.source();
+    const ModelSource source = bench_model(a);
     const OpenedModel model = open_model(source);
     const auto& c = model.config;
     // One row per format asked for, or one for each.
@@ -133,9 +138,7 @@ int run_decode(const BenchArgs& a) {
 // Single-process prefill of one prompt against BLAS: the same matrices
 // multiplied by at::mm (gemm), nothing else. Interleaved rounds, medians.
 int run_prefill(const BenchArgs& a) {
-    ModelOptions options = a.model;
-    if (options.model_dir.empty() && options.random_init.empty() && options.demo.empty()) options.random_init = "gpt2";
-    const ModelSource source = options.source();
+    const ModelSource source = bench_model(a);
     const OpenedModel model = open_model(source);
     const auto& c = model.config;
     if (a.prompt < 1 || a.prompt >= c.n_positions)
@@ -185,23 +188,22 @@ void add_bench(CLI::App& app, int& exit_code) {
     auto* c = app.add_subcommand("bench", "benchmarks; `bench decode`: single-process decode against the memory-bandwidth bound");
     auto* decode =
         c->add_subcommand("decode", "ms/token of single-process decode, its ratio to the read-bandwidth bound and to a plain addmv chain");
-    args->model.add_to(*decode);
-    args->model.add_weights_dtype_to(*decode);
-    decode->add_option("--threads", args->threads, "compute threads")->capture_default_str();
+    // What both single-process benches take.
+    auto add_common = [&](CLI::App* bench, const std::string& rounds_help) {
+        args->model.add_to(*bench);
+        args->model.add_weights_dtype_to(*bench);
+        bench->add_option("--threads", args->threads, "compute threads")->capture_default_str();
+        bench->add_option("--rounds", args->rounds, rounds_help)->capture_default_str();
+        bench->add_option("--out", args->out, "also write the results as JSON to this file");
+        bench->add_flag("--json", args->json, "print JSON");
+    };
+    add_common(decode, "rounds of bandwidth, addmv chain and engine, interleaved");
     decode->add_option("--tokens", args->tokens, "decode steps to time per round")->capture_default_str();
-    decode->add_option("--rounds", args->rounds, "rounds of bandwidth, addmv chain and engine, interleaved")->capture_default_str();
-    decode->add_option("--out", args->out, "also write the results as JSON to this file");
-    decode->add_flag("--json", args->json, "print JSON");
     decode->callback([args, &exit_code] { exit_code = guarded("bench decode", [&] { return run_decode(*args); }); });
     auto* prefill =
         c->add_subcommand("prefill", "ms of a single-process prefill of one prompt, against at::mm (gemm) over the same matrices");
-    args->model.add_to(*prefill);
-    args->model.add_weights_dtype_to(*prefill);
-    prefill->add_option("--threads", args->threads, "compute threads")->capture_default_str();
+    add_common(prefill, "rounds of engine and gemm chain, interleaved");
     prefill->add_option("--prompt-tokens", args->prompt, "prompt length")->capture_default_str();
-    prefill->add_option("--rounds", args->rounds, "rounds of engine and gemm chain, interleaved")->capture_default_str();
-    prefill->add_option("--out", args->out, "also write the results as JSON to this file");
-    prefill->add_flag("--json", args->json, "print JSON");
     prefill->callback([args, &exit_code] { exit_code = guarded("bench prefill", [&] { return run_prefill(*args); }); });
     add_cluster_benches(*c, exit_code);
     add_fault_bench(*c, exit_code);

@@ -233,14 +233,21 @@ bool has_avx2_fma_f16c() {
 
 // The input rows rounded to 8-bit blocks: row r's block b is the 32 int8 at
 // codes[(r·blocks + b)·32], worth codes·scale[r·blocks + b]. A row's blocks
-// depend only on that row.
+// depend only on that row. Made once per call, with what the AVX2 kernel
+// reads besides the codes, for every weight row of every chunk: for q8, |x|
+// (the unsigned side of the byte products, the weights taking x's signs);
+// for q4, whose codes c = q + 8 are unsigned already, 8·Σx in each of the 8
+// lanes madd sums a block into (lane k: inputs 4k..4k+3), subtracted to make
+// Σ(c - 8)·x.
 struct InputBlocks {
     int blocks = 0;
     std::vector<int8_t> codes;
     std::vector<float> scales;
+    std::vector<uint8_t> magnitudes;  // q8: [n, blocks·32]
+    std::vector<int32_t> offsets;     // q4: [n, blocks·8]
 };
 
-InputBlocks input_blocks(const float* X, int ldx, int n, int in) {
+InputBlocks input_blocks(const float* X, int ldx, int n, int in, WeightFormat format) {
     InputBlocks q;
     q.blocks = (in + kQuantBlock - 1) / kQuantBlock;
     q.codes.assign(static_cast<std::size_t>(n) * q.blocks * kQuantBlock, 0);
@@ -257,6 +264,14 @@ InputBlocks input_blocks(const float* X, int ldx, int n, int in) {
             for (int i = 0; i < len; ++i) code[i] = static_cast<int8_t>(std::nearbyint(x[i] * inverse));
             q.scales[static_cast<std::size_t>(r) * q.blocks + b] = absmax / 127.0f;
         }
+    if (format == WeightFormat::Q8) {
+        q.magnitudes.resize(q.codes.size());
+        for (std::size_t i = 0; i < q.codes.size(); ++i) q.magnitudes[i] = static_cast<uint8_t>(std::abs(q.codes[i]));
+    } else if (format == WeightFormat::Q4) {
+        q.offsets.resize(q.codes.size() / 4);
+        for (std::size_t lane = 0; lane < q.offsets.size(); ++lane)
+            q.offsets[lane] = 8 * (q.codes[4 * lane] + q.codes[4 * lane + 1] + q.codes[4 * lane + 2] + q.codes[4 * lane + 3]);
+    }
     return q;
 }
 
@@ -301,32 +316,6 @@ void dot_block_q4_portable(const InputBlocks& X, int n, WeightRows W, const floa
 }
 
 #if DISTGPT_AVX2_KERNELS
-// What the AVX2 kernel reads of an input block besides its codes, made once
-// per input row and reused by every weight row: for q8, |x| (the unsigned
-// side of the byte products, the weights taking x's signs); for q4, whose
-// codes c = q + 8 are unsigned already, 8·Σx in the lanes madd sums them
-// into, subtracted to make Σ(c - 8)·x.
-struct InputSides {
-    std::vector<uint8_t> magnitudes;  // q8: [n, blocks·32]
-    std::vector<int32_t> offsets;     // q4: [n, blocks·8]
-};
-
-DISTGPT_AVX2 InputSides input_sides(const InputBlocks& X, int n, WeightFormat format) {
-    InputSides s;
-    const std::size_t blocks = static_cast<std::size_t>(n) * X.blocks;
-    if (format == WeightFormat::Q8) s.magnitudes.resize(blocks * kQuantBlock);
-    if (format == WeightFormat::Q4) s.offsets.resize(blocks * 8);
-    for (std::size_t b = 0; b < blocks; ++b) {
-        const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(X.codes.data() + b * kQuantBlock));
-        if (format == WeightFormat::Q8)
-            _mm256_storeu_si256(reinterpret_cast<__m256i*>(s.magnitudes.data() + b * kQuantBlock), _mm256_sign_epi8(x, x));
-        else
-            _mm256_storeu_si256(reinterpret_cast<__m256i*>(s.offsets.data() + b * 8),
-                                _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_set1_epi8(8), x), _mm256_set1_epi16(1)));
-    }
-    return s;
-}
-
 // One block of R weight rows against one input block: each row's 32
 // products summed exactly into 8 int32 lanes. (|x| ≤ 127 and |w| ≤ 127, so
 // the pairwise int16 sums of maddubs cannot saturate.)
@@ -354,13 +343,13 @@ DISTGPT_AVX2 inline __m256i block_products(const uint8_t* w, const int8_t* x, co
 constexpr int kPrefetchAhead = 2048;
 
 template <WeightFormat F, int R>
-DISTGPT_AVX2 inline void dot_rows_quant(const InputBlocks& X, const InputSides& sides, int r, const std::byte* tiles, float* y) {
+DISTGPT_AVX2 inline void dot_rows_quant(const InputBlocks& X, int r, const std::byte* tiles, float* y) {
     constexpr long stride = R * (2 + kBlockBytes<F>);  // a tile: R scales, then R blocks of codes
     const std::size_t first = static_cast<std::size_t>(r) * X.blocks;
     const int8_t* x = X.codes.data() + first * kQuantBlock;
     const float* dx = X.scales.data() + first;
-    const uint8_t* magnitude = F == WeightFormat::Q8 ? sides.magnitudes.data() + first * kQuantBlock : nullptr;
-    const int32_t* offset = F == WeightFormat::Q4 ? sides.offsets.data() + first * 8 : nullptr;
+    const uint8_t* magnitude = F == WeightFormat::Q8 ? X.magnitudes.data() + first * kQuantBlock : nullptr;
+    const int32_t* offset = F == WeightFormat::Q4 ? X.offsets.data() + first * 8 : nullptr;
     __m256 acc[R];
     for (int j = 0; j < R; ++j) acc[j] = _mm256_setzero_ps();
     alignas(16) float d[4];
@@ -387,20 +376,19 @@ DISTGPT_AVX2 inline void dot_rows_quant(const InputBlocks& X, const InputSides& 
 template <WeightFormat F>
 DISTGPT_AVX2 void dot_block_quant_avx2(const InputBlocks& X, int n, WeightRows W, const float* bias, int out, int o_begin, int o_end,
                                        float* Y) {
-    const InputSides sides = input_sides(X, n, F);
     const BlockTiles tiles{F, out, W.ld};
     const auto* data = static_cast<const std::byte*>(W.data);
     int o = o_begin;
     for (; o + 4 <= o_end; o += 4)  // chunks start at multiples of 4: o is a group's first row
         for (int r = 0; r < n; ++r) {
             float* y = Y + static_cast<long>(r) * out + o;
-            dot_rows_quant<F, 4>(X, sides, r, data + tiles.place(o, W.first_block).offset, y);
+            dot_rows_quant<F, 4>(X, r, data + tiles.place(o, W.first_block).offset, y);
             for (int j = 0; j < 4; ++j) y[j] += bias ? bias[o + j] : 0.0f;
         }
     for (; o < o_end; ++o)
         for (int r = 0; r < n; ++r) {
             float* y = Y + static_cast<long>(r) * out + o;
-            dot_rows_quant<F, 1>(X, sides, r, data + tiles.place(o, W.first_block).offset, y);
+            dot_rows_quant<F, 1>(X, r, data + tiles.place(o, W.first_block).offset, y);
             y[0] += bias ? bias[o] : 0.0f;
         }
 }
@@ -460,7 +448,7 @@ void rows_times_weight(const float* X, int ldx, int n, WeightRows W, const float
         const int chunk = (std::max(16, out / (std::max(1, threads) * 16)) + 3) / 4 * 4;
         const int chunks = (out + chunk - 1) / chunk;
         const bool blocks = is_block_format(W.format);
-        const InputBlocks xq = blocks ? input_blocks(x, ldx, rows, in) : InputBlocks{};
+        const InputBlocks xq = blocks ? input_blocks(x, ldx, rows, in, W.format) : InputBlocks{};
 #pragma omp parallel for num_threads(std::max(1, threads)) schedule(dynamic, 1)
         for (int c = 0; c < chunks; ++c) {
             const int begin = c * chunk, end = std::min(out, (c + 1) * chunk);

@@ -34,10 +34,9 @@ void write_hf_model_folder(const std::filesystem::path& dir, const ModelConfig& 
                         "; the writer expects F32, F16 or BF16 in the config's shape");
         const std::string& name = out.tensors()[i].name;
         if (converted(t) && blocks) {
-            const int64_t rows = t.in_out ? t.shape[1] : t.shape[0], columns = t.in_out ? t.shape[0] : t.shape[1];
-            const BlockLayout layout{*matrices, columns, 1};
-            headers.push_back({name, storage_dtype(*matrices), {rows, layout.code_bytes_per_row()}});
-            scale_headers.push_back({scale_name(name), DType::F16, {rows, layout.blocks_per_row()}});
+            const QuantizedShapes shapes = quantized_shapes(t.shape, t.in_out, *matrices, 1);
+            headers.push_back({name, storage_dtype(*matrices), shapes.codes});
+            scale_headers.push_back({scale_name(name), DType::F16, shapes.scales});
             continue;
         }
         const DType dtype = converted(t) ? storage_dtype(*matrices) : v.dtype;

@@ -46,16 +46,23 @@ std::string shape_text(const std::vector<int64_t>& shape) {
 
 std::string scale_name(const std::string& name) { return name + "_scale"; }
 
+QuantizedShapes quantized_shapes(const std::vector<int64_t>& shape, bool in_out, WeightFormat format, int segments) {
+    const auto [rows, columns] = rows_columns(shape, in_out);
+    const BlockLayout layout{format, columns, segments};
+    return {{rows, layout.code_bytes_per_row()}, {rows, layout.blocks_per_row()}};
+}
+
 QuantizedTensor quantize_tensor(const TensorView& view, bool in_out, WeightFormat format, int segments) {
     const auto [rows, columns] = rows_columns(view.shape, in_out);
     std::vector<float> m = floats_of(view);
     if (in_out) m = transposed(m, columns, rows);  // [in, out] -> [out, in]
     const BlockLayout layout{format, columns, segments};
+    const QuantizedShapes shapes = quantized_shapes(view.shape, in_out, format, segments);
     QuantizedTensor q;
-    q.codes_shape = {rows, layout.code_bytes_per_row()};
-    q.scales_shape = {rows, layout.blocks_per_row()};
-    q.codes.resize(static_cast<std::size_t>(rows * layout.code_bytes_per_row()));
-    q.scales.resize(static_cast<std::size_t>(rows * layout.blocks_per_row()));
+    q.codes_shape = shapes.codes;
+    q.scales_shape = shapes.scales;
+    q.codes.resize(static_cast<std::size_t>(shapes.codes[0] * shapes.codes[1]));
+    q.scales.resize(static_cast<std::size_t>(shapes.scales[0] * shapes.scales[1]));
     quantize_rows(m.data(), columns, rows, layout, q.codes.data(), q.scales.data());
     return q;
 }
@@ -118,7 +125,8 @@ TensorView QuantizedTensors::get(const std::string& name) const {
     const auto [rows, columns] = rows_columns(s->shape, s->tensor.in_out);
     const BlockLayout layout{format, columns, s->segments};
     const TensorView codes = inner_.get(name), scales = inner_.get(scale_name(name));
-    const std::vector<int64_t> want_codes = {rows, layout.code_bytes_per_row()}, want_scales = {rows, layout.blocks_per_row()};
+    const QuantizedShapes want = quantized_shapes(s->shape, s->tensor.in_out, format, s->segments);
+    const std::vector<int64_t>&want_codes = want.codes, &want_scales = want.scales;
     if (codes.shape != want_codes || scales.shape != want_scales || scales.dtype != DType::F16)
         throw Error(codes.origin + ": quantized tensor '" + name + "' has codes " + codes.shape_string() + " and " +
                     std::string(dtype_name(scales.dtype)) + " scales " + scales.shape_string() + ", but a " + weight_format_name(format) +

@@ -20,6 +20,15 @@ namespace distgpt {
 // the family's own orientation (GPT-2's Conv1D included).
 std::string scale_name(const std::string& name);
 
+// The codes' and the scales' shapes of a matrix stored as `shape` (the
+// family's orientation: [in, out] when `in_out`), in `format`, its input
+// columns cut into `segments`.
+struct QuantizedShapes {
+    std::vector<int64_t> codes, scales;
+    int64_t bytes() const { return codes[0] * codes[1] + 2 * scales[0] * scales[1]; }
+};
+QuantizedShapes quantized_shapes(const std::vector<int64_t>& shape, bool in_out, WeightFormat format, int segments);
+
 struct QuantizedTensor {
     std::vector<int64_t> codes_shape, scales_shape;
     std::vector<std::byte> codes;

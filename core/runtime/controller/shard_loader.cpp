@@ -179,9 +179,7 @@ int64_t ShardLoader::stream_weights(int node, const StagePlan& stage, const Shar
         int64_t numel = 1;
         for (int64_t d : shape) numel *= d;
         if (held_as_matrix(t.role) && is_block_format(format)) {
-            const int64_t rows = t.in_out ? shape[1] : shape[0], columns = t.in_out ? shape[0] : shape[1];
-            const BlockLayout layout{format, columns, segments_of(t)};
-            total += static_cast<uint64_t>(rows * (layout.code_bytes_per_row() + 2 * layout.blocks_per_row()));
+            total += static_cast<uint64_t>(quantized_shapes(shape, t.in_out, format, segments_of(t)).bytes());
         } else {
             total += static_cast<uint64_t>(numel) * dtype_size(held_as_matrix(t.role) ? storage_dtype(format) : header.dtype);
         }
