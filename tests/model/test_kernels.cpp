@@ -174,7 +174,8 @@ private Q_SLOTS:
             }
     }
 
-    // A row's bits are its own: alone, or among 7 others, on 1 or 2 threads.
+    // A row's bits are its own: alone, or among 39 others (in tiles of 3
+    // input rows, then 2 or 1, over passes of 32), on 1 or 2 threads.
     void aRowsBitsDoNotDependOnItsNeighbours_data() {
         QTest::addColumn<int>("format");
         for (WeightFormat f : weight_formats()) QTest::newRow(weight_format_name(f).c_str()) << int(f);
@@ -184,13 +185,17 @@ private Q_SLOTS:
         const auto f = static_cast<WeightFormat>(format);
         const int out = 70, in = 99;
         at::manual_seed(11);
-        const Case c{at::randn({8, in}), at::Tensor()};
+        const int n = 40;
+        const Case c{at::randn({n, in}), at::Tensor()};
         const HeldMatrix held = hold_matrix(at::randn({out, in}), f);
         const WeightRows w = held.weight_rows();
-        at::Tensor all = at::empty({8, out}), one = at::empty({1, out});
-        rows_times_weight(c.x.data_ptr<float>(), in, 8, w, nullptr, out, in, all.data_ptr<float>(), 2);
-        rows_times_weight(c.x.data_ptr<float>() + 5 * in, in, 1, w, nullptr, out, in, one.data_ptr<float>(), 1);
-        QVERIFY(std::memcmp(all[5].data_ptr<float>(), one.data_ptr<float>(), out * sizeof(float)) == 0);
+        at::Tensor all = at::empty({n, out}), one = at::empty({1, out});
+        rows_times_weight(c.x.data_ptr<float>(), in, n, w, nullptr, out, in, all.data_ptr<float>(), 2);
+        for (int r : {0, 2, 5, 30, 31, 32, 39}) {  // first, last and middle of a tile; each end of a pass
+            rows_times_weight(c.x.data_ptr<float>() + r * in, in, 1, w, nullptr, out, in, one.data_ptr<float>(), 1);
+            QVERIFY2(std::memcmp(all[r].data_ptr<float>(), one.data_ptr<float>(), out * sizeof(float)) == 0,
+                     qPrintable(QString("row %1").arg(r)));
+        }
     }
 
     // What travels between nodes with --wire: f32 as it is, bf16 rounded to
