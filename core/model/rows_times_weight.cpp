@@ -4,7 +4,9 @@
 #include "weights/half_float.h"
 
 #include <algorithm>
+#include <atomic>
 #include <bit>
+#include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -598,7 +600,14 @@ void rows_times_weight(const float* X, int n, const float* W, const float* bias,
     rows_times_weight(X, in, n, WeightRows{W, WeightFormat::F32, in}, bias, out, in, Y, threads);
 }
 
+namespace {
+std::atomic<int64_t> nanoseconds_inside{0};
+}  // namespace
+
+int64_t rows_times_weight_nanoseconds() { return nanoseconds_inside.load(std::memory_order_relaxed); }
+
 void rows_times_weight(const float* X, int ldx, int n, WeightRows W, const float* bias, int out, int in, float* Y, int threads) {
+    const auto start = std::chrono::steady_clock::now();
     // Chunks of rows handed out as threads free up: two threads rarely
     // stream memory at the same rate, and a fixed half each leaves one waiting.
     // A multiple of 4, so 4-row blocks sit at the same rows for any thread count.
@@ -620,6 +629,8 @@ void rows_times_weight(const float* X, int ldx, int n, WeightRows W, const float
                 dot_block_of(X + static_cast<long>(r0) * ldx, ldx, std::min(kMaxRows, n - r0), W, bias, in, out, begin, end,
                              Y + static_cast<long>(r0) * out);
     }
+    nanoseconds_inside.fetch_add(std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - start).count(),
+                                 std::memory_order_relaxed);
 }
 
 }  // namespace distgpt

@@ -34,4 +34,9 @@ void rows_times_weight(const float* X, int n, const float* W, const float* bias,
 // several ranks takes each rank's share of its inputs this way, in place.
 void rows_times_weight(const float* X, int ldx, int n, WeightRows W, const float* bias, int out, int in, float* Y, int threads);
 
+// Wall time spent inside rows_times_weight since the process started, summed
+// over its callers, in nanoseconds: a bench splits a token's time into the
+// matrices and the rest with it (two clock reads a call, ~50 calls a token).
+int64_t rows_times_weight_nanoseconds();
+
 }  // namespace distgpt
