@@ -4,6 +4,7 @@
 #include "support/fixtures.h"
 #include "tokenizer/tokenizer.h"
 #include "weights/hf_model_writer.h"
+#include "weights/weight_format.h"
 
 #include <QProcess>
 #include <QTest>
@@ -310,6 +311,22 @@ private Q_SLOTS:
         QCOMPARE(r.exit_code, 1);
         const auto j = nlohmann::json::parse(r.out);
         QVERIFY2(j["error"].get<std::string>().find("node 'ghost'") != std::string::npos, r.out.c_str());
+    }
+
+    // bench decode splits a token into the matrices and the rest, and sets
+    // the kernel's in-cache roofline beside the floor, for every format.
+    void benchDecodeSplitsATokensTime() {
+        const Run r = cli({"bench", "decode", "--random-init", "llama-tiny", "--threads", "1", "--rounds", "1", "--tokens", "4", "--json"});
+        QCOMPARE(r.exit_code, 0);
+        const auto j = r.json();
+        QCOMPARE(j["formats"].size(), weight_formats().size());
+        for (const auto& f : j["formats"]) {
+            const std::string name = f["weights_dtype"];
+            const double engine = f["engine_ms_per_token"], matrices = f["matrices_ms_per_token"];
+            QVERIFY2(matrices > 0 && matrices <= engine, name.c_str());
+            QVERIFY2(f["kernel_in_cache_ms_per_token"].get<double>() > 0, name.c_str());
+            QVERIFY2(f["ratio_to_bound"].get<double>() >= f["ratio_to_bandwidth_bound"].get<double>(), name.c_str());
+        }
     }
 
     void configThatDoesNotMatchTheWeightsFails() {
