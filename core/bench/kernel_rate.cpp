@@ -22,6 +22,11 @@ double measure_kernel_rate_in_cache(WeightFormat format, int columns, int thread
     for (int t = 0; t < threads; ++t) matrices.push_back(hold_matrix(at::randn({rows, columns}), format));
     const at::Tensor x = at::randn({threads, columns});  // [threads, C]
     at::Tensor y = at::empty({threads, rows});           // [threads, rows]
+    // Everything the timed calls take, made before the clock starts.
+    std::vector<WeightRows> weights;
+    for (const auto& m : matrices) weights.push_back(m.weight_rows());
+    const float* xs = x.data_ptr<float>();
+    float* ys = y.data_ptr<float>();
     constexpr int calls = 2000;
     double best = 1e30;
     for (int repeat = 0; repeat < 4; ++repeat) {  // the first warms the caches
@@ -31,8 +36,8 @@ double measure_kernel_rate_in_cache(WeightFormat format, int columns, int thread
 #pragma omp for schedule(static, 1)
             for (int t = 0; t < threads; ++t)
                 for (int c = 0; c < calls; ++c)
-                    rows_times_weight(x[t].data_ptr<float>(), columns, 1, matrices[t].weight_rows(), nullptr, rows, columns,
-                                      y[t].data_ptr<float>(), 1);
+                    rows_times_weight(xs + static_cast<long>(t) * columns, columns, 1, weights[t], nullptr, rows, columns,
+                                      ys + static_cast<long>(t) * rows, 1);
         }
         if (repeat > 0) best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
     }

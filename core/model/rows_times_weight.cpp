@@ -367,9 +367,6 @@ DISTGPT_INLINE int block_weight(const uint8_t* block, int j) {
 }
 
 template <WeightFormat F>
-constexpr int kBlockBytes = F == WeightFormat::Q8 ? kQuantBlock : kQuantBlock / 2;
-
-template <WeightFormat F>
 DISTGPT_INLINE void dot_block_quant_portable(const InputBlocks& X, int n, WeightRows W, const float* bias, int out, int o_begin, int o_end,
                                              float* Y) {
     const BlockTiles tiles{F, out, W.ld};
@@ -400,9 +397,9 @@ void dot_block_q4_portable(const InputBlocks& X, int n, WeightRows W, const floa
 }
 
 #if DISTGPT_AVX2_KERNELS
-// One block of R weight rows against one input block: each row's 32
-// products summed exactly into 8 int32 lanes. (|x| ≤ 127 and |w| ≤ 127, so
-// the pairwise int16 sums of maddubs cannot saturate.)
+// q8: one weight row's block against one input block, its 32 products
+// summed exactly into 8 int32 lanes. (|x| ≤ 127 and |w| ≤ 127, so the
+// pairwise int16 sums of maddubs cannot saturate.)
 DISTGPT_AVX2 inline __m256i q8_block_products(const uint8_t* w, const int8_t* x, const uint8_t* magnitude) {
     const __m256i wx = _mm256_sign_epi8(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(w)),
                                         _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x)));  // w·sign(x)
@@ -417,9 +414,9 @@ DISTGPT_AVX2 inline __m256i q8_block_products(const uint8_t* w, const int8_t* x,
 // accumulators, and those across lanes at the end.
 constexpr int kPrefetchAhead = 4096;
 
-template <WeightFormat F, int R>
-DISTGPT_AVX2 inline void dot_rows_quant(const InputBlocks& X, int r, const std::byte* tiles, float* y) {
-    constexpr long stride = R * (2 + kBlockBytes<F>);  // a tile: R scales, then R blocks of codes
+template <int R>
+DISTGPT_AVX2 inline void dot_rows_q8(const InputBlocks& X, int r, const std::byte* tiles, float* y) {
+    constexpr long stride = R * (2 + kQuantBlock);  // a tile: R scales, then R blocks of codes
     const std::size_t first = static_cast<std::size_t>(r) * X.blocks;
     const int8_t* x = X.codes.data() + first * kQuantBlock;
     const float* dx = X.scales.data() + first;
@@ -440,7 +437,7 @@ DISTGPT_AVX2 inline void dot_rows_quant(const InputBlocks& X, int r, const std::
             d[0] = _cvtsh_ss(scale) * dx[b];
         }
         for (int j = 0; j < R; ++j) {
-            const __m256i p = q8_block_products(tile + 2 * R + j * kBlockBytes<F>, x + b * kQuantBlock, magnitude + b * kQuantBlock);
+            const __m256i p = q8_block_products(tile + 2 * R + j * kQuantBlock, x + b * kQuantBlock, magnitude + b * kQuantBlock);
             acc[j] = _mm256_fmadd_ps(_mm256_broadcast_ss(&d[j]), _mm256_cvtepi32_ps(p), acc[j]);
         }
     }
@@ -454,24 +451,14 @@ DISTGPT_AVX2 inline void dot_rows_quant(const InputBlocks& X, int r, const std::
 // the low half and 4 of row j+1 in the high half, each lane exact. Per block
 // and pair of rows that is 11 instructions where a row at a time took 18,
 // and the kernel is bound by them, not by the bus. A row with no partner
-// (rows mod 4) runs the same operations on a 128-bit half: its lanes get the
-// same bits as in a pair.
-DISTGPT_AVX2 inline __m256i q4_pair_products(const uint8_t* codes, const int8_t* doubled, const int32_t* offset) {
-    const __m256i packed = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(codes));
+// (rows mod 4) goes through the same operations with zeros beside it, so its
+// lanes get the bits they would get in a pair.
+DISTGPT_AVX2 inline __m256i q4_pair_products(__m256i packed, const int8_t* doubled, const int32_t* offset) {
     const __m256i nibble = _mm256_set1_epi8(0xf);
     const __m256i low = _mm256_and_si256(packed, nibble), high = _mm256_and_si256(_mm256_srli_epi16(packed, 4), nibble);
     const __m256i sums = _mm256_add_epi16(_mm256_maddubs_epi16(low, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(doubled))),
                                           _mm256_maddubs_epi16(high, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(doubled + 32))));
     return _mm256_sub_epi32(_mm256_madd_epi16(sums, _mm256_set1_epi16(1)), _mm256_loadu_si256(reinterpret_cast<const __m256i*>(offset)));
-}
-
-DISTGPT_AVX2 inline __m128i q4_row_products(const uint8_t* codes, const int8_t* doubled, const int32_t* offset) {
-    const __m128i packed = _mm_loadu_si128(reinterpret_cast<const __m128i*>(codes));
-    const __m128i nibble = _mm_set1_epi8(0xf);
-    const __m128i low = _mm_and_si128(packed, nibble), high = _mm_and_si128(_mm_srli_epi16(packed, 4), nibble);
-    const __m128i sums = _mm_add_epi16(_mm_maddubs_epi16(low, _mm_loadu_si128(reinterpret_cast<const __m128i*>(doubled))),
-                                       _mm_maddubs_epi16(high, _mm_loadu_si128(reinterpret_cast<const __m128i*>(doubled + 32))));
-    return _mm_sub_epi32(_mm_madd_epi16(sums, _mm_set1_epi16(1)), _mm_loadu_si128(reinterpret_cast<const __m128i*>(offset)));
 }
 
 // A row's 4 lanes added as ((l0 + l1) + (l2 + l3)).
@@ -480,41 +467,44 @@ DISTGPT_AVX2 inline float sum4(__m128 v) {
     return _mm_cvtss_f32(_mm_add_ss(pairs, _mm_movehl_ps(pairs, pairs)));
 }
 
+// R weight rows (R = 4: a group's tiles, two pairs; or 1: a row past the
+// last group) against input row r.
 template <int R>
 DISTGPT_AVX2 inline void dot_rows_q4(const InputBlocks& X, int r, const std::byte* tiles, float* y) {
+    static_assert(R == 4 || R == 1);
+    constexpr int pairs = R == 4 ? 2 : 1;
     constexpr long stride = R * (2 + kQuantBlock / 2);  // a tile: R scales, then R blocks of codes
     const std::size_t first = static_cast<std::size_t>(r) * X.blocks;
     const int8_t* doubled = X.doubled.data() + first * 2 * kQuantBlock;
     const int32_t* offset = X.offsets.data() + first * 8;
     const float* dx = X.scales.data() + first;
-    if constexpr (R == 4) {
-        const __m256i first_pair = _mm256_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1), second_pair = _mm256_setr_epi32(2, 2, 2, 2, 3, 3, 3, 3);
-        __m256 rows01 = _mm256_setzero_ps(), rows23 = rows01;
-        for (int b = 0; b < X.blocks; ++b) {
-            const auto* tile = reinterpret_cast<const uint8_t*>(tiles + b * stride);
-            for (long line = 0; line < stride; line += 64)
-                _mm_prefetch(reinterpret_cast<const char*>(tile) + kPrefetchAhead + line, _MM_HINT_T0);
-            const __m128 d = _mm_mul_ps(_mm_cvtph_ps(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(tile))), _mm_set1_ps(dx[b]));
-            const __m256 d4 = _mm256_castps128_ps256(d);
-            const __m256i p01 = q4_pair_products(tile + 8, doubled + b * 64, offset + b * 8);
-            const __m256i p23 = q4_pair_products(tile + 8 + 32, doubled + b * 64, offset + b * 8);
-            rows01 = _mm256_fmadd_ps(_mm256_permutevar8x32_ps(d4, first_pair), _mm256_cvtepi32_ps(p01), rows01);
-            rows23 = _mm256_fmadd_ps(_mm256_permutevar8x32_ps(d4, second_pair), _mm256_cvtepi32_ps(p23), rows23);
-        }
-        y[0] = sum4(_mm256_castps256_ps128(rows01));
-        y[1] = sum4(_mm256_extractf128_ps(rows01, 1));
-        y[2] = sum4(_mm256_castps256_ps128(rows23));
-        y[3] = sum4(_mm256_extractf128_ps(rows23, 1));
-    } else {
-        __m128 row = _mm_setzero_ps();
-        for (int b = 0; b < X.blocks; ++b) {
-            const auto* tile = reinterpret_cast<const uint8_t*>(tiles + b * stride);
+    // Lanes 0-3 take the pair's first row's scale, lanes 4-7 its second's.
+    const __m256i pair_scales[2] = {_mm256_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1), _mm256_setr_epi32(2, 2, 2, 2, 3, 3, 3, 3)};
+    __m256 acc[pairs];
+    for (int p = 0; p < pairs; ++p) acc[p] = _mm256_setzero_ps();
+    for (int b = 0; b < X.blocks; ++b) {
+        const auto* tile = reinterpret_cast<const uint8_t*>(tiles + b * stride);
+        for (long line = 0; line < stride; line += 64)
+            _mm_prefetch(reinterpret_cast<const char*>(tile) + kPrefetchAhead + line, _MM_HINT_T0);
+        __m128 d;  // the rows' weight scales times the input block's
+        if constexpr (R == 4) {
+            d = _mm_mul_ps(_mm_cvtph_ps(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(tile))), _mm_set1_ps(dx[b]));
+        } else {
             uint16_t scale;
             std::memcpy(&scale, tile, 2);
-            const __m128 d = _mm_set1_ps(_cvtsh_ss(scale) * dx[b]);
-            row = _mm_fmadd_ps(d, _mm_cvtepi32_ps(q4_row_products(tile + 2, doubled + b * 64, offset + b * 8)), row);
+            d = _mm_set1_ps(_cvtsh_ss(scale) * dx[b]);
         }
-        y[0] = sum4(row);
+        for (int p = 0; p < pairs; ++p) {
+            const uint8_t* codes = tile + 2 * R + p * kQuantBlock;  // two rows' 16 bytes each
+            const __m256i packed = R == 4 ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(codes))
+                                          : _mm256_zextsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(codes)));
+            const __m256 scales = _mm256_permutevar8x32_ps(_mm256_castps128_ps256(d), pair_scales[p]);
+            acc[p] = _mm256_fmadd_ps(scales, _mm256_cvtepi32_ps(q4_pair_products(packed, doubled + b * 64, offset + b * 8)), acc[p]);
+        }
+    }
+    for (int p = 0; p < pairs; ++p) {
+        y[2 * p] = sum4(_mm256_castps256_ps128(acc[p]));
+        if constexpr (R == 4) y[2 * p + 1] = sum4(_mm256_extractf128_ps(acc[p], 1));
     }
 }
 
@@ -523,7 +513,7 @@ DISTGPT_AVX2 inline void dot_rows_block_format(const InputBlocks& X, int r, cons
     if constexpr (F == WeightFormat::Q4)
         dot_rows_q4<R>(X, r, tiles, y);
     else
-        dot_rows_quant<F, R>(X, r, tiles, y);
+        dot_rows_q8<R>(X, r, tiles, y);
 }
 
 template <WeightFormat F>
