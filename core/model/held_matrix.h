@@ -6,12 +6,13 @@
 
 namespace distgpt {
 
-// A matrix [rows, columns] as a stage holds it: fp32 or 16-bit values, or a
-// block format's tiles of codes and scales (weights/block_quant.h). `segments`
-// column ranges are held apart: the tensor-parallel ranks' shares of a
-// row-parallel matrix (in a block format each starts on a block of its own).
+// A matrix [rows, columns] as a stage holds it: fp32 values row by row, or in
+// tiles (weights/block_quant.h) 16-bit values or a block format's codes and
+// scales. `segments` column ranges are held apart: the tensor-parallel ranks'
+// shares of a row-parallel matrix (in tiles each starts on a block of its own).
 struct HeldMatrix {
-    at::Tensor values;  // fp32/16-bit: [rows, columns] of that type; q8/q4: the tiles, [rows, tile bytes of a row] (uint8)
+    at::Tensor values;  // fp32: [rows, columns]; 16-bit: the tiles, [rows, blocks·32] of that type; q8/q4: the tiles, [rows, tile bytes of
+                        // a row] (uint8)
     WeightFormat format = WeightFormat::F32;
     int64_t columns = 0;
     int segments = 1;
@@ -22,7 +23,7 @@ struct HeldMatrix {
     bool is_same(const HeldMatrix& other) const { return values.is_same(other.values); }
     WeightRows weight_rows() const;       // all columns
     WeightRows segment(int index) const;  // segment `index`'s columns, for the kernel
-    // Rows [first, rows()), for the kernel (in a block format `first` is a multiple of 4: a group's first row).
+    // Rows [first, rows()), for the kernel (held in tiles, `first` is a multiple of 4: a group's first row).
     WeightRows rows_from(int64_t first) const;
     // Rows `ids` as fp32 [N, columns]: an embedding lookup.
     at::Tensor rows_as_float(const at::Tensor& ids) const;

@@ -42,7 +42,8 @@ public:
         const TensorRole role = *roles.begin();
         const int segments = split_by_input_columns(role) ? shard_.tp_ranks : 1;
         if (is_block_format(format_)) return hold_matrix(rows_of(roles, layer, at::kFloat), format_, segments);
-        at::Tensor values = rows_of(roles, layer, scalar_type_of(format_));
+        at::Tensor values = rows_of(roles, layer, scalar_type_of(format_));  // fp32 or 16-bit: no fp32 copy of a 16-bit matrix
+        if (is_held_in_tiles(format_)) return hold_matrix(values, format_, segments);
         const int64_t columns = values.size(1);
         return {std::move(values), format_, columns, segments};
     }

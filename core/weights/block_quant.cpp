@@ -55,7 +55,20 @@ uint16_t quantize_q4(const Block& b, uint8_t* packed) {
 
 bool is_block_format(WeightFormat format) { return format == WeightFormat::Q8 || format == WeightFormat::Q4; }
 
-int64_t BlockLayout::code_bytes_per_row() const { return blocks_per_row() * (format == WeightFormat::Q4 ? kQuantBlock / 2 : kQuantBlock); }
+bool is_held_in_tiles(WeightFormat format) { return format != WeightFormat::F32; }
+
+int64_t block_code_bytes(WeightFormat format) {
+    switch (format) {
+        case WeightFormat::Q4: return kQuantBlock / 2;
+        case WeightFormat::Q8: return kQuantBlock;
+        case WeightFormat::BF16:
+        case WeightFormat::F16: return 2 * kQuantBlock;
+        case WeightFormat::F32: break;
+    }
+    return 4 * kQuantBlock;
+}
+
+int64_t BlockLayout::code_bytes_per_row() const { return blocks_per_row() * block_code_bytes(format); }
 
 void quantize_rows(const float* src, int64_t ld, int64_t rows, const BlockLayout& layout, std::byte* codes, uint16_t* scales) {
     if (!is_block_format(layout.format)) throw Error("quantize_rows: " + weight_format_name(layout.format) + " is not a block format");
@@ -63,7 +76,7 @@ void quantize_rows(const float* src, int64_t ld, int64_t rows, const BlockLayout
         throw Error("quantize_rows: " + std::to_string(layout.columns) + " columns do not split into " + std::to_string(layout.segments) +
                     " equal segments");
     const int64_t per_segment = layout.segment_columns(), blocks = layout.blocks_per_segment();
-    const int64_t block_bytes = layout.format == WeightFormat::Q4 ? kQuantBlock / 2 : kQuantBlock;
+    const int64_t block_bytes = block_code_bytes(layout.format);
     for (int64_t r = 0; r < rows; ++r) {
         std::byte* code_row = codes + r * layout.code_bytes_per_row();
         uint16_t* scale_row = scales + r * layout.blocks_per_row();
@@ -80,7 +93,7 @@ void quantize_rows(const float* src, int64_t ld, int64_t rows, const BlockLayout
 
 void dequantize_rows(const std::byte* codes, const uint16_t* scales, int64_t rows, const BlockLayout& layout, float* dst, int64_t ld) {
     const int64_t per_segment = layout.segment_columns(), blocks = layout.blocks_per_segment();
-    const int64_t block_bytes = layout.format == WeightFormat::Q4 ? kQuantBlock / 2 : kQuantBlock;
+    const int64_t block_bytes = block_code_bytes(layout.format);
     for (int64_t r = 0; r < rows; ++r) {
         const std::byte* code_row = codes + r * layout.code_bytes_per_row();
         const uint16_t* scale_row = scales + r * layout.blocks_per_row();
@@ -106,9 +119,8 @@ void tile_blocks(const std::byte* codes, const uint16_t* scales, const BlockTile
     for (int64_t row = 0; row < shape.rows; ++row)
         for (int64_t b = 0; b < blocks; ++b) {
             const BlockTiles::Place p = shape.place(row, b);
-            std::byte* tile = tiles + p.offset;
-            std::memcpy(tile + 2 * p.index, scales + row * blocks + b, 2);
-            std::memcpy(tile + 2 * p.rows_in_tile + p.index * code, codes + (row * blocks + b) * code, static_cast<std::size_t>(code));
+            if (scales) std::memcpy(tiles + p.offset + 2 * p.index, scales + row * blocks + b, 2);
+            std::memcpy(shape.codes(tiles, row, b), codes + (row * blocks + b) * code, static_cast<std::size_t>(code));
         }
 }
 

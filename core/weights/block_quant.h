@@ -25,6 +25,11 @@ namespace distgpt {
 constexpr int kQuantBlock = 32;
 
 bool is_block_format(WeightFormat format);
+// Held in tiles (BlockTiles): the block formats, and the 16-bit ones, whose
+// blocks are 32 values of 2 bytes with no scale. Only fp32 is held row by row.
+bool is_held_in_tiles(WeightFormat format);
+// The bytes of one block's codes: q4 16, q8 32, bf16/f16 64.
+int64_t block_code_bytes(WeightFormat format);
 
 struct BlockLayout {
     WeightFormat format;
@@ -46,23 +51,24 @@ void quantize_rows(const float* src, int64_t ld, int64_t rows, const BlockLayout
 // The floats back (q·d), row r at dst + r·ld.
 void dequantize_rows(const std::byte* codes, const uint16_t* scales, int64_t rows, const BlockLayout& layout, float* dst, int64_t ld);
 
-// How a stage keeps a block-format matrix in memory: in tiles, so that the
-// kernel, which works on 4 rows at a time, reads one sequential stream. Rows
-// go in groups of 4; for each group and block, a tile holds the 4 rows'
-// fp16 scales, then their 4 blocks of codes, one after the other. Rows past
-// the last whole group (rows mod 4) follow, a row at a time, each block a
-// tile of its scale and codes. (Stored row by row, the codes and scales of 4
-// rows of 768 weights are 8 short streams, which the hardware prefetchers
-// follow at two thirds of the bus.)
+// How a stage keeps a block-format or 16-bit matrix in memory: in tiles, so
+// that the kernel, which works on 4 rows at a time, reads one sequential
+// stream. Rows go in groups of 4; for each group and block, a tile holds the
+// 4 rows' fp16 scales (none in a 16-bit format), then their 4 blocks of
+// codes, one after the other. Rows past the last whole group (rows mod 4)
+// follow, a row at a time, each block a tile of its scale and codes. (Stored
+// row by row, 4 rows of 768 weights are 4 short streams, or 8 with their
+// scales, which the hardware prefetchers follow at two thirds of the bus.)
 struct BlockTiles {
     WeightFormat format;
     int64_t rows;
     int64_t blocks_per_row;
 
-    int64_t code_bytes() const { return format == WeightFormat::Q4 ? kQuantBlock / 2 : kQuantBlock; }  // of a block
-    int64_t group_tile_bytes() const { return 4 * (2 + code_bytes()); }
+    int64_t scale_bytes() const { return is_block_format(format) ? 2 : 0; }  // of a block
+    int64_t code_bytes() const { return block_code_bytes(format); }          // of a block
+    int64_t group_tile_bytes() const { return 4 * (scale_bytes() + code_bytes()); }
     int64_t groups() const { return rows / 4; }
-    int64_t bytes() const { return rows * blocks_per_row * (2 + code_bytes()); }
+    int64_t bytes() const { return rows * blocks_per_row * (scale_bytes() + code_bytes()); }
     // The tile of group g (rows 4g..4g+3), block b.
     const std::byte* group_tile(const std::byte* tiles, int64_t g, int64_t b) const {
         return tiles + (g * blocks_per_row + b) * group_tile_bytes();
@@ -75,20 +81,27 @@ struct BlockTiles {
     };
     Place place(int64_t row, int64_t b) const {
         if (row < 4 * groups()) return {((row / 4) * blocks_per_row + b) * group_tile_bytes(), 4, row % 4};
-        return {groups() * blocks_per_row * group_tile_bytes() + ((row - 4 * groups()) * blocks_per_row + b) * (2 + code_bytes()), 1, 0};
+        return {
+            groups() * blocks_per_row * group_tile_bytes() + ((row - 4 * groups()) * blocks_per_row + b) * (scale_bytes() + code_bytes()),
+            1, 0};
     }
     struct Block {
-        uint16_t scale;
+        uint16_t scale;  // 0 in a 16-bit format
         const uint8_t* codes;
     };
     Block block(const std::byte* tiles, int64_t row, int64_t b) const {
         const Place p = place(row, b);
-        uint16_t scale;
-        std::memcpy(&scale, tiles + p.offset + 2 * p.index, 2);
-        return {scale, reinterpret_cast<const uint8_t*>(tiles + p.offset + 2 * p.rows_in_tile + p.index * code_bytes())};
+        uint16_t scale = 0;
+        if (scale_bytes()) std::memcpy(&scale, tiles + p.offset + 2 * p.index, 2);
+        return {scale, reinterpret_cast<const uint8_t*>(tiles + p.offset + scale_bytes() * p.rows_in_tile + p.index * code_bytes())};
+    }
+    std::byte* codes(std::byte* tiles, int64_t row, int64_t b) const {
+        const Place p = place(row, b);
+        return tiles + p.offset + scale_bytes() * p.rows_in_tile + p.index * code_bytes();
     }
 };
-// Row-major codes and scales (as quantize_rows writes them) into tiles.
+// Row-major codes and scales (as quantize_rows writes them) into tiles; a
+// 16-bit format has no scales (nullptr).
 void tile_blocks(const std::byte* codes, const uint16_t* scales, const BlockTiles& shape, std::byte* tiles);
 
 }  // namespace distgpt

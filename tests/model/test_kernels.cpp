@@ -43,20 +43,18 @@ private Q_SLOTS:
         QTest::addColumn<int>("n");
         QTest::addColumn<int>("out");
         QTest::addColumn<int>("in");
-        QTest::addColumn<int>("first");  // column where the block starts (a tensor-parallel share)
-        for (WeightFormat f : weight_formats()) {
-            if (is_block_format(f)) continue;  // below
-            const std::string name = weight_format_name(f);
-            auto row = [&](const char* what, int n, int out, int in, int first) {
-                QTest::newRow((name + ", " + what).c_str()) << int(f) << n << out << in << first;
-            };
-            row("one row, round sizes", 1, 64, 128, 0);
-            row("tails of 8 and of 4", 3, 37, 29, 0);
-            row("one column", 2, 5, 1, 0);
-            row("33 rows: two passes", 33, 12, 40, 0);
-            row("second share of columns", 4, 20, 24, 24);
-            row("odd share at an odd column", 2, 9, 13, 7);
-        }
+        QTest::addColumn<int>("first");            // column where the block starts (a tensor-parallel share)
+        const WeightFormat f = WeightFormat::F32;  // held row by row: the others are held in tiles (below)
+        const std::string name = weight_format_name(f);
+        auto row = [&](const char* what, int n, int out, int in, int first) {
+            QTest::newRow((name + ", " + what).c_str()) << int(f) << n << out << in << first;
+        };
+        row("one row, round sizes", 1, 64, 128, 0);
+        row("tails of 8 and of 4", 3, 37, 29, 0);
+        row("one column", 2, 5, 1, 0);
+        row("33 rows: two passes", 33, 12, 40, 0);
+        row("second share of columns", 4, 20, 24, 24);
+        row("odd share at an odd column", 2, 9, 13, 7);
     }
     void matchesAPlainReference() {
         QFETCH(int, format);
@@ -81,6 +79,59 @@ private Q_SLOTS:
 
     // q8 and q4: each segment of a matrix (a tensor-parallel rank's share of
     // its columns) in blocks of its own, against the weights it stands for.
+    // 16-bit matrices are held in tiles of 4 rows and 32 columns, each
+    // segment in blocks of its own: against the held values widened in double,
+    // and a segment's rows with the bits of the same columns held alone (a
+    // tensor-parallel rank's weights are the same on whichever node holds it).
+    void sixteenBitTilesMatchAPlainReference_data() {
+        QTest::addColumn<int>("format");
+        QTest::addColumn<int>("n");
+        QTest::addColumn<int>("out");
+        QTest::addColumn<int>("in");        // columns of a segment
+        QTest::addColumn<int>("segments");  // the matrix holds this many
+        QTest::addColumn<int>("segment");   // the one multiplied
+        for (WeightFormat f : {WeightFormat::BF16, WeightFormat::F16}) {
+            const std::string name = weight_format_name(f);
+            auto row = [&](const char* what, int n, int out, int in, int segments, int segment) {
+                QTest::newRow((name + ", " + what).c_str()) << int(f) << n << out << in << segments << segment;
+            };
+            row("one row, whole blocks", 1, 64, 128, 1, 0);
+            row("tails of 16, 8, 1 and of 4 rows", 3, 37, 45, 1, 0);
+            row("one column", 2, 5, 1, 1, 0);
+            row("33 rows: two passes", 33, 12, 96, 1, 0);
+            row("second of two segments", 4, 20, 64, 2, 1);
+            row("third of three odd segments", 2, 9, 13, 3, 2);
+        }
+    }
+    void sixteenBitTilesMatchAPlainReference() {
+        QFETCH(int, format);
+        QFETCH(int, n);
+        QFETCH(int, out);
+        QFETCH(int, in);
+        QFETCH(int, segments);
+        QFETCH(int, segment);
+        const auto f = static_cast<WeightFormat>(format);
+        at::manual_seed(13);
+        const at::Tensor x = at::randn({n, in * segments}), bias = at::randn({out}), w = at::randn({out, in * segments});
+        const HeldMatrix held = hold_matrix(w, f, segments);
+        QVERIFY(at::equal(held.to_float(), w.to(scalar_type_of(f)).to(at::kFloat)));
+        const at::Tensor ids = at::tensor({int64_t(out - 1), int64_t(0), int64_t(out / 2)});
+        QVERIFY(at::equal(held.rows_as_float(ids), w.to(scalar_type_of(f)).to(at::kFloat).index_select(0, ids)));
+        at::Tensor y = at::empty({n, out});
+        rows_times_weight(x.data_ptr<float>() + segment * in, in * segments, n, held.segment(segment), bias.data_ptr<float>(), out, in,
+                          y.data_ptr<float>(), 2);
+        const at::Tensor xs = x.narrow(1, segment * in, in).to(at::kDouble);
+        const at::Tensor ws = w.narrow(1, segment * in, in).to(scalar_type_of(f)).to(at::kDouble);
+        const at::Tensor want = at::matmul(xs, ws.t()) + bias.to(at::kDouble);  // [n, out]
+        const double err = (y.to(at::kDouble) - want).abs().max().item<double>();
+        QVERIFY2(err < 1e-4 * std::sqrt(double(in)) * 4, qPrintable(QString("max error %1").arg(err)));
+        const HeldMatrix alone = hold_matrix(w.narrow(1, segment * in, in), f);
+        at::Tensor y_alone = at::empty({n, out});
+        rows_times_weight(x.data_ptr<float>() + segment * in, in * segments, n, alone.weight_rows(), bias.data_ptr<float>(), out, in,
+                          y_alone.data_ptr<float>(), 1);
+        QVERIFY(std::memcmp(y.data_ptr<float>(), y_alone.data_ptr<float>(), sizeof(float) * n * out) == 0);
+    }
+
     // The inputs are rounded to 8-bit blocks too: the error is that rounding's.
     void blockFormatsMatchAPlainReference_data() {
         QTest::addColumn<int>("format");

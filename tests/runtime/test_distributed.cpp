@@ -238,7 +238,15 @@ private Q_SLOTS:
         const bool streamed = topology.contains("\"stream\"");
         for (const auto& n : r.trace.nodes) {
             QCOMPARE(n.streamed_bytes > 0, streamed);
-            if (streamed) QCOMPARE(n.streamed_bytes, n.weight_bytes);  // in the format held: a bf16 run streams half the bytes
+            if (!streamed) continue;
+            // In the format held: a bf16 run streams half the bytes. Held in
+            // tiles, a 16-bit row is padded to whole blocks of 32 with zeros
+            // that do not travel: llama-tiny's 176-wide MLP is held as 192.
+            const bool padded = llama && (held == WeightFormat::BF16 || held == WeightFormat::F16);
+            if (padded)
+                QVERIFY(n.streamed_bytes < n.weight_bytes && n.weight_bytes < n.streamed_bytes * 11 / 10);
+            else
+                QCOMPARE(n.streamed_bytes, n.weight_bytes);
         }
     }
 
