@@ -30,6 +30,7 @@ struct BenchArgs {
 };
 
 double median(std::vector<double> v) {
+    if (v.empty()) throw Error("nothing was timed");
     std::nth_element(v.begin(), v.begin() + v.size() / 2, v.end());
     return v[v.size() / 2];
 }
@@ -78,8 +79,11 @@ int run_decode(const BenchArgs& a) {
     // The host is shared: measure bandwidth, the addmv chain and each engine
     // in turn, several rounds, and take medians of each and of the paired
     // ratios, so drift between measurements does not skew the ratios.
+    // The first steps warm the caches and the allocator up; the next
+    // `tokens` are timed.
+    constexpr int kWarmupSteps = 3;
     GenerateOptions g;
-    g.max_new_tokens = a.tokens + 1;
+    g.max_new_tokens = kWarmupSteps + a.tokens;
     g.sampling.temperature = 0;
     g.stop_at_eos = false;
     const auto prompt = model.tokenizer->encode_prompt("The quick brown fox jumps over the lazy dog.");
@@ -96,7 +100,7 @@ int run_decode(const BenchArgs& a) {
             int64_t inside = rows_times_weight_nanoseconds();
             row.engine->generate({prompt}, g, [&](const TokenEvent& e) {
                 const int64_t now = rows_times_weight_nanoseconds();
-                if (e.step >= 3) {  // past the warm-up
+                if (e.step >= kWarmupSteps) {
                     steps.push_back(e.latency_ms);
                     matrices.push_back(static_cast<double>(now - inside) / 1e6);
                 }
@@ -214,12 +218,12 @@ void add_bench(CLI::App& app, int& exit_code) {
         args->model.add_to(*bench);
         args->model.add_weights_dtype_to(*bench);
         bench->add_option("--threads", args->threads, "compute threads")->capture_default_str();
-        bench->add_option("--rounds", args->rounds, rounds_help)->capture_default_str();
+        bench->add_option("--rounds", args->rounds, rounds_help)->capture_default_str()->check(CLI::Range(1, 1000000));
         bench->add_option("--out", args->out, "also write the results as JSON to this file");
         bench->add_flag("--json", args->json, "print JSON");
     };
     add_common(decode, "rounds of bandwidth, addmv chain and engine, interleaved");
-    decode->add_option("--tokens", args->tokens, "decode steps to time per round")->capture_default_str();
+    decode->add_option("--tokens", args->tokens, "decode steps to time per round")->capture_default_str()->check(CLI::Range(1, 1000000));
     decode->callback([args, &exit_code] { exit_code = guarded("bench decode", [&] { return run_decode(*args); }); });
     auto* prefill =
         c->add_subcommand("prefill", "ms of a single-process prefill of one prompt, against at::mm (gemm) over the same matrices");
