@@ -1,5 +1,6 @@
 #include "bench/memory_bandwidth.h"
 
+#include "model/avx2.h"
 #include "util/huge_pages.h"
 
 #include <chrono>
@@ -9,7 +10,7 @@
 
 namespace distgpt {
 
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__SANITIZE_THREAD__)  // see rows_times_weight.cpp
+#if DISTGPT_AVX2_KERNELS  // one clone per instruction set, as rows_times_weight.cpp's
 __attribute__((target_clones("avx512f", "avx2", "default")))
 #endif
 static float

@@ -1,5 +1,7 @@
 #include "model/rows_times_weight.h"
 
+#include "model/avx2.h"
+
 #include "weights/block_quant.h"
 #include "weights/half_float.h"
 
@@ -9,14 +11,8 @@
 #include <chrono>
 #include <cmath>
 #include <cstdint>
-#include <cstdlib>
 #include <cstring>
-#include <string_view>
 #include <vector>
-
-#if defined(__x86_64__) && defined(__GNUC__)
-#include <immintrin.h>
-#endif
 
 namespace distgpt {
 namespace {
@@ -25,12 +21,10 @@ namespace {
 // an AVX-512 server, an AVX2 laptop and (through the default) any other x86.
 // (Not under ThreadSanitizer: the clones' resolver runs while the program is
 // still being loaded, before the sanitizer's runtime, and crashes.)
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__SANITIZE_THREAD__)
+#if DISTGPT_AVX2_KERNELS
 #define DISTGPT_MULTIVERSION __attribute__((target_clones("avx512f", "avx2", "default")))
-#define DISTGPT_AVX2_KERNELS 1
 #else
 #define DISTGPT_MULTIVERSION
-#define DISTGPT_AVX2_KERNELS 0
 #endif
 
 // Input rows per pass over W: each 4-row block of W is reused from L1 for all
@@ -182,13 +176,6 @@ void dot_block_f16_portable(const float* X, int ldx, int n, WeightRows W, const 
 // flight, 5 cycles each) capped the kernel at half the bus. Two accumulators
 // per row, over 16 weights a step, keep 8 chains in flight. GCC 12 also
 // does not vectorize the f16 conversion by itself.
-#define DISTGPT_AVX2 __attribute__((target("avx2,fma,f16c")))
-
-DISTGPT_AVX2 inline float sum8(__m256 v) {
-    const __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));  // 4 lanes
-    const __m128 t = _mm_add_ps(s, _mm_movehl_ps(s, s));                                  // 2 lanes
-    return _mm_cvtss_f32(_mm_add_ss(t, _mm_shuffle_ps(t, t, 1)));
-}
 
 // 8 stored weights as fp32.
 template <WeightFormat F>
@@ -285,14 +272,8 @@ DISTGPT_AVX2 void dot_block_16bit_avx2(const float* X, int ldx, int n, WeightRow
 // tile: one 8-lane accumulator over the columns in steps of 8, its lanes
 // added as sum8 does, then the tail one FMA at a time. So a row's bits do not
 // depend on the rows beside it, and a pipeline matches the single process.
-// Four accumulators' lanes added at once, lane j of the result being
-// ((a0+a1)+(a2+a3))+((a4+a5)+(a6+a7)) of the j-th: three adds a row where
-// sum8 takes six (a 4×3 tile of 768 columns spent a sixth of its time there).
-DISTGPT_AVX2 inline __m128 sum8x4(__m256 a, __m256 b, __m256 c, __m256 d) {
-    const __m256 ab = _mm256_hadd_ps(a, b), cd = _mm256_hadd_ps(c, d);  // pairs, per 128-bit half
-    const __m256 abcd = _mm256_hadd_ps(ab, cd);                         // quads: a b c d of each half
-    return _mm_add_ps(_mm256_castps256_ps128(abcd), _mm256_extractf128_ps(abcd, 1));
-}
+// Lanes added four rows at once by sum8x4 (a 4×3 tile of 768 columns spent a
+// sixth of its time adding lanes one row at a time).
 
 template <int WR, int XR>
 DISTGPT_AVX2 inline void dot_tile_f32(const float* __restrict w, long ldw, const float* __restrict x, int ldx, int in, const float* bias,
@@ -340,18 +321,6 @@ DISTGPT_AVX2 void dot_block_f32_avx2(const float* X, int ldx, int n, const float
     for (; o < o_end; ++o) dot_weight_rows_f32<1>(X, ldx, n, W + o * ldw, ldw, bias ? bias + o : nullptr, in, out, Y + o);
 }
 
-// DISTGPT_KERNELS=portable runs the plain C++ kernels on any CPU: what a
-// machine without AVX2 computes (the tests check both ways).
-bool portable_kernels_asked() {
-    const char* kernels = std::getenv("DISTGPT_KERNELS");
-    return kernels && std::string_view(kernels) == "portable";
-}
-
-bool has_avx2_fma_f16c() {
-    static const bool yes =
-        !portable_kernels_asked() && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
-    return yes;
-}
 #endif
 
 // ---- Block formats (q8, q4) ----
@@ -584,7 +553,7 @@ DISTGPT_AVX2 void dot_block_quant_avx2(const InputBlocks& X, int n, WeightRows W
 template <WeightFormat F>
 void dot_block_quant(const InputBlocks& X, int n, WeightRows W, const float* bias, int out, int o_begin, int o_end, float* Y) {
 #if DISTGPT_AVX2_KERNELS
-    if (has_avx2_fma_f16c()) return dot_block_quant_avx2<F>(X, n, W, bias, out, o_begin, o_end, Y);
+    if (use_avx2_kernels()) return dot_block_quant_avx2<F>(X, n, W, bias, out, o_begin, o_end, Y);
 #endif
     if constexpr (F == WeightFormat::Q8) return dot_block_q8_portable(X, n, W, bias, out, o_begin, o_end, Y);
     return dot_block_q4_portable(X, n, W, bias, out, o_begin, o_end, Y);
@@ -594,7 +563,7 @@ void dot_block_quant(const InputBlocks& X, int n, WeightRows W, const float* bia
 void dot_block_f32_of(const float* X, int ldx, int n, const float* W, long ldw, const float* bias, int in, int out, int o_begin, int o_end,
                       float* Y) {
 #if DISTGPT_AVX2_KERNELS
-    if (has_avx2_fma_f16c()) return dot_block_f32_avx2(X, ldx, n, W, ldw, bias, in, out, o_begin, o_end, Y);
+    if (use_avx2_kernels()) return dot_block_f32_avx2(X, ldx, n, W, ldw, bias, in, out, o_begin, o_end, Y);
 #endif
     dot_block_f32(X, ldx, n, W, ldw, bias, in, out, o_begin, o_end, Y);
 }
@@ -603,7 +572,7 @@ void dot_block_f32_of(const float* X, int ldx, int n, const float* W, long ldw, 
 template <WeightFormat F>
 void dot_block_16bit(const float* X, int ldx, int n, WeightRows W, const float* bias, int in, int out, int o_begin, int o_end, float* Y) {
 #if DISTGPT_AVX2_KERNELS
-    if (has_avx2_fma_f16c()) return dot_block_16bit_avx2<F>(X, ldx, n, W, bias, in, out, o_begin, o_end, Y);
+    if (use_avx2_kernels()) return dot_block_16bit_avx2<F>(X, ldx, n, W, bias, in, out, o_begin, o_end, Y);
 #endif
     if constexpr (F == WeightFormat::BF16) return dot_block_bf16_portable(X, ldx, n, W, bias, in, out, o_begin, o_end, Y);
     return dot_block_f16_portable(X, ldx, n, W, bias, in, out, o_begin, o_end, Y);

@@ -13,7 +13,6 @@
 #include <ATen/ops/from_blob.h>
 #include <ATen/ops/gelu.h>
 #include <ATen/ops/index_select.h>
-#include <ATen/ops/layer_norm.h>
 #include <ATen/ops/ones.h>
 #include <ATen/ops/relu.h>
 #include <ATen/ops/silu.h>
@@ -107,16 +106,20 @@ at::Tensor Stage::embed(const at::Tensor& ids, std::span<const Segment> segments
 
 at::Tensor Stage::norm(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b) const {
     const ModelConfig& c = w_.config;
-    if (c.norm() == NormKind::LayerNorm) return at::layer_norm(x, {c.n_embd}, w, b, c.norm_eps);  // [N, C]
     const at::Tensor xc = x.contiguous();
     at::Tensor y = at::empty(xc.sizes());  // [N, C]
-    rms_norm(xc.data_ptr<float>(), w.data_ptr<float>(), static_cast<int>(xc.size(0)), c.n_embd, c.norm_eps, y.data_ptr<float>());
+    const int rows = static_cast<int>(xc.size(0));
+    if (c.norm() == NormKind::LayerNorm)
+        layer_norm(xc.data_ptr<float>(), w.data_ptr<float>(), b.defined() ? b.data_ptr<float>() : nullptr, rows, c.n_embd, c.norm_eps,
+                   y.data_ptr<float>());
+    else
+        rms_norm(xc.data_ptr<float>(), w.data_ptr<float>(), rows, c.n_embd, c.norm_eps, y.data_ptr<float>());
     return y;
 }
 
 at::Tensor Stage::activate(at::Tensor u) const {
     switch (w_.config.activation) {
-        case Activation::GeluTanh: return at::gelu(u, "tanh");
+        case Activation::GeluTanh: gelu_tanh(u.data_ptr<float>(), u.numel()); return u;  // u: a linear's fresh [N, F']
         case Activation::GeluErf: return at::gelu(u);
         case Activation::Relu: return at::relu(u);
         case Activation::Silu: return at::silu(u);

@@ -3,6 +3,8 @@
 // 32 rows), column blocks as tensor parallelism takes them, and each row's
 // bits independent of the rows beside it.
 #include "model/rows_times_weight.h"
+#include "model/decode_attention.h"
+#include "model/row_kernels.h"
 #include "model/held_matrix.h"
 #include "proto/wire_format.h"
 #include "weights/block_quant.h"
@@ -246,6 +248,93 @@ private Q_SLOTS:
             rows_times_weight(c.x.data_ptr<float>() + r * in, in, 1, w, nullptr, out, in, one.data_ptr<float>(), 1);
             QVERIFY2(std::memcmp(all[r].data_ptr<float>(), one.data_ptr<float>(), out * sizeof(float)) == 0,
                      qPrintable(QString("row %1").arg(r)));
+        }
+    }
+
+    // The element-wise kernels against libtorch's ops (in double): GELU with
+    // tanh and SiLU within a few ulp over ±30 (their tails through the same
+    // lanes), the norms to float rounding. 3077 values: a tail past 8.
+    void elementWiseKernelsMatchLibtorch() {
+        at::manual_seed(17);
+        const int n = 3077;
+        at::Tensor x = at::randn({n}) * 4;
+        x[0] = 0;
+        x[1] = 30;
+        x[2] = -30;
+        x[3] = 1e-20f;
+        x[n - 1] = -9;
+        const at::Tensor xd = x.to(at::kDouble);
+        at::Tensor gelu = x.clone();
+        gelu_tanh(gelu.data_ptr<float>(), n);
+        // libtorch's 0.5·x·(1 + tanh(y)) in double loses the far negative
+        // side to cancellation (1 + tanh(−20) is 1e-17 there, within 1e-16):
+        // close to it, and to a relative error of a few ulp of the exponent
+        // 2y (the rounding of y in float) against x·sigmoid(2y), the same
+        // function, in double.
+        const at::Tensor gelu_torch = at::gelu(xd, "tanh");
+        QVERIFY2((gelu.to(at::kDouble) - gelu_torch).abs().max().item<double>() < 1e-5, "gelu against libtorch");
+        const at::Tensor two_y = 2 * 0.7978845608028654 * (xd + 0.044715 * xd.pow(3));
+        const at::Tensor gelu_want = xd * at::sigmoid(two_y);
+        const double gelu_err =
+            ((gelu.to(at::kDouble) - gelu_want).abs() - 5e-7 * (1 + two_y.abs()) * gelu_want.abs() - 1e-36).max().item<double>();
+        QVERIFY2(gelu_err <= 0, qPrintable(QString("gelu error beyond bound %1").arg(gelu_err)));
+
+        const at::Tensor up = at::randn({n});
+        at::Tensor gate_up = at::cat({x, up}).view({1, 2 * n});
+        at::Tensor swi = at::empty({n});
+        swiglu(gate_up.data_ptr<float>(), 1, n, swi.data_ptr<float>());
+        const at::Tensor swi_want = at::silu(xd) * up.to(at::kDouble);
+        const double swi_err =
+            ((swi.to(at::kDouble) - swi_want).abs() - 5e-7 * (1 + xd.abs()) * swi_want.abs() - 1e-36).max().item<double>();
+        QVERIFY2(swi_err <= 0, qPrintable(QString("swiglu error beyond bound %1").arg(swi_err)));
+
+        const int rows = 3, width = 771;
+        const at::Tensor h = at::randn({rows, width}) * 3 + 1, w = at::randn({width}), b = at::randn({width});
+        at::Tensor ln = at::empty({rows, width});
+        layer_norm(h.data_ptr<float>(), w.data_ptr<float>(), b.data_ptr<float>(), rows, width, 1e-5, ln.data_ptr<float>());
+        const at::Tensor ln_want = at::layer_norm(h.to(at::kDouble), {width}, w.to(at::kDouble), b.to(at::kDouble), 1e-5);
+        QVERIFY2((ln.to(at::kDouble) - ln_want).abs().max().item<double>() < 1e-5, "layer norm");
+        layer_norm(h.data_ptr<float>(), w.data_ptr<float>(), nullptr, rows, width, 1e-5, ln.data_ptr<float>());
+        QVERIFY2((ln.to(at::kDouble) - (ln_want - b.to(at::kDouble))).abs().max().item<double>() < 1e-5, "layer norm without a bias");
+    }
+
+    // One new position against a sequence's cache, against softmax(q·Kᵀ/√D)·V
+    // in double: grouped heads, head sizes the AVX2 path takes (multiples of
+    // 8, one of more than 64 columns) and one it does not (12), the first
+    // position and positions that leave tails of 4 and of 8.
+    void decodeAttentionMatchesAPlainReference_data() {
+        QTest::addColumn<int>("heads");
+        QTest::addColumn<int>("kv_heads");
+        QTest::addColumn<int>("head_dim");
+        QTest::addColumn<int>("pos");
+        QTest::newRow("first position") << 4 << 4 << 64 << 0;
+        QTest::newRow("grouped, 37 positions") << 4 << 2 << 64 << 36;
+        QTest::newRow("head of 8, 6 positions") << 3 << 3 << 8 << 5;
+        QTest::newRow("head of 12 (plain loops), 10 positions") << 2 << 1 << 12 << 9;
+        QTest::newRow("head of 128, 71 positions") << 2 << 2 << 128 << 70;
+        QTest::newRow("head of 72, 9 positions") << 2 << 2 << 72 << 8;
+    }
+    void decodeAttentionMatchesAPlainReference() {
+        QFETCH(int, heads);
+        QFETCH(int, kv_heads);
+        QFETCH(int, head_dim);
+        QFETCH(int, pos);
+        const int T = pos + 5, D = head_dim, group = heads / kv_heads;
+        at::manual_seed(19);
+        at::Tensor k_cache = at::randn({kv_heads, T, D}), v_cache = at::randn({kv_heads, T, D});
+        const at::Tensor q = at::randn({heads * D}) * 2, k = at::randn({kv_heads * D}), v = at::randn({kv_heads * D});
+        at::Tensor out = at::empty({heads * D});
+        decode_attention(q.data_ptr<float>(), k.data_ptr<float>(), v.data_ptr<float>(), k_cache.data_ptr<float>(),
+                         v_cache.data_ptr<float>(), heads, kv_heads, T, D, pos, out.data_ptr<float>(), 2);
+        QVERIFY(at::equal(k_cache.select(1, pos), k.view({kv_heads, D})));
+        QVERIFY(at::equal(v_cache.select(1, pos), v.view({kv_heads, D})));
+        for (int h = 0; h < heads; ++h) {
+            const at::Tensor keys = k_cache[h / group].narrow(0, 0, pos + 1).to(at::kDouble);    // [P, D]
+            const at::Tensor values = v_cache[h / group].narrow(0, 0, pos + 1).to(at::kDouble);  // [P, D]
+            const at::Tensor qh = q.narrow(0, h * D, D).to(at::kDouble);
+            const at::Tensor want = at::matmul(at::softmax(at::matmul(keys, qh) / std::sqrt(double(D)), 0), values);  // [D]
+            const double err = (out.narrow(0, h * D, D).to(at::kDouble) - want).abs().max().item<double>();
+            QVERIFY2(err < 1e-5, qPrintable(QString("head %1: max error %2").arg(h).arg(err)));
         }
     }
 
