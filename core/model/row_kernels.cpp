@@ -2,6 +2,7 @@
 
 #include "model/avx2.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstddef>
 
@@ -49,7 +50,11 @@ DISTGPT_AVX2 void swiglu_row_avx2(const float* gate, const float* up, int width,
 
 }  // namespace
 
-void layer_norm(const float* x, const float* w, const float* b, int rows, int width, double eps, float* y) {
+// Threads for `rows` rows: one unless there is more than one row to share.
+int threads_for(int rows, int threads) { return std::max(1, std::min(rows, threads)); }
+
+void layer_norm(const float* x, const float* w, const float* b, int rows, int width, double eps, float* y, int threads) {
+#pragma omp parallel for num_threads(threads_for(rows, threads)) schedule(static)
     for (int r = 0; r < rows; ++r) {
         const float* xr = x + static_cast<std::size_t>(r) * width;
         float* yr = y + static_cast<std::size_t>(r) * width;
@@ -63,7 +68,8 @@ void layer_norm(const float* x, const float* w, const float* b, int rows, int wi
     }
 }
 
-void rms_norm(const float* x, const float* w, int rows, int width, double eps, float* y) {
+void rms_norm(const float* x, const float* w, int rows, int width, double eps, float* y, int threads) {
+#pragma omp parallel for num_threads(threads_for(rows, threads)) schedule(static)
     for (int r = 0; r < rows; ++r) {
         const float* xr = x + static_cast<std::size_t>(r) * width;
         float* yr = y + static_cast<std::size_t>(r) * width;
@@ -74,17 +80,27 @@ void rms_norm(const float* x, const float* w, int rows, int width, double eps, f
     }
 }
 
-void gelu_tanh(float* x, long count) {
+void gelu_tanh(float* x, long count, int threads) {
+    // Runs of 4096: every element goes through the same lanes' operations
+    // wherever its run starts (a multiple of 8), so any split gives the same bits.
+    constexpr long kRun = 4096;
+    const long runs = (count + kRun - 1) / kRun;
+#pragma omp parallel for num_threads(threads_for(static_cast <int>(std::min <long>(runs, 1 << 20)), threads)) schedule(static)
+    for (long run = 0; run < runs; ++run) {
+        float* v = x + run * kRun;
+        const long n = std::min(kRun, count - run * kRun);
 #if DISTGPT_AVX2_KERNELS
-    if (use_avx2_kernels()) return gelu_tanh_avx2(x, count);
+        if (use_avx2_kernels()) {
+            gelu_tanh_avx2(v, n);
+            continue;
+        }
 #endif
-    for (long i = 0; i < count; ++i) {
-        const float v = x[i];
-        x[i] = v / (1.0f + std::exp(kGeluScale * (v + 0.044715f * v * v * v)));
+        for (long i = 0; i < n; ++i) v[i] = v[i] / (1.0f + std::exp(kGeluScale * (v[i] + 0.044715f * v[i] * v[i] * v[i])));
     }
 }
 
-void swiglu(const float* gate_up, int rows, int width, float* out) {
+void swiglu(const float* gate_up, int rows, int width, float* out, int threads) {
+#pragma omp parallel for num_threads(threads_for(rows, threads)) schedule(static)
     for (int r = 0; r < rows; ++r) {
         const float* gate = gate_up + static_cast<std::size_t>(r) * 2 * width;
         const float* up = gate + width;

@@ -1,27 +1,23 @@
 #define TORCH_ASSERT_ONLY_METHOD_OPERATORS
 #include "model/stage.h"
 
-#include "model/decode_attention.h"
+#include "model/cached_attention.h"
 #include "model/rank_order_sum.h"
 #include "model/row_kernels.h"
 #include "model/rows_times_weight.h"
 #include "util/error.h"
 
 #include <ATen/Parallel.h>
-#include <ATen/ops/bmm.h>
 #include <ATen/ops/empty.h>
 #include <ATen/ops/from_blob.h>
 #include <ATen/ops/gelu.h>
 #include <ATen/ops/index_select.h>
-#include <ATen/ops/ones.h>
 #include <ATen/ops/relu.h>
 #include <ATen/ops/silu.h>
-#include <ATen/ops/softmax.h>
 #include <ATen/ops/zeros.h>
 
 #include <algorithm>
 #include <cmath>
-#include <limits>
 
 namespace distgpt {
 namespace {
@@ -111,15 +107,15 @@ at::Tensor Stage::norm(const at::Tensor& x, const at::Tensor& w, const at::Tenso
     const int rows = static_cast<int>(xc.size(0));
     if (c.norm() == NormKind::LayerNorm)
         layer_norm(xc.data_ptr<float>(), w.data_ptr<float>(), b.defined() ? b.data_ptr<float>() : nullptr, rows, c.n_embd, c.norm_eps,
-                   y.data_ptr<float>());
+                   y.data_ptr<float>(), threads_);
     else
-        rms_norm(xc.data_ptr<float>(), w.data_ptr<float>(), rows, c.n_embd, c.norm_eps, y.data_ptr<float>());
+        rms_norm(xc.data_ptr<float>(), w.data_ptr<float>(), rows, c.n_embd, c.norm_eps, y.data_ptr<float>(), threads_);
     return y;
 }
 
 at::Tensor Stage::activate(at::Tensor u) const {
     switch (w_.config.activation) {
-        case Activation::GeluTanh: gelu_tanh(u.data_ptr<float>(), u.numel()); return u;  // u: a linear's fresh [N, F']
+        case Activation::GeluTanh: gelu_tanh(u.data_ptr<float>(), u.numel(), threads_); return u;  // u: a linear's fresh [N, F']
         case Activation::GeluErf: return at::gelu(u);
         case Activation::Relu: return at::relu(u);
         case Activation::Silu: return at::silu(u);
@@ -148,7 +144,7 @@ std::vector<at::Tensor> Stage::mlp_partials(int l, const at::Tensor& h) {
     if (w_.config.gated_mlp()) {
         const int64_t F = u.size(1) / 2;
         at::Tensor gated = at::empty({u.size(0), F});  // [N, F']  silu(gate) · up
-        swiglu(u.data_ptr<float>(), static_cast<int>(u.size(0)), static_cast<int>(F), gated.data_ptr<float>());
+        swiglu(u.data_ptr<float>(), static_cast<int>(u.size(0)), static_cast<int>(F), gated.data_ptr<float>(), threads_);
         u = std::move(gated);
     } else {
         u = activate(std::move(u));  // [N, F']
@@ -168,8 +164,7 @@ at::Tensor Stage::reduce(const std::vector<at::Tensor>& partials) const {
 
 // qkv: [N, Q'+2K'], each row q | k | v of this shard's heads at its position.
 at::Tensor Stage::attend(int l, at::Tensor qkv, std::span<const Segment> segments) {
-    const int64_t H = heads_, KV = kv_heads_, G = H / KV, D = w_.config.head_dim(), Q = H * D, K = KV * D, W = Q + 2 * K;
-    const double scale = 1.0 / std::sqrt(static_cast<double>(D));
+    const int64_t H = heads_, KV = kv_heads_, D = w_.config.head_dim(), Q = H * D, K = KV * D, W = Q + 2 * K;
     if (w_.config.positions() == Positions::Rotary) {  // turn each row's q and k heads by its position
         float* r = qkv.data_ptr<float>();
         for (const auto& s : segments)
@@ -181,34 +176,11 @@ at::Tensor Stage::attend(int l, at::Tensor qkv, std::span<const Segment> segment
     at::Tensor out = at::empty({qkv.size(0), Q});  // [N, Q']
     int64_t row = 0;
     for (const auto& s : segments) {
-        const int64_t L = s.len, P = s.pos + s.len;  // new rows, rows visible to the last one
-        if (L == 1) {
-            const float* r = qkv.data_ptr<float>() + row * W;  // q | k | v of this row
-            decode_attention(r, r + Q, r + Q + K, k_cache_[l].select(0, s.slot).data_ptr<float>(),
-                             v_cache_[l].select(0, s.slot).data_ptr<float>(), static_cast<int>(H), static_cast<int>(KV), max_context_,
-                             static_cast<int>(D), s.pos, out.data_ptr<float>() + row * Q, threads_);
-            row += 1;
-            continue;
-        }
-        const at::Tensor part = qkv.narrow(0, row, L);                        // [L, W]
-        at::Tensor q = part.narrow(1, 0, Q).view({L, H, D}).transpose(0, 1);  // [H, L, D]
-        at::Tensor kc = k_cache_[l].select(0, s.slot);                        // [KV, T, D]
-        at::Tensor vc = v_cache_[l].select(0, s.slot);                        // [KV, T, D]
-        kc.narrow(1, s.pos, L).copy_(part.narrow(1, Q, K).view({L, KV, D}).transpose(0, 1));
-        vc.narrow(1, s.pos, L).copy_(part.narrow(1, Q + K, K).view({L, KV, D}).transpose(0, 1));
-        const at::Tensor k = kc.narrow(1, 0, P);  // [KV, P, D]
-        const at::Tensor v = vc.narrow(1, 0, P);  // [KV, P, D]
-        // A group's query heads share its key/value head: stack them as rows.
-        if (G > 1) q = q.reshape({KV, G * L, D});                                    // [KV, G·L, D]
-        at::Tensor att = at::bmm(q, k.transpose(1, 2)).mul_(scale).view({H, L, P});  // [H, L, P]
-        // Row i is position pos+i: it sees columns 0..pos+i (one row took the decode path above).
-        const at::Tensor future = at::ones({L, P}, at::TensorOptions().dtype(at::kBool)).triu(s.pos + 1);  // [L, P]
-        att.masked_fill_(future, -std::numeric_limits<float>::infinity());
-        att = at::softmax(att, -1);                                      // [H, L, P]
-        if (G > 1) att = att.view({KV, G * L, P});                       // [KV, G·L, P]
-        const at::Tensor y = at::bmm(att, v).view({H, L, D});            // [H, L, D]
-        out.narrow(0, row, L).copy_(y.transpose(0, 1).reshape({L, Q}));  // [L, Q']
-        row += L;
+        const float* r = qkv.data_ptr<float>() + row * W;  // q | k | v of the segment's first row
+        cached_attention(r, r + Q, r + Q + K, W, s.len, k_cache_[l].select(0, s.slot).data_ptr<float>(),
+                         v_cache_[l].select(0, s.slot).data_ptr<float>(), static_cast<int>(H), static_cast<int>(KV), max_context_,
+                         static_cast<int>(D), s.pos, out.data_ptr<float>() + row * Q, threads_);
+        row += s.len;
     }
     return out;
 }

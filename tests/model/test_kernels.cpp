@@ -3,7 +3,7 @@
 // 32 rows), column blocks as tensor parallelism takes them, and each row's
 // bits independent of the rows beside it.
 #include "model/rows_times_weight.h"
-#include "model/decode_attention.h"
+#include "model/cached_attention.h"
 #include "model/row_kernels.h"
 #include "model/held_matrix.h"
 #include "proto/wire_format.h"
@@ -265,7 +265,7 @@ private Q_SLOTS:
         x[n - 1] = -9;
         const at::Tensor xd = x.to(at::kDouble);
         at::Tensor gelu = x.clone();
-        gelu_tanh(gelu.data_ptr<float>(), n);
+        gelu_tanh(gelu.data_ptr<float>(), n, 2);
         // libtorch's 0.5·x·(1 + tanh(y)) in double loses the far negative
         // side to cancellation (1 + tanh(−20) is 1e-17 there, within 1e-16):
         // close to it, and to a relative error of a few ulp of the exponent
@@ -282,7 +282,7 @@ private Q_SLOTS:
         const at::Tensor up = at::randn({n});
         at::Tensor gate_up = at::cat({x, up}).view({1, 2 * n});
         at::Tensor swi = at::empty({n});
-        swiglu(gate_up.data_ptr<float>(), 1, n, swi.data_ptr<float>());
+        swiglu(gate_up.data_ptr<float>(), 1, n, swi.data_ptr<float>(), 2);
         const at::Tensor swi_want = at::silu(xd) * up.to(at::kDouble);
         const double swi_err =
             ((swi.to(at::kDouble) - swi_want).abs() - 5e-7 * (1 + xd.abs()) * swi_want.abs() - 1e-36).max().item<double>();
@@ -291,51 +291,66 @@ private Q_SLOTS:
         const int rows = 3, width = 771;
         const at::Tensor h = at::randn({rows, width}) * 3 + 1, w = at::randn({width}), b = at::randn({width});
         at::Tensor ln = at::empty({rows, width});
-        layer_norm(h.data_ptr<float>(), w.data_ptr<float>(), b.data_ptr<float>(), rows, width, 1e-5, ln.data_ptr<float>());
+        layer_norm(h.data_ptr<float>(), w.data_ptr<float>(), b.data_ptr<float>(), rows, width, 1e-5, ln.data_ptr<float>(), 2);
         const at::Tensor ln_want = at::layer_norm(h.to(at::kDouble), {width}, w.to(at::kDouble), b.to(at::kDouble), 1e-5);
         QVERIFY2((ln.to(at::kDouble) - ln_want).abs().max().item<double>() < 1e-5, "layer norm");
-        layer_norm(h.data_ptr<float>(), w.data_ptr<float>(), nullptr, rows, width, 1e-5, ln.data_ptr<float>());
+        layer_norm(h.data_ptr<float>(), w.data_ptr<float>(), nullptr, rows, width, 1e-5, ln.data_ptr<float>(), 2);
         QVERIFY2((ln.to(at::kDouble) - (ln_want - b.to(at::kDouble))).abs().max().item<double>() < 1e-5, "layer norm without a bias");
     }
 
-    // One new position against a sequence's cache, against softmax(q·Kᵀ/√D)·V
-    // in double: grouped heads, head sizes the AVX2 path takes (multiples of
-    // 8, one of more than 64 columns) and one it does not (12), the first
-    // position and positions that leave tails of 4 and of 8.
-    void decodeAttentionMatchesAPlainReference_data() {
+    // New positions against a sequence's cache, each against softmax(q·Kᵀ/√D)·V
+    // over the positions up to its own, in double: grouped heads, head sizes
+    // the AVX2 path takes (multiples of 8, one of more than 64 columns) and
+    // one it does not (12), the first position, tails of 4 and of 8, a
+    // prefill of 19 rows after 6 cached ones. And each row's bits are those
+    // it gets alone, as a decode step (a prompt prefilled or fed a token at
+    // a time computes the same bits).
+    void cachedAttentionMatchesAPlainReference_data() {
         QTest::addColumn<int>("heads");
         QTest::addColumn<int>("kv_heads");
         QTest::addColumn<int>("head_dim");
         QTest::addColumn<int>("pos");
-        QTest::newRow("first position") << 4 << 4 << 64 << 0;
-        QTest::newRow("grouped, 37 positions") << 4 << 2 << 64 << 36;
-        QTest::newRow("head of 8, 6 positions") << 3 << 3 << 8 << 5;
-        QTest::newRow("head of 12 (plain loops), 10 positions") << 2 << 1 << 12 << 9;
-        QTest::newRow("head of 128, 71 positions") << 2 << 2 << 128 << 70;
-        QTest::newRow("head of 72, 9 positions") << 2 << 2 << 72 << 8;
+        QTest::addColumn<int>("rows");
+        QTest::newRow("first position") << 4 << 4 << 64 << 0 << 1;
+        QTest::newRow("grouped, 37 positions") << 4 << 2 << 64 << 36 << 1;
+        QTest::newRow("head of 8, 6 positions") << 3 << 3 << 8 << 5 << 1;
+        QTest::newRow("head of 12 (plain loops), 10 positions") << 2 << 1 << 12 << 9 << 1;
+        QTest::newRow("head of 128, 71 positions") << 2 << 2 << 128 << 70 << 1;
+        QTest::newRow("head of 72, 9 positions") << 2 << 2 << 72 << 8 << 1;
+        QTest::newRow("prefill of 19 after 6, grouped") << 6 << 2 << 64 << 6 << 19;
+        QTest::newRow("prefill of 7 from the start, head of 12") << 2 << 2 << 12 << 0 << 7;
     }
-    void decodeAttentionMatchesAPlainReference() {
+    void cachedAttentionMatchesAPlainReference() {
         QFETCH(int, heads);
         QFETCH(int, kv_heads);
         QFETCH(int, head_dim);
         QFETCH(int, pos);
-        const int T = pos + 5, D = head_dim, group = heads / kv_heads;
+        QFETCH(int, rows);
+        const int T = pos + rows + 4, D = head_dim, group = heads / kv_heads, Q = heads * D, K = kv_heads * D, W = Q + 2 * K;
         at::manual_seed(19);
-        at::Tensor k_cache = at::randn({kv_heads, T, D}), v_cache = at::randn({kv_heads, T, D});
-        const at::Tensor q = at::randn({heads * D}) * 2, k = at::randn({kv_heads * D}), v = at::randn({kv_heads * D});
-        at::Tensor out = at::empty({heads * D});
-        decode_attention(q.data_ptr<float>(), k.data_ptr<float>(), v.data_ptr<float>(), k_cache.data_ptr<float>(),
-                         v_cache.data_ptr<float>(), heads, kv_heads, T, D, pos, out.data_ptr<float>(), 2);
-        QVERIFY(at::equal(k_cache.select(1, pos), k.view({kv_heads, D})));
-        QVERIFY(at::equal(v_cache.select(1, pos), v.view({kv_heads, D})));
-        for (int h = 0; h < heads; ++h) {
-            const at::Tensor keys = k_cache[h / group].narrow(0, 0, pos + 1).to(at::kDouble);    // [P, D]
-            const at::Tensor values = v_cache[h / group].narrow(0, 0, pos + 1).to(at::kDouble);  // [P, D]
-            const at::Tensor qh = q.narrow(0, h * D, D).to(at::kDouble);
-            const at::Tensor want = at::matmul(at::softmax(at::matmul(keys, qh) / std::sqrt(double(D)), 0), values);  // [D]
-            const double err = (out.narrow(0, h * D, D).to(at::kDouble) - want).abs().max().item<double>();
-            QVERIFY2(err < 1e-5, qPrintable(QString("head %1: max error %2").arg(h).arg(err)));
-        }
+        const at::Tensor cache_k = at::randn({kv_heads, T, D}), cache_v = at::randn({kv_heads, T, D});
+        const at::Tensor qkv = at::randn({rows, W}) * 2;  // each row q | k | v, as a stage's qkv projection gives them
+        const float* r = qkv.data_ptr<float>();
+        at::Tensor k_cache = cache_k.clone(), v_cache = cache_v.clone(), out = at::empty({rows, Q});
+        cached_attention(r, r + Q, r + Q + K, W, rows, k_cache.data_ptr<float>(), v_cache.data_ptr<float>(), heads, kv_heads, T, D, pos,
+                         out.data_ptr<float>(), 2);
+        QVERIFY(at::equal(k_cache.narrow(1, pos, rows), qkv.narrow(1, Q, K).view({rows, kv_heads, D}).transpose(0, 1)));
+        QVERIFY(at::equal(v_cache.narrow(1, pos, rows), qkv.narrow(1, Q + K, K).view({rows, kv_heads, D}).transpose(0, 1)));
+        for (int i = 0; i < rows; ++i)
+            for (int h = 0; h < heads; ++h) {
+                const at::Tensor keys = k_cache[h / group].narrow(0, 0, pos + i + 1).to(at::kDouble);    // [P, D]
+                const at::Tensor values = v_cache[h / group].narrow(0, 0, pos + i + 1).to(at::kDouble);  // [P, D]
+                const at::Tensor qh = qkv[i].narrow(0, h * D, D).to(at::kDouble);
+                const at::Tensor want = at::matmul(at::softmax(at::matmul(keys, qh) / std::sqrt(double(D)), 0), values);  // [D]
+                const double err = (out[i].narrow(0, h * D, D).to(at::kDouble) - want).abs().max().item<double>();
+                QVERIFY2(err < 1e-5, qPrintable(QString("row %1 head %2: max error %3").arg(i).arg(h).arg(err)));
+            }
+        // The last row again, alone on one thread, from the cache as the prefill left it.
+        at::Tensor alone = at::empty({1, Q});
+        const float* last = r + (rows - 1) * W;
+        cached_attention(last, last + Q, last + Q + K, W, 1, k_cache.data_ptr<float>(), v_cache.data_ptr<float>(), heads, kv_heads, T, D,
+                         pos + rows - 1, alone.data_ptr<float>(), 1);
+        QVERIFY(std::memcmp(alone.data_ptr<float>(), out[rows - 1].data_ptr<float>(), sizeof(float) * Q) == 0);
     }
 
     // What travels between nodes with --wire: f32 as it is, bf16 rounded to

@@ -1,4 +1,4 @@
-#include "model/decode_attention.h"
+#include "model/cached_attention.h"
 
 #include "model/avx2.h"
 
@@ -106,30 +106,38 @@ DISTGPT_AVX2 void attend_head_avx2(const float* qh, const float* kc, const float
 
 }  // namespace
 
-void decode_attention(const float* q, const float* k, const float* v, float* k_cache, float* v_cache, int heads, int kv_heads,
-                      int max_context, int head_dim, int pos, float* out, int threads) {
-    const int D = head_dim, P = pos + 1, group = heads / kv_heads;
+void cached_attention(const float* q, const float* k, const float* v, long ld, int rows, float* k_cache, float* v_cache, int heads,
+                      int kv_heads, int max_context, int head_dim, int pos, float* out, int threads) {
+    const int D = head_dim, group = heads / kv_heads;
     const float scale = 1.0f / std::sqrt(static_cast<float>(D));
-    for (int g = 0; g < kv_heads; ++g) {
-        std::memcpy(k_cache + (static_cast<long>(g) * max_context + pos) * D, k + g * D, sizeof(float) * D);
-        std::memcpy(v_cache + (static_cast<long>(g) * max_context + pos) * D, v + g * D, sizeof(float) * D);
-    }
+    for (int i = 0; i < rows; ++i)
+        for (int g = 0; g < kv_heads; ++g) {
+            std::memcpy(k_cache + (static_cast<long>(g) * max_context + pos + i) * D, k + i * ld + g * D, sizeof(float) * D);
+            std::memcpy(v_cache + (static_cast<long>(g) * max_context + pos + i) * D, v + i * ld + g * D, sizeof(float) * D);
+        }
 #if DISTGPT_AVX2_KERNELS
     const bool avx2 = use_avx2_kernels() && D % 8 == 0;
 #endif
-#pragma omp parallel for num_threads(std::max(1, std::min(threads, heads))) schedule(static)
-    for (int h = 0; h < heads; ++h) {
+    const long work = static_cast<long>(rows) * heads;
+    // Head by head, so a head's cached keys and values stay in cache for all
+    // its rows; later rows see more positions, so handed out as threads free up.
+    const int team = static_cast<int>(std::min<long>(threads, work));
+#pragma omp parallel for num_threads(std::max(1, team)) schedule(dynamic, 1)
+    for (long item = 0; item < work; ++item) {
+        const int h = static_cast<int>(item / rows), i = static_cast<int>(item % rows), P = pos + i + 1;
         const float* kc = k_cache + static_cast<long>(h / group) * max_context * D;  // [T, D]
         const float* vc = v_cache + static_cast<long>(h / group) * max_context * D;  // [T, D]
+        const float* qh = q + i * ld + h * D;
+        float* oh = out + (static_cast<long>(i) * heads + h) * D;
         thread_local std::vector<float> scores;
         scores.resize((P + 7) / 8 * 8);
 #if DISTGPT_AVX2_KERNELS
         if (avx2) {
-            attend_head_avx2(q + h * D, kc, vc, P, D, scale, scores.data(), out + h * D);
+            attend_head_avx2(qh, kc, vc, P, D, scale, scores.data(), oh);
             continue;
         }
 #endif
-        attend_head(q + h * D, kc, vc, P, D, scale, scores.data(), out + h * D);
+        attend_head(qh, kc, vc, P, D, scale, scores.data(), oh);
     }
 }
 
