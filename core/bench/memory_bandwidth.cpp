@@ -1,6 +1,6 @@
 #include "bench/memory_bandwidth.h"
 
-#include "model/avx2.h"
+#include "model/simd.h"
 #include "util/huge_pages.h"
 
 #include <chrono>

@@ -1,6 +1,6 @@
 #include "model/cached_attention.h"
 
-#include "model/avx2.h"
+#include "model/simd.h"
 
 #include <algorithm>
 #include <cmath>

@@ -1,6 +1,6 @@
 #include "model/rows_times_weight.h"
 
-#include "model/avx2.h"
+#include "model/simd.h"
 
 #include "weights/block_quant.h"
 #include "weights/half_float.h"
@@ -325,6 +325,9 @@ DISTGPT_AVX2 void dot_block_f32_avx2(const float* X, int ldx, int n, const float
 
 // ---- Block formats (q8, q4) ----
 
+// How far ahead of the core a block format's stream is prefetched.
+constexpr int kPrefetchAhead = 4096;
+
 // The input rows rounded to 8-bit blocks: row r's block b is the 32 int8 at
 // codes[(r·blocks + b)·32], worth codes·scale[r·blocks + b]. A row's blocks
 // depend only on that row. Made once per call, with what the AVX2 kernel
@@ -390,6 +393,12 @@ DISTGPT_INLINE int block_weight(const uint8_t* block, int j) {
     return static_cast<int>(j < kQuantBlock / 2 ? block[j] & 0xf : block[j - kQuantBlock / 2] >> 4) - 8;
 }
 
+// A block's exact integer sum into a row's running sum: the portable and
+// NEON kernels both add this way, so they give the same bits.
+DISTGPT_INLINE float add_block(float s, uint16_t weight_scale, float input_scale, int sum) {
+    return s + f16_to_f32(weight_scale) * input_scale * static_cast<float>(sum);
+}
+
 template <WeightFormat F>
 DISTGPT_INLINE void dot_block_quant_portable(const InputBlocks& X, int n, WeightRows W, const float* bias, int out, int o_begin, int o_end,
                                              float* Y) {
@@ -404,7 +413,7 @@ DISTGPT_INLINE void dot_block_quant_portable(const InputBlocks& X, int n, Weight
                 const int8_t* x = X.codes.data() + (x0 + b) * kQuantBlock;
                 int sum = 0;
                 for (int j = 0; j < kQuantBlock; ++j) sum += block_weight<F>(w.codes, j) * x[j];
-                s += f16_to_f32(w.scale) * X.scales[x0 + b] * static_cast<float>(sum);
+                s = add_block(s, w.scale, X.scales[x0 + b], sum);
             }
             Y[static_cast<long>(r) * out + o] = s + (bias ? bias[o] : 0.0f);
         }
@@ -436,7 +445,6 @@ DISTGPT_AVX2 inline __m256i q8_block_products(const uint8_t* w, const int8_t* x,
 // whatever R, so its bits do not depend on where it falls: per block, its
 // scale times the input block's into the block's lanes, added into 8 fp32
 // accumulators, and those across lanes at the end.
-constexpr int kPrefetchAhead = 4096;
 
 template <int R>
 DISTGPT_AVX2 inline void dot_rows_q8(const InputBlocks& X, int r, const std::byte* tiles, float* y) {
@@ -550,10 +558,70 @@ DISTGPT_AVX2 void dot_block_quant_avx2(const InputBlocks& X, int n, WeightRows W
 }
 #endif
 
+#if DISTGPT_NEON_KERNELS
+// 32 int8 weights times 32 int8 inputs, summed exactly: pairs of products
+// into 16-bit lanes (two products of at most 127·127 fit), those into 32-bit
+// lanes, then across. A Raspberry Pi 5 (ARMv8.2) has a dot-product
+// instruction for it; a Pi 4 (ARMv8.0) has not.
+inline int32_t dot32_neon(int8x16_t w0, int8x16_t w1, const int8_t* x) {
+    const int8x16_t x0 = vld1q_s8(x), x1 = vld1q_s8(x + 16);
+#if defined(__ARM_FEATURE_DOTPROD)
+    return vaddvq_s32(vdotq_s32(vdotq_s32(vdupq_n_s32(0), w0, x0), w1, x1));
+#else
+    const int16x8_t low = vmlal_s8(vmull_s8(vget_low_s8(w0), vget_low_s8(x0)), vget_high_s8(w0), vget_high_s8(x0));
+    const int16x8_t high = vmlal_s8(vmull_s8(vget_low_s8(w1), vget_low_s8(x1)), vget_high_s8(w1), vget_high_s8(x1));
+    return vaddvq_s32(vpadalq_s16(vpaddlq_s16(low), high));
+#endif
+}
+
+// A block's weights as int8: q8's as stored, q4's nibbles (q + 8) unpacked,
+// weights 0..15 from the low nibbles and 16..31 from the high ones.
+template <WeightFormat F>
+inline int32_t block_dot_neon(const uint8_t* codes, const int8_t* x) {
+    if constexpr (F == WeightFormat::Q8)
+        return dot32_neon(vld1q_s8(reinterpret_cast<const int8_t*>(codes)), vld1q_s8(reinterpret_cast<const int8_t*>(codes) + 16), x);
+    const uint8x16_t packed = vld1q_u8(codes);
+    const int8x16_t eight = vdupq_n_s8(8);
+    return dot32_neon(vsubq_s8(vreinterpretq_s8_u8(vandq_u8(packed, vdupq_n_u8(0xf))), eight),
+                      vsubq_s8(vreinterpretq_s8_u8(vshrq_n_u8(packed, 4)), eight), x);
+}
+
+// R rows held in tiles (4: a group's; 1: a row past the last group) against
+// input row r, each block's sum added as the portable kernel adds it.
+template <WeightFormat F, int R>
+inline void dot_rows_block_neon(const InputBlocks& X, int r, const std::byte* tiles, float* y) {
+    constexpr long code_bytes = F == WeightFormat::Q4 ? kQuantBlock / 2 : kQuantBlock;
+    constexpr long stride = R * (2 + code_bytes);  // a tile: R scales, then R blocks of codes
+    const std::size_t first = static_cast<std::size_t>(r) * X.blocks;
+    const int8_t* x = X.codes.data() + first * kQuantBlock;
+    float s[R] = {};
+    for (int b = 0; b < X.blocks; ++b) {
+        const auto* tile = reinterpret_cast<const uint8_t*>(tiles + b * stride);
+        __builtin_prefetch(tile + kPrefetchAhead);
+        for (int j = 0; j < R; ++j) {
+            uint16_t scale;
+            std::memcpy(&scale, tile + 2 * j, 2);
+            s[j] = add_block(s[j], scale, X.scales[first + b], block_dot_neon<F>(tile + 2 * R + j * code_bytes, x + b * kQuantBlock));
+        }
+    }
+    for (int j = 0; j < R; ++j) y[j] = s[j];
+}
+
+template <WeightFormat F>
+void dot_block_quant_neon(const InputBlocks& X, int n, WeightRows W, const float* bias, int out, int o_begin, int o_end, float* Y) {
+    for_each_tile_stream(
+        n, W, bias, out, o_begin, o_end, Y, [&](const std::byte* t, int r, float* y) { dot_rows_block_neon<F, 4>(X, r, t, y); },
+        [&](const std::byte* t, int r, float* y) { dot_rows_block_neon<F, 1>(X, r, t, y); });
+}
+#endif
+
 template <WeightFormat F>
 void dot_block_quant(const InputBlocks& X, int n, WeightRows W, const float* bias, int out, int o_begin, int o_end, float* Y) {
 #if DISTGPT_AVX2_KERNELS
     if (use_avx2_kernels()) return dot_block_quant_avx2<F>(X, n, W, bias, out, o_begin, o_end, Y);
+#endif
+#if DISTGPT_NEON_KERNELS
+    if (use_neon_kernels()) return dot_block_quant_neon<F>(X, n, W, bias, out, o_begin, o_end, Y);
 #endif
     if constexpr (F == WeightFormat::Q8) return dot_block_q8_portable(X, n, W, bias, out, o_begin, o_end, Y);
     return dot_block_q4_portable(X, n, W, bias, out, o_begin, o_end, Y);

@@ -1,12 +1,18 @@
 #pragma once
-// What the hand-written AVX2 kernels share: the switch that picks them, and
-// the few vector helpers more than one of them needs.
+// What the hand-written vector kernels share: the switches that pick them,
+// and the few vector helpers more than one of them needs.
 //
-// The kernels are compiled for AVX2 with FMA and F16C (which every AVX2 x86
-// has) function by function, in a binary built for any x86-64, and run where
-// use_avx2_kernels() says so; elsewhere the plain C++ loops beside them run.
-// (Not under ThreadSanitizer, whose runtime is not ready for the multiversion
-// resolvers rows_times_weight.cpp also uses: there the plain loops run.)
+// x86: the AVX2 kernels are compiled for AVX2 with FMA and F16C (which every
+// AVX2 x86 has) function by function, in a binary built for any x86-64, and
+// run where use_avx2_kernels() says so; elsewhere the plain C++ loops beside
+// them run. (Not under ThreadSanitizer, whose runtime is not ready for the
+// multiversion resolvers rows_times_weight.cpp also uses: there the plain
+// loops run.)
+// 64-bit Arm (a Raspberry Pi 3, 4 or 5): NEON is part of the architecture, so
+// the NEON kernels are compiled in and run unless DISTGPT_KERNELS=portable;
+// the plain C++ loops of the float formats are vectorized for NEON by the
+// compiler already, so only the block formats' integer dot products have
+// NEON kernels of their own.
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__SANITIZE_THREAD__)
 #define DISTGPT_AVX2_KERNELS 1
@@ -16,12 +22,21 @@
 #define DISTGPT_AVX2_KERNELS 0
 #endif
 
+#if defined(__aarch64__) && defined(__ARM_NEON)
+#define DISTGPT_NEON_KERNELS 1
+#include <arm_neon.h>
+#else
+#define DISTGPT_NEON_KERNELS 0
+#endif
+
 namespace distgpt {
 
 // True on a CPU with AVX2, FMA and F16C, unless DISTGPT_KERNELS=portable asks
 // for the plain C++ kernels on any CPU: what a machine without AVX2 computes
 // (the tests check both ways).
 bool use_avx2_kernels();
+// True on 64-bit Arm, unless DISTGPT_KERNELS=portable.
+bool use_neon_kernels();
 
 #if DISTGPT_AVX2_KERNELS
 // The 8 lanes added as ((l0 + l4) + (l2 + l6)) + ((l1 + l5) + (l3 + l7)).
