@@ -440,40 +440,46 @@ DISTGPT_AVX2 inline __m256i q8_block_products(const uint8_t* w, const int8_t* x,
     return _mm256_madd_epi16(_mm256_maddubs_epi16(m, wx), _mm256_set1_epi16(1));
 }
 
-// q8: R weight rows (R = 4: a group's tiles; or 1: a row past the last group)
-// against input row r. Every row is summed by exactly the same operations
-// whatever R, so its bits do not depend on where it falls: per block, its
-// scale times the input block's into the block's lanes, added into 8 fp32
-// accumulators, and those across lanes at the end.
-
+// q8: R weight rows (R = 4: a group's tiles; or 1: a row past the last
+// group) against input row r. Per block, each row's 32 products are summed
+// exactly into 8 int32 lanes; two rounds of pairwise adds (exact, in
+// integers) leave 4 lanes holding the 4 rows' sums over the block's first
+// and, in the high half, second 16 columns; one conversion and one FMA with
+// the 4 rows' scales (times the input block's) then serve all 4 rows, where
+// a row at a time took 4 of each. A row past the last group goes through the
+// same operations with zeros beside it, so its lanes get the bits they would
+// get in a group: a row's bits do not depend on where it falls.
 template <int R>
 DISTGPT_AVX2 inline void dot_rows_q8(const InputBlocks& X, int r, const std::byte* tiles, float* y) {
+    static_assert(R == 4 || R == 1);
     constexpr long stride = R * (2 + kQuantBlock);  // a tile: R scales, then R blocks of codes
     const std::size_t first = static_cast<std::size_t>(r) * X.blocks;
     const int8_t* x = X.codes.data() + first * kQuantBlock;
     const float* dx = X.scales.data() + first;
     const uint8_t* magnitude = X.magnitudes.data() + first * kQuantBlock;
-    __m256 acc[R];
-    for (int j = 0; j < R; ++j) acc[j] = _mm256_setzero_ps();
-    alignas(16) float d[4];
+    __m256 acc = _mm256_setzero_ps();  // lanes j and 4 + j: row j
     for (int b = 0; b < X.blocks; ++b) {
         const auto* tile = reinterpret_cast<const uint8_t*>(tiles + b * stride);
         for (long line = 0; line < stride; line += 64)  // every cache line of the stream: a q8 tile spans more than two
             _mm_prefetch(reinterpret_cast<const char*>(tile) + kPrefetchAhead + line, _MM_HINT_T0);
+        __m128 d;  // the rows' weight scales times the input block's
         if constexpr (R == 4) {
-            const __m128 scales = _mm_cvtph_ps(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(tile)));
-            _mm_store_ps(d, _mm_mul_ps(scales, _mm_set1_ps(dx[b])));
+            d = _mm_mul_ps(_mm_cvtph_ps(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(tile))), _mm_set1_ps(dx[b]));
         } else {
             uint16_t scale;
             std::memcpy(&scale, tile, 2);
-            d[0] = _cvtsh_ss(scale) * dx[b];
+            d = _mm_set_ss(_cvtsh_ss(scale) * dx[b]);
         }
-        for (int j = 0; j < R; ++j) {
-            const __m256i p = q8_block_products(tile + 2 * R + j * kQuantBlock, x + b * kQuantBlock, magnitude + b * kQuantBlock);
-            acc[j] = _mm256_fmadd_ps(_mm256_broadcast_ss(&d[j]), _mm256_cvtepi32_ps(p), acc[j]);
-        }
+        __m256i p[4];
+        for (int j = 0; j < 4; ++j)
+            p[j] = j < R ? q8_block_products(tile + 2 * R + j * kQuantBlock, x + b * kQuantBlock, magnitude + b * kQuantBlock)
+                         : _mm256_setzero_si256();
+        const __m256i sums = _mm256_hadd_epi32(_mm256_hadd_epi32(p[0], p[1]), _mm256_hadd_epi32(p[2], p[3]));  // rows 0-3, twice
+        acc = _mm256_fmadd_ps(_mm256_set_m128(d, d), _mm256_cvtepi32_ps(sums), acc);
     }
-    for (int j = 0; j < R; ++j) y[j] = sum8(acc[j]);
+    alignas(32) float lanes[8];
+    _mm256_store_ps(lanes, acc);
+    for (int j = 0; j < R; ++j) y[j] = lanes[j] + lanes[4 + j];
 }
 
 // q4: two rows' blocks at once. One 32-byte load holds two rows' packed
