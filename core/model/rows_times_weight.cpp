@@ -499,27 +499,21 @@ DISTGPT_AVX2 inline __m256i q4_pair_products(__m256i packed, const int8_t* doubl
     return _mm256_sub_epi32(_mm256_madd_epi16(sums, _mm256_set1_epi16(1)), _mm256_loadu_si256(reinterpret_cast<const __m256i*>(offset)));
 }
 
-// A row's 4 lanes added as ((l0 + l1) + (l2 + l3)).
-DISTGPT_AVX2 inline float sum4(__m128 v) {
-    const __m128 pairs = _mm_add_ps(v, _mm_shuffle_ps(v, v, _MM_SHUFFLE(2, 3, 0, 1)));  // l0+l1, ., l2+l3, .
-    return _mm_cvtss_f32(_mm_add_ss(pairs, _mm_movehl_ps(pairs, pairs)));
-}
-
 // R weight rows (R = 4: a group's tiles, two pairs; or 1: a row past the
-// last group) against input row r.
+// last group) against input row r. The two pairs' lanes are added pairwise
+// into one vector (exact, in integers), lanes [r0 r0 r2 r2 | r1 r1 r3 r3],
+// so one conversion and one FMA serve the 4 rows; a row past the last group
+// goes through the same operations with zeros beside it.
 template <int R>
 DISTGPT_AVX2 inline void dot_rows_q4(const InputBlocks& X, int r, const std::byte* tiles, float* y) {
     static_assert(R == 4 || R == 1);
-    constexpr int pairs = R == 4 ? 2 : 1;
     constexpr long stride = R * (2 + kQuantBlock / 2);  // a tile: R scales, then R blocks of codes
     const std::size_t first = static_cast<std::size_t>(r) * X.blocks;
     const int8_t* doubled = X.doubled.data() + first * 2 * kQuantBlock;
     const int32_t* offset = X.offsets.data() + first * 8;
     const float* dx = X.scales.data() + first;
-    // Lanes 0-3 take the pair's first row's scale, lanes 4-7 its second's.
-    const __m256i pair_scales[2] = {_mm256_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1), _mm256_setr_epi32(2, 2, 2, 2, 3, 3, 3, 3)};
-    __m256 acc[pairs];
-    for (int p = 0; p < pairs; ++p) acc[p] = _mm256_setzero_ps();
+    const __m256i row_of_lane = _mm256_setr_epi32(0, 0, 2, 2, 1, 1, 3, 3);
+    __m256 acc = _mm256_setzero_ps();
     for (int b = 0; b < X.blocks; ++b) {
         const auto* tile = reinterpret_cast<const uint8_t*>(tiles + b * stride);
         for (long line = 0; line < stride; line += 64)
@@ -530,20 +524,24 @@ DISTGPT_AVX2 inline void dot_rows_q4(const InputBlocks& X, int r, const std::byt
         } else {
             uint16_t scale;
             std::memcpy(&scale, tile, 2);
-            d = _mm_set1_ps(_cvtsh_ss(scale) * dx[b]);
+            d = _mm_set_ss(_cvtsh_ss(scale) * dx[b]);
         }
-        for (int p = 0; p < pairs; ++p) {
+        __m256i pair[2];
+        for (int p = 0; p < 2; ++p) {
             const uint8_t* codes = tile + 2 * R + p * kQuantBlock;  // two rows' 16 bytes each
-            const __m256i packed = R == 4 ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(codes))
-                                          : _mm256_zextsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(codes)));
-            const __m256 scales = _mm256_permutevar8x32_ps(_mm256_castps128_ps256(d), pair_scales[p]);
-            acc[p] = _mm256_fmadd_ps(scales, _mm256_cvtepi32_ps(q4_pair_products(packed, doubled + b * 64, offset + b * 8)), acc[p]);
+            pair[p] = R == 4
+                          ? q4_pair_products(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(codes)), doubled + b * 64, offset + b * 8)
+                      : p == 0 ? q4_pair_products(_mm256_zextsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(codes))),
+                                                  doubled + b * 64, offset + b * 8)
+                               : _mm256_setzero_si256();
         }
+        const __m256 scales = _mm256_permutevar8x32_ps(_mm256_castps128_ps256(d), row_of_lane);
+        acc = _mm256_fmadd_ps(scales, _mm256_cvtepi32_ps(_mm256_hadd_epi32(pair[0], pair[1])), acc);
     }
-    for (int p = 0; p < pairs; ++p) {
-        y[2 * p] = sum4(_mm256_castps256_ps128(acc[p]));
-        if constexpr (R == 4) y[2 * p + 1] = sum4(_mm256_extractf128_ps(acc[p], 1));
-    }
+    alignas(32) float lanes[8];
+    _mm256_store_ps(lanes, acc);
+    const int lane_of_row[4] = {0, 4, 2, 6};
+    for (int j = 0; j < R; ++j) y[j] = lanes[lane_of_row[j]] + lanes[lane_of_row[j] + 1];
 }
 
 template <WeightFormat F, int R>
