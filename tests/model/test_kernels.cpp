@@ -34,6 +34,30 @@ Case random_case(WeightFormat f, int n, int ldx, int out, int ldw, uint64_t seed
     return {at::randn({n, ldx}), at::randn({out, ldw}).to(scalar_type_of(f))};
 }
 
+// The shapes a held matrix is multiplied in: tails of a block, of the vector
+// width and of the 4-row groups, two passes of input rows, and a segment of
+// two or of three odd ones (a tensor-parallel rank's share of the columns).
+void held_matrix_shapes(std::initializer_list<WeightFormat> formats) {
+    QTest::addColumn<int>("format");
+    QTest::addColumn<int>("n");
+    QTest::addColumn<int>("out");
+    QTest::addColumn<int>("in");        // columns of a segment
+    QTest::addColumn<int>("segments");  // the matrix holds this many
+    QTest::addColumn<int>("segment");   // the one multiplied
+    for (WeightFormat f : formats) {
+        const std::string name = weight_format_name(f);
+        auto row = [&](const char* what, int n, int out, int in, int segments, int segment) {
+            QTest::newRow((name + ", " + what).c_str()) << int(f) << n << out << in << segments << segment;
+        };
+        row("one row, whole blocks", 1, 64, 128, 1, 0);
+        row("tails of a block (16, 8, 5) and of 4 rows", 3, 37, 45, 1, 0);
+        row("one column", 2, 5, 1, 1, 0);
+        row("33 rows: two passes", 33, 12, 96, 1, 0);
+        row("second of two segments", 4, 20, 64, 2, 1);
+        row("third of three odd segments", 2, 9, 13, 3, 2);
+    }
+}
+
 }  // namespace
 
 class TestKernels : public QObject {
@@ -79,32 +103,11 @@ private Q_SLOTS:
         QVERIFY2(err < 1e-4 * std::sqrt(double(in)) * 4, qPrintable(QString("max error %1").arg(err)));
     }
 
-    // q8 and q4: each segment of a matrix (a tensor-parallel rank's share of
-    // its columns) in blocks of its own, against the weights it stands for.
     // 16-bit matrices are held in tiles of 4 rows and 32 columns, each
     // segment in blocks of its own: against the held values widened in double,
     // and a segment's rows with the bits of the same columns held alone (a
     // tensor-parallel rank's weights are the same on whichever node holds it).
-    void sixteenBitTilesMatchAPlainReference_data() {
-        QTest::addColumn<int>("format");
-        QTest::addColumn<int>("n");
-        QTest::addColumn<int>("out");
-        QTest::addColumn<int>("in");        // columns of a segment
-        QTest::addColumn<int>("segments");  // the matrix holds this many
-        QTest::addColumn<int>("segment");   // the one multiplied
-        for (WeightFormat f : {WeightFormat::BF16, WeightFormat::F16}) {
-            const std::string name = weight_format_name(f);
-            auto row = [&](const char* what, int n, int out, int in, int segments, int segment) {
-                QTest::newRow((name + ", " + what).c_str()) << int(f) << n << out << in << segments << segment;
-            };
-            row("one row, whole blocks", 1, 64, 128, 1, 0);
-            row("tails of 16, 8, 1 and of 4 rows", 3, 37, 45, 1, 0);
-            row("one column", 2, 5, 1, 1, 0);
-            row("33 rows: two passes", 33, 12, 96, 1, 0);
-            row("second of two segments", 4, 20, 64, 2, 1);
-            row("third of three odd segments", 2, 9, 13, 3, 2);
-        }
-    }
+    void sixteenBitTilesMatchAPlainReference_data() { held_matrix_shapes({WeightFormat::BF16, WeightFormat::F16}); }
     void sixteenBitTilesMatchAPlainReference() {
         QFETCH(int, format);
         QFETCH(int, n);
@@ -134,27 +137,10 @@ private Q_SLOTS:
         QVERIFY(std::memcmp(y.data_ptr<float>(), y_alone.data_ptr<float>(), sizeof(float) * n * out) == 0);
     }
 
+    // q8 and q4: each segment of a matrix (a tensor-parallel rank's share of
+    // its columns) in blocks of its own, against the weights it stands for.
     // The inputs are rounded to 8-bit blocks too: the error is that rounding's.
-    void blockFormatsMatchAPlainReference_data() {
-        QTest::addColumn<int>("format");
-        QTest::addColumn<int>("n");
-        QTest::addColumn<int>("out");
-        QTest::addColumn<int>("in");        // columns of a segment
-        QTest::addColumn<int>("segments");  // the matrix holds this many
-        QTest::addColumn<int>("segment");   // the one multiplied
-        for (WeightFormat f : {WeightFormat::Q8, WeightFormat::Q4}) {
-            const std::string name = weight_format_name(f);
-            auto row = [&](const char* what, int n, int out, int in, int segments, int segment) {
-                QTest::newRow((name + ", " + what).c_str()) << int(f) << n << out << in << segments << segment;
-            };
-            row("one row, whole blocks", 1, 64, 128, 1, 0);
-            row("tails of a block and of 4 rows", 3, 37, 45, 1, 0);
-            row("one column", 2, 5, 1, 1, 0);
-            row("33 rows: two passes", 33, 12, 96, 1, 0);
-            row("second of two segments", 4, 20, 64, 2, 1);
-            row("third of three odd segments", 2, 9, 13, 3, 2);
-        }
-    }
+    void blockFormatsMatchAPlainReference_data() { held_matrix_shapes({WeightFormat::Q8, WeightFormat::Q4}); }
     void blockFormatsMatchAPlainReference() {
         QFETCH(int, format);
         QFETCH(int, n);
