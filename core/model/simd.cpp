@@ -3,6 +3,10 @@
 #include <cstdlib>
 #include <string_view>
 
+#if DISTGPT_AVX2_KERNELS
+#include <cpuid.h>
+#endif
+
 namespace distgpt {
 
 namespace {
@@ -16,8 +20,12 @@ bool portable_asked() {
 
 bool use_avx2_kernels() {
 #if DISTGPT_AVX2_KERNELS
-    static const bool yes =
-        !portable_asked() && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+    // F16C from cpuid itself: clang's __builtin_cpu_supports does not know it.
+    static const bool yes = [] {
+        unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+        const bool f16c = __get_cpuid(1, &eax, &ebx, &ecx, &edx) && (ecx & bit_F16C);
+        return !portable_asked() && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && f16c;
+    }();
     return yes;
 #else
     return false;
