@@ -40,7 +40,8 @@ std::string LocalWorker::program() {
     return "distgpt-worker";  // on PATH
 }
 
-LocalWorker::LocalWorker(const std::string& name, int threads, int64_t memory_limit, std::vector<std::string> extra_args, Tie tie) {
+LocalWorker::LocalWorker(const std::string& name, int threads, int64_t memory_limit, std::vector<std::string> extra_args, Tie tie,
+                         WorkerPlace place) {
     // Both pipes close on exec, so no other child inherits them. The worker's
     // stdin is its lifeline: this process holds the other end until the
     // worker is stopped, and when this process dies, however it dies, the
@@ -49,8 +50,8 @@ LocalWorker::LocalWorker(const std::string& name, int threads, int64_t memory_li
     if (::pipe2(out, O_CLOEXEC) != 0 || ::pipe2(lifeline, O_CLOEXEC) != 0)
         throw Error(std::string("cannot start worker '") + name + "': " + std::strerror(errno));
     const std::string exe = program();
-    std::vector<std::string> args = {
-        exe, "--listen", "tcp://127.0.0.1:0", "--name", name, "--threads", std::to_string(threads), "--lifeline-fd", "0"};
+    std::vector<std::string> args = place.launcher;
+    args.insert(args.end(), {exe, "--listen", place.listen, "--name", name, "--threads", std::to_string(threads), "--lifeline-fd", "0"});
     if (tie == Tie::EndsWithItsController) args.push_back("--exit-with-controller");
     if (memory_limit > 0) args.insert(args.end(), {"--memory-limit", std::to_string(memory_limit)});
     args.insert(args.end(), extra_args.begin(), extra_args.end());
@@ -61,7 +62,7 @@ LocalWorker::LocalWorker(const std::string& name, int threads, int64_t memory_li
     posix_spawn_file_actions_init(&actions);
     posix_spawn_file_actions_adddup2(&actions, out[1], STDOUT_FILENO);
     posix_spawn_file_actions_adddup2(&actions, lifeline[0], STDIN_FILENO);
-    const int rc = posix_spawnp(&pid_, exe.c_str(), &actions, nullptr, argv.data(), environ);
+    const int rc = posix_spawnp(&pid_, args.front().c_str(), &actions, nullptr, argv.data(), environ);
     posix_spawn_file_actions_destroy(&actions);
     ::close(out[1]);
     ::close(lifeline[0]);

@@ -9,9 +9,17 @@
 
 namespace distgpt {
 
+// Where a started worker runs and binds: this machine's loopback, or, through
+// a launcher (`ip netns exec HOST`: a test host in a network namespace),
+// another host's address.
+struct WorkerPlace {
+    std::vector<std::string> launcher;  // it execs the worker, which keeps its process
+    std::string listen = "tcp://127.0.0.1:0";
+};
+
 // A distgpt-worker process this controller started on this machine, on a
-// loopback port the system picked. Stopped (SIGTERM, then SIGKILL) when
-// destroyed.
+// loopback port the system picked (or where its Place says). Stopped
+// (SIGTERM, then SIGKILL) when destroyed.
 class LocalWorker {
 public:
     // The process ended while starting (killed, crashed): the node is lost,
@@ -26,7 +34,7 @@ public:
     enum class Tie { EndsWithItsController, Independent };
 
     LocalWorker(const std::string& name, int threads, int64_t memory_limit, std::vector<std::string> extra_args = {},
-                Tie tie = Tie::EndsWithItsController);
+                Tie tie = Tie::EndsWithItsController, WorkerPlace place = {});
     ~LocalWorker();
     LocalWorker(const LocalWorker&) = delete;
     LocalWorker& operator=(const LocalWorker&) = delete;

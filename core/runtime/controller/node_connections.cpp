@@ -25,6 +25,10 @@ NodeConnections::NodeConnections(const Topology& topology, const ClusterOptions&
     for (int i = 0; i < n; ++i) start_or_attach(i, options);
     for (int i = 0; i < n; ++i)
         if (!gone_[i]) watched_.push_back(i);
+    std::vector<std::string> server_keys;
+    for (int i = 0; i < n; ++i) server_keys.push_back(topology.nodes[i].server_key);
+    // Beating each node from its hello on (greet attaches it).
+    heartbeats_ = std::make_unique<ClusterHeartbeats>(server_keys, keys_, options.controller_name, options.liveness_ms);
     try {
         for (int i : std::vector<int>(watched_)) greet(i, options);
         const std::string own_boot = boot_id();
@@ -34,10 +38,6 @@ NodeConnections::NodeConnections(const Topology& topology, const ClusterOptions&
         stop_all();  // no destructor runs for a constructor that throws: free the workers greeted so far
         throw;
     }
-    std::vector<std::string> beat_endpoints(n), server_keys;
-    for (int i : watched_) beat_endpoints[i] = peer_endpoint(i, hellos_[i].heartbeat_endpoint);
-    for (int i = 0; i < n; ++i) server_keys.push_back(topology.nodes[i].server_key);
-    heartbeats_ = std::make_unique<ClusterHeartbeats>(beat_endpoints, server_keys, keys_, options.controller_name, options.liveness_ms);
 }
 
 NodeConnections::~NodeConnections() { stop_all(); }
@@ -113,6 +113,8 @@ void NodeConnections::greet(int node, const ClusterOptions& options) {
             send(node, proto::encode(proto::Hello{options.controller_name}));
             hellos_[node] =
                 expect(node, proto::HelloReply::kType, std::chrono::milliseconds(options.hello_timeout_ms)).as<proto::HelloReply>();
+            // It watches for heartbeats from now on, however long the other nodes take to answer.
+            heartbeats_->attach(node, peer_endpoint(node, hellos_[node].heartbeat_endpoint));
         });
     } catch (const NodeSilent& e) {
         lose(e.node, e.what());
