@@ -13,6 +13,8 @@
 
 #include <QTest>
 
+#include <csignal>
+
 #include <chrono>
 #include <filesystem>
 #include <memory>
@@ -45,6 +47,19 @@ class TestMultihost : public QObject {
             t.nodes.push_back({"host" + std::to_string(i + 1), workers[i]->endpoint(), 1, 0, WeightSource::Stream,
                                net::read_key_pair(stem("worker" + std::to_string(i + 1)) + ".key").public_key});
         return t;
+    }
+
+    // The worker of host i (1..), started anew; it admits the controller's key.
+    // Its liveness window (1.5 s) is shorter than some hello waits below.
+    void start_worker(int i) {
+        const std::string host = "host" + std::to_string(i);
+        workers[i - 1].reset();
+        workers[i - 1] = std::make_unique<LocalWorker>(
+            host, 1, 0,
+            std::vector<std::string>{"--server-key", stem("worker" + std::to_string(i)) + ".key", "--authorized-keys",
+                                     (keys / "authorized").string(), "--log-file", (keys / (host + ".log")).string(), "--liveness-ms",
+                                     "1500"},
+            LocalWorker::Tie::Independent, WorkerPlace{network->launcher(i), "tcp://" + network->address(i) + ":0"});
     }
 
     ClusterOptions cluster_options() const {
@@ -115,16 +130,10 @@ private Q_SLOTS:
         reference = LocalEngine(*model, 2, static_cast<int>(prompts.size()), 64).generate(prompts, options);
 
         network = std::make_unique<TestNetwork>(1 + kWorkerHosts);
+        workers.resize(kWorkerHosts);
         for (int i = 1; i <= kWorkerHosts; ++i) {
-            const std::string host = "host" + std::to_string(i);
-            WorkerPlace place{network->launcher(i), "tcp://" + network->address(i) + ":0"};
-            workers.push_back(
-                std::make_unique<LocalWorker>(host, 1, 0,
-                                              std::vector<std::string>{"--server-key", stem("worker" + std::to_string(i)) + ".key",
-                                                                       "--authorized-keys", (keys / "authorized").string(), "--log-file",
-                                                                       (keys / (host + ".log")).string(), "--liveness-ms", "1500"},
-                                              LocalWorker::Tie::Independent, place));
-            QVERIFY2(workers.back()->endpoint().starts_with("tcp://" + network->address(i) + ":"), workers.back()->endpoint().c_str());
+            start_worker(i);
+            QVERIFY2(workers[i - 1]->endpoint().starts_with("tcp://" + network->address(i) + ":"), workers[i - 1]->endpoint().c_str());
         }
         // From here on this thread, and every thread it starts, is on host 0.
         network->enter(0);
@@ -163,6 +172,87 @@ private Q_SLOTS:
         } catch (const std::exception& e) {
             QFAIL(e.what());
         }
+    }
+
+    // A host lost mid-run, its link cut (ip link set eth0 down) or its worker
+    // killed (kill -9): found within the liveness window, the run re-planned
+    // over the hosts left, and the text the same as the single process's.
+    void aHostLostMidRunIsRecoveredFrom_data() {
+        QTest::addColumn<bool>("cutLink");
+        QTest::newRow("link cut") << true;
+        QTest::newRow("worker killed") << false;
+    }
+    void aHostLostMidRunIsRecoveredFrom() {
+        QFETCH(bool, cutLink);
+        const Topology t = topology(Strategy::Pipeline, 3);
+        ClusterOptions o = cluster_options();
+        o.liveness_ms = 1500;
+        std::vector<NodeLoss> losses;
+        o.on_node_lost = [&](const NodeLoss& loss) { losses.push_back(loss); };
+        const int slots = static_cast<int>(prompts.size());
+        RunResult r;
+        int tokens = 0;
+        {
+            Cluster cluster(t, o);
+            cluster.configure(make_plan(t, model->config, slots, 64), source, *model, slots, 64);
+            RunRequest request;
+            request.prompts = prompts;
+            request.options = options;
+            request.on_token = [&](const TokenMark&) {
+                if (++tokens != 4) return;
+                if (cutLink)
+                    network->set_link(2, false);
+                else
+                    ::kill(workers[1]->pid(), SIGKILL);
+            };
+            r = cluster.run(request);
+        }
+        if (cutLink) network->set_link(2, true);
+        start_worker(2);  // a fresh one for the tests after (the cut one freed itself; the killed one is gone)
+        QVERIFY2(r.error.empty(), r.error.c_str());
+        QCOMPARE(losses.size(), std::size_t(1));
+        QVERIFY2(losses[0].why.find("node 'host2'") != std::string::npos, losses[0].why.c_str());
+        QVERIFY2(!losses[0].recovery.empty(), "the run went on");
+        for (std::size_t i = 0; i < prompts.size(); ++i) QCOMPARE(r.sequences[i].generated_ids, reference.sequences[i].generated_ids);
+    }
+
+    // The kernel's token bucket (tbf) on the first stage's link: a run cannot
+    // send its bytes faster than the link's rate (after the bucket's burst),
+    // and takes at least that long; the tokens stay the same. (8 sequences of
+    // 40 tokens: enough bytes past the 64 KB burst to feel the rate.)
+    void aShapedLinkBoundsTheRun() {
+        std::vector<std::vector<int>> many;
+        for (int i = 0; i < 8; ++i) many.push_back(model->tokenizer->encode("line " + std::to_string(i)));
+        GenerateOptions longer = options;
+        longer.max_new_tokens = 40;
+        const GenerationResult want = LocalEngine(*model, 2, 8, 64).generate(many, longer);
+        const Topology t = topology(Strategy::Pipeline, 3);
+        ClusterOptions o = cluster_options();
+        o.liveness_ms = 20000;  // heartbeat answers wait in the shaped queue too
+        Cluster cluster(t, o);
+        cluster.configure(make_plan(t, model->config, 8, 64), source, *model, 8, 64);
+        constexpr int kKilobits = 128;
+        network->shape(1, kKilobits);
+        RunRequest request;
+        request.prompts = many;
+        request.options = longer;
+        const RunResult r = cluster.run(request);
+        network->shape(1, 0);
+        QVERIFY2(r.error.empty(), r.error.c_str());
+        for (std::size_t i = 0; i < many.size(); ++i) QCOMPARE(r.sequences[i].generated_ids, want.sequences[i].generated_ids);
+        int64_t sent = 0;  // what host 1 (node 0) sent: activations to the next stage, its spans to the controller
+        for (const auto& s : r.trace.spans)
+            if (s.node == 0 && s.kind == SpanKind::Send) sent += s.bytes;
+        const double least_s = double(sent - TestNetwork::kShapingBurstBytes) * 8 / (kKilobits * 1000.0);
+        qInfo("host 1 sent %lld bytes at %d kbit/s in %.1f s (the link allows no less than %.1f s)", static_cast<long long>(sent),
+              kKilobits, r.trace.wall_us / 1e6, least_s);
+        QVERIFY2(least_s > 1, qPrintable(QString("only %1 bytes sent: too few to feel the rate").arg(sent)));
+        QVERIFY2(r.trace.wall_us / 1e6 >= least_s * 0.95,
+                 qPrintable(QString("%1 bytes at %2 kbit/s took %3 s, under the %4 s the link allows")
+                                .arg(sent)
+                                .arg(kKilobits)
+                                .arg(r.trace.wall_us / 1e6)
+                                .arg(least_s)));
     }
 };
 

@@ -105,8 +105,11 @@ void TestNetwork::shape(int host, int kilobits_per_second) const {
         run("tc -n " + name(host) + " qdisc del dev eth0 root");
         return;
     }
-    run("tc -n " + name(host) + " qdisc replace dev eth0 root tbf rate " + std::to_string(kilobits_per_second) +
-        "kbit burst 16kb latency 500ms");
+    // The bucket holds 64 KB: the stack hands the qdisc segments of up to
+    // that (GSO), and one larger than the bucket would never leave it. A long
+    // queue, so nothing is dropped.
+    run("tc -n " + name(host) + " qdisc replace dev eth0 root tbf rate " + std::to_string(kilobits_per_second) + "kbit burst " +
+        std::to_string(kShapingBurstBytes) + " latency 10s");
 }
 
 }  // namespace distgpt::test

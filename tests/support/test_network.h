@@ -30,8 +30,10 @@ public:
     void enter(int host) const;
     // The host's link to the switch taken down, or back up.
     void set_link(int host, bool up) const;
-    // The host's outgoing traffic shaped by the kernel's token bucket (tbf) to this rate; 0 removes it.
+    // The host's outgoing traffic shaped by the kernel's token bucket (tbf)
+    // to this rate, after a burst of kShapingBurstBytes; 0 removes it.
     void shape(int host, int kilobits_per_second) const;
+    static constexpr int kShapingBurstBytes = 65536;
 
 private:
     std::string prefix_;
