@@ -39,6 +39,10 @@ int main(int argc, char** argv) {
     app.add_flag("--insecure", insecure, "listen beyond loopback without authentication (a trusted network only)");
     std::string log_file;
     app.add_option("--log-file", log_file, "append what the worker reports (errors, refused messages) to this file instead of stderr");
+    // The systemd unit's way (packaging/worker.conf): the options above as
+    // `name = value` lines, the command line winning over the file.
+    app.set_config("--config", "", "read options from this file: one `option = value` a line, as in /etc/distgpt/worker.conf");
+    app.allow_config_extras(CLI::config_extras_mode::error);  // a misspelt option is named, not ignored
     CLI11_PARSE(app, argc, argv);
     if (!log_file.empty() && !std::freopen(log_file.c_str(), "a", stderr)) {
         std::cerr << "distgpt-worker: cannot write the log file " << log_file << ": " << std::strerror(errno) << std::endl;

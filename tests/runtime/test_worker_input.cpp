@@ -1,5 +1,6 @@
 // A real distgpt-worker fed garbage: every bad message gets an error reply,
 // and the worker still answers and completes a run afterwards.
+#include "net/curve_keys.h"
 #include "net/sockets.h"
 #include "runtime/controller/cluster.h"
 #include "runtime/controller/local_worker.h"
@@ -9,6 +10,7 @@
 #include "support/expect_error.h"
 #include "support/fixtures.h"
 
+#include <QProcess>
 #include <QTest>
 
 #include <nlohmann/json.hpp>
@@ -65,6 +67,56 @@ private Q_SLOTS:
     void initTestCase() {
         qputenv("DISTGPT_WORKER", DISTGPT_WORKER);
         worker = std::make_unique<LocalWorker>("target", 1, 0);
+    }
+
+    // Options from a file, as the systemd unit gives them: the shipped
+    // packaging/worker.conf, and one of our own; the command line wins over
+    // the file; an option the worker does not have is named.
+    void readsItsOptionsFromAFile_data() {
+        QTest::addColumn<QString>("file");
+        QTest::addColumn<QStringList>("args");
+        QTest::addColumn<QString>("expected");  // in its first line, or in what it says when it refuses
+        QTest::newRow("ours") << "listen = tcp://127.0.0.1:0\nname = from-the-file\nthreads = 1\n"
+                              << QStringList{} << "distgpt-worker from-the-file listening on tcp://127.0.0.1:";
+        QTest::newRow("the command line wins") << "name = from-the-file\n"
+                                               << QStringList{"--name", "from-the-line"} << "distgpt-worker from-the-line listening on";
+        QTest::newRow("an option it does not have") << "listn = tcp://127.0.0.1:0\n" << QStringList{} << "listn";
+        QTest::newRow("the shipped one") << "" << QStringList{"--listen", "tcp://127.0.0.1:0"} << "listening on tcp://127.0.0.1:";
+    }
+    void readsItsOptionsFromAFile() {
+        QFETCH(QString, file);
+        QFETCH(QStringList, args);
+        QFETCH(QString, expected);
+        QTemporaryDir d;
+        const auto dir = path_of(d);
+        std::string conf = (dir / "worker.conf").string();
+        if (file.isEmpty()) {
+            conf = std::string(TEST_DATA_DIR) + "/../../packaging/worker.conf";
+            net::write_key_pair(net::generate_key_pair(), (dir / "worker").string());
+            net::write_key_pair(net::generate_key_pair(), (dir / "controller").string());
+            write_file(dir / "authorized", read_file((dir / "controller.pub").string()));
+            // The unit gives the key on the command line; the file names where the admitted keys are.
+            args << "--server-key" << QString::fromStdString((dir / "worker.key").string()) << "--authorized-keys"
+                 << QString::fromStdString((dir / "authorized").string());
+        } else {
+            write_file(dir / "worker.conf", file.toStdString());
+        }
+        QProcess worker;
+        worker.start(DISTGPT_WORKER, QStringList{"--config", QString::fromStdString(conf), "--lifeline-fd", "0"} + args);
+        QVERIFY(worker.waitForStarted());
+        const bool refused = expected == "listn";
+        if (refused) {
+            QVERIFY(worker.waitForFinished(10000));
+            QVERIFY(worker.exitCode() != 0);
+            const QString said = worker.readAllStandardError() + worker.readAllStandardOutput();
+            QVERIFY2(said.contains(expected), qPrintable(said));
+            return;
+        }
+        QTRY_VERIFY_WITH_TIMEOUT(worker.canReadLine(), 10000);
+        const QString line = worker.readLine();
+        QVERIFY2(line.contains(expected), qPrintable(line + worker.readAllStandardError()));
+        worker.closeWriteChannel();  // its lifeline: it exits
+        QVERIFY(worker.waitForFinished(10000));
     }
 
     void refusesBadMessages_data() {
