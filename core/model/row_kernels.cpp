@@ -48,10 +48,10 @@ DISTGPT_AVX2 void swiglu_row_avx2(const float* gate, const float* up, int width,
 }
 #endif
 
-}  // namespace
+// Threads for `rows` rows (or runs): one unless there is more than one to share.
+int threads_for(long rows, int threads) { return static_cast<int>(std::max(1L, std::min<long>(rows, threads))); }
 
-// Threads for `rows` rows: one unless there is more than one row to share.
-int threads_for(int rows, int threads) { return std::max(1, std::min(rows, threads)); }
+}  // namespace
 
 void layer_norm(const float* x, const float* w, const float* b, int rows, int width, double eps, float* y, int threads) {
 #pragma omp parallel for num_threads(threads_for(rows, threads)) schedule(static)
@@ -85,7 +85,7 @@ void gelu_tanh(float* x, long count, int threads) {
     // wherever its run starts (a multiple of 8), so any split gives the same bits.
     constexpr long kRun = 4096;
     const long runs = (count + kRun - 1) / kRun;
-#pragma omp parallel for num_threads(threads_for(static_cast <int>(std::min <long>(runs, 1 << 20)), threads)) schedule(static)
+#pragma omp parallel for num_threads(threads_for(runs, threads)) schedule(static)
     for (long run = 0; run < runs; ++run) {
         float* v = x + run * kRun;
         const long n = std::min(kRun, count - run * kRun);

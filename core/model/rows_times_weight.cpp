@@ -33,38 +33,32 @@ constexpr int kMaxRows = 32;
 
 #define DISTGPT_INLINE inline __attribute__((always_inline))
 
-// A stored weight as fp32 (f16 in integer steps that vectorize anywhere).
-struct WidenF32 {
-    using Stored = float;
-    static DISTGPT_INLINE float widen(float w) { return w; }
-};
+// A stored 16-bit weight as fp32 (f16 in integer steps that vectorize anywhere).
 struct WidenBf16 {
-    using Stored = uint16_t;
     static DISTGPT_INLINE float widen(uint16_t w) { return bf16_to_f32(w); }
 };
 struct WidenF16 {
-    using Stored = uint16_t;
     static DISTGPT_INLINE float widen(uint16_t w) { return f16_to_f32(w); }
 };
 
-// Four weight rows against one input row: four independent accumulators and
-// four streams in flight, where one row's dot product is a single dependent
-// chain of FMAs. Every (input row, weight row) pair goes through exactly this
-// code whatever the batch size, so a row's result has the same bits whether it
-// is decoded alone or with others: a pipeline matches the single process.
-template <class Widen>
-DISTGPT_INLINE void dot4(const typename Widen::Stored* __restrict w0, long ldw, int in, const float* __restrict x, float* out) {
-    const auto* __restrict w1 = w0 + ldw;
-    const auto* __restrict w2 = w1 + ldw;
-    const auto* __restrict w3 = w2 + ldw;
+// fp32: four weight rows against one input row: four independent
+// accumulators and four streams in flight, where one row's dot product is a
+// single dependent chain of FMAs. Every (input row, weight row) pair goes
+// through exactly this code whatever the batch size, so a row's result has
+// the same bits whether it is decoded alone or with others: a pipeline
+// matches the single process.
+DISTGPT_INLINE void dot4(const float* __restrict w0, long ldw, int in, const float* __restrict x, float* out) {
+    const float* __restrict w1 = w0 + ldw;
+    const float* __restrict w2 = w1 + ldw;
+    const float* __restrict w3 = w2 + ldw;
     float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
 #pragma omp simd reduction(+ : s0, s1, s2, s3)
     for (int i = 0; i < in; ++i) {
         const float xi = x[i];
-        s0 += Widen::widen(w0[i]) * xi;
-        s1 += Widen::widen(w1[i]) * xi;
-        s2 += Widen::widen(w2[i]) * xi;
-        s3 += Widen::widen(w3[i]) * xi;
+        s0 += w0[i] * xi;
+        s1 += w1[i] * xi;
+        s2 += w2[i] * xi;
+        s3 += w3[i] * xi;
     }
     out[0] = s0;
     out[1] = s1;
@@ -72,38 +66,31 @@ DISTGPT_INLINE void dot4(const typename Widen::Stored* __restrict w0, long ldw, 
     out[3] = s3;
 }
 
-template <class Widen>
-DISTGPT_INLINE float dot1(const typename Widen::Stored* __restrict w, int in, const float* __restrict x) {
+DISTGPT_INLINE float dot1(const float* __restrict w, int in, const float* __restrict x) {
     float s = 0;
 #pragma omp simd reduction(+ : s)
-    for (int i = 0; i < in; ++i) s += Widen::widen(w[i]) * x[i];
+    for (int i = 0; i < in; ++i) s += w[i] * x[i];
     return s;
 }
 
 // Rows [o_begin, o_end) of W against all n inputs; each 4-row block of W is
 // read from memory once and reused from L1 for the other inputs.
-template <class Widen>
-DISTGPT_INLINE void dot_block(const float* __restrict X, int ldx, int n, const typename Widen::Stored* __restrict W, long ldw,
-                              const float* __restrict bias, int in, int out, int o_begin, int o_end, float* __restrict Y) {
+DISTGPT_MULTIVERSION
+void dot_block_f32(const float* __restrict X, int ldx, int n, const float* __restrict W, long ldw, const float* __restrict bias, int in,
+                   int out, int o_begin, int o_end, float* __restrict Y) {
     int o = o_begin;
     for (; o + 4 <= o_end; o += 4) {
-        const auto* w = W + o * ldw;
+        const float* w = W + o * ldw;
         for (int r = 0; r < n; ++r) {
             float acc[4];
-            dot4<Widen>(w, ldw, in, X + static_cast<long>(r) * ldx, acc);
+            dot4(w, ldw, in, X + static_cast<long>(r) * ldx, acc);
             float* y = Y + static_cast<long>(r) * out + o;
             for (int j = 0; j < 4; ++j) y[j] = acc[j] + (bias ? bias[o + j] : 0.0f);
         }
     }
     for (; o < o_end; ++o)
         for (int r = 0; r < n; ++r)
-            Y[static_cast<long>(r) * out + o] = dot1<Widen>(W + o * ldw, in, X + static_cast<long>(r) * ldx) + (bias ? bias[o] : 0.0f);
-}
-
-DISTGPT_MULTIVERSION
-void dot_block_f32(const float* X, int ldx, int n, const float* W, long ldw, const float* bias, int in, int out, int o_begin, int o_end,
-                   float* Y) {
-    dot_block<WidenF32>(X, ldx, n, W, ldw, bias, in, out, o_begin, o_end, Y);
+            Y[static_cast<long>(r) * out + o] = dot1(W + o * ldw, in, X + static_cast<long>(r) * ldx) + (bias ? bias[o] : 0.0f);
 }
 
 // 16-bit weights are held in tiles (weights/block_quant.h): for each group of
@@ -149,12 +136,14 @@ DISTGPT_INLINE void for_each_tile_stream(int n, WeightRows W, const float* bias,
 template <class Widen>
 DISTGPT_INLINE void dot_block_16bit_portable(const float* X, int ldx, int n, WeightRows W, const float* bias, int in, int out, int o_begin,
                                              int o_end, float* Y) {
-    auto rows = [&]<int R>(const std::byte* tiles, int r, float* y) {
-        dot_rows_16bit<Widen, R>(reinterpret_cast<const uint16_t*>(tiles), in, X + static_cast<long>(r) * ldx, y);
-    };
     for_each_tile_stream(
-        n, W, bias, out, o_begin, o_end, Y, [&](const std::byte* t, int r, float* y) { rows.template operator()<4>(t, r, y); },
-        [&](const std::byte* t, int r, float* y) { rows.template operator()<1>(t, r, y); });
+        n, W, bias, out, o_begin, o_end, Y,
+        [&](const std::byte* t, int r, float* y) {
+            dot_rows_16bit<Widen, 4>(reinterpret_cast<const uint16_t*>(t), in, X + static_cast<long>(r) * ldx, y);
+        },
+        [&](const std::byte* t, int r, float* y) {
+            dot_rows_16bit<Widen, 1>(reinterpret_cast<const uint16_t*>(t), in, X + static_cast<long>(r) * ldx, y);
+        });
 }
 
 DISTGPT_MULTIVERSION
@@ -440,6 +429,18 @@ DISTGPT_AVX2 inline __m256i q8_block_products(const uint8_t* w, const int8_t* x,
     return _mm256_madd_epi16(_mm256_maddubs_epi16(m, wx), _mm256_set1_epi16(1));
 }
 
+// A block-format tile of R rows (R scales, then their codes; `stride` bytes):
+// every cache line of the stream 4 KB ahead prefetched (a q8 tile spans more
+// than two), and the rows' scales times the input block's `dx`.
+template <int R, long stride>
+DISTGPT_AVX2 inline __m128 tile_scales(const uint8_t* tile, float dx) {
+    for (long line = 0; line < stride; line += 64) _mm_prefetch(reinterpret_cast<const char*>(tile) + kPrefetchAhead + line, _MM_HINT_T0);
+    if constexpr (R == 4) return _mm_mul_ps(_mm_cvtph_ps(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(tile))), _mm_set1_ps(dx));
+    uint16_t scale;
+    std::memcpy(&scale, tile, 2);
+    return _mm_set_ss(_cvtsh_ss(scale) * dx);
+}
+
 // q8: R weight rows (R = 4: a group's tiles; or 1: a row past the last
 // group) against input row r. Per block, each row's 32 products are summed
 // exactly into 8 int32 lanes; two rounds of pairwise adds (exact, in
@@ -452,7 +453,7 @@ DISTGPT_AVX2 inline __m256i q8_block_products(const uint8_t* w, const int8_t* x,
 template <int R>
 DISTGPT_AVX2 inline void dot_rows_q8(const InputBlocks& X, int r, const std::byte* tiles, float* y) {
     static_assert(R == 4 || R == 1);
-    constexpr long stride = R * (2 + kQuantBlock);  // a tile: R scales, then R blocks of codes
+    constexpr long stride = R * (2 + block_code_bytes(WeightFormat::Q8));  // a tile: R scales, then R blocks of codes
     const std::size_t first = static_cast<std::size_t>(r) * X.blocks;
     const int8_t* x = X.codes.data() + first * kQuantBlock;
     const float* dx = X.scales.data() + first;
@@ -460,16 +461,7 @@ DISTGPT_AVX2 inline void dot_rows_q8(const InputBlocks& X, int r, const std::byt
     __m256 acc = _mm256_setzero_ps();  // lanes j and 4 + j: row j
     for (int b = 0; b < X.blocks; ++b) {
         const auto* tile = reinterpret_cast<const uint8_t*>(tiles + b * stride);
-        for (long line = 0; line < stride; line += 64)  // every cache line of the stream: a q8 tile spans more than two
-            _mm_prefetch(reinterpret_cast<const char*>(tile) + kPrefetchAhead + line, _MM_HINT_T0);
-        __m128 d;  // the rows' weight scales times the input block's
-        if constexpr (R == 4) {
-            d = _mm_mul_ps(_mm_cvtph_ps(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(tile))), _mm_set1_ps(dx[b]));
-        } else {
-            uint16_t scale;
-            std::memcpy(&scale, tile, 2);
-            d = _mm_set_ss(_cvtsh_ss(scale) * dx[b]);
-        }
+        const __m128 d = tile_scales<R, stride>(tile, dx[b]);  // the rows' weight scales times the input block's
         __m256i p[4];
         for (int j = 0; j < 4; ++j)
             p[j] = j < R ? q8_block_products(tile + 2 * R + j * kQuantBlock, x + b * kQuantBlock, magnitude + b * kQuantBlock)
@@ -507,7 +499,7 @@ DISTGPT_AVX2 inline __m256i q4_pair_products(__m256i packed, const int8_t* doubl
 template <int R>
 DISTGPT_AVX2 inline void dot_rows_q4(const InputBlocks& X, int r, const std::byte* tiles, float* y) {
     static_assert(R == 4 || R == 1);
-    constexpr long stride = R * (2 + kQuantBlock / 2);  // a tile: R scales, then R blocks of codes
+    constexpr long stride = R * (2 + block_code_bytes(WeightFormat::Q4));  // a tile: R scales, then R blocks of codes
     const std::size_t first = static_cast<std::size_t>(r) * X.blocks;
     const int8_t* doubled = X.doubled.data() + first * 2 * kQuantBlock;
     const int32_t* offset = X.offsets.data() + first * 8;
@@ -516,16 +508,7 @@ DISTGPT_AVX2 inline void dot_rows_q4(const InputBlocks& X, int r, const std::byt
     __m256 acc = _mm256_setzero_ps();
     for (int b = 0; b < X.blocks; ++b) {
         const auto* tile = reinterpret_cast<const uint8_t*>(tiles + b * stride);
-        for (long line = 0; line < stride; line += 64)
-            _mm_prefetch(reinterpret_cast<const char*>(tile) + kPrefetchAhead + line, _MM_HINT_T0);
-        __m128 d;  // the rows' weight scales times the input block's
-        if constexpr (R == 4) {
-            d = _mm_mul_ps(_mm_cvtph_ps(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(tile))), _mm_set1_ps(dx[b]));
-        } else {
-            uint16_t scale;
-            std::memcpy(&scale, tile, 2);
-            d = _mm_set_ss(_cvtsh_ss(scale) * dx[b]);
-        }
+        const __m128 d = tile_scales<R, stride>(tile, dx[b]);  // the rows' weight scales times the input block's
         __m256i pair[2];
         for (int p = 0; p < 2; ++p) {
             const uint8_t* codes = tile + 2 * R + p * kQuantBlock;  // two rows' 16 bytes each
@@ -594,7 +577,7 @@ inline int32_t block_dot_neon(const uint8_t* codes, const int8_t* x) {
 // input row r, each block's sum added as the portable kernel adds it.
 template <WeightFormat F, int R>
 inline void dot_rows_block_neon(const InputBlocks& X, int r, const std::byte* tiles, float* y) {
-    constexpr long code_bytes = F == WeightFormat::Q4 ? kQuantBlock / 2 : kQuantBlock;
+    constexpr long code_bytes = block_code_bytes(F);
     constexpr long stride = R * (2 + code_bytes);  // a tile: R scales, then R blocks of codes
     const std::size_t first = static_cast<std::size_t>(r) * X.blocks;
     const int8_t* x = X.codes.data() + first * kQuantBlock;

@@ -57,17 +57,6 @@ bool is_block_format(WeightFormat format) { return format == WeightFormat::Q8 ||
 
 bool is_held_in_tiles(WeightFormat format) { return format != WeightFormat::F32; }
 
-int64_t block_code_bytes(WeightFormat format) {
-    switch (format) {
-        case WeightFormat::Q4: return kQuantBlock / 2;
-        case WeightFormat::Q8: return kQuantBlock;
-        case WeightFormat::BF16:
-        case WeightFormat::F16: return 2 * kQuantBlock;
-        case WeightFormat::F32: break;
-    }
-    return 4 * kQuantBlock;
-}
-
 int64_t BlockLayout::code_bytes_per_row() const { return blocks_per_row() * block_code_bytes(format); }
 
 void quantize_rows(const float* src, int64_t ld, int64_t rows, const BlockLayout& layout, std::byte* codes, uint16_t* scales) {

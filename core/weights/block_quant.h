@@ -29,7 +29,16 @@ bool is_block_format(WeightFormat format);
 // blocks are 32 values of 2 bytes with no scale. Only fp32 is held row by row.
 bool is_held_in_tiles(WeightFormat format);
 // The bytes of one block's codes: q4 16, q8 32, bf16/f16 64.
-int64_t block_code_bytes(WeightFormat format);
+constexpr int64_t block_code_bytes(WeightFormat format) {
+    switch (format) {
+        case WeightFormat::Q4: return kQuantBlock / 2;
+        case WeightFormat::Q8: return kQuantBlock;
+        case WeightFormat::BF16:
+        case WeightFormat::F16: return 2 * kQuantBlock;
+        case WeightFormat::F32: break;
+    }
+    return 4 * kQuantBlock;
+}
 
 struct BlockLayout {
     WeightFormat format;
