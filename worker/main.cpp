@@ -3,6 +3,7 @@
 #include "net/endpoint.h"
 #include "runtime/worker/worker_service.h"
 #include "util/error.h"
+#include "util/version.h"
 
 #include <CLI/CLI.hpp>
 
@@ -11,11 +12,37 @@
 #include <cstdio>
 #include <cstring>
 #include <iostream>
+#include <poll.h>
 #include <thread>
+#include <unistd.h>
+
+// What --version says. A test builds this program again saying another
+// version: what an older install on an ssh host answers.
+#ifndef DISTGPT_WORKER_REPORTED_VERSION
+#define DISTGPT_WORKER_REPORTED_VERSION distgpt::kVersion
+#endif
 
 namespace {
 std::atomic<bool> stop_requested{false};
 void on_signal(int) { stop_requested = true; }
+
+// The three lines of keys a controller writes first to the stdin of a worker
+// it starts over ssh; the rest of stdin is the lifeline. Byte by byte, so
+// nothing after them is consumed.
+std::string read_handed_keys() {
+    std::string text;
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    for (int lines = 0; lines < 3;) {
+        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()).count();
+        pollfd p{STDIN_FILENO, POLLIN, 0};
+        if (left <= 0 || ::poll(&p, 1, static_cast<int>(left)) <= 0) throw distgpt::Error("no keys on stdin within 30 s (--keys-on-stdin)");
+        char c;
+        if (::read(STDIN_FILENO, &c, 1) != 1) throw distgpt::Error("stdin closed before the keys (--keys-on-stdin)");
+        text.push_back(c);
+        if (c == '\n') ++lines;
+    }
+    return text;
+}
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -33,8 +60,16 @@ int main(int argc, char** argv) {
     app.add_option("--lifeline-fd", o.lifeline_fd,
                    "exit at once when this file descriptor closes: the pipe a controller that starts this worker holds open")
         ->check(CLI::NonNegativeNumber);
-    app.add_option("--server-key", o.server_key_file, "this worker's CURVE key pair (distgpt-cli keygen --out NAME: NAME.key)");
-    app.add_option("--authorized-keys", o.authorized_keys_file, "controllers admitted: one public key (a .pub file's line) per line");
+    std::string server_key_file, authorized_keys_file;
+    app.add_option("--server-key", server_key_file, "this worker's CURVE key pair (distgpt-cli keygen --out NAME: NAME.key)");
+    app.add_option("--authorized-keys", authorized_keys_file, "controllers admitted: one public key (a .pub file's line) per line");
+    bool keys_on_stdin = false;
+    app.add_flag("--keys-on-stdin", keys_on_stdin,
+                 "read this worker's key pair and the one controller it admits from stdin's first three lines (set by a controller "
+                 "that starts it over ssh)")
+        ->excludes("--server-key")
+        ->excludes("--authorized-keys");
+    app.set_version_flag("--version", std::string("distgpt-worker ") + DISTGPT_WORKER_REPORTED_VERSION);
     bool insecure = false;
     app.add_flag("--insecure", insecure, "listen beyond loopback without authentication (a trusted network only)");
     std::string log_file;
@@ -49,7 +84,19 @@ int main(int argc, char** argv) {
         return 2;
     }
 
-    if (o.authorized_keys_file.empty() && !distgpt::net::is_loopback_endpoint(o.listen)) {
+    try {
+        if (keys_on_stdin) {
+            const auto handed = distgpt::net::parse_handed_keys(read_handed_keys(), "--keys-on-stdin");
+            o.keys = handed.worker;
+            o.authorized_keys = std::set<std::string>{handed.controller};
+        }
+        if (!server_key_file.empty()) o.keys = distgpt::net::read_key_pair(server_key_file);
+        if (!authorized_keys_file.empty()) o.authorized_keys = distgpt::net::read_authorized_keys(authorized_keys_file);
+    } catch (const std::exception& e) {
+        std::cerr << "distgpt-worker: " << e.what() << std::endl;
+        return 2;
+    }
+    if (!o.authorized_keys && !distgpt::net::is_loopback_endpoint(o.listen)) {
         if (!insecure) {
             std::cerr << "distgpt-worker: refusing to listen on " << o.listen << " without authentication: anyone who reaches it could "
                       << "drive this worker. Give --server-key and --authorized-keys (make them with distgpt-cli keygen), "

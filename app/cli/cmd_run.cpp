@@ -2,7 +2,10 @@
 #include "cli/model_options.h"
 #include "cli/run_flags.h"
 #include "plan/run_setup.h"
+#include "net/curve_keys.h"
 #include "runtime/controller/cluster.h"
+#include "runtime/controller/local_worker.h"
+#include "runtime/controller/slurm_workers.h"
 #include "trace/run_metrics.h"
 #include "tokenizer/utf8.h"
 #include "util/error.h"
@@ -12,6 +15,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <iostream>
 
 namespace distgpt::cli {
@@ -41,8 +45,26 @@ nlohmann::json losses_json(const RunResult& r, const Topology& topology) {
 
 void print_json(const nlohmann::json& j) { std::cout << j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n"; }
 
+// The topology a run uses: its file, or the Slurm allocation's workers,
+// started here (`workers` holds them for the run).
+Topology run_topology(const RunArgs& a, const net::KeyPair& keys, std::unique_ptr<SlurmWorkers>& workers) {
+    if (!a.slurm) {
+        if (a.topology.empty()) throw Error("run needs --topology FILE, or --slurm inside a Slurm allocation");
+        return read_topology(a.topology);
+    }
+    const SlurmAllocation allocation = read_slurm_allocation();
+    std::cerr << "Slurm job " << allocation.job_id << ": " << allocation.tasks << " task(s) of " << allocation.cpus_per_task
+              << " CPU(s) on " << allocation.hosts.size() << " host(s); starting a worker per task\n";
+    workers = std::make_unique<SlurmWorkers>(allocation, a.worker_program.empty() ? LocalWorker::program() : a.worker_program, keys);
+    const Strategy strategy = a.strategy == "tensor" ? Strategy::Tensor : a.strategy == "hybrid" ? Strategy::Hybrid : Strategy::Pipeline;
+    // Through the file's rules, so an impossible split is refused as a file's would be.
+    return parse_topology(topology_to_json(workers->topology(strategy, a.tensor_parallel)), "the Slurm allocation");
+}
+
 int run(const RunArgs& a) {
-    Topology topology = read_topology(a.topology);
+    const net::KeyPair keys = a.key.empty() ? net::generate_key_pair() : net::read_key_pair(a.key);
+    std::unique_ptr<SlurmWorkers> slurm_workers;
+    Topology topology = run_topology(a, keys, slurm_workers);
     if (!a.wire.empty()) topology.wire = *wire_format_named(a.wire);  // --wire wins over the file
     ModelSource source = a.model.source();
     if (!source.weight_format) source.weight_format = topology.weights_dtype;  // --weights-dtype wins over the file
@@ -60,7 +82,7 @@ int run(const RunArgs& a) {
 
     ClusterOptions options;
     options.controller_name = "distgpt-cli";
-    options.key_file = a.key;
+    options.keys = keys;
     options.on_status = [](const std::string& s) { std::cerr << "  " << s << "\n"; };
     Cluster cluster(topology, options);
     cluster.configure(setup.plan, source, model, setup.slots, setup.context);

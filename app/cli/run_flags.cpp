@@ -11,7 +11,21 @@ namespace distgpt::cli {
 void add_run_flags(CLI::App& c, RunArgs& a) {
     a.model.add_to(c);
     a.model.add_weights_dtype_to(c);
-    c.add_option("--topology", a.topology, "topology JSON (see resources/topologies/)")->required();
+    auto* topology = c.add_option("--topology", a.topology, "topology JSON (see resources/topologies/)");
+    auto* slurm = c.add_flag("--slurm", a.slurm,
+                             "inside a Slurm allocation (salloc, sbatch): start one worker per task with srun and run across them");
+    topology->excludes(slurm);
+    c.add_option("--strategy", a.strategy, "with --slurm: how the tasks split the model")
+        ->capture_default_str()
+        ->check(CLI::IsMember({"pipeline", "tensor", "hybrid"}))
+        ->needs(slurm);
+    c.add_option("--tensor-parallel", a.tensor_parallel, "with --slurm --strategy hybrid: ranks per stage")
+        ->capture_default_str()
+        ->check(CLI::Range(1, 1024))
+        ->needs(slurm);
+    c.add_option("--worker-program", a.worker_program,
+                 "with --slurm: distgpt-worker's path on the compute nodes (default: the one beside distgpt-cli, on a shared file system)")
+        ->needs(slurm);
     c.add_option("--wire", a.wire,
                  "how activations and tensor-parallel partial sums travel between nodes: f32 (bit-exact with one process), bf16 (half "
                  "the bytes) or q8 (blocks of 32 int8 and a scale: 0.27 of the bytes); default: the topology's wire, else f32")

@@ -23,6 +23,11 @@ struct RunArgs {
     uint64_t seed = 0;
     bool ignore_eos = false, json = false;
     std::string trace, metrics, csv, key;
+    // --slurm: the topology is the allocation's tasks, one worker each.
+    bool slurm = false;
+    std::string strategy = "pipeline";
+    int tensor_parallel = 2;
+    std::string worker_program;  // empty: distgpt-worker beside this program
 };
 
 void add_run_flags(CLI::App& run, RunArgs& a);

@@ -5,6 +5,7 @@
 #include <zmq.h>
 
 #include <fstream>
+#include <sstream>
 #include <cerrno>
 #include <cstring>
 #include <fcntl.h>
@@ -56,6 +57,26 @@ KeyPair read_key_pair(const std::filesystem::path& file) {
     }
     if (!valid_z85_key(k.public_key) || !valid_z85_key(k.secret_key))
         throw Error(file.string() + ": not a key pair written by `distgpt-cli keygen` (\"public <z85>\" and \"secret <z85>\" lines)");
+    return k;
+}
+
+std::string handed_keys_text(const HandedKeys& keys) {
+    return "public " + keys.worker.public_key + "\nsecret " + keys.worker.secret_key + "\nauthorized " + keys.controller + "\n";
+}
+
+HandedKeys parse_handed_keys(const std::string& text, const std::string& origin) {
+    std::istringstream in(text);
+    HandedKeys k;
+    for (std::string word, value; in >> word >> value;) {
+        if (word == "public")
+            k.worker.public_key = value;
+        else if (word == "secret")
+            k.worker.secret_key = value;
+        else if (word == "authorized")
+            k.controller = value;
+    }
+    if (!valid_z85_key(k.worker.public_key) || !valid_z85_key(k.worker.secret_key) || !valid_z85_key(k.controller))
+        throw Error(origin + ": expected \"public <z85>\", \"secret <z85>\" and \"authorized <z85>\" lines from the controller");
     return k;
 }
 

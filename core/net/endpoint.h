@@ -12,6 +12,14 @@ struct Endpoint {
     std::string str() const { return scheme + "://" + host + ":" + port; }
 };
 
+// A host reached by ssh, as a topology names it: ssh://[user@]host[:port].
+struct SshTarget {
+    std::string user, host, port;  // user and port empty: ssh's own choice (its config, the login name, 22)
+    std::string str() const { return "ssh://" + (user.empty() ? "" : user + "@") + host + (port.empty() ? "" : ":" + port); }
+};
+// nullopt when `text` is not ssh://[user@]host[:port] with a numeric port.
+std::optional<SshTarget> parse_ssh_endpoint(std::string_view text);
+
 // nullopt when `text` is not scheme://host:port.
 std::optional<Endpoint> parse_endpoint(std::string_view text);
 // The host of an endpoint, or "" when it is not one.

@@ -1,5 +1,6 @@
 #include "plan/topology.h"
 
+#include "net/endpoint.h"
 #include "util/error.h"
 
 #include <nlohmann/json.hpp>
@@ -115,9 +116,17 @@ Topology parse_topology(const std::string& text, const std::string& origin) {
                 throw Error(origin + ": node '" + node.name +
                             "': server_key must be the 40-character public key from the worker's .pub file");
             if (!names.insert(node.name).second) throw Error(origin + ": two nodes are named '" + node.name + "'");
-            if (node.endpoint != "local" && !node.endpoint.starts_with("tcp://"))
-                throw Error(origin + ": node '" + node.name + "': endpoint must be \"local\" or tcp://host:port, not '" + node.endpoint +
-                            "'");
+            if (const auto problem = endpoint_problem(node.endpoint)) throw Error(origin + ": node '" + node.name + "': " + *problem);
+            const bool by_ssh = node.endpoint.starts_with("ssh://");
+            node.program = n.value("program", node.program);
+            node.model_dir = n.value("model_dir", "");
+            if (!by_ssh && (n.contains("program") || n.contains("model_dir")))
+                throw Error(origin + ": node '" + node.name + "': \"program\" and \"model_dir\" are for nodes started by ssh; a worker " +
+                            "started by hand takes them from its own command line");
+            if (by_ssh && !node.server_key.empty())
+                throw Error(origin + ": node '" + node.name +
+                            "': a node started by ssh gets a fresh key for each run; drop its server_key");
+            if (node.program.empty()) throw Error(origin + ": node '" + node.name + "': \"program\" is empty");
             const auto source = parse_weight_source(weights);
             if (!source) throw Error(origin + ": node '" + node.name + "': weights must be auto, disk or stream, not '" + weights + "'");
             node.weights = *source;
@@ -145,6 +154,17 @@ Topology parse_topology(const std::string& text, const std::string& origin) {
     return t;
 }
 
+std::optional<std::string> endpoint_problem(const std::string& endpoint) {
+    if (endpoint == "local") return std::nullopt;
+    if (endpoint.starts_with("ssh://")) {
+        if (net::parse_ssh_endpoint(endpoint)) return std::nullopt;
+        return "endpoint '" + endpoint + "' is not ssh://[user@]host[:port]";
+    }
+    const auto e = net::parse_endpoint(endpoint);
+    if (e && e->scheme == "tcp") return std::nullopt;
+    return "endpoint must be \"local\", ssh://[user@]host[:port] or tcp://host:port, not '" + endpoint + "'";
+}
+
 Topology read_topology(const std::filesystem::path& file) {
     std::ifstream in(file);
     if (!in) throw Error("cannot open topology file " + file.string());
@@ -164,6 +184,8 @@ json topology_json(const Topology& t) {
         if (n.memory_limit) node["memory_limit"] = n.memory_limit;
         if (n.weights != WeightSource::Auto) node["weights"] = weight_source_name(n.weights);
         if (!n.server_key.empty()) node["server_key"] = n.server_key;
+        if (n.program != NodeSpec{}.program) node["program"] = n.program;
+        if (!n.model_dir.empty()) node["model_dir"] = n.model_dir;
         j["nodes"].push_back(node);
     }
     if (!t.layers.empty()) {

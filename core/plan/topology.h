@@ -31,12 +31,23 @@ std::optional<WeightSource> parse_weight_source(const std::string& name);
 
 struct NodeSpec {
     std::string name;
-    std::string endpoint = "local";  // "local": the controller starts the worker; else tcp://host:port
+    // "local": the controller starts the worker here; ssh://[user@]host[:port]:
+    // it starts it there through ssh; tcp://host:port: a worker started by hand.
+    std::string endpoint = "local";
     int threads = 1;
     int64_t memory_limit = 0;  // bytes; 0 = no limit
     WeightSource weights = WeightSource::Auto;
     std::string server_key;  // the worker's CURVE public key (its .pub file), when it authenticates
+    // ssh nodes: distgpt-worker on that host (a path, or a name on its PATH),
+    // and the model folder there, if it has one.
+    std::string program = "distgpt-worker";
+    std::string model_dir;
+    bool operator==(const NodeSpec&) const = default;
 };
+
+// What is wrong with a node's endpoint ("local", ssh://[user@]host[:port] or
+// tcp://host:port), or nullopt: the topology file's rule, and the app's.
+std::optional<std::string> endpoint_problem(const std::string& endpoint);
 
 // The cluster a run uses, as the topology JSON file and the app's editor
 // describe it (docs/topology.md).

@@ -276,6 +276,12 @@ private Q_SLOTS:
                                             << "2 prompts × --samples 1048576 is more than 1048576 sequences";
         QTest::newRow("unknown flag") << run + QStringList{"--bogus"} << "--bogus";
         QTest::newRow("unknown wire format") << run + QStringList{"--wire", "q4"} << "--wire: q4 not in {f32,bf16,q8}";
+        const QStringList bare = {"run", "--random-init", "tiny", "--prompt", "x"};
+        QTest::newRow("no topology") << bare << "run needs --topology FILE, or --slurm inside a Slurm allocation";
+        QTest::newRow("slurm outside an allocation")
+            << bare + QStringList{"--slurm"} << "--slurm runs inside a Slurm allocation ($SLURM_JOB_ID is not set)";
+        QTest::newRow("slurm and a topology") << run + QStringList{"--slurm"} << "--topology excludes --slurm";
+        QTest::newRow("a split without slurm") << run + QStringList{"--strategy", "tensor"} << "--strategy requires --slurm";
         QTest::newRow("unknown arch") << QStringList{"train", "--arch", "falcon", "--text", "x.txt", "--out", "y"}
                                       << "--arch: falcon not in {gpt2,llama}";
         QTest::newRow("kv heads for gpt2") << QStringList{"train", "--kv-heads", "2", "--text", "x.txt", "--out", "y"}

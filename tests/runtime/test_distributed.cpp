@@ -422,13 +422,37 @@ private Q_SLOTS:
         EXPECT_ERROR(make_plan(parse_topology(topology("tensor", 3)), model->config, 1, 64),
                      "does not divide the model's 4 attention heads");
         EXPECT_ERROR(parse_topology(topology("hybrid", 3, "auto", 2)), "multiple of 2 nodes");
-        EXPECT_ERROR(parse_topology(nlohmann::json{{"nodes", {{{"name", "a"}, {"endpoint", "http://x"}}}}}.dump()), "tcp://host:port");
+        EXPECT_ERROR(parse_topology(nlohmann::json{{"nodes", {{{"name", "a"}, {"endpoint", "http://x"}}}}}.dump()), "tcp://host:port",
+                     "ssh://[user@]host[:port]");
+        // (moc reads "//" in a raw string as a comment: these are built, not written out.)
+        const auto one_node = [](nlohmann::json node) { return nlohmann::json{{"nodes", {node}}}.dump(); };
+        EXPECT_ERROR(parse_topology(one_node({{"name", "pi"}, {"endpoint", "ssh://pi@"}})), "node 'pi'",
+                     "'ssh://pi@' is not ssh://[user@]host[:port]");
+        EXPECT_ERROR(parse_topology(one_node({{"name", "a"}, {"endpoint", "tcp://h:1"}, {"program", "w"}})),
+                     "\"program\" and \"model_dir\" are for nodes started by ssh");
+        EXPECT_ERROR(parse_topology(one_node({{"name", "a"}, {"endpoint", "ssh://h"}, {"server_key", std::string(40, 'a')}})),
+                     "gets a fresh key for each run");
         EXPECT_ERROR(parse_topology(R"JSON({"weights_dtype": "q3", "nodes": [{"name": "a"}]})JSON"),
                      "weights_dtype 'q3' is not f32, bf16, f16, q8 or q4");
         EXPECT_ERROR(parse_topology(R"JSON({"wire": "q4", "nodes": [{"name": "a"}]})JSON"), "wire 'q4' is not f32, bf16 or q8");
         // Found by fuzz_topology: out-of-range numbers were undefined behaviour.
         EXPECT_ERROR(parse_topology(R"JSON({"nodes": [{"name": "a", "threads": 1e300}]})JSON"), "\"threads\" must be a whole number");
         EXPECT_ERROR(parse_topology(R"JSON({"nodes": [{"name": "a"}], "layers": [[0, 99999999999]]})JSON"), "\"layers\" must list");
+    }
+
+    // A node started by ssh keeps its program and model folder through a save.
+    void anSshNodeSurvivesASave() {
+        const nlohmann::json pi = {{"name", "pi"},
+                                   {"endpoint", "ssh://pi@pi4.local:2222"},
+                                   {"program", "/opt/distgpt/bin/distgpt-worker"},
+                                   {"model_dir", "/srv/models/gpt2"}};
+        const Topology t = parse_topology(nlohmann::json{{"nodes", {pi, {{"name", "b"}, {"endpoint", "ssh://pc"}}}}}.dump());
+        const Topology back = parse_topology(topology_to_json(t));
+        QCOMPARE(back.nodes[0].endpoint, std::string("ssh://pi@pi4.local:2222"));
+        QCOMPARE(back.nodes[0].program, std::string("/opt/distgpt/bin/distgpt-worker"));
+        QCOMPARE(back.nodes[0].model_dir, std::string("/srv/models/gpt2"));
+        QCOMPARE(back.nodes[1].program, std::string("distgpt-worker"));
+        QVERIFY(!topology_json(t)["nodes"][1].contains("program"));
     }
 
     // A topology may say how its nodes hold the weights; it survives a save.

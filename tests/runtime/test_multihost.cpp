@@ -64,7 +64,7 @@ class TestMultihost : public QObject {
 
     ClusterOptions cluster_options() const {
         ClusterOptions o;
-        o.key_file = stem("controller") + ".key";
+        o.keys = net::read_key_pair(stem("controller") + ".key");
         return o;
     }
 

@@ -60,7 +60,7 @@ private Q_SLOTS:
         t.nodes = {{"a", a->endpoint(), 1, 0, WeightSource::Auto, net::read_key_pair(stem("worker-a") + ".key").public_key},
                    {"b", b->endpoint(), 1, 0, WeightSource::Auto, net::read_key_pair(stem("worker-b") + ".key").public_key}};
         ClusterOptions o;
-        o.key_file = stem("teacher") + ".key";
+        o.keys = net::read_key_pair(stem("teacher") + ".key");
         RunRequest r;
         r.prompts = {model.tokenizer->encode("hi"), model.tokenizer->encode("yo")};
         r.options.max_new_tokens = 6;
@@ -89,7 +89,7 @@ private Q_SLOTS:
         t.nodes = {{"guarded", w.endpoint(), 1, 0, WeightSource::Auto, net::read_key_pair(stem("worker-a") + ".key").public_key}};
         ClusterOptions o;
         o.hello_timeout_ms = 1500;
-        if (!controllerKey.isEmpty()) o.key_file = stem(controllerKey.toUtf8().constData()) + ".key";
+        if (!controllerKey.isEmpty()) o.keys = net::read_key_pair(stem(controllerKey.toUtf8().constData()) + ".key");
         EXPECT_ERROR(Cluster(t, o), "node 'guarded'", "did not answer", "--authorized-keys");
         QVERIFY(!w.exited());  // refused, still serving
     }

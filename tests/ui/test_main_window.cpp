@@ -163,6 +163,25 @@ private Q_SLOTS:
         const Topology t = parse_topology(w.document()->toJson().toStdString());
         QCOMPARE(t.nodes.size(), size_t(3));
         QCOMPARE(t.nodes[2].name, std::string("teacher"));
+        // An ssh endpoint is taken; a mistyped one is named beside the field and not taken.
+        auto* endpoint = w.findChild<QLineEdit*>("nodeEndpoint");
+        auto* problem = w.findChild<QLabel*>("nodeEndpointProblem");
+        endpoint->selectAll();
+        QTest::keyClicks(endpoint, "ssh://pi@pi4.local");
+        QTest::keyClick(endpoint, Qt::Key_Return);
+        QCOMPARE(w.document()->topology().nodes[2].endpoint, std::string("ssh://pi@pi4.local"));
+        QVERIFY(problem->isHidden());
+        endpoint->selectAll();
+        QTest::keyClicks(endpoint, "ssh://pi@");
+        QTest::keyClick(endpoint, Qt::Key_Return);
+        QCOMPARE(w.document()->topology().nodes[2].endpoint, std::string("ssh://pi@pi4.local"));
+        QVERIFY(!problem->isHidden());
+        QVERIFY2(problem->text().contains("is not ssh://[user@]host[:port]"), qPrintable(problem->text()));
+        QCOMPARE(endpoint->text(), QString("ssh://pi@"));
+        QCOMPARE(parse_topology(w.document()->toJson().toStdString()).nodes[2].endpoint, std::string("ssh://pi@pi4.local"));
+        // The refused text made no edit: one undo takes the ssh endpoint back.
+        action(w, "undo")->trigger();
+        QCOMPARE(w.document()->topology().nodes[2].endpoint, std::string("local"));
     }
 
     // Out of the box: each bundled demo model on three stages.

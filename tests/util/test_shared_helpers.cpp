@@ -68,6 +68,52 @@ private Q_SLOTS:
         QCOMPARE(net::is_loopback_endpoint(text.toStdString()), loopback);
     }
 
+    void sshEndpointsParse_data() {
+        QTest::addColumn<QString>("text");
+        QTest::addColumn<bool>("valid");
+        QTest::addColumn<QString>("user");
+        QTest::addColumn<QString>("host");
+        QTest::addColumn<QString>("port");
+        QTest::newRow("host") << "ssh://pi4" << true << ""
+                              << "pi4"
+                              << "";
+        QTest::newRow("user and host") << "ssh://pi@10.0.0.7" << true << "pi"
+                                       << "10.0.0.7"
+                                       << "";
+        QTest::newRow("all three") << "ssh://pi@pi4.local:2222" << true << "pi"
+                                   << "pi4.local"
+                                   << "2222";
+        QTest::newRow("empty") << "ssh://" << false << ""
+                               << ""
+                               << "";
+        QTest::newRow("empty user") << "ssh://@pi4" << false << ""
+                                    << ""
+                                    << "";
+        QTest::newRow("port not a number") << "ssh://pi4:ssh" << false << ""
+                                           << ""
+                                           << "";
+        QTest::newRow("an ssh option for a host") << "ssh://-oProxyCommand=x" << false << ""
+                                                  << ""
+                                                  << "";
+        QTest::newRow("a path") << "ssh://pi4/home" << false << ""
+                                << ""
+                                << "";
+        QTest::newRow("tcp") << "tcp://pi4:5555" << false << ""
+                             << ""
+                             << "";
+    }
+    void sshEndpointsParse() {
+        QFETCH(QString, text);
+        QFETCH(bool, valid);
+        const auto t = net::parse_ssh_endpoint(text.toStdString());
+        QCOMPARE(t.has_value(), valid);
+        if (!t) return;
+        QTEST(QString::fromStdString(t->user), "user");
+        QTEST(QString::fromStdString(t->host), "host");
+        QTEST(QString::fromStdString(t->port), "port");
+        QCOMPARE(QString::fromStdString(t->str()), text);
+    }
+
     void secondsReadAsWritten_data() {
         QTest::addColumn<double>("seconds");
         QTest::addColumn<QString>("text");

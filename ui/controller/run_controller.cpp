@@ -36,7 +36,7 @@ void RunController::start(const RunSpec& spec) {
 
         ClusterOptions options;
         options.controller_name = "distgpt desktop";
-        options.key_file = spec.key_file.toStdString();
+        if (!spec.key_file.isEmpty()) options.keys = net::read_key_pair(spec.key_file.toStdString());
         options.on_status = [this](const std::string& s) { Q_EMIT status(QString::fromStdString(s)); };
         options.on_node_lost = [this](const NodeLoss& loss) {
             Q_EMIT nodeLost(loss.node, QString::fromStdString(loss.why), !loss.recovery.empty());

@@ -4,6 +4,7 @@
 #include <QWidget>
 
 class QComboBox;
+class QLabel;
 class QLineEdit;
 class QSpinBox;
 
@@ -23,6 +24,7 @@ private:
     QLineEdit *name_, *endpoint_;
     QSpinBox *threads_, *memory_;
     QComboBox* weights_;
+    QLabel* endpointProblem_;  // why the typed endpoint was not taken
 };
 
 }  // namespace distgpt::ui

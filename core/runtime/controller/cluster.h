@@ -1,6 +1,7 @@
 #pragma once
 #include "engine/local_engine.h"
 #include "engine/model_source.h"
+#include "net/curve_keys.h"
 #include "plan/planner.h"
 #include "plan/topology.h"
 #include "proto/messages.h"
@@ -48,11 +49,11 @@ struct RunResult {
 struct ClusterOptions {
     std::string controller_name = "distgpt";
     int hello_timeout_ms = 5000;
-    int liveness_ms = 3000;                             // a node silent this long is dead
-    bool recover = true;                                // when a node dies, re-plan over the others and continue
-    std::string key_file;                               // this controller's CURVE key pair, for workers that authenticate
-    bool return_logits = false;                         // the last stage sends logits with each token (tests)
-    int stall_timeout_ms = 60000;                       // a run with no message for this long stops, keeping its tokens
+    int liveness_ms = 3000;        // a node silent this long is dead
+    bool recover = true;           // when a node dies, re-plan over the others and continue
+    net::KeyPair keys;             // this controller's CURVE key pair, for workers that authenticate; empty: a fresh one
+    bool return_logits = false;    // the last stage sends logits with each token (tests)
+    int stall_timeout_ms = 60000;  // a run with no message for this long stops, keeping its tokens
     std::function<void(const std::string&)> on_status;  // "node b: streaming weights 40%"
     std::function<void(const NodeLoss&)> on_node_lost;  // as it happens, recovered from or not
 };

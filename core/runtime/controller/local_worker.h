@@ -1,7 +1,9 @@
 #pragma once
-#include "util/error.h"
+#include "runtime/controller/launched_worker.h"
+#include "util/child_process.h"
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -20,14 +22,8 @@ struct WorkerPlace {
 // A distgpt-worker process this controller started on this machine, on a
 // loopback port the system picked (or where its Place says). Stopped
 // (SIGTERM, then SIGKILL) when destroyed.
-class LocalWorker {
+class LocalWorker : public LaunchedWorker {
 public:
-    // The process ended while starting (killed, crashed): the node is lost,
-    // not misconfigured.
-    struct WorkerGone : Error {
-        using Error::Error;
-    };
-
     // Whether the worker goes when the controller it serves falls silent (a
     // worker this controller started for its run), or stays to serve the next
     // one, as a worker started by hand on another machine does (tests, benches).
@@ -35,24 +31,22 @@ public:
 
     LocalWorker(const std::string& name, int threads, int64_t memory_limit, std::vector<std::string> extra_args = {},
                 Tie tie = Tie::EndsWithItsController, WorkerPlace place = {});
-    ~LocalWorker();
-    LocalWorker(const LocalWorker&) = delete;
-    LocalWorker& operator=(const LocalWorker&) = delete;
+    ~LocalWorker() override;
 
-    const std::string& endpoint() const { return endpoint_; }
-    pid_t pid() const { return pid_; }
-    // Why the process is gone ("killed by signal 9"), or nullopt while it runs.
-    std::optional<std::string> exited();
+    const std::string& endpoint() const override { return endpoint_; }
+    const std::string& server_key() const override { return no_key_; }
+    pid_t pid() const { return process_->pid(); }
+    std::optional<std::string> exited() override;
 
     // distgpt-worker beside this program, in the build tree, or on PATH;
     // $DISTGPT_WORKER overrides.
     static std::string program();
 
 private:
-    pid_t pid_ = -1;
-    int lifeline_ = -1;  // the pipe's write end: closes when this process ends
-    std::string endpoint_;
-    std::optional<std::string> exit_reason_;
+    // Its stdin is its lifeline: held here, it closes when this process ends,
+    // however it ends, and the worker exits.
+    std::unique_ptr<ChildProcess> process_;
+    std::string endpoint_, no_key_;
 };
 
 }  // namespace distgpt

@@ -2,6 +2,8 @@
 
 #include "net/endpoint.h"
 #include "runtime/controller/cluster.h"
+#include "runtime/controller/local_worker.h"
+#include "runtime/controller/ssh_worker.h"
 #include "util/boot_id.h"
 #include "util/duration_text.h"
 #include "util/error.h"
@@ -13,7 +15,7 @@ namespace distgpt {
 
 NodeConnections::NodeConnections(const Topology& topology, const ClusterOptions& options) : topology_(topology) {
     const int n = static_cast<int>(topology.nodes.size());
-    keys_ = options.key_file.empty() ? net::generate_key_pair() : net::read_key_pair(options.key_file);
+    keys_ = options.keys.empty() ? net::generate_key_pair() : options.keys;
     gone_.resize(n);
     hellos_.resize(n);
     offset_ns_.assign(n, 0);
@@ -25,10 +27,8 @@ NodeConnections::NodeConnections(const Topology& topology, const ClusterOptions&
     for (int i = 0; i < n; ++i) start_or_attach(i, options);
     for (int i = 0; i < n; ++i)
         if (!gone_[i]) watched_.push_back(i);
-    std::vector<std::string> server_keys;
-    for (int i = 0; i < n; ++i) server_keys.push_back(topology.nodes[i].server_key);
     // Beating each node from its hello on (greet attaches it).
-    heartbeats_ = std::make_unique<ClusterHeartbeats>(server_keys, keys_, options.controller_name, options.liveness_ms);
+    heartbeats_ = std::make_unique<ClusterHeartbeats>(server_keys_, keys_, options.controller_name, options.liveness_ms);
     try {
         for (int i : std::vector<int>(watched_)) greet(i, options);
         const std::string own_boot = boot_id();
@@ -68,18 +68,26 @@ void NodeConnections::start_or_attach(int node, const ClusterOptions& options) {
     const auto& spec = topology_.nodes[node];
     launched_.push_back(nullptr);
     endpoints_.push_back(spec.endpoint);
-    if (spec.endpoint == "local") {
-        if (options.on_status) options.on_status("starting local worker '" + spec.name + "'");
-        try {
+    server_keys_.push_back(spec.server_key);
+    try {
+        if (spec.endpoint == "local") {
+            if (options.on_status) options.on_status("starting local worker '" + spec.name + "'");
             launched_.back() = std::make_unique<LocalWorker>(spec.name, spec.threads, spec.memory_limit);
-            endpoints_.back() = launched_.back()->endpoint();
-        } catch (const LocalWorker::WorkerGone& e) {
-            endpoints_.back().clear();
-            lose(node, "node '" + spec.name + "' is gone: " + e.what());
+        } else if (const auto target = net::parse_ssh_endpoint(spec.endpoint)) {
+            if (options.on_status) options.on_status("starting worker '" + spec.name + "' on " + target->host + " by ssh");
+            launched_.back() = std::make_unique<SshWorker>(
+                SshLaunch{*target, spec.name, spec.threads, spec.memory_limit, spec.program, spec.model_dir}, keys_);
         }
+        if (launched_.back()) {
+            endpoints_.back() = launched_.back()->endpoint();
+            server_keys_.back() = launched_.back()->server_key();
+        }
+    } catch (const LaunchedWorker::WorkerGone& e) {
+        endpoints_.back().clear();
+        lose(node, "node '" + spec.name + "' is gone: " + e.what());
     }
     zmq::socket_t s = net::make_socket(context_, zmq::socket_type::dealer);
-    net::make_curve_client(s, keys_, spec.server_key);
+    net::make_curve_client(s, keys_, server_keys_.back());
     if (!endpoints_.back().empty()) s.connect(endpoints_.back());
     sockets_.push_back(std::move(s));
 }
@@ -151,7 +159,7 @@ void NodeConnections::measure_clock(int node, const ClusterOptions& options, con
 
 std::string NodeConnections::peer_endpoint(int node, const std::string& reported) const {
     // A remote worker bound to 0.0.0.0 is reached at the host its topology names.
-    const std::string host = net::host_of(topology_.nodes[node].endpoint == "local" ? endpoints_[node] : topology_.nodes[node].endpoint);
+    const std::string host = net::host_of(launched_[node] ? endpoints_[node] : topology_.nodes[node].endpoint);
     const auto port = net::parse_endpoint(reported);
     if (!port)
         throw Error("node '" + name(node) + "' reported '" + reported + "', not an endpoint: run the same distgpt version everywhere");
@@ -196,10 +204,9 @@ proto::Message NodeConnections::expect(int node, const std::string& type, std::c
         if (m->type == type) return std::move(*m);
         if (m->type == proto::ErrorReply::kType) throw NodeError(node, "node '" + name(node) + "': " + m->as<proto::ErrorReply>().message);
     }
-    throw NodeSilent(
-        node, "node '" + name(node) + "' at " + endpoints_[node] + " did not answer within " + seconds_text(timeout.count() / 1000.0) +
-                  " (waiting for " + type + "): is distgpt-worker running there" +
-                  (topology_.nodes[node].server_key.empty() ? "?" : ", and is this controller's public key in its --authorized-keys?"));
+    throw NodeSilent(node, "node '" + name(node) + "' at " + endpoints_[node] + " did not answer within " +
+                               seconds_text(timeout.count() / 1000.0) + " (waiting for " + type + "): is distgpt-worker running there" +
+                               (server_keys_[node].empty() ? "?" : ", and is this controller's public key in its --authorized-keys?"));
 }
 
 std::optional<std::string> NodeConnections::why_dead(int node) {

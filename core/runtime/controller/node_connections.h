@@ -4,7 +4,7 @@
 #include "plan/topology.h"
 #include "proto/messages.h"
 #include "runtime/controller/heartbeats.h"
-#include "runtime/controller/local_worker.h"
+#include "runtime/controller/launched_worker.h"
 #include "trace/run_trace.h"
 
 #include <chrono>
@@ -24,7 +24,7 @@ struct DeadNode {
 };
 
 // The controller's line to every node of a topology: the worker started
-// (local nodes) or attached (remote), greeted, its clock measured, its
+// (here, or over ssh) or attached (started by hand), greeted, its clock measured, its
 // heartbeats watched. It knows nothing of plans or runs; it carries messages
 // and says which node is gone.
 class NodeConnections {
@@ -76,9 +76,10 @@ private:
 
     Topology topology_;
     zmq::context_t context_{1};
-    net::KeyPair keys_;                                   // ours, as a CURVE client
-    std::vector<std::unique_ptr<LocalWorker>> launched_;  // by node, null for remote nodes
-    std::vector<zmq::socket_t> sockets_;                  // DEALER per node
+    net::KeyPair keys_;                                      // ours, as a CURVE client
+    std::vector<std::unique_ptr<LaunchedWorker>> launched_;  // by node, null for workers started by hand
+    std::vector<std::string> server_keys_;                   // by node: the key each serves with (empty: none)
+    std::vector<zmq::socket_t> sockets_;                     // DEALER per node
     std::vector<std::string> endpoints_;
     std::vector<proto::HelloReply> hellos_;
     std::vector<double> offset_ns_;

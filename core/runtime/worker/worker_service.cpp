@@ -56,9 +56,9 @@ struct WorkerService::Impl {
 
     explicit Impl(WorkerOptions o) : options(std::move(o)) {
         net::ShmRing::remove_orphans();  // rings of workers that were killed
-        keys = options.server_key_file.empty() ? net::generate_key_pair() : net::read_key_pair(options.server_key_file);
-        if (!options.authorized_keys_file.empty()) {
-            authenticator = std::make_unique<net::KeyAuthenticator>(context, net::read_authorized_keys(options.authorized_keys_file));
+        keys = options.keys.empty() ? net::generate_key_pair() : options.keys;
+        if (options.authorized_keys) {
+            authenticator = std::make_unique<net::KeyAuthenticator>(context, *options.authorized_keys);
             curve = true;
         }
         const auto secure = [this](zmq::socket_t& s) {

@@ -1,7 +1,11 @@
 #pragma once
+#include "net/curve_keys.h"
+
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <optional>
+#include <set>
 #include <string>
 
 namespace distgpt {
@@ -15,8 +19,8 @@ struct WorkerOptions {
     int liveness_ms = 3000;             // the controller is gone after this long without a heartbeat
     bool exit_with_controller = false;  // then exit (a local worker); else drop its run and wait for another
     int lifeline_fd = -1;               // a pipe the starting controller holds: exit when it closes (the controller died)
-    std::string server_key_file;        // CURVE key pair (distgpt-cli keygen); none: an ephemeral one
-    std::string authorized_keys_file;   // controllers admitted; none: no authentication (loopback or --insecure)
+    net::KeyPair keys;                  // its CURVE identity; empty: an ephemeral one
+    std::optional<std::set<std::string>> authorized_keys;  // controllers admitted; none: no authentication (loopback or --insecure)
 };
 
 // distgpt-worker's heart: one ROUTER inbox for the controller and for the
