@@ -72,6 +72,10 @@ int main(int argc, char** argv) {
     app.set_version_flag("--version", std::string("distgpt-worker ") + DISTGPT_WORKER_REPORTED_VERSION);
     bool insecure = false;
     app.add_flag("--insecure", insecure, "listen beyond loopback without authentication (a trusted network only)");
+    app.add_option("--discovery-port", o.discovery_port,
+                   "answer `distgpt-cli workers` and the app's search on this UDP port; 0: stay unlisted (default: 5556 when "
+                   "listening beyond loopback, none on loopback)")
+        ->check(CLI::Range(0, 65535));
     std::string log_file;
     app.add_option("--log-file", log_file, "append what the worker reports (errors, refused messages) to this file instead of stderr");
     // The systemd unit's way (packaging/worker.conf): the options above as

@@ -6,6 +6,7 @@
 #include "net/shm_ring.h"
 #include "net/sockets.h"
 #include "runtime/worker/liveness.h"
+#include "runtime/worker/discovery_responder.h"
 #include "runtime/worker/ownership.h"
 #include "runtime/worker/peer_links.h"
 #include "runtime/worker/refusal_log.h"
@@ -18,6 +19,7 @@
 
 #include <algorithm>
 #include <deque>
+#include <random>
 #include <iostream>
 #include <sched.h>
 #include <set>
@@ -36,6 +38,7 @@ struct WorkerService::Impl {
     std::unique_ptr<WorkerLiveness> liveness;
 
     Ownership owner;                                       // the controller this worker serves
+    std::unique_ptr<DiscoveryResponder> discovery;         // answers "who is there?" on the local network
     PeerLinks links{context, keys};                        // forwards and tokens to and from peers
     std::unique_ptr<TensorParallelGroup> tensor_parallel;  // the all-reduce with this stage's other ranks
     proto::Configure cfg;
@@ -74,6 +77,28 @@ struct WorkerService::Impl {
         if (options.name.empty()) options.name = "worker@" + endpoint;
         refusals = std::make_unique<RefusalLog>(std::cerr, options.name);
         setup = std::make_unique<ShardSetup>(options.name, options.model_dir, options.memory_limit);
+        const int port = options.discovery_port >= 0           ? options.discovery_port
+                         : net::is_loopback_endpoint(endpoint) ? 0
+                                                               : net::kDiscoveryPort;
+        if (port > 0) {
+            net::WorkerAdvert advert;
+            advert.name = options.name;
+            advert.version = kVersion;
+            advert.endpoint = endpoint;
+            if (curve) advert.public_key = keys.public_key;
+            advert.threads = options.threads;
+            advert.cores = static_cast<int>(std::thread::hardware_concurrency());
+            advert.memory_total = total_memory_bytes();
+            advert.memory_limit = options.memory_limit;
+            advert.models = models_in(options.model_dir);
+            advert.instance = std::to_string(std::random_device{}()) + std::to_string(std::random_device{}());
+            discovery = std::make_unique<DiscoveryResponder>(port, advert);
+        }
+    }
+
+    // Discovery says whom this worker serves.
+    void owner_changed() {
+        if (discovery) discovery->set_busy_with(owner.free() ? std::string() : owner.name());
     }
 
     ~Impl() {
@@ -114,6 +139,7 @@ struct WorkerService::Impl {
                 std::cerr << options.name << ": controller " << owner.name() << " stopped sending heartbeats; its run is dropped"
                           << std::endl;
                 owner.release();
+                owner_changed();
                 drop_run();
             }
             if (!held.empty()) {
@@ -247,6 +273,7 @@ struct WorkerService::Impl {
         if (m.type == proto::Hello::kType) {
             const auto hello = m.as<proto::Hello>();
             owner.claim(from, hello.controller);
+            owner_changed();
             liveness->watch();
             proto::HelloReply r;
             r.name = options.name;
@@ -313,6 +340,7 @@ struct WorkerService::Impl {
             if (!owner.free()) require_owner(from, m.type);
             drop_run();
             owner.release();
+            owner_changed();
             liveness->stop_watching();
             reply(from, proto::encode(proto::Ok{"stopped"}));
         } else {

@@ -20,7 +20,11 @@ struct WorkerOptions {
     bool exit_with_controller = false;  // then exit (a local worker); else drop its run and wait for another
     int lifeline_fd = -1;               // a pipe the starting controller holds: exit when it closes (the controller died)
     net::KeyPair keys;                  // its CURVE identity; empty: an ephemeral one
-    std::optional<std::set<std::string>> authorized_keys;  // controllers admitted; none: no authentication (loopback or --insecure)
+    // The controllers admitted; none: no authentication (loopback or --insecure).
+    std::optional<std::set<std::string>> authorized_keys;
+    // The UDP port answering discovery (net/discovery.h); -1: the usual one
+    // when listening beyond loopback, none on loopback; 0: none.
+    int discovery_port = -1;
 };
 
 // distgpt-worker's heart: one ROUTER inbox for the controller and for the
