@@ -10,6 +10,10 @@
 #include "widgets/timeline_view.h"
 #include "widgets/token_stream.h"
 #include "widgets/topology_view.h"
+#include "widgets/workers_panel.h"
+#include "net/endpoint.h"
+#include "runtime/controller/cluster.h"
+#include "runtime/controller/local_worker.h"
 
 #include <QAction>
 #include <QApplication>
@@ -19,6 +23,8 @@
 #include <QDockWidget>
 #include <QLabel>
 #include <QLineEdit>
+#include <QListView>
+#include <QMimeData>
 #include <QSlider>
 #include <QStandardItemModel>
 #include <QPlainTextEdit>
@@ -182,6 +188,59 @@ private Q_SLOTS:
         // The refused text made no edit: one undo takes the ssh endpoint back.
         action(w, "undo")->trigger();
         QCOMPARE(w.document()->topology().nodes[2].endpoint, std::string("local"));
+    }
+
+    // A worker found on the network is dragged onto the canvas and becomes a
+    // node with its endpoint and key; one serving another controller says so.
+    void aDiscoveredWorkerIsDraggedIntoTheTopology() {
+        const int port = 40000 + static_cast<int>(QCoreApplication::applicationPid() % 20000);  // this test's own
+        LocalWorker lab("lab-pc", 1, 0, {"--insecure", "--discovery-port", std::to_string(port)}, LocalWorker::Tie::Independent,
+                        WorkerPlace{{}, "tcp://0.0.0.0:0"});
+        MainWindow w;
+        w.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&w));
+        w.findChild<QDockWidget*>("workersDock")->raise();
+        auto* panel = w.findChild<WorkersPanel*>("workersPanel");
+        panel->workers()->setPort(port);
+        auto* list = w.findChild<QListView*>("discoveredWorkers");
+        QTest::mouseClick(w.findChild<QPushButton*>("findWorkers"), Qt::LeftButton);
+        QTRY_COMPARE_WITH_TIMEOUT(list->model()->rowCount(), 1, 5000);  // heard on loopback and on the network: one worker
+        QVERIFY2(w.findChild<QLabel*>("discoveryStatus")->text().startsWith("1 worker(s) answered"),
+                 qPrintable(w.findChild<QLabel*>("discoveryStatus")->text()));
+        const QString shown = list->model()->index(0, 0).data().toString();
+        QVERIFY2(shown.contains("lab-pc") && !shown.contains("busy"), qPrintable(shown));
+
+        // Dropped on the canvas: the mime data the list's drag carries.
+        const std::size_t before = w.document()->topology().nodes.size();
+        std::unique_ptr<QMimeData> mime(list->model()->mimeData({list->model()->index(0, 0)}));
+        auto* view = w.findChild<TopologyView*>("topologyView");
+        const QPoint at = view->viewport()->rect().center();
+        const QPointF onCanvas = view->mapToScene(at);  // before the view refits around the new node
+        QDragEnterEvent enter(at, Qt::CopyAction, mime.get(), Qt::LeftButton, {});
+        QApplication::sendEvent(view->viewport(), &enter);
+        QVERIFY(enter.isAccepted());
+        QDropEvent drop(QPointF(at), Qt::CopyAction, mime.get(), Qt::LeftButton, {});
+        QApplication::sendEvent(view->viewport(), &drop);
+        QCOMPARE(w.document()->topology().nodes.size(), before + 1);
+        const NodeSpec added = w.document()->topology().nodes.back();
+        QCOMPARE(added.name, std::string("lab-pc"));
+        QCOMPARE(net::parse_endpoint(added.endpoint)->port, net::parse_endpoint(lab.endpoint())->port);
+        QVERIFY(QLineF(w.document()->positions().back(), onCanvas).length() < 1);
+        // Added again with the button: a name of its own.
+        list->setCurrentIndex(list->model()->index(0, 0));
+        QTest::mouseClick(w.findChild<QPushButton*>("addDiscoveredWorker"), Qt::LeftButton);
+        QCOMPARE(w.document()->topology().nodes.back().name, std::string("lab-pc-2"));
+
+        // Held by another controller: searched again, the list says whom it serves.
+        Topology held;
+        held.nodes.push_back({"lab-pc", added.endpoint, 1, 0, WeightSource::Stream, ""});
+        ClusterOptions o;
+        o.controller_name = "another laptop";
+        Cluster holder(held, o);
+        QTest::mouseClick(w.findChild<QPushButton*>("findWorkers"), Qt::LeftButton);
+        QTRY_VERIFY_WITH_TIMEOUT(
+            list->model()->rowCount() == 1 && list->model()->index(0, 0).data().toString().contains("busy: serving another laptop"), 5000);
+        QVERIFY(list->model()->index(0, 0).data(DiscoveredWorkers::BusyRole).toBool());
     }
 
     // Out of the box: each bundled demo model on three stages.

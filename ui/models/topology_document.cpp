@@ -65,20 +65,26 @@ void TopologyDocument::layOut() {
         positions_.push_back(QPointF((i / k) * 270.0, (i % k) * 170.0 - (k - 1) * 85.0));
 }
 
-void TopologyDocument::addNode() {
-    edit("Add node", [this] {
-        NodeSpec n;
-        int i = static_cast<int>(topology_.nodes.size());
+void TopologyDocument::addNode() { addNode(NodeSpec{}); }
+
+void TopologyDocument::addNode(NodeSpec n, std::optional<QPointF> at) {
+    edit("Add node", [&] {
         auto taken = [&](const std::string& name) {
             for (const auto& node : topology_.nodes)
                 if (node.name == name) return true;
             return false;
         };
-        do n.name = "node" + std::to_string(i++);
-        while (taken(n.name));
+        // Unnamed: node<i>; a name already taken: name-2, name-3, ...
+        const bool unnamed = n.name.empty();
+        if (unnamed || taken(n.name)) {
+            const std::string base = unnamed ? "node" : n.name + "-";
+            int i = unnamed ? static_cast<int>(topology_.nodes.size()) : 2;
+            do n.name = base + std::to_string(i++);
+            while (taken(n.name));
+        }
         topology_.nodes.push_back(n);
         const QPointF last = positions_.isEmpty() ? QPointF(-270, 0) : positions_.back();
-        positions_.push_back(last + QPointF(270, 0));
+        positions_.push_back(at.value_or(last + QPointF(270, 0)));
         Q_EMIT changed();
     });
 }

@@ -8,6 +8,7 @@
 #include <QVector>
 
 #include <functional>
+#include <optional>
 
 namespace distgpt::ui {
 
@@ -24,6 +25,9 @@ public:
 
     void setTopology(const Topology& topology, QVector<QPointF> positions = {});
     void addNode();
+    // A node as given (a worker found on the network), named apart from the
+    // others, at `at` on the canvas (or after the last node).
+    void addNode(NodeSpec node, std::optional<QPointF> at = std::nullopt);
     void removeNode(int index);
     void moveNode(int index, QPointF to);
     void setNode(int index, const NodeSpec& node);

@@ -8,6 +8,7 @@
 #include "widgets/charts_view.h"
 #include "widgets/model_panel.h"
 #include "widgets/node_editor.h"
+#include "widgets/workers_panel.h"
 #include "widgets/palette.h"
 #include "widgets/run_panel.h"
 #include "widgets/timeline_view.h"
@@ -161,6 +162,9 @@ void MainWindow::buildDocks() {
     auto* modelDock = dock("Model", "modelDock", scrolling(model_), Qt::RightDockWidgetArea);
     auto* nodeDock = dock("Node", "nodeDock", scrolling(nodeEditor_), Qt::RightDockWidgetArea);
     tabifyDockWidget(modelDock, nodeDock);
+    workersPanel_ = new WorkersPanel(&document_);
+    auto* workersDock = dock("Workers", "workersDock", workersPanel_, Qt::RightDockWidgetArea);
+    tabifyDockWidget(nodeDock, workersDock);
     modelDock->raise();
     auto* tokenDock = dock("Token stream", "tokenDock", tokens_, Qt::BottomDockWidgetArea);
     auto* timelineDock = dock("Timeline", "timelineDock", timelineBox, Qt::BottomDockWidgetArea);

@@ -21,6 +21,7 @@ class RunPanel;
 class TimelineView;
 class TokenStream;
 class TopologyView;
+class WorkersPanel;
 
 // The app: the topology editor in the middle, the run and model panels on
 // the right, the token stream, timeline and charts below. Every view shows
@@ -95,6 +96,7 @@ private:
     ModelPanel* model_;
     RunPanel* run_;
     NodeEditor* nodeEditor_;
+    WorkersPanel* workersPanel_;
     QComboBox* strategy_;
     QLabel *planLabel_, *spanDetails_, *statusLabel_;
     QAction *runAction_, *stopAction_, *skipAction_;

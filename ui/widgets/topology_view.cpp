@@ -1,7 +1,9 @@
 #include "widgets/topology_view.h"
 
+#include "models/discovered_workers.h"
 #include "widgets/palette.h"
 
+#include <QDropEvent>
 #include <QGraphicsItem>
 #include <QGraphicsSceneMouseEvent>
 #include <QPainter>
@@ -393,9 +395,32 @@ TopologyView::TopologyView(TopologyDocument* document, QWidget* parent) : QGraph
     setRenderHint(QPainter::Antialiasing);
     setDragMode(QGraphicsView::RubberBandDrag);
     setBackgroundBrush(Qt::white);
+    setAcceptDrops(true);
+    viewport()->setAcceptDrops(true);
     connect(document_, &TopologyDocument::changed, this, &TopologyView::rebuild);
     connect(scene(), &QGraphicsScene::selectionChanged, this, [this] { Q_EMIT nodeSelected(selectedNode()); });
     rebuild();
+}
+
+void TopologyView::dragEnterEvent(QDragEnterEvent* event) {
+    if (DiscoveredWorkers::nodeFrom(event->mimeData()))
+        event->acceptProposedAction();
+    else
+        event->ignore();
+}
+
+void TopologyView::dragMoveEvent(QDragMoveEvent* event) {
+    if (DiscoveredWorkers::nodeFrom(event->mimeData()))
+        event->acceptProposedAction();
+    else
+        event->ignore();
+}
+
+void TopologyView::dropEvent(QDropEvent* event) {
+    const auto node = DiscoveredWorkers::nodeFrom(event->mimeData());
+    if (!node) return event->ignore();
+    document_->addNode(*node, mapToScene(event->position().toPoint()));
+    event->acceptProposedAction();
 }
 
 TopologyView::~TopologyView() {
