@@ -5,6 +5,7 @@
 #include "cli/commands.h"
 #include "cli/model_options.h"
 #include "engine/local_engine.h"
+#include "sample/context_window.h"
 #include "model/rows_times_weight.h"
 #include "util/error.h"
 
@@ -89,6 +90,7 @@ int run_decode(const BenchArgs& a) {
     const auto prompt = model.tokenizer->encode_prompt("The quick brown fox jumps over the lazy dog.");
     std::vector<double> bandwidths, addmvs;
     std::size_t tokens_timed = 0;
+    std::vector<double> shift_ms;  // steps that re-prefilled a full context (--tokens beyond it), all formats and rounds
     for (int round = 0; round < a.rounds; ++round) {
         std::cerr << "round " << round + 1 << "/" << a.rounds << ": bandwidth, addmv chain, engines...\n";
         const double bw = measure_read_bandwidth(static_cast<std::size_t>(rows.front().bytes_per_token), a.threads, 4);
@@ -100,7 +102,9 @@ int run_decode(const BenchArgs& a) {
             int64_t inside = rows_times_weight_nanoseconds();
             row.engine->generate({prompt}, g, [&](const TokenEvent& e) {
                 const int64_t now = rows_times_weight_nanoseconds();
-                if (e.step >= kWarmupSteps) {
+                if (e.window_shift) {
+                    shift_ms.push_back(e.latency_ms);
+                } else if (e.step >= kWarmupSteps) {
                     steps.push_back(e.latency_ms);
                     matrices.push_back(static_cast<double>(now - inside) / 1e6);
                 }
@@ -122,6 +126,14 @@ int run_decode(const BenchArgs& a) {
         {"addmv_chain_ms_per_token", addmv_ms}, {"rounds", a.rounds},   {"tokens_timed", tokens_timed},
         {"formats", nlohmann::json::array()},
     };
+    // Past the context the window slides: what one shift costs, against a decode step.
+    const double shift_median = shift_ms.empty() ? 0 : median(shift_ms);
+    if (!shift_ms.empty())
+        j["window_shift"] = {{"context", c.n_positions},
+                             {"keep", ContextWindow::of(c.n_positions, 0).keep},
+                             {"shifts_timed", shift_ms.size()},
+                             {"ms_per_shift", shift_median},
+                             {"decode_steps_per_shift", shift_median / median(rows.front().ms)}};
     for (const auto& row : rows)
         j["formats"].push_back({
             {"weights_dtype", weight_format_name(row.format)},
@@ -157,6 +169,12 @@ int run_decode(const BenchArgs& a) {
     std::printf(
         "\n  in-cache: the token's weights at the kernel's own rate on data in cache (its compute roofline);\n"
         "  vs bound: the larger of floor and in-cache over engine; matrices: time inside the matrix kernel\n");
+    if (!shift_ms.empty())
+        std::printf(
+            "\n  past the context (%d tokens) the window slid %zu times: %.2f ms per shift (re-prefilling %d tokens), "
+            "%.1f %s decode steps\n",
+            c.n_positions, shift_ms.size(), shift_median, ContextWindow::of(c.n_positions, 0).keep, shift_median / median(rows.front().ms),
+            weight_format_name(rows.front().format).c_str());
     return 0;
 }
 

@@ -24,6 +24,7 @@ struct GenerateArgs {
     int threads = default_threads();
     bool json = false;
     bool ignore_eos = false;
+    int keep = 0;
 };
 
 std::string text_of(const Tokenizer& tokenizer, const SequenceResult& seq) {
@@ -40,6 +41,7 @@ int run(const GenerateArgs& a) {
     options.max_new_tokens = a.max_new_tokens;
     options.sampling = {a.temperature, a.top_k, a.top_p, a.seed};
     options.stop_at_eos = !a.ignore_eos;
+    options.keep = a.keep;
     Sampler check(options.sampling);  // rejects bad sampling flags before the weights load
 
     LocalEngine engine(model, a.threads, static_cast<int>(prompts.size()));
@@ -70,6 +72,7 @@ int run(const GenerateArgs& a) {
         j["prefill_ms"] = r.prefill_ms;
         j["ms_per_decode_token"] = r.ms_per_decode_step();
         j["tokens_per_second"] = r.tokens_per_second();
+        j["window_shifts"] = {{"count", r.window_shifts}, {"ms", r.window_shift_ms}};
         std::cout << j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
         return 0;
     }
@@ -81,7 +84,9 @@ int run(const GenerateArgs& a) {
                       << a.prompts[i] << utf8::escape_invalid(text_of(*model.tokenizer, r.sequences[i])) << "\n";
     }
     std::cerr << "[" << model.description << "] prefill " << r.prefill_ms << " ms, " << r.ms_per_decode_step() << " ms per decode step, "
-              << r.tokens_per_second() << " tokens/s, " << a.threads << " threads\n";
+              << r.tokens_per_second() << " tokens/s, " << a.threads << " threads";
+    if (r.window_shifts > 0) std::cerr << "; the context slid " << r.window_shifts << " time(s), its steps " << r.window_shift_ms << " ms";
+    std::cerr << "\n";
     return 0;
 }
 
@@ -102,6 +107,10 @@ void add_generate(CLI::App& app, int& exit_code) {
     c->add_option("--seed", args->seed, "sampling seed (sequence i uses seed + i)")->capture_default_str();
     c->add_option("--threads", args->threads, "compute threads")->capture_default_str()->check(CLI::Range(1, 4096));
     c->add_flag("--ignore-eos", args->ignore_eos, "keep going past <|endoftext|>");
+    c->add_option("--keep", args->keep,
+                  "tokens a sequence keeps when its context fills: they are fed again from position 0 and generation goes on "
+                  "(default: half the context)")
+        ->check(CLI::NonNegativeNumber);
     c->add_flag("--json", args->json, "print one JSON object: ids, text, timings");
     c->callback([args, &exit_code] { exit_code = guarded("generate", [&] { return run(*args); }); });
 }

@@ -76,6 +76,7 @@ int run(const RunArgs& a) {
     request.options.max_new_tokens = a.max_new_tokens;
     request.options.sampling = {a.temperature, a.top_k, a.top_p, a.seed};
     request.options.stop_at_eos = !a.ignore_eos;
+    request.options.keep = setup.keep;
     request.in_flight = setup.slots;
     request.micro_batch = a.micro_batch;
     std::cerr << "plan (" << strategy_name(topology.strategy) << ", " << model.description << "):\n" << setup.plan.describe(topology);
@@ -127,6 +128,9 @@ int run(const RunArgs& a) {
                   << texts[i] << utf8::escape_invalid(text_of(r.sequences[i])) << "\n";
     std::fprintf(stderr, "%d tokens in %.2f s: %.1f tokens/s; time to first token %.1f ms; token latency p50 %.1f ms, p95 %.1f ms\n",
                  m.tokens, m.wall_seconds, m.tokens_per_second, m.first_token_mean_ms, m.token_latency_p50_ms, m.token_latency_p95_ms);
+    if (m.window_shifts > 0)
+        std::fprintf(stderr, "  the context slid %d time(s) (%d tokens kept each): %.1f ms of the nodes' time re-prefilling\n",
+                     m.window_shifts, setup.keep, m.window_shift_ms);
     for (const auto& n : m.nodes)
         std::fprintf(stderr, "  %-10s %-28s busy %5.1f%%  compute %8.1f ms  communication %7.1f ms  RSS %6.1f MB\n", n.name.c_str(),
                      n.shard.c_str(), n.busy_percent, n.compute_ms, n.communication_ms, n.rss_bytes / 1e6);

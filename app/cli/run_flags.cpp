@@ -40,6 +40,10 @@ void add_run_flags(CLI::App& c, RunArgs& a) {
     c.add_option("--max-new-tokens", a.max_new_tokens)->capture_default_str()->check(CLI::Range(1, kMaxPositions));
     c.add_option("--context", a.context, "KV cache length per sequence (default: longest prompt + max-new-tokens)")
         ->check(CLI::Range(0, kMaxPositions));
+    c.add_option("--keep", a.keep,
+                 "tokens a sequence keeps when its context fills: they are fed again from position 0 and generation goes on "
+                 "(default: half the context)")
+        ->check(CLI::NonNegativeNumber);
     c.add_option("--temperature", a.temperature, "0 = greedy")->capture_default_str();
     c.add_option("--top-k", a.top_k)->capture_default_str();
     c.add_option("--top-p", a.top_p)->capture_default_str();
@@ -85,7 +89,7 @@ std::vector<std::string> read_prompts(const RunArgs& a) {
 }
 
 RunChoices run_choices(const RunArgs& a, std::vector<std::string> prompts) {
-    return {std::move(prompts), {a.temperature, a.top_k, a.top_p, a.seed}, a.max_new_tokens, a.in_flight, a.context};
+    return {std::move(prompts), {a.temperature, a.top_k, a.top_p, a.seed}, a.max_new_tokens, a.in_flight, a.context, a.keep};
 }
 
 }  // namespace distgpt::cli

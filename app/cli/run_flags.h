@@ -17,7 +17,7 @@ struct RunArgs {
     std::string wire;  // empty: the topology's
     std::vector<std::string> prompts;
     std::string prompts_file;
-    int samples = 1, micro_batch = 1, in_flight = 0, max_new_tokens = 64, context = 0;
+    int samples = 1, micro_batch = 1, in_flight = 0, max_new_tokens = 64, context = 0, keep = 0;
     float temperature = 1.0f, top_p = 1.0f;
     int top_k = 0;
     uint64_t seed = 0;

@@ -1,6 +1,8 @@
 #define TORCH_ASSERT_ONLY_METHOD_OPERATORS
 #include "engine/local_engine.h"
 
+#include "sample/context_window.h"
+
 #include "model/stage.h"
 #include "util/error.h"
 
@@ -82,15 +84,16 @@ GenerationResult LocalEngine::generate(const std::vector<std::vector<int>>& prom
     }
     const auto start = Clock::now();
     std::vector<bool> done(n, false);
-    const StopRule stop{impl_->end_of_text, options.stop_at_eos, options.max_new_tokens, stage.max_context()};
+    const StopRule stop{impl_->end_of_text, options.stop_at_eos, options.max_new_tokens};
+    const ContextWindow window = ContextWindow::of(stage.max_context(), options.keep);
     std::vector<int> last(n);
+    std::vector<int> dropped(n, 0);  // per sequence: tokens before its window
 
-    auto accept = [&](int i, int token, int step, double latency) {
+    auto accept = [&](int i, int token, int step, double latency, bool shifted = false) {
         auto& seq = result.sequences[i];
         seq.generated_ids.push_back(token);
-        if (on_token) on_token({i, step, token, ms_between(start, Clock::now()), latency});
-        const int length = static_cast<int>(seq.prompt_ids.size() + seq.generated_ids.size());
-        if (const auto finish = stop.after(token, static_cast<int>(seq.generated_ids.size()), length)) {
+        if (on_token) on_token({i, step, token, ms_between(start, Clock::now()), latency, shifted});
+        if (const auto finish = stop.after(token, static_cast<int>(seq.generated_ids.size()))) {
             done[i] = true;
             seq.finish = *finish;
         }
@@ -113,16 +116,32 @@ GenerationResult LocalEngine::generate(const std::vector<std::vector<int>>& prom
                    result.prefill_ms);
     }
 
-    // Decode: every unfinished sequence advances one token per pass.
+    // Decode: every unfinished sequence advances one token per pass; one
+    // whose window is full feeds its last `keep` tokens again from position 0.
     for (int step = 1;; ++step) {
         std::vector<int64_t> ids;
         std::vector<Segment> segments;
         std::vector<int> who;
+        std::vector<bool> shifted;
+        int shifts = 0;
         for (int i = 0; i < n; ++i) {
             if (done[i]) continue;
             const auto& seq = result.sequences[i];
-            ids.push_back(last[i]);
-            segments.push_back({i, static_cast<int>(seq.prompt_ids.size() + seq.generated_ids.size()) - 1, 1});
+            const int length = static_cast<int>(seq.prompt_ids.size() + seq.generated_ids.size());
+            const int pos = length - 1 - dropped[i];  // where the last token goes in the window
+            if (window.full(pos)) {
+                dropped[i] = length - window.keep;
+                for (int t = dropped[i]; t < length; ++t)
+                    ids.push_back(t < static_cast<int>(seq.prompt_ids.size()) ? seq.prompt_ids[t]
+                                                                              : seq.generated_ids[t - seq.prompt_ids.size()]);
+                segments.push_back({i, 0, window.keep});
+                shifted.push_back(true);
+                ++shifts;
+            } else {
+                ids.push_back(last[i]);
+                segments.push_back({i, pos, 1});
+                shifted.push_back(false);
+            }
             who.push_back(i);
         }
         if (who.empty()) break;
@@ -136,7 +155,9 @@ GenerationResult LocalEngine::generate(const std::vector<std::vector<int>>& prom
         result.decode_ms += latency;
         result.decode_steps += 1;
         result.decode_tokens += static_cast<int>(who.size());
-        for (std::size_t j = 0; j < who.size(); ++j) accept(who[j], tokens[j], step, latency);
+        result.window_shifts += shifts;
+        if (shifts) result.window_shift_ms += latency;
+        for (std::size_t j = 0; j < who.size(); ++j) accept(who[j], tokens[j], step, latency, shifted[j]);
     }
     return result;
 }

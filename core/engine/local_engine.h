@@ -15,14 +15,16 @@ struct GenerateOptions {
     SamplingParams sampling;  // sequence i uses seed + i
     bool stop_at_eos = true;
     bool keep_logits = false;  // SequenceResult::logits gets each sampled position's logits
+    int keep = 0;              // tokens a sequence keeps when its context fills and the window slides; 0: half the context
 };
 
 struct TokenEvent {
     int sequence = 0;
     int step = 0;  // 0 = the token sampled from the prompt's prefill
     int token = 0;
-    double at_ms = 0;       // since generation started
-    double latency_ms = 0;  // of the step that made it
+    double at_ms = 0;           // since generation started
+    double latency_ms = 0;      // of the step that made it
+    bool window_shift = false;  // its step re-prefilled the sequence's full context's kept tokens
 };
 
 struct SequenceResult {
@@ -37,7 +39,9 @@ struct GenerationResult {
     double prefill_ms = 0;  // all prompts, one pass each
     double decode_ms = 0;   // all decode steps
     int decode_steps = 0;
-    int decode_tokens = 0;  // tokens made by decode steps
+    int decode_tokens = 0;       // tokens made by decode steps
+    int window_shifts = 0;       // re-prefills of a full context's last tokens, all sequences
+    double window_shift_ms = 0;  // the decode steps that held one
     double ms_per_decode_step() const { return decode_steps ? decode_ms / decode_steps : 0; }
     double tokens_per_second() const { return decode_ms > 0 ? decode_tokens * 1000.0 / decode_ms : 0; }
 };
@@ -58,7 +62,8 @@ public:
     ~LocalEngine();
 
     // Prefill every prompt, then decode all of them together one token per
-    // step; `on_token` sees each token as it is made.
+    // step, a sequence that fills the context sliding on (ContextWindow);
+    // `on_token` sees each token as it is made.
     GenerationResult generate(const std::vector<std::vector<int>>& prompts, const GenerateOptions& options,
                               const std::function<void(const TokenEvent&)>& on_token = {});
 

@@ -1,5 +1,6 @@
 #include "plan/run_setup.h"
 
+#include "sample/context_window.h"
 #include "util/error.h"
 
 #include <algorithm>
@@ -27,6 +28,7 @@ RunSetup prepare_run(const Topology& topology, const OpenedModel& model, const R
     if (static_cast<int>(longest) >= s.context)
         throw Error("the longest prompt has " + std::to_string(longest) + " tokens; the context holds " + std::to_string(s.context) +
                     ": shorten the prompt" + (choices.context > 0 ? " or raise --context" : ""));
+    s.keep = ContextWindow::of(s.context, choices.keep).keep;
     s.plan = make_plan(topology, model.config, s.slots, s.context, 1, model.weight_format);
     return s;
 }

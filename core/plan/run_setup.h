@@ -16,7 +16,8 @@ namespace distgpt {
 struct RunSetup {
     std::vector<std::vector<int>> prompts;
     int slots = 1;    // sequences in flight, each with its KV cache on every stage
-    int context = 0;  // tokens a sequence may hold, prompt included
+    int context = 0;  // tokens a sequence's window holds, prompt included
+    int keep = 0;     // tokens a full window keeps as it slides
     Plan plan;
 };
 struct RunChoices {
@@ -25,9 +26,10 @@ struct RunChoices {
     int max_new_tokens = 64;
     int in_flight = 0;  // 0: one per stage
     int context = 0;    // 0: the longest prompt and max_new_tokens, within the model's
+    int keep = 0;       // 0: half the context
 };
 // Throws Error naming the first choice out of range (sampling, max new
-// tokens, sequences in flight, context) or a prompt the context cannot hold.
+// tokens, sequences in flight, context, keep) or a prompt the context cannot hold.
 RunSetup prepare_run(const Topology& topology, const OpenedModel& model, const RunChoices& choices);
 
 }  // namespace distgpt

@@ -155,7 +155,9 @@ struct Sequence {
     // Tokens already generated before a recovery: the last stage emits these
     // instead of its samples (still drawing, so its random stream stays in step).
     std::vector<int> forced;
-    MSGPACK_DEFINE_MAP(id, slot, temperature, top_p, top_k, seed, max_new_tokens, stop_at_eos, forced);
+    // Tokens the first stage keeps when the context fills and the window slides (1 .. context-1).
+    int keep = 1;
+    MSGPACK_DEFINE_MAP(id, slot, temperature, top_p, top_k, seed, max_new_tokens, stop_at_eos, forced, keep);
 };
 
 // Controller -> stage 0: start a micro-batch. Frame 1: the prompts' token
@@ -190,12 +192,13 @@ struct Forward {
 
 struct Token {
     int64_t id = 0;
-    int slot = 0, pos = 0;  // pos: where the token goes in the sequence
+    int slot = 0, pos = 0;  // pos: where the token goes in the sequence's window
     int token = 0;
     bool done = false;
     bool forced = false;                         // replayed after a recovery, not new
     FinishReason finish = FinishReason::Length;  // when done
-    MSGPACK_DEFINE_MAP(id, slot, pos, token, done, forced, finish);
+    bool window_shift = false;                   // sampled after its full context slid (a re-prefill)
+    MSGPACK_DEFINE_MAP(id, slot, pos, token, done, forced, finish, window_shift);
 };
 
 // Last stage -> stage 0 and controller: one sampled token per sequence of a

@@ -10,7 +10,6 @@ namespace distgpt {
 enum class FinishReason {
     Length,       // it made the tokens it was asked for
     EndOfText,    // it sampled the tokenizer's end of text
-    Context,      // it filled the context the run allowed
     Stopped,      // the user stopped the run
     Interrupted,  // a node failed and no plan fit the nodes left
 };
@@ -19,7 +18,6 @@ constexpr std::string_view finish_reason_name(FinishReason reason) {
     switch (reason) {
         case FinishReason::Length: return "length";
         case FinishReason::EndOfText: return "end_of_text";
-        case FinishReason::Context: return "context";
         case FinishReason::Stopped: return "stopped";
         case FinishReason::Interrupted: return "interrupted";
     }
@@ -27,19 +25,18 @@ constexpr std::string_view finish_reason_name(FinishReason reason) {
 }
 
 // When a sequence stops: the one rule the single process and every last
-// stage apply after each token.
+// stage apply after each token. (A full context is no reason: the window
+// slides, sample/context_window.h.)
 struct StopRule {
     std::vector<int> end_of_text;  // the ids that end a text (end_of_text_ids: none for a character model)
     bool stop_at_end_of_text = true;
     int max_new_tokens = 64;
-    int context = 0;  // tokens a sequence may hold, prompt included
 
-    // After a sequence of `length` tokens has generated `generated` of them, the last being `token`.
-    std::optional<FinishReason> after(int token, int generated, int length) const {
+    // After a sequence has generated `generated` tokens, the last being `token`.
+    std::optional<FinishReason> after(int token, int generated) const {
         if (stop_at_end_of_text && std::find(end_of_text.begin(), end_of_text.end(), token) != end_of_text.end())
             return FinishReason::EndOfText;
         if (generated >= max_new_tokens) return FinishReason::Length;
-        if (length >= context) return FinishReason::Context;
         return std::nullopt;
     }
 };

@@ -29,6 +29,9 @@ RunMetrics run_metrics(const RunTrace& trace) {
     m.sequences = trace.sequences;
     m.tokens = static_cast<int>(trace.tokens.size());
     m.tokens_per_second = m.wall_seconds > 0 ? m.tokens / m.wall_seconds : 0;
+    for (const auto& t : trace.tokens) m.window_shifts += t.window_shift;
+    for (const auto& s : trace.spans)
+        if (s.kind == SpanKind::Reprefill) m.window_shift_ms += (s.t1_us - s.t0_us) / 1e3;
     std::map<int64_t, std::vector<double>> by_sequence;
     for (const auto& t : trace.tokens) by_sequence[t.sequence].push_back(t.at_us);
     std::vector<double> first, gaps;
@@ -117,6 +120,7 @@ nlohmann::json metrics_document(const RunMetrics& m) {
         {"sequences", m.sequences},
         {"tokens", m.tokens},
         {"tokens_per_second", m.tokens_per_second},
+        {"window_shifts", {{"count", m.window_shifts}, {"ms", m.window_shift_ms}}},
         {"time_to_first_token_ms", {{"mean", m.first_token_mean_ms}, {"p50", m.first_token_p50_ms}, {"max", m.first_token_max_ms}}},
         {"token_latency_ms", {{"p50", m.token_latency_p50_ms}, {"p95", m.token_latency_p95_ms}}},
         {"hop_latency_us", {{"p50", m.hop_p50_us}, {"p95", m.hop_p95_us}, {"count", m.hops}}},

@@ -282,6 +282,8 @@ private Q_SLOTS:
             << bare + QStringList{"--slurm"} << "--slurm runs inside a Slurm allocation ($SLURM_JOB_ID is not set)";
         QTest::newRow("slurm and a topology") << run + QStringList{"--slurm"} << "--topology excludes --slurm";
         QTest::newRow("a split without slurm") << run + QStringList{"--strategy", "tensor"} << "--strategy requires --slurm";
+        QTest::newRow("keep the whole context")
+            << run + QStringList{"--keep", "128"} << "--keep 128 is out of range: a shift keeps 1 to 64 tokens (the context holds 65";
         QTest::newRow("unknown arch") << QStringList{"train", "--arch", "falcon", "--text", "x.txt", "--out", "y"}
                                       << "--arch: falcon not in {gpt2,llama}";
         QTest::newRow("kv heads for gpt2") << QStringList{"train", "--kv-heads", "2", "--text", "x.txt", "--out", "y"}
@@ -340,6 +342,25 @@ private Q_SLOTS:
             QCOMPARE(none.exit_code, 1);
             QVERIFY2(none.err.find(std::string(option) + ": Value 0 not in range 1 to 1000000") != std::string::npos, none.err.c_str());
         }
+    }
+
+    // Past the context (the demo's 128 characters) the window slides; the bench says what a shift costs.
+    void benchDecodeBeyondTheContextReportsTheShifts() {
+        const Run r = cli({"bench", "decode", "--demo", "shakespeare-char", "--weights-dtype", "f32", "--threads", "1", "--rounds", "1",
+                           "--tokens", "300", "--json"});
+        QCOMPARE(r.exit_code, 0);
+        const auto shift = r.json()["window_shift"];
+        QCOMPARE(shift["context"].get<int>(), 128);
+        QCOMPARE(shift["keep"].get<int>(), 64);
+        // A 44-character prompt and 303 tokens: shifts at lengths 129, 194, 259 and 324.
+        QCOMPARE(shift["shifts_timed"].get<int>(), 4);
+        QVERIFY(shift["ms_per_shift"].get<double>() > 0 && shift["decode_steps_per_shift"].get<double>() > 0);
+        // And generate says so too.
+        const Run g = cli({"generate", "--prompt", "ROMEO:", "--max-new-tokens", "300", "--keep", "100", "--json"});
+        QCOMPARE(g.exit_code, 0);
+        QCOMPARE(g.json()["generated_ids"].size(), std::size_t(300));
+        QCOMPARE(g.json()["finish"].get<std::string>(), std::string("length"));
+        QCOMPARE(g.json()["window_shifts"]["count"].get<int>(), 7);  // every 28 tokens past the first 128
     }
 
     void configThatDoesNotMatchTheWeightsFails() {

@@ -352,9 +352,9 @@ private Q_SLOTS:
         source.dir = path_of(dir);
         const OpenedModel m = open_model(source);
         QCOMPARE(end_of_text_ids(m), (std::vector<int>{256, 10, 13}));
-        const StopRule stop{end_of_text_ids(m), true, 100, 128};
-        for (int id : {256, 10, 13}) QVERIFY(stop.after(id, 1, 5) == FinishReason::EndOfText);
-        QVERIFY(!stop.after(11, 1, 5));
+        const StopRule stop{end_of_text_ids(m), true, 100};
+        for (int id : {256, 10, 13}) QVERIFY(stop.after(id, 1) == FinishReason::EndOfText);
+        QVERIFY(!stop.after(11, 1));
     }
 
     void logitsMatchAnIndependentReference_data() {

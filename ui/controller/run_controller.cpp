@@ -24,13 +24,14 @@ void RunController::start(const RunSpec& spec) {
     stop_ = false;
     try {
         const OpenedModel model = open_model(spec.model);
-        RunChoices choices{{}, spec.sampling, spec.max_new_tokens, spec.in_flight, 0};
+        RunChoices choices{{}, spec.sampling, spec.max_new_tokens, spec.in_flight, 0, spec.keep};
         for (const auto& p : spec.prompts) choices.prompts.push_back(p.toStdString());
         const RunSetup setup = prepare_run(spec.topology, model, choices);
         RunRequest request;
         request.prompts = setup.prompts;
         request.options.max_new_tokens = spec.max_new_tokens;
         request.options.sampling = spec.sampling;
+        request.options.keep = setup.keep;
         request.in_flight = setup.slots;
         request.micro_batch = spec.micro_batch;
 

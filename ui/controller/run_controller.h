@@ -22,6 +22,7 @@ struct RunSpec {
     ModelSource model;
     QStringList prompts;
     int in_flight = 0, micro_batch = 1, max_new_tokens = 64;
+    int keep = 0;  // tokens a full context keeps as it slides; 0: half
     SamplingParams sampling;
     QString key_file;  // this controller's CURVE key pair, for workers that authenticate
 };

@@ -10,6 +10,7 @@ std::optional<SpanKind> Activity::shown() const {
         // it when it took most of that work.
         if (of(SpanKind::AllReduce) * 2 >= work()) return SpanKind::AllReduce;
         if (of(SpanKind::Sample) * 2 >= work()) return SpanKind::Sample;
+        if (of(SpanKind::Reprefill) * 2 >= work()) return SpanKind::Reprefill;
         return SpanKind::Compute;
     }
     const SpanKind moves[] = {SpanKind::Send, SpanKind::Receive};
@@ -145,7 +146,7 @@ double RunState::tokensPerSecond(int node, double us) const {
     const auto& ends = by_end_[node];
     auto it = std::upper_bound(ends.begin(), ends.end(), us - window, [&](double t, std::size_t j) { return t < spans_[j].t1_us; });
     for (; it != ends.end() && spans_[*it].t1_us <= us; ++it)
-        if (spans_[*it].kind == SpanKind::Compute) rows += spans_[*it].sequences.size();
+        if (is_layers(spans_[*it].kind)) rows += spans_[*it].sequences.size();
     return rows / (window / 1e6);
 }
 
@@ -170,8 +171,7 @@ QString RunState::pathOf(const LiveToken& t) const {
     QStringList names;
     std::vector<int> seen;
     for (const auto& s : spans_)
-        if (s.kind == SpanKind::Compute && s.step == t.step &&
-            std::find(s.sequences.begin(), s.sequences.end(), t.sequence) != s.sequences.end() &&
+        if (is_layers(s.kind) && s.step == t.step && std::find(s.sequences.begin(), s.sequences.end(), t.sequence) != s.sequences.end() &&
             std::find(seen.begin(), seen.end(), s.node) == seen.end()) {
             seen.push_back(s.node);
             names << QString::fromStdString(nodes_[s.node].name);

@@ -54,7 +54,14 @@ void RunPanel::createFields() {
     inFlight_->setSpecialValueText("one per stage");
     microBatch_ = spin("microBatch", 1, 16, s.value("run/microBatch", 1).toInt(),
                        "Micro-batch: how many sequences travel together in one message. Larger batches send fewer, bigger messages.");
-    maxTokens_ = spin("maxTokens", 1, 4096, s.value("run/maxTokens", 80).toInt(), "How many tokens each sequence generates at most.");
+    // A scene's length: past the demo models' 128-token context, the window slides.
+    maxTokens_ = spin("maxTokens", 1, 1 << 20, s.value("run/maxTokens", 400).toInt(),
+                      "How many tokens each sequence generates at most. Past the model's context the window slides: its last "
+                      "tokens (Keep) are fed again from the start, and generation goes on.");
+    keep_ = spin("keepTokens", 0, 1 << 20, s.value("run/keep", 0).toInt(),
+                 "When a sequence fills its context, the tokens it keeps: every stage re-prefills them (the timeline shows it as "
+                 "its own span) and generation goes on. Must be less than the context.");
+    keep_->setSpecialValueText("half the context");
     topK_ = spin("topK", 0, 100000, s.value("run/topK", 0).toInt(), "Sample only among the k likeliest tokens; off: all of them.");
     topK_->setSpecialValueText("off");
     seed_ = spin("seed", 0, 1 << 30, s.value("run/seed", 1).toInt(), "The same seed gives the same text on every topology.");
@@ -133,6 +140,7 @@ void RunPanel::layOut() {
     form->addRow("Sequences in flight", inFlight_);
     form->addRow("Micro-batch", microBatch_);
     form->addRow("Max new tokens", maxTokens_);
+    form->addRow("Keep at a shift", keep_);
     form->addRow("Temperature", temperature_);
     form->addRow("Top-k", topK_);
     form->addRow("Top-p", topP_);
@@ -147,6 +155,7 @@ QStringList RunPanel::prompts() const { return prompts_->toPlainText().split('\n
 int RunPanel::inFlight() const { return inFlight_->value(); }
 int RunPanel::microBatch() const { return microBatch_->value(); }
 int RunPanel::maxNewTokens() const { return maxTokens_->value(); }
+int RunPanel::keep() const { return keep_->value(); }
 double RunPanel::slowMotion() const { return kSlowMotion[std::clamp(slowMotion_->value(), 0, kSlowMotionStops - 1)]; }
 
 SamplingParams RunPanel::sampling() const {
@@ -175,6 +184,7 @@ void RunPanel::setRunning(bool running) {
         s.setValue("run/inFlight", inFlight_->value());
         s.setValue("run/microBatch", microBatch_->value());
         s.setValue("run/maxTokens", maxTokens_->value());
+        s.setValue("run/keep", keep_->value());
         s.setValue("run/temperature", temperature_->value());
         s.setValue("run/topK", topK_->value());
         s.setValue("run/topP", topP_->value());

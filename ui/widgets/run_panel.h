@@ -22,6 +22,7 @@ public:
     int inFlight() const;
     int microBatch() const;
     int maxNewTokens() const;
+    int keep() const;  // tokens a full context keeps as it slides; 0: half
     // How many times slower than measured the views show the run (1: as it happens).
     double slowMotion() const;
     SamplingParams sampling() const;
@@ -42,7 +43,7 @@ private:
     void layOut();
     void updateRunButton();
     QPlainTextEdit* prompts_;
-    QSpinBox *inFlight_, *microBatch_, *maxTokens_, *topK_, *seed_;
+    QSpinBox *inFlight_, *microBatch_, *maxTokens_, *keep_, *topK_, *seed_;
     QDoubleSpinBox *temperature_, *topP_;
     QSlider* slowMotion_;
     QLabel *slowLabel_, *reason_;

@@ -1,5 +1,7 @@
 #include "runtime/controller/cluster.h"
 
+#include "sample/context_window.h"
+
 #include "net/shm_ring.h"
 #include "net/sockets.h"
 #include "runtime/controller/node_connections.h"
@@ -149,6 +151,7 @@ struct Cluster::Impl::Scheduler {
     Impl& c;
     const RunRequest& req;
     const int total, in_flight, micro_batch;
+    const int keep;  // tokens a sequence keeps when its context fills
     const int64_t start_ns = net::now_ns();
     RunResult result;
     std::deque<int> queue;
@@ -160,7 +163,10 @@ struct Cluster::Impl::Scheduler {
           req(request),
           total(static_cast<int>(request.prompts.size())),
           in_flight(std::min(cluster.slots, request.in_flight > 0 ? request.in_flight : static_cast<int>(cluster.plan.stages.size()))),
-          micro_batch(std::max(1, request.micro_batch)) {
+          micro_batch(std::max(1, request.micro_batch)),
+          keep(ContextWindow::of(cluster.context_tokens > 0 ? cluster.context_tokens : cluster.configured_model->config.n_positions,
+                                 request.options.keep)
+                   .keep) {
         result.sequences.resize(total);
         result.trace.nodes = c.nodes;
         result.trace.sequences = total;
@@ -201,6 +207,7 @@ struct Cluster::Impl::Scheduler {
                 s.max_new_tokens = req.options.max_new_tokens;
                 s.stop_at_eos = req.options.stop_at_eos;
                 s.forced = result.sequences[seq].generated_ids;  // after a re-plan: replay what was made
+                s.keep = keep;
                 start.sequences.push_back(s);
                 start.lengths.push_back(static_cast<int>(req.prompts[seq].size()));
                 ids.insert(ids.end(), req.prompts[seq].begin(), req.prompts[seq].end());
@@ -247,7 +254,7 @@ struct Cluster::Impl::Scheduler {
             if (tok.forced) continue;  // a replayed token: already recorded
             seq.generated_ids.push_back(tok.token);
             if (!logits.empty()) seq.logits.emplace_back(logits.begin() + i * t.vocab, logits.begin() + (i + 1) * t.vocab);
-            result.trace.tokens.push_back({tok.id, t.step, tok.token, to_us(node, t.sampled_ns)});
+            result.trace.tokens.push_back({tok.id, t.step, tok.token, to_us(node, t.sampled_ns), tok.window_shift});
             if (req.on_token) req.on_token(result.trace.tokens.back());
             if (tok.done) {
                 seq.finish = tok.finish;

@@ -4,6 +4,7 @@
 #include "model/stage.h"
 #include "runtime/configured_shard.h"
 #include "net/sockets.h"
+#include "sample/context_window.h"
 #include "sample/sampler.h"
 #include "util/error.h"
 
@@ -11,6 +12,7 @@
 #include <ATen/ops/from_blob.h>
 
 #include <cstring>
+#include <deque>
 #include <limits>
 
 namespace distgpt {
@@ -25,6 +27,9 @@ struct SequenceState {
     std::vector<int> forced;  // replayed tokens still to emit
     std::size_t next_forced = 0;
     std::unique_ptr<Sampler> sampler;
+    // The first stage: the sequence's last tokens (at most a context's), for
+    // when its window slides.
+    std::deque<int> recent;
 };
 
 }  // namespace
@@ -59,9 +64,16 @@ struct ShardRunner::Impl {
             s.generated = 0;
             s.forced = specs[i].forced;
             s.next_forced = 0;
+            s.recent.clear();
             SamplingParams p{specs[i].temperature, specs[i].top_k, specs[i].top_p, specs[i].seed};
             s.sampler = std::make_unique<Sampler>(p);
         }
+    }
+
+    // The first stage keeps a context's worth of each sequence's tokens.
+    void remember(SequenceState& s, const int64_t* ids, std::size_t count) const {
+        s.recent.insert(s.recent.end(), ids, ids + count);
+        while (static_cast<int>(s.recent.size()) > stage.max_context()) s.recent.pop_front();
     }
 
     StepOutput run(const at::Tensor& input, int group, int step, const std::vector<proto::Row>& rows,
@@ -71,6 +83,7 @@ struct ShardRunner::Impl {
         for (const auto& r : rows) {
             segments.push_back({r.slot, r.pos, r.len});
             out.sequences.push_back(r.id);
+            out.window_shift |= step > 0 && r.pos == 0;  // after the prompt, position 0 again: a slid window
         }
         out.compute_t0 = net::now_ns();
         at::Tensor result = stage.forward(input, segments).contiguous();  // [N, C] or [S, V]
@@ -110,14 +123,15 @@ struct ShardRunner::Impl {
             t.id = rows[i].id;
             t.slot = rows[i].slot;
             t.pos = rows[i].pos + rows[i].len;
+            t.window_shift = step > 0 && rows[i].pos == 0;
             t.token = s.sampler->sample({logits, static_cast<std::size_t>(V)});
             if (s.next_forced < s.forced.size()) {
                 t.token = s.forced[s.next_forced++];
                 t.forced = true;
             }
             s.generated += 1;
-            const StopRule stop{cfg.end_of_text_ids, s.spec.stop_at_eos, s.spec.max_new_tokens, stage.max_context()};
-            if (const auto finish = stop.after(t.token, s.generated, t.pos + 1)) {
+            const StopRule stop{cfg.end_of_text_ids, s.spec.stop_at_eos, s.spec.max_new_tokens};
+            if (const auto finish = stop.after(t.token, s.generated)) {
                 t.done = true;
                 t.finish = *finish;
             }
@@ -151,6 +165,11 @@ StepOutput ShardRunner::start(const proto::Start& start, const int32_t* ids, std
     if (total != count)
         throw Error("start: lengths add up to " + std::to_string(total) + " but " + std::to_string(count) + " token ids came");
     impl_->introduce(start.sequences, rows);
+    std::size_t at = 0;
+    for (std::size_t i = 0; i < start.sequences.size(); ++i) {
+        impl_->remember(impl_->sequences[start.sequences[i].id], tokens.data() + at, static_cast<std::size_t>(start.lengths[i]));
+        at += static_cast<std::size_t>(start.lengths[i]);
+    }
     const at::Tensor input = at::from_blob(tokens.data(), {static_cast<int64_t>(count)}, at::TensorOptions().dtype(at::kLong));
     return impl_->run(input, start.group, 0, rows, start.sequences);
 }
@@ -174,8 +193,24 @@ StepOutput ShardRunner::next_step(const proto::Tokens& tokens) {
             impl_->sequences.erase(t.id);
             continue;
         }
-        ids.push_back(t.token);
-        rows.push_back({t.id, t.slot, t.pos, 1});
+        const auto it = impl_->sequences.find(t.id);
+        if (it == impl_->sequences.end())
+            throw Error("a token for sequence " + std::to_string(t.id) + ", which this stage was never introduced to");
+        auto& s = it->second;
+        const int64_t token = t.token;
+        impl_->remember(s, &token, 1);
+        // A full window: the sequence's last `keep` tokens again, from position 0.
+        const ContextWindow window{impl_->stage.max_context(), s.spec.keep};
+        if (window.full(t.pos)) {
+            if (s.spec.keep < 1 || s.spec.keep >= window.context || static_cast<int>(s.recent.size()) < s.spec.keep)
+                throw Error("sequence " + std::to_string(t.id) + " fills its context but keeps " + std::to_string(s.spec.keep) +
+                            " tokens of a " + std::to_string(window.context) + "-token context");
+            ids.insert(ids.end(), s.recent.end() - s.spec.keep, s.recent.end());
+            rows.push_back({t.id, t.slot, 0, s.spec.keep});
+        } else {
+            ids.push_back(t.token);
+            rows.push_back({t.id, t.slot, t.pos, 1});
+        }
     }
     if (ids.empty()) return {};
     const at::Tensor input = at::from_blob(ids.data(), {static_cast<int64_t>(ids.size())}, at::TensorOptions().dtype(at::kLong));
