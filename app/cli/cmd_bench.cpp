@@ -90,7 +90,7 @@ int run_decode(const BenchArgs& a) {
     const auto prompt = model.tokenizer->encode_prompt("The quick brown fox jumps over the lazy dog.");
     std::vector<double> bandwidths, addmvs;
     std::size_t tokens_timed = 0;
-    std::vector<double> shift_ms;  // steps that re-prefilled a full context (--tokens beyond it), all formats and rounds
+    std::vector<double> shift_ms;  // steps that shifted a full context first (--tokens beyond it), all formats and rounds
     for (int round = 0; round < a.rounds; ++round) {
         std::cerr << "round " << round + 1 << "/" << a.rounds << ": bandwidth, addmv chain, engines...\n";
         const double bw = measure_read_bandwidth(static_cast<std::size_t>(rows.front().bytes_per_token), a.threads, 4);
@@ -171,9 +171,11 @@ int run_decode(const BenchArgs& a) {
         "  vs bound: the larger of floor and in-cache over engine; matrices: time inside the matrix kernel\n");
     if (!shift_ms.empty())
         std::printf(
-            "\n  past the context (%d tokens) the window slid %zu times: %.2f ms per shift (re-prefilling %d tokens), "
+            "\n  past the context (%d tokens) the window shifted %zu times: %.2f ms per shift (%s %d tokens), "
             "%.1f %s decode steps\n",
-            c.n_positions, shift_ms.size(), shift_median, ContextWindow::of(c.n_positions, 0).keep, shift_median / median(rows.front().ms),
+            c.n_positions, shift_ms.size(), shift_median,
+            window_shift_for(c.positions()) == WindowShift::Slide ? "sliding the cache to keep" : "re-prefilling",
+            ContextWindow::of(c.n_positions, 0).keep, shift_median / median(rows.front().ms),
             weight_format_name(rows.front().format).c_str());
     return 0;
 }

@@ -129,7 +129,7 @@ int run(const RunArgs& a) {
     std::fprintf(stderr, "%d tokens in %.2f s: %.1f tokens/s; time to first token %.1f ms; token latency p50 %.1f ms, p95 %.1f ms\n",
                  m.tokens, m.wall_seconds, m.tokens_per_second, m.first_token_mean_ms, m.token_latency_p50_ms, m.token_latency_p95_ms);
     if (m.window_shifts > 0)
-        std::fprintf(stderr, "  the context slid %d time(s) (%d tokens kept each): %.1f ms of the nodes' time re-prefilling\n",
+        std::fprintf(stderr, "  the context shifted %d time(s) (%d tokens kept each): %.1f ms of the nodes' time in those steps\n",
                      m.window_shifts, setup.keep, m.window_shift_ms);
     for (const auto& n : m.nodes)
         std::fprintf(stderr, "  %-10s %-28s busy %5.1f%%  compute %8.1f ms  communication %7.1f ms  RSS %6.1f MB\n", n.name.c_str(),

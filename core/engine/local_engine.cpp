@@ -86,6 +86,7 @@ GenerationResult LocalEngine::generate(const std::vector<std::vector<int>>& prom
     std::vector<bool> done(n, false);
     const StopRule stop{impl_->end_of_text, options.stop_at_eos, options.max_new_tokens};
     const ContextWindow window = ContextWindow::of(stage.max_context(), options.keep);
+    const WindowShift shift_by = window_shift_for(impl_->config.positions());
     std::vector<int> last(n);
     std::vector<int> dropped(n, 0);  // per sequence: tokens before its window
 
@@ -129,7 +130,13 @@ GenerationResult LocalEngine::generate(const std::vector<std::vector<int>>& prom
             const auto& seq = result.sequences[i];
             const int length = static_cast<int>(seq.prompt_ids.size() + seq.generated_ids.size());
             const int pos = length - 1 - dropped[i];  // where the last token goes in the window
-            if (window.full(pos)) {
+            if (window.full(pos) && shift_by == WindowShift::Slide) {
+                dropped[i] = length - window.keep;
+                ids.push_back(last[i]);
+                segments.push_back({i, window.keep - 1, 1, window.slide_from(pos)});
+                shifted.push_back(true);
+                ++shifts;
+            } else if (window.full(pos)) {
                 dropped[i] = length - window.keep;
                 for (int t = dropped[i]; t < length; ++t)
                     ids.push_back(t < static_cast<int>(seq.prompt_ids.size()) ? seq.prompt_ids[t]

@@ -24,7 +24,7 @@ struct TokenEvent {
     int token = 0;
     double at_ms = 0;           // since generation started
     double latency_ms = 0;      // of the step that made it
-    bool window_shift = false;  // its step re-prefilled the sequence's full context's kept tokens
+    bool window_shift = false;  // its step shifted the sequence's full context first
 };
 
 struct SequenceResult {
@@ -40,7 +40,7 @@ struct GenerationResult {
     double decode_ms = 0;   // all decode steps
     int decode_steps = 0;
     int decode_tokens = 0;       // tokens made by decode steps
-    int window_shifts = 0;       // re-prefills of a full context's last tokens, all sequences
+    int window_shifts = 0;       // full contexts shifted, all sequences
     double window_shift_ms = 0;  // the decode steps that held one
     double ms_per_decode_step() const { return decode_steps ? decode_ms / decode_steps : 0; }
     double tokens_per_second() const { return decode_ms > 0 ? decode_tokens * 1000.0 / decode_ms : 0; }

@@ -58,4 +58,18 @@ void RotaryTable::apply(float* x, int heads, int pos) const {
     }
 }
 
+void RotaryTable::apply_back(float* x, int heads, int delta) const {
+    const float* cos = cos_.data() + static_cast<std::size_t>(delta) * half_;
+    const float* sin = sin_.data() + static_cast<std::size_t>(delta) * half_;
+    for (int h = 0; h < heads; ++h) {
+        float* a = x + static_cast<std::size_t>(h) * 2 * half_;
+        float* b = a + half_;
+        for (int i = 0; i < half_; ++i) {  // the rotation by -delta·θ_i
+            const float u = a[i], v = b[i];
+            a[i] = u * cos[i] + v * sin[i];
+            b[i] = v * cos[i] - u * sin[i];
+        }
+    }
+}
+
 }  // namespace distgpt

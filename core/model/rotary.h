@@ -18,6 +18,9 @@ public:
 
     // Turns `heads` consecutive heads of `head_dim` values, at `pos`, in place.
     void apply(float* x, int heads, int pos) const;
+    // Turns them back by `delta` positions (0 <= delta < max_context): a
+    // key cached at position p becomes a key at p - delta.
+    void apply_back(float* x, int heads, int delta) const;
 
     // θ_i for i = 0..D/2−1, after rope_scaling: what the table is made of.
     static std::vector<float> inverse_frequencies(const ModelConfig& config);

@@ -17,6 +17,7 @@
 #include <ATen/ops/zeros.h>
 
 #include <algorithm>
+#include <cstring>
 #include <cmath>
 
 namespace distgpt {
@@ -67,6 +68,11 @@ void Stage::check(const at::Tensor& input, std::span<const Segment> segments) co
         if (s.len < 1 || s.pos < 0 || s.pos + s.len > max_context_)
             throw Error("positions " + std::to_string(s.pos) + ".." + std::to_string(s.pos + s.len - 1) + " do not fit the context of " +
                         std::to_string(max_context_));
+        if (s.slide < 0 || s.slide + s.pos > max_context_)
+            throw Error("a window slide of " + std::to_string(s.slide) + " to position " + std::to_string(s.pos) +
+                        " does not fit the context of " + std::to_string(max_context_));
+        if (s.slide > 0 && w_.config.positions() != Positions::Rotary)
+            throw Error("a window slide turns cached keys back; this model's positions are learned: re-prefill instead");
         rows += s.len;
     }
     if (segments.empty()) throw Error("a forward pass needs at least one segment");
@@ -81,9 +87,29 @@ void Stage::check(const at::Tensor& input, std::span<const Segment> segments) co
 at::Tensor Stage::forward(const at::Tensor& input, std::span<const Segment> segments, LogitRows rows) {
     check(input, segments);
     if (at::get_num_threads() != threads_) at::set_num_threads(threads_);
+    for (const auto& s : segments)
+        if (s.slide > 0) slide_window(s);
     at::Tensor x = w_.shard.embedding ? embed(input, segments) : input;  // [N, C]
     for (int l = 0; l < static_cast<int>(w_.layers.size()); ++l) x = block(l, std::move(x), segments);
     return w_.shard.head ? head(x, segments, rows) : x;
+}
+
+// The kept positions slide .. slide+pos-1 of every layer's cache move down
+// to 0 .. pos-1, keys turned back by `slide`; values carry no position.
+void Stage::slide_window(const Segment& s) {
+    const int64_t KV = kv_heads_, D = w_.config.head_dim();
+    const std::size_t row_bytes = static_cast<std::size_t>(D) * sizeof(float);
+    for (std::size_t l = 0; l < w_.layers.size(); ++l) {
+        float* k = k_cache_[l].select(0, s.slot).data_ptr<float>();  // [KV', max_context, D]
+        float* v = v_cache_[l].select(0, s.slot).data_ptr<float>();
+        for (int64_t h = 0; h < KV; ++h) {
+            float* kh = k + h * max_context_ * D;
+            float* vh = v + h * max_context_ * D;
+            std::memmove(kh, kh + s.slide * D, s.pos * row_bytes);
+            std::memmove(vh, vh + s.slide * D, s.pos * row_bytes);
+            for (int p = 0; p < s.pos; ++p) rotary_.apply_back(kh + p * D, 1, s.slide);
+        }
+    }
 }
 
 at::Tensor Stage::embed(const at::Tensor& ids, std::span<const Segment> segments) {

@@ -13,10 +13,14 @@ namespace distgpt {
 // `len` consecutive rows of a batch are positions pos .. pos+len-1 of the
 // sequence in KV-cache slot `slot`. A prefill is one segment with the whole
 // prompt; a decode step is one segment of length 1 per sequence.
+// `slide` > 0 (rotary models): first the cached positions slide .. slide+pos-1
+// move down to 0 .. pos-1, their keys turned back by `slide` positions: a
+// full context's window shifted without recomputing it.
 struct Segment {
     int slot = 0;
     int pos = 0;
     int len = 1;
+    int slide = 0;
 };
 
 enum class LogitRows { Last, All };  // the last row of each segment, or every row
@@ -79,6 +83,7 @@ private:
     at::Tensor reduce(const std::vector<at::Tensor>& partials) const;
     at::Tensor head(const at::Tensor& x, std::span<const Segment> segments, LogitRows rows);
     void check(const at::Tensor& input, std::span<const Segment> segments) const;
+    void slide_window(const Segment& s);
 
     StageWeights w_;
     int slots_, max_context_, threads_;

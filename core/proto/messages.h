@@ -174,7 +174,8 @@ struct Start {
 struct Row {
     int64_t id = 0;
     int slot = 0, pos = 0, len = 1;
-    MSGPACK_DEFINE_MAP(id, slot, pos, len);
+    int slide = 0;  // > 0: the sequence's full window slides first (model::Segment)
+    MSGPACK_DEFINE_MAP(id, slot, pos, len, slide);
 };
 
 // Stage -> next stage: hidden states of a micro-batch. Frame 1: [rows,
@@ -197,7 +198,7 @@ struct Token {
     bool done = false;
     bool forced = false;                         // replayed after a recovery, not new
     FinishReason finish = FinishReason::Length;  // when done
-    bool window_shift = false;                   // sampled after its full context slid (a re-prefill)
+    bool window_shift = false;                   // sampled after its full context shifted
     MSGPACK_DEFINE_MAP(id, slot, pos, token, done, forced, finish, window_shift);
 };
 

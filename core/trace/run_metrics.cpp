@@ -31,7 +31,7 @@ RunMetrics run_metrics(const RunTrace& trace) {
     m.tokens_per_second = m.wall_seconds > 0 ? m.tokens / m.wall_seconds : 0;
     for (const auto& t : trace.tokens) m.window_shifts += t.window_shift;
     for (const auto& s : trace.spans)
-        if (s.kind == SpanKind::Reprefill) m.window_shift_ms += (s.t1_us - s.t0_us) / 1e3;
+        if (s.kind == SpanKind::WindowShift) m.window_shift_ms += (s.t1_us - s.t0_us) / 1e3;
     std::map<int64_t, std::vector<double>> by_sequence;
     for (const auto& t : trace.tokens) by_sequence[t.sequence].push_back(t.at_us);
     std::vector<double> first, gaps;

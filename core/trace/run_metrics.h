@@ -34,7 +34,7 @@ struct RunMetrics {
     double token_latency_p50_ms = 0, token_latency_p95_ms = 0;
     double hop_p50_us = 0, hop_p95_us = 0;  // from a send's start to its arrival, on one clock
     int hops = 0;
-    int window_shifts = 0;       // re-prefills of a full context's kept tokens, all sequences
+    int window_shifts = 0;       // full contexts shifted, all sequences
     double window_shift_ms = 0;  // the nodes' time in them, added up
     std::vector<Node> nodes;
     std::vector<Link> links;

@@ -28,7 +28,7 @@ struct TokenMark {
     int step = 0;
     int token = 0;
     double at_us = 0;
-    bool window_shift = false;  // sampled after its full context slid (a re-prefill)
+    bool window_shift = false;  // sampled after its full context shifted
 };
 
 struct TraceNode {
@@ -49,7 +49,7 @@ struct RunTrace {
 };
 
 // Chrome trace JSON (opens in Perfetto and chrome://tracing): one process
-// per node; compute, re-prefill, all-reduce, sample, send and receive on their own tracks; a flow arrow from
+// per node; compute, window shift, all-reduce, sample, send and receive on their own tracks; a flow arrow from
 // each send to the receive it caused.
 void write_chrome_trace(const RunTrace& trace, const std::filesystem::path& file);
 void write_events_csv(const RunTrace& trace, const std::filesystem::path& file);

@@ -2,6 +2,8 @@
 // them again from position 0 and goes on; the shift happens at the same
 // token on every topology, with real workers, and across a recovery.
 #include "engine/local_engine.h"
+#include "model/stage.h"
+#include "model/stage_weights.h"
 #include "plan/planner.h"
 #include "plan/run_setup.h"
 #include "runtime/controller/cluster.h"
@@ -13,6 +15,9 @@
 
 #include <QTest>
 
+#include <ATen/ops/from_blob.h>
+
+#include <cmath>
 #include <csignal>
 #include <memory>
 
@@ -128,7 +133,7 @@ private Q_SLOTS:
         QVERIFY(m.window_shift_ms > 0);
         std::vector<int> reprefills(nodes, 0);
         for (const auto& s : r.trace.spans)
-            if (s.kind == SpanKind::Reprefill) ++reprefills[s.node];
+            if (s.kind == SpanKind::WindowShift) ++reprefills[s.node];
         for (int n = 0; n < nodes; ++n) QVERIFY2(reprefills[n] >= 1, qPrintable(QString("node %1 never re-prefilled").arg(n)));
     }
 
@@ -146,7 +151,7 @@ private Q_SLOTS:
         // Stage 0 has re-prefilled; stage 1's part is next.
         auto on_spans = [&](const std::vector<TraceSpan>& spans) {
             for (const auto& s : spans)
-                if (!struck && s.kind == SpanKind::Reprefill && s.node == 0) {
+                if (!struck && s.kind == SpanKind::WindowShift && s.node == 0) {
                     struck = true;
                     ::kill(workers[1]->pid(), SIGKILL);
                 }
@@ -159,6 +164,50 @@ private Q_SLOTS:
         QCOMPARE(r.losses.size(), std::size_t(1));
         QVERIFY(!r.losses[0].recovery.empty());
         for (std::size_t i = 0; i < c.prompts.size(); ++i) QCOMPARE(r.sequences[i].generated_ids, c.reference.sequences[i].generated_ids);
+    }
+
+    // A rotary model's window slides: the kept keys move down the cache and
+    // turn back. In a one-layer model a cached key depends only on its token
+    // and position, so a slid window gives the logits a re-prefill of the
+    // same tokens gives (to rounding); learned positions refuse to slide.
+    void aSlidWindowIsARotaryReprefill() {
+        QTemporaryDir dir;
+        ModelConfig config = model_preset("llama-tiny");
+        config.n_layer = 1;
+        config.n_positions = 32;
+        ModelSource source;
+        source.dir = write_random_model(path_of(dir) / "llama", config, 41);
+        const OpenedModel model = open_model(source);
+        const int context = 16, keep = 6;
+        auto stage = [&] { return Stage(load_stage_weights(*model.weights, model.config, ShardSpec::whole(model.config)), 1, context, 1); };
+        auto ids = [](std::vector<int64_t> v) { return at::from_blob(v.data(), {static_cast<int64_t>(v.size())}, at::kLong).clone(); };
+        std::vector<int64_t> full;
+        for (int i = 0; i < context; ++i) full.push_back((i * 37 + 11) % config.vocab_size);
+        const int64_t next = 123;
+
+        Stage slid = stage();
+        const Segment prefill{0, 0, context};
+        slid.forward(ids(full), std::span(&prefill, 1));
+        const ContextWindow window{context, keep};
+        const Segment shift{0, keep - 1, 1, window.slide_from(context)};
+        const at::Tensor a = slid.forward(ids({next}), std::span(&shift, 1));  // [1, V]
+
+        Stage again = stage();
+        std::vector<int64_t> kept(full.end() - (keep - 1), full.end());
+        kept.push_back(next);
+        const Segment reprefill{0, 0, keep};
+        const at::Tensor b = again.forward(ids(kept), std::span(&reprefill, 1));  // [1, V]
+        double diff = 0, scale = 0;
+        for (int64_t i = 0; i < b.numel(); ++i) {
+            diff = std::max(diff, static_cast<double>(std::abs(a.data_ptr<float>()[i] - b.data_ptr<float>()[i])));
+            scale = std::max(scale, static_cast<double>(std::abs(b.data_ptr<float>()[i])));
+        }
+        QVERIFY2(diff <= 1e-4 * scale, qPrintable(QString("slid vs re-prefilled logits differ by %1 of %2").arg(diff).arg(scale)));
+
+        const Case& gpt = cases.at("shakespeare-char");
+        Stage learned(load_stage_weights(*gpt.model->weights, gpt.model->config, ShardSpec::whole(gpt.model->config)), 1, 16, 1);
+        learned.forward(ids(std::vector<int64_t>(16, 5)), std::span(&prefill, 1));
+        EXPECT_ERROR(learned.forward(ids({5}), std::span(&shift, 1)), "this model's positions are learned: re-prefill instead");
     }
 
     void keepOutOfRangeIsRefused_data() {

@@ -275,15 +275,22 @@ private Q_SLOTS:
         format->setCurrentIndex(weights.isEmpty() ? 0 : format->findData(weights));
         QVERIFY(format->currentIndex() >= 0);
         w.findChild<QPlainTextEdit*>("prompts")->setPlainText("ROMEO:\nJULIET:\nFirst Citizen:");
-        w.findChild<QSpinBox*>("maxTokens")->setValue(100);  // the prompts and 100 characters fit the 128 of context
+        // Past the 128 of context: each window shifts, keeping 50, and the text goes on.
+        w.findChild<QSpinBox*>("maxTokens")->setValue(200);
+        w.findChild<QSpinBox*>("keepTokens")->setValue(50);
         QTest::mouseClick(w.findChild<QPushButton*>("runButton"), Qt::LeftButton);
         QTRY_VERIFY_WITH_TIMEOUT(w.runState().tokenCount() >= 150, 60000);
         const QByteArray keep = qgetenv("DISTGPT_SCREENSHOTS");
         if (!keep.isEmpty()) QVERIFY(w.grab().save(QString::fromUtf8(keep) + "/demo-during-run-" + button + ".png"));
         QTRY_VERIFY_WITH_TIMEOUT(!w.running(), 120000);
-        QCOMPARE(w.runState().tokenCount(), 3 * 100);
+        QCOMPARE(w.runState().tokenCount(), 3 * 200);
+        std::vector<int> shifts(3, 0);
+        for (const auto& s : w.runState().spans())
+            if (s.kind == SpanKind::WindowShift) ++shifts[s.node];
+        for (int node = 0; node < 3; ++node)
+            QVERIFY2(shifts[node] >= 3, qPrintable(QString("node %1: %2 window shifts").arg(node).arg(shifts[node])));
         // Every token passed every stage: each node's rate over the run is the run's.
-        const double run_rate = 300 / (w.runState().latestUs() / 1e6);
+        const double run_rate = 600 / (w.runState().latestUs() / 1e6);
         for (int node = 0; node < 3; ++node) {
             const double rate = w.runState().tokensPerSecond(node, w.runState().latestUs());
             QVERIFY2(rate > 0.8 * run_rate && rate < 1.05 * run_rate,

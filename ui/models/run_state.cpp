@@ -10,7 +10,7 @@ std::optional<SpanKind> Activity::shown() const {
         // it when it took most of that work.
         if (of(SpanKind::AllReduce) * 2 >= work()) return SpanKind::AllReduce;
         if (of(SpanKind::Sample) * 2 >= work()) return SpanKind::Sample;
-        if (of(SpanKind::Reprefill) * 2 >= work()) return SpanKind::Reprefill;
+        if (of(SpanKind::WindowShift) * 2 >= work()) return SpanKind::WindowShift;
         return SpanKind::Compute;
     }
     const SpanKind moves[] = {SpanKind::Send, SpanKind::Receive};

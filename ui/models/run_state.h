@@ -25,7 +25,7 @@ struct LiveToken {
 struct Activity {
     std::array<double, std::size(kAllSpanKinds)> share{};
     double of(SpanKind k) const { return share[static_cast<std::size_t>(k)]; }
-    double work() const { return of(SpanKind::Compute) + of(SpanKind::Reprefill) + of(SpanKind::Sample); }
+    double work() const { return of(SpanKind::Compute) + of(SpanKind::WindowShift) + of(SpanKind::Sample); }
     // Lit: the node worked for at least half of the window.
     bool lit() const { return work() >= 0.5; }
     // What to colour the node by: its work, told apart when an all-reduce

@@ -149,7 +149,7 @@ void MainWindow::buildDocks() {
     connect(timeline_, &TimelineView::spanClicked, spanDetails_,
             [this, hint](const QString& d) { spanDetails_->setText(d.isEmpty() ? hint : d); });
     QString legend;
-    for (SpanKind k : {SpanKind::Compute, SpanKind::Reprefill, SpanKind::AllReduce, SpanKind::Sample, SpanKind::Send, SpanKind::Receive})
+    for (SpanKind k : {SpanKind::Compute, SpanKind::WindowShift, SpanKind::AllReduce, SpanKind::Sample, SpanKind::Send, SpanKind::Receive})
         legend += QString("<span style='color:%1'>■</span> %2 &nbsp; ").arg(colorOf(k).name(), labelOf(k));
     auto* legendLabel = new QLabel(legend);
     legendLabel->setObjectName("timelineLegend");

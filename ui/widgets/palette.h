@@ -15,7 +15,7 @@ inline QColor colorOf(SpanKind kind) {
         case SpanKind::Receive: return QColor(0x10, 0xb9, 0x81);
         case SpanKind::AllReduce: return QColor(0x8b, 0x5c, 0xf6);
         case SpanKind::Sample: return QColor(0xef, 0x44, 0x44);
-        case SpanKind::Reprefill: return QColor(0xdb, 0x27, 0x77);
+        case SpanKind::WindowShift: return QColor(0xdb, 0x27, 0x77);
         case SpanKind::Load: return QColor(0x94, 0xa3, 0xb8);
     }
     return QColor(0x94, 0xa3, 0xb8);
@@ -27,7 +27,7 @@ inline QColor deadColor() { return QColor(0xb9, 0x1c, 0x1c); }
 inline QString labelOf(SpanKind kind) {
     switch (kind) {
         case SpanKind::AllReduce: return "all-reduce";
-        case SpanKind::Reprefill: return "re-prefill";
+        case SpanKind::WindowShift: return "window shift";
         default: return QString::fromUtf8(span_kind_name(kind).data(), static_cast<int>(span_kind_name(kind).size()));
     }
 }

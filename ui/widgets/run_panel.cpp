@@ -59,7 +59,7 @@ void RunPanel::createFields() {
                       "How many tokens each sequence generates at most. Past the model's context the window slides: its last "
                       "tokens (Keep) are fed again from the start, and generation goes on.");
     keep_ = spin("keepTokens", 0, 1 << 20, s.value("run/keep", 0).toInt(),
-                 "When a sequence fills its context, the tokens it keeps: every stage re-prefills them (the timeline shows it as "
+                 "When a sequence fills its context, the tokens it keeps: every stage shifts its window (the timeline shows it as "
                  "its own span) and generation goes on. Must be less than the context.");
     keep_->setSpecialValueText("half the context");
     topK_ = spin("topK", 0, 100000, s.value("run/topK", 0).toInt(), "Sample only among the k likeliest tokens; off: all of them.");

@@ -24,7 +24,7 @@ struct TimelineView::Layout {
     };
     std::vector<Lane> lanes;
     int trackTop(int node, SpanKind kind) const {
-        if (kind == SpanKind::Reprefill) kind = SpanKind::Compute;  // the layers' track, in a colour of its own
+        if (kind == SpanKind::WindowShift) kind = SpanKind::Compute;  // the layers' track, in a colour of its own
         const auto& lane = lanes[node];
         const auto it = std::find(lane.tracks.begin(), lane.tracks.end(), kind);
         return it == lane.tracks.end() ? -1 : lane.top + static_cast<int>(it - lane.tracks.begin()) * track;
@@ -269,7 +269,8 @@ void TimelineView::paintSlide(QPainter& p, QSize size, const QString& title) con
     p.setFont(f);
     const int legendHeight = QFontMetrics(f).height() + static_cast<int>(12 * scale);
     int x = static_cast<int>(20 * scale);
-    for (SpanKind k : {SpanKind::Compute, SpanKind::Reprefill, SpanKind::AllReduce, SpanKind::Sample, SpanKind::Send, SpanKind::Receive}) {
+    for (SpanKind k :
+         {SpanKind::Compute, SpanKind::WindowShift, SpanKind::AllReduce, SpanKind::Sample, SpanKind::Send, SpanKind::Receive}) {
         const int box = QFontMetrics(f).ascent();
         p.fillRect(QRect(x, size.height() - legendHeight + box / 3, box, box), colorOf(k));
         x += box + 6;

@@ -34,6 +34,10 @@ struct SequenceState {
 
 }  // namespace
 
+// A row that shifts its sequence's full window: it slides it, or, after
+// the prompt, starts again from position 0 (a re-prefill).
+bool shifts_window(const proto::Row& r, int step) { return r.slide > 0 || (step > 0 && r.pos == 0); }
+
 struct ShardRunner::Impl {
     proto::Configure cfg;
     ModelConfig config;
@@ -81,9 +85,9 @@ struct ShardRunner::Impl {
         std::vector<Segment> segments;
         StepOutput out;
         for (const auto& r : rows) {
-            segments.push_back({r.slot, r.pos, r.len});
+            segments.push_back({r.slot, r.pos, r.len, r.slide});
             out.sequences.push_back(r.id);
-            out.window_shift |= step > 0 && r.pos == 0;  // after the prompt, position 0 again: a slid window
+            out.window_shift |= shifts_window(r, step);
         }
         out.compute_t0 = net::now_ns();
         at::Tensor result = stage.forward(input, segments).contiguous();  // [N, C] or [S, V]
@@ -123,7 +127,7 @@ struct ShardRunner::Impl {
             t.id = rows[i].id;
             t.slot = rows[i].slot;
             t.pos = rows[i].pos + rows[i].len;
-            t.window_shift = step > 0 && rows[i].pos == 0;
+            t.window_shift = shifts_window(rows[i], step);
             t.token = s.sampler->sample({logits, static_cast<std::size_t>(V)});
             if (s.next_forced < s.forced.size()) {
                 t.token = s.forced[s.next_forced++];
@@ -199,14 +203,19 @@ StepOutput ShardRunner::next_step(const proto::Tokens& tokens) {
         auto& s = it->second;
         const int64_t token = t.token;
         impl_->remember(s, &token, 1);
-        // A full window: the sequence's last `keep` tokens again, from position 0.
+        // A full window shifts to the sequence's last `keep` tokens.
         const ContextWindow window{impl_->stage.max_context(), s.spec.keep};
         if (window.full(t.pos)) {
             if (s.spec.keep < 1 || s.spec.keep >= window.context || static_cast<int>(s.recent.size()) < s.spec.keep)
                 throw Error("sequence " + std::to_string(t.id) + " fills its context but keeps " + std::to_string(s.spec.keep) +
                             " tokens of a " + std::to_string(window.context) + "-token context");
-            ids.insert(ids.end(), s.recent.end() - s.spec.keep, s.recent.end());
-            rows.push_back({t.id, t.slot, 0, s.spec.keep});
+            if (window_shift_for(impl_->config.positions()) == WindowShift::Slide) {
+                ids.push_back(t.token);
+                rows.push_back({t.id, t.slot, s.spec.keep - 1, 1, window.slide_from(t.pos)});
+            } else {
+                ids.insert(ids.end(), s.recent.end() - s.spec.keep, s.recent.end());
+                rows.push_back({t.id, t.slot, 0, s.spec.keep});
+            }
         } else {
             ids.push_back(t.token);
             rows.push_back({t.id, t.slot, t.pos, 1});

@@ -21,7 +21,7 @@ struct StepOutput {
     std::vector<float> logits;  // [tokens, V], only with return_logits
     int64_t compute_t0 = 0, compute_t1 = 0, sample_t0 = 0, sample_t1 = 0;
     std::vector<int64_t> sequences;
-    bool window_shift = false;  // a row re-prefills a full context's kept tokens (from position 0, after step 0)
+    bool window_shift = false;  // a row shifted a full context first (re-prefilled from position 0, or slid)
 };
 
 // The part of a model this worker runs, and the state of the micro-batches

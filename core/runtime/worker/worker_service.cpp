@@ -418,7 +418,8 @@ struct WorkerService::Impl {
         if (out.empty) return;
         const int group = out.is_tokens ? out.tokens.group : out.forward.group;
         const int step = out.is_tokens ? out.tokens.step : out.forward.step;
-        span(out.window_shift ? SpanKind::Reprefill : SpanKind::Compute, out.compute_t0, out.compute_t1, group, step, 0, "", out.sequences);
+        span(out.window_shift ? SpanKind::WindowShift : SpanKind::Compute, out.compute_t0, out.compute_t1, group, step, 0, "",
+             out.sequences);
         if (cfg.tp_rank == 0) {
             if (!out.is_tokens) {
                 if (cfg.next) {
