@@ -4,11 +4,12 @@
 // and openssh-server (CI has both); skipped, saying why, elsewhere.
 #include "engine/local_engine.h"
 #include "net/curve_keys.h"
-#include "plan/planner.h"
 #include "runtime/controller/cluster.h"
 #include "support/fixtures.h"
 #include "support/test_network.h"
 #include "support/test_sshd.h"
+#include "support/run_to_end.h"
+#include "support/cluster_run.h"
 #include "util/child_process.h"
 
 #include <QTest>
@@ -25,21 +26,6 @@ namespace {
 
 const std::string kPlaybook = DISTGPT_SOURCE "/packaging/ansible/distgpt-workers.yml";
 
-struct Finished {
-    int code = -1;
-    std::string out;
-};
-
-Finished finish(std::vector<std::string> argv) {
-    ChildProcess p(std::move(argv), ChildProcess::Stderr::Capture);
-    Finished f;
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::minutes(3);
-    while (const auto line = p.read_line(deadline)) f.out += *line + "\n";
-    f.code = p.wait_exit_code(std::chrono::seconds(10));
-    f.out += p.captured_stderr(1 << 16);
-    return f;
-}
-
 bool have(const char* tool) { return std::system(("command -v " + std::string(tool) + " >/dev/null 2>&1").c_str()) == 0; }
 
 }  // namespace
@@ -52,8 +38,8 @@ private Q_SLOTS:
     void thePlaybookPassesItsSyntaxCheck() {
         if (!have("ansible-playbook")) QSKIP("ansible is not installed (apt install ansible; scripts/setup.sh does)");
         const Finished f =
-            finish({"ansible-playbook", "--syntax-check", "-i", DISTGPT_SOURCE "/packaging/ansible/inventory.example.ini", kPlaybook});
-        QVERIFY2(f.code == 0, f.out.c_str());
+            run_to_end({"ansible-playbook", "--syntax-check", "-i", DISTGPT_SOURCE "/packaging/ansible/inventory.example.ini", kPlaybook});
+        QVERIFY2(f.code == 0, (f.out + f.err).c_str());
     }
 
     // Applied to a host over ssh: its key, the controller's, worker.conf;
@@ -96,12 +82,12 @@ private Q_SLOTS:
                                    "distgpt_threads=1",
                                    "-e",
                                    "distgpt_manage_service=false"});
-        const Finished first = finish(apply);
-        QVERIFY2(first.code == 0, (first.out + sshd.log()).c_str());
+        const Finished first = run_to_end(apply);
+        QVERIFY2(first.code == 0, (first.out + first.err + sshd.log()).c_str());
         QVERIFY2(first.out.find("failed=0") != std::string::npos, first.out.c_str());
         QCOMPARE(std::filesystem::status(etc / "worker.key").permissions() & std::filesystem::perms::all,
                  std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
-        const Finished again = finish(apply);
+        const Finished again = run_to_end(apply);
         QVERIFY2(again.code == 0 && again.out.find("changed=0") != std::string::npos, again.out.c_str());
 
         // As the systemd unit starts it.
@@ -130,11 +116,7 @@ private Q_SLOTS:
         ClusterOptions o;
         o.keys = net::read_key_pair(base / "controller.key");
         Cluster cluster(t, o);
-        cluster.configure(make_plan(t, model.config, 1, 64), source, model, 1, 64);
-        RunRequest request;
-        request.prompts = prompts;
-        request.options = options;
-        const RunResult r = cluster.run(request);
+        const RunResult r = run_on(cluster, t, source, model, prompts, options);
         QVERIFY2(r.error.empty(), r.error.c_str());
         QCOMPARE(r.sequences[0].generated_ids, reference.sequences[0].generated_ids);
     }

@@ -6,12 +6,12 @@
 #include "engine/local_engine.h"
 #include "net/curve_keys.h"
 #include "net/discovery.h"
-#include "plan/planner.h"
 #include "runtime/controller/cluster.h"
 #include "runtime/controller/local_worker.h"
+#include "support/cluster_run.h"
 #include "support/fixtures.h"
+#include "support/run_to_end.h"
 #include "support/test_network.h"
-#include "util/child_process.h"
 #include "util/version.h"
 
 #include <QTest>
@@ -137,10 +137,9 @@ private Q_SLOTS:
         // distgpt-cli workers says the same.
         std::vector<std::string> cli = network.launcher(0);
         cli.insert(cli.end(), {DISTGPT_CLI, "workers", "--json", "--timeout-ms", "1000"});
-        ChildProcess listing(cli);
-        std::string out;
-        while (const auto line = listing.read_line(std::chrono::steady_clock::now() + std::chrono::seconds(20))) out += *line;
-        const auto j = nlohmann::json::parse(out);
+        const Finished listing = run_to_end(cli);
+        QCOMPARE(listing.code, 0);
+        const auto j = nlohmann::json::parse(listing.out);
         QCOMPARE(j.size(), std::size_t(2));
         QCOMPARE(j[0]["endpoint"].get<std::string>(), listed->endpoint());
         QCOMPARE(j[0]["server_key"].get<std::string>(), key);
@@ -161,11 +160,7 @@ private Q_SLOTS:
         options.sampling.temperature = 0;
         options.stop_at_eos = false;
         Cluster cluster(t, o);
-        cluster.configure(make_plan(t, model.config, 1, 64), source, model, 1, 64);
-        RunRequest request;
-        request.prompts = prompts;
-        request.options = options;
-        const RunResult r = cluster.run(request);
+        const RunResult r = run_on(cluster, t, source, model, prompts, options);
         QVERIFY2(r.error.empty(), r.error.c_str());
         QCOMPARE(r.sequences[0].generated_ids, LocalEngine(model, 1, 1, 64).generate(prompts, options).sequences[0].generated_ids);
     }

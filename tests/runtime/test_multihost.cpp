@@ -7,6 +7,7 @@
 #include "plan/planner.h"
 #include "runtime/controller/cluster.h"
 #include "runtime/controller/local_worker.h"
+#include "support/cluster_run.h"
 #include "support/expect_error.h"
 #include "support/fixtures.h"
 #include "support/test_network.h"
@@ -70,12 +71,7 @@ class TestMultihost : public QObject {
 
     RunResult run(const Topology& t) {
         Cluster cluster(t, cluster_options());
-        cluster.configure(make_plan(t, model->config, static_cast<int>(prompts.size()), 64), source, *model,
-                          static_cast<int>(prompts.size()), 64);
-        RunRequest request;
-        request.prompts = prompts;
-        request.options = options;
-        return cluster.run(request);
+        return run_on(cluster, t, source, *model, prompts, options);
     }
 
     // The body of anUnreachableHostIsNamed, its exceptions reported by the slot.

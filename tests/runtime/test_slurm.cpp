@@ -3,6 +3,7 @@
 // and slurm-wlm + munge (CI has them); skipped, saying why, elsewhere.
 #include "engine/local_engine.h"
 #include "support/fixtures.h"
+#include "support/run_to_end.h"
 #include "support/test_slurm.h"
 #include "util/child_process.h"
 
@@ -17,26 +18,6 @@
 
 using namespace distgpt;
 using namespace distgpt::test;
-
-namespace {
-
-struct Finished {
-    int code = -1;
-    std::string out, err;
-};
-
-// Runs a command to its end (at most two minutes), its output kept.
-Finished finish(std::vector<std::string> argv) {
-    ChildProcess p(std::move(argv), ChildProcess::Stderr::Capture);
-    Finished f;
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::minutes(2);
-    while (const auto line = p.read_line(deadline)) f.out += *line + "\n";
-    f.code = p.wait_exit_code(std::chrono::seconds(10));
-    f.err = p.captured_stderr(1 << 16);
-    return f;
-}
-
-}  // namespace
 
 class TestSlurm_ : public QObject {
     Q_OBJECT
@@ -88,9 +69,9 @@ private Q_SLOTS:
         QFETCH(int, tasks);
         QFETCH(QString, strategy);
         const Finished f =
-            finish(slurm->client({"salloc", "--ntasks=" + std::to_string(tasks), "--cpus-per-task=1", DISTGPT_CLI, "run", "--slurm",
-                                  "--strategy", strategy.toStdString(), "--model", source.dir.string(), "--prompt", "To be, or not",
-                                  "--max-new-tokens", "12", "--temperature", "0", "--ignore-eos", "--json"}));
+            run_to_end(slurm->client({"salloc", "--ntasks=" + std::to_string(tasks), "--cpus-per-task=1", DISTGPT_CLI, "run", "--slurm",
+                                      "--strategy", strategy.toStdString(), "--model", source.dir.string(), "--prompt", "To be, or not",
+                                      "--max-new-tokens", "12", "--temperature", "0", "--ignore-eos", "--json"}));
         QVERIFY2(f.code == 0, (f.err + slurm->log()).c_str());
         const auto result = nlohmann::json::parse(f.out);
         QCOMPARE(result["sequences"][0]["generated_ids"].get<std::vector<int>>(), reference);
@@ -102,9 +83,10 @@ private Q_SLOTS:
     // The batch script in resources/slurm/, submitted as it is, writes the text.
     void theExampleBatchScriptRuns() {
         const auto out = path_of(dir) / "batch.out";
-        const Finished f = finish(slurm->client({"env", std::string("DISTGPT_CLI=") + DISTGPT_CLI, "DISTGPT_MODEL=" + source.dir.string(),
-                                                 "DISTGPT_PROMPT=To be, or not", "DISTGPT_TOKENS=12", "sbatch", "--wait",
-                                                 "--output=" + out.string(), "--export=ALL", DISTGPT_RESOURCES "/slurm/distgpt.sbatch"}));
+        const Finished f =
+            run_to_end(slurm->client({"env", std::string("DISTGPT_CLI=") + DISTGPT_CLI, "DISTGPT_MODEL=" + source.dir.string(),
+                                      "DISTGPT_PROMPT=To be, or not", "DISTGPT_TOKENS=12", "sbatch", "--wait", "--output=" + out.string(),
+                                      "--export=ALL", DISTGPT_RESOURCES "/slurm/distgpt.sbatch"}));
         QVERIFY2(f.code == 0, (f.err + slurm->log()).c_str());
         std::ifstream in(out);
         const std::string printed((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());

@@ -3,8 +3,8 @@
 // a key made for the test. Needs root and openssh-server (CI has both);
 // skipped, saying why, elsewhere.
 #include "engine/local_engine.h"
-#include "plan/planner.h"
 #include "runtime/controller/cluster.h"
+#include "support/cluster_run.h"
 #include "support/expect_error.h"
 #include "support/fixtures.h"
 #include "support/test_network.h"
@@ -71,12 +71,7 @@ class TestSshLaunch : public QObject {
 
     RunResult run(const Topology& t) {
         Cluster cluster(t);
-        const int slots = static_cast<int>(prompts.size());
-        cluster.configure(make_plan(t, model->config, slots, 64), source, *model, slots, 64);
-        RunRequest request;
-        request.prompts = prompts;
-        request.options = options;
-        return cluster.run(request);
+        return run_on(cluster, t, source, *model, prompts, options);
     }
 
 private Q_SLOTS:
@@ -105,12 +100,7 @@ private Q_SLOTS:
             Cluster cluster(t);
             QCOMPARE(workers_on(*network, 1), 1);
             QCOMPARE(workers_on(*network, 2), 1);
-            const int slots = static_cast<int>(prompts.size());
-            cluster.configure(make_plan(t, model->config, slots, 64), source, *model, slots, 64);
-            RunRequest request;
-            request.prompts = prompts;
-            request.options = options;
-            const RunResult r = cluster.run(request);
+            const RunResult r = run_on(cluster, t, source, *model, prompts, options);
             QVERIFY2(r.error.empty(), r.error.c_str());
             for (std::size_t i = 0; i < prompts.size(); ++i) QCOMPARE(r.sequences[i].generated_ids, reference.sequences[i].generated_ids);
         }
