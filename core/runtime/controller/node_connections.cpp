@@ -9,9 +9,25 @@
 #include "util/error.h"
 
 #include <algorithm>
+#include <future>
 #include <cmath>
 
 namespace distgpt {
+
+namespace {
+
+// The worker of a node this controller starts (here, or over ssh); null for
+// one started by hand. Throws LaunchedWorker::WorkerGone, or Error for what
+// the user must fix.
+std::unique_ptr<LaunchedWorker> launch(const NodeSpec& spec, const net::KeyPair& controller_keys) {
+    if (spec.endpoint == "local") return std::make_unique<LocalWorker>(spec.name, spec.threads, spec.memory_limit);
+    if (const auto target = net::parse_ssh_endpoint(spec.endpoint))
+        return std::make_unique<SshWorker>(SshLaunch{*target, spec.name, spec.threads, spec.memory_limit, spec.program, spec.model_dir},
+                                           controller_keys);
+    return nullptr;
+}
+
+}  // namespace
 
 NodeConnections::NodeConnections(const Topology& topology, const ClusterOptions& options) : topology_(topology) {
     const int n = static_cast<int>(topology.nodes.size());
@@ -24,7 +40,18 @@ NodeConnections::NodeConnections(const Topology& topology, const ClusterOptions&
         identity.name = topology.nodes[i].name;
         identities_.push_back(identity);
     }
-    for (int i = 0; i < n; ++i) start_or_attach(i, options);
+    // Every worker this controller starts, started at once: each takes a
+    // fraction of a second (loading libtorch, an ssh login), and a cluster
+    // of eight should not take eight of them.
+    std::vector<std::future<std::unique_ptr<LaunchedWorker>>> starting;
+    for (int i = 0; i < n; ++i) {
+        const auto& spec = topology.nodes[i];
+        if (options.on_status && spec.endpoint == "local") options.on_status("starting local worker '" + spec.name + "'");
+        if (const auto target = net::parse_ssh_endpoint(spec.endpoint); options.on_status && target)
+            options.on_status("starting worker '" + spec.name + "' on " + target->host + " by ssh");
+        starting.push_back(std::async(std::launch::async, [&spec, this] { return launch(spec, keys_); }));
+    }
+    for (int i = 0; i < n; ++i) attach(i, starting[i]);
     for (int i = 0; i < n; ++i)
         if (!gone_[i]) watched_.push_back(i);
     // Beating each node from its hello on (greet attaches it).
@@ -64,20 +91,13 @@ void NodeConnections::stop_all() noexcept {
     }
 }
 
-void NodeConnections::start_or_attach(int node, const ClusterOptions& options) {
+void NodeConnections::attach(int node, std::future<std::unique_ptr<LaunchedWorker>>& started) {
     const auto& spec = topology_.nodes[node];
     launched_.push_back(nullptr);
     endpoints_.push_back(spec.endpoint);
     server_keys_.push_back(spec.server_key);
     try {
-        if (spec.endpoint == "local") {
-            if (options.on_status) options.on_status("starting local worker '" + spec.name + "'");
-            launched_.back() = std::make_unique<LocalWorker>(spec.name, spec.threads, spec.memory_limit);
-        } else if (const auto target = net::parse_ssh_endpoint(spec.endpoint)) {
-            if (options.on_status) options.on_status("starting worker '" + spec.name + "' on " + target->host + " by ssh");
-            launched_.back() = std::make_unique<SshWorker>(
-                SshLaunch{*target, spec.name, spec.threads, spec.memory_limit, spec.program, spec.model_dir}, keys_);
-        }
+        launched_.back() = started.get();
         if (launched_.back()) {
             endpoints_.back() = launched_.back()->endpoint();
             server_keys_.back() = launched_.back()->server_key();

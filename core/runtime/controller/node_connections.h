@@ -8,6 +8,7 @@
 #include "trace/run_trace.h"
 
 #include <chrono>
+#include <future>
 #include <memory>
 #include <optional>
 #include <string>
@@ -65,7 +66,8 @@ public:
 
 private:
     void stop_all() noexcept;  // a stop to every node; each lets its run go
-    void start_or_attach(int node, const ClusterOptions& options);
+    // The node's worker as started (or none: started by hand), connected to; a start that failed loses the node.
+    void attach(int node, std::future<std::unique_ptr<LaunchedWorker>>& started);
     void greet(int node, const ClusterOptions& options);
     void measure_clock(int node, const ClusterOptions& options, const std::string& own_boot);
     void lose(int node, const std::string& why);
