@@ -1,9 +1,8 @@
 #define TORCH_ASSERT_ONLY_METHOD_OPERATORS
 #include "engine/local_engine.h"
 
-#include "sample/context_window.h"
-
 #include "model/stage.h"
+#include "sample/context_window.h"
 #include "util/error.h"
 
 #include <ATen/ops/from_blob.h>
@@ -118,37 +117,32 @@ GenerationResult LocalEngine::generate(const std::vector<std::vector<int>>& prom
     }
 
     // Decode: every unfinished sequence advances one token per pass; one
-    // whose window is full feeds its last `keep` tokens again from position 0.
+    // whose window is full first shifts it to its last `keep` tokens.
     for (int step = 1;; ++step) {
         std::vector<int64_t> ids;
         std::vector<Segment> segments;
         std::vector<int> who;
-        std::vector<bool> shifted;
-        int shifts = 0;
+        std::vector<bool> shifted;  // by entry of `who`
         for (int i = 0; i < n; ++i) {
             if (done[i]) continue;
             const auto& seq = result.sequences[i];
             const int length = static_cast<int>(seq.prompt_ids.size() + seq.generated_ids.size());
             const int pos = length - 1 - dropped[i];  // where the last token goes in the window
-            if (window.full(pos) && shift_by == WindowShift::Slide) {
-                dropped[i] = length - window.keep;
-                ids.push_back(last[i]);
-                segments.push_back({i, window.keep - 1, 1, window.slide_from(pos)});
-                shifted.push_back(true);
-                ++shifts;
-            } else if (window.full(pos)) {
-                dropped[i] = length - window.keep;
+            const bool full = window.full(pos);
+            if (full) dropped[i] = length - window.keep;
+            if (full && shift_by == WindowShift::Reprefill) {
                 for (int t = dropped[i]; t < length; ++t)
                     ids.push_back(t < static_cast<int>(seq.prompt_ids.size()) ? seq.prompt_ids[t]
                                                                               : seq.generated_ids[t - seq.prompt_ids.size()]);
                 segments.push_back({i, 0, window.keep});
-                shifted.push_back(true);
-                ++shifts;
+            } else if (full) {
+                ids.push_back(last[i]);
+                segments.push_back({i, window.keep - 1, 1, window.slide_from(pos)});
             } else {
                 ids.push_back(last[i]);
                 segments.push_back({i, pos, 1});
-                shifted.push_back(false);
             }
+            shifted.push_back(full);
             who.push_back(i);
         }
         if (who.empty()) break;
@@ -162,7 +156,8 @@ GenerationResult LocalEngine::generate(const std::vector<std::vector<int>>& prom
         result.decode_ms += latency;
         result.decode_steps += 1;
         result.decode_tokens += static_cast<int>(who.size());
-        result.window_shifts += shifts;
+        const auto shifts = std::count(shifted.begin(), shifted.end(), true);
+        result.window_shifts += static_cast<int>(shifts);
         if (shifts) result.window_shift_ms += latency;
         for (std::size_t j = 0; j < who.size(); ++j) accept(who[j], tokens[j], step, latency, shifted[j]);
     }

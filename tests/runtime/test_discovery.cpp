@@ -11,6 +11,7 @@
 #include "support/cluster_run.h"
 #include "support/fixtures.h"
 #include "support/run_to_end.h"
+#include "util/child_process.h"
 #include "support/test_network.h"
 #include "util/version.h"
 
@@ -88,6 +89,36 @@ private Q_SLOTS:
     void malformedDatagramsAreIgnored() {
         QFETCH(QByteArray, datagram);
         QVERIFY(!net::parse_advert(datagram.toStdString()).has_value());
+    }
+
+    // The usual port held by another program: the worker serves, unlisted,
+    // and says why; the port asked for by name must bind.
+    void aTakenPortLeavesTheWorkerUnlisted() {
+        if (const auto why = TestNetwork::unavailable()) QSKIP(("no test hosts: " + *why).c_str());
+        TestNetwork network(2);
+        std::vector<std::string> holder = network.launcher(1);
+        holder.insert(holder.end(), {"/usr/bin/python3", "-c",
+                                     "import socket, sys, time\n"
+                                     "s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
+                                     "s.bind(('0.0.0.0', 5556))\n"
+                                     "print('bound', flush=True)\n"
+                                     "time.sleep(120)\n"});
+        ChildProcess other(holder);
+        QCOMPARE(other.read_line(std::chrono::steady_clock::now() + std::chrono::seconds(20)).value_or(""), std::string("bound"));
+        const auto base = path_of(dir);
+        const WorkerPlace place{network.launcher(1), "tcp://" + network.address(1) + ":0"};
+        const auto log = (base / "taken.log").string();
+        auto unlisted = std::make_unique<LocalWorker>("unlisted", 1, 0, std::vector<std::string>{"--insecure", "--log-file", log},
+                                                      LocalWorker::Tie::Independent, place);
+        QTRY_VERIFY(read_file(log).find("cannot answer discovery on UDP port 5556") != std::string::npos);
+        QVERIFY(read_file(log).find("serving unlisted") != std::string::npos);
+        network.enter(0);
+        QVERIFY(net::discover_workers(std::chrono::milliseconds(500)).empty());
+        const auto asked_log = (base / "asked.log").string();
+        QVERIFY_THROWS_EXCEPTION(LocalWorker::WorkerGone,
+                                 LocalWorker("asked", 1, 0, {"--insecure", "--discovery-port", "5556", "--log-file", asked_log},
+                                             LocalWorker::Tie::Independent, place));
+        QVERIFY(read_file(asked_log).find("cannot answer discovery on UDP port 5556") != std::string::npos);
     }
 
     // Workers on three hosts, one unlisted, one serving a controller; the

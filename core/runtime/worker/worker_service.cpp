@@ -77,22 +77,31 @@ struct WorkerService::Impl {
         if (options.name.empty()) options.name = "worker@" + endpoint;
         refusals = std::make_unique<RefusalLog>(std::cerr, options.name);
         setup = std::make_unique<ShardSetup>(options.name, options.model_dir, options.memory_limit);
-        const int port = options.discovery_port >= 0           ? options.discovery_port
-                         : net::is_loopback_endpoint(endpoint) ? 0
-                                                               : net::kDiscoveryPort;
-        if (port > 0) {
-            net::WorkerAdvert advert;
-            advert.name = options.name;
-            advert.version = kVersion;
-            advert.endpoint = endpoint;
-            if (curve) advert.public_key = keys.public_key;
-            advert.threads = options.threads;
-            advert.cores = static_cast<int>(std::thread::hardware_concurrency());
-            advert.memory_total = total_memory_bytes();
-            advert.memory_limit = options.memory_limit;
-            advert.models = models_in(options.model_dir);
-            advert.instance = std::to_string(std::random_device{}()) + std::to_string(std::random_device{}());
+        start_discovery();
+    }
+
+    // Answers discovery beyond loopback. The usual port taken by another
+    // program leaves the worker unlisted, not stopped; a port asked for must bind.
+    void start_discovery() {
+        const bool asked = options.discovery_port >= 0;
+        const int port = asked ? options.discovery_port : net::is_loopback_endpoint(endpoint) ? 0 : net::kDiscoveryPort;
+        if (port == 0) return;
+        net::WorkerAdvert advert;
+        advert.name = options.name;
+        advert.version = kVersion;
+        advert.endpoint = endpoint;
+        if (curve) advert.public_key = keys.public_key;
+        advert.threads = options.threads;
+        advert.cores = static_cast<int>(std::thread::hardware_concurrency());
+        advert.memory_total = total_memory_bytes();
+        advert.memory_limit = options.memory_limit;
+        advert.models = models_in(options.model_dir);
+        advert.instance = std::to_string(std::random_device{}()) + std::to_string(std::random_device{}());
+        try {
             discovery = std::make_unique<DiscoveryResponder>(port, advert);
+        } catch (const Error& e) {
+            if (asked) throw;
+            std::cerr << options.name << ": " << e.what() << "; serving unlisted" << std::endl;
         }
     }
 
