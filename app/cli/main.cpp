@@ -20,6 +20,7 @@ int main(int argc, char** argv) {
     distgpt::cli::add_run(app, exit_code);
     distgpt::cli::add_keygen(app, exit_code);
     distgpt::cli::add_workers(app, exit_code);
+    distgpt::cli::add_serve(app, exit_code);
     try {
         app.parse(argc, argv);
     } catch (const CLI::CallForHelp& e) {

@@ -174,8 +174,9 @@ struct Start {
 struct Row {
     int64_t id = 0;
     int slot = 0, pos = 0, len = 1;
-    int slide = 0;  // > 0: the sequence's full window slides first (model::Segment)
-    MSGPACK_DEFINE_MAP(id, slot, pos, len, slide);
+    int slide = 0;      // > 0: the sequence's full window slides first (model::Segment)
+    bool stop = false;  // the controller cancelled the sequence: the last stage ends it at this row (finish Stopped)
+    MSGPACK_DEFINE_MAP(id, slot, pos, len, slide, stop);
 };
 
 // Stage -> next stage: hidden states of a micro-batch. Frame 1: [rows,
@@ -261,6 +262,17 @@ struct Wake {
     static constexpr const char* kType = "wake";
     std::string run;
     MSGPACK_DEFINE_MAP(run);
+};
+
+// Controller -> stage 0's leader: end these sequences (a client went away,
+// or its text reached a stop string). Stage 0 marks each one's next row, so
+// the last stage, every rank of it, ends the sequence at the same step and
+// its slot comes back with a done token. Ids no longer running are ignored.
+struct Cancel {
+    static constexpr const char* kType = "cancel";
+    std::string run;
+    std::vector<int64_t> ids;
+    MSGPACK_DEFINE_MAP(run, ids);
 };
 
 struct Stop {

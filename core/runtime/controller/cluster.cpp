@@ -147,41 +147,95 @@ struct Cluster::Impl {
 // One run, scheduled: sequences wait in a queue for a slot, go to stage 0 in
 // micro-batches, come back as tokens; a lost node means a re-plan and a
 // replay of each unfinished sequence, or the end of the run with its tokens.
+// Serving, sequences keep joining from a feed until the run is stopped.
 struct Cluster::Impl::Scheduler {
     Impl& c;
     const RunRequest& req;
-    const int total, in_flight, micro_batch;
-    const int keep;  // tokens a sequence keeps when its context fills
+    const int in_flight, micro_batch;
+    const int context;  // tokens a sequence's window holds
     const int64_t start_ns = net::now_ns();
     RunResult result;
+    // What the controller keeps of each sequence beside its result.
+    struct Sequence {
+        GenerateOptions options;  // its seed as used
+        int keep = 0;             // tokens it keeps when its context fills
+        bool cancelled = false;   // asked to end early; stage 0 has been told if it started
+    };
+    std::vector<Sequence> sequences;
     std::deque<int> queue;
     std::vector<int> free_slots;
-    int next_group = 0, finished = 0;
+    int next_group = 0, total = 0, finished = 0;
 
     Scheduler(Impl& cluster, const RunRequest& request)
         : c(cluster),
           req(request),
-          total(static_cast<int>(request.prompts.size())),
           in_flight(std::min(cluster.slots, request.in_flight > 0 ? request.in_flight : static_cast<int>(cluster.plan.stages.size()))),
           micro_batch(std::max(1, request.micro_batch)),
-          keep(ContextWindow::of(cluster.context_tokens > 0 ? cluster.context_tokens : cluster.configured_model->config.n_positions,
-                                 request.options.keep)
-                   .keep) {
-        result.sequences.resize(total);
+          context(cluster.context_tokens > 0 ? cluster.context_tokens : cluster.configured_model->config.n_positions) {
         result.trace.nodes = c.nodes;
-        result.trace.sequences = total;
-        for (int i = 0; i < total; ++i) result.sequences[i].prompt_ids = req.prompts[i];
+        for (std::size_t i = 0; i < req.prompts.size(); ++i) {
+            GenerateOptions options = req.options;
+            options.sampling.seed += i;
+            add(req.prompts[i], options);
+        }
         requeue_unfinished();
+    }
+
+    bool serving() const { return req.feed != nullptr; }
+
+    void add(std::vector<int> prompt, const GenerateOptions& options) {
+        result.sequences.push_back({std::move(prompt), {}, std::nullopt, {}});
+        sequences.push_back({options, ContextWindow::of(context, options.keep).keep});
+        total = static_cast<int>(result.sequences.size());
+        result.trace.sequences = total;
+    }
+
+    void finish(int seq, FinishReason reason) {
+        auto& s = result.sequences[seq];
+        s.finish = reason;
+        ++finished;
+        if (req.on_finish) req.on_finish(seq, reason);
+        if (serving()) s = {{}, {}, reason, {}};  // a server keeps no finished text: its client has it
+    }
+
+    // Serving: the sequences that came since the last step join the queue;
+    // the ones cancelled end (waiting: at once; running: stage 0 is told).
+    void take_from_feed() {
+        for (auto& a : req.feed->take_arrivals()) {
+            if (a.id != total) throw Error("the sequence feed skipped from id " + std::to_string(total) + " to " + std::to_string(a.id));
+            add(std::move(a.prompt), a.options);
+            queue.push_back(static_cast<int>(a.id));
+        }
+        std::vector<int64_t> tell;
+        for (const int64_t id : req.feed->take_cancellations()) {
+            if (id < 0 || id >= total || result.sequences[id].finish || sequences[id].cancelled) continue;
+            sequences[id].cancelled = true;
+            if (const auto waiting = std::find(queue.begin(), queue.end(), id); waiting != queue.end()) {
+                queue.erase(waiting);
+                finish(static_cast<int>(id), FinishReason::Stopped);
+            } else {
+                tell.push_back(id);
+            }
+        }
+        // Stage 0 had each start before this: one socket, in order.
+        if (!tell.empty()) c.connections->send(c.active()[c.plan.stages[0].nodes.front()], proto::encode(proto::Cancel{c.run_id, tell}));
+        launch();
     }
 
     double to_us(int node, int64_t worker_ns) const { return (worker_ns - c.connections->clock_offset_ns(node) - start_ns) / 1e3; }
 
     // Every unfinished sequence waits for a slot again (at the start, and on
-    // a new plan, where each replays the tokens it made).
+    // a new plan, where each replays the tokens it made); a cancelled one
+    // that was running ends here.
     void requeue_unfinished() {
         queue.clear();
-        for (int i = 0; i < total; ++i)
-            if (!result.sequences[i].finish) queue.push_back(i);
+        for (int i = 0; i < total; ++i) {
+            if (result.sequences[i].finish) continue;
+            if (sequences[i].cancelled)
+                finish(i, FinishReason::Stopped);
+            else
+                queue.push_back(i);
+        }
         free_slots.clear();
         for (int s = in_flight - 1; s >= 0; --s) free_slots.push_back(s);
     }
@@ -196,21 +250,23 @@ struct Cluster::Impl::Scheduler {
             while (!free_slots.empty() && !queue.empty() && static_cast<int>(start.sequences.size()) < micro_batch) {
                 const int seq = queue.front();
                 queue.pop_front();
+                const GenerateOptions& o = sequences[seq].options;
+                const auto& prompt = result.sequences[seq].prompt_ids;
                 proto::Sequence s;
                 s.id = seq;
                 s.slot = free_slots.back();
                 free_slots.pop_back();
-                s.temperature = req.options.sampling.temperature;
-                s.top_k = req.options.sampling.top_k;
-                s.top_p = req.options.sampling.top_p;
-                s.seed = req.options.sampling.seed + static_cast<uint64_t>(seq);
-                s.max_new_tokens = req.options.max_new_tokens;
-                s.stop_at_eos = req.options.stop_at_eos;
+                s.temperature = o.sampling.temperature;
+                s.top_k = o.sampling.top_k;
+                s.top_p = o.sampling.top_p;
+                s.seed = o.sampling.seed;
+                s.max_new_tokens = o.max_new_tokens;
+                s.stop_at_eos = o.stop_at_eos;
                 s.forced = result.sequences[seq].generated_ids;  // after a re-plan: replay what was made
-                s.keep = keep;
+                s.keep = sequences[seq].keep;
                 start.sequences.push_back(s);
-                start.lengths.push_back(static_cast<int>(req.prompts[seq].size()));
-                ids.insert(ids.end(), req.prompts[seq].begin(), req.prompts[seq].end());
+                start.lengths.push_back(static_cast<int>(prompt.size()));
+                ids.insert(ids.end(), prompt.begin(), prompt.end());
             }
             // To stage 0's leader, which relays it to the other ranks.
             proto::Parts frames;
@@ -231,7 +287,7 @@ struct Cluster::Impl::Scheduler {
             fresh.push_back({node, s.kind, to_us(node, s.t0), to_us(node, s.t1), s.group, s.step, s.layer_begin, s.layer_end, s.bytes,
                              s.peer.empty() ? -1 : c.connections->node_of_endpoint(s.peer), s.sequences, s.transport});
         }
-        result.trace.spans.insert(result.trace.spans.end(), fresh.begin(), fresh.end());
+        if (!serving()) result.trace.spans.insert(result.trace.spans.end(), fresh.begin(), fresh.end());
         if (req.on_spans && !fresh.empty()) req.on_spans(fresh);
     }
 
@@ -245,8 +301,9 @@ struct Cluster::Impl::Scheduler {
                                       std::to_string(t.tokens.size()) + " tokens of a vocabulary of " + std::to_string(t.vocab));
         for (std::size_t i = 0; i < t.tokens.size(); ++i) {
             const auto& tok = t.tokens[i];
-            if (tok.id < 0 || tok.id >= total)
-                throw NodeError(node, "node '" + c.nodes[node].name + "' sent a token for unknown sequence " + std::to_string(tok.id));
+            if (tok.id < 0 || tok.id >= total || result.sequences[tok.id].finish)
+                throw NodeError(node, "node '" + c.nodes[node].name + "' sent a token for " +
+                                          (tok.id >= 0 && tok.id < total ? "finished" : "unknown") + " sequence " + std::to_string(tok.id));
             if (static_cast<int>(tok.finish) > static_cast<int>(FinishReason::Interrupted))
                 throw NodeError(node,
                                 "node '" + c.nodes[node].name + "' sent an unknown finish reason: run the same distgpt version everywhere");
@@ -254,12 +311,12 @@ struct Cluster::Impl::Scheduler {
             if (tok.forced) continue;  // a replayed token: already recorded
             seq.generated_ids.push_back(tok.token);
             if (!logits.empty()) seq.logits.emplace_back(logits.begin() + i * t.vocab, logits.begin() + (i + 1) * t.vocab);
-            result.trace.tokens.push_back({tok.id, t.step, tok.token, to_us(node, t.sampled_ns), tok.window_shift});
-            if (req.on_token) req.on_token(result.trace.tokens.back());
+            const TokenMark mark{tok.id, t.step, tok.token, to_us(node, t.sampled_ns), tok.window_shift};
+            if (!serving()) result.trace.tokens.push_back(mark);
+            if (req.on_token) req.on_token(mark);
             if (tok.done) {
-                seq.finish = tok.finish;
                 free_slots.push_back(tok.slot);
-                ++finished;
+                finish(static_cast<int>(tok.id), tok.finish);
             }
         }
         launch();
@@ -279,10 +336,11 @@ struct Cluster::Impl::Scheduler {
     // Ends the run early, on every path: each token made so far is kept, and
     // the sequences not finished end as `reason`.
     RunResult end_early(const std::string& why, FinishReason reason, int node_at_fault) {
+        if (serving()) take_from_feed();  // those that came meanwhile end too
         int kept = 0;
-        for (auto& seq : result.sequences) {
-            kept += static_cast<int>(seq.generated_ids.size());
-            if (!seq.finish) seq.finish = reason;
+        for (int i = 0; i < total; ++i) {
+            kept += static_cast<int>(result.sequences[i].generated_ids.size());
+            if (!result.sequences[i].finish) finish(i, reason);
         }
         result.error = reason == FinishReason::Stopped
                            ? why
@@ -309,7 +367,7 @@ struct Cluster::Impl::Scheduler {
         }
     }
 
-    RunResult finish() {
+    RunResult finish_run() {
         result.trace.wall_us = (net::now_ns() - start_ns) / 1e3;
         result.losses = c.take_losses();
         // The last spans trail the last token by a message or two.
@@ -323,7 +381,7 @@ struct Cluster::Impl::Scheduler {
     RunResult loop() {
         launch();
         auto last_progress = std::chrono::steady_clock::now();
-        while (finished < total) {
+        while (serving() || finished < total) {
             if (req.should_stop && req.should_stop()) return end_early("stopped by the user", FinishReason::Stopped, -1);
             if (auto dead = c.connections->dead_node()) {
                 std::string why = dead->why;
@@ -334,8 +392,10 @@ struct Cluster::Impl::Scheduler {
                 if (!c.options.recover) c.report({dead->node, dead->why, {}});
                 return end_early(why, FinishReason::Interrupted, dead->node);
             }
-            auto got = c.connections->receive_any(std::chrono::milliseconds(200));
+            if (serving()) take_from_feed();
+            auto got = c.connections->receive_any(std::chrono::milliseconds(200), serving() ? req.feed->wake_fd() : -1);
             if (!got) {
+                if (finished == total) last_progress = std::chrono::steady_clock::now();  // idle, serving: nothing to wait for
                 if (std::chrono::steady_clock::now() - last_progress > std::chrono::milliseconds(c.options.stall_timeout_ms))
                     return end_early("the run made no progress for " + seconds_text(c.options.stall_timeout_ms / 1000.0) +
                                          "; a node may be stuck (" + std::to_string(finished) + " of " + std::to_string(total) +
@@ -353,13 +413,13 @@ struct Cluster::Impl::Scheduler {
                                  got->first);
             }
         }
-        return finish();
+        return finish_run();
     }
 };
 
 RunResult Cluster::Impl::run(const RunRequest& req) {
     if (plan.stages.empty()) throw Error("configure the cluster before running");
-    if (req.prompts.empty()) throw Error("nothing to run: no prompts");
+    if (req.prompts.empty() && !req.feed) throw Error("nothing to run: no prompts");
     for (std::size_t i = 0; i < req.prompts.size(); ++i)
         if (req.prompts[i].empty()) throw Error("prompt " + std::to_string(i + 1) + " is empty");
     Scheduler scheduler(*this, req);

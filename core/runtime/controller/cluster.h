@@ -5,6 +5,7 @@
 #include "plan/planner.h"
 #include "plan/topology.h"
 #include "proto/messages.h"
+#include "runtime/controller/sequence_feed.h"
 #include "trace/run_trace.h"
 
 #include <functional>
@@ -15,13 +16,19 @@
 namespace distgpt {
 
 struct RunRequest {
-    std::vector<std::vector<int>> prompts;                        // token ids, one per sequence
-    GenerateOptions options;                                      // sequence i samples with seed + i
-    int in_flight = 0;                                            // sequences in the pipeline at once; 0 = one per stage
-    int micro_batch = 1;                                          // sequences per message
-    std::function<void(const TokenMark&)> on_token;               // each token as it arrives, on the calling thread
-    std::function<void(const std::vector<TraceSpan>&)> on_spans;  // spans as they arrive (the live view)
-    std::function<bool()> should_stop;                            // polled every 200 ms at most; true ends the run early
+    std::vector<std::vector<int>> prompts;                          // token ids, one per sequence
+    GenerateOptions options;                                        // sequence i samples with seed + i
+    int in_flight = 0;                                              // sequences in the pipeline at once; 0 = one per stage
+    int micro_batch = 1;                                            // sequences per message
+    std::function<void(const TokenMark&)> on_token;                 // each token as it arrives, on the calling thread
+    std::function<void(int64_t sequence, FinishReason)> on_finish;  // each sequence as it ends, however it ends
+    std::function<void(const std::vector<TraceSpan>&)> on_spans;    // spans as they arrive (the live view)
+    std::function<bool()> should_stop;                              // polled every 200 ms at most; true ends the run early
+    // Serving: sequences join from the feed as they come (after `prompts`,
+    // if any), each with its own options; the run ends only when should_stop
+    // says so, or when a lost node leaves no plan. The result then keeps no
+    // trace and no finished sequence's tokens: the callbacks carry them.
+    SequenceFeed* feed = nullptr;
 };
 
 struct DistributedSequence {

@@ -199,12 +199,14 @@ std::optional<proto::Message> NodeConnections::receive_from(int node, std::chron
     return proto::decode(std::move(*parts));
 }
 
-std::optional<std::pair<int, proto::Message>> NodeConnections::receive_any(std::chrono::milliseconds timeout) {
+std::optional<std::pair<int, proto::Message>> NodeConnections::receive_any(std::chrono::milliseconds timeout, int wake_fd) {
     // Only the watched: a node left behind may still talk, and is no longer heard.
     std::vector<zmq::pollitem_t> items;
     for (int node : watched_) items.push_back({sockets_[node].handle(), 0, ZMQ_POLLIN, 0});
+    const std::size_t nodes = items.size();
+    if (wake_fd >= 0) items.push_back({nullptr, wake_fd, ZMQ_POLLIN, 0});
     if (items.empty() || zmq::poll(items.data(), items.size(), timeout) <= 0) return std::nullopt;
-    for (std::size_t i = 0; i < items.size(); ++i)
+    for (std::size_t i = 0; i < nodes; ++i)
         if (items[i].revents & ZMQ_POLLIN)
             if (auto m = receive_from(watched_[i], std::chrono::milliseconds(0))) return std::pair{watched_[i], std::move(*m)};
     return std::nullopt;

@@ -51,8 +51,9 @@ public:
 
     void send(int node, proto::Parts parts);
     std::optional<proto::Message> receive_from(int node, std::chrono::milliseconds timeout);
-    // Polls every node; returns (node, message) or nullopt after `timeout`.
-    std::optional<std::pair<int, proto::Message>> receive_any(std::chrono::milliseconds timeout);
+    // Polls every node; returns (node, message), or nullopt after `timeout`
+    // or as soon as `wake_fd` (if not -1) is readable.
+    std::optional<std::pair<int, proto::Message>> receive_any(std::chrono::milliseconds timeout, int wake_fd = -1);
     // The next message of `type` from `node`. Throws NodeError when a watched
     // node dies meanwhile, when `node` answers with an error, or (NodeSilent) after `timeout`.
     proto::Message expect(int node, const std::string& type, std::chrono::milliseconds timeout);

@@ -30,6 +30,7 @@ struct SequenceState {
     // The first stage: the sequence's last tokens (at most a context's), for
     // when its window slides.
     std::deque<int> recent;
+    bool cancelled = false;  // the first stage: its next row tells the last stage to end it
 };
 
 }  // namespace
@@ -138,6 +139,9 @@ struct ShardRunner::Impl {
             if (const auto finish = stop.after(t.token, s.generated)) {
                 t.done = true;
                 t.finish = *finish;
+            } else if (rows[i].stop) {
+                t.done = true;
+                t.finish = FinishReason::Stopped;
             }
             if (t.done) sequences.erase(it);
             out.tokens.tokens.push_back(t);
@@ -183,7 +187,8 @@ StepOutput ShardRunner::forward(const proto::Forward& f, const float* hidden, st
     if (f.cols != C || f.rows < 1 || static_cast<std::size_t>(f.rows * f.cols) != count)
         throw Error("forward: hidden states of [" + std::to_string(f.rows) + ", " + std::to_string(f.cols) + "] with " +
                     std::to_string(count) + " values; this model is " + std::to_string(C) + " wide");
-    if (f.step == 0) impl_->introduce(f.sequences, f.rows_of);
+    // Only the last stage keeps a state per sequence past stage 0 (its sampler).
+    if (f.step == 0 && impl_->cfg.head) impl_->introduce(f.sequences, f.rows_of);
     std::vector<float> copy(hidden, hidden + count);  // the frame's bytes may not be aligned for fp32
     const at::Tensor input = at::from_blob(copy.data(), {f.rows, f.cols}, at::TensorOptions().dtype(at::kFloat));
     return impl_->run(input, f.group, f.step, f.rows_of, f.step == 0 ? f.sequences : std::vector<proto::Sequence>{});
@@ -220,10 +225,17 @@ StepOutput ShardRunner::next_step(const proto::Tokens& tokens) {
             ids.push_back(t.token);
             rows.push_back({t.id, t.slot, t.pos, 1});
         }
+        rows.back().stop = s.cancelled;
     }
     if (ids.empty()) return {};
     const at::Tensor input = at::from_blob(ids.data(), {static_cast<int64_t>(ids.size())}, at::TensorOptions().dtype(at::kLong));
     return impl_->run(input, tokens.group, tokens.step + 1, rows, {});
+}
+
+void ShardRunner::cancel(const std::vector<int64_t>& ids) {
+    if (!impl_->cfg.embedding) throw Error("cancel sent to a stage without the embedding (stage " + std::to_string(impl_->cfg.stage) + ")");
+    for (const int64_t id : ids)
+        if (auto it = impl_->sequences.find(id); it != impl_->sequences.end()) it->second.cancelled = true;
 }
 
 int64_t ShardRunner::weight_bytes() const { return impl_->stage.weight_bytes(); }

@@ -40,6 +40,8 @@ public:
     StepOutput start(const proto::Start& start, const int32_t* ids, std::size_t count);         // stage 0
     StepOutput forward(const proto::Forward& forward, const float* hidden, std::size_t count);  // stages 1..
     StepOutput next_step(const proto::Tokens& tokens);                                          // stage 0
+    // Stage 0: the sequences' next rows tell the last stage to end them.
+    void cancel(const std::vector<int64_t>& ids);
 
     int64_t weight_bytes() const;
     int64_t kv_cache_bytes() const;

@@ -342,6 +342,10 @@ struct WorkerService::Impl {
             relay(m, t.group, t.step);
             working_on = {t.group, t.step + 1};  // the step these tokens feed
             emit(shard().next_step(t));
+        } else if (m.type == proto::Cancel::kType) {
+            require_owner(from, m.type);
+            const auto c = m.as<proto::Cancel>();
+            if (of_this_run(c.run)) shard().cancel(c.ids);
         } else if (m.type == proto::Wake::kType) {
             // Its message is in a ring; the loop reads it next.
         } else if (m.type == proto::Stop::kType) {
