@@ -252,6 +252,7 @@ void add_bench(CLI::App& app, int& exit_code) {
     prefill->callback([args, &exit_code] { exit_code = guarded("bench prefill", [&] { return run_prefill(*args); }); });
     add_cluster_benches(*c, exit_code);
     add_fault_bench(*c, exit_code);
+    add_serve_bench(*c, exit_code);
     c->require_subcommand(1);
 }
 

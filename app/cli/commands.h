@@ -19,5 +19,6 @@ void add_workers(CLI::App& app, int& exit_code);
 void add_serve(CLI::App& app, int& exit_code);
 void add_cluster_benches(CLI::App& bench, int& exit_code);  // under `bench`
 void add_fault_bench(CLI::App& bench, int& exit_code);      // under `bench`
+void add_serve_bench(CLI::App& bench, int& exit_code);      // under `bench`
 
 }  // namespace distgpt::cli

@@ -69,7 +69,8 @@ std::string content_of(const json& m, const std::string& where) {
     if (!c->is_array()) wrong(where + ".content", "a string or a list of text parts", *c);
     std::string text;
     for (const auto& part : *c) {
-        if (!part.is_object() || part.value("type", "") != "text" || !part.contains("text") || !part["text"].is_string())
+        const json* type = part.is_object() ? field(part, "type") : nullptr;
+        if (!type || *type != "text" || !part.contains("text") || !part["text"].is_string())
             throw ApiError(400, where + ".content: only text parts ({\"type\": \"text\", \"text\": …}) can be read by this model",
                            where + ".content");
         text += part["text"].get<std::string>();
@@ -154,11 +155,11 @@ void refuse_unsupported(const json& body) {
 
 }  // namespace
 
-CompletionRequest parse_completion_request(std::string_view text, ApiEndpoint endpoint) {
+CompletionRequest parse_completion_request(std::string_view text, ApiEndpoint endpoint) try {
     json body;
     try {
         body = json::parse(text);
-    } catch (const json::parse_error& e) {
+    } catch (const json::exception& e) {  // a syntax error, or a number beyond a double's range
         throw ApiError(400, std::string("the body is not valid JSON: ") + e.what());
     }
     if (!body.is_object()) throw ApiError(400, "the body must be a JSON object, not " + type_name(body));
@@ -189,8 +190,14 @@ CompletionRequest parse_completion_request(std::string_view text, ApiEndpoint en
         if (!v->is_boolean()) wrong("stream", "true or false", *v);
         r.stream = v->get<bool>();
     }
+    if (const json* v = field(body, "ignore_eos")) {
+        if (!v->is_boolean()) wrong("ignore_eos", "true or false", *v);
+        r.ignore_eos = v->get<bool>();
+    }
     if (const json* v = field(body, "stream_options"); v && !v->is_object()) wrong("stream_options", "an object", *v);
     return r;
+} catch (const json::exception& e) {  // a field read as the wrong type somewhere not checked by name
+    throw ApiError(400, std::string("the request has a field of the wrong type: ") + e.what());
 }
 
 }  // namespace distgpt

@@ -41,6 +41,7 @@ struct CompletionRequest {
     std::optional<uint64_t> seed;
     std::vector<std::string> stop;
     bool stream = false;
+    bool ignore_eos = false;  // an extension (llama.cpp's and vLLM's too): generate max_tokens whatever comes, for benchmarks
 };
 
 // Throws ApiError (400) for a body that is not JSON, a field of the wrong

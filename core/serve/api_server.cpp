@@ -148,11 +148,13 @@ struct ApiServer::Impl {
         std::vector<int> ids;
         GenerateOptions options;
         std::vector<std::string> stop;
+        std::vector<int> end_of_text;  // ids that end the text and spell nothing in it
     };
 
     Prepared prepare(const std::string& body, ApiEndpoint endpoint) {
         Prepared p;
         p.request = parse_completion_request(body, endpoint);
+        p.end_of_text = model.end_of_text;
         const CompletionRequest& r = p.request;
         std::string text = r.prompt;
         p.stop = r.stop;
@@ -185,7 +187,8 @@ struct ApiServer::Impl {
                            "max_tokens", "context_length_exceeded");
         p.options.max_new_tokens = max_tokens;
         p.options.sampling = {r.temperature, r.top_k, r.top_p, r.seed.value_or(next_seed.fetch_add(0x9E3779B97F4A7C15ull))};
-        p.options.stop_at_eos = true;
+        p.options.stop_at_eos = !r.ignore_eos;
+        if (r.ignore_eos) p.end_of_text.clear();  // an end of text is then text like any other
         return p;
     }
 
@@ -229,7 +232,7 @@ struct ApiServer::Impl {
     }
 
     void complete_whole(const httplib::Request& req, httplib::Response& res, ApiEndpoint endpoint, const Prepared& p, RequestStream& s) {
-        TextStream text(*model.tokenizer, model.end_of_text, p.stop);
+        TextStream text(*model.tokenizer, p.end_of_text, p.stop);
         int completion = 0;
         std::optional<FinishReason> finish;
         while (!finish) {
@@ -278,7 +281,7 @@ struct ApiServer::Impl {
             int completion = 0;
             bool started = false;
         };
-        auto events = std::make_shared<Events>(Events{TextStream(*model.tokenizer, model.end_of_text, p.stop)});
+        auto events = std::make_shared<Events>(Events{TextStream(*model.tokenizer, p.end_of_text, p.stop)});
         const std::string id = completion_id(endpoint, *s);
         const bool chat = endpoint == ApiEndpoint::ChatCompletions;
         auto chunk = [this, id, chat](const json& delta_or_text, const json& finish) {

@@ -207,6 +207,9 @@ private Q_SLOTS:
         QTest::addColumn<QString>("param");
         QTest::newRow("not json") << "{\"prompt\": " << false << "";
         QTest::newRow("not an object") << "[1]" << false << "";
+        QTest::newRow("number beyond a double") << R"({"prompt": "a", "max_tokens": 2e2222})" << false << "";  // found by fuzz_api_request
+        QTest::newRow("part type a number") << R"({"messages": [{"role": "user", "content": [{"type": 1}]}]})" << true
+                                            << "messages[0].content";
         QTest::newRow("no prompt") << "{}" << false << "prompt";
         QTest::newRow("prompt a number") << R"({"prompt": 5})" << false << "prompt";
         QTest::newRow("two prompts") << R"({"prompt": ["a", "b"]})" << false << "prompt";
