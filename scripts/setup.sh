@@ -13,7 +13,8 @@ packages=(build-essential cmake pkg-config ninja-build ccache
   qt6-base-dev qt6-charts-dev qt6-svg-dev libqt6opengl6-dev libxkbcommon-dev
   xvfb xauth appstream desktop-file-utils clang clang-format libclang-rt-14-dev
   g++-aarch64-linux-gnu qemu-user  # the kernels as a Raspberry Pi runs them (tests/aarch64)
-  openssh-server openssh-client slurm-wlm munge ansible iproute2)  # workers launched by ssh and Slurm, installed by Ansible
+  openssh-server openssh-client slurm-wlm munge ansible iproute2  # workers launched by ssh and Slurm, installed by Ansible
+  libcpp-httplib-dev)  # distgpt-cli serve: the HTTP API
 # The tokenizer tests fetch the real GPT-2 vocabulary with npm.
 command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)
 

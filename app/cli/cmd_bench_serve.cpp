@@ -32,7 +32,7 @@ using Clock = std::chrono::steady_clock;
 
 struct ServeBenchArgs {
     ModelOptions model;
-    int stages = 2, threads = 1, requests = 2, tokens = 32;
+    int stages = 2, threads = 1, requests = 2, tokens = 32, micro_batch = 1;
     std::vector<int> clients{1, 2, 4, 8, 16};
     std::string out;
 };
@@ -122,7 +122,7 @@ int run_serve_bench(const ServeBenchArgs& a) {
     std::vector<std::string> names;
     for (const auto& n : cluster.nodes()) names.push_back(n.name);
     ServeMetrics metrics(names);
-    ServingSession session(cluster, most, most, &metrics);
+    ServingSession session(cluster, most, most, a.micro_batch, &metrics);
     ApiServerOptions http;
     http.port = 0;
     ApiServer server(session, metrics, {"bench", m.tokenizer.get(), end_of_text_ids(m), context, ChatTemplate::Plain}, http);
@@ -131,8 +131,8 @@ int run_serve_bench(const ServeBenchArgs& a) {
 
     const double bytes_per_token = static_cast<double>(m.config.decode_params_read()) * bytes_per_weight(m.weight_format);
     const int cores = a.stages * a.threads;
-    std::printf("%s, %d stages of %d thread(s), %d requests per client of %d tokens, prompt %zu tokens\n", m.description.c_str(), a.stages,
-                a.threads, a.requests, a.tokens, prompt_ids.size());
+    std::printf("%s, %d stages of %d thread(s), micro-batch %d, %d requests per client of %d tokens, prompt %zu tokens\n",
+                m.description.c_str(), a.stages, a.threads, a.micro_batch, a.requests, a.tokens, prompt_ids.size());
     std::printf("%7s %8s %9s %10s %9s %10s %10s %10s %10s %9s\n", "clients", "tokens", "tokens/s", "1-process", "ratio", "TTFT p50",
                 "TTFT p95", "ms/tok p50", "ms/tok p95", "vs floor");
     json rows = json::array();
@@ -216,6 +216,7 @@ void add_serve_bench(CLI::App& bench, int& exit_code) {
     c->add_option("--clients", a->clients, "concurrent clients, one row each (1,2,4)")->delimiter(',')->capture_default_str();
     c->add_option("--requests", a->requests, "requests each client makes, one after another")->capture_default_str();
     c->add_option("--tokens", a->tokens, "tokens per request")->capture_default_str();
+    c->add_option("--micro-batch", a->micro_batch, "as serve's --micro-batch")->capture_default_str();
     c->add_option("--out", a->out, "write the results as JSON");
     c->callback([a, &exit_code] { exit_code = guarded("bench serve", [&] { return run_serve_bench(*a); }); });
 }

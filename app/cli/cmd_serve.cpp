@@ -24,7 +24,7 @@ struct ServeArgs {
     std::string host = "127.0.0.1";
     int port = 8080;
     std::string api_key;
-    int max_in_flight = 8, queue = 64, context = 0;
+    int max_in_flight = 8, queue = 64, context = 0, micro_batch = 1;
     std::string name, key;
 };
 
@@ -86,7 +86,7 @@ int serve(const ServeArgs& a) {
     std::vector<std::string> node_names;
     for (const auto& n : cluster.nodes()) node_names.push_back(n.name);
     ServeMetrics metrics(node_names);
-    ServingSession session(cluster, a.max_in_flight, a.queue, &metrics);
+    ServingSession session(cluster, a.max_in_flight, a.queue, a.micro_batch, &metrics);
     ServedModel served{served_name(a, source), model.tokenizer.get(), end_of_text_ids(model), context, chat};
     ApiServer server(session, metrics, served, http);
     server.bind();
@@ -127,6 +127,10 @@ void add_serve(CLI::App& app, int& exit_code) {
     c->add_option("--max-in-flight", a->max_in_flight, "requests generating at once, each with its cache on every node")
         ->capture_default_str();
     c->add_option("--queue", a->queue, "requests that may wait for a slot; beyond that, HTTP 429")->capture_default_str();
+    c->add_option("--micro-batch", a->micro_batch,
+                  "requests waiting together start as one micro-batch of up to this many: a stage computes their rows in one step, "
+                  "reading its weights once for all")
+        ->capture_default_str();
     c->add_option("--context", a->context, "tokens a prompt and its completion share (default: the model's)");
     c->add_option("--name", a->name, "the model's name in the API (default: its folder's)");
     c->add_option("--key", a->key, "this controller's CURVE key file, for workers that authenticate (default: a fresh one)");

@@ -24,10 +24,17 @@ void RequestStream::cancel() {
     feed_.cancel(id_);
 }
 
-ServingSession::ServingSession(Cluster& cluster, int max_in_flight, int queue, ServeMetrics* metrics, ServingObservers observers)
-    : cluster_(cluster), max_in_flight_(max_in_flight), queue_(queue), metrics_(metrics), observers_(std::move(observers)) {
+ServingSession::ServingSession(Cluster& cluster, int max_in_flight, int queue, int micro_batch, ServeMetrics* metrics,
+                               ServingObservers observers)
+    : cluster_(cluster),
+      max_in_flight_(max_in_flight),
+      queue_(queue),
+      micro_batch_(micro_batch),
+      metrics_(metrics),
+      observers_(std::move(observers)) {
     if (max_in_flight < 1) throw Error("--max-in-flight must be 1 or more, not " + std::to_string(max_in_flight));
     if (queue < 0) throw Error("--queue must be 0 or more, not " + std::to_string(queue));
+    if (micro_batch < 1) throw Error("--micro-batch must be 1 or more, not " + std::to_string(micro_batch));
     run_ = std::thread([this] { serve(); });
 }
 
@@ -40,6 +47,7 @@ void ServingSession::serve() {
     RunRequest request;
     request.feed = &feed_;
     request.in_flight = max_in_flight_;
+    request.micro_batch = micro_batch_;
     request.on_token = [this](const TokenMark& t) { on_token(t); };
     request.on_finish = [this](int64_t sequence, FinishReason reason) { on_finish(sequence, reason); };
     request.on_spans = [this](const std::vector<TraceSpan>& spans) {

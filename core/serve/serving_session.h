@@ -62,7 +62,10 @@ struct ServingObservers {
 // `max_in_flight` generate; `queue` more wait; beyond that, submit refuses.
 class ServingSession {
 public:
-    ServingSession(Cluster& cluster, int max_in_flight, int queue, ServeMetrics* metrics = nullptr, ServingObservers observers = {});
+    // `micro_batch`: requests that are waiting together start as one
+    // micro-batch of up to that many, whose rows a stage computes in one step.
+    ServingSession(Cluster& cluster, int max_in_flight, int queue, int micro_batch = 1, ServeMetrics* metrics = nullptr,
+                   ServingObservers observers = {});
     ~ServingSession();  // ends the run: every request still open ends Stopped
 
     // A new request's sequence, or nullptr when every slot and place in the
@@ -82,7 +85,7 @@ private:
     void on_finish(int64_t sequence, FinishReason reason);
 
     Cluster& cluster_;
-    const int max_in_flight_, queue_;
+    const int max_in_flight_, queue_, micro_batch_;
     ServeMetrics* metrics_;
     ServingObservers observers_;
     SequenceFeed feed_;

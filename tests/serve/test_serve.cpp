@@ -345,8 +345,15 @@ private Q_SLOTS:
 
     // 32 clients streaming at once, with fixed seeds, each get the text the
     // same request gets alone; bad requests among them harm none.
+    void concurrentClientsGetTheSequentialText_data() {
+        QTest::addColumn<int>("microBatch");
+        QTest::newRow("a micro-batch each") << 1;
+        QTest::newRow("micro-batches of 4") << 4;  // rows computed together give each row's bits alone
+    }
     void concurrentClientsGetTheSequentialText() {
-        Server server({"--topology", DISTGPT_TOPOLOGIES "/pipeline-2.json", "--max-in-flight", "8", "--queue", "32"},
+        QFETCH(int, microBatch);
+        Server server({"--topology", DISTGPT_TOPOLOGIES "/pipeline-2.json", "--max-in-flight", "8", "--queue", "32", "--micro-batch",
+                       QString::number(microBatch)},
                       work.filePath("concurrent.log"));
         QVERIFY(server.port() > 0);
         json prompts = json::array();
