@@ -41,6 +41,9 @@ struct Plan {
 // Sequences each stage keeps a KV cache for: as asked, else one per stage
 // (recurrent pipelining keeps every stage busy), never more than there are.
 int sequence_slots(int prompts, int in_flight, int stages);
+// The requests a served topology generates at once: `in_flight`, or 0: one
+// per stage and at least 4 (a class's several users).
+inline int serving_slots(int in_flight, int stages) { return in_flight > 0 ? in_flight : (stages > 4 ? stages : 4); }
 
 // Turns a topology and a model into stages: contiguous layer ranges
 // balanced by the bytes each stage reads per token (the head counts on the

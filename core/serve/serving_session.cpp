@@ -76,7 +76,9 @@ std::shared_ptr<RequestStream> ServingSession::submit(std::vector<int> prompt, c
     if (failure_) throw Error("this server can no longer generate: " + *failure_);
     if (static_cast<int>(open_.size()) >= max_in_flight_ + queue_) return nullptr;
     const int prompt_tokens = static_cast<int>(prompt.size());
-    // Under the lock, so the run's first token for it finds it registered.
+    // Under the lock, so the run's first token for it finds it registered,
+    // and observers hear of it before its first token.
+    if (observers_.on_arrival) observers_.on_arrival(feed_.next_id(), prompt);
     const int64_t id = feed_.add(std::move(prompt), options);
     auto stream = std::shared_ptr<RequestStream>(new RequestStream(id, prompt_tokens, feed_));
     open_.emplace(id, stream);

@@ -51,6 +51,7 @@ private:
 
 // What a serving run tells besides its requests' tokens (the app's views).
 struct ServingObservers {
+    std::function<void(int64_t sequence, const std::vector<int>& prompt)> on_arrival;  // on the request's thread
     std::function<void(const TokenMark&)> on_token;
     std::function<void(int64_t sequence, FinishReason)> on_finish;
     std::function<void(const std::vector<TraceSpan>&)> on_spans;

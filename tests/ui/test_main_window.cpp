@@ -39,7 +39,14 @@
 
 #include <nlohmann/json.hpp>
 
+#include <QCheckBox>
+#include <QProcess>
+
 #include <fstream>
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 using namespace distgpt;
 using namespace distgpt::test;
@@ -429,6 +436,72 @@ private Q_SLOTS:
             for (const char* f : {"during-run.png", "after-run.png", "timeline.png", "chart-work.png", "chart-throughput.png"})
                 std::filesystem::copy_file(out / f, std::filesystem::path(keep.toStdString()) / f,
                                            std::filesystem::copy_options::overwrite_existing);
+    }
+
+    // A TCP port nothing listens on now.
+    static int freePort() {
+        const int s = ::socket(AF_INET, SOCK_STREAM, 0);
+        sockaddr_in a{};
+        a.sin_family = AF_INET;
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        ::bind(s, reinterpret_cast<sockaddr*>(&a), sizeof a);
+        socklen_t n = sizeof a;
+        ::getsockname(s, reinterpret_cast<sockaddr*>(&a), &n);
+        ::close(s);
+        return ntohs(a.sin_port);
+    }
+
+    // Serve: the topology answers the API; each request that comes is a
+    // sequence the token stream, the live view and the timeline show as it runs.
+    void servesRequestsAndShowsThemAsSequences() {
+        MainWindow w;
+        w.resize(1366, 768);
+        w.show();
+        click(w, "preset Pipeline 2");
+        useDemo(w, "", 8);
+        auto* serve = w.findChild<QCheckBox*>("serveSwitch");
+        QVERIFY(serve && serve->isVisible());
+        serve->setChecked(true);
+        QVERIFY(!w.findChild<QPlainTextEdit*>("prompts")->isEnabled());  // the requests bring their prompts
+        auto* run = w.findChild<QPushButton*>("runButton");
+        QCOMPARE(run->text(), QString("Serve"));
+        QTRY_VERIFY(run->isEnabled());  // no prompt needed
+        const int port = freePort();
+        w.findChild<QSpinBox*>("servePort")->setValue(port);
+        QTest::mouseClick(run, Qt::LeftButton);
+        auto* address = w.findChild<QLabel*>("serveAddress");
+        QTRY_VERIFY_WITH_TIMEOUT(address->isVisible(), 60000);
+        QVERIFY(address->text().contains(QString("http://127.0.0.1:%1/v1").arg(port)));
+
+        // Three users at once.
+        std::vector<std::unique_ptr<QProcess>> users;
+        for (const char* who : {"ROMEO", "JULIET", "HAMLET"}) {
+            users.push_back(std::make_unique<QProcess>());
+            const QString body =
+                QString(R"({"messages": [{"role": "user", "content": "%1, speak."}], "max_tokens": 60, "seed": 2})").arg(who);
+            users.back()->start("curl", {"-s", QString("http://127.0.0.1:%1/v1/chat/completions").arg(port), "-d", body});
+        }
+        QTRY_VERIFY_WITH_TIMEOUT(w.runState().prompts().size() == 3, 30000);
+        QTRY_VERIFY_WITH_TIMEOUT(w.runState().tokenCount() >= 3 * 60, 60000);
+        for (auto& u : users) {
+            QVERIFY(u->state() == QProcess::NotRunning || u->waitForFinished(30000));
+            const auto reply = nlohmann::json::parse(u->readAllStandardOutput().toStdString());
+            QCOMPARE(reply["usage"]["completion_tokens"].get<int>(), 60);
+        }
+        auto* stream = w.findChild<TokenStream*>("tokenStream");
+        QTRY_VERIFY(stream->toPlainText().contains("sequence 3"));
+        for (const char* who : {"ROMEO, speak.", "JULIET, speak.", "HAMLET, speak."}) QVERIFY(stream->toPlainText().contains(who));
+        std::vector<int> computes(2);
+        for (const auto& s : w.runState().spans())
+            if (s.kind == SpanKind::Compute) ++computes[s.node];
+        for (int c : computes) QVERIFY(c >= 60);
+        QVERIFY(w.running());  // it serves until stopped
+        QTest::mouseClick(w.findChild<QPushButton*>("stopButton"), Qt::LeftButton);
+        QTRY_VERIFY_WITH_TIMEOUT(!w.running(), 30000);
+        QVERIFY(!address->isVisible());
+        QCOMPARE(static_cast<size_t>(w.runState().tokenCount()), w.runState().trace().tokens.size());
+        QCOMPARE(w.runState().trace().sequences, 3);
+        QVERIFY(serve->isEnabled());
     }
 
     // The views show the run at hand: a second run with the same counts

@@ -25,6 +25,10 @@ struct RunSpec {
     int keep = 0;  // tokens a full context keeps as it slides; 0: half
     SamplingParams sampling;
     QString key_file;  // this controller's CURVE key pair, for workers that authenticate
+    // Serve: the topology answers an OpenAI-compatible API on `port` instead
+    // of running the prompts; `in_flight` requests generate at once.
+    bool serve = false;
+    int port = 8080;
 };
 
 // Adapts core to Qt: plans, launches or attaches the workers, configures and
@@ -48,12 +52,16 @@ Q_SIGNALS:
     void started(const std::vector<distgpt::TraceNode>& nodes, const QStringList& prompts);
     void spansArrived(const std::vector<distgpt::TraceSpan>& spans);
     void tokenArrived(const distgpt::ui::LiveToken& token);
+    // Serving: the API listens at `address`; a request became sequence `sequence`.
+    void serving(const QString& address);
+    void sequenceArrived(int sequence, const QString& prompt);
     // A node lost during the run (`recovered`: the run went on without it).
     void nodeLost(int node, const QString& why, bool recovered);
     // `nodeAtFault`: the node whose failure or error ended the run, or -1.
     void finished(const distgpt::RunTrace& trace, const QString& error, int nodeAtFault);
 
 private:
+    void serve(const RunSpec& spec);
     std::atomic<bool> stop_{false};
     std::atomic<bool> running_{false};
 };

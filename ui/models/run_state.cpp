@@ -96,6 +96,13 @@ void RunState::addToken(LiveToken token) {
     ++revision_;
 }
 
+void RunState::addSequence(int sequence, const QString& prompt) {
+    if (sequence < 0) return;
+    if (sequence >= prompts_.size()) prompts_.resize(sequence + 1);
+    prompts_[sequence] = prompt;
+    ++revision_;
+}
+
 void RunState::finish(const RunTrace& trace) {
     trace_ = trace;
     finished_ = true;

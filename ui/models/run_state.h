@@ -52,6 +52,8 @@ public:
     void reset(std::vector<TraceNode> nodes, QVector<QString> prompts);
     void addSpans(const std::vector<TraceSpan>& spans);
     void addToken(LiveToken token);
+    // A sequence that joined while the run runs (a served request), with its prompt.
+    void addSequence(int sequence, const QString& prompt);
     void finish(const RunTrace& trace);
 
     const std::vector<TraceNode>& nodes() const { return nodes_; }

@@ -249,14 +249,27 @@ void MainWindow::connectController() {
     });
     connect(controller_, &RunController::spansArrived, this, [this](const std::vector<TraceSpan>& spans) { state_.addSpans(spans); });
     connect(controller_, &RunController::tokenArrived, this, [this](const LiveToken& t) { state_.addToken(t); });
+    connect(controller_, &RunController::sequenceArrived, this,
+            [this](int sequence, const QString& prompt) { state_.addSequence(sequence, prompt); });
+    connect(controller_, &RunController::serving, this, [this](const QString& address) {
+        servingAddress_ = address;
+        run_->setServingAddress(address);
+    });
     connect(controller_, &RunController::finished, this, [this](const RunTrace& trace, const QString& error, int nodeAtFault) {
         running_ = false;
+        const bool served = !servingAddress_.isEmpty();
+        servingAddress_.clear();
         run_->setRunning(false);
         if (!trace.nodes.empty()) state_.finish(trace);
         const double seconds = trace.wall_us / 1e6;
         if (!error.isEmpty()) {
             finalStatus_ = "Stopped: " + error;
             if (nodeAtFault >= 0) topologyView_->setNodeFailure(nodeAtFault, error);
+        } else if (served) {
+            finalStatus_ = QString("Done serving: %1 request(s), %2 tokens in %3 s")
+                               .arg(trace.sequences)
+                               .arg(trace.tokens.size())
+                               .arg(seconds, 0, 'f', 1);
         } else {
             finalStatus_ = QString("Done: %1 tokens in %2 s, %3 tokens/s")
                                .arg(trace.tokens.size())
@@ -429,7 +442,8 @@ void MainWindow::replan() {
         planLabel_->setText("choose a model to see the plan");
     } else {
         const int stages = std::max(1, document_.topology().stage_count());
-        const int slots = sequence_slots(static_cast<int>(run_->prompts().size()), run_->inFlight(), stages);
+        const int slots = run_->serving() ? serving_slots(run_->inFlight(), stages)
+                                          : sequence_slots(static_cast<int>(run_->prompts().size()), run_->inFlight(), stages);
         try {
             plan = plan_stages(document_.topology(), *config, slots, config->n_positions, 1, model_->weightFormat());
             problem = QString::fromStdString(memory_shortfalls(*plan, document_.topology()));
@@ -442,7 +456,7 @@ void MainWindow::replan() {
             planLabel_->setText("no plan");
         }
     }
-    if (problem.isEmpty() && run_->prompts().isEmpty()) problem = "write at least one prompt";
+    if (problem.isEmpty() && run_->prompts().isEmpty() && !run_->serving()) problem = "write at least one prompt";
     topologyView_->setPlan(plan);
     blocked_ = problem.trimmed();
     run_->setRunnable(blocked_.isEmpty(), blocked_.isEmpty() ? QString() : "Cannot run: " + blocked_);
@@ -469,6 +483,9 @@ void MainWindow::startRun() {
     spec.keep = run_->keep();
     spec.sampling = run_->sampling();
     spec.key_file = QSettings().value("controller/keyFile").toString();
+    spec.serve = run_->serving();
+    spec.port = run_->servePort();
+    if (spec.serve) spec.in_flight = serving_slots(spec.in_flight, std::max(1, spec.topology.stage_count()));
     clearRun();
     running_ = true;
     run_->setRunning(true);
@@ -544,6 +561,12 @@ void MainWindow::tick() {
                                   .arg(state_.latestUs() / 1e6, 0, 'f', 2)
                                   .arg(running_ ? QString(" · %1 tokens made so far").arg(state_.tokenCount())
                                                 : QString(" · the run is over: Skip to end (Ctrl+End)")));
+    } else if (running_ && !servingAddress_.isEmpty()) {
+        // Serving: requests come and go; a rate since the start would count the idle time.
+        statusLabel_->setText(QString("Serving on %1: %2 request(s) so far, %3 tokens")
+                                  .arg(servingAddress_)
+                                  .arg(state_.prompts().size())
+                                  .arg(state_.tokenCount()));
     } else if (running_) {
         statusLabel_->setText(QString("Generating: %1 tokens, %2 tokens/s")
                                   .arg(state_.tokenCount())

@@ -1,5 +1,6 @@
 #include "widgets/run_panel.h"
 
+#include <QCheckBox>
 #include <QDoubleSpinBox>
 #include <QFormLayout>
 #include <QHBoxLayout>
@@ -24,11 +25,59 @@ RunPanel::RunPanel(QWidget* parent) : QWidget(parent) {
     createFields();
     createSlowMotion();
     createButtons();
+    createServe();
     layOut();
     connect(run_, &QPushButton::clicked, this, &RunPanel::runRequested);
     connect(stop_, &QPushButton::clicked, this, &RunPanel::stopRequested);
     connect(prompts_, &QPlainTextEdit::textChanged, this, &RunPanel::changed);
     connect(inFlight_, &QSpinBox::valueChanged, this, &RunPanel::changed);
+    connect(serve_, &QCheckBox::toggled, this, [this](bool on) {
+        QSettings().setValue("run/serve", on);
+        updateServe();
+        Q_EMIT changed();
+    });
+    updateServe();
+}
+
+void RunPanel::createServe() {
+    QSettings s;
+    serve_ = new QCheckBox("Serve an API");
+    serve_->setObjectName("serveSwitch");
+    serve_->setChecked(s.value("run/serve", false).toBool());
+    serve_->setToolTip(
+        "Instead of running the prompts, the topology answers an OpenAI-compatible API (chat and completions) on this machine: "
+        "every request is a sequence, shown live in the token stream, the live view and the timeline. Requests bring their own "
+        "sampling; Sequences in flight is how many generate at once.");
+    servePort_ = new QSpinBox;
+    servePort_->setObjectName("servePort");
+    servePort_->setRange(1, 65535);
+    servePort_->setValue(s.value("run/servePort", 8080).toInt());
+    servePort_->setToolTip("The port the API listens on, on loopback (127.0.0.1)");
+    serveAddress_ = new QLabel;
+    serveAddress_->setObjectName("serveAddress");
+    serveAddress_->setWordWrap(true);
+    serveAddress_->setTextInteractionFlags(Qt::TextSelectableByMouse);
+    serveAddress_->hide();
+}
+
+// Serving, the prompts and the sampling are the requests': their fields rest.
+void RunPanel::updateServe() {
+    const bool on = serve_->isChecked();
+    for (QWidget* w : std::initializer_list<QWidget*>{prompts_, maxTokens_, keep_, temperature_, topK_, topP_, seed_}) w->setEnabled(!on);
+    servePort_->setEnabled(on && !running_);
+    inFlight_->setSpecialValueText(on ? "at least 4, one per stage" : "one per stage");
+    run_->setText(on ? "Serve" : "Run");
+    run_->setToolTip(on ? "Start the workers and serve the API (Ctrl+R)" : "Start the workers and generate (Ctrl+R)");
+}
+
+bool RunPanel::serving() const { return serve_->isChecked(); }
+int RunPanel::servePort() const { return servePort_->value(); }
+
+void RunPanel::setServingAddress(const QString& address) {
+    serveAddress_->setText(address.isEmpty() ? QString()
+                                             : "Serving on " + address + "\ncurl " + address +
+                                                   "/chat/completions -d '{\"messages\": [{\"role\": \"user\", \"content\": \"Hi\"}]}'");
+    serveAddress_->setVisible(!address.isEmpty());
 }
 
 // The run's settings, as the last session left them.
@@ -132,6 +181,13 @@ void RunPanel::layOut() {
     buttons->addWidget(stop_);
     form->addRow(buttons);
     form->addRow(reason_);
+    auto* serve = new QHBoxLayout;
+    serve->addWidget(serve_);
+    serve->addWidget(new QLabel("port"));
+    serve->addWidget(servePort_);
+    serve->addStretch(1);
+    form->addRow(serve);
+    form->addRow(serveAddress_);
     form->addRow("Prompts", prompts_);
     auto* slow = new QHBoxLayout;
     slow->addWidget(slowMotion_, 1);
@@ -178,6 +234,9 @@ void RunPanel::updateRunButton() {
 void RunPanel::setRunning(bool running) {
     running_ = running;
     updateRunButton();
+    servePort_->setEnabled(serve_->isChecked() && !running);
+    serve_->setEnabled(!running);
+    if (!running) setServingAddress({});
     if (running) {
         QSettings s;
         s.setValue("run/prompts", prompts_->toPlainText());
@@ -189,6 +248,7 @@ void RunPanel::setRunning(bool running) {
         s.setValue("run/topK", topK_->value());
         s.setValue("run/topP", topP_->value());
         s.setValue("run/seed", seed_->value());
+        s.setValue("run/servePort", servePort_->value());
     }
 }
 

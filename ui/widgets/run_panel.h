@@ -3,6 +3,7 @@
 
 #include <QWidget>
 
+class QCheckBox;
 class QDoubleSpinBox;
 class QLabel;
 class QPlainTextEdit;
@@ -26,6 +27,11 @@ public:
     // How many times slower than measured the views show the run (1: as it happens).
     double slowMotion() const;
     SamplingParams sampling() const;
+    // Serve: the topology answers an OpenAI-compatible API instead of running the prompts.
+    bool serving() const;
+    int servePort() const;
+    // While serving: where the API listens (empty: not serving).
+    void setServingAddress(const QString& address);
     void setRunning(bool running);
     // Whether a run can start; `reason` says why not.
     void setRunnable(bool runnable, const QString& reason);
@@ -40,13 +46,17 @@ private:
     void createFields();
     void createSlowMotion();
     void createButtons();
+    void createServe();
+    void updateServe();
     void layOut();
     void updateRunButton();
     QPlainTextEdit* prompts_;
     QSpinBox *inFlight_, *microBatch_, *maxTokens_, *keep_, *topK_, *seed_;
     QDoubleSpinBox *temperature_, *topP_;
     QSlider* slowMotion_;
-    QLabel *slowLabel_, *reason_;
+    QLabel *slowLabel_, *reason_, *serveAddress_;
+    QCheckBox* serve_;
+    QSpinBox* servePort_;
     QPushButton *run_, *stop_;
     bool running_ = false, runnable_ = true;
 };
