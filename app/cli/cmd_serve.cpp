@@ -28,14 +28,6 @@ struct ServeArgs {
     std::string name, key;
 };
 
-// The model's name in the API: its folder's, the demo's, or the random shape's.
-std::string served_name(const ServeArgs& a, const ModelSource& source) {
-    if (!a.name.empty()) return a.name;
-    if (source.is_random()) return "random-" + source.random_shape;
-    const auto dir = source.dir.filename().empty() ? source.dir.parent_path().filename() : source.dir.filename();
-    return dir.empty() ? "distgpt" : dir.string();
-}
-
 // The topology serve runs: the file's, or one local worker.
 Topology serve_topology(const ServeArgs& a) {
     if (!a.topology.empty()) return read_topology(a.topology);
@@ -68,8 +60,7 @@ int serve(const ServeArgs& a) {
     if (!source.weight_format) source.weight_format = topology.weights_dtype;
     const OpenedModel model = open_model(source);
     const int context = a.context > 0 ? std::min(a.context, model.config.n_positions) : model.config.n_positions;
-    const auto template_dir = source.is_random() ? source.tokenizer_dir : source.dir;
-    const ChatTemplate chat = template_dir.empty() ? ChatTemplate::Plain : chat_template_of(template_dir);
+    const ChatTemplate chat = chat_template_of(source.tokenizer_files());
     const Plan plan = make_plan(topology, model.config, a.max_in_flight, context, 1, model.weight_format);
     std::cerr << "plan (" << strategy_name(topology.strategy) << ", " << model.description << "):\n" << plan.describe(topology);
 
@@ -87,7 +78,7 @@ int serve(const ServeArgs& a) {
     for (const auto& n : cluster.nodes()) node_names.push_back(n.name);
     ServeMetrics metrics(node_names);
     ServingSession session(cluster, a.max_in_flight, a.queue, a.micro_batch, &metrics);
-    ServedModel served{served_name(a, source), model.tokenizer.get(), end_of_text_ids(model), context, chat};
+    ServedModel served{a.name.empty() ? source.name() : a.name, model.tokenizer.get(), end_of_text_ids(model), context, chat};
     ApiServer server(session, metrics, served, http);
     server.bind();
 

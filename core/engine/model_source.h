@@ -23,6 +23,14 @@ struct ModelSource {
     std::optional<WeightFormat> weight_format;  // how stages hold the matrices; default: as the checkpoint stores them
 
     bool is_random() const { return !random_shape.empty(); }
+    // Where its tokenizer's files are (tokenizer_config.json among them); empty: none.
+    std::filesystem::path tokenizer_files() const { return is_random() ? tokenizer_dir : dir; }
+    // A short name for it: its folder's, or random-SHAPE.
+    std::string name() const {
+        if (is_random()) return "random-" + random_shape;
+        const auto folder = dir.filename().empty() ? dir.parent_path().filename() : dir.filename();
+        return folder.empty() ? "model" : folder.string();
+    }
 };
 
 struct OpenedModel {

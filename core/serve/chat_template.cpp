@@ -32,6 +32,7 @@ std::optional<ChatTemplate> recognise_chat_template(std::string_view jinja) {
 }
 
 ChatTemplate chat_template_of(const std::filesystem::path& model_dir) {
+    if (model_dir.empty()) return ChatTemplate::Plain;
     const auto file = model_dir / "tokenizer_config.json";
     std::ifstream in(file);
     if (!in) return ChatTemplate::Plain;

@@ -22,7 +22,7 @@ std::string_view chat_template_name(ChatTemplate t);  // "llama-3", "chatml", â€
 
 // The format a model folder's tokenizer_config.json names in
 // "chat_template", recognised by its markers; Plain when the file or the
-// field is absent. Throws Error for a template it does not recognise,
+// field is absent (or `model_dir` is empty). Throws Error for a template it does not recognise,
 // saying which ones it knows.
 ChatTemplate chat_template_of(const std::filesystem::path& model_dir);
 // The same for the template's text (Jinja); nullopt when it is none we know.

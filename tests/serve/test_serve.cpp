@@ -428,6 +428,36 @@ private Q_SLOTS:
         QCOMPARE(openai(server, "k2", "auth", {{"prompt", "Once"}})["right"].get<int>(), 200);
     }
 
+    // The chat format is the one the model folder names: one the server does
+    // not know stops it from starting, saying so; a known one is applied
+    // (ChatML's markers are characters the demo's vocabulary cannot spell).
+    void theModelFoldersChatFormatIsUsed() {
+        QTemporaryDir dir;
+        const auto model = path_of(dir) / "model";
+        std::filesystem::copy(kCharModel, model);
+        write_file(model / "tokenizer_config.json",
+                   R"({"tokenizer_class": "DistgptCharTokenizer", "chat_template": "{{ '<start_of_turn>' + message['content'] }}"})");
+        const auto refused = run_to_end({DISTGPT_CLI, "serve", "--model", model.string(), "--port", "0"}, std::chrono::seconds(60));
+        QCOMPARE(refused.code, 1);
+        QVERIFY2(refused.err.find("names a chat template distgpt cannot apply") != std::string::npos, refused.err.c_str());
+
+        write_file(
+            model / "tokenizer_config.json",
+            R"({"tokenizer_class": "DistgptCharTokenizer", "chat_template": "{% for m in messages %}{{'<|im_start|>' + m['role']}}{% endfor %}"})");
+        Server server({"--model", QString::fromStdString(model.string())}, work.filePath("chatml.log"));
+        QVERIFY(server.port() > 0);
+        QVERIFY(read_file(work.filePath("chatml.log").toStdString()).find("chat format chatml") != std::string::npos);
+        const json bad =
+            openai(server, "", "malformed",
+                   {{"requests",
+                     {{"chat", {{"path", "/chat/completions"}, {"body", R"({"messages": [{"role": "user", "content": "Hi"}]})"}}},
+                      {"completion", {{"path", "/completions"}, {"body", R"({"prompt": "Hi", "max_tokens": 3})"}}}}}});
+        QCOMPARE(bad["chat"]["status"].get<int>(), 400);
+        QVERIFY2(bad["chat"]["error"]["message"].get<std::string>().find("cannot read the prompt") != std::string::npos,
+                 bad["chat"].dump().c_str());
+        QCOMPARE(bad["completion"]["status"].get<int>(), 200);
+    }
+
     // A worker killed mid-request: the run re-plans over the others and the
     // clients' streams go on, with the text they would have had.
     void aLostWorkerMidStreamIsRecoveredFrom() {

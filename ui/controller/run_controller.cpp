@@ -106,6 +106,7 @@ void RunController::serve(const RunSpec& spec) {
     try {
         const OpenedModel model = open_model(spec.model);
         const int context = model.config.n_positions;
+        const ChatTemplate chat = chat_template_of(spec.model.tokenizer_files());
         const int slots = serving_slots(spec.in_flight, std::max(1, spec.topology.stage_count()));
         const Plan plan = make_plan(spec.topology, model.config, slots, context, 1, model.weight_format);
         Q_EMIT status("starting " + QString::number(spec.topology.nodes.size()) + " workers");
@@ -138,10 +139,10 @@ void RunController::serve(const RunSpec& spec) {
         const auto t0 = std::chrono::steady_clock::now();
         {
             ServingSession session(cluster, slots, 64, spec.micro_batch, &metrics, observers);
-            const std::string name = spec.model.is_random() ? "random-" + spec.model.random_shape : spec.model.dir.filename().string();
+            const std::string name = spec.model.name();
             ApiServerOptions http;
             http.port = spec.port;
-            ApiServer server(session, metrics, {name, model.tokenizer.get(), end_of_text_ids(model), context, ChatTemplate::Plain}, http);
+            ApiServer server(session, metrics, {name, model.tokenizer.get(), end_of_text_ids(model), context, chat}, http);
             server.bind();
             std::thread listening([&server] { server.listen(); });
             const QString address = "http://127.0.0.1:" + QString::number(server.port()) + "/v1";
