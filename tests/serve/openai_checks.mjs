@@ -95,6 +95,7 @@ const checks = {
   async concurrent() {
     const requests = args.prompts.map((prompt, i) => ({
       model: 'm', messages: [{ role: 'user', content: prompt }], max_tokens: args.max_tokens, temperature: 0.8, seed: 1000 + i,
+      ignore_eos: args.ignore_eos,
     }));
     const bad = Array.from({ length: args.bad ?? 0 }, (_, i) => raw('/chat/completions', i % 2 ? '{"messages": [' : '{"messages": 7}'));
     const [streams, refused] = await Promise.all([Promise.all(requests.map((r) => streamChat(r))), Promise.all(bad)]);
@@ -107,6 +108,7 @@ const checks = {
     for (const [i, prompt] of args.prompts.entries()) {
       const chat = await client.chat.completions.create({
         model: 'm', messages: [{ role: 'user', content: prompt }], max_tokens: args.max_tokens, temperature: 0.8, seed: 1000 + i,
+        ignore_eos: args.ignore_eos,  // an extension the server takes; the client passes it on
       });
       out.push({ text: chat.choices[0].message.content, finish: chat.choices[0].finish_reason });
     }
