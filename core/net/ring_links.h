@@ -23,6 +23,9 @@ public:
 
     // How it went. Throws Error when the ring's reader is gone.
     Transport send(proto::Parts parts);
+    // The way its messages are meant to go (an emulated link's are sent
+    // later, on another thread: this reads nothing that sending changes).
+    Transport way() const { return ring_name_.empty() ? Transport::ZeroMQ : Transport::SharedMemory; }
 
 private:
     zmq::socket_t socket_;

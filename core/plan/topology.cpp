@@ -22,6 +22,12 @@ int Topology::ranks_per_stage() const {
     return 1;
 }
 
+LinkModel Topology::link(int from, int to) const {
+    for (const auto& l : links)
+        if (l.from == nodes[from].name && l.to == nodes[to].name) return l.model;
+    return link_between(nodes[from].network, nodes[to].network);
+}
+
 int Topology::stage_count() const { return static_cast<int>(nodes.size()) / std::max(1, ranks_per_stage()); }
 
 std::string weight_source_name(WeightSource w) {
@@ -58,6 +64,45 @@ int64_t whole(const json& j, const char* key, int64_t fallback, int64_t lo, int6
         (!v.is_number_unsigned() && (v.get<int64_t>() < lo || v.get<int64_t>() > hi)))
         throw Error(where + ": \"" + key + "\" must be a whole number from " + std::to_string(lo) + " to " + std::to_string(hi));
     return v.get<int64_t>();
+}
+
+// A non-negative number of `unit`, or Error naming the field.
+double amount(const json& j, const char* key, double fallback, const std::string& where) {
+    if (!j.contains(key)) return fallback;
+    const json& v = j[key];
+    if (!v.is_number() || !(v.get<double>() >= 0) || v.get<double>() > 1e9)
+        throw Error(where + ": \"" + key + "\" must be a number from 0 up");
+    return v.get<double>();
+}
+
+// A node's "network": a preset's name, or {"preset"?, "uplink_mbps", "downlink_mbps", "latency_ms", "jitter_ms"}.
+NodeNetwork parse_network(const json& n, const std::string& where) {
+    if (n.is_string() || (n.is_object() && n.contains("preset"))) {
+        const std::string name = n.is_string() ? n.get<std::string>() : n["preset"].get<std::string>();
+        const auto preset = network_preset(name);
+        if (!preset) {
+            std::string known;
+            for (const auto& p : network_presets()) known += (known.empty() ? "" : ", ") + ("\"" + p.name + "\"");
+            throw Error(where + ": network preset '" + name + "' is not one of " + known);
+        }
+        if (n.is_string()) return *preset;
+        return {amount(n, "uplink_mbps", preset->uplink_mbps, where), amount(n, "downlink_mbps", preset->downlink_mbps, where),
+                amount(n, "latency_ms", preset->latency_ms, where), amount(n, "jitter_ms", preset->jitter_ms, where)};
+    }
+    if (!n.is_object()) throw Error(where + ": \"network\" must be a preset's name or an object");
+    return {amount(n, "uplink_mbps", 0, where), amount(n, "downlink_mbps", 0, where), amount(n, "latency_ms", 0, where),
+            amount(n, "jitter_ms", 0, where)};
+}
+
+json network_json(const NodeNetwork& n) {
+    for (const auto& p : network_presets())
+        if (p.network == n) return p.name;
+    json j = json::object();
+    if (n.uplink_mbps > 0) j["uplink_mbps"] = n.uplink_mbps;
+    if (n.downlink_mbps > 0) j["downlink_mbps"] = n.downlink_mbps;
+    if (n.latency_ms > 0) j["latency_ms"] = n.latency_ms;
+    if (n.jitter_ms > 0) j["jitter_ms"] = n.jitter_ms;
+    return j;
 }
 
 }  // namespace
@@ -130,7 +175,22 @@ Topology parse_topology(const std::string& text, const std::string& origin) {
             const auto source = parse_weight_source(weights);
             if (!source) throw Error(origin + ": node '" + node.name + "': weights must be auto, disk or stream, not '" + weights + "'");
             node.weights = *source;
+            if (n.contains("network")) node.network = parse_network(n["network"], origin + ": node '" + node.name + "'");
             t.nodes.push_back(node);
+        }
+        if (j.contains("links")) {
+            if (!j["links"].is_array()) throw Error(origin + ": \"links\" must be a list of {\"from\", \"to\", …} links");
+            for (const json& l : j["links"]) {
+                if (!l.is_object() || !l.contains("from") || !l.contains("to"))
+                    throw Error(origin + ": every link needs \"from\" and \"to\" (node names)");
+                LinkOverride link{l["from"].get<std::string>(), l["to"].get<std::string>(), {}};
+                const std::string where = origin + ": link " + link.from + " → " + link.to;
+                for (const auto& name : {link.from, link.to})
+                    if (!names.count(name)) throw Error(where + ": no node is named '" + name + "'");
+                if (link.from == link.to) throw Error(where + ": a link joins two different nodes");
+                link.model = {amount(l, "bandwidth_mbps", 0, where), amount(l, "latency_ms", 0, where), amount(l, "jitter_ms", 0, where)};
+                t.links.push_back(link);
+            }
         }
         if (j.contains("layers")) {
             if (!j["layers"].is_array()) throw Error(origin + ": \"layers\" must list [begin, end) pairs, one per stage");
@@ -186,7 +246,15 @@ json topology_json(const Topology& t) {
         if (!n.server_key.empty()) node["server_key"] = n.server_key;
         if (n.program != NodeSpec{}.program) node["program"] = n.program;
         if (!n.model_dir.empty()) node["model_dir"] = n.model_dir;
+        if (n.network.emulated()) node["network"] = network_json(n.network);
         j["nodes"].push_back(node);
+    }
+    for (const auto& l : t.links) {
+        json link = {{"from", l.from}, {"to", l.to}};
+        if (l.model.bandwidth_mbps > 0) link["bandwidth_mbps"] = l.model.bandwidth_mbps;
+        if (l.model.latency_ms > 0) link["latency_ms"] = l.model.latency_ms;
+        if (l.model.jitter_ms > 0) link["jitter_ms"] = l.model.jitter_ms;
+        j["links"].push_back(link);
     }
     if (!t.layers.empty()) {
         j["layers"] = json::array();

@@ -1,4 +1,5 @@
 #pragma once
+#include "net/link_model.h"
 #include "proto/wire_format.h"
 #include "weights/weight_format.h"
 
@@ -42,7 +43,16 @@ struct NodeSpec {
     // and the model folder there, if it has one.
     std::string program = "distgpt-worker";
     std::string model_dir;
+    // Its network, emulated by distgpt's own send path (all zero: as it is).
+    NodeNetwork network;
     bool operator==(const NodeSpec&) const = default;
+};
+
+// One direction of one link, set apart from what the two nodes' networks make of it.
+struct LinkOverride {
+    std::string from, to;  // node names
+    LinkModel model;
+    bool operator==(const LinkOverride&) const = default;
 };
 
 // What is wrong with a node's endpoint ("local", ssh://[user@]host[:port] or
@@ -59,6 +69,11 @@ struct Topology {
     TransportChoice transport = TransportChoice::Auto;
     std::optional<WeightFormat> weights_dtype;  // how every node holds the matrices; unset: as the checkpoint stores them
     WireFormat wire = WireFormat::F32;          // how activations and partial sums travel between nodes
+    std::vector<LinkOverride> links;            // links set by hand, over the nodes' networks
+
+    // What the link from node `from` to node `to` does to a message: its
+    // override, else the sender's uplink and the receiver's downlink.
+    LinkModel link(int from, int to) const;
 
     int stage_count() const;
     int ranks_per_stage() const;

@@ -96,7 +96,10 @@ enum class ShardWeights : std::uint8_t {
 // ("" when it does not authenticate; its own key was admitted by `admit`).
 struct Peer {
     std::string endpoint, key;
-    MSGPACK_DEFINE_MAP(endpoint, key);
+    // The link to it, emulated by the sender (topology networks and links); all 0: as it is.
+    double bandwidth_mbps = 0, latency_ms = 0, jitter_ms = 0;
+    uint64_t seed = 0;  // of the link's jitter
+    MSGPACK_DEFINE_MAP(endpoint, key, bandwidth_mbps, latency_ms, jitter_ms, seed);
 };
 
 struct Configure {

@@ -40,6 +40,7 @@
 #include <nlohmann/json.hpp>
 
 #include <QCheckBox>
+#include <QDoubleSpinBox>
 #include <QProcess>
 
 #include <fstream>
@@ -436,6 +437,39 @@ private Q_SLOTS:
             for (const char* f : {"during-run.png", "after-run.png", "timeline.png", "chart-work.png", "chart-throughput.png"})
                 std::filesystem::copy_file(out / f, std::filesystem::path(keep.toStdString()) / f,
                                            std::filesystem::copy_options::overwrite_existing);
+    }
+
+    // A node's network: a preset sets its numbers, which stay editable; the
+    // topology saved is what distgpt-cli runs.
+    void aNodesNetworkIsChosenAndEdited() {
+        MainWindow w;
+        w.resize(1366, 768);
+        w.show();
+        click(w, "preset Pipeline 2");
+        w.findChild<TopologyView*>("topologyView")->selectNode(1);
+        auto* network = w.findChild<QComboBox*>("nodeNetwork");
+        QVERIFY(network);
+        QCOMPARE(network->currentIndex(), 0);  // as it is
+        const int pi = network->findText("Raspberry Pi on Wi-Fi");
+        QVERIFY(pi > 0);
+        network->setCurrentIndex(pi);
+        Q_EMIT network->activated(pi);
+        QCOMPARE(w.document()->topology().nodes[1].network, *network_preset("Raspberry Pi on Wi-Fi"));
+        auto* latency = w.findChild<QDoubleSpinBox*>("nodeLatency");
+        QCOMPARE(latency->value(), 3.0);
+        latency->setValue(12);
+        Q_EMIT latency->editingFinished();
+        QCOMPARE(w.document()->topology().nodes[1].network.latency_ms, 12.0);
+        QCOMPARE(network->currentText(), QString("custom"));  // no preset has these numbers
+        const Topology saved = parse_topology(w.document()->toJson().toStdString());
+        QCOMPARE(saved.nodes[1].network.latency_ms, 12.0);
+        QCOMPARE(saved.link(1, 0).latency_ms, 12.0);
+        QCOMPARE(saved.link(1, 0).bandwidth_mbps, 40.0);  // the Pi's uplink
+        action(w, "undo")->trigger();
+        QCOMPARE(w.document()->topology().nodes[1].network, *network_preset("Raspberry Pi on Wi-Fi"));
+        network->setCurrentIndex(0);
+        Q_EMIT network->activated(0);
+        QVERIFY(!w.document()->topology().nodes[1].network.emulated());
     }
 
     // A TCP port nothing listens on now.

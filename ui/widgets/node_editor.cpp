@@ -1,6 +1,7 @@
 #include "widgets/node_editor.h"
 
 #include <QComboBox>
+#include <QDoubleSpinBox>
 #include <QFormLayout>
 #include <QLabel>
 #include <QLineEdit>
@@ -32,6 +33,28 @@ NodeEditor::NodeEditor(TopologyDocument* document, QWidget* parent) : QWidget(pa
     weights_ = new QComboBox;
     weights_->setObjectName("nodeWeights");
     weights_->addItems({"auto", "disk", "stream"});
+    network_ = new QComboBox;
+    network_->setObjectName("nodeNetwork");
+    network_->addItem("as it is (not emulated)");
+    for (const auto& p : network_presets()) network_->addItem(QString::fromStdString(p.name));
+    network_->addItem("custom");
+    auto number = [](const char* name, double max, const char* suffix, const QString& tip) {
+        auto* b = new QDoubleSpinBox;
+        b->setObjectName(name);
+        b->setRange(0, max);
+        b->setDecimals(max > 1000 ? 0 : 2);
+        b->setSuffix(suffix);
+        b->setSpecialValueText("off");
+        b->setToolTip(tip);
+        return b;
+    };
+    uplink_ = number("nodeUplink", 100000, " Mbit/s", "What the node can send per second; off: not limited.");
+    downlink_ = number("nodeDownlink", 100000, " Mbit/s", "What the node can receive per second; off: not limited.");
+    latency_ = number("nodeLatency", 10000, " ms", "The node's one way to the switch: a message between two nodes takes both.");
+    jitter_ = number("nodeJitter", 10000, " ms", "How much the latency varies, up or down (seeded: the same run, the same delays).");
+    network_->setToolTip(
+        "The network this node is on, emulated in distgpt's own send path: a message waits behind the bytes before it, takes its "
+        "bytes over the bandwidth, then the latency. Pick a preset, then change its numbers if you like.");
     name_->setToolTip("The node's name, as the views and errors call it.");
     endpoint_->setToolTip(
         "local: the app starts this worker on this machine. ssh://[user@]host[:port]: the app starts distgpt-worker there "
@@ -52,6 +75,11 @@ NodeEditor::NodeEditor(TopologyDocument* document, QWidget* parent) : QWidget(pa
     form->addRow("Threads", threads_);
     form->addRow("Memory limit", memory_);
     form->addRow("Weights", weights_);
+    form->addRow("Network", network_);
+    form->addRow("Uplink", uplink_);
+    form->addRow("Downlink", downlink_);
+    form->addRow("Latency", latency_);
+    form->addRow("Jitter", jitter_);
     for (int row = 0; row < form->rowCount(); ++row)
         if (auto* label = form->itemAt(row, QFormLayout::LabelRole))
             label->widget()->setToolTip(form->itemAt(row, QFormLayout::FieldRole)->widget()->toolTip());
@@ -60,6 +88,8 @@ NodeEditor::NodeEditor(TopologyDocument* document, QWidget* parent) : QWidget(pa
     connect(threads_, &QSpinBox::editingFinished, this, &NodeEditor::apply);
     connect(memory_, &QSpinBox::editingFinished, this, &NodeEditor::apply);
     connect(weights_, &QComboBox::activated, this, &NodeEditor::apply);
+    connect(network_, &QComboBox::activated, this, &NodeEditor::applyPreset);
+    for (auto* b : {uplink_, downlink_, latency_, jitter_}) connect(b, &QDoubleSpinBox::editingFinished, this, &NodeEditor::apply);
     showNode(-1);
 }
 
@@ -74,6 +104,27 @@ void NodeEditor::showNode(int index) {
     threads_->setValue(n.threads);
     memory_->setValue(static_cast<int>(n.memory_limit >> 20));
     weights_->setCurrentText(QString::fromStdString(weight_source_name(n.weights)));
+    showNetwork(n.network);
+}
+
+// The preset whose numbers these are, or "custom"; the numbers themselves.
+void NodeEditor::showNetwork(const NodeNetwork& n) {
+    int row = n.emulated() ? network_->count() - 1 : 0;
+    for (std::size_t i = 0; i < network_presets().size(); ++i)
+        if (network_presets()[i].network == n) row = static_cast<int>(i) + 1;
+    network_->setCurrentIndex(row);
+    uplink_->setValue(n.uplink_mbps);
+    downlink_->setValue(n.downlink_mbps);
+    latency_->setValue(n.latency_ms);
+    jitter_->setValue(n.jitter_ms);
+}
+
+void NodeEditor::applyPreset(int row) {
+    if (row == 0)
+        showNetwork({});
+    else if (row <= static_cast<int>(network_presets().size()))
+        showNetwork(network_presets()[row - 1].network);
+    apply();  // "custom" keeps the numbers shown
 }
 
 void NodeEditor::apply() {
@@ -88,6 +139,7 @@ void NodeEditor::apply() {
     n.threads = threads_->value();
     n.memory_limit = int64_t(memory_->value()) << 20;
     n.weights = parse_weight_source(weights_->currentText().toStdString()).value_or(WeightSource::Auto);
+    n.network = {uplink_->value(), downlink_->value(), latency_->value(), jitter_->value()};
     const int keep = index_;
     if (!(n == document_->topology().nodes[index_])) document_->setNode(index_, n);  // nothing changed: no edit to undo
     showNode(keep);

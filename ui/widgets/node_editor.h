@@ -4,13 +4,15 @@
 #include <QWidget>
 
 class QComboBox;
+class QDoubleSpinBox;
 class QLabel;
 class QLineEdit;
 class QSpinBox;
 
 namespace distgpt::ui {
 
-// Edits the selected node: name, endpoint, threads, memory limit, weights.
+// Edits the selected node: name, endpoint, threads, memory limit, weights,
+// and the network it is on (a preset, its numbers shown and editable).
 class NodeEditor : public QWidget {
     Q_OBJECT
 public:
@@ -19,11 +21,14 @@ public:
 
 private:
     void apply();
+    void applyPreset(int index);
+    void showNetwork(const NodeNetwork& n);
     TopologyDocument* document_;
     int index_ = -1;
     QLineEdit *name_, *endpoint_;
     QSpinBox *threads_, *memory_;
-    QComboBox* weights_;
+    QComboBox *weights_, *network_;
+    QDoubleSpinBox *uplink_, *downlink_, *latency_, *jitter_;
     QLabel* endpointProblem_;  // why the typed endpoint was not taken
 };
 

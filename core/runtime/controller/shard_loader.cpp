@@ -1,5 +1,7 @@
 #include "runtime/controller/shard_loader.h"
 
+#include "util/fnv1a.h"
+
 #include "model/shard_spec.h"
 #include "runtime/configured_shard.h"
 #include "runtime/controller/cluster.h"
@@ -90,7 +92,12 @@ proto::Configure ShardLoader::configure_message(const ShardLoad& load, int plan_
     c.context = load.context;
     c.threads = spec.threads;
     const auto key_of = [&](int n) { return connections_.hello(n).curve ? connections_.hello(n).public_key : std::string(); };
-    const auto peer = [&](int n) { return proto::Peer{connections_.endpoint(n), key_of(n)}; };
+    // The link from this node to node n, as the topology's networks make it (the sender emulates it).
+    const auto peer = [&](int n) {
+        const LinkModel link = topology_.link(node, n);
+        const uint64_t seed = fnv1a(topology_.nodes[n].name, fnv1a(topology_.nodes[node].name + "\n"));
+        return proto::Peer{connections_.endpoint(n), key_of(n), link.bandwidth_mbps, link.latency_ms, link.jitter_ms, seed};
+    };
     const auto leader_of = [&](int stage_index) { return load.nodes[plan.stages[stage_index].nodes.front()]; };
     if (s + 1 < c.stages) c.next = peer(leader_of(s + 1));
     if (stage.head) c.first = peer(leader_of(0));
@@ -99,7 +106,7 @@ proto::Configure ShardLoader::configure_message(const ShardLoad& load, int plan_
     for (int stage_node : stage.nodes) {
         const int n = load.nodes[stage_node];
         for (int r = 0; r < plan.ranks_per_node; ++r)  // once per rank it holds
-            c.tp_peers.push_back({connections_.peer_endpoint(n, connections_.hello(n).collective_endpoint), key_of(n)});
+            c.tp_peers.push_back({connections_.peer_endpoint(n, connections_.hello(n).collective_endpoint), key_of(n), 0, 0, 0, 0});
     }
     c.return_logits = options_.return_logits;
     c.shared_memory = topology_.transport == TransportChoice::Auto;

@@ -1,6 +1,9 @@
 #include "runtime/worker/peer_links.h"
 
 #include "net/sockets.h"
+#include "util/error.h"
+
+#include <memory>
 
 namespace distgpt {
 
@@ -22,11 +25,17 @@ std::vector<std::string> PeerLinks::configure(const proto::Configure& c) {
 }
 
 void PeerLinks::clear() {
+    emulator_.clear();  // the held messages were the last run's
+    if (auto error = emulator_.take_error()) (void)error;
+    pacers_.clear();
     outlinks_.clear();
     rings_.clear();
 }
 
-void PeerLinks::connect(const std::string& peer, const std::string& peer_key) { outlink(peer, peer_key); }
+void PeerLinks::connect(const std::string& peer, const std::string& peer_key, const LinkModel& link, uint64_t seed) {
+    outlink(peer, peer_key);
+    if (link.emulated()) pacers_.insert_or_assign(peer, LinkPacer(link, seed));
+}
 
 net::RingOutlink& PeerLinks::outlink(const std::string& peer, const std::string& peer_key) {
     auto it = outlinks_.find(peer);
@@ -40,6 +49,18 @@ net::RingOutlink& PeerLinks::outlink(const std::string& peer, const std::string&
     return it->second;
 }
 
-Transport PeerLinks::send(const std::string& peer, proto::Parts parts) { return outlink(peer).send(std::move(parts)); }
+Transport PeerLinks::send(const std::string& peer, proto::Parts parts) {
+    net::RingOutlink& link = outlink(peer);
+    const auto pacer = pacers_.find(peer);
+    if (pacer == pacers_.end()) return link.send(std::move(parts));
+    if (auto error = emulator_.take_error()) throw Error(*error);
+    std::size_t bytes = 0;
+    for (const auto& part : parts) bytes += part.size();
+    const LinkTransfer t = pacer->second.transfer(net::now_ns(), bytes);
+    // std::function copies what it holds: the message goes by pointer.
+    auto held = std::make_shared<proto::Parts>(std::move(parts));
+    emulator_.post(t.delivered_ns, [&link, held] { link.send(std::move(*held)); });
+    return link.way();
+}
 
 }  // namespace distgpt

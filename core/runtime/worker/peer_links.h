@@ -1,5 +1,7 @@
 #pragma once
 #include "net/curve_keys.h"
+#include "net/link_emulator.h"
+#include "net/link_model.h"
 #include "net/ring_links.h"
 #include "proto/messages.h"
 
@@ -26,10 +28,14 @@ public:
     // `c.prev` when shared memory is on. Returns a warning for each ring that
     // could not be made (those senders use ZeroMQ).
     std::vector<std::string> configure(const proto::Configure& c);
-    void connect(const std::string& peer, const std::string& peer_key);
+    // `link`: what the link to it does to a message, emulated here (its
+    // bandwidth, latency and jitter, seeded); not emulated: sent at once.
+    void connect(const std::string& peer, const std::string& peer_key, const LinkModel& link = {}, uint64_t seed = 0);
     void clear();
 
-    // Sends one data message to a peer's inbox; says how it went.
+    // Sends one data message to a peer's inbox; says how it went (or, over
+    // an emulated link, how it will go: the emulator's thread sends it when
+    // the link would deliver it). Throws Error for a send that failed.
     Transport send(const std::string& peer, proto::Parts parts);
 
     // Reader side, see net::RingInbox.
@@ -43,7 +49,9 @@ private:
     std::string run_, inbox_;
     bool shared_memory_ = false;
     std::map<std::string, net::RingOutlink> outlinks_;  // peer inbox endpoint -> link
+    std::map<std::string, LinkPacer> pacers_;           // the emulated ones among them
     net::RingInbox rings_;                              // one ring per sender, read here
+    net::LinkEmulator emulator_;                        // declared last: its thread stops first
 };
 
 }  // namespace distgpt

@@ -408,9 +408,10 @@ struct WorkerService::Impl {
             [this](std::span<const float* const> mine, std::size_t n, float* sum, bool exact) { all_reduce(mine, n, sum, exact); });
         model = {};
         setup->clear();
-        if (c.next) links.connect(c.next->endpoint, c.next->key);
-        if (c.first) links.connect(c.first->endpoint, c.first->key);
-        for (const auto& follower : c.followers) links.connect(follower.endpoint, follower.key);
+        auto link_to = [](const proto::Peer& p) { return LinkModel{p.bandwidth_mbps, p.latency_ms, p.jitter_ms}; };
+        if (c.next) links.connect(c.next->endpoint, c.next->key, link_to(*c.next), c.next->seed);
+        if (c.first) links.connect(c.first->endpoint, c.first->key, link_to(*c.first), c.first->seed);
+        for (const auto& follower : c.followers) links.connect(follower.endpoint, follower.key, link_to(follower), follower.seed);
         const int64_t t1 = net::now_ns();
         span(SpanKind::Load, t0, t1, -1, -1, runner->weight_bytes());
         proto::Configured done{runner->weight_bytes(), runner->kv_cache_bytes(), resident_bytes(), (t1 - t0) / 1e6, runner->describe()};
