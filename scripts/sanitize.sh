@@ -3,7 +3,7 @@
 #   scripts/sanitize.sh address   AddressSanitizer, LeakSanitizer and UBSan: every test
 #   scripts/sanitize.sh thread    ThreadSanitizer: the multi-threaded parts (controller and
 #                                 heartbeats, workers and their liveness and discovery answerer,
-#                                 shared-memory rings, the HTTP server and its serving run)
+#                                 shared-memory rings, the HTTP server and its serving run, emulated links)
 # Our code is instrumented; libtorch, Qt and libzmq are not. Workers the tests
 # start are sanitized too and write their reports to the same folder; any
 # report from any process fails the run.
@@ -13,8 +13,8 @@ kind=${1:?address or thread}
 build=${2:-$here/build-$kind}
 case "$kind" in
   address) targets=(all); tests=(-E '^(format|layers|packaging_metadata)$') ;;
-  thread) targets=(distgpt-worker distgpt-cli test_shm_ring test_liveness test_faults test_worker_input test_discovery test_serve)
-          tests=(-R '^(test_shm_ring|test_liveness|test_faults|test_worker_input|test_discovery|test_serve|fetch_openai_client|fetch_llama_tokenizers)$') ;;
+  thread) targets=(distgpt-worker distgpt-cli test_shm_ring test_liveness test_faults test_worker_input test_discovery test_serve test_link_emulation)
+          tests=(-R '^(test_shm_ring|test_liveness|test_faults|test_worker_input|test_discovery|test_serve|test_link_emulation|fetch_openai_client|fetch_llama_tokenizers)$') ;;
   *) echo "sanitize.sh: '$kind' is not address or thread" >&2; exit 1 ;;
 esac
 
