@@ -194,7 +194,10 @@ private Q_SLOTS:
             int64_t bytes = 0;
             for (const auto& s : r.trace.spans) {
                 if (s.step != 0) continue;
-                if (s.kind == SpanKind::Send && s.node == 0 && s.peer == 1) sent = s.t0_us, bytes = s.bytes;
+                if (s.kind == SpanKind::Send && s.node == 0 && s.peer == 1) {
+                    sent = s.t0_us;
+                    bytes = s.bytes;
+                }
                 if (s.kind == SpanKind::Receive && s.node == 1) received = s.t0_us;
             }
             return std::pair{(received - sent) / 1e3, bytes};
