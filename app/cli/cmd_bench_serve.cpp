@@ -119,9 +119,7 @@ int run_serve_bench(const ServeBenchArgs& a) {
     for (int i = 0; i < a.stages; ++i) t.nodes.push_back({"stage" + std::to_string(i), "local", a.threads, 0, WeightSource::Auto, ""});
     Cluster cluster(t);
     cluster.configure(make_plan(t, m.config, most, context, 1, m.weight_format), source, m, most, context);
-    std::vector<std::string> names;
-    for (const auto& n : cluster.nodes()) names.push_back(n.name);
-    ServeMetrics metrics(names);
+    ServeMetrics metrics(cluster.nodes());
     ServingSession session(cluster, most, most, a.micro_batch, &metrics);
     ApiServerOptions http;
     http.port = 0;

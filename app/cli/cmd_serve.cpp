@@ -52,8 +52,7 @@ int serve(const ServeArgs& a) {
     http.api_key = a.api_key;
     if (http.api_key.empty())
         if (const char* key = std::getenv("DISTGPT_API_KEY")) http.api_key = key;
-    if (a.max_in_flight < 1) throw Error("--max-in-flight must be 1 or more, not " + std::to_string(a.max_in_flight));
-    if (a.queue < 0) throw Error("--queue must be 0 or more, not " + std::to_string(a.queue));
+    ServingSession::check_limits(a.max_in_flight, a.queue, a.micro_batch);  // before the plan that takes them
 
     const Topology topology = serve_topology(a);
     ModelSource source = a.model.source();
@@ -74,9 +73,7 @@ int serve(const ServeArgs& a) {
     Cluster cluster(topology, options);
     cluster.configure(plan, source, model, a.max_in_flight, context);
 
-    std::vector<std::string> node_names;
-    for (const auto& n : cluster.nodes()) node_names.push_back(n.name);
-    ServeMetrics metrics(node_names);
+    ServeMetrics metrics(cluster.nodes());
     ServingSession session(cluster, a.max_in_flight, a.queue, a.micro_batch, &metrics);
     ServedModel served{a.name.empty() ? source.name() : a.name, model.tokenizer.get(), end_of_text_ids(model), context, chat};
     ApiServer server(session, metrics, served, http);

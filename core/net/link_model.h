@@ -44,7 +44,6 @@ std::optional<NodeNetwork> network_preset(std::string_view name);
 
 // When one message crosses an emulated link (nanoseconds on one clock).
 struct LinkTransfer {
-    int64_t queued_ns = 0;     // handed to the link
     int64_t on_wire_ns = 0;    // its first byte leaves: after the bytes sent before it
     int64_t off_wire_ns = 0;   // its last byte leaves: its bytes over the bandwidth later
     int64_t delivered_ns = 0;  // the receiver may see it: the latency (and jitter) after that

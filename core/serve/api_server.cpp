@@ -37,6 +37,27 @@ std::string endpoint_label(const std::string& path) {
     return "other";
 }
 
+// A completion's text as its tokens come, and its tokens up to a stop string.
+struct Completion {
+    TextStream text;
+    int tokens = 0;
+    // The text `ids` add; nothing past a stop string.
+    std::string take(const std::vector<int>& ids) {
+        std::string piece;
+        for (int id : ids) {
+            if (text.stopped()) break;
+            ++tokens;
+            piece += text.push(id);
+        }
+        return piece;
+    }
+};
+
+// Ended neither by its own rule nor at a stop string: the cluster failed, or the server stops.
+bool cut_short(std::optional<FinishReason> finish, bool at_stop_string) {
+    return !at_stop_string && (finish == FinishReason::Interrupted || finish == FinishReason::Stopped);
+}
+
 // Compares without leaking where a wrong key first differs.
 bool same_key(const std::string& a, const std::string& b) {
     unsigned char diff = a.size() == b.size() ? 0 : 1;
@@ -192,6 +213,11 @@ struct ApiServer::Impl {
         return p;
     }
 
+    ApiError cut_short_error() const {
+        return ApiError(503, "generation stopped: " + session.failure().value_or("the server is shutting down"), {}, "server_unavailable",
+                        "server_error");
+    }
+
     json usage(int prompt, int completion) const {
         return {{"prompt_tokens", prompt}, {"completion_tokens", completion}, {"total_tokens", prompt + completion}};
     }
@@ -232,29 +258,21 @@ struct ApiServer::Impl {
     }
 
     void complete_whole(const httplib::Request& req, httplib::Response& res, ApiEndpoint endpoint, const Prepared& p, RequestStream& s) {
-        TextStream text(*model.tokenizer, p.end_of_text, p.stop);
-        int completion = 0;
+        Completion c{TextStream(*model.tokenizer, p.end_of_text, p.stop)};
         std::optional<FinishReason> finish;
-        while (!finish) {
-            auto news = s.wait(std::chrono::milliseconds(1000));
-            for (int token : news.tokens) {
-                if (text.stopped()) break;
-                ++completion;
-                text.push(token);
-            }
-            if (text.stopped()) {
-                s.cancel();
-                break;
-            }
+        while (!finish && !c.text.stopped()) {
+            const auto news = s.wait(std::chrono::milliseconds(1000));
+            c.take(news.tokens);
             finish = news.finish;
         }
-        if (finish == FinishReason::Interrupted || finish == FinishReason::Stopped) {
-            reply(res, req.path,
-                  ApiError(503, "generation stopped: " + session.failure().value_or("the server is shutting down"), {},
-                           "server_unavailable", "server_error"));
+        if (c.text.stopped()) s.cancel();
+        if (cut_short(finish, c.text.stopped())) {
+            reply(res, req.path, cut_short_error());
             return;
         }
-        text.finish();
+        c.text.finish();
+        const auto& text = c.text;
+        const int completion = c.tokens;
         const std::string reason = finish_reason(finish.value_or(FinishReason::Stopped), text.stopped());
         json choice = {{"index", 0}, {"finish_reason", reason}, {"logprobs", nullptr}};
         if (endpoint == ApiEndpoint::ChatCompletions)
@@ -277,11 +295,10 @@ struct ApiServer::Impl {
     void stream_events(const httplib::Request& req, httplib::Response& res, ApiEndpoint endpoint, Prepared p,
                        std::shared_ptr<RequestStream> s) {
         struct Events {
-            TextStream text;
-            int completion = 0;
+            Completion completion;
             bool started = false;
         };
-        auto events = std::make_shared<Events>(Events{TextStream(*model.tokenizer, p.end_of_text, p.stop)});
+        auto events = std::make_shared<Events>(Events{{TextStream(*model.tokenizer, p.end_of_text, p.stop)}});
         const std::string id = completion_id(endpoint, *s);
         const bool chat = endpoint == ApiEndpoint::ChatCompletions;
         auto chunk = [this, id, chat](const json& delta_or_text, const json& finish) {
@@ -310,31 +327,24 @@ struct ApiServer::Impl {
                     e.started = true;
                     if (chat && !send(sink, chunk(json{{"role", "assistant"}, {"content", ""}}, nullptr))) return cancel(*s);
                 }
-                auto news = s->wait(std::chrono::milliseconds(250));
-                std::string piece;
-                for (int token : news.tokens) {
-                    if (e.text.stopped()) break;
-                    ++e.completion;
-                    piece += e.text.push(token);
-                }
+                const auto news = s->wait(std::chrono::milliseconds(250));
+                const std::string piece = e.completion.take(news.tokens);
+                const TextStream& text = e.completion.text;
                 if (!piece.empty() && !send(sink, chunk(chat ? json{{"content", piece}} : json(piece), nullptr))) return cancel(*s);
-                if (!e.text.stopped() && !news.finish) {
+                if (!text.stopped() && !news.finish) {
                     static const std::string alive = ": keep-alive\n\n";
                     if (piece.empty() && !sink.write(alive.data(), alive.size())) return cancel(*s);
                     return true;
                 }
-                if (e.text.stopped()) s->cancel();
-                if (news.finish == FinishReason::Interrupted ||
-                    (!e.text.stopped() && news.finish == FinishReason::Stopped)) {  // the run failed or the server stops
-                    const ApiError error(503, "generation stopped: " + session.failure().value_or("the server is shutting down"), {},
-                                         "server_unavailable", "server_error");
-                    const std::string line = "data: " + error.body() + "\n\n";
+                if (text.stopped()) s->cancel();
+                if (cut_short(news.finish, text.stopped())) {
+                    const std::string line = "data: " + cut_short_error().body() + "\n\n";
                     sink.write(line.data(), line.size());
                 } else {
-                    const std::string rest = e.text.finish();
+                    const std::string rest = e.completion.text.finish();
                     json last = chunk(chat ? (rest.empty() ? json::object() : json{{"content", rest}}) : json(rest),
-                                      finish_reason(news.finish.value_or(FinishReason::Stopped), e.text.stopped()));
-                    last["usage"] = usage(s->prompt_tokens(), e.completion);
+                                      finish_reason(news.finish.value_or(FinishReason::Stopped), text.stopped()));
+                    last["usage"] = usage(s->prompt_tokens(), e.completion.tokens);
                     if (!send(sink, last)) return cancel(*s);
                 }
                 static const std::string done = "data: [DONE]\n\n";

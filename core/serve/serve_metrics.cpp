@@ -53,8 +53,12 @@ std::string LatencyHistogram::render(const std::string& name, const std::string&
     return out.str();
 }
 
-ServeMetrics::ServeMetrics(std::vector<std::string> node_names)
-    : nodes_(std::move(node_names)),
+ServeMetrics::ServeMetrics(const std::vector<TraceNode>& nodes)
+    : nodes_([&] {
+          std::vector<std::string> names;
+          for (const auto& n : nodes) names.push_back(n.name);
+          return names;
+      }()),
       first_token_({0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30}),
       next_token_({0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5}),
       busy_(nodes_.size()) {}

@@ -33,7 +33,7 @@ private:
 // Thread-safe.
 class ServeMetrics {
 public:
-    explicit ServeMetrics(std::vector<std::string> node_names);
+    explicit ServeMetrics(const std::vector<TraceNode>& nodes);  // a cluster's, by its node numbering
 
     void request(const std::string& endpoint, int status);
     void prompt_tokens(int count);

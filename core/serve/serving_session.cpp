@@ -24,6 +24,17 @@ void RequestStream::cancel() {
     feed_.cancel(id_);
 }
 
+void ServingSession::check_limits(int max_in_flight, int queue, int micro_batch) {
+    if (max_in_flight < 1) throw Error("--max-in-flight must be 1 or more, not " + std::to_string(max_in_flight));
+    if (queue < 0) throw Error("--queue must be 0 or more, not " + std::to_string(queue));
+    if (micro_batch < 1) throw Error("--micro-batch must be 1 or more, not " + std::to_string(micro_batch));
+}
+
+std::pair<int, int> ServingSession::running_and_waiting() const {
+    const int open = static_cast<int>(open_.size());
+    return {std::min(open, max_in_flight_), std::max(0, open - max_in_flight_)};
+}
+
 ServingSession::ServingSession(Cluster& cluster, int max_in_flight, int queue, int micro_batch, ServeMetrics* metrics,
                                ServingObservers observers)
     : cluster_(cluster),
@@ -32,9 +43,7 @@ ServingSession::ServingSession(Cluster& cluster, int max_in_flight, int queue, i
       micro_batch_(micro_batch),
       metrics_(metrics),
       observers_(std::move(observers)) {
-    if (max_in_flight < 1) throw Error("--max-in-flight must be 1 or more, not " + std::to_string(max_in_flight));
-    if (queue < 0) throw Error("--queue must be 0 or more, not " + std::to_string(queue));
-    if (micro_batch < 1) throw Error("--micro-batch must be 1 or more, not " + std::to_string(micro_batch));
+    check_limits(max_in_flight, queue, micro_batch);
     run_ = std::thread([this] { serve(); });
 }
 
@@ -78,13 +87,14 @@ std::shared_ptr<RequestStream> ServingSession::submit(std::vector<int> prompt, c
     const int prompt_tokens = static_cast<int>(prompt.size());
     // Under the lock, so the run's first token for it finds it registered,
     // and observers hear of it before its first token.
-    if (observers_.on_arrival) observers_.on_arrival(feed_.next_id(), prompt);
-    const int64_t id = feed_.add(std::move(prompt), options);
+    const int64_t id = feed_.add(prompt, options);
+    if (observers_.on_arrival) observers_.on_arrival(id, prompt);
     auto stream = std::shared_ptr<RequestStream>(new RequestStream(id, prompt_tokens, feed_));
     open_.emplace(id, stream);
     if (metrics_) {
         metrics_->prompt_tokens(prompt_tokens);
-        metrics_->sequences(std::min<int>(open_.size(), max_in_flight_), std::max<int>(0, open_.size() - max_in_flight_));
+        const auto [running, waiting] = running_and_waiting();
+        metrics_->sequences(running, waiting);
     }
     return stream;
 }
@@ -125,19 +135,22 @@ void ServingSession::on_finish(int64_t sequence, FinishReason reason) {
             s->finish_ = reason;
             s->changed_.notify_all();
         }
-        if (metrics_) metrics_->sequences(std::min<int>(open_.size(), max_in_flight_), std::max<int>(0, open_.size() - max_in_flight_));
+        if (metrics_) {
+            const auto [running, waiting] = running_and_waiting();
+            metrics_->sequences(running, waiting);
+        }
     }
     if (observers_.on_finish) observers_.on_finish(sequence, reason);
 }
 
 int ServingSession::running() const {
     std::lock_guard lock(mutex_);
-    return std::min<int>(open_.size(), max_in_flight_);
+    return running_and_waiting().first;
 }
 
 int ServingSession::waiting() const {
     std::lock_guard lock(mutex_);
-    return std::max<int>(0, static_cast<int>(open_.size()) - max_in_flight_);
+    return running_and_waiting().second;
 }
 
 std::optional<std::string> ServingSession::failure() const {

@@ -63,6 +63,10 @@ struct ServingObservers {
 // `max_in_flight` generate; `queue` more wait; beyond that, submit refuses.
 class ServingSession {
 public:
+    // Throws Error naming the flag when a limit is out of range (the CLI
+    // asks before it plans; the session asks again).
+    static void check_limits(int max_in_flight, int queue, int micro_batch);
+
     // `micro_batch`: requests that are waiting together start as one
     // micro-batch of up to that many, whose rows a stage computes in one step.
     ServingSession(Cluster& cluster, int max_in_flight, int queue, int micro_batch = 1, ServeMetrics* metrics = nullptr,
@@ -81,6 +85,8 @@ public:
     std::optional<std::string> failure() const;
 
 private:
+    // Under mutex_: the open requests, those generating and those waiting.
+    std::pair<int, int> running_and_waiting() const;
     void serve();
     void on_token(const TokenMark& t);
     void on_finish(int64_t sequence, FinishReason reason);

@@ -286,7 +286,10 @@ private Q_SLOTS:
     }
 
     void metricsAreInPrometheusText() {
-        ServeMetrics m({"a", "b\"c"});
+        std::vector<TraceNode> nodes(2);
+        nodes[0].name = "a";
+        nodes[1].name = "b\"c";
+        ServeMetrics m(nodes);
         m.request("/v1/completions", 200);
         m.request("/v1/completions", 200);
         m.request("/v1/completions", 400);

@@ -115,9 +115,7 @@ void RunController::serve(const RunSpec& spec) {
         trace.nodes = cluster.nodes();
         Q_EMIT started(cluster.nodes(), {});
 
-        std::vector<std::string> names;
-        for (const auto& n : cluster.nodes()) names.push_back(n.name);
-        ServeMetrics metrics(names);
+        ServeMetrics metrics(cluster.nodes());
         TokenText text(*model.tokenizer);
         std::mutex arrivals;  // requests arrive on the server's threads
         int requests = 0;

@@ -485,7 +485,6 @@ void MainWindow::startRun() {
     spec.key_file = QSettings().value("controller/keyFile").toString();
     spec.serve = run_->serving();
     spec.port = run_->servePort();
-    if (spec.serve) spec.in_flight = serving_slots(spec.in_flight, std::max(1, spec.topology.stage_count()));
     clearRun();
     running_ = true;
     run_->setRunning(true);

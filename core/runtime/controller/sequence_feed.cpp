@@ -25,11 +25,6 @@ int64_t SequenceFeed::add(std::vector<int> prompt, const GenerateOptions& option
     return id;
 }
 
-int64_t SequenceFeed::next_id() {
-    std::lock_guard lock(mutex_);
-    return next_id_;
-}
-
 void SequenceFeed::cancel(int64_t id) {
     std::lock_guard lock(mutex_);
     cancellations_.push_back(id);

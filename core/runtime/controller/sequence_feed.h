@@ -28,7 +28,6 @@ public:
     SequenceFeed& operator=(const SequenceFeed&) = delete;
 
     int64_t add(std::vector<int> prompt, const GenerateOptions& options);  // its id
-    int64_t next_id();                                                     // the id the next add will return (one adding thread at a time)
     void cancel(int64_t id);                                               // a sequence added before; it ends as Stopped, its slot freed
 
     // The run's side: everything added or cancelled since the last take.
