@@ -253,6 +253,7 @@ void add_bench(CLI::App& app, int& exit_code) {
     add_cluster_benches(*c, exit_code);
     add_fault_bench(*c, exit_code);
     add_serve_bench(*c, exit_code);
+    add_predict_bench(*c, exit_code);
     c->require_subcommand(1);
 }
 

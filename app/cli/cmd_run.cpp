@@ -1,5 +1,6 @@
 #include "cli/commands.h"
 #include "cli/model_options.h"
+#include "cli/prediction.h"
 #include "cli/run_flags.h"
 #include "plan/run_setup.h"
 #include "net/curve_keys.h"
@@ -16,6 +17,7 @@
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <optional>
 #include <iostream>
 
 namespace distgpt::cli {
@@ -80,6 +82,12 @@ int run(const RunArgs& a) {
     request.in_flight = setup.slots;
     request.micro_batch = a.micro_batch;
     std::cerr << "plan (" << strategy_name(topology.strategy) << ", " << model.description << "):\n" << setup.plan.describe(topology);
+    // Predicted before any worker starts: the machine is measured while it is quiet.
+    std::optional<Prediction> predicted;
+    if (a.predict) {
+        MachineRates machine;
+        predicted = predict(topology, setup, model, a, machine);
+    }
 
     ClusterOptions options;
     options.controller_name = "distgpt-cli";
@@ -117,9 +125,11 @@ int run(const RunArgs& a) {
         return model.tokenizer->generated_text(s.generated_ids, s.finish == FinishReason::EndOfText);
     };
     if (a.json) {
-        print_json({{"sequences", sequences_json(r, texts, *model.tokenizer)},
-                    {"losses", losses_json(r, topology)},
-                    {"metrics", metrics_document(m)}});
+        nlohmann::json doc = {{"sequences", sequences_json(r, texts, *model.tokenizer)},
+                              {"losses", losses_json(r, topology)},
+                              {"metrics", metrics_document(m)}};
+        if (predicted) doc["prediction"] = prediction_json(*predicted, topology);
+        print_json(doc);
         return 0;
     }
     for (std::size_t i = 0; i < r.sequences.size(); ++i)
@@ -131,9 +141,17 @@ int run(const RunArgs& a) {
     if (m.window_shifts > 0)
         std::fprintf(stderr, "  the context shifted %d time(s) (%d tokens kept each): %.1f ms of the nodes' time in those steps\n",
                      m.window_shifts, setup.keep, m.window_shift_ms);
-    for (const auto& n : m.nodes)
-        std::fprintf(stderr, "  %-10s %-28s busy %5.1f%%  compute %8.1f ms  communication %7.1f ms  RSS %6.1f MB\n", n.name.c_str(),
+    if (predicted)
+        std::fprintf(stderr, "  predicted %.1f tokens/s (measured %.0f%% of it); time to first token %.1f ms; token latency %.1f ms\n",
+                     predicted->tokens_per_second, 100 * m.tokens_per_second / predicted->tokens_per_second, predicted->first_token_ms,
+                     predicted->token_latency_ms);
+    for (std::size_t i = 0; i < m.nodes.size(); ++i) {
+        const auto& n = m.nodes[i];
+        std::fprintf(stderr, "  %-10s %-28s busy %5.1f%%  compute %8.1f ms  communication %7.1f ms  RSS %6.1f MB", n.name.c_str(),
                      n.shard.c_str(), n.busy_percent, n.compute_ms, n.communication_ms, n.rss_bytes / 1e6);
+        if (predicted && i < predicted->nodes.size()) std::fprintf(stderr, "  (predicted busy %.1f%%)", predicted->nodes[i].busy_percent);
+        std::fprintf(stderr, "\n");
+    }
     for (const auto& l : m.links)
         if (l.to != "controller") std::fprintf(stderr, "  %s → %s: %.0f bytes/token\n", l.from.c_str(), l.to.c_str(), l.bytes_per_token);
     for (const auto& n : m.nodes)

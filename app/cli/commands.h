@@ -14,11 +14,13 @@ void add_bench(CLI::App& app, int& exit_code);
 void add_train(CLI::App& app, int& exit_code);
 void add_train_tokenizer(CLI::App& app, int& exit_code);
 void add_run(CLI::App& app, int& exit_code);
+void add_plan(CLI::App& app, int& exit_code);
 void add_keygen(CLI::App& app, int& exit_code);
 void add_workers(CLI::App& app, int& exit_code);
 void add_serve(CLI::App& app, int& exit_code);
 void add_cluster_benches(CLI::App& bench, int& exit_code);  // under `bench`
 void add_fault_bench(CLI::App& bench, int& exit_code);      // under `bench`
 void add_serve_bench(CLI::App& bench, int& exit_code);      // under `bench`
+void add_predict_bench(CLI::App& bench, int& exit_code);    // under `bench`
 
 }  // namespace distgpt::cli

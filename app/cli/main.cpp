@@ -18,6 +18,7 @@ int main(int argc, char** argv) {
     distgpt::cli::add_train(app, exit_code);
     distgpt::cli::add_train_tokenizer(app, exit_code);
     distgpt::cli::add_run(app, exit_code);
+    distgpt::cli::add_plan(app, exit_code);
     distgpt::cli::add_keygen(app, exit_code);
     distgpt::cli::add_workers(app, exit_code);
     distgpt::cli::add_serve(app, exit_code);

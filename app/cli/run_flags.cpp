@@ -53,6 +53,9 @@ void add_run_flags(CLI::App& c, RunArgs& a) {
     c.add_option("--metrics", a.metrics, "write metrics JSON");
     c.add_option("--csv", a.csv, "write every span as CSV");
     c.add_flag("--json", a.json, "print sequences and metrics as JSON");
+    c.add_flag("--predict", a.predict,
+               "predict tokens/s, time to first token, each node's busy share and each link's bytes with the cost model (this "
+               "machine's speed measured once per model shape and threads, then kept); run prints it beside what it measured");
     c.add_option("--key", a.key, "this controller's CURVE key pair (distgpt-cli keygen), for workers started with --authorized-keys");
 }
 

@@ -22,6 +22,7 @@ struct RunArgs {
     int top_k = 0;
     uint64_t seed = 0;
     bool ignore_eos = false, json = false;
+    bool predict = false;  // run: print the cost model's prediction beside what was measured
     std::string trace, metrics, csv, key;
     // --slurm: the topology is the allocation's tasks, one worker each.
     bool slurm = false;

@@ -3,6 +3,7 @@
 #include "util/error.h"
 
 #include <algorithm>
+#include <functional>
 #include <limits>
 
 namespace distgpt {
@@ -13,24 +14,26 @@ constexpr int64_t kRuntimeBytes = 160ll << 20;  // libtorch, sockets and buffers
 
 std::string mib(int64_t b) { return std::to_string((b + (1 << 19)) >> 20) + " MiB"; }
 
-// Contiguous ranges over the layers minimising the largest stage cost.
-std::vector<std::pair<int, int>> balance(int layers, int stages, int64_t layer_cost, int64_t head_cost) {
+// Contiguous ranges over the layers minimising the largest stage's time:
+// `cost(s, begin, end)` is stage s's time for layers [begin, end), or
+// infinity when they do not fit its nodes' memory.
+std::vector<std::pair<int, int>> balance(int layers, int stages, const std::function<double(int, int, int)>& cost) {
     // best[s][l]: the smallest max cost of putting layers [0, l) on stages [0, s)
-    const int64_t inf = std::numeric_limits<int64_t>::max();
-    std::vector<std::vector<int64_t>> best(stages + 1, std::vector<int64_t>(layers + 1, inf));
-    std::vector<std::vector<int>> cut(stages + 1, std::vector<int>(layers + 1, 0));
+    const double inf = std::numeric_limits<double>::infinity();
+    std::vector<std::vector<double>> best(stages + 1, std::vector<double>(layers + 1, inf));
+    std::vector<std::vector<int>> cut(stages + 1, std::vector<int>(layers + 1, -1));
     best[0][0] = 0;
     for (int s = 1; s <= stages; ++s)
         for (int l = s; l <= layers - (stages - s); ++l)
             for (int k = s - 1; k < l; ++k) {
                 if (best[s - 1][k] == inf) continue;
-                const int64_t cost = (l - k) * layer_cost + (s == stages ? head_cost : 0);
-                const int64_t worst = std::max(best[s - 1][k], cost);
+                const double worst = std::max(best[s - 1][k], cost(s - 1, k, l));
                 if (worst < best[s][l]) {
                     best[s][l] = worst;
                     cut[s][l] = k;
                 }
             }
+    if (best[stages][layers] == inf) return {};
     std::vector<std::pair<int, int>> ranges(stages);
     for (int s = stages, l = layers; s > 0; --s) {
         ranges[s - 1] = {cut[s][l], l};
@@ -92,7 +95,35 @@ Plan plan_stages(const Topology& t, const ModelConfig& c, int slots, int context
                     " layers: use at most " + std::to_string(c.n_layer) + " stages");
     std::vector<std::pair<int, int>> ranges = t.layers;
     if (ranges.empty()) {
-        ranges = balance(c.n_layer, stages, c.params_per_layer(), int64_t(c.vocab_size) * c.n_embd);
+        // A stage's time per token: the bytes it reads (the head counts on the
+        // last) over its slowest node's speed (tensor-parallel ranks wait for each other).
+        auto speed = [&](int s) {
+            double slowest = t.nodes[s * k].speed;
+            for (int r = 1; r < k; ++r) slowest = std::min(slowest, t.nodes[s * k + r].speed);
+            return slowest;
+        };
+        auto time = [&](int s, int begin, int end) {
+            return ((end - begin) * double(c.params_per_layer()) + (s == stages - 1 ? double(c.vocab_size) * c.n_embd : 0)) / speed(s);
+        };
+        auto fits = [&](int s, int begin, int end) {
+            for (int r = 0; r < k; ++r) {
+                ShardSpec shard;
+                shard.layer_begin = begin;
+                shard.layer_end = end;
+                shard.embedding = begin == 0;
+                shard.head = s == stages - 1;
+                shard.tp_rank = r * ranks_per_node;
+                shard.tp_ranks = ranks_per_node;
+                shard.tp_size = tp;
+                if (!shard_memory(c, shard, slots, context, format).fits(t.nodes[s * k + r].memory_limit)) return false;
+            }
+            return true;
+        };
+        ranges = balance(c.n_layer, stages, [&](int s, int begin, int end) {
+            return fits(s, begin, end) ? time(s, begin, end) : std::numeric_limits<double>::infinity();
+        });
+        // No split fits every node: the balanced one, its shortfalls named by memory_shortfalls.
+        if (ranges.empty()) ranges = balance(c.n_layer, stages, time);
     } else {
         int expect = 0;
         for (auto [b, e] : ranges) {

@@ -46,9 +46,11 @@ int sequence_slots(int prompts, int in_flight, int stages);
 inline int serving_slots(int in_flight, int stages) { return in_flight > 0 ? in_flight : (stages > 4 ? stages : 4); }
 
 // Turns a topology and a model into stages: contiguous layer ranges
-// balanced by the bytes each stage reads per token (the head counts on the
-// last), each run by its tensor-parallel ranks; then checks every node's
-// memory (weights + KV cache for `slots` sequences of `context` tokens).
+// balanced by each stage's time per token, the bytes it reads (the head
+// counts on the last) over its slowest node's declared speed, among the
+// splits that fit every node's memory; each stage run by its tensor-parallel
+// ranks. Then checks every node's memory (weights + KV cache for `slots`
+// sequences of `context` tokens).
 // An impossible plan throws Error saying which node lacks how much.
 // `ranks_per_node` > 1 gives each node several tensor-parallel ranks (a
 // re-plan that keeps a run's numerics on fewer nodes).

@@ -23,6 +23,7 @@ int Topology::ranks_per_stage() const {
 }
 
 LinkModel Topology::link(int from, int to) const {
+    if (from == to) return {};  // a node's message to itself never crosses its network
     for (const auto& l : links)
         if (l.from == nodes[from].name && l.to == nodes[to].name) return l.model;
     return link_between(nodes[from].network, nodes[to].network);
@@ -176,6 +177,13 @@ Topology parse_topology(const std::string& text, const std::string& origin) {
             if (!source) throw Error(origin + ": node '" + node.name + "': weights must be auto, disk or stream, not '" + weights + "'");
             node.weights = *source;
             if (n.contains("network")) node.network = parse_network(n["network"], origin + ": node '" + node.name + "'");
+            if (n.contains("speed")) {
+                const json& v = n["speed"];
+                if (!v.is_number() || !(v.get<double>() >= 0.01 && v.get<double>() <= 100))
+                    throw Error(origin + ": node '" + node.name +
+                                "': \"speed\" must be a number from 0.01 to 100 (1: as fast as this machine)");
+                node.speed = v.get<double>();
+            }
             t.nodes.push_back(node);
         }
         if (j.contains("links")) {
@@ -247,6 +255,7 @@ json topology_json(const Topology& t) {
         if (n.program != NodeSpec{}.program) node["program"] = n.program;
         if (!n.model_dir.empty()) node["model_dir"] = n.model_dir;
         if (n.network.emulated()) node["network"] = network_json(n.network);
+        if (n.speed != 1) node["speed"] = n.speed;
         j["nodes"].push_back(node);
     }
     for (const auto& l : t.links) {

@@ -45,6 +45,12 @@ struct NodeSpec {
     std::string model_dir;
     // Its network, emulated by distgpt's own send path (all zero: as it is).
     NodeNetwork network;
+    // How fast it computes against the machine distgpt measured (1: alike;
+    // 0.25: a Raspberry Pi beside a laptop). The planner gives a faster node
+    // more layers and the cost model predicts with it; a node the controller
+    // starts on this machine and declares slower is slowed to match (each
+    // step stretched), so one laptop can stand in for mixed hardware.
+    double speed = 1;
     bool operator==(const NodeSpec&) const = default;
 };
 
@@ -72,7 +78,8 @@ struct Topology {
     std::vector<LinkOverride> links;            // links set by hand, over the nodes' networks
 
     // What the link from node `from` to node `to` does to a message: its
-    // override, else the sender's uplink and the receiver's downlink.
+    // override, else the sender's uplink and the receiver's downlink; none
+    // from a node to itself.
     LinkModel link(int from, int to) const;
 
     int stage_count() const;

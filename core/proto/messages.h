@@ -133,9 +133,12 @@ struct Configure {
     WeightFormat weight_format = WeightFormat::F32;  // how the stage holds its matrices (the same on every node of a run)
     WireFormat wire = WireFormat::F32;               // how it sends activations and partial sums
     bool split_head = false;                         // the head by the vocabulary across its group (one machine, shared memory)
+    // > 1: an emulated slower machine: each step is stretched to this many
+    // times what it took (a local node declared slower than this machine).
+    double slowdown = 1;
     MSGPACK_DEFINE_MAP(run, weights, model_dir, random_shape, config_json, random_seed, layer_begin, layer_end, embedding, head, tp_rank,
                        tp_size, stage, stages, slots, context, threads, next, first, tp_peers, return_logits, end_of_text_ids,
-                       masked_ranges, shared_memory, inbox, prev, followers, tp_ranks, weight_format, wire, split_head);
+                       masked_ranges, shared_memory, inbox, prev, followers, tp_ranks, weight_format, wire, split_head, slowdown);
 };
 
 struct Configured {

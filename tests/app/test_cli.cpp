@@ -6,6 +6,7 @@
 #include "weights/hf_model_writer.h"
 #include "weights/weight_format.h"
 
+#include <QFile>
 #include <QProcess>
 #include <QTest>
 
@@ -372,6 +373,44 @@ private Q_SLOTS:
         const Run r = cli({"generate", "--model", q(dir), "--prompt", "x"});
         QCOMPARE(r.exit_code, 1);
         QVERIFY2(r.err.find("transformer.h.4.ln_1.weight") != std::string::npos, r.err.c_str());
+    }
+
+    // plan --predict: the plan and the cost model's numbers, nothing run;
+    // this machine measured once into the cache, then read from it.
+    void planPredictsWithoutRunning() {
+        const QString cache = work.path() + "/cache";
+        qputenv("XDG_CACHE_HOME", cache.toUtf8());
+        const QStringList args{
+            "plan", "--topology", DISTGPT_TOPOLOGIES "/pipeline-2.json", "--prompt", "ROMEO:", "--samples", "4", "--max-new-tokens",
+            "40",   "--predict"};
+        const Run first = cli(args + QStringList{"--json"});
+        QVERIFY2(first.exit_code == 0, first.err.c_str());
+        const auto doc = first.json();
+        QCOMPARE(doc["stages"].size(), 2u);
+        const auto& p = doc["prediction"];
+        QVERIFY(p["tokens_per_second"].get<double>() > 0);
+        QVERIFY(p["first_token_ms"].get<double>() > 0);
+        QCOMPARE(p["nodes"].size(), 2u);
+        QCOMPARE(p["links"].size(), 2u);
+        QVERIFY(!p["bottleneck"].get<std::string>().empty());
+        QVERIFY(QFile::exists(cache + "/distgpt/node-rates.json"));
+        const Run again = cli(args);
+        QVERIFY2(again.exit_code == 0, again.err.c_str());
+        QVERIFY2(again.out.find("tokens/s") != std::string::npos, again.out.c_str());
+        QVERIFY2(again.out.find("measured now") == std::string::npos, again.out.c_str());  // from the cache
+        // run --predict: predicted beside measured.
+        const Run run =
+            cli({"run", "--topology", DISTGPT_TOPOLOGIES "/pipeline-2.json", "--prompt", "ROMEO:", "--max-new-tokens", "20", "--predict"});
+        QVERIFY2(run.exit_code == 0, run.err.c_str());
+        QVERIFY2(run.err.find("predicted") != std::string::npos && run.err.find("measured") != std::string::npos, run.err.c_str());
+        // A Pi beside a laptop gets fewer layers; --slurm is not a topology to plan.
+        const auto mixed = cli({"plan", "--topology", DISTGPT_TOPOLOGIES "/laptop-and-pi-wifi.json", "--prompt", "x", "--json"}).json();
+        const auto layers = [&](int s) { return mixed["stages"][s]["layers"][1].get<int>() - mixed["stages"][s]["layers"][0].get<int>(); };
+        QVERIFY2(layers(1) < layers(0), mixed.dump().c_str());
+        const Run slurm = cli({"plan", "--slurm", "--prompt", "x"});
+        QCOMPARE(slurm.exit_code, 1);
+        QVERIFY2(slurm.err.find("--topology") != std::string::npos, slurm.err.c_str());
+        qunsetenv("XDG_CACHE_HOME");
     }
 };
 

@@ -91,6 +91,8 @@ proto::Configure ShardLoader::configure_message(const ShardLoad& load, int plan_
     c.slots = load.slots;
     c.context = load.context;
     c.threads = spec.threads;
+    // A node started here but declared slower than this machine stands in for that machine.
+    c.slowdown = spec.endpoint == "local" && spec.speed < 1 ? 1 / spec.speed : 1;
     const auto key_of = [&](int n) { return connections_.hello(n).curve ? connections_.hello(n).public_key : std::string(); };
     // The link from this node to node n, as the topology's networks make it (the sender emulates it).
     const auto peer = [&](int n) {
@@ -106,7 +108,11 @@ proto::Configure ShardLoader::configure_message(const ShardLoad& load, int plan_
     for (int stage_node : stage.nodes) {
         const int n = load.nodes[stage_node];
         for (int r = 0; r < plan.ranks_per_node; ++r)  // once per rank it holds
-            c.tp_peers.push_back({connections_.peer_endpoint(n, connections_.hello(n).collective_endpoint), key_of(n), 0, 0, 0, 0});
+        {
+            proto::Peer p = peer(n);  // the link's network, as for the stage's other hops
+            p.endpoint = connections_.peer_endpoint(n, connections_.hello(n).collective_endpoint);
+            c.tp_peers.push_back(p);
+        }
     }
     c.return_logits = options_.return_logits;
     c.shared_memory = topology_.transport == TransportChoice::Auto;

@@ -13,6 +13,7 @@
 
 #include <cstring>
 #include <deque>
+#include <thread>
 #include <limits>
 
 namespace distgpt {
@@ -93,6 +94,10 @@ struct ShardRunner::Impl {
         out.compute_t0 = net::now_ns();
         at::Tensor result = stage.forward(input, segments).contiguous();  // [N, C] or [S, V]
         out.compute_t1 = net::now_ns();
+        if (cfg.slowdown > 1) {  // an emulated slower machine: the step takes `slowdown` times as long
+            out.compute_t1 = out.compute_t0 + static_cast<int64_t>((out.compute_t1 - out.compute_t0) * cfg.slowdown);
+            std::this_thread::sleep_for(std::chrono::nanoseconds(out.compute_t1 - net::now_ns()));
+        }
         out.empty = false;
         if (!cfg.head) {
             out.forward.run = cfg.run;

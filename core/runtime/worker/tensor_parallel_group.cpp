@@ -7,6 +7,8 @@
 
 #include <sched.h>
 
+#include <memory>
+
 namespace distgpt {
 
 namespace {
@@ -26,6 +28,9 @@ TensorParallelGroup::TensorParallelGroup(zmq::context_t& context, const net::Key
 }
 
 void TensorParallelGroup::clear() {
+    emulator_.clear();  // held partials name outlinks about to go
+    (void)emulator_.take_error();
+    pacers_.clear();
     to_.clear();
     from_.clear();
     early_.clear();
@@ -53,6 +58,9 @@ std::vector<std::string> TensorParallelGroup::configure(const proto::Configure& 
         net::make_curve_client(s, keys_, c.tp_peers[r].key);
         s.connect(them);
         to_.emplace_back(std::move(s), c.shared_memory ? net::ring_name(ring_run, me, them) : "", run_);
+        const proto::Peer& peer = c.tp_peers[r];
+        const LinkModel link{peer.bandwidth_mbps, peer.latency_ms, peer.jitter_ms};
+        pacers_.push_back(link.emulated() ? std::optional<LinkPacer>(LinkPacer(link, peer.seed)) : std::nullopt);
         if (!c.shared_memory) continue;
         try {
             from_.add(net::ShmRing::create(net::ring_name(ring_run, them, me)));
@@ -68,10 +76,22 @@ void TensorParallelGroup::all_reduce(std::span<const float* const> mine, std::si
     const int64_t counter = ++counter_;
     std::vector<std::vector<std::byte>> encoded;
     for (const float* partial : mine) encoded.push_back(encode_wire(wire, partial, count));
-    for (auto& peer : to_) {
+    if (auto error = emulator_.take_error()) throw Error(*error);
+    for (std::size_t i = 0; i < to_.size(); ++i) {
         proto::Parts frames;
         for (const auto& e : encoded) frames.push_back(proto::frame_of(e.data(), e.size()));
-        peer.send(proto::encode(proto::Partial{counter, rank_, run_, static_cast<int64_t>(count), wire}, std::move(frames)));
+        proto::Parts message = proto::encode(proto::Partial{counter, rank_, run_, static_cast<int64_t>(count), wire}, std::move(frames));
+        if (!pacers_[i]) {
+            to_[i].send(std::move(message));
+            continue;
+        }
+        // An emulated link: the emulator's thread sends it when the network would have delivered it.
+        std::size_t bytes = 0;
+        for (const auto& part : message) bytes += part.size();
+        const LinkTransfer t = pacers_[i]->transfer(net::now_ns(), bytes);
+        auto held = std::make_shared<proto::Parts>(std::move(message));
+        net::RingOutlink& outlink = to_[i];
+        emulator_.post(t.delivered_ns, [&outlink, held] { outlink.send(std::move(*held)); });
     }
     // Ours as the others receive them.
     std::vector<std::vector<float>> as_sent;

@@ -1,5 +1,7 @@
 #pragma once
 #include "net/curve_keys.h"
+#include "net/link_emulator.h"
+#include "net/link_model.h"
 #include "net/ring_links.h"
 #include "proto/messages.h"
 
@@ -25,7 +27,8 @@ struct AllReduceInterrupted : std::exception {
 // group and sums all k in rank order (sum_in_rank_order), so every worker
 // ends with the very same bits however the ranks are spread. Partials go
 // through a shared-memory ring to workers on this machine and ZeroMQ (PUSH
-// to the peer's collective PULL) to the others.
+// to the peer's collective PULL) to the others; over a link the topology
+// gives a network, they are held as that network would (LinkPacer).
 class TensorParallelGroup {
 public:
     // Binds the PULL socket that peers on other machines push partials to.
@@ -59,9 +62,11 @@ private:
     std::string run_;
     int rank_ = 0, ranks_ = 1, size_ = 1, stage_ = 0;  // this worker holds ranks [rank_, rank_ + ranks_) of size_
     std::vector<net::RingOutlink> to_;                 // one per other worker of the group
+    std::vector<std::optional<LinkPacer>> pacers_;     // beside to_: the emulated links among them
     net::RingInbox from_;                              // one ring per other worker on this machine
     int64_t counter_ = 0;
     std::map<int64_t, std::map<int, std::vector<float>>> early_;  // partials of all-reduces not yet reached
+    net::LinkEmulator emulator_;                                  // sends over emulated links; declared last: its thread stops first
 };
 
 }  // namespace distgpt

@@ -1,0 +1,82 @@
+#include "cli/prediction.h"
+
+#include <nlohmann/json.hpp>
+
+#include <cstdio>
+#include <thread>
+
+namespace distgpt::cli {
+
+RunShape run_shape(const RunSetup& setup, const RunArgs& a) {
+    RunShape s;
+    s.sequences = static_cast<int>(setup.prompts.size());
+    s.in_flight = setup.slots;
+    s.micro_batch = a.micro_batch;
+    std::size_t prompt_tokens = 0;
+    for (const auto& p : setup.prompts) prompt_tokens += p.size();
+    s.prompt_tokens = static_cast<int>(prompt_tokens / std::max<std::size_t>(1, setup.prompts.size()));
+    s.new_tokens = a.max_new_tokens;
+    return s;
+}
+
+Prediction predict(const Topology& t, const RunSetup& setup, const OpenedModel& model, const RunArgs& a, MachineRates& machine) {
+    const auto rates = plan_node_rates(machine, t, setup.plan, model.config, model.weight_format);
+    return predict_run(t, setup.plan, model.config, rates, run_shape(setup, a), static_cast<int>(std::thread::hardware_concurrency()));
+}
+
+std::string prediction_text(const Prediction& p, const Topology& t) {
+    std::string out;
+    char line[512];
+    std::snprintf(line, sizeof line, "  %.1f tokens/s; first token %.1f ms (mean, from the start); a sequence's token every %.1f ms\n",
+                  p.tokens_per_second, p.first_token_ms, p.token_latency_ms);
+    out += line;
+    std::snprintf(line, sizeof line, "  bounded by %s; the nodes idle %.0f%% of the time (the pipeline's bubble)\n", p.bottleneck.c_str(),
+                  100 * p.bubble_fraction);
+    out += line;
+    for (std::size_t n = 0; n < p.nodes.size(); ++n) {
+        const auto& node = p.nodes[n];
+        std::snprintf(line, sizeof line, "  %-10s busy %5.1f%%  a step %7.2f ms (compute %.2f, all-reduce %.2f)\n", t.nodes[n].name.c_str(),
+                      node.busy_percent, node.step_ms, node.compute_ms, node.all_reduce_ms);
+        out += line;
+    }
+    for (const auto& l : p.links) {
+        std::snprintf(line, sizeof line, "  %s → %s: %.0f bytes/token, %.3f ms/token on its network\n", t.nodes[l.from].name.c_str(),
+                      t.nodes[l.to].name.c_str(), l.bytes_per_token, l.ms_per_token);
+        out += line;
+    }
+    return out;
+}
+
+nlohmann::json prediction_json(const Prediction& p, const Topology& t) {
+    nlohmann::json nodes = nlohmann::json::array(), links = nlohmann::json::array();
+    for (std::size_t n = 0; n < p.nodes.size(); ++n)
+        nodes.push_back({{"name", t.nodes[n].name},
+                         {"busy_percent", p.nodes[n].busy_percent},
+                         {"step_ms", p.nodes[n].step_ms},
+                         {"compute_ms", p.nodes[n].compute_ms},
+                         {"all_reduce_ms", p.nodes[n].all_reduce_ms}});
+    for (const auto& l : p.links)
+        links.push_back({{"from", t.nodes[l.from].name},
+                         {"to", t.nodes[l.to].name},
+                         {"bytes_per_token", l.bytes_per_token},
+                         {"ms_per_token", l.ms_per_token}});
+    return {{"tokens_per_second", p.tokens_per_second},
+            {"first_token_ms", p.first_token_ms},
+            {"token_latency_ms", p.token_latency_ms},
+            {"wall_seconds", p.wall_seconds},
+            {"bubble_fraction", p.bubble_fraction},
+            {"bottleneck", p.bottleneck},
+            {"nodes", nodes},
+            {"links", links}};
+}
+
+std::string speed_warnings(const Topology& t) {
+    std::string out;
+    for (const auto& n : t.nodes)
+        if (n.endpoint == "local" && n.speed > 1)
+            out += "  note: node '" + n.name + "' is declared faster than this machine (speed " + std::to_string(n.speed).substr(0, 4) +
+                   "); a run here cannot go faster than the machine, so it will not match the prediction\n";
+    return out;
+}
+
+}  // namespace distgpt::cli

@@ -1,0 +1,29 @@
+#pragma once
+#include "cli/run_flags.h"
+#include "engine/machine_rates.h"
+#include "plan/cost_model.h"
+#include "plan/run_setup.h"
+
+#include <nlohmann/json_fwd.hpp>
+
+#include <string>
+
+namespace distgpt::cli {
+
+// What a run of `setup` on `topology` is asked to do, as its flags say.
+RunShape run_shape(const RunSetup& setup, const RunArgs& args);
+
+// The cost model's prediction of that run, every node's rates this
+// machine's (measured once, then cached) over its declared speed.
+Prediction predict(const Topology& topology, const RunSetup& setup, const OpenedModel& model, const RunArgs& args, MachineRates& machine);
+
+// The prediction as `plan --predict` prints it, and as JSON.
+std::string prediction_text(const Prediction& p, const Topology& topology);
+nlohmann::json prediction_json(const Prediction& p, const Topology& topology);
+
+// Nodes whose declared speed this machine cannot stand in for (faster than
+// it and started here): the prediction holds for the machine declared, a
+// run here will not match it. One line each.
+std::string speed_warnings(const Topology& topology);
+
+}  // namespace distgpt::cli

@@ -1,0 +1,209 @@
+#define TORCH_ASSERT_ONLY_METHOD_OPERATORS
+#include "engine/machine_rates.h"
+
+#include "model/random_model.h"
+#include "model/stage.h"
+#include "sample/sampler.h"
+#include "util/error.h"
+#include "util/json_file.h"
+
+#include <ATen/ops/randn.h>
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdlib>
+#include <fstream>
+#include <functional>
+#include <thread>
+
+namespace distgpt {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// The median time of `step`, repeated for about `budget_s` (at least 5 times, at most 200).
+double median_ms(const std::function<void()>& step, double budget_s = 0.15) {
+    step();  // warm: first touches of the weights and the cache
+    std::vector<double> times;
+    const auto start = Clock::now();
+    while (times.size() < 5 || (times.size() < 200 && std::chrono::duration<double>(Clock::now() - start).count() < budget_s)) {
+        const auto t0 = Clock::now();
+        step();
+        times.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
+    }
+    std::nth_element(times.begin(), times.begin() + times.size() / 2, times.end());
+    return times[times.size() / 2];
+}
+
+// Layers enough to read past the caches, as a run's shard does (a small
+// model: all of them).
+int layers_to_time(const ModelConfig& c, WeightFormat format, int tp_size) {
+    constexpr int64_t kPastTheCaches = 192ll << 20;
+    const int64_t layer = std::max<int64_t>(1, bytes_of_weights(c.params_per_layer() / tp_size, format));
+    return static_cast<int>(std::clamp<int64_t>((kPastTheCaches + layer - 1) / layer, 1, c.n_layer));
+}
+
+Stage make_stage(const TensorSource& source, const ModelConfig& c, WeightFormat format, const RatesKey& key, int begin, int end, bool head,
+                 int slots, int context) {
+    ShardSpec shard;
+    shard.layer_begin = begin;
+    shard.layer_end = end;
+    shard.embedding = false;
+    shard.head = head;
+    shard.tp_size = key.tp_size;
+    Stage stage(load_stage_weights(source, c, shard, format), slots, context, key.threads);
+    stage.split_head_by_vocabulary(key.split_head);
+    // One rank timed alone: its partial sums are the sum (the all-reduce's
+    // waits are the cost model's, from the links); a split head needs one set.
+    if (key.tp_size > 1) stage.set_all_reduce([](std::span<const at::Tensor> partials, Stage::PartialSums) { return partials[0]; });
+    return stage;
+}
+
+// One decode step of `rows` sequences (slots 0..rows-1, each at position `pos`).
+std::vector<Segment> decode_rows(int rows, int pos) {
+    std::vector<Segment> s;
+    for (int i = 0; i < rows; ++i) s.push_back({i, pos, 1});
+    return s;
+}
+
+std::string cpu_name() {
+    std::ifstream in("/proc/cpuinfo");
+    for (std::string line; std::getline(in, line);)
+        if (line.rfind("model name", 0) == 0) return line.substr(line.find(':') + 2);
+    return "unknown cpu";
+}
+
+std::string host_name() {
+    char name[256] = {};
+    gethostname(name, sizeof name - 1);
+    return name;
+}
+
+std::string cache_key(const ModelConfig& c, WeightFormat format, const RatesKey& k) {
+    return host_name() + " | " + cpu_name() + " | " + c.model_type + " " + std::to_string(c.n_embd) + "x" + std::to_string(c.n_head) + "/" +
+           std::to_string(c.kv_heads()) + "x" + std::to_string(c.head_dim()) + " mlp " + std::to_string(c.hidden()) + " vocab " +
+           std::to_string(c.vocab_size) + " | " + weight_format_name(format) + " | threads " + std::to_string(k.threads) + " tp " +
+           std::to_string(k.tp_size) + (k.split_head ? " split head" : "");
+}
+
+nlohmann::json to_json(const NodeRates& r) {
+    return {{"layer_ms", r.layer_ms},
+            {"layer_row_ms", r.layer_row_ms},
+            {"head_ms", r.head_ms},
+            {"head_row_ms", r.head_row_ms},
+            {"sample_ms", r.sample_ms}};
+}
+
+NodeRates from_json(const nlohmann::json& j) {
+    NodeRates r;
+    r.layer_ms = j.at("layer_ms").get<double>();
+    r.layer_row_ms = j.at("layer_row_ms").get<double>();
+    r.head_ms = j.at("head_ms").get<double>();
+    r.head_row_ms = j.at("head_row_ms").get<double>();
+    r.sample_ms = j.at("sample_ms").get<double>();
+    return r;
+}
+
+}  // namespace
+
+NodeRates measure_node_rates(const ModelConfig& c, WeightFormat format, const RatesKey& key) {
+    constexpr int kPrefillRows = 16, kBatchRows = 4;
+    const int context = std::min(c.n_positions, 64);
+    const RandomModelSource source(c, 1);
+    NodeRates r;
+
+    // Layers: a decode step of one row, then a prefill of several: each further row's cost.
+    const int layers = layers_to_time(c, format, key.tp_size);
+    {
+        Stage stage = make_stage(source, c, format, key, 0, layers, false, kBatchRows, context);
+        const at::Tensor prompt = at::randn({kPrefillRows, c.n_embd});  // [P, C]
+        const Segment prefill{0, 0, kPrefillRows};
+        const double prefill_ms = median_ms([&] { stage.forward(prompt, {&prefill, 1}); });
+        const at::Tensor row = at::randn({1, c.n_embd});  // [1, C]
+        const auto one = decode_rows(1, kPrefillRows);
+        r.layer_ms = median_ms([&] { stage.forward(row, one); }) / layers;
+        r.layer_row_ms = std::max(0.0, (prefill_ms / layers - r.layer_ms) / (kPrefillRows - 1));
+    }
+    // The head, beside one layer (a stage holds at least one): what it adds, for one row and for several sequences.
+    {
+        Stage stage = make_stage(source, c, format, key, c.n_layer - 1, c.n_layer, true, kBatchRows, context);
+        const at::Tensor row = at::randn({1, c.n_embd});            // [1, C]
+        const at::Tensor rows = at::randn({kBatchRows, c.n_embd});  // [B, C]
+        const auto one = decode_rows(1, 1), several = decode_rows(kBatchRows, 1);
+        const double one_ms = median_ms([&] { stage.forward(row, one); });
+        const double several_ms = median_ms([&] { stage.forward(rows, several); });
+        r.head_ms = std::max(0.0, one_ms - r.layer_ms);
+        r.head_row_ms = std::max(0.0, (several_ms - one_ms) / (kBatchRows - 1) - r.layer_row_ms);
+    }
+    // Drawing a token from a row of logits (top-k and top-p off: a run's default).
+    {
+        Sampler sampler({1.0f, 0, 1.0f, 7});
+        const at::Tensor logits = at::randn({c.vocab_size});  // [V]
+        const std::span<const float> view(logits.data_ptr<float>(), static_cast<std::size_t>(c.vocab_size));
+        r.sample_ms = median_ms([&] { sampler.sample(view); }, 0.05);
+    }
+    return r;
+}
+
+std::filesystem::path MachineRates::default_cache() {
+    const char* xdg = std::getenv("XDG_CACHE_HOME");
+    const char* home = std::getenv("HOME");
+    const std::filesystem::path base = xdg && *xdg ? xdg : home && *home ? std::filesystem::path(home) / ".cache" : "/tmp";
+    return base / "distgpt" / "node-rates.json";
+}
+
+MachineRates::MachineRates(std::filesystem::path cache, bool recalibrate) : cache_(std::move(cache)), recalibrate_(recalibrate) {}
+
+nlohmann::json MachineRates::cached(const std::string& name, const std::function<nlohmann::json()>& measure) {
+    nlohmann::json all = nlohmann::json::object();
+    if (std::filesystem::exists(cache_)) {
+        try {
+            all = read_json_file(cache_);
+            if (!recalibrate_ && all.contains(name)) return all.at(name);
+        } catch (const std::exception&) {
+            all = nlohmann::json::object();  // a damaged cache is measured again and rewritten
+        }
+    }
+    const nlohmann::json value = measure();
+    ++measured_;
+    all[name] = value;
+    std::error_code ignored;
+    std::filesystem::create_directories(cache_.parent_path(), ignored);
+    const std::filesystem::path partial = cache_.string() + ".partial";
+    std::ofstream(partial) << all.dump(2) << "\n";
+    std::filesystem::rename(partial, cache_, ignored);  // whole or not at all: never a half-written cache
+    return value;
+}
+
+NodeRates MachineRates::rates(const ModelConfig& c, WeightFormat format, const RatesKey& key) {
+    try {
+        return from_json(cached(cache_key(c, format, key), [&] { return to_json(measure_node_rates(c, format, key)); }));
+    } catch (const nlohmann::json::exception&) {  // an entry of another shape: measured again
+        recalibrate_ = true;
+        return from_json(cached(cache_key(c, format, key), [&] { return to_json(measure_node_rates(c, format, key)); }));
+    }
+}
+
+std::vector<NodeRates> plan_node_rates(MachineRates& machine, const Topology& t, const Plan& plan, const ModelConfig& c,
+                                       WeightFormat format) {
+    std::vector<NodeRates> out(t.nodes.size());
+    for (const StagePlan& stage : plan.stages) {
+        const bool one_machine = std::all_of(stage.nodes.begin(), stage.nodes.end(), [&](int n) { return t.nodes[n].endpoint == "local"; });
+        for (int n : stage.nodes) {
+            RatesKey key;
+            key.threads = t.nodes[n].threads;
+            key.tp_size = stage.tp_size;
+            key.split_head = stage.head && stage.tp_size > 1 && one_machine;
+            NodeRates r = machine.rates(c, format, key);
+            const double slower = 1 / t.nodes[n].speed;
+            for (double* v : {&r.layer_ms, &r.layer_row_ms, &r.head_ms, &r.head_row_ms, &r.sample_ms}) *v *= slower;
+            out[n] = r;
+        }
+    }
+    return out;
+}
+
+}  // namespace distgpt

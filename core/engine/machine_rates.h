@@ -1,0 +1,56 @@
+#pragma once
+#include "plan/cost_model.h"
+#include "weights/model_config.h"
+#include "weights/weight_format.h"
+
+#include <nlohmann/json.hpp>
+
+#include <filesystem>
+#include <functional>
+#include <string>
+#include <tuple>
+#include <vector>
+
+namespace distgpt {
+
+// A shard's shape, as far as its speed is concerned.
+struct RatesKey {
+    int threads = 1;
+    int tp_size = 1;          // the shard is one rank of this many
+    bool split_head = false;  // a tensor-parallel head split by vocabulary (a group on one machine)
+    bool operator<(const RatesKey& o) const {
+        return std::tie(threads, tp_size, split_head) < std::tie(o.threads, o.tp_size, o.split_head);
+    }
+};
+
+// Measures how fast this machine computes a shard of `config` in `format`:
+// a real Stage over random weights of the model's shape (enough layers to
+// read past the caches, as a run does), timed over decode steps of one row,
+// a prefill of several (the cost of each further row), the head and the
+// sampler. Takes a fraction of a second to a few seconds.
+NodeRates measure_node_rates(const ModelConfig& config, WeightFormat format, const RatesKey& key);
+
+// The same, kept per machine in `cache` (a JSON file; default: the user's
+// cache folder, distgpt/node-rates.json) so that a plan is predicted at once
+// after the first time; `recalibrate` measures again.
+class MachineRates {
+public:
+    explicit MachineRates(std::filesystem::path cache = default_cache(), bool recalibrate = false);
+    NodeRates rates(const ModelConfig& config, WeightFormat format, const RatesKey& key);
+    int measured() const { return measured_; }  // how many this object measured rather than found
+    static std::filesystem::path default_cache();
+
+private:
+    nlohmann::json cached(const std::string& name, const std::function<nlohmann::json()>& measure);
+
+    std::filesystem::path cache_;
+    bool recalibrate_;
+    int measured_ = 0;
+};
+
+// Every node's rates for `plan`: this machine's, measured or cached, for the
+// node's threads and shard, divided by the node's declared speed.
+std::vector<NodeRates> plan_node_rates(MachineRates& machine, const Topology& topology, const Plan& plan, const ModelConfig& config,
+                                       WeightFormat format);
+
+}  // namespace distgpt

@@ -1,0 +1,349 @@
+#include "plan/cost_model.h"
+
+#include "proto/wire_format.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+
+namespace distgpt {
+
+namespace {
+
+constexpr double kMessageHeaderBytes = 64;  // a message's frame around its floats (codec.h), near enough
+
+// The time to move `bytes` over the link between two nodes, its transport's
+// own cost included; and how long the sender's wire is busy with them.
+struct Move {
+    double ms = 0, on_wire_ms = 0;
+};
+
+bool local(const NodeSpec& n) { return n.endpoint == "local"; }
+
+double transport_ms(const Topology& t, int from, int to) {
+    const bool shm = t.transport == TransportChoice::Auto && local(t.nodes[from]) && local(t.nodes[to]);
+    return shm ? kSharedMemoryHopMs : kZeroMqHopMs;
+}
+
+Move move(const Topology& t, int from, int to, double bytes) {
+    const LinkModel link = t.link(from, to);
+    Move m;
+    m.on_wire_ms = link.bandwidth_mbps > 0 ? bytes * 8 / (link.bandwidth_mbps * 1e3) : 0;
+    m.ms = transport_ms(t, from, to) + link.latency_ms + m.on_wire_ms;
+    return m;
+}
+
+// One all-reduce among a stage's nodes, each sending its `bytes` of partial
+// sums to every other (tensor_parallel_group: all-to-all), the slowest pair
+// deciding; a node's uplink carries its k-1 messages one after another.
+double all_reduce_ms(const Topology& t, const std::vector<int>& group, double bytes) {
+    double worst = 0;
+    const double others = static_cast<double>(group.size()) - 1;
+    for (int a : group)
+        for (int b : group) {
+            if (a == b) continue;
+            const Move one = move(t, a, b, bytes);
+            worst = std::max(worst, one.ms + (others - 1) * one.on_wire_ms);
+        }
+    return worst;
+}
+
+struct StageCost {
+    double step_ms = 0;   // the stage's decode step, slowest rank
+    double relay_ms = 0;  // the leader handing its input to the other ranks
+    std::vector<double> node_compute_ms, node_all_reduce_ms;
+};
+
+StageCost stage_cost(const Topology& t, const StagePlan& stage, const ModelConfig& c, const std::vector<NodeRates>& rates, int rows,
+                     int sequences, double input_bytes) {
+    StageCost s;
+    const int layers = stage.layer_end - stage.layer_begin;
+    const int k = static_cast<int>(stage.nodes.size());
+    double reduce = 0;
+    if (k > 1) {
+        const double activations = rows * (wire_bytes(t.wire, c.n_embd) + 0.0) + kMessageHeaderBytes;
+        reduce = 2 * layers * all_reduce_ms(t, stage.nodes, activations);
+        // A group on one machine splits the head by vocabulary, its logits exact in the all-reduce (shard_loader).
+        const bool one_machine = std::all_of(stage.nodes.begin(), stage.nodes.end(), [&](int n) { return local(t.nodes[n]); });
+        if (stage.head && one_machine) reduce += all_reduce_ms(t, stage.nodes, sequences * 4.0 * c.vocab_size / k + kMessageHeaderBytes);
+        for (int n : stage.nodes)
+            if (n != stage.nodes.front()) s.relay_ms = std::max(s.relay_ms, move(t, stage.nodes.front(), n, input_bytes).ms);
+    }
+    for (int n : stage.nodes) {
+        const double compute = compute_ms(rates[n], layers, stage.head, rows, sequences);
+        s.node_compute_ms.push_back(compute);
+        s.node_all_reduce_ms.push_back(reduce);
+        s.step_ms = std::max(s.step_ms, compute + reduce);
+    }
+    return s;
+}
+
+std::string ms_text(double ms) {
+    char b[32];
+    std::snprintf(b, sizeof b, ms < 10 ? "%.2f ms" : "%.0f ms", ms);
+    return b;
+}
+
+}  // namespace
+
+double compute_ms(const NodeRates& r, int layers, bool head, int rows, int head_rows) {
+    return layers * (r.layer_ms + std::max(0, rows - 1) * r.layer_row_ms) +
+           (head ? r.head_ms + std::max(0, head_rows - 1) * r.head_row_ms : 0);
+}
+
+namespace {
+
+// One stage's work on one micro-batch: its nodes computing side by side
+// (their threads sharing the machine's cores when they are local), then
+// the waits that need no core: a relay to its followers, its all-reduces.
+struct StageJob {
+    int group = 0;
+    double cpu_ms = 0, wait_ms = 0;
+};
+
+struct Arrival {
+    double at_ms = 0;
+    int stage = 0;
+    StageJob job;
+};
+
+// The run played out, event by event (see predict_run).
+class RunPlay {
+public:
+    RunPlay(const Topology& t, const Plan& plan, const std::vector<StageCost>& decode, const std::vector<StageCost>& prefill,
+            const RunShape& shape, int batch, int local_cores, std::vector<Move> hop_decode, std::vector<Move> hop_prefill)
+        : decode_(decode),
+          prefill_(prefill),
+          shape_(shape),
+          batch_(batch),
+          cores_(local_cores),
+          hop_decode_(std::move(hop_decode)),
+          hop_prefill_(std::move(hop_prefill)) {
+        const int S = static_cast<int>(plan.stages.size());
+        queue_.resize(S);
+        busy_ms_.assign(S, 0);
+        wire_free_.assign(S, 0);
+        wire_busy_ms_.assign(S, 0);
+        for (int s = 0; s < S; ++s) {
+            threads_.push_back(0);
+            local_.push_back(true);
+            for (int n : plan.stages[s].nodes) {
+                threads_.back() += t.nodes[n].threads;
+                local_.back() = local_.back() && local(t.nodes[n]);
+            }
+        }
+    }
+
+    void play() {
+        const int slots = std::min(shape_.in_flight, shape_.sequences);
+        for (int started = 0; started < slots; started += batch_) start_group(std::min(batch_, slots - started), 0);
+        while (true) {
+            // Which stages compute now, and how fast: local threads beyond the cores share them.
+            int active_threads = 0;
+            for (std::size_t s = 0; s < queue_.size(); ++s)
+                if (!queue_[s].empty() && queue_[s].front().cpu_ms > 0 && local_[s]) active_threads += threads_[s];
+            const double share = active_threads > cores_ ? double(cores_) / active_threads : 1.0;
+            double dt = INFINITY;
+            for (std::size_t s = 0; s < queue_.size(); ++s) {
+                if (queue_[s].empty()) continue;
+                const StageJob& j = queue_[s].front();
+                dt = std::min(dt, j.cpu_ms > 0 ? j.cpu_ms / (local_[s] ? share : 1.0) : j.wait_ms);
+            }
+            for (const auto& a : arrivals_) dt = std::min(dt, a.at_ms - now_);
+            if (dt == INFINITY) break;
+            dt = std::max(0.0, dt);
+            now_ += dt;
+            for (std::size_t s = 0; s < queue_.size(); ++s) {
+                if (queue_[s].empty()) continue;
+                StageJob& j = queue_[s].front();
+                busy_ms_[s] += dt;
+                if (j.cpu_ms > 0)
+                    j.cpu_ms = std::max(0.0, j.cpu_ms - dt * (local_[s] ? share : 1.0));
+                else
+                    j.wait_ms = std::max(0.0, j.wait_ms - dt);
+                if (j.cpu_ms <= 1e-9 && j.wait_ms <= 1e-9) {
+                    const StageJob done = j;
+                    queue_[s].erase(queue_[s].begin());
+                    finished(static_cast<int>(s), done);
+                }
+            }
+            for (std::size_t i = 0; i < arrivals_.size();) {
+                if (arrivals_[i].at_ms <= now_ + 1e-9) {
+                    queue_[arrivals_[i].stage].push_back(arrivals_[i].job);
+                    arrivals_.erase(arrivals_.begin() + static_cast<std::ptrdiff_t>(i));
+                } else {
+                    ++i;
+                }
+            }
+        }
+    }
+
+    double wall_ms() const { return now_; }
+    double busy_ms(int stage) const { return busy_ms_[stage]; }
+    double wire_busy_ms(int hop) const { return wire_busy_ms_[hop]; }
+    double first_token_mean_ms() const { return first_token_sum_ / std::max(1, sequences_started_); }
+    double token_gap_mean_ms() const { return gaps_ ? gap_sum_ / gaps_ : 0; }
+    int tokens() const { return tokens_; }
+
+private:
+    struct Group {
+        int sequences = 0, tokens = 0;  // tokens each of its sequences has
+        double last_token_ms = 0;
+    };
+
+    void start_group(int sequences, double at) {
+        groups_.push_back({sequences, 0, 0});
+        sequences_started_ += sequences;
+        const StageCost& c = prefill_[0];
+        arrivals_.push_back({at, 0, {static_cast<int>(groups_.size()) - 1, max_compute(c), c.relay_ms + c.node_all_reduce_ms.front()}});
+    }
+
+    static double max_compute(const StageCost& c) { return *std::max_element(c.node_compute_ms.begin(), c.node_compute_ms.end()); }
+
+    // A stage done with a micro-batch: on to the next stage, or its tokens made.
+    void finished(int s, const StageJob& j) {
+        Group& g = groups_[j.group];
+        const bool prefill = g.tokens == 0;
+        const int S = static_cast<int>(queue_.size());
+        if (s < S - 1) {
+            send(s, s + 1, j.group, prefill);
+            return;
+        }
+        // The last stage sampled a token for each of the group's sequences.
+        ++g.tokens;
+        tokens_ += g.sequences;
+        if (prefill)
+            first_token_sum_ += now_ * g.sequences;
+        else {
+            gap_sum_ += now_ - g.last_token_ms;
+            ++gaps_;
+        }
+        g.last_token_ms = now_;
+        if (g.tokens < shape_.new_tokens) {
+            send(S - 1, 0, j.group, false);
+            return;
+        }
+        // Its slots free: the sequences still waiting start.
+        const int waiting = shape_.sequences - sequences_started_;
+        if (waiting > 0) start_group(std::min(waiting, g.sequences), now_);
+    }
+
+    // A micro-batch's message from stage `from` to `to`: it waits for the wire, takes its bytes' time, then the latency.
+    void send(int from, int to, int group, bool prefill) {
+        const int hop = from;  // hop s leaves stage s (the last: back to stage 0)
+        const Move m = prefill && to != 0 ? hop_prefill_[hop] : hop_decode_[hop];
+        const double leaves = std::max(now_, wire_free_[hop]);
+        wire_free_[hop] = leaves + m.on_wire_ms;
+        wire_busy_ms_[hop] += m.on_wire_ms;
+        const bool next_is_prefill = prefill && to != 0;
+        const StageCost& c = next_is_prefill ? prefill_[to] : decode_[to];
+        arrivals_.push_back({leaves + m.ms, to, {group, max_compute(c), c.relay_ms + c.node_all_reduce_ms.front()}});
+    }
+
+    const std::vector<StageCost>&decode_, &prefill_;
+    RunShape shape_;
+    int batch_, cores_;
+    std::vector<Move> hop_decode_, hop_prefill_;
+    std::vector<std::vector<StageJob>> queue_;
+    std::vector<Arrival> arrivals_;
+    std::vector<Group> groups_;
+    std::vector<int> threads_;
+    std::vector<bool> local_;
+    std::vector<double> busy_ms_, wire_free_, wire_busy_ms_;
+    double now_ = 0, first_token_sum_ = 0, gap_sum_ = 0;
+    int gaps_ = 0, tokens_ = 0, sequences_started_ = 0;
+};
+
+}  // namespace
+
+Prediction predict_run(const Topology& t, const Plan& plan, const ModelConfig& c, const std::vector<NodeRates>& rates,
+                       const RunShape& shape, int local_cores) {
+    Prediction p;
+    const int S = static_cast<int>(plan.stages.size());
+    const int batch = std::max(1, std::min({shape.micro_batch, shape.in_flight, shape.sequences}));
+    const int prefill_rows = batch * std::max(1, shape.prompt_tokens);
+    const double row_bytes = wire_bytes(t.wire, c.n_embd);
+    const double activation_bytes = batch * row_bytes + kMessageHeaderBytes;
+    const double token_bytes = batch * 4.0 + kMessageHeaderBytes;
+    const int first_node = plan.stages.front().nodes.front();
+
+    std::vector<StageCost> decode, prefill;
+    std::vector<Move> hop_decode, hop_prefill;
+    for (int s = 0; s < S; ++s) {
+        decode.push_back(stage_cost(t, plan.stages[s], c, rates, batch, batch, s == 0 ? token_bytes : activation_bytes));
+        prefill.push_back(stage_cost(t, plan.stages[s], c, rates, prefill_rows, batch,
+                                     s == 0 ? prefill_rows * 4.0 + kMessageHeaderBytes : prefill_rows * row_bytes + kMessageHeaderBytes));
+        const bool back = s == S - 1;
+        const int from = plan.stages[s].nodes.front(), to = back ? first_node : plan.stages[s + 1].nodes.front();
+        hop_decode.push_back(move(t, from, to, back ? token_bytes : activation_bytes));
+        hop_prefill.push_back(move(t, from, to, back ? token_bytes : prefill_rows * row_bytes + kMessageHeaderBytes));
+        p.links.push_back(
+            {from, to, (back ? token_bytes : activation_bytes) / batch, (hop_decode.back().ms - transport_ms(t, from, to)) / batch});
+    }
+    // Sampling is the last stage's work too.
+    const double sample_ms = batch * rates[plan.stages.back().nodes.front()].sample_ms;
+    for (auto* costs : {&decode, &prefill})
+        for (double& ms : costs->back().node_compute_ms) ms += sample_ms;
+
+    RunPlay play(t, plan, decode, prefill, shape, batch, local_cores, hop_decode, hop_prefill);
+    play.play();
+    const double wall_ms = std::max(1e-9, play.wall_ms());
+    p.wall_seconds = wall_ms / 1e3;
+    p.tokens_per_second = play.tokens() / p.wall_seconds;
+    p.first_token_ms = play.first_token_mean_ms();
+    p.token_latency_ms = play.token_gap_mean_ms();
+
+    p.nodes.resize(t.nodes.size());
+    double busy_sum = 0, busiest = 0;
+    int busiest_stage = 0, local_threads = 0;
+    double local_cpu_ms = 0;
+    for (int s = 0; s < S; ++s) {
+        const double busy = play.busy_ms(s) / wall_ms;
+        if (busy > busiest) {
+            busiest = busy;
+            busiest_stage = s;
+        }
+        for (std::size_t r = 0; r < plan.stages[s].nodes.size(); ++r) {
+            const int n = plan.stages[s].nodes[r];
+            auto& node = p.nodes[n];
+            node.compute_ms = decode[s].node_compute_ms[r];
+            node.all_reduce_ms = decode[s].node_all_reduce_ms[r] + decode[s].relay_ms;
+            node.step_ms = node.compute_ms + node.all_reduce_ms;
+            node.busy_percent = 100 * busy;
+            busy_sum += node.busy_percent;
+            if (local(t.nodes[n])) {
+                local_threads += t.nodes[n].threads;
+                local_cpu_ms += play.busy_ms(s) * t.nodes[n].threads;
+            }
+        }
+    }
+    p.bubble_fraction = 1 - busy_sum / 100 / static_cast<double>(t.nodes.size());
+
+    // What bounds it: the busiest of a stage, a link's wire and the cores; else the round trip.
+    int busiest_wire = 0;
+    for (int s = 0; s < S; ++s)
+        if (play.wire_busy_ms(s) > play.wire_busy_ms(busiest_wire)) busiest_wire = s;
+    const double wire = play.wire_busy_ms(busiest_wire) / wall_ms;
+    const double cores = local_threads > local_cores ? local_cpu_ms / wall_ms / local_cores : 0;
+    if (wire >= 0.85 && wire >= busiest)
+        p.bottleneck = "the link " + t.nodes[p.links[busiest_wire].from].name + " → " + t.nodes[p.links[busiest_wire].to].name + ": " +
+                       ms_text(hop_decode[busiest_wire].on_wire_ms) + " on the wire a step, busy " + std::to_string(int(100 * wire + 0.5)) +
+                       "% of the time";
+    else if (cores >= 0.85)
+        p.bottleneck =
+            "this machine's " + std::to_string(local_cores) + " cores, shared by " + std::to_string(local_threads) + " worker threads";
+    else if (busiest >= 0.85)
+        p.bottleneck = (S == 1 && t.nodes.size() == 1 ? "the node's compute: "
+                                                      : "stage " + std::to_string(busiest_stage) + " (" +
+                                                            t.nodes[plan.stages[busiest_stage].nodes.front()].name + "): ") +
+                       ms_text(decode[busiest_stage].step_ms + (busiest_stage == S - 1 ? sample_ms : 0)) + " a step" +
+                       (decode[busiest_stage].node_all_reduce_ms.front() > 0
+                            ? ", " + ms_text(decode[busiest_stage].node_all_reduce_ms.front()) + " of it in all-reduces"
+                            : "");
+    else
+        p.bottleneck = "the round trip: " + std::to_string(std::min(shape.in_flight, shape.sequences)) +
+                       " sequence(s) in flight leave stages idle (more in flight, or fewer stages, would fill them)";
+    return p;
+}
+
+}  // namespace distgpt

@@ -1,0 +1,75 @@
+#pragma once
+#include "plan/planner.h"
+#include "plan/topology.h"
+#include "weights/model_config.h"
+
+#include <string>
+#include <vector>
+
+namespace distgpt {
+
+// How long one node takes for its part of a step, as measured on a machine
+// (plan/calibration) and divided by the node's declared speed. A step's
+// time grows with its rows (a prefill's prompt, a micro-batch's sequences):
+// `*_ms` is one row, `*_row_ms` each further row.
+struct NodeRates {
+    double layer_ms = 0, layer_row_ms = 0;  // one of its layers
+    double head_ms = 0, head_row_ms = 0;    // the final norm and the head (with the head only)
+    double sample_ms = 0;                   // drawing one token from a row of logits (the last stage)
+};
+
+// What a run is asked to do.
+struct RunShape {
+    int sequences = 1;
+    int in_flight = 1;    // sequences the stages hold at once
+    int micro_batch = 1;  // sequences a stage computes in one step
+    int prompt_tokens = 16;
+    int new_tokens = 64;
+};
+
+// What the cost model expects of a run (docs/performance.md, "Predicting a run").
+struct Prediction {
+    struct Node {
+        double step_ms = 0;        // one decode step: its compute and, tensor-parallel, its all-reduces
+        double compute_ms = 0;     // of which its own layers
+        double all_reduce_ms = 0;  // of which exchanging partial sums with its peers
+        double busy_percent = 0;   // of the run's wall time, computing (all-reduces inside, as traces count them)
+    };
+    struct Link {
+        int from = 0, to = 0;  // node indices
+        double bytes_per_token = 0;
+        double ms_per_token = 0;  // on its network: a token's share of the latency and serialization of each step's message
+    };
+    double tokens_per_second = 0;  // every token over the run's wall time, prefills included, as `run` measures it
+    double first_token_ms = 0;     // from the start, mean over the sequences (the later ones wait for a slot)
+    double token_latency_ms = 0;   // one sequence's time between two tokens, mean
+    double wall_seconds = 0;
+    double bubble_fraction = 0;  // of the nodes' time, idle: waiting on another stage, a link or a slot
+    std::string bottleneck;      // what bounds tokens/s, in a line
+    std::vector<Node> nodes;     // per topology node
+    std::vector<Link> links;     // the hops between stages, in order (the last back to stage 0)
+};
+
+// The cost of moving a message on one machine, without a network: measured
+// by `distgpt-cli bench hop` (docs/performance.md): the shared-memory ring
+// between workers of one machine, ZeroMQ between machines.
+inline constexpr double kSharedMemoryHopMs = 0.015;
+inline constexpr double kZeroMqHopMs = 0.15;
+
+// Predicts `shape` on `plan` over `topology`: each node's step from its
+// rates, each hop and all-reduce from the link between its nodes (the
+// topology's emulated networks, else the transport alone); then the run
+// itself, played out: micro-batches of sequences go round the stages, each
+// stage computing one at a time in the order they come, each link carrying
+// one message at a time; a sequence that finishes frees its slot for the
+// next; nodes started on this machine share its `local_cores` (when more
+// threads compute than there are cores, each goes that much slower).
+// `rates` is per topology node.
+Prediction predict_run(const Topology& topology, const Plan& plan, const ModelConfig& config, const std::vector<NodeRates>& rates,
+                       const RunShape& shape, int local_cores);
+
+// A node's step over its layers for `rows` rows, and its head (if it has
+// it) for `head_rows`: the head computes only each sequence's last row.
+double compute_ms(const NodeRates& rates, int layers, bool head, int rows, int head_rows);
+
+}  // namespace distgpt

@@ -1,0 +1,213 @@
+// The cost model's formulas on synthetic inputs whose answers are worked
+// out by hand, and the planner's placements on mixed hardware.
+#include "plan/cost_model.h"
+#include "plan/planner.h"
+#include "plan/topology.h"
+#include "support/expect_error.h"
+
+#include <QTest>
+
+#include <nlohmann/json.hpp>
+
+using namespace distgpt;
+
+namespace {
+
+// A model small enough that its head costs next to nothing beside a layer.
+ModelConfig small_model(int layers) {
+    ModelConfig c;
+    c.n_layer = layers;
+    c.n_head = 4;
+    c.n_embd = 64;
+    c.vocab_size = 16;
+    c.n_positions = 256;
+    return c;
+}
+
+Topology nodes(Strategy strategy, int count, double speed = 1) {
+    Topology t;
+    t.strategy = strategy;
+    for (int i = 0; i < count; ++i) {
+        NodeSpec n;
+        n.name = "n" + std::to_string(i);
+        n.speed = speed;
+        t.nodes.push_back(n);
+    }
+    return t;
+}
+
+NodeRates rates(double layer_ms, double head_ms = 0, double sample_ms = 0) {
+    NodeRates r;
+    r.layer_ms = layer_ms;
+    r.head_ms = head_ms;
+    r.sample_ms = sample_ms;
+    return r;
+}
+
+}  // namespace
+
+class TestCostModel : public QObject {
+    Q_OBJECT
+
+private Q_SLOTS:
+    // One node, one sequence: a step is its layers, its head and a sample;
+    // the token goes back to itself through shared memory each time.
+    void oneNodeIsItsStepsOneAfterAnother() {
+        const Topology t = nodes(Strategy::Pipeline, 1);
+        const ModelConfig c = small_model(4);
+        const Plan plan = make_plan(t, c, 1, 64);
+        RunShape shape;
+        shape.prompt_tokens = 1;  // its prefill is one row: a step like the others
+        shape.new_tokens = 10;
+        const Prediction p = predict_run(t, plan, c, {rates(1.0, 2.0, 0.5)}, shape, 2);
+        const double step = 4 * 1.0 + 2.0 + 0.5, wall = step + 9 * (kSharedMemoryHopMs + step);
+        QCOMPARE_LE(std::abs(p.wall_seconds * 1e3 - wall), 1e-6);
+        QCOMPARE_LE(std::abs(p.tokens_per_second - 10 / (wall / 1e3)), 1e-6);
+        QCOMPARE_LE(std::abs(p.first_token_ms - step), 1e-9);
+        QCOMPARE_LE(std::abs(p.token_latency_ms - (kSharedMemoryHopMs + step)), 1e-9);
+        QCOMPARE_LE(p.nodes[0].busy_percent, 100.0);
+        QVERIFY(p.nodes[0].busy_percent > 99.5);
+        QVERIFY2(p.bottleneck.find("compute") != std::string::npos, p.bottleneck.c_str());
+    }
+
+    // Two stages of 5 ms: with two sequences in flight each stage is busy
+    // but for the hops; with one core for both, half as fast; with one
+    // sequence, the round trip.
+    void pipelineRateIsItsBound_data() {
+        QTest::addColumn<int>("in_flight");
+        QTest::addColumn<int>("cores");
+        QTest::addColumn<double>("ms_per_token");
+        QTest::addColumn<QString>("bound");
+        // Two in flight go round a cycle of two steps and two hops: the stages wait only the hops.
+        QTest::newRow("2 in flight, 2 cores: a stage") << 2 << 2 << (10.0 + 2 * kSharedMemoryHopMs) / 2 << "stage";
+        QTest::newRow("2 in flight, 1 core: the core") << 2 << 1 << 10.0 << "cores";
+        QTest::newRow("1 in flight: the round trip") << 1 << 2 << 10.0 + 2 * kSharedMemoryHopMs << "round trip";
+    }
+    void pipelineRateIsItsBound() {
+        QFETCH(int, in_flight);
+        QFETCH(int, cores);
+        QFETCH(double, ms_per_token);
+        QFETCH(QString, bound);
+        const Topology t = nodes(Strategy::Pipeline, 2);
+        const ModelConfig c = small_model(2);
+        const Plan plan = make_plan(t, c, in_flight, 64);
+        QCOMPARE(plan.stages[0].layer_end, 1);
+        RunShape shape;
+        shape.sequences = shape.in_flight = in_flight;
+        shape.prompt_tokens = 1;
+        shape.new_tokens = 2000;  // long enough that the start weighs < 0.1 %
+        const Prediction p = predict_run(t, plan, c, {rates(5.0), rates(5.0)}, shape, cores);
+        const double expected = 1e3 / ms_per_token;
+        QVERIFY2(std::abs(p.tokens_per_second - expected) / expected < 2e-3,
+                 qPrintable(QString("%1 tokens/s, expected %2").arg(p.tokens_per_second).arg(expected)));
+        QVERIFY2(p.bottleneck.find(bound.toStdString()) != std::string::npos, p.bottleneck.c_str());
+    }
+
+    // A 1 Mbit/s link carrying 64 floats and a 64-byte frame a step (320
+    // bytes: 2.56 ms on the wire), stages of 1 ms, 4 in flight: the wire sets the pace.
+    void aSlowLinkSetsThePace() {
+        Topology t = nodes(Strategy::Pipeline, 2);
+        t.links.push_back({"n0", "n1", {1.0, 3.0, 0}});
+        const ModelConfig c = small_model(2);
+        const Plan plan = make_plan(t, c, 4, 64);
+        RunShape shape;
+        shape.sequences = shape.in_flight = 4;
+        shape.prompt_tokens = 1;
+        shape.new_tokens = 2000;
+        const Prediction p = predict_run(t, plan, c, {rates(1.0), rates(1.0)}, shape, 2);
+        const double on_wire_ms = (64 * 4 + 64) * 8 / 1e3;
+        QVERIFY2(std::abs(p.tokens_per_second - 1e3 / on_wire_ms) / (1e3 / on_wire_ms) < 2e-3,
+                 qPrintable(QString::number(p.tokens_per_second)));
+        QVERIFY2(p.bottleneck.find("the link n0 → n1") != std::string::npos, p.bottleneck.c_str());
+        QCOMPARE(p.links[0].bytes_per_token, 320.0);
+        QCOMPARE_LE(std::abs(p.links[0].ms_per_token - (3.0 + on_wire_ms)), 1e-9);
+    }
+
+    // Tensor parallel over two nodes 1 ms apart: every layer waits on two
+    // all-reduces, and the head (split on one machine) on one more.
+    void allReducesWaitOnTheLink() {
+        Topology t = nodes(Strategy::Tensor, 2);
+        for (auto& n : t.nodes) n.network.latency_ms = 0.5;  // 0.5 + 0.5 each way
+        const ModelConfig c = small_model(3);
+        const Plan plan = make_plan(t, c, 1, 64);
+        RunShape shape;
+        shape.prompt_tokens = 1;
+        shape.new_tokens = 1000;
+        const Prediction p = predict_run(t, plan, c, {rates(2.0, 1.0), rates(2.0, 1.0)}, shape, 2);
+        const double one = kSharedMemoryHopMs + 1.0;  // both local: shared memory, plus the emulated latency
+        QCOMPARE_LE(std::abs(p.nodes[0].all_reduce_ms - (2 * 3 * one + one + one)), 1e-9);  // + the relay to the follower
+        QCOMPARE_LE(std::abs(p.nodes[0].compute_ms - (3 * 2.0 + 1.0)), 1e-9);
+        QVERIFY2(p.bottleneck.find("all-reduce") != std::string::npos || p.bottleneck.find("round trip") != std::string::npos,
+                 p.bottleneck.c_str());
+    }
+
+    // Sequences beyond the slots wait for one to finish: four sequences
+    // through one slot take four times one sequence's time.
+    void waitingSequencesRunAfterTheOthers() {
+        const Topology t = nodes(Strategy::Pipeline, 1);
+        const ModelConfig c = small_model(2);
+        const Plan plan = make_plan(t, c, 1, 64);
+        RunShape one;
+        one.prompt_tokens = 1;
+        one.new_tokens = 20;
+        RunShape four = one;
+        four.sequences = 4;
+        const auto r = std::vector<NodeRates>{rates(1.0)};
+        const Prediction a = predict_run(t, plan, c, r, one, 2), b = predict_run(t, plan, c, r, four, 2);
+        QCOMPARE_LE(std::abs(b.wall_seconds - 4 * a.wall_seconds), 1e-9);
+        // Mean first token: 0, 1, 2 and 3 sequences' time after the start, plus a step.
+        QCOMPARE_LE(std::abs(b.first_token_ms - (1.5 * a.wall_seconds * 1e3 + a.first_token_ms)), 1e-6);
+    }
+
+    // The planner: a node twice as fast gets about twice the layers (the
+    // head weighs little here); a memory limit caps a node's share.
+    void layersFollowSpeedWithinMemory_data() {
+        QTest::addColumn<double>("speed0");
+        QTest::addColumn<double>("speed1");
+        QTest::addColumn<int>("layers0");
+        QTest::newRow("alike") << 1.0 << 1.0 << 6;
+        QTest::newRow("twice as fast") << 2.0 << 1.0 << 8;
+        QTest::newRow("a Pi beside a laptop") << 1.0 << 0.25 << 10;
+        QTest::newRow("a Pi after a laptop") << 4.0 << 1.0 << 10;
+        QTest::newRow("the faster second") << 1.0 << 4.0 << 2;
+    }
+    void layersFollowSpeedWithinMemory() {
+        QFETCH(double, speed0);
+        QFETCH(double, speed1);
+        QFETCH(int, layers0);
+        Topology t = nodes(Strategy::Pipeline, 2);
+        t.nodes[0].speed = speed0;
+        t.nodes[1].speed = speed1;
+        const Plan plan = make_plan(t, small_model(12), 1, 64);
+        QCOMPARE(plan.stages[0].layer_end, layers0);
+    }
+    void aMemoryLimitCapsAFastNode() {
+        Topology t = nodes(Strategy::Pipeline, 2);
+        t.nodes[1].speed = 4;  // would take 10 of the 12 layers
+        const ModelConfig c = small_model(12);
+        ShardSpec three;
+        three.layer_begin = 9;
+        three.layer_end = 12;
+        three.embedding = false;
+        t.nodes[1].memory_limit = shard_memory(c, three, 1, 64).total();  // holds 3 layers and the head, no more
+        const Plan plan = make_plan(t, c, 1, 64);
+        QCOMPARE(plan.stages[1].layer_begin, 9);
+        // No split at all fits: refused, naming the node.
+        t.nodes[0].memory_limit = t.nodes[1].memory_limit;
+        EXPECT_ERROR(make_plan(t, c, 1, 64), "node 'n", "short");
+    }
+
+    // "speed" in the topology file, and its errors.
+    void speedIsReadAndWritten() {
+        const Topology t = parse_topology(R"({"nodes": [{"name": "pi", "speed": 0.25}, {"name": "pc"}]})");
+        QCOMPARE(t.nodes[0].speed, 0.25);
+        QCOMPARE(t.nodes[1].speed, 1.0);
+        QCOMPARE(parse_topology(topology_to_json(t)).nodes[0].speed, 0.25);
+        QVERIFY(!topology_json(t)["nodes"][1].contains("speed"));
+        EXPECT_ERROR(parse_topology(R"({"nodes": [{"name": "pi", "speed": 0}]})"), "node 'pi'", "\"speed\"", "0.01 to 100");
+        EXPECT_ERROR(parse_topology(R"({"nodes": [{"name": "pi", "speed": "fast"}]})"), "node 'pi'", "\"speed\"");
+    }
+};
+
+QTEST_GUILESS_MAIN(TestCostModel)
+#include "test_cost_model.moc"
