@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include <iostream>
+#include <sstream>
 
 namespace distgpt::cli {
 namespace {
@@ -41,13 +42,17 @@ int plan(const PlanArgs& a) {
     const OpenedModel model = open_model(source);
     std::vector<std::string> texts =
         a.run.prompts.empty() && a.run.prompts_file.empty() ? std::vector<std::string>{"Hello"} : read_prompts(a.run);
+    MachineRates machine(MachineRates::default_cache(), a.recalibrate);
+    std::ostringstream choice;  // strategy auto: which, and why
+    topology = with_strategy_chosen(topology, model, a.run, texts, machine, choice);
     const RunSetup setup = prepare_run(topology, model, run_choices(a.run, texts));
     nlohmann::json doc = {
         {"strategy", strategy_name(topology.strategy)}, {"model", model.description}, {"stages", stages_json(setup.plan, topology)}};
+    if (!choice.str().empty()) doc["strategy_choice"] = choice.str().substr(0, choice.str().size() - 1);
     if (!a.run.json)
-        std::cout << "plan (" << strategy_name(topology.strategy) << ", " << model.description << "):\n" << setup.plan.describe(topology);
+        std::cout << choice.str() << "plan (" << strategy_name(topology.strategy) << ", " << model.description << "):\n"
+                  << setup.plan.describe(topology);
     if (a.run.predict) {
-        MachineRates machine(MachineRates::default_cache(), a.recalibrate);
         const Prediction p = predict(topology, setup, model, a.run, machine);
         const RunShape shape = run_shape(setup, a.run);
         if (a.run.json) {

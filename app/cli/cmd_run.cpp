@@ -72,6 +72,8 @@ int run(const RunArgs& a) {
     if (!source.weight_format) source.weight_format = topology.weights_dtype;  // --weights-dtype wins over the file
     const OpenedModel model = open_model(source);
     const auto texts = read_prompts(a);
+    MachineRates machine;
+    topology = with_strategy_chosen(topology, model, a, texts, machine, std::cerr);
     const RunSetup setup = prepare_run(topology, model, run_choices(a, texts));
     RunRequest request;
     request.prompts = setup.prompts;
@@ -85,7 +87,6 @@ int run(const RunArgs& a) {
     // Predicted before any worker starts: the machine is measured while it is quiet.
     std::optional<Prediction> predicted;
     if (a.predict) {
-        MachineRates machine;
         predicted = predict(topology, setup, model, a, machine);
     }
 

@@ -1,5 +1,7 @@
 #include "cli/prediction.h"
 
+#include "plan/strategy_choice.h"
+
 #include <nlohmann/json.hpp>
 
 #include <cstdio>
@@ -22,6 +24,18 @@ RunShape run_shape(const RunSetup& setup, const RunArgs& a) {
 Prediction predict(const Topology& t, const RunSetup& setup, const OpenedModel& model, const RunArgs& a, MachineRates& machine) {
     const auto rates = plan_node_rates(machine, t, setup.plan, model.config, model.weight_format);
     return predict_run(t, setup.plan, model.config, rates, run_shape(setup, a), static_cast<int>(std::thread::hardware_concurrency()));
+}
+
+Topology with_strategy_chosen(Topology t, const OpenedModel& model, const RunArgs& a, const std::vector<std::string>& prompts,
+                              MachineRates& machine, std::ostream& log) {
+    if (t.strategy != Strategy::Auto) return t;
+    const auto rates = [&](const Topology& candidate, const Plan& plan) {
+        return plan_node_rates(machine, candidate, plan, model.config, model.weight_format);
+    };
+    const StrategyChoice choice =
+        choose_strategy(t, model, run_choices(a, prompts), a.micro_batch, rates, static_cast<int>(std::thread::hardware_concurrency()));
+    log << "strategy auto: " << choice.why << "\n";
+    return choice.topology;
 }
 
 std::string prediction_text(const Prediction& p, const Topology& t) {

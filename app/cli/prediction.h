@@ -6,7 +6,9 @@
 
 #include <nlohmann/json_fwd.hpp>
 
+#include <ostream>
 #include <string>
+#include <vector>
 
 namespace distgpt::cli {
 
@@ -16,6 +18,12 @@ RunShape run_shape(const RunSetup& setup, const RunArgs& args);
 // The cost model's prediction of that run, every node's rates this
 // machine's (measured once, then cached) over its declared speed.
 Prediction predict(const Topology& topology, const RunSetup& setup, const OpenedModel& model, const RunArgs& args, MachineRates& machine);
+
+// A topology whose strategy is auto with the strategy the cost model
+// predicts the most tokens/s for (saying which, and why, on `log`); any
+// other as it is.
+Topology with_strategy_chosen(Topology topology, const OpenedModel& model, const RunArgs& args, const std::vector<std::string>& prompts,
+                              MachineRates& machine, std::ostream& log);
 
 // The prediction as `plan --predict` prints it, and as JSON.
 std::string prediction_text(const Prediction& p, const Topology& topology);

@@ -157,6 +157,7 @@ public:
                 if (queue_[s].empty()) continue;
                 StageJob& j = queue_[s].front();
                 busy_ms_[s] += dt;
+                if (j.cpu_ms > 0 && local_[s]) core_ms_ += dt * share * threads_[s];
                 if (j.cpu_ms > 0)
                     j.cpu_ms = std::max(0.0, j.cpu_ms - dt * (local_[s] ? share : 1.0));
                 else
@@ -179,6 +180,7 @@ public:
     }
 
     double wall_ms() const { return now_; }
+    double core_ms() const { return core_ms_; }  // the local cores' time spent computing (not waiting on peers)
     double busy_ms(int stage) const { return busy_ms_[stage]; }
     double wire_busy_ms(int hop) const { return wire_busy_ms_[hop]; }
     double first_token_mean_ms() const { return first_token_sum_ / std::max(1, sequences_started_); }
@@ -250,7 +252,7 @@ private:
     std::vector<int> threads_;
     std::vector<bool> local_;
     std::vector<double> busy_ms_, wire_free_, wire_busy_ms_;
-    double now_ = 0, first_token_sum_ = 0, gap_sum_ = 0;
+    double now_ = 0, first_token_sum_ = 0, gap_sum_ = 0, core_ms_ = 0;
     int gaps_ = 0, tokens_ = 0, sequences_started_ = 0;
 };
 
@@ -296,7 +298,6 @@ Prediction predict_run(const Topology& t, const Plan& plan, const ModelConfig& c
     p.nodes.resize(t.nodes.size());
     double busy_sum = 0, busiest = 0;
     int busiest_stage = 0, local_threads = 0;
-    double local_cpu_ms = 0;
     for (int s = 0; s < S; ++s) {
         const double busy = play.busy_ms(s) / wall_ms;
         if (busy > busiest) {
@@ -311,10 +312,7 @@ Prediction predict_run(const Topology& t, const Plan& plan, const ModelConfig& c
             node.step_ms = node.compute_ms + node.all_reduce_ms;
             node.busy_percent = 100 * busy;
             busy_sum += node.busy_percent;
-            if (local(t.nodes[n])) {
-                local_threads += t.nodes[n].threads;
-                local_cpu_ms += play.busy_ms(s) * t.nodes[n].threads;
-            }
+            if (local(t.nodes[n])) local_threads += t.nodes[n].threads;
         }
     }
     p.bubble_fraction = 1 - busy_sum / 100 / static_cast<double>(t.nodes.size());
@@ -324,7 +322,7 @@ Prediction predict_run(const Topology& t, const Plan& plan, const ModelConfig& c
     for (int s = 0; s < S; ++s)
         if (play.wire_busy_ms(s) > play.wire_busy_ms(busiest_wire)) busiest_wire = s;
     const double wire = play.wire_busy_ms(busiest_wire) / wall_ms;
-    const double cores = local_threads > local_cores ? local_cpu_ms / wall_ms / local_cores : 0;
+    const double cores = local_threads > local_cores ? play.core_ms() / wall_ms / local_cores : 0;
     if (wire >= 0.85 && wire >= busiest)
         p.bottleneck = "the link " + t.nodes[p.links[busiest_wire].from].name + " → " + t.nodes[p.links[busiest_wire].to].name + ": " +
                        ms_text(hop_decode[busiest_wire].on_wire_ms) + " on the wire a step, busy " + std::to_string(int(100 * wire + 0.5)) +

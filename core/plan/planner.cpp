@@ -82,6 +82,10 @@ std::string memory_shortfalls(const Plan& plan, const Topology& t) {
 }
 
 Plan plan_stages(const Topology& t, const ModelConfig& c, int slots, int context, int ranks_per_node, WeightFormat format) {
+    if (t.strategy == Strategy::Auto)
+        throw Error(
+            "strategy auto is chosen before planning (distgpt-cli plan and run choose it, for their prompts); choose pipeline, tensor or "
+            "hybrid here");
     const int k = t.ranks_per_stage(), stages = t.stage_count();
     if (k < 1 || stages < 1 || ranks_per_node < 1) throw Error("the topology has no stage to run");
     const int tp = k * ranks_per_node;

@@ -18,6 +18,7 @@ int Topology::ranks_per_stage() const {
         case Strategy::Pipeline: return 1;
         case Strategy::Tensor: return static_cast<int>(nodes.size());
         case Strategy::Hybrid: return tensor_parallel;
+        case Strategy::Auto: return 1;  // not chosen yet: no plan is made of it (plan_stages)
     }
     return 1;
 }
@@ -51,6 +52,7 @@ std::string strategy_name(Strategy s) {
         case Strategy::Pipeline: return "pipeline";
         case Strategy::Tensor: return "tensor";
         case Strategy::Hybrid: return "hybrid";
+        case Strategy::Auto: return "auto";
     }
     return "pipeline";
 }
@@ -125,8 +127,10 @@ Topology parse_topology(const std::string& text, const std::string& origin) {
             t.strategy = Strategy::Tensor;
         else if (strategy == "hybrid")
             t.strategy = Strategy::Hybrid;
+        else if (strategy == "auto")
+            t.strategy = Strategy::Auto;
         else
-            throw Error(origin + ": strategy '" + strategy + "' is not pipeline, tensor or hybrid");
+            throw Error(origin + ": strategy '" + strategy + "' is not pipeline, tensor, hybrid or auto");
         t.tensor_parallel = static_cast<int>(whole(j, "tensor_parallel", t.strategy == Strategy::Hybrid ? 2 : 1, 1, 1024, origin));
         const std::string transport = j.value("transport", "auto");
         if (transport == "auto")

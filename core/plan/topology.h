@@ -14,7 +14,9 @@
 
 namespace distgpt {
 
-enum class Strategy { Pipeline, Tensor, Hybrid };
+// How the nodes split the model. Auto: the one the cost model predicts the
+// most tokens/s for (plan/strategy_choice), chosen before any plan is made.
+enum class Strategy { Pipeline, Tensor, Hybrid, Auto };
 
 // Where a node's shard comes from.
 enum class WeightSource {

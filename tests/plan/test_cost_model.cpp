@@ -1,6 +1,8 @@
 // The cost model's formulas on synthetic inputs whose answers are worked
 // out by hand, and the planner's placements on mixed hardware.
+#include "engine/model_source.h"
 #include "plan/cost_model.h"
+#include "plan/strategy_choice.h"
 #include "plan/planner.h"
 #include "plan/topology.h"
 #include "support/expect_error.h"
@@ -206,6 +208,48 @@ private Q_SLOTS:
         QVERIFY(!topology_json(t)["nodes"][1].contains("speed"));
         EXPECT_ERROR(parse_topology(R"({"nodes": [{"name": "pi", "speed": 0}]})"), "node 'pi'", "\"speed\"", "0.01 to 100");
         EXPECT_ERROR(parse_topology(R"({"nodes": [{"name": "pi", "speed": "fast"}]})"), "node 'pi'", "\"speed\"");
+    }
+
+    // strategy auto: one sequence on two nodes is fastest split by tensor
+    // parallel (both compute every step); four sequences on four, by the
+    // pipeline, once slow links make every all-reduce dear; the line says
+    // what the best other would make and what holds it back.
+    void autoPicksTheFastestStrategy_data() {
+        QTest::addColumn<int>("nodes");
+        QTest::addColumn<int>("sequences");
+        QTest::addColumn<double>("link_ms");
+        QTest::addColumn<QString>("chosen");
+        QTest::newRow("one sequence, two nodes") << 2 << 1 << 0.0 << "tensor 2";
+        QTest::newRow("four sequences, slow links") << 4 << 4 << 5.0 << "pipeline";
+    }
+    void autoPicksTheFastestStrategy() {
+        QFETCH(int, nodes);
+        QFETCH(int, sequences);
+        QFETCH(double, link_ms);
+        QFETCH(QString, chosen);
+        ModelSource source;
+        source.random_shape = "tiny";
+        const OpenedModel model = open_model(source);
+        Topology t = ::nodes(Strategy::Auto, nodes);
+        for (auto& n : t.nodes) n.network.latency_ms = link_ms / 2;
+        RunChoices choices;
+        choices.prompts.assign(sequences, "hello");
+        choices.max_new_tokens = 50;
+        // Every rank's layer costs its share of the whole.
+        const PlanRates rates = [](const Topology&, const Plan& plan) {
+            std::vector<NodeRates> r;
+            for (const auto& stage : plan.stages)
+                for (std::size_t i = 0; i < stage.nodes.size(); ++i) r.push_back(::rates(4.0 / stage.tp_size, 1.0 / stage.tp_size));
+            return r;
+        };
+        const StrategyChoice choice = choose_strategy(t, model, choices, 1, rates, 64);
+        QCOMPARE(QString::fromStdString(strategy_label(choice.topology)), chosen);
+        QVERIFY2(choice.why.starts_with(chosen.toStdString() + ": "), choice.why.c_str());
+        QVERIFY2(choice.why.find("would make") != std::string::npos, choice.why.c_str());
+        QCOMPARE(choice.setup.plan.stages.size(), std::size_t(choice.topology.stage_count()));
+        // A planned topology is never auto; planning auto itself is refused, saying what to do.
+        QVERIFY(choice.topology.strategy != Strategy::Auto);
+        EXPECT_ERROR(make_plan(t, model.config, 1, 64), "strategy auto is chosen before planning");
     }
 };
 
