@@ -54,11 +54,7 @@ Row measure(const PredictBenchArgs& a, const ModelSource& source, const OpenedMo
     choices.sampling.temperature = 0;
     choices.max_new_tokens = a.tokens;
     const RunSetup setup = prepare_run(t, model, choices);
-    RunShape shape;
-    shape.sequences = a.sequences;
-    shape.in_flight = setup.slots;
-    shape.prompt_tokens = static_cast<int>(setup.prompts.front().size());
-    shape.new_tokens = a.tokens;
+    const RunShape shape = run_shape(setup, 1, a.tokens);
     Row row{std::filesystem::path(file).stem().string(), network, {}, {}};
     row.predicted = predict_run(t, setup.plan, model.config, plan_node_rates(machine, t, setup.plan, model.config, model.weight_format),
                                 shape, static_cast<int>(std::thread::hardware_concurrency()));

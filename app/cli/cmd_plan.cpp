@@ -54,7 +54,7 @@ int plan(const PlanArgs& a) {
                   << setup.plan.describe(topology);
     if (a.run.predict) {
         const Prediction p = predict(topology, setup, model, a.run, machine);
-        const RunShape shape = run_shape(setup, a.run);
+        const RunShape shape = run_shape(setup, a.run.micro_batch, a.run.max_new_tokens);
         if (a.run.json) {
             doc["prediction"] = prediction_json(p, topology);
         } else {

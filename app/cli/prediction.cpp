@@ -9,21 +9,10 @@
 
 namespace distgpt::cli {
 
-RunShape run_shape(const RunSetup& setup, const RunArgs& a) {
-    RunShape s;
-    s.sequences = static_cast<int>(setup.prompts.size());
-    s.in_flight = setup.slots;
-    s.micro_batch = a.micro_batch;
-    std::size_t prompt_tokens = 0;
-    for (const auto& p : setup.prompts) prompt_tokens += p.size();
-    s.prompt_tokens = static_cast<int>(prompt_tokens / std::max<std::size_t>(1, setup.prompts.size()));
-    s.new_tokens = a.max_new_tokens;
-    return s;
-}
-
 Prediction predict(const Topology& t, const RunSetup& setup, const OpenedModel& model, const RunArgs& a, MachineRates& machine) {
     const auto rates = plan_node_rates(machine, t, setup.plan, model.config, model.weight_format);
-    return predict_run(t, setup.plan, model.config, rates, run_shape(setup, a), static_cast<int>(std::thread::hardware_concurrency()));
+    return predict_run(t, setup.plan, model.config, rates, run_shape(setup, a.micro_batch, a.max_new_tokens),
+                       static_cast<int>(std::thread::hardware_concurrency()));
 }
 
 Topology with_strategy_chosen(Topology t, const OpenedModel& model, const RunArgs& a, const std::vector<std::string>& prompts,
@@ -47,6 +36,7 @@ std::string prediction_text(const Prediction& p, const Topology& t) {
     std::snprintf(line, sizeof line, "  bounded by %s; the nodes idle %.0f%% of the time (the pipeline's bubble)\n", p.bottleneck.c_str(),
                   100 * p.bubble_fraction);
     out += line;
+    if (p.short_steps) out += std::string("  ") + kShortStepsNote + "\n";
     for (std::size_t n = 0; n < p.nodes.size(); ++n) {
         const auto& node = p.nodes[n];
         std::snprintf(line, sizeof line, "  %-10s busy %5.1f%%  a step %7.2f ms (compute %.2f, all-reduce %.2f)\n", t.nodes[n].name.c_str(),
@@ -80,6 +70,7 @@ nlohmann::json prediction_json(const Prediction& p, const Topology& t) {
             {"wall_seconds", p.wall_seconds},
             {"bubble_fraction", p.bubble_fraction},
             {"bottleneck", p.bottleneck},
+            {"short_steps", p.short_steps},
             {"nodes", nodes},
             {"links", links}};
 }

@@ -12,9 +12,6 @@
 
 namespace distgpt::cli {
 
-// What a run of `setup` on `topology` is asked to do, as its flags say.
-RunShape run_shape(const RunSetup& setup, const RunArgs& args);
-
 // The cost model's prediction of that run, every node's rates this
 // machine's (measured once, then cached) over its declared speed.
 Prediction predict(const Topology& topology, const RunSetup& setup, const OpenedModel& model, const RunArgs& args, MachineRates& machine);

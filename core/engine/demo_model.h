@@ -21,4 +21,8 @@ std::optional<DemoModel> demo_named(const std::string& name);
 // beside the installed programs (share/distgpt/models), then in the source tree.
 std::optional<std::filesystem::path> find_demo_model(DemoModel demo = DemoModel::ShakespeareChar);
 
+// A file distgpt ships (`relative` to resources/: "topologies/pipeline-2.json"),
+// beside the installed programs (share/distgpt), then in the source tree.
+std::optional<std::filesystem::path> find_resource(const std::filesystem::path& relative);
+
 }  // namespace distgpt

@@ -316,6 +316,8 @@ Prediction predict_run(const Topology& t, const Plan& plan, const ModelConfig& c
         }
     }
     p.bubble_fraction = 1 - busy_sum / 100 / static_cast<double>(t.nodes.size());
+    p.short_steps =
+        std::all_of(p.nodes.begin(), p.nodes.end(), [](const Prediction::Node& n) { return n.step_ms < Prediction::kShortStepMs; });
 
     // What bounds it: the busiest of a stage, a link's wire and the cores; else the round trip.
     int busiest_wire = 0;

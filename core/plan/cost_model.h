@@ -46,9 +46,20 @@ struct Prediction {
     double wall_seconds = 0;
     double bubble_fraction = 0;  // of the nodes' time, idle: waiting on another stage, a link or a slot
     std::string bottleneck;      // what bounds tokens/s, in a line
-    std::vector<Node> nodes;     // per topology node
-    std::vector<Link> links;     // the hops between stages, in order (the last back to stage 0)
+    // Every step is shorter than this: costs the model does not count yet
+    // (the worker's handling of each message, caches refilled between steps,
+    // time-slicing when there are more workers than cores) weigh as much as
+    // the layers, and a run makes fewer tokens/s than predicted.
+    static constexpr double kShortStepMs = 1.0;
+    bool short_steps = false;
+    std::vector<Node> nodes;  // per topology node
+    std::vector<Link> links;  // the hops between stages, in order (the last back to stage 0)
 };
+
+// What a person is told when every step is short (Prediction::short_steps).
+inline constexpr const char* kShortStepsNote =
+    "Every step here is under a millisecond: costs the model does not count yet (each message's handling, caches refilled between "
+    "steps, time-slicing when there are more workers than cores) weigh as much as the layers, so expect fewer tokens/s than this.";
 
 // The cost of moving a message on one machine, without a network: measured
 // by `distgpt-cli bench hop` (docs/performance.md): the shared-memory ring

@@ -33,4 +33,16 @@ RunSetup prepare_run(const Topology& topology, const OpenedModel& model, const R
     return s;
 }
 
+RunShape run_shape(const RunSetup& setup, int micro_batch, int new_tokens) {
+    RunShape s;
+    s.sequences = static_cast<int>(setup.prompts.size());
+    s.in_flight = setup.slots;
+    s.micro_batch = micro_batch;
+    std::size_t prompt_tokens = 0;
+    for (const auto& p : setup.prompts) prompt_tokens += p.size();
+    s.prompt_tokens = static_cast<int>(prompt_tokens / std::max<std::size_t>(1, setup.prompts.size()));
+    s.new_tokens = new_tokens;
+    return s;
+}
+
 }  // namespace distgpt

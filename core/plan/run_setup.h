@@ -1,5 +1,6 @@
 #pragma once
 #include "engine/model_source.h"
+#include "plan/cost_model.h"
 #include "plan/planner.h"
 #include "plan/topology.h"
 #include "sample/sampler.h"
@@ -31,5 +32,9 @@ struct RunChoices {
 // Throws Error naming the first choice out of range (sampling, max new
 // tokens, sequences in flight, context, keep) or a prompt the context cannot hold.
 RunSetup prepare_run(const Topology& topology, const OpenedModel& model, const RunChoices& choices);
+
+// What a run of `setup` asks of its stages, as the cost model takes it:
+// its sequences, those in flight, their mean prompt and `new_tokens` each.
+RunShape run_shape(const RunSetup& setup, int micro_batch, int new_tokens);
 
 }  // namespace distgpt

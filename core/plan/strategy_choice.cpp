@@ -42,14 +42,7 @@ StrategyChoice choose_strategy(const Topology& topology, const OpenedModel& mode
     for (const Topology& t : candidates) {
         try {
             StrategyChoice c{t, prepare_run(t, model, choices), {}, {}};
-            RunShape shape;
-            shape.sequences = static_cast<int>(c.setup.prompts.size());
-            shape.in_flight = c.setup.slots;
-            shape.micro_batch = micro_batch;
-            std::size_t prompt_tokens = 0;
-            for (const auto& p : c.setup.prompts) prompt_tokens += p.size();
-            shape.prompt_tokens = static_cast<int>(prompt_tokens / std::max<std::size_t>(1, c.setup.prompts.size()));
-            shape.new_tokens = choices.max_new_tokens;
+            const RunShape shape = run_shape(c.setup, micro_batch, choices.max_new_tokens);
             c.predicted = predict_run(t, c.setup.plan, model.config, rates(t, c.setup.plan), shape, local_cores);
             possible.push_back(std::move(c));
         } catch (const Error& e) {

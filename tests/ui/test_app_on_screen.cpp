@@ -3,6 +3,7 @@
 // launches it. Every control must be on screen, uncovered and usable; each
 // state is saved as a screenshot for the README and the issue tracker.
 #include "models/run_charts.h"
+#include "models/run_prediction.h"
 #include "widgets/charts_view.h"
 #include "widgets/main_window.h"
 #include "widgets/topology_view.h"
@@ -23,6 +24,9 @@
 #include <QSpinBox>
 #include <QStandardPaths>
 #include <QTemporaryDir>
+#include <QDoubleSpinBox>
+#include <QRegularExpression>
+#include <QTableWidget>
 #include <QTest>
 #include <QToolBar>
 
@@ -32,6 +36,7 @@ using namespace distgpt::ui;
 class TestAppOnScreen : public QObject {
     Q_OBJECT
     QString shots;
+    QTemporaryDir cache;  // the prediction's measurements of this machine: the test's own
 
     // Saves what the screen shows now (the whole screen, as a user sees it).
     void shoot(MainWindow& w, const QString& name) {
@@ -99,6 +104,7 @@ private Q_SLOTS:
     void initTestCase() {
         QStandardPaths::setTestModeEnabled(true);  // the test's settings, not the user's
         qputenv("DISTGPT_WORKER", DISTGPT_WORKER);
+        qputenv("XDG_CACHE_HOME", QDir(cache.path()).filePath("cache").toUtf8());
         QVERIFY2(QGuiApplication::platformName() == "xcb", "run on a real X server (xcb), as CTest does under Xvfb");
         const QSize screen = QGuiApplication::primaryScreen()->size();
         shots = QDir(SCREENSHOT_DIR)
@@ -128,9 +134,9 @@ private Q_SLOTS:
             verifyReachable(w.findChild<QWidget*>(name), name);
         verifyReachable(toolbarButton(w, "runToolbar", "runAction"), "Run in the toolbar");
         verifyReachable(toolbarButton(w, "runToolbar", "stopAction"), "Stop in the toolbar");
-        for (const char* preset :
-             {"preset Single node", "preset Pipeline 4", "preset Hybrid 2x2", "addNode", "removeNode", "balanceLayers"})
-            verifyReachable(toolbarButton(w, "topologyToolbar", preset), preset);
+        for (const char* action : {"addNode", "removeNode", "balanceLayers"})
+            verifyReachable(toolbarButton(w, "topologyToolbar", action), action);
+        verifyReachable(w.findChild<QWidget*>("presetsButton"), "Presets");
         QVERIFY(w.findChild<QWidget*>("runButton")->isEnabled());
         QVERIFY(!w.findChild<QWidget*>("stopButton")->isEnabled());
         QVERIFY(w.findChild<QWidget*>("slowMotion")->isEnabled());
@@ -146,6 +152,69 @@ private Q_SLOTS:
         shoot(w, "charts-empty");
         for (const char* name : {"throughputChart", "latencyChart", "workChart", "linksChart"})
             verifyReachable(w.findChild<QWidget*>(name), name);
+    }
+
+    // The "what if": a laptop and a Pi on Wi-Fi predicted as soon as they
+    // are chosen; the Pi made as fast as the laptop, the prediction moves;
+    // a run, then measured beside predicted, per node.
+    void predictsWhatIfAndMeasuresARunAgainstIt() {
+        MainWindow w;
+        w.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&w));
+        w.document()->applyPreset("Laptop and a Pi on Wi-Fi");
+        useDemoModel(w);
+        w.findChild<QPlainTextEdit*>("prompts")->setPlainText("ROMEO:\nJULIET:");
+        w.findChild<QSpinBox*>("maxTokens")->setValue(150);
+        w.findChild<QDockWidget*>("predictDock")->raise();
+        auto* headline = w.findChild<QLabel*>("predictedTokensPerSecond");
+        const auto tokensPerSecond = [headline] {
+            const auto m = QRegularExpression("≈ ([0-9.]+) tokens/s").match(headline->text());
+            return m.hasMatch() ? m.captured(1).toDouble() : 0.0;
+        };
+        // The newest request answered: every change above asked for one.
+        auto* prediction = w.findChild<RunPrediction*>();
+        QTRY_VERIFY_WITH_TIMEOUT(!prediction->busy() && tokensPerSecond() > 0, 30000);
+        QVERIFY2(w.findChild<QLabel*>("predictedShape")->text().contains("2 sequence(s) of 6 prompt and 150 new tokens"),
+                 qPrintable(w.findChild<QLabel*>("predictedShape")->text()));
+        for (const char* name : {"predictedTokensPerSecond", "predictedBound", "predictedShape", "predictionNodes"})
+            verifyReachable(w.findChild<QWidget*>(name), name);
+        auto* nodes = w.findChild<QTableWidget*>("predictionNodes");
+        QCOMPARE(nodes->rowCount(), 2);
+        QCOMPARE(nodes->item(1, 0)->text(), QString("pi"));
+        // Two short sequences over Wi-Fi: the network's round trip, not the Pi, sets the pace.
+        const QString bound = w.findChild<QLabel*>("predictedBound")->text();
+        QVERIFY2(bound.contains("round trip"), qPrintable(bound));
+        const double onWifi = tokensPerSecond();
+        shoot(w, "predict-laptop-and-pi");
+        // What if the Pi were as fast as the laptop, and wired?
+        w.findChild<TopologyView*>("topologyView")->selectNode(1);
+        auto* speed = w.findChild<QDoubleSpinBox*>("nodeSpeed");
+        verifyReachable(speed, "nodeSpeed");
+        QCOMPARE(speed->value(), 0.3);
+        speed->setValue(1.0);
+        Q_EMIT speed->editingFinished();
+        QCOMPARE(w.document()->topology().nodes[1].speed, 1.0);
+        auto* network = w.findChild<QComboBox*>("nodeNetwork");
+        verifyReachable(network, "nodeNetwork");
+        network->setCurrentIndex(network->findText("1 GbE switch"));
+        Q_EMIT network->activated(network->currentIndex());
+        QVERIFY(!(w.document()->topology().nodes[1].network == NodeNetwork{}));
+        w.findChild<QDockWidget*>("predictDock")->raise();
+        QTRY_VERIFY_WITH_TIMEOUT(!prediction->busy() && tokensPerSecond() > 1.5 * onWifi, 30000);
+        shoot(w, "predict-what-if");
+        // Back to the Pi on Wi-Fi, and run it: measured beside predicted.
+        w.document()->undoStack()->undo();
+        w.document()->undoStack()->undo();
+        QTRY_VERIFY_WITH_TIMEOUT(!prediction->busy(), 30000);
+        QCOMPARE(tokensPerSecond(), onWifi);
+        QTest::mouseClick(w.findChild<QAbstractButton*>("runButton"), Qt::LeftButton);
+        auto* measured = w.findChild<QLabel*>("predictionVsMeasured");
+        QTRY_VERIFY_WITH_TIMEOUT(!w.running() && measured->isVisible(), 120000);
+        QVERIFY2(measured->text().startsWith("Measured ") && measured->text().contains("% of the"), qPrintable(measured->text()));
+        for (int row = 0; row < 2; ++row) QVERIFY(nodes->item(row, 4)->text().endsWith("%"));
+        w.findChild<QDockWidget*>("predictDock")->raise();
+        verifyReachable(measured, "predictionVsMeasured");
+        shoot(w, "predict-measured");
     }
 
     void aSlowedPipelineAndItsEnd() {

@@ -33,6 +33,7 @@
 #include <QSettings>
 #include <QSpinBox>
 #include <QStandardPaths>
+#include <QTemporaryDir>
 #include <QTest>
 #include <QToolBar>
 #include <QToolButton>
@@ -55,6 +56,7 @@ using namespace distgpt::ui;
 
 class TestMainWindow : public QObject {
     Q_OBJECT
+    QTemporaryDir cache;
     QTemporaryDir dir;
 
     static QAction* action(MainWindow& w, const QString& name) {
@@ -66,7 +68,11 @@ class TestMainWindow : public QObject {
         QAction* a = action(w, actionName);
         QVERIFY2(a, qPrintable("no action " + actionName));
         auto* bar = w.findChild<QToolBar*>("topologyToolbar");
-        QTest::mouseClick(bar->widgetForAction(a), Qt::LeftButton);
+        if (QWidget* button = bar->widgetForAction(a)) {
+            QTest::mouseClick(button, Qt::LeftButton);
+            return;
+        }
+        a->trigger();  // a preset: an entry of the Presets menu
     }
 
     static void useDemo(MainWindow& w, const QString& prompts, int tokens) {
@@ -98,6 +104,7 @@ private Q_SLOTS:
     void initTestCase() {
         QStandardPaths::setTestModeEnabled(true);  // settings of the test, not the user's
         qputenv("DISTGPT_WORKER", DISTGPT_WORKER);
+        qputenv("XDG_CACHE_HOME", QDir(cache.path()).filePath("cache").toUtf8());  // the prediction's measurements: the test's
     }
 
     void timeAxisMapsBothWays_data() {

@@ -1,6 +1,11 @@
 #include "models/topology_document.h"
 
+#include "engine/demo_model.h"
+
 #include <nlohmann/json.hpp>
+
+#include <filesystem>
+#include <map>
 
 namespace distgpt::ui {
 
@@ -132,9 +137,35 @@ void TopologyDocument::setLayerRanges(std::vector<std::pair<int, int>> ranges) {
     });
 }
 
-QStringList TopologyDocument::presetNames() { return {"Single node", "Pipeline 2", "Pipeline 3", "Pipeline 4", "Tensor 2", "Hybrid 2x2"}; }
+namespace {
+
+// Presets of mixed hardware on emulated networks: the shipped topology files.
+const std::map<QString, std::string> kShippedPresets = {{"Laptop and a Pi on Wi-Fi", "laptop-and-pi-wifi.json"},
+                                                        {"Mixed PCs on 1 GbE", "mixed-pcs-1gbe.json"}};
+
+}  // namespace
+
+QStringList TopologyDocument::presetNames() {
+    QStringList names{"Single node", "Pipeline 2", "Pipeline 3", "Pipeline 4", "Tensor 2", "Hybrid 2x2"};
+    for (const auto& [name, file] : kShippedPresets)
+        if (find_resource(std::filesystem::path("topologies") / file)) names << name;
+    return names;
+}
+
+bool TopologyDocument::isMixedHardware(const QString& preset) { return kShippedPresets.count(preset) > 0; }
 
 void TopologyDocument::applyPreset(const QString& name) {
+    if (const auto shipped = kShippedPresets.find(name); shipped != kShippedPresets.end()) {
+        const auto file = find_resource(std::filesystem::path("topologies") / shipped->second);
+        if (!file) return;
+        const Topology t = read_topology(*file);
+        edit("Preset " + name, [&] {
+            topology_ = t;
+            layOut();
+            Q_EMIT changed();
+        });
+        return;
+    }
     Topology t;
     int nodes = 1;
     if (name.startsWith("Pipeline")) {

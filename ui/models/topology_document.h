@@ -36,6 +36,7 @@ public:
     void setLayerRanges(std::vector<std::pair<int, int>> ranges);
 
     static QStringList presetNames();
+    static bool isMixedHardware(const QString& preset);  // a shipped topology of mixed hardware on emulated networks
     void applyPreset(const QString& name);
 
     QUndoStack* undoStack() { return &undo_; }

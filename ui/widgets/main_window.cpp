@@ -8,6 +8,7 @@
 #include "widgets/charts_view.h"
 #include "widgets/model_panel.h"
 #include "widgets/node_editor.h"
+#include "widgets/prediction_panel.h"
 #include "widgets/workers_panel.h"
 #include "widgets/palette.h"
 #include "widgets/run_panel.h"
@@ -25,6 +26,7 @@
 #include <QFileDialog>
 #include <QFileInfo>
 #include <QLabel>
+#include <QMenu>
 #include <QMenuBar>
 #include <QMessageBox>
 #include <QScreen>
@@ -34,6 +36,7 @@
 #include <QStatusBar>
 #include <QTimer>
 #include <QToolBar>
+#include <QToolButton>
 #include <QVBoxLayout>
 
 #include <nlohmann/json.hpp>
@@ -75,6 +78,7 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
     setObjectName("mainWindow");
     setWindowTitle("distgpt");
     topologyView_ = new TopologyView(&document_);
+    prediction_ = new RunPrediction(this);
     setCentralWidget(topologyView_);
     buildDocks();
     buildToolbars();
@@ -165,6 +169,9 @@ void MainWindow::buildDocks() {
     workersPanel_ = new WorkersPanel(&document_);
     auto* workersDock = dock("Workers", "workersDock", workersPanel_, Qt::RightDockWidgetArea);
     tabifyDockWidget(nodeDock, workersDock);
+    predictionPanel_ = new PredictionPanel(prediction_);
+    auto* predictDock = dock("Predict", "predictDock", scrolling(predictionPanel_), Qt::RightDockWidgetArea);
+    tabifyDockWidget(workersDock, predictDock);
     modelDock->raise();
     auto* tokenDock = dock("Token stream", "tokenDock", tokens_, Qt::BottomDockWidgetArea);
     auto* timelineDock = dock("Timeline", "timelineDock", timelineBox, Qt::BottomDockWidgetArea);
@@ -197,11 +204,24 @@ void MainWindow::buildToolbars() {
 
     auto* tools = addToolBar("Topology");
     tools->setObjectName("topologyToolbar");
+    // The presets in one menu: a row of buttons no longer fits a laptop's screen.
+    auto* presets = new QMenu(this);
+    presets->setObjectName("presetsMenu");
+    presets->setToolTipsVisible(true);
     for (const QString& preset : TopologyDocument::presetNames()) {
-        QAction* a = tools->addAction(preset, this, [this, preset] { document_.applyPreset(preset); });
+        if (TopologyDocument::isMixedHardware(preset) && !presets->actions().isEmpty() && !presets->actions().back()->isSeparator())
+            presets->addSection("Mixed hardware, emulated networks");
+        QAction* a = presets->addAction(preset, this, [this, preset] { document_.applyPreset(preset); });
         a->setObjectName("preset " + preset);
         a->setToolTip("Replace the topology with " + preset.toLower() + " (undo with Ctrl+Z)");
     }
+    auto* presetsButton = new QToolButton;
+    presetsButton->setObjectName("presetsButton");
+    presetsButton->setText("Presets");
+    presetsButton->setToolTip("Replace the topology with a ready one: one machine's workers, or mixed hardware on emulated networks");
+    presetsButton->setMenu(presets);
+    presetsButton->setPopupMode(QToolButton::InstantPopup);
+    tools->addWidget(presetsButton);
     tools->addSeparator();
     tools->addAction("Add node", this, [this] { document_.addNode(); })->setObjectName("addNode");
     tools->addAction("Remove node", this, [this] { document_.removeNode(topologyView_->selectedNode()); })->setObjectName("removeNode");
@@ -271,6 +291,7 @@ void MainWindow::connectController() {
                                .arg(trace.tokens.size())
                                .arg(seconds, 0, 'f', 1);
         } else {
+            predictionPanel_->showMeasured(runPredicted_, run_metrics(trace));
             finalStatus_ = QString("Done: %1 tokens in %2 s, %3 tokens/s")
                                .arg(trace.tokens.size())
                                .arg(seconds, 0, 'f', 2)
@@ -457,6 +478,7 @@ void MainWindow::replan() {
         }
     }
     if (problem.isEmpty() && run_->prompts().isEmpty() && !run_->serving()) problem = "write at least one prompt";
+    predict(problem);
     topologyView_->setPlan(plan);
     blocked_ = problem.trimmed();
     run_->setRunnable(blocked_.isEmpty(), blocked_.isEmpty() ? QString() : "Cannot run: " + blocked_);
@@ -465,15 +487,9 @@ void MainWindow::replan() {
     stopAction_->setEnabled(running_);
 }
 
-void MainWindow::startRun() {
-    if (running_ || !blocked_.isEmpty()) return;
+RunSpec MainWindow::currentSpec() const {
     RunSpec spec;
-    try {
-        spec.model = model_->source();
-    } catch (const std::exception& e) {
-        statusLabel_->setText(e.what());
-        return;
-    }
+    spec.model = model_->source();  // throws Error when the model cannot be used
     spec.topology = document_.topology();
     spec.topology.wire = model_->wireFormat();
     spec.prompts = run_->prompts();
@@ -485,6 +501,38 @@ void MainWindow::startRun() {
     spec.key_file = QSettings().value("controller/keyFile").toString();
     spec.serve = run_->serving();
     spec.port = run_->servePort();
+    return spec;
+}
+
+// The "what if": the run as set up now, predicted (not while a run
+// computes: a first measurement of this machine would slow it).
+void MainWindow::predict(const QString& problem) {
+    if (running_) return;
+    if (!problem.isEmpty()) {
+        prediction_->clear(problem);
+        return;
+    }
+    if (run_->serving()) {
+        prediction_->clear("Serving takes requests as they come; the prediction is for a run of the prompts.");
+        return;
+    }
+    try {
+        prediction_->request(currentSpec());
+    } catch (const std::exception& e) {
+        prediction_->clear(QString::fromStdString(e.what()));
+    }
+}
+
+void MainWindow::startRun() {
+    if (running_ || !blocked_.isEmpty()) return;
+    RunSpec spec;
+    try {
+        spec = currentSpec();
+    } catch (const std::exception& e) {
+        statusLabel_->setText(e.what());
+        return;
+    }
+    runPredicted_ = prediction_->latest();  // what this run is measured against
     clearRun();
     running_ = true;
     run_->setRunning(true);

@@ -1,6 +1,7 @@
 #pragma once
 #include "controller/run_controller.h"
 #include "models/playback_clock.h"
+#include "models/run_prediction.h"
 #include "models/run_state.h"
 #include "models/topology_document.h"
 
@@ -17,6 +18,7 @@ namespace distgpt::ui {
 class ChartsView;
 class ModelPanel;
 class NodeEditor;
+class PredictionPanel;
 class RunPanel;
 class TimelineView;
 class TokenStream;
@@ -74,6 +76,8 @@ private:
     void connectController();
     void fitScreen();
     void replan();
+    void predict(const QString& problem);
+    RunSpec currentSpec() const;
     void topologyChanged();
     void clearRun();
     void tick();
@@ -97,6 +101,9 @@ private:
     RunPanel* run_;
     NodeEditor* nodeEditor_;
     WorkersPanel* workersPanel_;
+    RunPrediction* prediction_;
+    PredictionPanel* predictionPanel_;
+    PredictedRun runPredicted_;  // the prediction the last run started with
     QComboBox* strategy_;
     QLabel *planLabel_, *spanDetails_, *statusLabel_;
     QAction *runAction_, *stopAction_, *skipAction_;

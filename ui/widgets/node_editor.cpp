@@ -25,6 +25,15 @@ NodeEditor::NodeEditor(TopologyDocument* document, QWidget* parent) : QWidget(pa
     threads_ = new QSpinBox;
     threads_->setObjectName("nodeThreads");
     threads_->setRange(1, 256);
+    speed_ = new QDoubleSpinBox;
+    speed_->setObjectName("nodeSpeed");
+    speed_->setRange(0.01, 100);
+    speed_->setSingleStep(0.05);
+    speed_->setSuffix(" ×");
+    speed_->setToolTip(
+        "How fast this node computes against this machine (1: alike; 0.25: a Raspberry Pi beside a laptop). The plan gives a faster "
+        "node more layers and the prediction uses it; a node started here and declared slower is slowed to match, so this machine "
+        "can stand in for mixed hardware.");
     memory_ = new QSpinBox;
     memory_->setObjectName("nodeMemory");
     memory_->setRange(0, 1 << 20);
@@ -73,6 +82,7 @@ NodeEditor::NodeEditor(TopologyDocument* document, QWidget* parent) : QWidget(pa
     form->addRow("Endpoint", endpoint_);
     form->addRow("", endpointProblem_);
     form->addRow("Threads", threads_);
+    form->addRow("Speed", speed_);
     form->addRow("Memory limit", memory_);
     form->addRow("Weights", weights_);
     form->addRow("Network", network_);
@@ -86,6 +96,7 @@ NodeEditor::NodeEditor(TopologyDocument* document, QWidget* parent) : QWidget(pa
     connect(name_, &QLineEdit::editingFinished, this, &NodeEditor::apply);
     connect(endpoint_, &QLineEdit::editingFinished, this, &NodeEditor::apply);
     connect(threads_, &QSpinBox::editingFinished, this, &NodeEditor::apply);
+    connect(speed_, &QDoubleSpinBox::editingFinished, this, &NodeEditor::apply);
     connect(memory_, &QSpinBox::editingFinished, this, &NodeEditor::apply);
     connect(weights_, &QComboBox::activated, this, &NodeEditor::apply);
     connect(network_, &QComboBox::activated, this, &NodeEditor::applyPreset);
@@ -102,6 +113,7 @@ void NodeEditor::showNode(int index) {
     endpoint_->setText(QString::fromStdString(n.endpoint));
     endpointProblem_->hide();
     threads_->setValue(n.threads);
+    speed_->setValue(n.speed);
     memory_->setValue(static_cast<int>(n.memory_limit >> 20));
     weights_->setCurrentText(QString::fromStdString(weight_source_name(n.weights)));
     showNetwork(n.network);
@@ -137,6 +149,7 @@ void NodeEditor::apply() {
     const auto problem = endpoint_problem(endpoint);
     if (!problem) n.endpoint = endpoint;
     n.threads = threads_->value();
+    n.speed = speed_->value();
     n.memory_limit = int64_t(memory_->value()) << 20;
     n.weights = parse_weight_source(weights_->currentText().toStdString()).value_or(WeightSource::Auto);
     n.network = {uplink_->value(), downlink_->value(), latency_->value(), jitter_->value()};

@@ -27,6 +27,7 @@ private:
     int index_ = -1;
     QLineEdit *name_, *endpoint_;
     QSpinBox *threads_, *memory_;
+    QDoubleSpinBox* speed_ = nullptr;
     QComboBox *weights_, *network_;
     QDoubleSpinBox *uplink_, *downlink_, *latency_, *jitter_;
     QLabel* endpointProblem_;  // why the typed endpoint was not taken

@@ -30,7 +30,8 @@ RunPanel::RunPanel(QWidget* parent) : QWidget(parent) {
     connect(run_, &QPushButton::clicked, this, &RunPanel::runRequested);
     connect(stop_, &QPushButton::clicked, this, &RunPanel::stopRequested);
     connect(prompts_, &QPlainTextEdit::textChanged, this, &RunPanel::changed);
-    connect(inFlight_, &QSpinBox::valueChanged, this, &RunPanel::changed);
+    // What the plan and the prediction depend on.
+    for (QSpinBox* b : {inFlight_, microBatch_, maxTokens_}) connect(b, &QSpinBox::valueChanged, this, &RunPanel::changed);
     connect(serve_, &QCheckBox::toggled, this, [this](bool on) {
         QSettings().setValue("run/serve", on);
         updateServe();

@@ -1,0 +1,103 @@
+#include "models/run_prediction.h"
+
+#include "engine/machine_rates.h"
+#include "plan/run_setup.h"
+#include "plan/strategy_choice.h"
+
+#include <QPointer>
+
+namespace distgpt::ui {
+
+RunPrediction::RunPrediction(QObject* parent) : QObject(parent), thread_([this] { work(); }) {}
+
+RunPrediction::~RunPrediction() {
+    {
+        std::lock_guard lock(mutex_);
+        stopping_ = true;
+    }
+    wake_.notify_all();
+    thread_.join();
+}
+
+void RunPrediction::request(const RunSpec& spec) {
+    {
+        std::lock_guard lock(mutex_);
+        pending_ = spec;
+        ++asked_;
+    }
+    busy_ = true;
+    wake_.notify_all();
+}
+
+void RunPrediction::clear(const QString& why) {
+    {
+        std::lock_guard lock(mutex_);
+        pending_.reset();
+        ++asked_;
+    }
+    busy_ = false;
+    latest_ = {};
+    latest_.problem = why;
+    Q_EMIT predicted();
+}
+
+void RunPrediction::work() {
+    while (true) {
+        RunSpec spec;
+        quint64 asked = 0;
+        {
+            std::unique_lock lock(mutex_);
+            wake_.wait(lock, [this] { return stopping_ || pending_; });
+            if (stopping_) return;
+            spec = std::move(*pending_);
+            pending_.reset();
+            asked = asked_;
+        }
+        PredictedRun result = compute(spec);
+        QPointer<RunPrediction> self(this);
+        QMetaObject::invokeMethod(
+            this,
+            [self, asked, result = std::move(result)] {
+                if (!self) return;
+                {
+                    std::lock_guard lock(self->mutex_);
+                    if (asked != self->asked_) return;  // a newer request is on its way
+                }
+                self->latest_ = result;
+                self->busy_ = false;
+                Q_EMIT self->predicted();
+            },
+            Qt::QueuedConnection);
+    }
+}
+
+PredictedRun RunPrediction::compute(const RunSpec& spec) {
+    PredictedRun out;
+    try {
+        const OpenedModel model = open_model(spec.model);
+        RunChoices choices{{}, spec.sampling, spec.max_new_tokens, spec.in_flight, 0, spec.keep};
+        for (const auto& p : spec.prompts) choices.prompts.push_back(p.toStdString());
+        MachineRates machine;
+        const int cores = static_cast<int>(std::thread::hardware_concurrency());
+        Topology topology = spec.topology;
+        if (topology.strategy == Strategy::Auto) {
+            const auto rates = [&](const Topology& t, const Plan& plan) {
+                return plan_node_rates(machine, t, plan, model.config, model.weight_format);
+            };
+            const StrategyChoice choice = choose_strategy(topology, model, choices, spec.micro_batch, rates, cores);
+            topology = choice.topology;
+            out.strategyChoice = QString::fromStdString(choice.why);
+        }
+        const RunSetup setup = prepare_run(topology, model, choices);
+        out.shape = run_shape(setup, spec.micro_batch, spec.max_new_tokens);
+        out.prediction = predict_run(topology, setup.plan, model.config,
+                                     plan_node_rates(machine, topology, setup.plan, model.config, model.weight_format), out.shape, cores);
+        for (const auto& n : topology.nodes) out.nodeNames << QString::fromStdString(n.name);
+        out.ok = true;
+    } catch (const std::exception& e) {
+        out.problem = QString::fromStdString(e.what());
+    }
+    return out;
+}
+
+}  // namespace distgpt::ui
