@@ -133,8 +133,8 @@ struct Configure {
     WeightFormat weight_format = WeightFormat::F32;  // how the stage holds its matrices (the same on every node of a run)
     WireFormat wire = WireFormat::F32;               // how it sends activations and partial sums
     bool split_head = false;                         // the head by the vocabulary across its group (one machine, shared memory)
-    // > 1: an emulated slower machine: each step is stretched to this many
-    // times what it took (a local node declared slower than this machine).
+    // > 1: an emulated slower machine: each step takes this many times the
+    // CPU work it took here (a local node declared slower than this machine).
     double slowdown = 1;
     MSGPACK_DEFINE_MAP(run, weights, model_dir, random_shape, config_json, random_seed, layer_begin, layer_end, embedding, head, tp_rank,
                        tp_size, stage, stages, slots, context, threads, next, first, tp_peers, return_logits, end_of_text_ids,

@@ -210,6 +210,40 @@ private Q_SLOTS:
         QVERIFY2(std::abs(ms - expected) < 0.1 * expected, qPrintable(QString("hop %1 ms, expected %2").arg(ms).arg(expected)));
         QVERIFY(hop_ms(fast).first < 5);
     }
+
+    // Tensor parallel over an emulated 5 ms link: every all-reduce waits on
+    // it (two a layer and the split head's), and the tokens are those of
+    // the same run unemulated.
+    void allReducesCrossTheEmulatedLink() {
+        ModelSource source;
+        source.dir = write_random_model(path_of(dir) / "tp-model", small_config(4, 4, 64, 257, 128), 5);
+        const OpenedModel model = open_model(source);
+        GenerateOptions options;
+        options.max_new_tokens = 6;
+        options.sampling.temperature = 0;
+        options.stop_at_eos = false;
+        const std::vector<std::vector<int>> prompts{model.tokenizer->encode("to be or not")};
+        const Topology plain = parse_topology(R"({"strategy": "tensor", "nodes": [{"name": "a"}, {"name": "b"}]})");
+        const Topology slow = parse_topology(
+            R"({"strategy": "tensor", "nodes": [{"name": "a", "network": {"latency_ms": 2.5}}, {"name": "b", "network": {"latency_ms": 2.5}}]})");
+        auto run = [&](const Topology& t) {
+            Cluster cluster(t);
+            return run_on(cluster, t, source, model, prompts, options, 64);
+        };
+        const RunResult fast = run(plain), emulated = run(slow);
+        QVERIFY(fast.error.empty() && emulated.error.empty());
+        QCOMPARE(emulated.sequences[0].generated_ids, fast.sequences[0].generated_ids);
+        // A decode step's all-reduces on rank 0: 4 layers x 2 + the head's, each at least the link's 5 ms.
+        auto all_reduce_ms = [](const RunResult& r) {
+            double us = 0;
+            for (const auto& span : r.trace.spans)
+                if (span.kind == SpanKind::AllReduce && span.node == 0 && span.step == 3) us += span.t1_us - span.t0_us;
+            return us / 1e3;
+        };
+        qInfo("a decode step's all-reduces: %.2f ms over the 5 ms link, %.3f ms unemulated", all_reduce_ms(emulated), all_reduce_ms(fast));
+        QVERIFY2(all_reduce_ms(emulated) > 0.9 * 9 * 5.0, qPrintable(QString::number(all_reduce_ms(emulated))));
+        QVERIFY2(all_reduce_ms(fast) < 9 * 1.0, qPrintable(QString::number(all_reduce_ms(fast))));
+    }
 };
 
 QTEST_GUILESS_MAIN(TestLinkEmulation)

@@ -12,6 +12,7 @@
 #include <ATen/ops/from_blob.h>
 
 #include <cstring>
+#include <ctime>
 #include <deque>
 #include <thread>
 #include <limits>
@@ -35,6 +36,13 @@ struct SequenceState {
 };
 
 }  // namespace
+
+// This process's CPU time, all its threads.
+static int64_t process_cpu_ns() {
+    timespec t{};
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+    return int64_t(t.tv_sec) * 1'000'000'000 + t.tv_nsec;
+}
 
 // A row that shifts its sequence's full window: it slides it, or, after
 // the prompt, starts again from position 0 (a re-prefill).
@@ -92,10 +100,15 @@ struct ShardRunner::Impl {
             out.window_shift |= shifts_window(r, step);
         }
         out.compute_t0 = net::now_ns();
+        const int64_t cpu_before = process_cpu_ns();
         at::Tensor result = stage.forward(input, segments).contiguous();  // [N, C] or [S, V]
         out.compute_t1 = net::now_ns();
-        if (cfg.slowdown > 1) {  // an emulated slower machine: the step takes `slowdown` times as long
-            out.compute_t1 = out.compute_t0 + static_cast<int64_t>((out.compute_t1 - out.compute_t0) * cfg.slowdown);
+        if (cfg.slowdown > 1) {
+            // An emulated slower machine does `slowdown` times the work: the
+            // step's own CPU time (per thread) stretched, not its wall time,
+            // so a moment another process held the core is not stretched too.
+            const double work_ns = double(process_cpu_ns() - cpu_before) / std::max(1, cfg.threads);
+            out.compute_t1 += static_cast<int64_t>(work_ns * (cfg.slowdown - 1));
             std::this_thread::sleep_for(std::chrono::nanoseconds(out.compute_t1 - net::now_ns()));
         }
         out.empty = false;
