@@ -91,7 +91,7 @@ int bench_predict(const PredictBenchArgs& a) {
     for (const auto& file : a.topologies) {
         const Topology shipped = read_topology(file);
         bool remote = false;
-        for (const auto& n : shipped.nodes) remote |= n.endpoint != "local";
+        for (const auto& n : shipped.nodes) remote |= !n.started_here();
         if (remote) {
             std::fprintf(stderr, "  %s: skipped, it names machines not started here\n", file.c_str());
             continue;

@@ -78,7 +78,7 @@ nlohmann::json prediction_json(const Prediction& p, const Topology& t) {
 std::string speed_warnings(const Topology& t) {
     std::string out;
     for (const auto& n : t.nodes)
-        if (n.endpoint == "local" && n.speed > 1)
+        if (n.started_here() && n.speed > 1)
             out += "  note: node '" + n.name + "' is declared faster than this machine (speed " + std::to_string(n.speed).substr(0, 4) +
                    "); a run here cannot go faster than the machine, so it will not match the prediction\n";
     return out;

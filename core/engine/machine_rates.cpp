@@ -191,7 +191,7 @@ std::vector<NodeRates> plan_node_rates(MachineRates& machine, const Topology& t,
                                        WeightFormat format) {
     std::vector<NodeRates> out(t.nodes.size());
     for (const StagePlan& stage : plan.stages) {
-        const bool one_machine = std::all_of(stage.nodes.begin(), stage.nodes.end(), [&](int n) { return t.nodes[n].endpoint == "local"; });
+        const bool one_machine = t.all_started_here(stage.nodes);  // its head split by vocabulary (shard_loader)
         for (int n : stage.nodes) {
             RatesKey key;
             key.threads = t.nodes[n].threads;

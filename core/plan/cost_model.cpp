@@ -18,10 +18,8 @@ struct Move {
     double ms = 0, on_wire_ms = 0;
 };
 
-bool local(const NodeSpec& n) { return n.endpoint == "local"; }
-
 double transport_ms(const Topology& t, int from, int to) {
-    const bool shm = t.transport == TransportChoice::Auto && local(t.nodes[from]) && local(t.nodes[to]);
+    const bool shm = t.transport == TransportChoice::Auto && t.nodes[from].started_here() && t.nodes[to].started_here();
     return shm ? kSharedMemoryHopMs : kZeroMqHopMs;
 }
 
@@ -64,8 +62,8 @@ StageCost stage_cost(const Topology& t, const StagePlan& stage, const ModelConfi
         const double activations = rows * (wire_bytes(t.wire, c.n_embd) + 0.0) + kMessageHeaderBytes;
         reduce = 2 * layers * all_reduce_ms(t, stage.nodes, activations);
         // A group on one machine splits the head by vocabulary, its logits exact in the all-reduce (shard_loader).
-        const bool one_machine = std::all_of(stage.nodes.begin(), stage.nodes.end(), [&](int n) { return local(t.nodes[n]); });
-        if (stage.head && one_machine) reduce += all_reduce_ms(t, stage.nodes, sequences * 4.0 * c.vocab_size / k + kMessageHeaderBytes);
+        if (stage.head && t.all_started_here(stage.nodes))
+            reduce += all_reduce_ms(t, stage.nodes, sequences * 4.0 * c.vocab_size / k + kMessageHeaderBytes);
         for (int n : stage.nodes)
             if (n != stage.nodes.front()) s.relay_ms = std::max(s.relay_ms, move(t, stage.nodes.front(), n, input_bytes).ms);
     }
@@ -129,7 +127,7 @@ public:
             local_.push_back(true);
             for (int n : plan.stages[s].nodes) {
                 threads_.back() += t.nodes[n].threads;
-                local_.back() = local_.back() && local(t.nodes[n]);
+                local_.back() = local_.back() && t.nodes[n].started_here();
             }
         }
     }
@@ -312,7 +310,7 @@ Prediction predict_run(const Topology& t, const Plan& plan, const ModelConfig& c
             node.step_ms = node.compute_ms + node.all_reduce_ms;
             node.busy_percent = 100 * busy;
             busy_sum += node.busy_percent;
-            if (local(t.nodes[n])) local_threads += t.nodes[n].threads;
+            if (t.nodes[n].started_here()) local_threads += t.nodes[n].threads;
         }
     }
     p.bubble_fraction = 1 - busy_sum / 100 / static_cast<double>(t.nodes.size());

@@ -30,6 +30,12 @@ LinkModel Topology::link(int from, int to) const {
     return link_between(nodes[from].network, nodes[to].network);
 }
 
+bool Topology::all_started_here(const std::vector<int>& group) const {
+    for (int n : group)
+        if (!nodes[n].started_here()) return false;
+    return true;
+}
+
 int Topology::stage_count() const { return static_cast<int>(nodes.size()) / std::max(1, ranks_per_stage()); }
 
 std::string weight_source_name(WeightSource w) {

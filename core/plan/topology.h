@@ -53,6 +53,8 @@ struct NodeSpec {
     // starts on this machine and declares slower is slowed to match (each
     // step stretched), so one laptop can stand in for mixed hardware.
     double speed = 1;
+    // The controller starts its worker on this machine (endpoint "local").
+    bool started_here() const { return endpoint == "local"; }
     bool operator==(const NodeSpec&) const = default;
 };
 
@@ -86,6 +88,8 @@ struct Topology {
 
     int stage_count() const;
     int ranks_per_stage() const;
+    // Every one of these nodes is started on this machine (they can share memory).
+    bool all_started_here(const std::vector<int>& nodes) const;
 };
 
 // Throws Error naming the file (or "topology") and the field at fault.

@@ -23,6 +23,24 @@ class TestLinkEmulation : public QObject {
     Q_OBJECT
     QTemporaryDir dir;
 
+    // The same greedy run of `tokens` tokens after `prompt` on a small random
+    // model, over `plain` and over `emulated`.
+    std::pair<RunResult, RunResult> runBoth(const Topology& plain, const Topology& emulated, const std::string& prompt, int tokens) {
+        ModelSource source;
+        source.dir = write_random_model(path_of(dir) / "model", small_config(4, 4, 64, 257, 128), 3);
+        const OpenedModel model = open_model(source);
+        GenerateOptions options;
+        options.max_new_tokens = tokens;
+        options.sampling.temperature = 0;
+        options.stop_at_eos = false;
+        const std::vector<std::vector<int>> prompts{model.tokenizer->encode(prompt)};
+        auto run = [&](const Topology& t) {
+            Cluster cluster(t);
+            return run_on(cluster, t, source, model, prompts, options, 128);
+        };
+        return {run(plain), run(emulated)};
+    }
+
 private Q_SLOTS:
     void initTestCase() { qputenv("DISTGPT_WORKER", DISTGPT_WORKER); }
 
@@ -171,21 +189,10 @@ private Q_SLOTS:
     // takes the bytes over the bandwidth plus the latency, and the tokens are
     // those of the same run unemulated.
     void aPipelineOverAnEmulatedLink() {
-        ModelSource source;
-        source.dir = write_random_model(path_of(dir) / "model", small_config(4, 4, 64, 257, 128), 3);
-        const OpenedModel model = open_model(source);
-        GenerateOptions options;
-        options.max_new_tokens = 8;
-        options.sampling.temperature = 0;
-        options.stop_at_eos = false;
-        const std::vector<std::vector<int>> prompts{model.tokenizer->encode(std::string(96, 'a'))};  // 96 x 64 x 4 bytes: 24 KB
-        Topology plain = parse_topology(R"({"nodes": [{"name": "a"}, {"name": "b"}]})");
-        Topology slow = parse_topology(R"({"nodes": [{"name": "a", "network": {"uplink_mbps": 4, "latency_ms": 15}}, {"name": "b"}]})");
-        auto run = [&](const Topology& t) {
-            Cluster cluster(t);
-            return run_on(cluster, t, source, model, prompts, options, 128);
-        };
-        const RunResult fast = run(plain), emulated = run(slow);
+        const Topology plain = parse_topology(R"({"nodes": [{"name": "a"}, {"name": "b"}]})");
+        const Topology slow =
+            parse_topology(R"({"nodes": [{"name": "a", "network": {"uplink_mbps": 4, "latency_ms": 15}}, {"name": "b"}]})");
+        const auto [fast, emulated] = runBoth(plain, slow, std::string(96, 'a'), 8);  // 96 x 64 x 4 bytes of prefill: 24 KB
         QVERIFY(fast.error.empty() && emulated.error.empty());
         QCOMPARE(emulated.sequences[0].generated_ids, fast.sequences[0].generated_ids);
         // The prefill's hop a -> b: its send's start to its receive's start.
@@ -215,22 +222,10 @@ private Q_SLOTS:
     // it (two a layer and the split head's), and the tokens are those of
     // the same run unemulated.
     void allReducesCrossTheEmulatedLink() {
-        ModelSource source;
-        source.dir = write_random_model(path_of(dir) / "tp-model", small_config(4, 4, 64, 257, 128), 5);
-        const OpenedModel model = open_model(source);
-        GenerateOptions options;
-        options.max_new_tokens = 6;
-        options.sampling.temperature = 0;
-        options.stop_at_eos = false;
-        const std::vector<std::vector<int>> prompts{model.tokenizer->encode("to be or not")};
         const Topology plain = parse_topology(R"({"strategy": "tensor", "nodes": [{"name": "a"}, {"name": "b"}]})");
         const Topology slow = parse_topology(
             R"({"strategy": "tensor", "nodes": [{"name": "a", "network": {"latency_ms": 2.5}}, {"name": "b", "network": {"latency_ms": 2.5}}]})");
-        auto run = [&](const Topology& t) {
-            Cluster cluster(t);
-            return run_on(cluster, t, source, model, prompts, options, 64);
-        };
-        const RunResult fast = run(plain), emulated = run(slow);
+        const auto [fast, emulated] = runBoth(plain, slow, "to be or not", 6);
         QVERIFY(fast.error.empty() && emulated.error.empty());
         QCOMPARE(emulated.sequences[0].generated_ids, fast.sequences[0].generated_ids);
         // A decode step's all-reduces on rank 0: 4 layers x 2 + the head's, each at least the link's 5 ms.

@@ -20,7 +20,7 @@ namespace {
 // one started by hand. Throws LaunchedWorker::WorkerGone, or Error for what
 // the user must fix.
 std::unique_ptr<LaunchedWorker> launch(const NodeSpec& spec, const net::KeyPair& controller_keys) {
-    if (spec.endpoint == "local") return std::make_unique<LocalWorker>(spec.name, spec.threads, spec.memory_limit);
+    if (spec.started_here()) return std::make_unique<LocalWorker>(spec.name, spec.threads, spec.memory_limit);
     if (const auto target = net::parse_ssh_endpoint(spec.endpoint))
         return std::make_unique<SshWorker>(SshLaunch{*target, spec.name, spec.threads, spec.memory_limit, spec.program, spec.model_dir},
                                            controller_keys);
@@ -46,7 +46,7 @@ NodeConnections::NodeConnections(const Topology& topology, const ClusterOptions&
     std::vector<std::future<std::unique_ptr<LaunchedWorker>>> starting;
     for (int i = 0; i < n; ++i) {
         const auto& spec = topology.nodes[i];
-        if (options.on_status && spec.endpoint == "local") options.on_status("starting local worker '" + spec.name + "'");
+        if (options.on_status && spec.started_here()) options.on_status("starting local worker '" + spec.name + "'");
         if (const auto target = net::parse_ssh_endpoint(spec.endpoint); options.on_status && target)
             options.on_status("starting worker '" + spec.name + "' on " + target->host + " by ssh");
         starting.push_back(std::async(std::launch::async, [&spec, this] { return launch(spec, keys_); }));

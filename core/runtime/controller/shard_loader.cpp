@@ -73,7 +73,7 @@ proto::Configure ShardLoader::configure_message(const ShardLoad& load, int plan_
     proto::Configure c;
     c.run = load.run_id;
     c.weights = weights_for(node, load.source);
-    c.model_dir = c.weights == proto::ShardWeights::Disk && spec.endpoint == "local" ? load.source.dir.string() : "";
+    c.model_dir = c.weights == proto::ShardWeights::Disk && spec.started_here() ? load.source.dir.string() : "";
     c.random_shape = load.source.random_shape;
     c.random_seed = load.source.random_seed;
     // The config the controller read: a streamed or random shard takes it
@@ -92,7 +92,7 @@ proto::Configure ShardLoader::configure_message(const ShardLoad& load, int plan_
     c.context = load.context;
     c.threads = spec.threads;
     // A node started here but declared slower than this machine stands in for that machine.
-    c.slowdown = spec.endpoint == "local" && spec.speed < 1 ? 1 / spec.speed : 1;
+    c.slowdown = spec.started_here() && spec.speed < 1 ? 1 / spec.speed : 1;
     const auto key_of = [&](int n) { return connections_.hello(n).curve ? connections_.hello(n).public_key : std::string(); };
     // The link from this node to node n, as the topology's networks make it (the sender emulates it).
     const auto peer = [&](int n) {
@@ -143,7 +143,7 @@ proto::ShardWeights ShardLoader::weights_for(int node, const ModelSource& source
         case WeightSource::Disk: return proto::ShardWeights::Disk;
         case WeightSource::Auto: break;
     }
-    if (topology_.nodes[node].endpoint == "local") return proto::ShardWeights::Disk;
+    if (topology_.nodes[node].started_here()) return proto::ShardWeights::Disk;
     return connections_.hello(node).model_dir.empty() ? proto::ShardWeights::Streamed : proto::ShardWeights::Disk;
 }
 
