@@ -76,7 +76,12 @@ nlohmann::json prediction_json(const Prediction& p, const Topology& t) {
 }
 
 std::string speed_warnings(const Topology& t) {
-    std::string out;
+    std::string out, elsewhere;
+    for (const auto& n : t.nodes)
+        if (!n.started_here()) elsewhere += (elsewhere.empty() ? "" : ", ") + n.name;
+    if (!elsewhere.empty())
+        out += "  note: " + elsewhere +
+               " run elsewhere: taken as this machine's speed times their declared \"speed\" (they are not measured yet)\n";
     for (const auto& n : t.nodes)
         if (n.started_here() && n.speed > 1)
             out += "  note: node '" + n.name + "' is declared faster than this machine (speed " + std::to_string(n.speed).substr(0, 4) +

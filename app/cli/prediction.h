@@ -26,9 +26,9 @@ Topology with_strategy_chosen(Topology topology, const OpenedModel& model, const
 std::string prediction_text(const Prediction& p, const Topology& topology);
 nlohmann::json prediction_json(const Prediction& p, const Topology& topology);
 
-// Nodes whose declared speed this machine cannot stand in for (faster than
-// it and started here): the prediction holds for the machine declared, a
-// run here will not match it. One line each.
+// What the prediction takes on trust: nodes run elsewhere (this machine's
+// speed times their declared speed), and nodes declared faster than this
+// machine yet started here (a run here cannot match them). A line each.
 std::string speed_warnings(const Topology& topology);
 
 }  // namespace distgpt::cli

@@ -195,6 +195,9 @@ std::vector<NodeRates> plan_node_rates(MachineRates& machine, const Topology& t,
         for (int n : stage.nodes) {
             RatesKey key;
             key.threads = t.nodes[n].threads;
+            // A machine elsewhere is taken as this one: at most this one's cores (more threads here would only share them).
+            if (!t.nodes[n].started_here())
+                key.threads = std::min(key.threads, static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
             key.tp_size = stage.tp_size;
             key.split_head = stage.head && stage.tp_size > 1 && one_machine;
             NodeRates r = machine.rates(c, format, key);
