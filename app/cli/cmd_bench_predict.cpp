@@ -18,7 +18,6 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
-#include <thread>
 
 namespace distgpt::cli {
 namespace {
@@ -54,10 +53,8 @@ Row measure(const PredictBenchArgs& a, const ModelSource& source, const OpenedMo
     choices.sampling.temperature = 0;
     choices.max_new_tokens = a.tokens;
     const RunSetup setup = prepare_run(t, model, choices);
-    const RunShape shape = run_shape(setup, 1, a.tokens);
     Row row{std::filesystem::path(file).stem().string(), network, {}, {}};
-    row.predicted = predict_run(t, setup.plan, model.config, plan_node_rates(machine, t, setup.plan, model.config, model.weight_format),
-                                shape, static_cast<int>(std::thread::hardware_concurrency()));
+    row.predicted = predict_here(machine, t, setup, model, 1, a.tokens);
     Cluster cluster(t);
     cluster.configure(setup.plan, source, model, setup.slots, setup.context);
     RunRequest request;

@@ -53,8 +53,8 @@ int plan(const PlanArgs& a) {
         std::cout << choice.str() << "plan (" << strategy_name(topology.strategy) << ", " << model.description << "):\n"
                   << setup.plan.describe(topology);
     if (a.run.predict) {
-        const Prediction p = predict(topology, setup, model, a.run, machine);
-        const RunShape shape = run_shape(setup, a.run.micro_batch, a.run.max_new_tokens);
+        const Prediction p = predict_here(machine, topology, setup, model, a.run.micro_batch, a.run.max_new_tokens);
+        const RunShape shape = run_shape(setup, a.run.micro_batch, a.run.max_new_tokens);  // as predicted, to say so
         if (a.run.json) {
             doc["prediction"] = prediction_json(p, topology);
         } else {

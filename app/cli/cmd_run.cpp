@@ -86,9 +86,7 @@ int run(const RunArgs& a) {
     std::cerr << "plan (" << strategy_name(topology.strategy) << ", " << model.description << "):\n" << setup.plan.describe(topology);
     // Predicted before any worker starts: the machine is measured while it is quiet.
     std::optional<Prediction> predicted;
-    if (a.predict) {
-        predicted = predict(topology, setup, model, a, machine);
-    }
+    if (a.predict) predicted = predict_here(machine, topology, setup, model, a.micro_batch, a.max_new_tokens);
 
     ClusterOptions options;
     options.controller_name = "distgpt-cli";

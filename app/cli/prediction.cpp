@@ -1,28 +1,15 @@
 #include "cli/prediction.h"
 
-#include "plan/strategy_choice.h"
-
 #include <nlohmann/json.hpp>
 
 #include <cstdio>
-#include <thread>
 
 namespace distgpt::cli {
-
-Prediction predict(const Topology& t, const RunSetup& setup, const OpenedModel& model, const RunArgs& a, MachineRates& machine) {
-    const auto rates = plan_node_rates(machine, t, setup.plan, model.config, model.weight_format);
-    return predict_run(t, setup.plan, model.config, rates, run_shape(setup, a.micro_batch, a.max_new_tokens),
-                       static_cast<int>(std::thread::hardware_concurrency()));
-}
 
 Topology with_strategy_chosen(Topology t, const OpenedModel& model, const RunArgs& a, const std::vector<std::string>& prompts,
                               MachineRates& machine, std::ostream& log) {
     if (t.strategy != Strategy::Auto) return t;
-    const auto rates = [&](const Topology& candidate, const Plan& plan) {
-        return plan_node_rates(machine, candidate, plan, model.config, model.weight_format);
-    };
-    const StrategyChoice choice =
-        choose_strategy(t, model, run_choices(a, prompts), a.micro_batch, rates, static_cast<int>(std::thread::hardware_concurrency()));
+    const StrategyChoice choice = choose_strategy_here(machine, t, model, run_choices(a, prompts), a.micro_batch);
     log << "strategy auto: " << choice.why << "\n";
     return choice.topology;
 }

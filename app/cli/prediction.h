@@ -12,10 +12,6 @@
 
 namespace distgpt::cli {
 
-// The cost model's prediction of that run, every node's rates this
-// machine's (measured once, then cached) over its declared speed.
-Prediction predict(const Topology& topology, const RunSetup& setup, const OpenedModel& model, const RunArgs& args, MachineRates& machine);
-
 // A topology whose strategy is auto with the strategy the cost model
 // predicts the most tokens/s for (saying which, and why, on `log`); any
 // other as it is.

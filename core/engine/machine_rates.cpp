@@ -157,35 +157,36 @@ std::filesystem::path MachineRates::default_cache() {
 
 MachineRates::MachineRates(std::filesystem::path cache, bool recalibrate) : cache_(std::move(cache)), recalibrate_(recalibrate) {}
 
-nlohmann::json MachineRates::cached(const std::string& name, const std::function<nlohmann::json()>& measure) {
-    nlohmann::json all = nlohmann::json::object();
-    if (std::filesystem::exists(cache_)) {
+NodeRates MachineRates::rates(const ModelConfig& c, WeightFormat format, const RatesKey& key) {
+    if (!kept_) {
+        kept_ = nlohmann::json::object();
         try {
-            all = read_json_file(cache_);
-            if (!recalibrate_ && all.contains(name)) return all.at(name);
+            if (std::filesystem::exists(cache_)) kept_ = read_json_file(cache_);
         } catch (const std::exception&) {
-            all = nlohmann::json::object();  // a damaged cache is measured again and rewritten
+            // a damaged cache: what it held is measured again, and it is rewritten
+        }
+        if (!kept_->is_object()) kept_ = nlohmann::json::object();
+    }
+    const std::string name = cache_key(c, format, key);
+    if (!recalibrate_ && kept_->contains(name)) {
+        try {
+            return from_json(kept_->at(name));
+        } catch (const nlohmann::json::exception&) {
+            // an entry of another shape: measured again below
         }
     }
-    const nlohmann::json value = measure();
+    const NodeRates r = measure_node_rates(c, format, key);
     ++measured_;
-    all[name] = value;
+    (*kept_)[name] = to_json(r);
     std::error_code ignored;
     std::filesystem::create_directories(cache_.parent_path(), ignored);
     const std::filesystem::path partial = cache_.string() + ".partial";
-    std::ofstream(partial) << all.dump(2) << "\n";
+    std::ofstream(partial) << kept_->dump(2) << "\n";
     std::filesystem::rename(partial, cache_, ignored);  // whole or not at all: never a half-written cache
-    return value;
+    return r;
 }
 
-NodeRates MachineRates::rates(const ModelConfig& c, WeightFormat format, const RatesKey& key) {
-    try {
-        return from_json(cached(cache_key(c, format, key), [&] { return to_json(measure_node_rates(c, format, key)); }));
-    } catch (const nlohmann::json::exception&) {  // an entry of another shape: measured again
-        recalibrate_ = true;
-        return from_json(cached(cache_key(c, format, key), [&] { return to_json(measure_node_rates(c, format, key)); }));
-    }
-}
+int local_cores() { return static_cast<int>(std::max(1u, std::thread::hardware_concurrency())); }
 
 std::vector<NodeRates> plan_node_rates(MachineRates& machine, const Topology& t, const Plan& plan, const ModelConfig& c,
                                        WeightFormat format) {
@@ -196,8 +197,7 @@ std::vector<NodeRates> plan_node_rates(MachineRates& machine, const Topology& t,
             RatesKey key;
             key.threads = t.nodes[n].threads;
             // A machine elsewhere is taken as this one: at most this one's cores (more threads here would only share them).
-            if (!t.nodes[n].started_here())
-                key.threads = std::min(key.threads, static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
+            if (!t.nodes[n].started_here()) key.threads = std::min(key.threads, local_cores());
             key.tp_size = stage.tp_size;
             key.split_head = stage.head && stage.tp_size > 1 && one_machine;
             NodeRates r = machine.rates(c, format, key);
@@ -207,6 +207,20 @@ std::vector<NodeRates> plan_node_rates(MachineRates& machine, const Topology& t,
         }
     }
     return out;
+}
+
+Prediction predict_here(MachineRates& machine, const Topology& t, const RunSetup& setup, const OpenedModel& model, int micro_batch,
+                        int new_tokens) {
+    return predict_run(t, setup.plan, model.config, plan_node_rates(machine, t, setup.plan, model.config, model.weight_format),
+                       run_shape(setup, micro_batch, new_tokens), local_cores());
+}
+
+StrategyChoice choose_strategy_here(MachineRates& machine, const Topology& t, const OpenedModel& model, const RunChoices& choices,
+                                    int micro_batch) {
+    const auto rates = [&](const Topology& candidate, const Plan& plan) {
+        return plan_node_rates(machine, candidate, plan, model.config, model.weight_format);
+    };
+    return choose_strategy(t, model, choices, micro_batch, rates, local_cores());
 }
 
 }  // namespace distgpt

@@ -1,12 +1,14 @@
 #pragma once
 #include "plan/cost_model.h"
+#include "plan/run_setup.h"
+#include "plan/strategy_choice.h"
 #include "weights/model_config.h"
 #include "weights/weight_format.h"
 
 #include <nlohmann/json.hpp>
 
 #include <filesystem>
-#include <functional>
+#include <optional>
 #include <string>
 #include <tuple>
 #include <vector>
@@ -32,7 +34,8 @@ NodeRates measure_node_rates(const ModelConfig& config, WeightFormat format, con
 
 // The same, kept per machine in `cache` (a JSON file; default: the user's
 // cache folder, distgpt/node-rates.json) so that a plan is predicted at once
-// after the first time; `recalibrate` measures again.
+// after the first time; `recalibrate` measures again. The file is read once
+// and written when something new was measured.
 class MachineRates {
 public:
     explicit MachineRates(std::filesystem::path cache = default_cache(), bool recalibrate = false);
@@ -41,16 +44,27 @@ public:
     static std::filesystem::path default_cache();
 
 private:
-    nlohmann::json cached(const std::string& name, const std::function<nlohmann::json()>& measure);
-
     std::filesystem::path cache_;
     bool recalibrate_;
+    std::optional<nlohmann::json> kept_;  // the cache file's entries, once read
     int measured_ = 0;
 };
+
+// This machine's cores (at least 1): what the workers started here share.
+int local_cores();
 
 // Every node's rates for `plan`: this machine's, measured or cached, for the
 // node's threads and shard, divided by the node's declared speed.
 std::vector<NodeRates> plan_node_rates(MachineRates& machine, const Topology& topology, const Plan& plan, const ModelConfig& config,
                                        WeightFormat format);
+
+// The cost model's prediction of `setup` on `topology`, with this machine's
+// rates and cores: the one way the CLI, the bench and the app predict.
+Prediction predict_here(MachineRates& machine, const Topology& topology, const RunSetup& setup, const OpenedModel& model, int micro_batch,
+                        int new_tokens);
+
+// `strategy: auto` decided with this machine's rates and cores.
+StrategyChoice choose_strategy_here(MachineRates& machine, const Topology& topology, const OpenedModel& model, const RunChoices& choices,
+                                    int micro_batch);
 
 }  // namespace distgpt

@@ -3,6 +3,8 @@
 #include "net/sockets.h"
 #include "util/error.h"
 
+#include <memory>
+
 namespace distgpt::net {
 
 Transport RingOutlink::send(proto::Parts parts) {
@@ -46,6 +48,17 @@ bool RingInbox::prepare_to_block() {
 
 void RingInbox::awake() {
     for (auto& ring : rings_) ring.set_reader_sleeping(false);
+}
+
+Transport send_paced(LinkEmulator& emulator, LinkPacer& pacer, RingOutlink& link, proto::Parts parts) {
+    if (auto error = emulator.take_error()) throw Error(*error);
+    std::size_t bytes = 0;
+    for (const auto& part : parts) bytes += part.size();
+    const LinkTransfer t = pacer.transfer(now_ns(), bytes);
+    // std::function copies what it holds: the message goes by pointer.
+    auto held = std::make_shared<proto::Parts>(std::move(parts));
+    emulator.post(t.delivered_ns, [&link, held] { link.send(std::move(*held)); });
+    return link.way();
 }
 
 }  // namespace distgpt::net

@@ -1,4 +1,6 @@
 #pragma once
+#include "net/link_emulator.h"
+#include "net/link_model.h"
 #include "net/transport.h"
 #include "net/shm_ring.h"
 #include "proto/codec.h"
@@ -33,6 +35,12 @@ private:
     std::optional<ShmRing> ring_;
     bool looked_ = false;
 };
+
+// Sends `parts` over `link` as an emulated network would: `pacer` says when
+// its link delivers them and `emulator`'s thread sends them then; the caller
+// goes on at once. Throws Error for an earlier held message that failed.
+// `link` must outlive what `emulator` holds (clear it first).
+Transport send_paced(LinkEmulator& emulator, LinkPacer& pacer, RingOutlink& link, proto::Parts parts);
 
 // The rings a process reads, one per sender, with the doorbell protocol: a
 // reader about to block on ZeroMQ marks them, and a writer that sees the mark

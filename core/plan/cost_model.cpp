@@ -52,6 +52,9 @@ struct StageCost {
     std::vector<double> node_compute_ms, node_all_reduce_ms;
 };
 
+// A stage's step of `rows` rows for `sequences` sequences: each node's
+// compute (the last stage's sampling of each sequence's token included) and
+// all-reduces, and the leader's relay to its followers.
 StageCost stage_cost(const Topology& t, const StagePlan& stage, const ModelConfig& c, const std::vector<NodeRates>& rates, int rows,
                      int sequences, double input_bytes) {
     StageCost s;
@@ -68,7 +71,8 @@ StageCost stage_cost(const Topology& t, const StagePlan& stage, const ModelConfi
             if (n != stage.nodes.front()) s.relay_ms = std::max(s.relay_ms, move(t, stage.nodes.front(), n, input_bytes).ms);
     }
     for (int n : stage.nodes) {
-        const double compute = compute_ms(rates[n], layers, stage.head, rows, sequences);
+        const double sample = stage.head ? sequences * rates[n].sample_ms : 0;  // every rank draws (samplers in step)
+        const double compute = compute_ms(rates[n], layers, stage.head, rows, sequences) + sample;
         s.node_compute_ms.push_back(compute);
         s.node_all_reduce_ms.push_back(reduce);
         s.step_ms = std::max(s.step_ms, compute + reduce);
@@ -280,10 +284,6 @@ Prediction predict_run(const Topology& t, const Plan& plan, const ModelConfig& c
         p.links.push_back(
             {from, to, (back ? token_bytes : activation_bytes) / batch, (hop_decode.back().ms - transport_ms(t, from, to)) / batch});
     }
-    // Sampling is the last stage's work too.
-    const double sample_ms = batch * rates[plan.stages.back().nodes.front()].sample_ms;
-    for (auto* costs : {&decode, &prefill})
-        for (double& ms : costs->back().node_compute_ms) ms += sample_ms;
 
     RunPlay play(t, plan, decode, prefill, shape, batch, local_cores, hop_decode, hop_prefill);
     play.play();
@@ -334,7 +334,7 @@ Prediction predict_run(const Topology& t, const Plan& plan, const ModelConfig& c
         p.bottleneck = (S == 1 && t.nodes.size() == 1 ? "the node's compute: "
                                                       : "stage " + std::to_string(busiest_stage) + " (" +
                                                             t.nodes[plan.stages[busiest_stage].nodes.front()].name + "): ") +
-                       ms_text(decode[busiest_stage].step_ms + (busiest_stage == S - 1 ? sample_ms : 0)) + " a step" +
+                       ms_text(decode[busiest_stage].step_ms) + " a step" +
                        (decode[busiest_stage].node_all_reduce_ms.front() > 0
                             ? ", " + ms_text(decode[busiest_stage].node_all_reduce_ms.front()) + " of it in all-reduces"
                             : "");

@@ -32,7 +32,7 @@ struct Prediction {
     struct Node {
         double step_ms = 0;        // one decode step: its compute and, tensor-parallel, its all-reduces
         double compute_ms = 0;     // of which its own layers
-        double all_reduce_ms = 0;  // of which exchanging partial sums with its peers
+        double all_reduce_ms = 0;  // of which exchanging partial sums with its peers, and its leader relaying the input
         double busy_percent = 0;   // of the run's wall time, computing (all-reduces inside, as traces count them)
     };
     struct Link {

@@ -178,7 +178,15 @@ private Q_SLOTS:
 
     // A worker killed and started again on the same endpoint serves the next run.
     void restartedWorkerIsAdmittedAgain() {
-        const std::string endpoint = "tcp://127.0.0.1:" + std::to_string(47000 + ::getpid() % 1000);
+        // A port free now (a fixed one in the ephemeral range could be any
+        // connection's), kept for both workers: the second must bind it again.
+        std::string endpoint;
+        {
+            zmq::context_t context(1);
+            zmq::socket_t probe = net::make_socket(context, zmq::socket_type::router);
+            probe.bind("tcp://127.0.0.1:0");
+            endpoint = net::bound_endpoint(probe);
+        }
         ModelSource source;
         source.random_shape = "tiny";
         const OpenedModel model = open_model(source);

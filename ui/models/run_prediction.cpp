@@ -1,8 +1,6 @@
 #include "models/run_prediction.h"
 
 #include "engine/machine_rates.h"
-#include "plan/run_setup.h"
-#include "plan/strategy_choice.h"
 
 #include <QPointer>
 
@@ -78,20 +76,15 @@ PredictedRun RunPrediction::compute(const RunSpec& spec) {
         RunChoices choices{{}, spec.sampling, spec.max_new_tokens, spec.in_flight, 0, spec.keep};
         for (const auto& p : spec.prompts) choices.prompts.push_back(p.toStdString());
         MachineRates machine;
-        const int cores = static_cast<int>(std::thread::hardware_concurrency());
         Topology topology = spec.topology;
         if (topology.strategy == Strategy::Auto) {
-            const auto rates = [&](const Topology& t, const Plan& plan) {
-                return plan_node_rates(machine, t, plan, model.config, model.weight_format);
-            };
-            const StrategyChoice choice = choose_strategy(topology, model, choices, spec.micro_batch, rates, cores);
+            const StrategyChoice choice = choose_strategy_here(machine, topology, model, choices, spec.micro_batch);
             topology = choice.topology;
             out.strategyChoice = QString::fromStdString(choice.why);
         }
         const RunSetup setup = prepare_run(topology, model, choices);
         out.shape = run_shape(setup, spec.micro_batch, spec.max_new_tokens);
-        out.prediction = predict_run(topology, setup.plan, model.config,
-                                     plan_node_rates(machine, topology, setup.plan, model.config, model.weight_format), out.shape, cores);
+        out.prediction = predict_here(machine, topology, setup, model, spec.micro_batch, spec.max_new_tokens);
         for (const auto& n : topology.nodes) out.nodeNames << QString::fromStdString(n.name);
         out.ok = true;
     } catch (const std::exception& e) {

@@ -53,14 +53,7 @@ Transport PeerLinks::send(const std::string& peer, proto::Parts parts) {
     net::RingOutlink& link = outlink(peer);
     const auto pacer = pacers_.find(peer);
     if (pacer == pacers_.end()) return link.send(std::move(parts));
-    if (auto error = emulator_.take_error()) throw Error(*error);
-    std::size_t bytes = 0;
-    for (const auto& part : parts) bytes += part.size();
-    const LinkTransfer t = pacer->second.transfer(net::now_ns(), bytes);
-    // std::function copies what it holds: the message goes by pointer.
-    auto held = std::make_shared<proto::Parts>(std::move(parts));
-    emulator_.post(t.delivered_ns, [&link, held] { link.send(std::move(*held)); });
-    return link.way();
+    return net::send_paced(emulator_, pacer->second, link, std::move(parts));
 }
 
 }  // namespace distgpt

@@ -7,8 +7,6 @@
 
 #include <sched.h>
 
-#include <memory>
-
 namespace distgpt {
 
 namespace {
@@ -76,22 +74,14 @@ void TensorParallelGroup::all_reduce(std::span<const float* const> mine, std::si
     const int64_t counter = ++counter_;
     std::vector<std::vector<std::byte>> encoded;
     for (const float* partial : mine) encoded.push_back(encode_wire(wire, partial, count));
-    if (auto error = emulator_.take_error()) throw Error(*error);
     for (std::size_t i = 0; i < to_.size(); ++i) {
         proto::Parts frames;
         for (const auto& e : encoded) frames.push_back(proto::frame_of(e.data(), e.size()));
         proto::Parts message = proto::encode(proto::Partial{counter, rank_, run_, static_cast<int64_t>(count), wire}, std::move(frames));
-        if (!pacers_[i]) {
+        if (pacers_[i])
+            net::send_paced(emulator_, *pacers_[i], to_[i], std::move(message));  // an emulated link
+        else
             to_[i].send(std::move(message));
-            continue;
-        }
-        // An emulated link: the emulator's thread sends it when the network would have delivered it.
-        std::size_t bytes = 0;
-        for (const auto& part : message) bytes += part.size();
-        const LinkTransfer t = pacers_[i]->transfer(net::now_ns(), bytes);
-        auto held = std::make_shared<proto::Parts>(std::move(message));
-        net::RingOutlink& outlink = to_[i];
-        emulator_.post(t.delivered_ns, [&outlink, held] { outlink.send(std::move(*held)); });
     }
     // Ours as the others receive them.
     std::vector<std::vector<float>> as_sent;
