@@ -208,9 +208,14 @@ void MainWindow::buildToolbars() {
     auto* presets = new QMenu(this);
     presets->setObjectName("presetsMenu");
     presets->setToolTipsVisible(true);
+    bool mixedHeading = false;
     for (const QString& preset : TopologyDocument::presetNames()) {
-        if (TopologyDocument::isMixedHardware(preset) && !presets->actions().isEmpty() && !presets->actions().back()->isSeparator())
-            presets->addSection("Mixed hardware, emulated networks");
+        if (TopologyDocument::isMixedHardware(preset) && !mixedHeading) {
+            // A heading as wide as its text (a menu section's title is clipped to the entries' width).
+            presets->addSeparator();
+            presets->addAction("Mixed hardware, emulated networks:")->setEnabled(false);
+            mixedHeading = true;
+        }
         QAction* a = presets->addAction(preset, this, [this, preset] { document_.applyPreset(preset); });
         a->setObjectName("preset " + preset);
         a->setToolTip("Replace the topology with " + preset.toLower() + " (undo with Ctrl+Z)");
