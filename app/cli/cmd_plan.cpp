@@ -63,7 +63,7 @@ int plan(const PlanArgs& a) {
                       << (machine.measured() ? " (this machine measured now, then kept in " + MachineRates::default_cache().string() + ")"
                                              : "")
                       << ":\n"
-                      << prediction_text(p, topology) << speed_warnings(topology);
+                      << prediction_text(p, topology) << speed_warnings(topology, setup.plan, model, machine);
         }
     }
     if (a.run.json) std::cout << doc.dump(2) << "\n";

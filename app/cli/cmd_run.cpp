@@ -93,6 +93,11 @@ int run(const RunArgs& a) {
     options.keys = keys;
     options.on_status = [](const std::string& s) { std::cerr << "  " << s << "\n"; };
     Cluster cluster(topology, options);
+    // First contact with nodes elsewhere: their own speed, measured there, in place of this machine's guess.
+    if (a.predict && measure_nodes_elsewhere(cluster, topology, setup.plan, model, machine) > 0) {
+        predicted = predict_here(machine, topology, setup, model, a.micro_batch, a.max_new_tokens);
+        std::cerr << speed_warnings(topology, setup.plan, model, machine);
+    }
     cluster.configure(setup.plan, source, model, setup.slots, setup.context);
     const RunResult r = cluster.run(request);
     for (const auto& loss : r.losses)

@@ -62,18 +62,46 @@ nlohmann::json prediction_json(const Prediction& p, const Topology& t) {
             {"links", links}};
 }
 
-std::string speed_warnings(const Topology& t) {
-    std::string out, elsewhere;
-    for (const auto& n : t.nodes)
-        if (!n.started_here()) elsewhere += (elsewhere.empty() ? "" : ", ") + n.name;
-    if (!elsewhere.empty())
-        out += "  note: " + elsewhere +
-               " run elsewhere: taken as this machine's speed times their declared \"speed\" (they are not measured yet)\n";
+std::string speed_warnings(const Topology& t, const Plan& plan, const OpenedModel& model, MachineRates& machine) {
+    std::string out, measured, guessed;
+    for (const StagePlan& stage : plan.stages)
+        for (int n : stage.nodes) {
+            if (t.nodes[n].started_here()) continue;
+            const bool known =
+                machine.measured_on(MachineRates::machine_of(t.nodes[n]), model.config, model.weight_format, rates_key(t, stage, n))
+                    .has_value();
+            std::string& list = known ? measured : guessed;
+            list += (list.empty() ? "" : ", ") + t.nodes[n].name;
+        }
+    if (!measured.empty()) out += "  note: " + measured + " run elsewhere: as measured there on first contact\n";
+    if (!guessed.empty())
+        out += "  note: " + guessed +
+               " run elsewhere, not measured yet: taken as this machine's speed times their declared \"speed\" (run --predict measures "
+               "them on first contact)\n";
     for (const auto& n : t.nodes)
         if (n.started_here() && n.speed > 1)
             out += "  note: node '" + n.name + "' is declared faster than this machine (speed " + std::to_string(n.speed).substr(0, 4) +
                    "); a run here cannot go faster than the machine, so it will not match the prediction\n";
     return out;
+}
+
+int measure_nodes_elsewhere(Cluster& cluster, const Topology& t, const Plan& plan, const OpenedModel& model, MachineRates& machine) {
+    std::vector<std::optional<RatesKey>> keys(t.nodes.size());
+    int asked = 0;
+    for (const StagePlan& stage : plan.stages)
+        for (int n : stage.nodes) {
+            const std::string there = MachineRates::machine_of(t.nodes[n]);
+            const RatesKey key = rates_key(t, stage, n);
+            if (there.empty() || machine.measured_on(there, model.config, model.weight_format, key)) continue;
+            keys[n] = key;
+            ++asked;
+        }
+    if (asked == 0) return 0;
+    const auto rates = cluster.measure_rates(model.config, model.weight_format, keys);
+    for (std::size_t n = 0; n < keys.size(); ++n)
+        if (keys[n] && rates[n])
+            machine.remember(MachineRates::machine_of(t.nodes[n]), model.config, model.weight_format, *keys[n], *rates[n]);
+    return asked;
 }
 
 }  // namespace distgpt::cli

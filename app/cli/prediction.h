@@ -3,6 +3,7 @@
 #include "engine/machine_rates.h"
 #include "plan/cost_model.h"
 #include "plan/run_setup.h"
+#include "runtime/controller/cluster.h"
 
 #include <nlohmann/json_fwd.hpp>
 
@@ -22,9 +23,15 @@ Topology with_strategy_chosen(Topology topology, const OpenedModel& model, const
 std::string prediction_text(const Prediction& p, const Topology& topology);
 nlohmann::json prediction_json(const Prediction& p, const Topology& topology);
 
-// What the prediction takes on trust: nodes run elsewhere (this machine's
-// speed times their declared speed), and nodes declared faster than this
-// machine yet started here (a run here cannot match them). A line each.
-std::string speed_warnings(const Topology& topology);
+// Where each node's speed comes from, when not from this machine: nodes run
+// elsewhere measured there on first contact, or not yet (this machine's speed
+// times their declared speed); and nodes declared faster than this machine
+// yet started here (a run here cannot match them). A line each.
+std::string speed_warnings(const Topology& topology, const Plan& plan, const OpenedModel& model, MachineRates& machine);
+
+// First contact: the nodes of `plan` run elsewhere whose machines this one
+// has no rates of are asked (their workers measure themselves, once per
+// shape), and the answers kept with this machine's. Returns how many were asked.
+int measure_nodes_elsewhere(Cluster& cluster, const Topology& topology, const Plan& plan, const OpenedModel& model, MachineRates& machine);
 
 }  // namespace distgpt::cli

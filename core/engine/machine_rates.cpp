@@ -1,6 +1,8 @@
 #define TORCH_ASSERT_ONLY_METHOD_OPERATORS
 #include "engine/machine_rates.h"
 
+#include "net/endpoint.h"
+
 #include "model/random_model.h"
 #include "model/stage.h"
 #include "sample/sampler.h"
@@ -82,11 +84,20 @@ std::string host_name() {
     return name;
 }
 
+// What was measured: the model's shape, the format, the shard.
+std::string shard_key(const ModelConfig& c, WeightFormat format, const RatesKey& k) {
+    return c.model_type + " " + std::to_string(c.n_embd) + "x" + std::to_string(c.n_head) + "/" + std::to_string(c.kv_heads()) + "x" +
+           std::to_string(c.head_dim()) + " mlp " + std::to_string(c.hidden()) + " vocab " + std::to_string(c.vocab_size) + " | " +
+           std::string(weight_format_name(format)) + " | threads " + std::to_string(k.threads) + " tp " + std::to_string(k.tp_size) +
+           (k.split_head ? " split head" : "");
+}
+
+// This machine's entry; another machine's is kept as "elsewhere <host> | …".
 std::string cache_key(const ModelConfig& c, WeightFormat format, const RatesKey& k) {
-    return host_name() + " | " + cpu_name() + " | " + c.model_type + " " + std::to_string(c.n_embd) + "x" + std::to_string(c.n_head) + "/" +
-           std::to_string(c.kv_heads()) + "x" + std::to_string(c.head_dim()) + " mlp " + std::to_string(c.hidden()) + " vocab " +
-           std::to_string(c.vocab_size) + " | " + weight_format_name(format) + " | threads " + std::to_string(k.threads) + " tp " +
-           std::to_string(k.tp_size) + (k.split_head ? " split head" : "");
+    return host_name() + " | " + cpu_name() + " | " + shard_key(c, format, k);
+}
+std::string elsewhere_key(const std::string& machine, const ModelConfig& c, WeightFormat format, const RatesKey& k) {
+    return "elsewhere " + machine + " | " + shard_key(c, format, k);
 }
 
 nlohmann::json to_json(const NodeRates& r) {
@@ -157,7 +168,7 @@ std::filesystem::path MachineRates::default_cache() {
 
 MachineRates::MachineRates(std::filesystem::path cache, bool recalibrate) : cache_(std::move(cache)), recalibrate_(recalibrate) {}
 
-NodeRates MachineRates::rates(const ModelConfig& c, WeightFormat format, const RatesKey& key) {
+const nlohmann::json& MachineRates::kept() {
     if (!kept_) {
         kept_ = nlohmann::json::object();
         try {
@@ -167,10 +178,22 @@ NodeRates MachineRates::rates(const ModelConfig& c, WeightFormat format, const R
         }
         if (!kept_->is_object()) kept_ = nlohmann::json::object();
     }
+    return *kept_;
+}
+
+void MachineRates::save() {
+    std::error_code ignored;
+    std::filesystem::create_directories(cache_.parent_path(), ignored);
+    const std::filesystem::path partial = cache_.string() + ".partial";
+    std::ofstream(partial) << kept_->dump(2) << "\n";
+    std::filesystem::rename(partial, cache_, ignored);  // whole or not at all: never a half-written cache
+}
+
+NodeRates MachineRates::rates(const ModelConfig& c, WeightFormat format, const RatesKey& key) {
     const std::string name = cache_key(c, format, key);
-    if (!recalibrate_ && kept_->contains(name)) {
+    if (!recalibrate_ && kept().contains(name)) {
         try {
-            return from_json(kept_->at(name));
+            return from_json(kept().at(name));
         } catch (const nlohmann::json::exception&) {
             // an entry of another shape: measured again below
         }
@@ -178,12 +201,41 @@ NodeRates MachineRates::rates(const ModelConfig& c, WeightFormat format, const R
     const NodeRates r = measure_node_rates(c, format, key);
     ++measured_;
     (*kept_)[name] = to_json(r);
-    std::error_code ignored;
-    std::filesystem::create_directories(cache_.parent_path(), ignored);
-    const std::filesystem::path partial = cache_.string() + ".partial";
-    std::ofstream(partial) << kept_->dump(2) << "\n";
-    std::filesystem::rename(partial, cache_, ignored);  // whole or not at all: never a half-written cache
+    save();
     return r;
+}
+
+std::optional<NodeRates> MachineRates::measured_on(const std::string& machine, const ModelConfig& c, WeightFormat format,
+                                                   const RatesKey& key) {
+    const std::string name = elsewhere_key(machine, c, format, key);
+    if (machine.empty() || !kept().contains(name)) return std::nullopt;
+    try {
+        return from_json(kept().at(name));
+    } catch (const nlohmann::json::exception&) {
+        return std::nullopt;  // an entry of another shape: asked again
+    }
+}
+
+void MachineRates::remember(const std::string& machine, const ModelConfig& c, WeightFormat format, const RatesKey& key,
+                            const NodeRates& r) {
+    if (machine.empty()) return;
+    kept();
+    (*kept_)[elsewhere_key(machine, c, format, key)] = to_json(r);
+    save();
+}
+
+std::string MachineRates::machine_of(const NodeSpec& node) {
+    if (node.started_here()) return {};
+    if (const auto ssh = net::parse_ssh_endpoint(node.endpoint)) return ssh->host;
+    return net::host_of(node.endpoint);
+}
+
+RatesKey rates_key(const Topology& t, const StagePlan& stage, int node) {
+    RatesKey key;
+    key.threads = t.nodes[node].threads;
+    key.tp_size = stage.tp_size;
+    key.split_head = stage.head && stage.tp_size > 1 && t.all_started_here(stage.nodes);  // its head split by vocabulary (shard_loader)
+    return key;
 }
 
 int local_cores() { return static_cast<int>(std::max(1u, std::thread::hardware_concurrency())); }
@@ -192,14 +244,15 @@ std::vector<NodeRates> plan_node_rates(MachineRates& machine, const Topology& t,
                                        WeightFormat format) {
     std::vector<NodeRates> out(t.nodes.size());
     for (const StagePlan& stage : plan.stages) {
-        const bool one_machine = t.all_started_here(stage.nodes);  // its head split by vocabulary (shard_loader)
         for (int n : stage.nodes) {
-            RatesKey key;
-            key.threads = t.nodes[n].threads;
-            // A machine elsewhere is taken as this one: at most this one's cores (more threads here would only share them).
+            RatesKey key = rates_key(t, stage, n);
+            // Measured there on first contact: its own numbers, its speed with them.
+            if (const auto there = machine.measured_on(MachineRates::machine_of(t.nodes[n]), c, format, key)) {
+                out[n] = *there;
+                continue;
+            }
+            // Else a machine elsewhere is taken as this one: at most this one's cores (more threads here would only share them).
             if (!t.nodes[n].started_here()) key.threads = std::min(key.threads, local_cores());
-            key.tp_size = stage.tp_size;
-            key.split_head = stage.head && stage.tp_size > 1 && one_machine;
             NodeRates r = machine.rates(c, format, key);
             const double slower = 1 / t.nodes[n].speed;
             for (double* v : {&r.layer_ms, &r.layer_row_ms, &r.head_ms, &r.head_row_ms, &r.sample_ms}) *v *= slower;

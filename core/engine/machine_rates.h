@@ -15,16 +15,6 @@
 
 namespace distgpt {
 
-// A shard's shape, as far as its speed is concerned.
-struct RatesKey {
-    int threads = 1;
-    int tp_size = 1;          // the shard is one rank of this many
-    bool split_head = false;  // a tensor-parallel head split by vocabulary (a group on one machine)
-    bool operator<(const RatesKey& o) const {
-        return std::tie(threads, tp_size, split_head) < std::tie(o.threads, o.tp_size, o.split_head);
-    }
-};
-
 // Measures how fast this machine computes a shard of `config` in `format`:
 // a real Stage over random weights of the model's shape (enough layers to
 // read past the caches, as a run does), timed over decode steps of one row,
@@ -43,18 +33,33 @@ public:
     int measured() const { return measured_; }  // how many this object measured rather than found
     static std::filesystem::path default_cache();
 
+    // Rates another machine measured of itself (a worker asked on first
+    // contact, Cluster::measure_rates), kept in the same file under that
+    // machine's name: the host its endpoint names ("10.0.0.7", "pi.local").
+    std::optional<NodeRates> measured_on(const std::string& machine, const ModelConfig& config, WeightFormat format, const RatesKey& key);
+    void remember(const std::string& machine, const ModelConfig& config, WeightFormat format, const RatesKey& key, const NodeRates& r);
+    // The host a node's endpoint names (for a node not started here), or "".
+    static std::string machine_of(const NodeSpec& node);
+
 private:
+    const nlohmann::json& kept();
+    void save();
     std::filesystem::path cache_;
     bool recalibrate_;
     std::optional<nlohmann::json> kept_;  // the cache file's entries, once read
     int measured_ = 0;
 };
 
+// The shard node `node` of `stage` runs, as its speed is measured: its
+// threads, its tensor-parallel share, whether its head is split.
+RatesKey rates_key(const Topology& topology, const StagePlan& stage, int node);
+
 // This machine's cores (at least 1): what the workers started here share.
 int local_cores();
 
-// Every node's rates for `plan`: this machine's, measured or cached, for the
-// node's threads and shard, divided by the node's declared speed.
+// Every node's rates for `plan`: for a node elsewhere that was asked on
+// first contact, what its machine measured; else this machine's, measured or
+// cached, for the node's threads and shard, divided by its declared speed.
 std::vector<NodeRates> plan_node_rates(MachineRates& machine, const Topology& topology, const Plan& plan, const ModelConfig& config,
                                        WeightFormat format);
 

@@ -47,6 +47,7 @@ LinkPacer::LinkPacer(LinkModel model, uint64_t seed) : model_(model), state_(see
 
 LinkTransfer LinkPacer::transfer(int64_t now_ns, std::size_t bytes) {
     LinkTransfer t;
+    t.handed_ns = now_ns;
     t.on_wire_ns = std::max(now_ns, free_at_ns_);
     const double serialize_ns = model_.bandwidth_mbps > 0 ? static_cast<double>(bytes) * 8.0 * 1e3 / model_.bandwidth_mbps : 0;
     t.off_wire_ns = t.on_wire_ns + static_cast<int64_t>(std::llround(serialize_ns));

@@ -44,9 +44,14 @@ std::optional<NodeNetwork> network_preset(std::string_view name);
 
 // When one message crosses an emulated link (nanoseconds on one clock).
 struct LinkTransfer {
+    int64_t handed_ns = 0;     // the sender handed it over
     int64_t on_wire_ns = 0;    // its first byte leaves: after the bytes sent before it
     int64_t off_wire_ns = 0;   // its last byte leaves: its bytes over the bandwidth later
     int64_t delivered_ns = 0;  // the receiver may see it: the latency (and jitter) after that
+
+    int64_t queued_ns() const { return on_wire_ns - handed_ns; }       // behind the bytes sent before it
+    int64_t wire_ns() const { return off_wire_ns - on_wire_ns; }       // its own bytes over the bandwidth
+    int64_t latency_ns() const { return delivered_ns - off_wire_ns; }  // the latency and jitter (and never overtaking)
 };
 
 // One direction of one link, FIFO like a network card's queue: a message

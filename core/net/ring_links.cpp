@@ -50,7 +50,7 @@ void RingInbox::awake() {
     for (auto& ring : rings_) ring.set_reader_sleeping(false);
 }
 
-Transport send_paced(LinkEmulator& emulator, LinkPacer& pacer, RingOutlink& link, proto::Parts parts) {
+SentMessage send_paced(LinkEmulator& emulator, LinkPacer& pacer, RingOutlink& link, proto::Parts parts) {
     if (auto error = emulator.take_error()) throw Error(*error);
     std::size_t bytes = 0;
     for (const auto& part : parts) bytes += part.size();
@@ -58,7 +58,7 @@ Transport send_paced(LinkEmulator& emulator, LinkPacer& pacer, RingOutlink& link
     // std::function copies what it holds: the message goes by pointer.
     auto held = std::make_shared<proto::Parts>(std::move(parts));
     emulator.post(t.delivered_ns, [&link, held] { link.send(std::move(*held)); });
-    return link.way();
+    return {link.way(), t};
 }
 
 }  // namespace distgpt::net

@@ -36,11 +36,18 @@ private:
     bool looked_ = false;
 };
 
+// How a message went: its transport, and over an emulated link, when that
+// link takes it on and delivers it (the send itself happens then).
+struct SentMessage {
+    Transport how = Transport::None;
+    std::optional<LinkTransfer> emulated;
+};
+
 // Sends `parts` over `link` as an emulated network would: `pacer` says when
 // its link delivers them and `emulator`'s thread sends them then; the caller
 // goes on at once. Throws Error for an earlier held message that failed.
 // `link` must outlive what `emulator` holds (clear it first).
-Transport send_paced(LinkEmulator& emulator, LinkPacer& pacer, RingOutlink& link, proto::Parts parts);
+SentMessage send_paced(LinkEmulator& emulator, LinkPacer& pacer, RingOutlink& link, proto::Parts parts);
 
 // The rings a process reads, one per sender, with the doorbell protocol: a
 // reader about to block on ZeroMQ marks them, and a writer that sees the mark

@@ -4,6 +4,7 @@
 #include "weights/model_config.h"
 
 #include <string>
+#include <tuple>
 #include <vector>
 
 namespace distgpt {
@@ -16,6 +17,17 @@ struct NodeRates {
     double layer_ms = 0, layer_row_ms = 0;  // one of its layers
     double head_ms = 0, head_row_ms = 0;    // the final norm and the head (with the head only)
     double sample_ms = 0;                   // drawing one token from a row of logits (the last stage)
+};
+
+// A shard's shape, as far as its speed is concerned: what a machine's rates
+// are measured (and kept) for.
+struct RatesKey {
+    int threads = 1;
+    int tp_size = 1;          // the shard is one rank of this many
+    bool split_head = false;  // a tensor-parallel head split by vocabulary (a group on one machine)
+    bool operator<(const RatesKey& o) const {
+        return std::tie(threads, tp_size, split_head) < std::tie(o.threads, o.tp_size, o.split_head);
+    }
 };
 
 // What a run is asked to do.

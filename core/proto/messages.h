@@ -141,6 +141,25 @@ struct Configure {
                        masked_ranges, shared_memory, inbox, prev, followers, tp_ranks, weight_format, wire, split_head, slowdown);
 };
 
+// Controller -> worker, on first contact when a prediction is asked: how
+// fast does this machine compute a shard of this model? The worker measures
+// once per shape (kept in its own cache) and answers with its rates.
+struct Calibrate {
+    static constexpr const char* kType = "calibrate";
+    std::string config_json;  // the model's config.json
+    WeightFormat weight_format = WeightFormat::F32;
+    int threads = 1, tp_size = 1;
+    bool split_head = false;
+    MSGPACK_DEFINE_MAP(config_json, weight_format, threads, tp_size, split_head);
+};
+
+struct Calibration {
+    static constexpr const char* kType = "calibration";
+    double layer_ms = 0, layer_row_ms = 0, head_ms = 0, head_row_ms = 0, sample_ms = 0;
+    bool measured = false;  // measured now, not found in the worker's cache
+    MSGPACK_DEFINE_MAP(layer_ms, layer_row_ms, head_ms, head_row_ms, sample_ms, measured);
+};
+
 struct Configured {
     static constexpr const char* kType = "configured";
     int64_t weight_bytes = 0, kv_cache_bytes = 0, rss_bytes = 0;
@@ -232,7 +251,13 @@ struct Span {
     std::string peer;  // for send and receive: the other end
     std::vector<int64_t> sequences;
     Transport transport = Transport::None;  // for a send: how it went
-    MSGPACK_DEFINE_MAP(kind, t0, t1, group, step, layer_begin, layer_end, bytes, peer, sequences, transport);
+    // Over an emulated link, after the span (a send's) or inside it (an
+    // all-reduce's slowest partial): time queued behind earlier bytes, on the
+    // wire, and in latency. Not emulated: all zero and `emulated` false.
+    bool emulated = false;
+    int64_t queued_ns = 0, wire_ns = 0, latency_ns = 0;
+    MSGPACK_DEFINE_MAP(kind, t0, t1, group, step, layer_begin, layer_end, bytes, peer, sequences, transport, emulated, queued_ns, wire_ns,
+                       latency_ns);
 };
 
 struct Trace {

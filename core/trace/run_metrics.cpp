@@ -81,16 +81,31 @@ RunMetrics run_metrics(const RunTrace& trace) {
     for (const auto& s : trace.spans)
         if (s.kind == SpanKind::Receive) arrivals[{s.node, s.group, s.step}] = s.t0_us;
     std::vector<double> hops;
-    for (const auto& s : trace.spans)
-        if (s.kind == SpanKind::Send && s.peer >= 0)
-            if (auto it = arrivals.find({s.peer, s.group, s.step}); it != arrivals.end()) hops.push_back(it->second - s.t0_us);
+    std::map<std::pair<int, int>, double> in_flight_us;
+    std::map<std::pair<int, int>, EmulatedDelay> emulated;
+    for (const auto& s : trace.spans) {
+        if (s.kind != SpanKind::Send) continue;
+        if (s.emulated) {
+            EmulatedDelay& e = emulated[{s.node, s.peer}];
+            e.queued_us += s.emulated->queued_us;
+            e.wire_us += s.emulated->wire_us;
+            e.latency_us += s.emulated->latency_us;
+        }
+        if (s.peer < 0) continue;
+        if (auto it = arrivals.find({s.peer, s.group, s.step}); it != arrivals.end()) {
+            hops.push_back(it->second - s.t0_us);
+            in_flight_us[{s.node, s.peer}] += std::max(0.0, it->second - s.t0_us);
+        }
+    }
     m.hop_p50_us = percentile(hops, 0.5);
     m.hop_p95_us = percentile(hops, 0.95);
     m.hops = static_cast<int>(hops.size());
-    for (const auto& [link, bytes] : links)
+    for (const auto& [link, bytes] : links) {
         m.links.push_back({trace.nodes[link.first].name, link.second >= 0 ? trace.nodes[link.second].name : "controller", bytes,
                            m.tokens > 0 ? static_cast<double>(bytes) / m.tokens : 0,
-                           std::vector<std::string>(link_transports[link].begin(), link_transports[link].end())});
+                           std::vector<std::string>(link_transports[link].begin(), link_transports[link].end()), in_flight_us[link] / 1e3});
+        if (auto e = emulated.find(link); e != emulated.end()) m.links.back().emulated = e->second;
+    }
     return m;
 }
 
@@ -112,9 +127,19 @@ nlohmann::json metrics_document(const RunMetrics& m) {
                          {"all_reduce_bytes_per_token", n.all_reduce_bytes_per_token},
                          {"clock_offset_us", n.clock_offset_us},
                          {"ping_rtt_us", n.ping_rtt_us}});
-    for (const auto& l : m.links)
-        links.push_back(
-            {{"from", l.from}, {"to", l.to}, {"bytes", l.bytes}, {"bytes_per_token", l.bytes_per_token}, {"transports", l.transports}});
+    for (const auto& l : m.links) {
+        json link = {{"from", l.from},
+                     {"to", l.to},
+                     {"bytes", l.bytes},
+                     {"bytes_per_token", l.bytes_per_token},
+                     {"transports", l.transports},
+                     {"in_flight_ms", l.in_flight_ms}};
+        // Marked as emulated: time the link emulator held the messages, not a real wire's.
+        if (l.emulated)
+            link["emulated_ms"] = {
+                {"queued", l.emulated->queued_us / 1e3}, {"on_wire", l.emulated->wire_us / 1e3}, {"latency", l.emulated->latency_us / 1e3}};
+        links.push_back(link);
+    }
     const json j = {
         {"wall_seconds", m.wall_seconds},
         {"sequences", m.sequences},

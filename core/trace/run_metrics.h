@@ -4,6 +4,7 @@
 #include <nlohmann/json_fwd.hpp>
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -24,8 +25,10 @@ struct RunMetrics {
     struct Link {
         std::string from, to;  // "controller" for the tokens each last stage reports
         int64_t bytes = 0;
-        double bytes_per_token = 0;           // over the run's generated tokens (the wire format shows here)
-        std::vector<std::string> transports;  // "shm", "zmq"
+        double bytes_per_token = 0;             // over the run's generated tokens (the wire format shows here)
+        std::vector<std::string> transports;    // "shm", "zmq"
+        double in_flight_ms = 0;                // summed over its messages: from the send's start to the arrival, measured
+        std::optional<EmulatedDelay> emulated;  // summed over its messages, when its network is emulated
     };
     double wall_seconds = 0;
     int sequences = 0, tokens = 0;

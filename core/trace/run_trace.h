@@ -4,10 +4,20 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
 
 namespace distgpt {
+
+// What an emulated link did to a message, in microseconds: it waited
+// behind the bytes sent before it, took its own bytes over the link's
+// bandwidth, then the link's latency (with jitter). The emulator holds the
+// message for all of it; on a real network each part is the wire's.
+struct EmulatedDelay {
+    double queued_us = 0, wire_us = 0, latency_us = 0;
+    double total_us() const { return queued_us + wire_us + latency_us; }
+};
 
 // One span of a node's work, on the controller's clock, in microseconds
 // since the run started.
@@ -21,6 +31,10 @@ struct TraceSpan {
     int peer = -1;  // for send: the receiving node, -1 for the controller
     std::vector<int64_t> sequences;
     Transport transport = Transport::None;  // for a send: how it went
+    // Over an emulated link: for a send, what followed the span (its hand-off)
+    // until the message was delivered; for an all-reduce, what its slowest
+    // partial sum spent on the link, inside the span.
+    std::optional<EmulatedDelay> emulated;
 };
 
 struct TokenMark {

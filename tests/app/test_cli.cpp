@@ -15,6 +15,10 @@
 #include <cmath>
 #include <fstream>
 
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 using namespace distgpt;
 using namespace distgpt::test;
 
@@ -411,6 +415,79 @@ private Q_SLOTS:
         QCOMPARE(slurm.exit_code, 1);
         QVERIFY2(slurm.err.find("--topology") != std::string::npos, slurm.err.c_str());
         qunsetenv("XDG_CACHE_HOME");
+    }
+
+    // A node elsewhere (a worker started by hand, reached over TCP) measures
+    // its own speed the first time a run with --predict meets it; the
+    // controller keeps it, and plan --predict then uses it, saying so. The
+    // worker keeps its measurement too: asked again, it answers at once.
+    void aNodeElsewhereMeasuresItselfOnFirstContact() {
+        const QString controllerCache = work.path() + "/controller-cache", workerCache = work.path() + "/worker-cache";
+        const int port = freePort();
+        QProcess worker;
+        QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
+        env.insert("XDG_CACHE_HOME", workerCache);
+        worker.setProcessEnvironment(env);
+        worker.setStandardOutputFile(work.path() + "/far.out");
+        worker.setStandardErrorFile(work.path() + "/far.err");
+        worker.start(DISTGPT_WORKER, {"--listen", QString("tcp://127.0.0.1:%1").arg(port), "--name", "far", "--threads", "1"});
+        QVERIFY(worker.waitForStarted());
+        const auto topology = path_of(work) / "far.json";
+        write_file(topology, "{\"nodes\": [{\"name\": \"near\"}, {\"name\": \"far\", \"endpoint\": \"tcp://127.0.0.1:" +
+                                 std::to_string(port) + "\", \"speed\": 0.1}]}");
+        qputenv("XDG_CACHE_HOME", controllerCache.toUtf8());
+        const QStringList plan{"plan", "--random-init", "tiny", "--topology", q(topology), "--prompt", "x", "--predict"};
+        const Run before = cli(plan);
+        QVERIFY2(before.exit_code == 0, before.err.c_str());
+        QVERIFY2(before.out.find("far run elsewhere, not measured yet") != std::string::npos, before.out.c_str());
+        QTRY_VERIFY_WITH_TIMEOUT(listening(port), 20000);  // the worker has bound its port
+        const Run run =
+            cli({"run", "--random-init", "tiny", "--topology", q(topology), "--prompt", "x", "--max-new-tokens", "4", "--predict"});
+        QVERIFY2(run.exit_code == 0, run.err.c_str());
+        QVERIFY2(run.err.find("node far: measured its speed") != std::string::npos, run.err.c_str());
+        QVERIFY2(run.err.find("far run elsewhere: as measured there on first contact") != std::string::npos, run.err.c_str());
+        // Kept on both sides: the controller's under the worker's host, the worker's under its own machine.
+        const auto kept = nlohmann::json::parse(read_file((controllerCache + "/distgpt/node-rates.json").toStdString()));
+        bool elsewhere = false;
+        for (const auto& [key, rates] : kept.items()) elsewhere |= key.starts_with("elsewhere 127.0.0.1 | ");
+        QVERIFY2(elsewhere, kept.dump().c_str());
+        QVERIFY(QFile::exists(workerCache + "/distgpt/node-rates.json"));
+        const Run after = cli(plan);
+        QVERIFY2(after.exit_code == 0, after.err.c_str());
+        QVERIFY2(after.out.find("far run elsewhere: as measured there on first contact") != std::string::npos, after.out.c_str());
+        // Measured there, its declared speed of 0.1 no longer counts: the far stage is not ten times this machine's.
+        QVERIFY2(after.out != before.out, after.out.c_str());
+        const Run again =
+            cli({"run", "--random-init", "tiny", "--topology", q(topology), "--prompt", "x", "--max-new-tokens", "4", "--predict"});
+        QVERIFY2(again.exit_code == 0, again.err.c_str());
+        QVERIFY2(again.err.find("measured its speed") == std::string::npos, again.err.c_str());  // known: not asked again
+        worker.kill();
+        worker.waitForFinished();
+        qunsetenv("XDG_CACHE_HOME");
+    }
+
+    static bool listening(int port) {
+        const int s = ::socket(AF_INET, SOCK_STREAM, 0);
+        sockaddr_in a{};
+        a.sin_family = AF_INET;
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        a.sin_port = htons(static_cast<uint16_t>(port));
+        const bool ok = ::connect(s, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+        ::close(s);
+        return ok;
+    }
+
+    // A TCP port nothing listens on now.
+    static int freePort() {
+        const int s = ::socket(AF_INET, SOCK_STREAM, 0);
+        sockaddr_in a{};
+        a.sin_family = AF_INET;
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        ::bind(s, reinterpret_cast<sockaddr*>(&a), sizeof a);
+        socklen_t n = sizeof a;
+        ::getsockname(s, reinterpret_cast<sockaddr*>(&a), &n);
+        ::close(s);
+        return ntohs(a.sin_port);
     }
 };
 

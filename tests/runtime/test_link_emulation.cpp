@@ -7,6 +7,7 @@
 #include "plan/topology.h"
 #include "runtime/controller/cluster.h"
 #include "runtime/worker/peer_links.h"
+#include "trace/run_metrics.h"
 #include "support/cluster_run.h"
 #include "support/expect_error.h"
 #include "support/fixtures.h"
@@ -15,6 +16,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <map>
 
 using namespace distgpt;
 using namespace distgpt::test;
@@ -166,7 +168,7 @@ private Q_SLOTS:
             std::vector<char> payload(kBytes - 64, 'x');  // with its header, about kBytes
             proto::Parts parts;
             parts.push_back(proto::frame_of(payload.data(), payload.size()));
-            QCOMPARE(links.send(endpoint, proto::encode(proto::Wake{"r"}, std::move(parts))), Transport::ZeroMQ);
+            QCOMPARE(links.send(endpoint, proto::encode(proto::Wake{"r"}, std::move(parts))).how, Transport::ZeroMQ);
         }
         QVERIFY(net::now_ns() - t0 < 5'000'000);  // the sender went on at once
         while (arrived.size() < 6) {
@@ -216,6 +218,34 @@ private Q_SLOTS:
               hop_ms(fast).first);
         QVERIFY2(std::abs(ms - expected) < 0.1 * expected, qPrintable(QString("hop %1 ms, expected %2").arg(ms).arg(expected)));
         QVERIFY(hop_ms(fast).first < 5);
+
+        // The trace says where that time went: every send of a carries what
+        // the emulated link did after it, and it arrived no sooner.
+        std::map<std::pair<int, int>, double> arrivals;  // (group, step) -> at b
+        for (const auto& s : emulated.trace.spans)
+            if (s.kind == SpanKind::Receive && s.node == 1) arrivals[{s.group, s.step}] = s.t0_us;
+        int sends = 0;
+        for (const auto& s : emulated.trace.spans) {
+            if (s.kind != SpanKind::Send || s.node != 0) continue;
+            QVERIFY(s.emulated);
+            ++sends;
+            QCOMPARE(s.emulated->latency_us, 15000.0);  // no jitter asked
+            // Its message over 4 Mbit/s: the activations and the message's header.
+            QVERIFY2(s.emulated->wire_us >= s.bytes * 8 / 4.0 && s.emulated->wire_us < (s.bytes + 512) * 8 / 4.0,
+                     qPrintable(QString("%1 µs on the wire for %2 bytes").arg(s.emulated->wire_us).arg(s.bytes)));
+            QVERIFY(s.emulated->queued_us >= 0);
+            const double arrived = arrivals.at({s.group, s.step});
+            QVERIFY2(arrived >= s.t1_us + s.emulated->total_us() - 200,  // one clock for both nodes, give or take the sync
+                     qPrintable(QString("step %1 arrived %2 µs after its hand-off, emulated %3")
+                                    .arg(s.step)
+                                    .arg(arrived - s.t1_us)
+                                    .arg(s.emulated->total_us())));
+        }
+        QCOMPARE(sends, 8);
+        for (const auto& s : fast.trace.spans) QVERIFY(!s.emulated);
+        const RunMetrics metrics = run_metrics(emulated.trace);
+        QVERIFY(metrics.links.front().emulated);
+        QCOMPARE(metrics.links.front().emulated->latency_us, 8 * 15000.0);
     }
 
     // Tensor parallel over an emulated 5 ms link: every all-reduce waits on
@@ -238,6 +268,13 @@ private Q_SLOTS:
         qInfo("a decode step's all-reduces: %.2f ms over the 5 ms link, %.3f ms unemulated", all_reduce_ms(emulated), all_reduce_ms(fast));
         QVERIFY2(all_reduce_ms(emulated) > 0.9 * 9 * 5.0, qPrintable(QString::number(all_reduce_ms(emulated))));
         QVERIFY2(all_reduce_ms(fast) < 9 * 1.0, qPrintable(QString::number(all_reduce_ms(fast))));
+        // Each all-reduce says what its slowest partial spent on the link.
+        for (const auto& span : emulated.trace.spans)
+            if (span.kind == SpanKind::AllReduce) {
+                QVERIFY(span.emulated);
+                QCOMPARE(span.emulated->latency_us, 5000.0);
+            }
+        for (const auto& span : fast.trace.spans) QVERIFY(!span.emulated);
     }
 };
 

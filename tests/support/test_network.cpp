@@ -113,4 +113,20 @@ void TestNetwork::shape(int host, int kilobits_per_second) const {
         std::to_string(kShapingBurstBytes) + " latency 10s");
 }
 
+void TestNetwork::shape_to(int host, int to, int kilobits_per_second) const {
+    const std::string tc = "tc -n " + name(host) + " ";
+    if (kilobits_per_second <= 0) {
+        run(tc + "qdisc del dev eth0 root");
+        return;
+    }
+    // HTB only sorts the traffic (both classes far faster than the link);
+    // the token bucket under the first shapes it, as shape() does.
+    run(tc + "qdisc replace dev eth0 root handle 1: htb default 20");
+    run(tc + "class add dev eth0 parent 1: classid 1:10 htb rate 10gbit");
+    run(tc + "class add dev eth0 parent 1: classid 1:20 htb rate 10gbit");
+    run(tc + "qdisc add dev eth0 parent 1:10 handle 10: tbf rate " + std::to_string(kilobits_per_second) + "kbit burst " +
+        std::to_string(kShapingBurstBytes) + " latency 10s");
+    run(tc + "filter add dev eth0 parent 1: protocol ip prio 1 u32 match ip dst " + address(to) + "/32 flowid 1:10");
+}
+
 }  // namespace distgpt::test

@@ -34,6 +34,10 @@ public:
     // to this rate, after a burst of kShapingBurstBytes; 0 removes it.
     void shape(int host, int kilobits_per_second) const;
     static constexpr int kShapingBurstBytes = 65536;
+    // Only what host `host` sends to host `to` shaped by a token bucket (tbf)
+    // to this rate: a tbf under an HTB class the traffic to `to`'s address
+    // is filtered into; the rest goes unshaped. 0 removes it.
+    void shape_to(int host, int to, int kilobits_per_second) const;
 
 private:
     std::string prefix_;

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include <fstream>
+#include <map>
 #include <set>
 
 using namespace distgpt;
@@ -114,6 +115,45 @@ private Q_SLOTS:
         }
         QCOMPARE(tracks.size(), size_t(4));  // compute, send on a; receive, all-reduce on b: four tracks
         for (const char* n : {"compute", "send", "receive", "allreduce", "track allreduce", "track sample"}) QVERIFY2(names.count(n), n);
+    }
+
+    // A send over an emulated link: its queueing, wire and latency follow it
+    // on a track of their own, each marked emulated, and in every export.
+    void emulatedTimeIsMarkedEverywhere() {
+        RunTrace t = two_nodes("a", "b");
+        t.spans[1].emulated = EmulatedDelay{2, 8, 5};  // µs after the hand-off at 105
+        const auto trace_file = path_of(dir) / "emulated.json", csv_file = path_of(dir) / "emulated.csv";
+        write_chrome_trace(t, trace_file);
+        std::ifstream in(trace_file);
+        const auto j = nlohmann::json::parse(in);
+        std::map<std::string, std::pair<double, double>> parts;  // name -> (ts, dur)
+        for (const auto& e : j["traceEvents"]) {
+            if (e["ph"] == "X" && e["cat"] == "emulated") parts[e["name"]] = {e["ts"].get<double>(), e["dur"].get<double>()};
+            if (e["ph"] == "X" && e["name"] == "send") QCOMPARE(e["args"]["emulated"]["wire_ms"].get<double>(), 0.008);
+        }
+        QCOMPARE(parts.size(), size_t(3));
+        QCOMPARE(parts["queued behind earlier bytes (emulated)"], std::pair(105.0, 2.0));
+        QCOMPARE(parts["on the wire (emulated)"], std::pair(107.0, 8.0));
+        QCOMPARE(parts["latency (emulated)"], std::pair(115.0, 5.0));
+
+        write_events_csv(t, csv_file);
+        std::ifstream csv(csv_file);
+        std::string header, line;
+        std::getline(csv, header);
+        const auto columns = csv_fields(header);
+        std::getline(csv, line);  // compute: not emulated
+        QCOMPARE(csv_fields(line)[columns.size() - 4], std::string("no"));
+        std::getline(csv, line);  // the send
+        const auto fields = csv_fields(line);
+        QCOMPARE(fields.size(), columns.size());
+        QCOMPARE(columns[columns.size() - 3], std::string("emulated_queued_us"));
+        QCOMPARE(fields[columns.size() - 4], std::string("yes"));
+        QCOMPARE(std::stod(fields[columns.size() - 2]), 8.0);
+
+        const auto m = nlohmann::json::parse(metrics_json(run_metrics(t)));
+        QCOMPARE(m["links"][0]["emulated_ms"]["latency"].get<double>(), 0.005);
+        QCOMPARE(m["links"][0]["in_flight_ms"].get<double>(), 0.020);  // send start 100 to arrival 120
+        QVERIFY(!nlohmann::json::parse(metrics_json(run_metrics(two_nodes("a", "b"))))["links"][0].contains("emulated_ms"));
     }
 
     void metricsCountAnAllReduceAsCommunication() {

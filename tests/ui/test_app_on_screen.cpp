@@ -217,6 +217,62 @@ private Q_SLOTS:
         shoot(w, "predict-measured");
     }
 
+    // A link picked on the canvas and slowed by hand: the Link panel on
+    // screen, the link drawn with its numbers, a run over it with each
+    // send's emulated time in the timeline and the charts.
+    void aSlowLinkIsEditedAndSeenInARun() {
+        MainWindow w;
+        w.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&w));
+        w.document()->applyPreset("Laptop and a Pi on Wi-Fi");
+        useDemoModel(w);
+        w.findChild<QPlainTextEdit*>("prompts")->setPlainText("ROMEO:\nJULIET:");
+        w.findChild<QSpinBox*>("maxTokens")->setValue(60);
+        auto* view = w.findChild<TopologyView*>("topologyView");
+        QTest::qWait(200);
+        const auto handle = view->linkHandle(0, 1);
+        QVERIFY(handle);
+        QTest::mouseClick(view->viewport(), Qt::LeftButton, {}, *handle);
+        QCOMPARE(view->selectedLink(), std::optional(std::pair{0, 1}));
+        auto* byHand = w.findChild<QAbstractButton*>("linkByHand");
+        verifyReachable(byHand, "linkByHand");
+        byHand->click();
+        for (const auto& [name, value] : {std::pair{"linkBandwidth", 2.0}, {"linkLatency", 10.0}, {"linkJitter", 0.0}}) {
+            auto* box = w.findChild<QDoubleSpinBox*>(name);
+            verifyReachable(box, name);
+            box->setValue(value);
+            Q_EMIT box->editingFinished();
+        }
+        QCOMPARE(w.document()->topology().link(0, 1), (LinkModel{2, 10, 0}));
+        verifyReachable(w.findChild<QLabel*>("linkInEffect"), "linkInEffect");
+        // The Link panel and the timeline's legend widen nothing: the run
+        // panel still ends inside the screen (a long legend once pushed it off).
+        for (const char* name : {"prompts", "stopButton", "linkInEffect"}) {
+            auto* widget = w.findChild<QWidget*>(name);
+            const QRect global(widget->mapToGlobal(QPoint(0, 0)), widget->size());
+            QVERIFY2(w.screen()->availableGeometry().contains(global),
+                     qPrintable(QString("%1 reaches x=%2, past the screen").arg(name).arg(global.right())));
+        }
+        shoot(w, "link-editor");
+        setSlowMotion(w, 20);
+        QTest::mouseClick(w.findChild<QAbstractButton*>("runButton"), Qt::LeftButton);
+        QTRY_VERIFY_WITH_TIMEOUT(w.shownUs() > 200000, 60000);
+        shoot(w, "link-slow-motion");
+        w.skipToEnd();
+        QTRY_VERIFY_WITH_TIMEOUT(!w.running() && w.showingDone(), 120000);
+        bool emulated = false;
+        for (const auto& sp : w.runState().spans()) emulated |= sp.kind == SpanKind::Send && sp.node == 0 && sp.emulated.has_value();
+        QVERIFY(emulated);
+        w.findChild<QDockWidget*>("timelineDock")->raise();
+        QTest::qWait(200);
+        shoot(w, "link-timeline");
+        w.findChild<QDockWidget*>("chartsDock")->raise();
+        QTest::qWait(200);
+        verifyReachable(w.findChild<QWidget*>("linksChart"), "linksChart");
+        shoot(w, "link-charts");
+        w.exportTimeline(QDir(shots).filePath("exported-timeline-emulated.png"));
+    }
+
     void aSlowedPipelineAndItsEnd() {
         MainWindow w;
         w.show();

@@ -1,6 +1,7 @@
 // The desktop app as a user drives it: real widgets found by objectName,
 // clicked with QTest, real workers behind the Run button.
 #include "models/run_charts.h"
+#include "models/run_recording.h"
 #include "models/time_axis.h"
 #include "plan/planner.h"
 #include "support/fixtures.h"
@@ -474,9 +475,142 @@ private Q_SLOTS:
         QCOMPARE(saved.link(1, 0).bandwidth_mbps, 40.0);  // the Pi's uplink
         action(w, "undo")->trigger();
         QCOMPARE(w.document()->topology().nodes[1].network, *network_preset("Raspberry Pi on Wi-Fi"));
+        // A preset's fractions survive the editor's boxes (1.5 ms of jitter once became 2, and "custom").
+        const int laptop = network->findText("laptop on Wi-Fi");
+        network->setCurrentIndex(laptop);
+        Q_EMIT network->activated(laptop);
+        QCOMPARE(w.document()->topology().nodes[1].network, *network_preset("laptop on Wi-Fi"));
+        QCOMPARE(network->currentText(), QString("laptop on Wi-Fi"));
         network->setCurrentIndex(0);
         Q_EMIT network->activated(0);
         QVERIFY(!w.document()->topology().nodes[1].network.emulated());
+    }
+
+    // A link picked on the canvas: the Link editor shows what the two nodes'
+    // networks make of it; set by hand both ways it is drawn thinner, with
+    // its numbers; a run over it shows each message's emulated time in the
+    // timeline's details, the charts and the recording; undone, it is gone.
+    void aLinkIsPickedOnTheCanvasAndEdited() {
+        MainWindow w;
+        w.resize(1366, 768);
+        w.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&w));
+        click(w, "preset Laptop and a Pi on Wi-Fi");
+        auto* view = w.findChild<TopologyView*>("topologyView");
+        const auto handle = view->linkHandle(0, 1);
+        QVERIFY(handle);
+        QTest::mouseClick(view->viewport(), Qt::LeftButton, {}, *handle);
+        QCOMPARE(view->selectedLink(), std::optional(std::pair{0, 1}));
+        auto* title = w.findChild<QLabel*>("linkTitle");
+        QTRY_VERIFY(title->isVisible());
+        QCOMPARE(title->text(), QString("Link laptop → pi"));
+        QCOMPARE(w.findChild<QDockWidget*>("nodeDock")->windowTitle(), QString("Link"));
+        // Not set by hand: the laptop's Wi-Fi uplink and the Pi's downlink make it.
+        const LinkModel fromNetworks = w.document()->topology().link(0, 1);
+        QVERIFY(fromNetworks.emulated());
+        QCOMPARE(view->linkLabel(0, 1), linkSummary(fromNetworks));
+        QVERIFY(w.findChild<QLabel*>("linkFromNetworks")->text().endsWith(linkSummary(fromNetworks)));
+        const double wide = view->linkWidth(0, 1);
+        auto* byHand = w.findChild<QCheckBox*>("linkByHand");
+        QVERIFY(!byHand->isChecked());
+        byHand->setChecked(true);  // set by hand, starting from the numbers in effect
+        const LinkModel set = *w.document()->linkOverride(0, 1);
+        QVERIFY2(set == fromNetworks, qPrintable(QString("set %1 %2 %3, from the networks %4 %5 %6")
+                                                     .arg(set.bandwidth_mbps)
+                                                     .arg(set.latency_ms)
+                                                     .arg(set.jitter_ms)
+                                                     .arg(fromNetworks.bandwidth_mbps)
+                                                     .arg(fromNetworks.latency_ms)
+                                                     .arg(fromNetworks.jitter_ms)));
+        for (const auto& [name, value] : {std::pair{"linkBandwidth", 1.0}, {"linkLatency", 20.0}, {"linkJitter", 0.0}}) {
+            auto* box = w.findChild<QDoubleSpinBox*>(name);
+            QVERIFY(box->isEnabled());
+            box->setValue(value);
+            Q_EMIT box->editingFinished();
+        }
+        const LinkModel slow{1, 20, 0};
+        QCOMPARE(w.document()->topology().link(0, 1), slow);
+        QCOMPARE(w.document()->topology().link(1, 0), slow);  // both ways
+        QVERIFY2(view->linkWidth(0, 1) < wide, qPrintable(QString("%1 against %2").arg(view->linkWidth(0, 1)).arg(wide)));
+        QCOMPARE(view->linkLabel(0, 1), QString("1 Mbit/s · 20 ms"));
+        QCOMPARE(w.findChild<QLabel*>("linkInEffect")->text(), QString("In effect: 1 Mbit/s · 20 ms (set by hand)"));
+        QCOMPARE(view->selectedLink(), std::optional(std::pair{0, 1}));  // still picked after the canvas redrew
+        QCOMPARE(parse_topology(w.document()->toJson().toStdString()).links.size(), size_t(2));
+
+        // A run over it: every send on the link says what the link did.
+        useDemo(w, "ROMEO:", 12);
+        runToTheEnd(w);
+        const TraceSpan* send = nullptr;
+        int sends = 0;
+        for (const auto& s : w.runState().spans())
+            if (s.kind == SpanKind::Send && s.node == 0 && s.peer == 1) {
+                QVERIFY(s.emulated);
+                QCOMPARE(s.emulated->latency_us, 20000.0);
+                // 1 Mbit/s: 8 µs a byte, of the activations and the message's header.
+                QVERIFY(s.emulated->wire_us >= s.bytes * 8.0 && s.emulated->wire_us < (s.bytes + 512) * 8.0);
+                send = &s;
+                ++sends;
+            }
+        QVERIFY(send);
+        const QString details = TimelineView::describe(w.runState(), *send);
+        QVERIFY2(details.contains("then the emulated link:") && details.contains("20.00 ms latency"), qPrintable(details));
+        const RunCharts charts = RunCharts::of(w.runState(), 1e12);
+        const auto row = charts.links.indexOf("laptop→pi (emulated)");
+        QVERIFY2(row >= 0, qPrintable(charts.links.join(", ")));
+        QVERIFY(charts.link_in_flight_ms[row] >= sends * 20.0);  // each of its messages took the 20 ms latency at least
+        const QString recording = QDir(dir.path()).filePath("emulated.distgpt-run");
+        w.saveRun(recording);
+        const RunRecording back = RunRecording::load(recording);
+        const auto kept = std::find_if(back.spans.begin(), back.spans.end(), [](const TraceSpan& s) { return s.emulated.has_value(); });
+        QVERIFY(kept != back.spans.end());
+
+        // Undone: the link is what the networks make of it again.
+        for (int i = 0; i < 4 && w.document()->linkOverride(0, 1); ++i) action(w, "undo")->trigger();  // the numbers, then the setting
+        QVERIFY(!w.document()->linkOverride(0, 1));
+        QVERIFY(!w.document()->linkOverride(1, 0));
+        QVERIFY(!byHand->isChecked());
+        QCOMPARE(view->linkLabel(0, 1), linkSummary(fromNetworks));
+        // A node picked drops the link.
+        view->selectNode(1);
+        QVERIFY(!view->selectedLink());
+        QCOMPARE(w.findChild<QDockWidget*>("nodeDock")->windowTitle(), QString("Node"));
+    }
+
+    // The live view's link label counts the messages queued on an emulated
+    // link behind earlier bytes at the time shown.
+    void anEmulatedLinksQueueIsShownLive() {
+        TopologyDocument doc;
+        doc.setTopology(parse_topology(R"({"nodes": [{"name": "a", "network": {"uplink_mbps": 10}}, {"name": "b"}]})"));
+        TopologyView view(&doc);
+        RunState state;
+        state.reset({{"a", 0, 0}, {"b", 1, 0}}, {"p", "q"});
+        auto send = [](int step, double t0, double queued) {
+            TraceSpan s;
+            s.node = 0;
+            s.kind = SpanKind::Send;
+            s.t0_us = t0;
+            s.t1_us = t0 + 10;
+            s.step = step;
+            s.peer = 1;
+            s.bytes = 2048;
+            s.emulated = EmulatedDelay{queued, 1600, 0};
+            return s;
+        };
+        auto receive = [](int step, double at) {
+            TraceSpan s;
+            s.node = 1;
+            s.kind = SpanKind::Receive;
+            s.t0_us = at;
+            s.t1_us = at + 5;
+            s.step = step;
+            return s;
+        };
+        // Two messages handed over at once: the second waits for the first's 1.6 ms on the wire.
+        state.addSpans({send(0, 0, 0), send(1, 0, 1600), receive(0, 1610), receive(1, 3210)});
+        view.showLive(&state, 1000, 100, false);
+        QCOMPARE(view.linkLabel(0, 1), QString("10 Mbit/s · queue 1 (2.0 KiB)"));
+        view.showLive(&state, 2000, 100, false);  // the second on the wire now
+        QCOMPARE(view.linkLabel(0, 1), QString("10 Mbit/s"));
     }
 
     // A TCP port nothing listens on now.

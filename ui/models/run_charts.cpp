@@ -26,6 +26,7 @@ RunCharts RunCharts::of(const RunState& state, double until_us) {
     c.compute_ms.assign(n, 0);
     c.communication_ms.assign(n, 0);
     std::map<std::pair<int, int>, double> bytes;
+    std::map<std::pair<int, int>, bool> emulated;
     for (const auto& s : state.spans()) {
         if (s.t0_us > until_us) continue;
         const double ms = (std::min(s.t1_us, until_us) - s.t0_us) / 1e3;
@@ -33,12 +34,21 @@ RunCharts RunCharts::of(const RunState& state, double until_us) {
         if (is_communication(s.kind)) c.communication_ms[s.node] += ms;
         // An all-reduce happens inside its compute span: count it once, as communication.
         if (s.kind == SpanKind::AllReduce) c.compute_ms[s.node] -= ms;
-        if (s.kind == SpanKind::Send) bytes[{s.node, s.peer}] += s.bytes;
+        if (s.kind == SpanKind::Send) {
+            bytes[{s.node, s.peer}] += s.bytes;
+            if (s.emulated) emulated[{s.node, s.peer}] = true;
+        }
     }
+    // Time on the link: each message from its send to its arrival, as measured.
+    std::map<std::pair<int, int>, double> in_flight_us;
+    for (const auto& m : state.messages())
+        if (m.arrived_us <= until_us) in_flight_us[{m.from, m.to}] += m.arrived_us - m.sent_us;
     for (const auto& node : state.nodes()) c.nodes << QString::fromStdString(node.name);
     for (const auto& [link, b] : bytes) {
         c.link_kib.push_back(b / 1024);
-        c.links << c.nodes[link.first] + "→" + (link.second >= 0 ? c.nodes[link.second] : QString("controller"));
+        c.link_in_flight_ms.push_back(in_flight_us[link] / 1e3);
+        c.links << c.nodes[link.first] + "→" + (link.second >= 0 ? c.nodes[link.second] : QString("controller")) +
+                       (emulated[link] ? " (emulated)" : "");
     }
     return c;
 }

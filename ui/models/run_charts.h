@@ -20,8 +20,9 @@ struct RunCharts {
     std::vector<Point> latency;  // each token: (arrival s, ms since its sequence's previous token)
     QStringList nodes;
     std::vector<double> compute_ms, communication_ms;  // per node
-    QStringList links;                                 // "node0→node1"
+    QStringList links;                                 // "node0→node1", "(emulated)" after one whose messages an emulated link held
     std::vector<double> link_kib;
+    std::vector<double> link_in_flight_ms;  // beside link_kib: its messages' time from send to arrival, added up (measured)
     int tokens = 0;
 
     bool empty() const { return tokens == 0 && compute_ms.empty(); }

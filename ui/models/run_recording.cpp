@@ -40,9 +40,12 @@ void RunRecording::save(const QString& file) const {
                               {"clock_offset_us", n.clock_offset_us},
                               {"rtt_us", n.rtt_us}});
     for (const auto& p : prompts) j["prompts"].push_back(p.toStdString());
-    for (const auto& s : spans)
-        j["spans"].push_back({s.node, span_kind_name(s.kind), s.t0_us, s.t1_us, s.group, s.step, s.layer_begin, s.layer_end, s.bytes,
-                              s.peer, s.sequences, transport_name(s.transport)});
+    for (const auto& s : spans) {
+        json row = {s.node,      span_kind_name(s.kind),     s.t0_us, s.t1_us, s.group, s.step, s.layer_begin, s.layer_end, s.bytes, s.peer,
+                    s.sequences, transport_name(s.transport)};
+        if (s.emulated) row.push_back({s.emulated->queued_us, s.emulated->wire_us, s.emulated->latency_us});
+        j["spans"].push_back(row);
+    }
     for (const auto& t : tokens) j["tokens"].push_back({t.sequence, t.step, t.token, t.text.toStdString(), t.at_us});
     j["wall_us"] = trace.wall_us;
     std::ofstream out(file.toStdString());
@@ -80,6 +83,10 @@ RunRecording RunRecording::load(const QString& file) {
                            s.at(9),
                            s.at(10).get<std::vector<int64_t>>(),
                            parse_transport(s.size() > 11 ? s.at(11).get<std::string>() : std::string()).value_or(Transport::None)};
+            if (s.size() > 12) {
+                const auto& d = s.at(12);
+                span.emulated = EmulatedDelay{d.at(0), d.at(1), d.at(2)};
+            }
             if (span.node < 0 || span.node >= node_count || span.peer >= node_count)
                 throw Error(name + ": a span names a node that is not in the recording");
             r.spans.push_back(span);

@@ -66,7 +66,7 @@ void RunState::index(std::size_t i) {
     // Pair each send with the receive it caused.
     auto pair = [&](const TraceSpan& send, const TraceSpan& receive) {
         messages_.push_back({send.node, send.peer, send.t0_us, std::max(send.t0_us, receive.t0_us), send.bytes, send.transport,
-                             nodes_[send.node].stage == nodes_[send.peer].stage});
+                             nodes_[send.node].stage == nodes_[send.peer].stage, send.t1_us, send.emulated});
     };
     if (s.kind == SpanKind::Send && s.peer >= 0) {
         const auto key = std::tuple{s.peer, s.group, s.step};

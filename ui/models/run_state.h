@@ -40,7 +40,9 @@ struct Message {
     double sent_us = 0, arrived_us = 0;
     int64_t bytes = 0;
     Transport transport = Transport::None;
-    bool relay = false;  // a stage leader passing a message on to its other ranks
+    bool relay = false;                     // a stage leader passing a message on to its other ranks
+    double handed_us = 0;                   // the send handed it over (its span's end)
+    std::optional<EmulatedDelay> emulated;  // what an emulated link did to it after the hand-off
 };
 
 // Everything the views show of one run, as it arrives: measured spans and

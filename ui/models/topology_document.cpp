@@ -9,6 +9,17 @@
 
 namespace distgpt::ui {
 
+QString linkSummary(const LinkModel& link) {
+    if (!link.emulated()) return "not emulated";
+    auto number = [](double v) { return QString::number(v, 'g', v >= 1000 ? 6 : 3); };
+    QStringList parts;
+    if (link.bandwidth_mbps > 0)
+        parts << (link.bandwidth_mbps >= 1000 ? number(link.bandwidth_mbps / 1000) + " Gbit/s" : number(link.bandwidth_mbps) + " Mbit/s");
+    if (link.latency_ms > 0 || link.jitter_ms > 0)
+        parts << number(link.latency_ms) + " ms" + (link.jitter_ms > 0 ? " ± " + number(link.jitter_ms) + " ms" : QString());
+    return parts.join(" · ");
+}
+
 // An edit as the document before and after it: undo and redo swap whole
 // snapshots, so every kind of edit undoes the same way.
 class SnapshotCommand : public QUndoCommand {
@@ -97,6 +108,9 @@ void TopologyDocument::addNode(NodeSpec n, std::optional<QPointF> at) {
 void TopologyDocument::removeNode(int index) {
     if (index < 0 || index >= static_cast<int>(topology_.nodes.size())) return;
     edit("Remove node", [&] {
+        // Its links go with it.
+        const std::string name = topology_.nodes[index].name;
+        std::erase_if(topology_.links, [&](const LinkOverride& l) { return l.from == name || l.to == name; });
         topology_.nodes.erase(topology_.nodes.begin() + index);
         positions_.remove(index);
         topology_.layers.clear();
@@ -114,7 +128,37 @@ void TopologyDocument::moveNode(int index, QPointF to) {
 void TopologyDocument::setNode(int index, const NodeSpec& node) {
     if (index < 0 || index >= static_cast<int>(topology_.nodes.size())) return;
     edit("Edit node", [&] {
+        // A renamed node keeps its links (they name it).
+        const std::string was = topology_.nodes[index].name;
+        for (auto& l : topology_.links) {
+            if (l.from == was) l.from = node.name;
+            if (l.to == was) l.to = node.name;
+        }
         topology_.nodes[index] = node;
+        Q_EMIT changed();
+    });
+}
+
+std::optional<LinkModel> TopologyDocument::linkOverride(int from, int to) const {
+    const int n = static_cast<int>(topology_.nodes.size());
+    if (from < 0 || to < 0 || from >= n || to >= n) return std::nullopt;
+    for (const auto& l : topology_.links)
+        if (l.from == topology_.nodes[from].name && l.to == topology_.nodes[to].name) return l.model;
+    return std::nullopt;
+}
+
+void TopologyDocument::setLink(int from, int to, std::optional<LinkModel> model, bool both_ways) {
+    const int n = static_cast<int>(topology_.nodes.size());
+    if (from < 0 || to < 0 || from >= n || to >= n || from == to) return;
+    auto same = [&](int a, int b) { return linkOverride(a, b) == model; };
+    if (same(from, to) && (!both_ways || same(to, from))) return;  // nothing changed: no edit to undo
+    edit(model ? "Set a link" : "Link from the nodes' networks", [&] {
+        auto set = [&](const std::string& a, const std::string& b) {
+            std::erase_if(topology_.links, [&](const LinkOverride& l) { return l.from == a && l.to == b; });
+            if (model) topology_.links.push_back({a, b, *model});
+        };
+        set(topology_.nodes[from].name, topology_.nodes[to].name);
+        if (both_ways) set(topology_.nodes[to].name, topology_.nodes[from].name);
         Q_EMIT changed();
     });
 }

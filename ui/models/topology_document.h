@@ -12,6 +12,10 @@
 
 namespace distgpt::ui {
 
+// A link's numbers as the canvas and the editors show them: "40 Mbit/s ·
+// 3.1 ms ± 2 ms", or "not emulated".
+QString linkSummary(const LinkModel& link);
+
 // The topology being edited: core's Topology plus where each node sits on
 // the canvas. Saved as the same JSON `distgpt-cli run --topology` reads
 // (positions ride along in a field the CLI ignores).
@@ -32,6 +36,12 @@ public:
     void moveNode(int index, QPointF to);
     void setNode(int index, const NodeSpec& node);
     void setStrategy(Strategy strategy, int tensorParallel);
+    // The link from node `from` to node `to` set by hand (`model`), or back to
+    // what the two nodes' networks make of it (nullopt); `both_ways`: the link
+    // back from `to` to `from` too. One undoable step.
+    void setLink(int from, int to, std::optional<LinkModel> model, bool both_ways);
+    // The link's hand-set model, if it has one.
+    std::optional<LinkModel> linkOverride(int from, int to) const;
     // Manual layer ranges, one [begin, end) per stage; empty = let the planner balance.
     void setLayerRanges(std::vector<std::pair<int, int>> ranges);
 

@@ -9,6 +9,7 @@
 #include <QChartView>
 #include <QGraphicsScene>
 #include <QGridLayout>
+#include <QLegendMarker>
 #include <QLineSeries>
 #include <QPainter>
 #include <QScatterSeries>
@@ -35,7 +36,7 @@ QString titleOf(ChartsView::Chart c) {
         case ChartsView::Chart::Throughput: return "Tokens per second";
         case ChartsView::Chart::Latency: return "Latency of each token";
         case ChartsView::Chart::Work: return "Compute and communication";
-        case ChartsView::Chart::Links: return "Bytes sent per link";
+        case ChartsView::Chart::Links: return "Bytes and time per link";
     }
     return {};
 }
@@ -115,6 +116,54 @@ void bars(QChart* chart, const QStringList& categories, const std::vector<std::p
     attach(chart, series, x, value_axis(top * 1.12, st, unit, true));  // room for the labels above the bars
 }
 
+// Per link, side by side: KiB sent on the left axis, ms in flight on the
+// right. Each series holds both slots, one of them empty, so the two bars
+// of a link stand beside each other rather than on top.
+void two_axis_bars(QChart* chart, const QStringList& links, const std::vector<double>& kib, const std::vector<double>& ms,
+                   const Style& st) {
+    struct Half {
+        QString name;
+        const std::vector<double>* values;
+        QColor color;
+        QString unit;
+        Qt::Alignment side;
+    };
+    const Half halves[] = {{"KiB sent", &kib, QColor(0x47, 0x55, 0x69), "KiB", Qt::AlignLeft},
+                           {"ms in flight, send to arrival", &ms, colorOf(SpanKind::Send), "ms", Qt::AlignRight}};
+    auto* x = new QBarCategoryAxis;
+    x->append(links);
+    style_axis(x, st, {});
+    chart->addAxis(x, Qt::AlignBottom);
+    for (int h = 0; h < 2; ++h) {
+        auto* series = new QBarSeries;
+        double top = 0;
+        for (int slot = 0; slot < 2; ++slot) {
+            auto* set = new QBarSet(halves[slot].name);
+            set->setColor(halves[slot].color);
+            for (double v : *halves[slot].values) *set << (slot == h ? v : 0.0);
+            if (slot == h)
+                for (double v : *halves[slot].values) top = std::max(top, v);
+            QFont f = set->labelFont();
+            f.setPointSizeF(st.labels);
+            set->setLabelFont(f);
+            set->setLabelColor(slot == h ? QColor(0x11, 0x18, 0x27) : QColor(Qt::transparent));
+            series->append(set);
+        }
+        series->setLabelsVisible(true);
+        series->setLabelsPosition(QAbstractBarSeries::LabelsOutsideEnd);
+        series->setLabelsFormat("@value");
+        series->setLabelsPrecision(5);  // 1570 ms, not 1.57e+03
+        chart->addSeries(series);
+        auto* y = value_axis(top * 1.12, st, halves[h].unit, true);
+        chart->addAxis(y, halves[h].side);
+        series->attachAxis(x);
+        series->attachAxis(y);
+        // One legend entry per quantity: the empty slot's is hidden.
+        const auto markers = chart->legend()->markers(series);
+        for (int slot = 0; slot < markers.size(); ++slot) markers[slot]->setVisible(slot == h);
+    }
+}
+
 void fill(QChart* chart, ChartsView::Chart c, const RunCharts& d, const Style& st, const QString& subtitle) {
     chart->removeAllSeries();
     for (auto* a : chart->axes()) {
@@ -165,7 +214,7 @@ void fill(QChart* chart, ChartsView::Chart c, const RunCharts& d, const Style& s
             bars(chart, d.nodes, {{"compute ms", d.compute_ms}, {"communication ms (send, receive, all-reduce)", d.communication_ms}},
                  {colorOf(SpanKind::Compute), colorOf(SpanKind::Send)}, "ms", st);
             break;
-        case ChartsView::Chart::Links: bars(chart, d.links, {{"KiB sent", d.link_kib}}, {QColor(0x47, 0x55, 0x69)}, "KiB", st); break;
+        case ChartsView::Chart::Links: two_axis_bars(chart, d.links, d.link_kib, d.link_in_flight_ms, st); break;
     }
 }
 

@@ -6,6 +6,7 @@
 #include "plan/planner.h"
 #include "util/error.h"
 #include "widgets/charts_view.h"
+#include "widgets/link_editor.h"
 #include "widgets/model_panel.h"
 #include "widgets/node_editor.h"
 #include "widgets/prediction_panel.h"
@@ -32,6 +33,7 @@
 #include <QScreen>
 #include <QScrollArea>
 #include <QSettings>
+#include <QStackedWidget>
 #include <QStandardItemModel>
 #include <QStatusBar>
 #include <QTimer>
@@ -137,6 +139,7 @@ void MainWindow::buildDocks() {
     model_ = new ModelPanel;
     run_ = new RunPanel;
     nodeEditor_ = new NodeEditor(&document_);
+    linkEditor_ = new LinkEditor(&document_);
     tokens_ = new TokenStream;
     timeline_ = new TimelineView;
     auto* timelineBox = new QWidget;
@@ -155,8 +158,12 @@ void MainWindow::buildDocks() {
     QString legend;
     for (SpanKind k : {SpanKind::Compute, SpanKind::WindowShift, SpanKind::AllReduce, SpanKind::Sample, SpanKind::Send, SpanKind::Receive})
         legend += QString("<span style='color:%1'>■</span> %2 &nbsp; ").arg(colorOf(k).name(), labelOf(k));
+    legend += QString("<span style='color:%1'>▨</span> emulated link").arg(colorOf(SpanKind::Send).darker(130).name());
     auto* legendLabel = new QLabel(legend);
     legendLabel->setObjectName("timelineLegend");
+    legendLabel->setToolTip(
+        "After a send over an emulated link, on its track: pale, queued behind earlier bytes; hatched, on the wire (its bytes over "
+        "the bandwidth); dotted, the latency. The emulator held the message for that time; click the send for the numbers.");
     timelineLayout->addWidget(timeline_, 1);
     timelineLayout->addWidget(legendLabel);
     timelineLayout->addWidget(spanDetails_);
@@ -164,7 +171,12 @@ void MainWindow::buildDocks() {
 
     dock("Run", "runDock", scrolling(run_), Qt::RightDockWidgetArea);
     auto* modelDock = dock("Model", "modelDock", scrolling(model_), Qt::RightDockWidgetArea);
-    auto* nodeDock = dock("Node", "nodeDock", scrolling(nodeEditor_), Qt::RightDockWidgetArea);
+    // The node picked, or the link: one dock, titled by what it edits.
+    auto* picked = new QStackedWidget;
+    picked->setObjectName("pickedEditor");
+    picked->addWidget(scrolling(nodeEditor_));
+    picked->addWidget(scrolling(linkEditor_));
+    auto* nodeDock = dock("Node", "nodeDock", picked, Qt::RightDockWidgetArea);
     tabifyDockWidget(modelDock, nodeDock);
     workersPanel_ = new WorkersPanel(&document_);
     auto* workersDock = dock("Workers", "workersDock", workersPanel_, Qt::RightDockWidgetArea);
@@ -179,9 +191,23 @@ void MainWindow::buildDocks() {
     auto* chartsDock = dock("Charts", "chartsDock", charts_, Qt::BottomDockWidgetArea);
     tabifyDockWidget(timelineDock, chartsDock);
     timelineDock->raise();
-    connect(topologyView_, &TopologyView::nodeSelected, this, [this, nodeDock](int i) {
+    connect(topologyView_, &TopologyView::nodeSelected, this, [this, nodeDock, picked](int i) {
         nodeEditor_->showNode(i);
-        if (i >= 0) nodeDock->raise();
+        if (i < 0) return;
+        picked->setCurrentIndex(0);
+        nodeDock->setWindowTitle("Node");
+        nodeDock->raise();
+    });
+    connect(topologyView_, &TopologyView::linkSelected, this, [this, nodeDock, picked](int from, int to) {
+        linkEditor_->showLink(from, to);
+        if (from < 0) return;
+        picked->setCurrentIndex(1);
+        nodeDock->setWindowTitle("Link");
+        nodeDock->raise();
+    });
+    // An edit (or its undo) may change the link shown.
+    connect(&document_, &TopologyDocument::changed, linkEditor_, [this] {
+        if (const auto link = topologyView_->selectedLink()) linkEditor_->showLink(link->first, link->second);
     });
 }
 

@@ -17,6 +17,7 @@ namespace distgpt::ui {
 
 class ChartsView;
 class ModelPanel;
+class LinkEditor;
 class NodeEditor;
 class PredictionPanel;
 class RunPanel;
@@ -100,6 +101,7 @@ private:
     ModelPanel* model_;
     RunPanel* run_;
     NodeEditor* nodeEditor_;
+    LinkEditor* linkEditor_;
     WorkersPanel* workersPanel_;
     RunPrediction* prediction_;
     PredictionPanel* predictionPanel_;

@@ -51,7 +51,7 @@ NodeEditor::NodeEditor(TopologyDocument* document, QWidget* parent) : QWidget(pa
         auto* b = new QDoubleSpinBox;
         b->setObjectName(name);
         b->setRange(0, max);
-        b->setDecimals(max > 1000 ? 0 : 2);
+        b->setDecimals(2);  // 1.5 ms of jitter, 0.5 Mbit/s: never rounded away
         b->setSuffix(suffix);
         b->setSpecialValueText("off");
         b->setToolTip(tip);

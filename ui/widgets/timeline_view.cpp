@@ -112,7 +112,9 @@ const TraceSpan* TimelineView::spanAt(QPointF pos) const {
     for (const auto& s : state_->spans()) {
         const int top = s.node < static_cast<int>(l.lanes.size()) ? l.trackTop(s.node, s.kind) : -1;
         if (top < 0 || s.t0_us > now_us_) continue;
-        if (pos.y() >= top && pos.y() < top + l.track && us >= s.t0_us - slack && us <= s.t1_us + slack)
+        // A send's emulated link is drawn after it, and picks it.
+        const double end = s.t1_us + (s.kind == SpanKind::Send && s.emulated ? s.emulated->total_us() : 0.0);
+        if (pos.y() >= top && pos.y() < top + l.track && us >= s.t0_us - slack && us <= end + slack)
             if (!best || s.t1_us - s.t0_us < best->t1_us - best->t0_us) best = &s;
     }
     return best;
@@ -120,6 +122,21 @@ const TraceSpan* TimelineView::spanAt(QPointF pos) const {
 
 const TraceSpan* TimelineView::selected() const {
     return state_ && selected_ >= 0 && selected_ < static_cast<long>(state_->spans().size()) ? &state_->spans()[selected_] : nullptr;
+}
+
+void TimelineView::paintEmulated(QPainter& p, EmulatedPart part, const QRectF& r) {
+    const QColor send = colorOf(SpanKind::Send);
+    switch (part) {
+        case EmulatedPart::Queued: p.fillRect(r, QColor(send.red(), send.green(), send.blue(), 60)); break;
+        case EmulatedPart::Wire: p.fillRect(r, QBrush(send.darker(130), Qt::BDiagPattern)); break;
+        case EmulatedPart::Latency: {
+            p.save();
+            p.setPen(QPen(send.darker(130), std::max(1.0, r.height() / 6), Qt::DotLine));
+            p.drawLine(QPointF(r.left(), r.center().y()), QPointF(r.right(), r.center().y()));
+            p.restore();
+            break;
+        }
+    }
 }
 
 QString TimelineView::describe(const RunState& state, const TraceSpan& s) {
@@ -143,6 +160,14 @@ QString TimelineView::describe(const RunState& state, const TraceSpan& s) {
     if (s.peer >= 0) details += " to " + QString::fromStdString(state.nodes()[s.peer].name);
     if (s.transport != Transport::None)
         details += " through " + QString::fromUtf8(transport_label(s.transport).data(), transport_label(s.transport).size());
+    if (s.emulated) {
+        auto ms = [](double us) { return QString::number(us / 1e3, 'f', 2) + " ms"; };
+        const QString parts = QString("%1 queued behind earlier bytes, %2 on the wire, %3 latency")
+                                  .arg(ms(s.emulated->queued_us), ms(s.emulated->wire_us), ms(s.emulated->latency_us));
+        details += s.kind == SpanKind::Send ? " · then the emulated link: " + parts + " (delivered at " +
+                                                  QString::number((s.t1_us + s.emulated->total_us()) / 1e3, 'f', 2) + " ms)"
+                                            : " · its slowest partial sum on the emulated link: " + parts;
+    }
     return details;
 }
 
@@ -202,6 +227,24 @@ void TimelineView::paintRun(QPainter& p, const Layout& l, const TimeAxis& axis, 
         const int top = l.trackTop(s.node, s.kind);
         if (top < 0) continue;
         p.fillRect(QRectF(x0, top + 1, std::max(1.5, x1 - x0), l.track - 2), colorOf(s.kind));
+    }
+    // After each send over an emulated link, on its track: queued behind
+    // earlier bytes (pale), on the wire (hatched), in latency (a line),
+    // drawn apart from measured spans because the emulator made them.
+    for (const auto& s : state_->spans()) {
+        if (s.kind != SpanKind::Send || !s.emulated || s.t1_us > now_us) continue;
+        const int top = l.trackTop(s.node, s.kind);
+        if (top < 0) continue;
+        double at = s.t1_us;
+        for (EmulatedPart part : {EmulatedPart::Queued, EmulatedPart::Wire, EmulatedPart::Latency}) {
+            const double us = part == EmulatedPart::Queued ? s.emulated->queued_us
+                              : part == EmulatedPart::Wire ? s.emulated->wire_us
+                                                           : s.emulated->latency_us;
+            const double x0 = l.plot.left() + axis.toPx(at), x1 = l.plot.left() + axis.toPx(std::min(at + us, now_us));
+            at += us;
+            if (us <= 0 || x1 < l.plot.left() || x0 > l.plot.right() || x1 <= x0) continue;
+            paintEmulated(p, part, QRectF(x0, top + 1, x1 - x0, l.track - 2));
+        }
     }
     p.setPen(QPen(QColor(0x47, 0x55, 0x69, 140), l.font_scale));
     for (const auto& m : state_->messages()) {
@@ -280,6 +323,20 @@ void TimelineView::paintSlide(QPainter& p, QSize size, const QString& title) con
     }
     p.drawText(QPoint(x, size.height() - legendHeight + QFontMetrics(f).ascent() + QFontMetrics(f).ascent() / 3 - 2),
                "—  a message, send to receive");
+    // The emulated link's parts, when the run has any.
+    const bool emulated =
+        state_ && std::any_of(state_->spans().begin(), state_->spans().end(), [](const TraceSpan& s) { return s.emulated.has_value(); });
+    if (emulated) {
+        x += QFontMetrics(f).horizontalAdvance("—  a message, send to receive") + static_cast<int>(24 * scale);
+        const int box = QFontMetrics(f).ascent();
+        const int baseline = size.height() - legendHeight + box + box / 3 - 2;
+        for (EmulatedPart part : {EmulatedPart::Queued, EmulatedPart::Wire, EmulatedPart::Latency}) {
+            paintEmulated(p, part, QRectF(x, size.height() - legendHeight + box / 3, box * 1.6, box));
+            x += static_cast<int>(box * 1.6) + 4;
+        }
+        p.setPen(QColor(0x33, 0x41, 0x55));
+        p.drawText(QPoint(x + 2, baseline), "emulated link: queued, on the wire, latency");
+    }
     if (!state_ || state_->empty()) return;
     const Layout l = layoutFor(QRect(0, titleHeight, size.width(), size.height() - titleHeight - legendHeight), scale);
     TimeAxis axis;

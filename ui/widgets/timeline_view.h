@@ -27,6 +27,9 @@ public:
     void renderSvg(QSize size, const QString& title, const QString& file) const;
     // What a user reads about a span: its kind, node, duration, sequences and token.
     static QString describe(const RunState& state, const TraceSpan& s);
+    // The parts of a message's time an emulated link made, drawn after its send.
+    enum class EmulatedPart { Queued, Wire, Latency };
+    static void paintEmulated(QPainter& p, EmulatedPart part, const QRectF& r);
 
 Q_SIGNALS:
     void spanClicked(const QString& details);  // empty: nothing selected

@@ -4,6 +4,8 @@
 #include "widgets/palette.h"
 
 #include <QDropEvent>
+#include <QMouseEvent>
+#include <QPainterPathStroker>
 #include <QGraphicsItem>
 #include <QGraphicsSceneMouseEvent>
 #include <QPainter>
@@ -148,6 +150,62 @@ public:
         exchanges_ = std::move(exchanges);
         update();
     }
+    void setSelectedLink(std::optional<std::pair<int, int>> link) {
+        selected_ = link;
+        update();
+    }
+
+    // A link as the canvas draws it: stage to stage, a leader's relay to
+    // another rank, or the token ring.
+    struct DrawnLink {
+        int from = 0, to = 0;
+        QPainterPath path;
+        enum class Kind { Stage, Relay, Ring } kind = Kind::Stage;
+    };
+    std::vector<DrawnLink> drawnLinks() const {
+        std::vector<DrawnLink> out;
+        const int k = ranks(), n = nodeCount();
+        for (int s = 0; s + 1 < stages(); ++s)
+            if ((s + 1) * k < n) out.push_back({s * k, (s + 1) * k, straight(s * k, (s + 1) * k), DrawnLink::Kind::Stage});
+        for (int s = 0; s < stages(); ++s)
+            for (int r = 1; r < k && s * k + r < n; ++r)
+                out.push_back({s * k, s * k + r, straight(s * k, s * k + r), DrawnLink::Kind::Relay});
+        if (stages() >= 2) out.push_back({(stages() - 1) * k, 0, ringPath((stages() - 1) * k, 0), DrawnLink::Kind::Ring});
+        return out;
+    }
+    std::optional<std::pair<int, int>> linkAt(QPointF at) const {
+        QPainterPathStroker stroker;
+        stroker.setWidth(14);  // easy to hit, thin or thick
+        for (const auto& l : drawnLinks())
+            if (stroker.createStroke(l.path).contains(at)) return std::pair{l.from, l.to};
+        return std::nullopt;
+    }
+    std::optional<QPointF> linkMiddle(int from, int to) const {
+        for (const auto& l : drawnLinks())
+            if (l.from == from && l.to == to) return l.path.pointAtPercent(0.5);
+        return std::nullopt;
+    }
+    // Emulated links are drawn as wide as their bandwidth: 1 Mbit/s thin,
+    // 25 Gbit/s thick (a log scale); a link not emulated keeps its plain width.
+    double width(int from, int to) const {
+        const LinkModel m = doc_->topology().link(from, to);
+        if (m.bandwidth_mbps <= 0) return plainWidth(from, to);
+        return std::clamp(1.5 + 1.3 * std::log10(std::max(1.0, m.bandwidth_mbps)), 1.5, 8.0);
+    }
+    QString label(int from, int to) const {
+        const LinkModel m = doc_->topology().link(from, to);
+        if (!m.emulated()) return {};
+        QString text = linkSummary(m);
+        int queued = 0;
+        int64_t bytes = 0;
+        for (const auto& f : flights_)
+            if (f.from == from && f.to == to && f.queued) {
+                ++queued;
+                bytes += f.bytes;
+            }
+        if (queued) text += " · queue " + QString::number(queued) + " (" + bytesText(bytes) + ")";
+        return text;
+    }
     const QVector<QRectF>& labels() const { return placed_labels_; }
     const QVector<TopologyView::Exchange>& exchanges() const { return exchanges_; }
 
@@ -189,7 +247,7 @@ private:
     int nodeCount() const { return static_cast<int>(nodes_->size()); }
 
     // A box around each stage's ranks, captioned.
-    void paintStages(QPainter* p) const {
+    void paintStages(QPainter* p) {
         const int k = ranks(), n = nodeCount();
         for (int s = 0; s < stages(); ++s) {
             QRectF box;
@@ -199,8 +257,11 @@ private:
             p->setBrush(QColor(0xf8, 0xfa, 0xfc));
             p->drawRoundedRect(box, 14, 14);
             p->setPen(QColor(0x64, 0x74, 0x8b));
-            p->drawText(box.adjusted(10, 4, -10, 0), Qt::AlignTop | Qt::AlignLeft,
-                        "stage " + QString::number(s) + (k > 1 ? "  ·  tensor parallel " + QString::number(k) : QString()));
+            const QString caption = "stage " + QString::number(s) + (k > 1 ? "  ·  tensor parallel " + QString::number(k) : QString());
+            p->drawText(box.adjusted(10, 4, -10, 0), Qt::AlignTop | Qt::AlignLeft, caption);
+            // Labels placed later keep clear of the caption.
+            placed_labels_.push_back(
+                QRectF(box.left() + 10, box.top() + 4, p->fontMetrics().horizontalAdvance(caption), p->fontMetrics().height()));
         }
     }
 
@@ -213,36 +274,64 @@ private:
     }
 
     // From edge to edge of the two nodes' boxes.
-    void arrow(QPainter* p, int from, int to, QColor c, double width) const {
+    QPainterPath straight(int from, int to) const {
         const QPointF a = center(from), b = center(to);
         const QPointF d = b - a;
-        if (std::hypot(d.x(), d.y()) < 1) return;
+        QPainterPath path(a);
+        if (std::hypot(d.x(), d.y()) < 1) return path;
         const QPointF u = d / std::hypot(d.x(), d.y());
         const double ta = std::min(std::abs(u.x()) > 1e-6 ? kWidth / 2 / std::abs(u.x()) : 1e9,
                                    std::abs(u.y()) > 1e-6 ? kHeight / 2 / std::abs(u.y()) : 1e9);
-        const QPointF from_edge = a + u * (ta + 2), to_edge = b - u * (ta + 4);
-        p->setPen(QPen(c, width));
-        p->drawLine(from_edge, to_edge);
-        arrowHead(p, to_edge, to_edge - u * 12, c);
+        path = QPainterPath(a + u * (ta + 2));
+        path.lineTo(b - u * (ta + 4));
+        return path;
+    }
+    double plainWidth(int from, int to) const {
+        const int k = ranks();
+        return from / k == to / k ? 1.5 : 2;  // a relay inside a stage thinner
     }
 
     // Leader to leader; each leader relays to the other ranks of its stage;
-    // the token ring from the last stage back to the first.
+    // the token ring from the last stage back to the first. An emulated link
+    // is drawn darker and as wide as its bandwidth, with its numbers; the
+    // link picked for editing in blue.
     void paintLinks(QPainter* p) {
-        const int k = ranks(), n = nodeCount();
-        for (int s = 0; s + 1 < stages(); ++s) arrow(p, s * k, (s + 1) * k, QColor(0x94, 0xa3, 0xb8), 2);
-        for (int s = 0; s < stages(); ++s)
-            for (int r = 1; r < k && s * k + r < n; ++r) arrow(p, s * k, s * k + r, QColor(0xcb, 0xd5, 0xe1), 1.5);
-        if (stages() < 2) return;
-        const QPainterPath ring = ringPath((stages() - 1) * k, 0);
-        p->setPen(QPen(QColor(0xef, 0x44, 0x44, 160), 2, Qt::DashLine));
-        p->setBrush(Qt::NoBrush);
-        p->drawPath(ring);
-        arrowHead(p, ring.pointAtPercent(1), ring.pointAtPercent(1) - QPointF(12, 0), QColor(0xef, 0x44, 0x44, 200));
-        const QRectF caption(QPointF(ring.boundingRect().center().x() - 100, ring.boundingRect().bottom() + 2), QSizeF(200, 18));
-        p->setPen(QColor(0xb9, 0x1c, 0x1c));
-        p->drawText(caption, Qt::AlignCenter, "token ids back to stage 0");
-        placed_labels_.push_back(caption);
+        for (const auto& l : drawnLinks()) {
+            const bool emulated = doc_->topology().link(l.from, l.to).emulated();
+            const bool picked = selected_ && *selected_ == std::pair{l.from, l.to};
+            QColor c = l.kind == DrawnLink::Kind::Ring    ? QColor(0xef, 0x44, 0x44, 160)
+                       : l.kind == DrawnLink::Kind::Relay ? QColor(0xcb, 0xd5, 0xe1)
+                                                          : QColor(0x94, 0xa3, 0xb8);
+            if (emulated) c = l.kind == DrawnLink::Kind::Ring ? QColor(0xb9, 0x1c, 0x1c, 200) : QColor(0x47, 0x55, 0x69);
+            if (picked) c = QColor(0x25, 0x63, 0xeb);
+            p->setPen(QPen(c, width(l.from, l.to), l.kind == DrawnLink::Kind::Ring ? Qt::DashLine : Qt::SolidLine, Qt::FlatCap));
+            p->setBrush(Qt::NoBrush);
+            p->drawPath(l.path);
+            const QPointF tip = l.path.pointAtPercent(1);
+            const QPointF back = l.kind == DrawnLink::Kind::Ring ? tip - QPointF(12, 0) : l.path.pointAtPercent(0.9);
+            const QPointF dir = tip - back;
+            arrowHead(p, tip, tip - dir / std::max(1e-6, std::hypot(dir.x(), dir.y())) * 12, c);
+        }
+        if (stages() >= 2) {
+            const QPainterPath ring = ringPath((stages() - 1) * ranks(), 0);
+            const QRectF caption(QPointF(ring.boundingRect().center().x() - 100, ring.boundingRect().bottom() + 2), QSizeF(200, 18));
+            p->setPen(QColor(0xb9, 0x1c, 0x1c));
+            p->drawText(caption, Qt::AlignCenter, "token ids back to stage 0");
+            placed_labels_.push_back(caption);
+        }
+        // The numbers of each emulated link: a stage link's under its two
+        // nodes (above them sit the captions and the layer handle), a
+        // relay's beside it, the ring's above its bottom edge.
+        for (const auto& l : drawnLinks()) {
+            const QString text = label(l.from, l.to);
+            if (text.isEmpty()) continue;
+            const QPointF mid = l.path.pointAtPercent(0.5);
+            const double under = std::max(nodeRect(l.from).bottom(), nodeRect(l.to).bottom()) + 14;
+            const QPointF at = l.kind == DrawnLink::Kind::Ring    ? mid - QPointF(0, 14)
+                               : l.kind == DrawnLink::Kind::Relay ? mid
+                                                                  : QPointF(mid.x(), under);
+            placeLabel(p, at, text, QColor(0x47, 0x55, 0x69), QColor(0xf1, 0xf5, 0xf9), QColor(0x1e, 0x29, 0x3b));
+        }
     }
 
     // All-reduces: the ranks of a stage exchanging partial sums. A
@@ -333,6 +422,7 @@ private:
     QVector<TopologyView::Flight> flights_;
     QVector<TopologyView::Exchange> exchanges_;
     QVector<QRectF> placed_labels_;
+    std::optional<std::pair<int, int>> selected_;
 };
 
 // The boundary between stage s and s+1, dragged sideways to move layers
@@ -398,7 +488,13 @@ TopologyView::TopologyView(TopologyDocument* document, QWidget* parent) : QGraph
     setAcceptDrops(true);
     viewport()->setAcceptDrops(true);
     connect(document_, &TopologyDocument::changed, this, &TopologyView::rebuild);
-    connect(scene(), &QGraphicsScene::selectionChanged, this, [this] { Q_EMIT nodeSelected(selectedNode()); });
+    connect(scene(), &QGraphicsScene::selectionChanged, this, [this] {
+        if (selectedNode() >= 0 && selectedLink_) {  // a node picked drops the link
+            selectedLink_.reset();
+            links_->setSelectedLink(std::nullopt);
+        }
+        Q_EMIT nodeSelected(selectedNode());
+    });
     rebuild();
 }
 
@@ -439,6 +535,9 @@ void TopologyView::rebuild() {
     scene()->blockSignals(false);
     links_ = new LinksItem(document_, &nodes_);
     scene()->addItem(links_);
+    const int count = static_cast<int>(document_->topology().nodes.size());
+    if (selectedLink_ && (selectedLink_->first >= count || selectedLink_->second >= count)) selectedLink_.reset();
+    links_->setSelectedLink(selectedLink_);
     for (int i = 0; i < static_cast<int>(document_->topology().nodes.size()); ++i) {
         auto* item = new NodeItem(i, document_);
         scene()->addItem(item);
@@ -539,7 +638,8 @@ void TopologyView::showLive(const RunState* state, double now_us, double frame_u
                   [](const Message& a, const Message& b) { return a.sent_us > b.sent_us; });  // newest first
         for (const auto& m : messages) {
             const double progress = m.arrived_us > m.sent_us ? (now_us - m.sent_us) / (m.arrived_us - m.sent_us) : 1.0;
-            flights.push_back({m.from, m.to, std::clamp(progress, 0.0, 1.0), m.bytes, m.transport, m.relay});
+            const bool queued = m.emulated && now_us >= m.handed_us && now_us < m.handed_us + m.emulated->queued_us;
+            flights.push_back({m.from, m.to, std::clamp(progress, 0.0, 1.0), m.bytes, m.transport, m.relay, queued});
         }
     }
     links_->setLive(flights, exchanges);
@@ -568,6 +668,39 @@ int TopologyView::selectedNode() const {
 void TopologyView::selectNode(int index) {
     scene()->clearSelection();
     if (index >= 0 && index < nodes_.size()) nodes_[index]->setSelected(true);
+}
+
+void TopologyView::selectLink(int from, int to) {
+    const int n = static_cast<int>(nodes_.size());
+    const bool valid = from >= 0 && to >= 0 && from < n && to < n && from != to;
+    if (valid) scene()->clearSelection();  // a node and a link are never picked together
+    selectedLink_ = valid ? std::optional(std::pair{from, to}) : std::nullopt;
+    links_->setSelectedLink(selectedLink_);
+    Q_EMIT linkSelected(valid ? from : -1, valid ? to : -1);
+}
+
+std::optional<QPoint> TopologyView::linkHandle(int from, int to) const {
+    const auto at = links_->linkMiddle(from, to);
+    if (!at) return std::nullopt;
+    return mapFromScene(*at);
+}
+
+double TopologyView::linkWidth(int from, int to) const { return links_->width(from, to); }
+QString TopologyView::linkLabel(int from, int to) const { return links_->label(from, to); }
+
+void TopologyView::mousePressEvent(QMouseEvent* event) {
+    if (event->button() == Qt::LeftButton) {
+        QGraphicsItem* item = itemAt(event->pos());
+        if (!item || item == links_) {
+            if (const auto link = links_->linkAt(mapToScene(event->pos()))) {
+                selectLink(link->first, link->second);
+                event->accept();
+                return;
+            }
+            if (selectedLink_) selectLink(-1, -1);  // the background: nothing picked
+        }
+    }
+    QGraphicsView::mousePressEvent(event);
 }
 
 std::optional<QPoint> TopologyView::boundaryHandle(int stage, int layers_moved) const {

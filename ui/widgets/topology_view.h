@@ -37,6 +37,7 @@ public:
         int64_t bytes;
         Transport transport;
         bool relay;
+        bool queued = false;  // on an emulated link, still behind the bytes sent before it
     };
     struct Exchange {  // an all-reduce between the ranks of a stage
         QVector<int> nodes;
@@ -56,15 +57,27 @@ public:
     const QVector<Exchange>& exchanges() const;  // the all-reduces shown
     int selectedNode() const;
     void selectNode(int index);
+    // The link picked on the canvas (from, to), if one is: clicking a link's
+    // arrow picks it, clicking a node or the background drops it.
+    std::optional<std::pair<int, int>> selectedLink() const { return selectedLink_; }
+    void selectLink(int from, int to);
+    // Where, in viewport pixels, the middle of the arrow for link (from, to) is drawn.
+    std::optional<QPoint> linkHandle(int from, int to) const;
+    // How wide the arrow for link (from, to) is drawn: wider for more bandwidth.
+    double linkWidth(int from, int to) const;
+    // The labels the canvas gives each emulated link ("40 Mbit/s · 3.1 ms"), with the queue during a run.
+    QString linkLabel(int from, int to) const;
     // Where, in viewport pixels, the handle of the boundary after `stage`
     // is, or would be after moving it by `layers_moved` layers.
     std::optional<QPoint> boundaryHandle(int stage, int layers_moved = 0) const;
 
 Q_SIGNALS:
     void nodeSelected(int index);
+    void linkSelected(int from, int to);
 
 protected:
     void wheelEvent(QWheelEvent* event) override;
+    void mousePressEvent(QMouseEvent* event) override;
     void resizeEvent(QResizeEvent* event) override;
     // A worker dragged from the discovered workers becomes a node where it is dropped.
     void dragEnterEvent(QDragEnterEvent* event) override;
@@ -79,6 +92,7 @@ private:
     LinksItem* links_ = nullptr;
     QVector<BoundaryItem*> boundaries_;
     std::optional<Plan> plan_;
+    std::optional<std::pair<int, int>> selectedLink_;
 };
 
 }  // namespace distgpt::ui

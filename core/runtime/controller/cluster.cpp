@@ -10,6 +10,7 @@
 #include "util/error.h"
 
 #include <algorithm>
+#include <cmath>
 #include <deque>
 #include <optional>
 #include <utility>
@@ -284,8 +285,11 @@ struct Cluster::Impl::Scheduler {
                 static_cast<int>(s.transport) > static_cast<int>(Transport::ZeroMQ))
                 throw NodeError(node, "node '" + c.nodes[node].name +
                                           "' sent a span of unknown kind or transport: run the same distgpt version everywhere");
+            if (s.queued_ns < 0 || s.wire_ns < 0 || s.latency_ns < 0)
+                throw NodeError(node, "node '" + c.nodes[node].name + "' sent a span with a negative emulated delay");
             fresh.push_back({node, s.kind, to_us(node, s.t0), to_us(node, s.t1), s.group, s.step, s.layer_begin, s.layer_end, s.bytes,
                              s.peer.empty() ? -1 : c.connections->node_of_endpoint(s.peer), s.sequences, s.transport});
+            if (s.emulated) fresh.back().emulated = EmulatedDelay{s.queued_ns / 1e3, s.wire_ns / 1e3, s.latency_ns / 1e3};
         }
         if (!serving()) result.trace.spans.insert(result.trace.spans.end(), fresh.begin(), fresh.end());
         if (req.on_spans && !fresh.empty()) req.on_spans(fresh);
@@ -443,6 +447,38 @@ void Cluster::configure(const Plan& plan, const ModelSource& source, const Opene
 }
 
 RunResult Cluster::run(const RunRequest& request) { return impl_->run(request); }
+
+std::vector<std::optional<NodeRates>> Cluster::measure_rates(const ModelConfig& config, WeightFormat format,
+                                                             const std::vector<std::optional<RatesKey>>& keys) {
+    NodeConnections& nodes = *impl_->connections;
+    const int n = std::min(nodes.size(), static_cast<int>(keys.size()));
+    proto::Calibrate ask;
+    ask.config_json = model_config_json(config);
+    ask.weight_format = format;
+    for (int i = 0; i < n; ++i)
+        if (keys[i]) {
+            ask.threads = keys[i]->threads;
+            ask.tp_size = keys[i]->tp_size;
+            ask.split_head = keys[i]->split_head;
+            nodes.send(i, proto::encode(ask));
+        }
+    std::vector<std::optional<NodeRates>> out(keys.size());
+    for (int i = 0; i < n; ++i) {
+        if (!keys[i]) continue;
+        // A big model on a slow machine takes a while the first time.
+        const auto c = nodes.expect(i, proto::Calibration::kType, std::chrono::minutes(5)).as<proto::Calibration>();
+        const NodeRates r{c.layer_ms, c.layer_row_ms, c.head_ms, c.head_row_ms, c.sample_ms};
+        for (double v : {r.layer_ms, r.layer_row_ms, r.head_ms, r.head_row_ms, r.sample_ms})
+            if (!std::isfinite(v) || v < 0 || v > 1e7)
+                throw NodeError(i, "node '" + nodes.name(i) + "' measured an impossible speed: run the same distgpt version everywhere");
+        if (r.layer_ms <= 0)
+            throw NodeError(i,
+                            "node '" + nodes.name(i) + "' measured its layers at no time at all: run the same distgpt version everywhere");
+        out[i] = r;
+        impl_->status("node " + nodes.name(i) + (c.measured ? ": measured its speed" : ": its speed, as measured before"));
+    }
+    return out;
+}
 const std::vector<TraceNode>& Cluster::nodes() const { return impl_->nodes; }
 
 }  // namespace distgpt

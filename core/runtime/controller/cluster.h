@@ -2,6 +2,7 @@
 #include "engine/local_engine.h"
 #include "engine/model_source.h"
 #include "net/curve_keys.h"
+#include "plan/cost_model.h"
 #include "plan/planner.h"
 #include "plan/topology.h"
 #include "proto/messages.h"
@@ -76,6 +77,14 @@ public:
     // Loads each node's shard: from its disk, from a seed, or streamed from here.
     void configure(const Plan& plan, const ModelSource& source, const OpenedModel& model, int slots, int context);
     RunResult run(const RunRequest& request);
+
+    // Asks each node with a key in `keys` (one per topology node; none:
+    // not asked) how fast its machine computes that shard of a model of
+    // `config` in `format`: its worker measures the first time a shape is
+    // asked (seconds) and keeps it. Sent to all at once, then collected.
+    // Throws NodeError naming a node that refuses or sends nonsense.
+    std::vector<std::optional<NodeRates>> measure_rates(const ModelConfig& config, WeightFormat format,
+                                                        const std::vector<std::optional<RatesKey>>& keys);
 
     const std::vector<TraceNode>& nodes() const;
 

@@ -49,10 +49,10 @@ net::RingOutlink& PeerLinks::outlink(const std::string& peer, const std::string&
     return it->second;
 }
 
-Transport PeerLinks::send(const std::string& peer, proto::Parts parts) {
+net::SentMessage PeerLinks::send(const std::string& peer, proto::Parts parts) {
     net::RingOutlink& link = outlink(peer);
     const auto pacer = pacers_.find(peer);
-    if (pacer == pacers_.end()) return link.send(std::move(parts));
+    if (pacer == pacers_.end()) return {link.send(std::move(parts)), std::nullopt};
     return net::send_paced(emulator_, pacer->second, link, std::move(parts));
 }
 

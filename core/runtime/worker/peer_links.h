@@ -36,7 +36,7 @@ public:
     // Sends one data message to a peer's inbox; says how it went (or, over
     // an emulated link, how it will go: the emulator's thread sends it when
     // the link would deliver it). Throws Error for a send that failed.
-    Transport send(const std::string& peer, proto::Parts parts);
+    net::SentMessage send(const std::string& peer, proto::Parts parts);
 
     // Reader side, see net::RingInbox.
     net::RingInbox& rings() { return rings_; }

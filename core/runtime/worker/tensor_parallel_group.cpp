@@ -29,6 +29,7 @@ void TensorParallelGroup::clear() {
     emulator_.clear();  // held partials name outlinks about to go
     (void)emulator_.take_error();
     pacers_.clear();
+    last_emulated_.reset();
     to_.clear();
     from_.clear();
     early_.clear();
@@ -72,16 +73,19 @@ std::vector<std::string> TensorParallelGroup::configure(const proto::Configure& 
 void TensorParallelGroup::all_reduce(std::span<const float* const> mine, std::size_t count, float* sum, WireFormat wire,
                                      const std::function<bool()>& interrupted) {
     const int64_t counter = ++counter_;
+    last_emulated_.reset();
     std::vector<std::vector<std::byte>> encoded;
     for (const float* partial : mine) encoded.push_back(encode_wire(wire, partial, count));
     for (std::size_t i = 0; i < to_.size(); ++i) {
         proto::Parts frames;
         for (const auto& e : encoded) frames.push_back(proto::frame_of(e.data(), e.size()));
         proto::Parts message = proto::encode(proto::Partial{counter, rank_, run_, static_cast<int64_t>(count), wire}, std::move(frames));
-        if (pacers_[i])
-            net::send_paced(emulator_, *pacers_[i], to_[i], std::move(message));  // an emulated link
-        else
+        if (!pacers_[i]) {
             to_[i].send(std::move(message));
+            continue;
+        }
+        const LinkTransfer t = *net::send_paced(emulator_, *pacers_[i], to_[i], std::move(message)).emulated;  // an emulated link
+        if (!last_emulated_ || t.delivered_ns > last_emulated_->delivered_ns) last_emulated_ = t;
     }
     // Ours as the others receive them.
     std::vector<std::vector<float>> as_sent;

@@ -51,6 +51,10 @@ public:
     void all_reduce(std::span<const float* const> mine, std::size_t count, float* sum, WireFormat wire = WireFormat::F32,
                     const std::function<bool()>& interrupted = {});
 
+    // Of the last all-reduce's partials sent over emulated links, the one
+    // delivered last (none: no emulated link in the group).
+    const std::optional<LinkTransfer>& last_emulated() const { return last_emulated_; }
+
 private:
     bool holds(int rank) const { return rank >= rank_ && rank < rank_ + ranks_; }
     void take(proto::Parts parts, int64_t counter, std::size_t count, std::map<int, std::vector<float>>& theirs);
@@ -65,6 +69,7 @@ private:
     std::vector<std::optional<LinkPacer>> pacers_;     // beside to_: the emulated links among them
     net::RingInbox from_;                              // one ring per other worker on this machine
     int64_t counter_ = 0;
+    std::optional<LinkTransfer> last_emulated_;
     std::map<int64_t, std::map<int, std::vector<float>>> early_;  // partials of all-reduces not yet reached
     net::LinkEmulator emulator_;                                  // sends over emulated links; declared last: its thread stops first
 };

@@ -1,5 +1,7 @@
 #include "runtime/worker/worker_service.h"
 
+#include "engine/machine_rates.h"
+
 #include "net/curve_keys.h"
 #include "net/endpoint.h"
 #include "net/key_authenticator.h"
@@ -41,6 +43,7 @@ struct WorkerService::Impl {
     std::unique_ptr<DiscoveryResponder> discovery;         // answers "who is there?" on the local network
     PeerLinks links{context, keys};                        // forwards and tokens to and from peers
     std::unique_ptr<TensorParallelGroup> tensor_parallel;  // the all-reduce with this stage's other ranks
+    std::unique_ptr<MachineRates> rates_here;              // this machine's speed, measured when a controller first asks
     proto::Configure cfg;
     std::unique_ptr<ShardRunner> runner;
     std::unique_ptr<ShardSetup> setup;  // what the next shard loads from
@@ -129,8 +132,20 @@ struct WorkerService::Impl {
     } working_on;
 
     void span(SpanKind kind, int64_t t0, int64_t t1, int group, int step, int64_t bytes = 0, const std::string& peer = "",
-              const std::vector<int64_t>& sequences = {}, Transport transport = Transport::None) {
-        spans.push_back({kind, t0, t1, group, step, cfg.layer_begin, cfg.layer_end, bytes, peer, sequences, transport});
+              const std::vector<int64_t>& sequences = {}, Transport transport = Transport::None,
+              const std::optional<LinkTransfer>& emulated = std::nullopt) {
+        proto::Span s{kind, t0, t1, group, step, cfg.layer_begin, cfg.layer_end, bytes, peer, sequences, transport};
+        if (emulated) {
+            s.emulated = true;
+            s.queued_ns = emulated->queued_ns();
+            s.wire_ns = emulated->wire_ns();
+            s.latency_ns = emulated->latency_ns();
+        }
+        spans.push_back(std::move(s));
+    }
+    void sent(const net::SentMessage& how, int64_t t0, int group, int step, int64_t bytes, const std::string& peer,
+              const std::vector<int64_t>& sequences = {}) {
+        span(SpanKind::Send, t0, net::now_ns(), group, step, bytes, peer, sequences, how.how, how.emulated);
     }
 
     void flush_trace() {
@@ -267,8 +282,7 @@ struct WorkerService::Impl {
         for (const auto& f : m.frames) bytes += f.size();
         for (const auto& follower : cfg.followers) {
             const int64_t t0 = net::now_ns();
-            const Transport how = links.send(follower.endpoint, m.copy());
-            span(SpanKind::Send, t0, net::now_ns(), group, step, static_cast<int64_t>(bytes), follower.endpoint, {}, how);
+            sent(links.send(follower.endpoint, m.copy()), t0, group, step, static_cast<int64_t>(bytes), follower.endpoint);
         }
     }
 
@@ -313,6 +327,9 @@ struct WorkerService::Impl {
         } else if (m.type == proto::Configure::kType) {
             require_owner(from, m.type);
             configure(m.as<proto::Configure>());
+        } else if (m.type == proto::Calibrate::kType) {
+            require_owner(from, m.type);
+            reply(from, proto::encode(calibrate(m.as<proto::Calibrate>())));
         } else if (m.type == proto::Start::kType) {
             if (cfg.tp_rank == 0) require_owner(from, m.type);  // a follower's starts come from its leader
             const auto start = m.as<proto::Start>();
@@ -359,6 +376,23 @@ struct WorkerService::Impl {
         } else {
             throw Error("unknown message type '" + m.type + "'");
         }
+    }
+
+    // How fast this machine computes a shard of the asked shape: measured
+    // once (seconds; heartbeats go on answering meanwhile), then from this
+    // worker's own cache of its machine's rates.
+    proto::Calibration calibrate(const proto::Calibrate& c) {
+        const ModelConfig config = parse_model_config(c.config_json, "calibrate");
+        const auto formats = weight_formats();
+        if (std::find(formats.begin(), formats.end(), c.weight_format) == formats.end())
+            throw Error("calibrate: unknown weight format " + std::to_string(static_cast<int>(c.weight_format)));
+        if (c.threads < 1 || c.threads > 1024 || c.tp_size < 1 || c.tp_size > config.n_head)
+            throw Error("calibrate: " + std::to_string(c.threads) + " threads, tensor-parallel " + std::to_string(c.tp_size) +
+                        ": out of range");
+        if (!rates_here) rates_here = std::make_unique<MachineRates>();
+        const int before = rates_here->measured();
+        const NodeRates r = rates_here->rates(config, c.weight_format, {c.threads, c.tp_size, c.split_head});
+        return {r.layer_ms, r.layer_row_ms, r.head_ms, r.head_row_ms, r.sample_ms, rates_here->measured() > before};
     }
 
     // Forgets the run: its shard, weights received for it, its links.
@@ -425,7 +459,8 @@ struct WorkerService::Impl {
         tensor_parallel->all_reduce(mine, count, sum, wire, [this] { return owner_calls(); });
         // Bytes received: the partials of the ranks held elsewhere.
         span(SpanKind::AllReduce, t0, net::now_ns(), working_on.group, working_on.step,
-             static_cast<int64_t>(wire_bytes(wire, count) * (cfg.tp_size - cfg.tp_ranks)));
+             static_cast<int64_t>(wire_bytes(wire, count) * (cfg.tp_size - cfg.tp_ranks)), "", {}, Transport::None,
+             tensor_parallel->last_emulated());
     }
 
     void emit(StepOutput out) {
@@ -443,17 +478,15 @@ struct WorkerService::Impl {
                     const std::size_t bytes = encoded.size();
                     proto::Parts frames;
                     frames.push_back(proto::frame_of(encoded.data(), bytes));
-                    const Transport how = links.send(cfg.next->endpoint, proto::encode(out.forward, std::move(frames)));
-                    span(SpanKind::Send, t0, net::now_ns(), group, step, static_cast<int64_t>(bytes), cfg.next->endpoint, out.sequences,
-                         how);
+                    sent(links.send(cfg.next->endpoint, proto::encode(out.forward, std::move(frames))), t0, group, step,
+                         static_cast<int64_t>(bytes), cfg.next->endpoint, out.sequences);
                 }
             } else {
                 span(SpanKind::Sample, out.sample_t0, out.sample_t1, group, step, 0, "", out.sequences);
                 if (cfg.first) {
                     const int64_t t0 = net::now_ns();
-                    const Transport how = links.send(cfg.first->endpoint, proto::encode(out.tokens));
-                    span(SpanKind::Send, t0, net::now_ns(), group, step, static_cast<int64_t>(out.tokens.tokens.size() * sizeof(int32_t)),
-                         cfg.first->endpoint, out.sequences, how);
+                    sent(links.send(cfg.first->endpoint, proto::encode(out.tokens)), t0, group, step,
+                         static_cast<int64_t>(out.tokens.tokens.size() * sizeof(int32_t)), cfg.first->endpoint, out.sequences);
                 }
                 proto::Parts frames;
                 if (!out.logits.empty()) frames.push_back(proto::frame_of(out.logits.data(), out.logits.size() * sizeof(float)));
