@@ -43,7 +43,8 @@ int plan(const PlanArgs& a) {
     std::vector<std::string> texts =
         a.run.prompts.empty() && a.run.prompts_file.empty() ? std::vector<std::string>{"Hello"} : read_prompts(a.run);
     MachineRates machine(MachineRates::default_cache(), a.recalibrate);
-    std::ostringstream choice;  // strategy auto: which, and why
+    std::ostringstream choice;                                                              // strategy auto: which, and why
+    topology = with_measured_speeds(topology, machine, model.config, model.weight_format);  // nodes elsewhere met before
     topology = with_strategy_chosen(topology, model, a.run, texts, machine, choice);
     const RunSetup setup = prepare_run(topology, model, run_choices(a.run, texts));
     nlohmann::json doc = {

@@ -73,6 +73,7 @@ int run(const RunArgs& a) {
     const OpenedModel model = open_model(source);
     const auto texts = read_prompts(a);
     MachineRates machine;
+    topology = with_measured_speeds(topology, machine, model.config, model.weight_format);  // nodes elsewhere met before
     topology = with_strategy_chosen(topology, model, a, texts, machine, std::cerr);
     const RunSetup setup = prepare_run(topology, model, run_choices(a, texts));
     RunRequest request;

@@ -230,6 +230,17 @@ std::string MachineRates::machine_of(const NodeSpec& node) {
     return net::host_of(node.endpoint);
 }
 
+Topology with_measured_speeds(Topology t, MachineRates& machine, const ModelConfig& c, WeightFormat format) {
+    const int tp = std::max(1, t.ranks_per_stage());
+    for (auto& node : t.nodes) {
+        const auto there = machine.measured_on(MachineRates::machine_of(node), c, format, {node.threads, tp, false});
+        if (!there || there->layer_ms <= 0) continue;
+        const NodeRates here = machine.rates(c, format, {std::min(node.threads, local_cores()), tp, false});
+        node.speed = std::clamp(here.layer_ms / there->layer_ms, 0.01, 100.0);
+    }
+    return t;
+}
+
 RatesKey rates_key(const Topology& t, const StagePlan& stage, int node) {
     RatesKey key;
     key.threads = t.nodes[node].threads;

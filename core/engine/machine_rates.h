@@ -50,6 +50,12 @@ private:
     int measured_ = 0;
 };
 
+// `topology` with each node elsewhere whose machine measured itself on
+// first contact given the speed it measured against this machine's (a
+// layer's decode step here over there): what the planner splits the layers
+// by. Nodes not measured keep their declared speed.
+Topology with_measured_speeds(Topology topology, MachineRates& machine, const ModelConfig& config, WeightFormat format);
+
 // The shard node `node` of `stage` runs, as its speed is measured: its
 // threads, its tensor-parallel share, whether its head is split.
 RatesKey rates_key(const Topology& topology, const StagePlan& stage, int node);

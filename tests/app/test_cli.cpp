@@ -437,6 +437,12 @@ private Q_SLOTS:
                                  std::to_string(port) + "\", \"speed\": 0.1}]}");
         qputenv("XDG_CACHE_HOME", controllerCache.toUtf8());
         const QStringList plan{"plan", "--random-init", "tiny", "--topology", q(topology), "--prompt", "x", "--predict"};
+        auto far_layers = [&] {
+            const auto stages =
+                cli({"plan", "--random-init", "tiny", "--topology", q(topology), "--prompt", "x", "--json"}).json()["stages"];
+            return stages[1]["layers"][1].get<int>() - stages[1]["layers"][0].get<int>();
+        };
+        const int declared_layers = far_layers();  // a tenth of this machine's speed, as declared: the fewest layers
         const Run before = cli(plan);
         QVERIFY2(before.exit_code == 0, before.err.c_str());
         QVERIFY2(before.out.find("far run elsewhere, not measured yet") != std::string::npos, before.out.c_str());
@@ -455,8 +461,10 @@ private Q_SLOTS:
         const Run after = cli(plan);
         QVERIFY2(after.exit_code == 0, after.err.c_str());
         QVERIFY2(after.out.find("far run elsewhere: as measured there on first contact") != std::string::npos, after.out.c_str());
-        // Measured there, its declared speed of 0.1 no longer counts: the far stage is not ten times this machine's.
+        // Measured there (this very machine, in truth), its declared tenth no longer counts: it gets more layers.
         QVERIFY2(after.out != before.out, after.out.c_str());
+        QVERIFY2(far_layers() > declared_layers,
+                 qPrintable(QString("far: %1 layers, as declared %2").arg(far_layers()).arg(declared_layers)));
         const Run again =
             cli({"run", "--random-init", "tiny", "--topology", q(topology), "--prompt", "x", "--max-new-tokens", "4", "--predict"});
         QVERIFY2(again.exit_code == 0, again.err.c_str());
