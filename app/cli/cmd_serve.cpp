@@ -1,5 +1,6 @@
 #include "cli/commands.h"
 #include "cli/model_options.h"
+#include "engine/machine_rates.h"
 #include "net/curve_keys.h"
 #include "plan/planner.h"
 #include "runtime/controller/cluster.h"
@@ -54,11 +55,23 @@ int serve(const ServeArgs& a) {
         if (const char* key = std::getenv("DISTGPT_API_KEY")) http.api_key = key;
     ServingSession::check_limits(a.max_in_flight, a.queue, a.micro_batch);  // before the plan that takes them
 
-    const Topology topology = serve_topology(a);
+    Topology topology = serve_topology(a);
     ModelSource source = a.model.source();
     if (!source.weight_format) source.weight_format = topology.weights_dtype;
     const OpenedModel model = open_model(source);
     const int context = a.context > 0 ? std::min(a.context, model.config.n_positions) : model.config.n_positions;
+    if (topology.strategy == Strategy::Auto) {
+        // Chosen for a server's day: as many requests at once as it takes, each a short question and a 64-token answer.
+        MachineRates machine;
+        topology = with_measured_speeds(topology, machine, model.config, model.weight_format);
+        RunChoices load;
+        load.prompts.assign(static_cast<std::size_t>(a.max_in_flight), "A short question from a client, about this long.");
+        load.in_flight = a.max_in_flight;
+        load.max_new_tokens = std::min(64, std::max(1, context / 2));
+        const StrategyChoice choice = choose_strategy_here(machine, topology, model, load, a.micro_batch);
+        std::cerr << "strategy auto: " << choice.why << "\n";
+        topology = choice.topology;
+    }
     const ChatTemplate chat = chat_template_of(source.tokenizer_files());
     const Plan plan = make_plan(topology, model.config, a.max_in_flight, context, 1, model.weight_format);
     std::cerr << "plan (" << strategy_name(topology.strategy) << ", " << model.description << "):\n" << plan.describe(topology);
