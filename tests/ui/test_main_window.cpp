@@ -811,6 +811,38 @@ private Q_SLOTS:
         QCOMPARE(items->item(box->findText("hybrid 4"))->isEnabled(), hybrid4);
     }
 
+    // Strategy auto in the app: picked in the box, Run waits while each
+    // split is predicted, then the fastest becomes the strategy, the status
+    // bar says why, and one undo takes the pick back. A file saying auto is
+    // chosen for as it opens.
+    void strategyAutoIsChosenAndUndoneInOneStep() {
+        MainWindow w;
+        w.show();
+        click(w, "preset Tensor 2");
+        useDemo(w, "ROMEO:", 20);
+        auto* box = w.findChild<QComboBox*>("strategy");
+        const int autoRow = box->findText("auto");
+        QVERIFY(autoRow >= 0);
+        box->setCurrentIndex(autoRow);
+        Q_EMIT box->activated(autoRow);
+        QTRY_VERIFY_WITH_TIMEOUT(w.document()->topology().strategy != Strategy::Auto, 60000);
+        const QString status = w.findChild<QLabel*>("statusLabel")->text();
+        QVERIFY2(status.startsWith("Strategy auto: ") && status.contains("tokens/s predicted"), qPrintable(status));
+        QVERIFY(box->currentText() == "pipeline" || box->currentText() == "tensor");
+        QVERIFY2(w.runBlockedReason().isEmpty(), qPrintable(w.runBlockedReason()));
+        action(w, "undo")->trigger();  // the pick and its choice: one step
+        QCOMPARE(w.document()->topology().strategy, Strategy::Tensor);
+        QCOMPARE(box->currentText(), QString("tensor"));
+
+        const QString file = QDir(dir.path()).filePath("auto.json");
+        write_file(file.toStdString(), R"({"strategy": "auto", "nodes": [{"name": "a", "threads": 1}, {"name": "b", "threads": 1}]})");
+        w.openTopologyFrom(file);
+        QTRY_VERIFY_WITH_TIMEOUT(w.document()->topology().strategy != Strategy::Auto, 60000);
+        QVERIFY(w.runBlockedReason().isEmpty());
+        runToTheEnd(w);
+        QCOMPARE(w.runState().tokenCount(), 20);
+    }
+
     // What cannot run says why, beside Run: a folder that is not a model, a
     // node count a tensor-parallel degree does not divide.
     void impossibleSetupsCannotRun() {

@@ -81,6 +81,7 @@ PredictedRun RunPrediction::compute(const RunSpec& spec) {
             const StrategyChoice choice = choose_strategy_here(machine, topology, model, choices, spec.micro_batch);
             topology = choice.topology;
             out.strategyChoice = QString::fromStdString(choice.why);
+            out.chosen = std::pair{topology.strategy, topology.tensor_parallel};
         }
         const RunSetup setup = prepare_run(topology, model, choices);
         out.shape = run_shape(setup, spec.micro_batch, spec.max_new_tokens);

@@ -18,6 +18,8 @@ struct PredictedRun {
     bool ok = false;
     QString problem;         // why there is no prediction
     QString strategyChoice;  // strategy auto: which, and why
+    // Strategy auto: the strategy it chose and its tensor-parallel degree (the topology predicted).
+    std::optional<std::pair<Strategy, int>> chosen;
     Prediction prediction;
     QStringList nodeNames;  // the topology's, in order
     RunShape shape;

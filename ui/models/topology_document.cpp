@@ -20,6 +20,10 @@ QString linkSummary(const LinkModel& link) {
     return parts.join(" · ");
 }
 
+namespace {
+constexpr int kAutoStrategyStep = 3000;  // merges picking auto with the choice then made for it
+}
+
 // An edit as the document before and after it: undo and redo swap whole
 // snapshots, so every kind of edit undoes the same way.
 class SnapshotCommand : public QUndoCommand {
@@ -35,6 +39,9 @@ public:
     }
     int id() const override { return merge_id_; }
     bool mergeWith(const QUndoCommand* other) override {
+        // A strategy step merges only into one that left the strategy auto:
+        // a choice into the pick it answers, never two picks apart.
+        if (merge_id_ == kAutoStrategyStep && nlohmann::json::parse(after_.toStdString()).value("strategy", "") != "auto") return false;
         after_ = static_cast<const SnapshotCommand*>(other)->after_;
         return true;
     }
@@ -164,13 +171,29 @@ void TopologyDocument::setLink(int from, int to, std::optional<LinkModel> model,
 }
 
 void TopologyDocument::setStrategy(Strategy strategy, int tensorParallel) {
-    edit("Change strategy", [&] {
-        topology_.strategy = strategy;
-        topology_.tensor_parallel = std::max(1, tensorParallel);
-        topology_.layers.clear();
-        layOut();
-        Q_EMIT changed();
-    });
+    edit(
+        "Change strategy",
+        [&] {
+            topology_.strategy = strategy;
+            topology_.tensor_parallel = std::max(1, tensorParallel);
+            topology_.layers.clear();
+            layOut();
+            Q_EMIT changed();
+        },
+        strategy == Strategy::Auto ? kAutoStrategyStep : -1);
+}
+
+void TopologyDocument::setChosenStrategy(Strategy strategy, int tensorParallel) {
+    edit(
+        "Change strategy",
+        [&] {
+            topology_.strategy = strategy;
+            topology_.tensor_parallel = std::max(1, tensorParallel);
+            topology_.layers.clear();
+            layOut();
+            Q_EMIT changed();
+        },
+        kAutoStrategyStep);
 }
 
 void TopologyDocument::setLayerRanges(std::vector<std::pair<int, int>> ranges) {

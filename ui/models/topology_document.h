@@ -35,7 +35,10 @@ public:
     void removeNode(int index);
     void moveNode(int index, QPointF to);
     void setNode(int index, const NodeSpec& node);
+    // `auto` and the strategy then chosen for it are one undoable step:
+    // undone, the topology is as before auto was picked.
     void setStrategy(Strategy strategy, int tensorParallel);
+    void setChosenStrategy(Strategy strategy, int tensorParallel);
     // The link from node `from` to node `to` set by hand (`model`), or back to
     // what the two nodes' networks make of it (nullopt); `both_ways`: the link
     // back from `to` to `from` too. One undoable step.

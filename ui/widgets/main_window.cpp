@@ -73,7 +73,8 @@ struct StrategyChoice {
 constexpr StrategyChoice kStrategies[] = {{"pipeline", Strategy::Pipeline, 1},
                                           {"tensor", Strategy::Tensor, 0},
                                           {"hybrid 2", Strategy::Hybrid, 2},
-                                          {"hybrid 4", Strategy::Hybrid, 4}};
+                                          {"hybrid 4", Strategy::Hybrid, 4},
+                                          {"auto", Strategy::Auto, 1}};
 }  // namespace
 
 MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
@@ -93,6 +94,7 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
     connect(run_, &RunPanel::slowMotionChanged, this, [this](double f) { playback_.setFactor(f, wall_.elapsed()); });
     connect(&document_, &TopologyDocument::changed, this, &MainWindow::topologyChanged);
     connect(model_, &ModelPanel::changed, this, &MainWindow::replan);
+    connect(prediction_, &RunPrediction::predicted, this, &MainWindow::chooseStrategy);
 
     wall_.start();
     timer_ = new QTimer(this);
@@ -264,14 +266,17 @@ void MainWindow::buildToolbars() {
     strategy_->setObjectName("strategy");
     strategy_->setToolTip(
         "pipeline: each node runs a range of layers. tensor: every node runs a slice of every layer, summing "
-        "partial results (all-reduce). hybrid k: stages of k tensor-parallel nodes.");
+        "partial results (all-reduce). hybrid k: stages of k tensor-parallel nodes. auto: each of those predicted for the run as set "
+        "up, the fastest taken (the Predict panel and the status bar say why).");
     for (const auto& c : kStrategies) strategy_->addItem(c.label);
     auto* label = new QLabel(" Strategy ");
     label->setToolTip(strategy_->toolTip());
     tools->addWidget(label);
     tools->addWidget(strategy_);
-    connect(strategy_, &QComboBox::activated, this,
-            [this](int i) { document_.setStrategy(kStrategies[i].strategy, std::max(1, kStrategies[i].ranks)); });
+    connect(strategy_, &QComboBox::activated, this, [this](int i) {
+        choosingStrategy_ = kStrategies[i].strategy == Strategy::Auto;  // chosen when the prediction comes
+        document_.setStrategy(kStrategies[i].strategy, std::max(1, kStrategies[i].ranks));
+    });
 }
 
 void MainWindow::connectController() {
@@ -482,6 +487,8 @@ void MainWindow::syncStrategy() {
         current = 1;
     else if (t.strategy == Strategy::Hybrid)
         current = t.tensor_parallel == 4 ? 3 : 2;
+    else if (t.strategy == Strategy::Auto)
+        current = 4;
     strategy_->setCurrentIndex(current);
 }
 
@@ -492,6 +499,24 @@ void MainWindow::replan() {
     if (!config) {
         problem = model_->problem().isEmpty() ? "choose a model" : "the model cannot be used: " + model_->problem();
         planLabel_->setText("choose a model to see the plan");
+    } else if (document_.topology().strategy == Strategy::Auto) {
+        // No plan until a strategy is chosen: the prediction plays each out (chooseStrategy takes its answer).
+        problem = choosingStrategy_ ? "choosing the strategy: each way to split the model is being predicted"
+                                    : "strategy auto: pick auto again in the Strategy box to choose, or pick a strategy";
+        planLabel_->setText("auto · choosing");
+        if (choosingStrategy_ && !running_) try {
+                prediction_->request(currentSpec());
+            } catch (const std::exception& e) {
+                choosingStrategy_ = false;
+                problem = QString::fromStdString(e.what());
+            }
+        topologyView_->setPlan(std::nullopt);
+        blocked_ = problem;
+        run_->setRunnable(false, "Cannot run: " + blocked_);
+        runAction_->setEnabled(false);
+        runAction_->setToolTip("Cannot run: " + blocked_);
+        stopAction_->setEnabled(running_);
+        return;
     } else {
         const int stages = std::max(1, document_.topology().stage_count());
         const int slots = run_->serving() ? serving_slots(run_->inFlight(), stages)
@@ -516,6 +541,22 @@ void MainWindow::replan() {
     runAction_->setEnabled(blocked_.isEmpty() && !running_);
     runAction_->setToolTip(blocked_.isEmpty() ? "Start the workers and generate (Ctrl+R)" : "Cannot run: " + blocked_);
     stopAction_->setEnabled(running_);
+}
+
+// Strategy auto: the prediction played out each way to split the model;
+// the fastest becomes the topology's strategy, in the same undoable step as
+// picking auto, and the status bar says why.
+void MainWindow::chooseStrategy() {
+    if (!choosingStrategy_ || document_.topology().strategy != Strategy::Auto || prediction_->busy()) return;
+    const PredictedRun& p = prediction_->latest();
+    choosingStrategy_ = false;
+    if (!p.ok || !p.chosen) {
+        replan();  // says why nothing was chosen
+        statusLabel_->setText("Strategy auto could not choose: " + p.problem);
+        return;
+    }
+    document_.setChosenStrategy(p.chosen->first, p.chosen->second);
+    statusLabel_->setText("Strategy auto: " + p.strategyChoice);
 }
 
 RunSpec MainWindow::currentSpec() const {
@@ -680,7 +721,9 @@ void MainWindow::openTopology() {
 void MainWindow::openTopologyFrom(const QString& file) {
     QFile f(file);
     if (!f.open(QIODevice::ReadOnly)) throw Error("cannot read " + file.toStdString() + ": " + f.errorString().toStdString());
+    choosingStrategy_ = true;  // a file saying "auto" is chosen for as it opens
     document_.fromJson(QString::fromUtf8(f.readAll()), file);
+    if (document_.topology().strategy != Strategy::Auto) choosingStrategy_ = false;
     if (document_.topology().weights_dtype) model_->chooseWeightFormat(document_.topology().weights_dtype);
     model_->chooseWireFormat(document_.topology().wire);
 }

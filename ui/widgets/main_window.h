@@ -113,7 +113,9 @@ private:
     QElapsedTimer wall_;
     PlaybackClock playback_;
     bool running_ = false;
-    QString servingAddress_;  // where the API listens while serving; empty otherwise
+    bool choosingStrategy_ = false;  // strategy auto picked (or opened): the next prediction's choice is taken
+    void chooseStrategy();           // takes it
+    QString servingAddress_;         // where the API listens while serving; empty otherwise
     bool replaying_ = false;
     QString blocked_, finalStatus_;
     std::pair<quint64, double> chartsShown_{0, -1};  // run and time the charts show
