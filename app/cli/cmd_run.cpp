@@ -101,6 +101,18 @@ int run(const RunArgs& a) {
     }
     cluster.configure(setup.plan, source, model, setup.slots, setup.context);
     const RunResult r = cluster.run(request);
+    // What this run cost beyond the layers (each step's handling, each hop), kept for the next prediction here.
+    if (a.predict && r.error.empty()) {
+        const auto rates = plan_node_rates(machine, topology, setup.plan, model.config, model.weight_format);
+        const LearnedCosts learned = learn_costs(r.trace, topology, setup.plan, rates);
+        machine.learn(learned, topology, setup.plan, model.config, model.weight_format);
+        double most = 0;
+        for (const auto& step : learned.step_ms) most = std::max(most, step.value_or(0));
+        std::fprintf(stderr, "  learned from this run (kept for the next prediction): steps up to %.3f ms beyond their layers", most);
+        if (learned.shared_memory_hop_ms) std::fprintf(stderr, ", a shared-memory hop %.3f ms", *learned.shared_memory_hop_ms);
+        if (learned.zeromq_hop_ms) std::fprintf(stderr, ", a ZeroMQ hop %.3f ms", *learned.zeromq_hop_ms);
+        std::fprintf(stderr, "\n");
+    }
     for (const auto& loss : r.losses)
         if (!loss.recovery.empty()) std::cerr << "recovered: " << loss.why << "; " << loss.recovery;
     if (!r.error.empty()) {

@@ -18,6 +18,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <functional>
+#include <map>
 #include <thread>
 
 namespace distgpt {
@@ -224,6 +225,46 @@ void MachineRates::remember(const std::string& machine, const ModelConfig& c, We
     save();
 }
 
+namespace {
+std::string learned_key(const std::string& rates_key) { return "learned | " + rates_key; }
+std::string hop_key(Transport transport) { return "learned hop | " + host_name() + " | " + std::string(transport_name(transport)); }
+}  // namespace
+
+void MachineRates::learn(const LearnedCosts& learned, const Topology& t, const Plan& plan, const ModelConfig& c, WeightFormat format) {
+    kept();
+    std::map<std::string, std::pair<double, int>> steps;  // key -> (sum, nodes)
+    for (const StagePlan& stage : plan.stages)
+        for (int n : stage.nodes) {
+            if (n >= static_cast<int>(learned.step_ms.size()) || !learned.step_ms[n] || !t.nodes[n].started_here()) continue;
+            auto& [sum, count] = steps[learned_key(cache_key(c, format, rates_key(t, stage, n)))];
+            sum += *learned.step_ms[n] * t.nodes[n].speed;  // as at speed 1: a slowed node's steps were stretched
+            ++count;
+        }
+    // Each run weighs as much as all before it: one run's luck (another
+    // process on a core) fades, a change of machine shows within a few runs.
+    auto keep = [&](const std::string& key, const char* field, double value) {
+        if (kept_->contains(key) && (*kept_)[key].contains(field)) value = ((*kept_)[key].value(field, value) + value) / 2;
+        (*kept_)[key] = {{field, value}};
+    };
+    for (const auto& [key, total] : steps) keep(key, "step_ms", total.first / total.second);
+    if (learned.shared_memory_hop_ms) keep(hop_key(Transport::SharedMemory), "ms", *learned.shared_memory_hop_ms);
+    if (learned.zeromq_hop_ms) keep(hop_key(Transport::ZeroMQ), "ms", *learned.zeromq_hop_ms);
+    save();
+}
+
+double MachineRates::learned_step_ms(const ModelConfig& c, WeightFormat format, const RatesKey& key) {
+    const std::string name = learned_key(cache_key(c, format, key));
+    if (recalibrate_ || !kept().contains(name)) return 0;
+    return std::max(0.0, kept().at(name).value("step_ms", 0.0));
+}
+
+std::optional<double> MachineRates::learned_hop_ms(Transport transport) {
+    const std::string name = hop_key(transport);
+    if (recalibrate_ || !kept().contains(name)) return std::nullopt;
+    const double ms = kept().at(name).value("ms", -1.0);
+    return ms >= 0 ? std::optional(ms) : std::nullopt;
+}
+
 std::string MachineRates::machine_of(const NodeSpec& node) {
     if (node.started_here()) return {};
     if (const auto ssh = net::parse_ssh_endpoint(node.endpoint)) return ssh->host;
@@ -265,8 +306,13 @@ std::vector<NodeRates> plan_node_rates(MachineRates& machine, const Topology& t,
             // Else a machine elsewhere is taken as this one: at most this one's cores (more threads here would only share them).
             if (!t.nodes[n].started_here()) key.threads = std::min(key.threads, local_cores());
             NodeRates r = machine.rates(c, format, key);
+            if (t.nodes[n].started_here()) {  // what runs here taught, for a node here
+                r.step_ms = machine.learned_step_ms(c, format, key);
+                r.shared_memory_hop_ms = machine.learned_hop_ms(Transport::SharedMemory).value_or(kSharedMemoryHopMs);
+                r.zeromq_hop_ms = machine.learned_hop_ms(Transport::ZeroMQ).value_or(kZeroMqHopMs);
+            }
             const double slower = 1 / t.nodes[n].speed;
-            for (double* v : {&r.layer_ms, &r.layer_row_ms, &r.head_ms, &r.head_row_ms, &r.sample_ms}) *v *= slower;
+            for (double* v : {&r.layer_ms, &r.layer_row_ms, &r.head_ms, &r.head_row_ms, &r.sample_ms, &r.step_ms}) *v *= slower;
             out[n] = r;
         }
     }

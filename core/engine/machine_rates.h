@@ -41,6 +41,14 @@ public:
     // The host a node's endpoint names (for a node not started here), or "".
     static std::string machine_of(const NodeSpec& node);
 
+    // What a run here taught (learn_costs): each step's cost beyond the
+    // layers for each shard shape its nodes ran (the nodes of one shape
+    // averaged, at speed 1), and each transport's hop; kept beside the rates
+    // and used by every later prediction on this machine.
+    void learn(const LearnedCosts& learned, const Topology& topology, const Plan& plan, const ModelConfig& config, WeightFormat format);
+    double learned_step_ms(const ModelConfig& config, WeightFormat format, const RatesKey& key);
+    std::optional<double> learned_hop_ms(Transport transport);
+
 private:
     const nlohmann::json& kept();
     void save();

@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <map>
+#include <tuple>
 
 namespace distgpt {
 
@@ -18,29 +20,39 @@ struct Move {
     double ms = 0, on_wire_ms = 0;
 };
 
-double transport_ms(const Topology& t, int from, int to) {
-    const bool shm = t.transport == TransportChoice::Auto && t.nodes[from].started_here() && t.nodes[to].started_here();
-    return shm ? kSharedMemoryHopMs : kZeroMqHopMs;
+bool by_shared_memory(const Topology& t, int from, int to) {
+    return t.transport == TransportChoice::Auto && t.nodes[from].started_here() && t.nodes[to].started_here();
 }
 
-Move move(const Topology& t, int from, int to, double bytes) {
+// A message between stages (or a leader's relay) waits for its receiver to
+// take it, as runs here have taught (NodeRates); a partial sum is taken by
+// a rank spinning for it, as `bench hop` measures.
+enum class Receiver { Serving, Spinning };
+
+double transport_ms(const Topology& t, const std::vector<NodeRates>& rates, int from, int to, Receiver receiver = Receiver::Serving) {
+    const bool shm = by_shared_memory(t, from, to);
+    if (receiver == Receiver::Spinning) return shm ? kSharedMemoryHopMs : kZeroMqHopMs;
+    return shm ? rates[to].shared_memory_hop_ms : rates[to].zeromq_hop_ms;
+}
+
+Move move(const Topology& t, const std::vector<NodeRates>& rates, int from, int to, double bytes, Receiver receiver = Receiver::Serving) {
     const LinkModel link = t.link(from, to);
     Move m;
     m.on_wire_ms = link.bandwidth_mbps > 0 ? bytes * 8 / (link.bandwidth_mbps * 1e3) : 0;
-    m.ms = transport_ms(t, from, to) + link.latency_ms + m.on_wire_ms;
+    m.ms = transport_ms(t, rates, from, to, receiver) + link.latency_ms + m.on_wire_ms;
     return m;
 }
 
 // One all-reduce among a stage's nodes, each sending its `bytes` of partial
 // sums to every other (tensor_parallel_group: all-to-all), the slowest pair
 // deciding; a node's uplink carries its k-1 messages one after another.
-double all_reduce_ms(const Topology& t, const std::vector<int>& group, double bytes) {
+double all_reduce_ms(const Topology& t, const std::vector<NodeRates>& rates, const std::vector<int>& group, double bytes) {
     double worst = 0;
     const double others = static_cast<double>(group.size()) - 1;
     for (int a : group)
         for (int b : group) {
             if (a == b) continue;
-            const Move one = move(t, a, b, bytes);
+            const Move one = move(t, rates, a, b, bytes, Receiver::Spinning);
             worst = std::max(worst, one.ms + (others - 1) * one.on_wire_ms);
         }
     return worst;
@@ -63,16 +75,16 @@ StageCost stage_cost(const Topology& t, const StagePlan& stage, const ModelConfi
     double reduce = 0;
     if (k > 1) {
         const double activations = rows * (wire_bytes(t.wire, c.n_embd) + 0.0) + kMessageHeaderBytes;
-        reduce = 2 * layers * all_reduce_ms(t, stage.nodes, activations);
+        reduce = 2 * layers * all_reduce_ms(t, rates, stage.nodes, activations);
         // A group on one machine splits the head by vocabulary, its logits exact in the all-reduce (shard_loader).
         if (stage.head && t.all_started_here(stage.nodes))
-            reduce += all_reduce_ms(t, stage.nodes, sequences * 4.0 * c.vocab_size / k + kMessageHeaderBytes);
+            reduce += all_reduce_ms(t, rates, stage.nodes, sequences * 4.0 * c.vocab_size / k + kMessageHeaderBytes);
         for (int n : stage.nodes)
-            if (n != stage.nodes.front()) s.relay_ms = std::max(s.relay_ms, move(t, stage.nodes.front(), n, input_bytes).ms);
+            if (n != stage.nodes.front()) s.relay_ms = std::max(s.relay_ms, move(t, rates, stage.nodes.front(), n, input_bytes).ms);
     }
     for (int n : stage.nodes) {
         const double sample = stage.head ? sequences * rates[n].sample_ms : 0;  // every rank draws (samplers in step)
-        const double compute = compute_ms(rates[n], layers, stage.head, rows, sequences) + sample;
+        const double compute = compute_ms(rates[n], layers, stage.head, rows, sequences) + sample + rates[n].step_ms;
         s.node_compute_ms.push_back(compute);
         s.node_all_reduce_ms.push_back(reduce);
         s.step_ms = std::max(s.step_ms, compute + reduce);
@@ -87,6 +99,64 @@ std::string ms_text(double ms) {
 }
 
 }  // namespace
+
+namespace {
+
+// The mean of the middle 90 %: what a step or a hop costs as the run goes,
+// its rare outliers (a descheduled worker, a page fault) left out.
+double typical(std::vector<double> v) {
+    if (v.empty()) return 0;
+    std::sort(v.begin(), v.end());
+    const std::size_t cut = v.size() / 20;
+    double sum = 0;
+    for (std::size_t i = cut; i < v.size() - cut; ++i) sum += v[i];
+    return sum / static_cast<double>(v.size() - 2 * cut);
+}
+
+}  // namespace
+
+constexpr int kWarmSteps = 3;
+
+LearnedCosts learn_costs(const RunTrace& trace, const Topology& t, const Plan& plan, const std::vector<NodeRates>& rates) {
+    LearnedCosts out;
+    const int n = static_cast<int>(t.nodes.size());
+    out.step_ms.resize(t.nodes.size());
+    if (static_cast<int>(trace.nodes.size()) != n || static_cast<int>(rates.size()) != n) return out;
+    // Each node's decode steps (one row a sequence) against its rates.
+    // A step's all-reduces sit inside its compute span: the cost model
+    // counts them from the links, so they come off first.
+    std::map<std::tuple<int, int, int>, double> reducing_us;  // (node, group, step)
+    for (const auto& s : trace.spans)
+        if (s.kind == SpanKind::AllReduce) reducing_us[{s.node, s.group, s.step}] += s.t1_us - s.t0_us;
+    std::vector<std::vector<double>> over(t.nodes.size());
+    for (const auto& s : trace.spans) {
+        // Decode steps past the first two (which touch the caches and the weights' pages for the first time).
+        if (s.kind != SpanKind::Compute || s.step < kWarmSteps || s.node < 0 || s.node >= n || s.sequences.empty()) continue;
+        if (s.node >= static_cast<int>(plan.stage_of_node.size()) || plan.stage_of_node[s.node] < 0) continue;
+        const StagePlan& stage = plan.stages[plan.stage_of_node[s.node]];
+        const int rows = static_cast<int>(s.sequences.size());
+        const double predicted = compute_ms(rates[s.node], s.layer_end - s.layer_begin, stage.head, rows, rows);
+        const auto reduced = reducing_us.find({s.node, s.group, s.step});
+        const double own_us = s.t1_us - s.t0_us - (reduced == reducing_us.end() ? 0.0 : reduced->second);
+        over[s.node].push_back(own_us / 1e3 - predicted);
+    }
+    for (int i = 0; i < n; ++i)
+        if (!over[i].empty()) out.step_ms[i] = std::max(0.0, typical(over[i]));
+    // Each hop not emulated: from its send's start to its receive's start.
+    std::map<std::tuple<int, int, int>, double> arrivals;
+    for (const auto& s : trace.spans)
+        if (s.kind == SpanKind::Receive) arrivals[{s.node, s.group, s.step}] = s.t0_us;
+    std::vector<double> shm, zmq;
+    for (const auto& s : trace.spans) {
+        if (s.kind != SpanKind::Send || s.peer < 0 || s.peer >= n || s.emulated || t.link(s.node, s.peer).emulated()) continue;
+        const auto at = arrivals.find({s.peer, s.group, s.step});
+        if (at == arrivals.end() || at->second < s.t0_us) continue;
+        (s.transport == Transport::SharedMemory ? shm : zmq).push_back((at->second - s.t0_us) / 1e3);
+    }
+    if (!shm.empty()) out.shared_memory_hop_ms = typical(shm);
+    if (!zmq.empty()) out.zeromq_hop_ms = typical(zmq);
+    return out;
+}
 
 double compute_ms(const NodeRates& r, int layers, bool head, int rows, int head_rows) {
     return layers * (r.layer_ms + std::max(0, rows - 1) * r.layer_row_ms) +
@@ -279,10 +349,10 @@ Prediction predict_run(const Topology& t, const Plan& plan, const ModelConfig& c
                                      s == 0 ? prefill_rows * 4.0 + kMessageHeaderBytes : prefill_rows * row_bytes + kMessageHeaderBytes));
         const bool back = s == S - 1;
         const int from = plan.stages[s].nodes.front(), to = back ? first_node : plan.stages[s + 1].nodes.front();
-        hop_decode.push_back(move(t, from, to, back ? token_bytes : activation_bytes));
-        hop_prefill.push_back(move(t, from, to, back ? token_bytes : prefill_rows * row_bytes + kMessageHeaderBytes));
+        hop_decode.push_back(move(t, rates, from, to, back ? token_bytes : activation_bytes));
+        hop_prefill.push_back(move(t, rates, from, to, back ? token_bytes : prefill_rows * row_bytes + kMessageHeaderBytes));
         p.links.push_back(
-            {from, to, (back ? token_bytes : activation_bytes) / batch, (hop_decode.back().ms - transport_ms(t, from, to)) / batch});
+            {from, to, (back ? token_bytes : activation_bytes) / batch, (hop_decode.back().ms - transport_ms(t, rates, from, to)) / batch});
     }
 
     RunPlay play(t, plan, decode, prefill, shape, batch, local_cores, hop_decode, hop_prefill);

@@ -1,8 +1,10 @@
 #pragma once
 #include "plan/planner.h"
 #include "plan/topology.h"
+#include "trace/run_trace.h"
 #include "weights/model_config.h"
 
+#include <optional>
 #include <string>
 #include <tuple>
 #include <vector>
@@ -13,10 +15,22 @@ namespace distgpt {
 // (plan/calibration) and divided by the node's declared speed. A step's
 // time grows with its rows (a prefill's prompt, a micro-batch's sequences):
 // `*_ms` is one row, `*_row_ms` each further row.
+// The cost of moving a message on one machine, without a network: measured
+// by `distgpt-cli bench hop` (docs/performance.md): the shared-memory ring
+// between workers of one machine, ZeroMQ between machines.
+inline constexpr double kSharedMemoryHopMs = 0.015;
+inline constexpr double kZeroMqHopMs = 0.15;
+
 struct NodeRates {
     double layer_ms = 0, layer_row_ms = 0;  // one of its layers
     double head_ms = 0, head_row_ms = 0;    // the final norm and the head (with the head only)
     double sample_ms = 0;                   // drawing one token from a row of logits (the last stage)
+    // Learned from a run here (learn_costs), until then as `bench hop` and a
+    // microbenchmark say: each step's cost beyond its layers (its message's
+    // handling, caches refilled between steps), and a message's hop to this
+    // node by each transport, without a network.
+    double step_ms = 0;
+    double shared_memory_hop_ms = kSharedMemoryHopMs, zeromq_hop_ms = kZeroMqHopMs;
 };
 
 // A shard's shape, as far as its speed is concerned: what a machine's rates
@@ -71,13 +85,8 @@ struct Prediction {
 // What a person is told when every step is short (Prediction::short_steps).
 inline constexpr const char* kShortStepsNote =
     "Every step here is under a millisecond: costs the model does not count yet (each message's handling, caches refilled between "
-    "steps, time-slicing when there are more workers than cores) weigh as much as the layers, so expect fewer tokens/s than this.";
-
-// The cost of moving a message on one machine, without a network: measured
-// by `distgpt-cli bench hop` (docs/performance.md): the shared-memory ring
-// between workers of one machine, ZeroMQ between machines.
-inline constexpr double kSharedMemoryHopMs = 0.015;
-inline constexpr double kZeroMqHopMs = 0.15;
+    "steps, time-slicing when there are more workers than cores) weigh as much as the layers, so expect fewer tokens/s than this. "
+    "Each run here with the prediction asked (run --predict, or any run in the app) teaches the model more of them.";
 
 // Predicts `shape` on `plan` over `topology`: each node's step from its
 // rates, each hop and all-reduce from the link between its nodes (the
@@ -94,5 +103,18 @@ Prediction predict_run(const Topology& topology, const Plan& plan, const ModelCo
 // A node's step over its layers for `rows` rows, and its head (if it has
 // it) for `head_rows`: the head computes only each sequence's last row.
 double compute_ms(const NodeRates& rates, int layers, bool head, int rows, int head_rows);
+
+// What a run measured beyond what the rates predict, for the next
+// prediction: each node's decode steps over its rates' compute (the mean of
+// the middle 90 % of the differences, never below 0), and a message's hop by
+// each transport (from a send's start to its receive, likewise; links not
+// emulated).
+// `rates` per topology node, as predicted (step_ms 0); the trace's nodes
+// are the topology's.
+struct LearnedCosts {
+    std::vector<std::optional<double>> step_ms;  // per node: none when it made no decode step
+    std::optional<double> shared_memory_hop_ms, zeromq_hop_ms;
+};
+LearnedCosts learn_costs(const RunTrace& trace, const Topology& topology, const Plan& plan, const std::vector<NodeRates>& rates);
 
 }  // namespace distgpt

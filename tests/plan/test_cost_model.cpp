@@ -72,6 +72,69 @@ private Q_SLOTS:
         QVERIFY2(p.bottleneck.find("compute") != std::string::npos, p.bottleneck.c_str());
     }
 
+    // A run teaches what the rates miss: two stages whose decode steps took
+    // 0.5 ms over their layers (bar a few outliers, left out), messages that
+    // took 0.3 ms through shared memory; a step's cost and a hop's learned,
+    // and the next prediction of one node counts them.
+    void aRunTeachesEachStepsAndHopsCost() {
+        const Topology t = nodes(Strategy::Pipeline, 2);
+        const ModelConfig c = small_model(4);
+        const Plan plan = make_plan(t, c, 1, 64);
+        const std::vector<NodeRates> r{rates(1.0), rates(1.0, 2.0)};
+        RunTrace trace;
+        trace.nodes = {{"n0", 0, 0}, {"n1", 1, 0}};
+        double at = 0;
+        for (int step = 1; step <= 42; ++step) {
+            for (int n = 0; n < 2; ++n) {
+                const StagePlan& stage = plan.stages[n];
+                TraceSpan compute;
+                compute.node = n;
+                compute.kind = SpanKind::Compute;
+                compute.step = step;
+                compute.group = 0;
+                compute.layer_begin = stage.layer_begin;
+                compute.layer_end = stage.layer_end;
+                compute.sequences = {0};
+                const double predicted = compute_ms(r[n], stage.layer_end - stage.layer_begin, stage.head, 1, 1);
+                // The first two steps fill the caches (left out); one of the forty after descheduled.
+                const double extra = step < 3 ? 9.0 : step == 7 ? 40.0 : 0.5;
+                compute.t0_us = at;
+                compute.t1_us = at + (predicted + extra) * 1e3;
+                at = compute.t1_us;
+                TraceSpan send = compute;
+                send.kind = SpanKind::Send;
+                send.peer = 1 - n;
+                send.transport = Transport::SharedMemory;
+                send.t0_us = at;
+                send.t1_us = at + 10;
+                TraceSpan receive = compute;
+                receive.node = 1 - n;
+                receive.kind = SpanKind::Receive;
+                receive.t0_us = at + 300;
+                receive.t1_us = at + 310;
+                at += 310;
+                trace.spans.insert(trace.spans.end(), {compute, send, receive});
+            }
+        }
+        const LearnedCosts learned = learn_costs(trace, t, plan, r);
+        QCOMPARE(learned.step_ms.size(), size_t(2));
+        for (int n = 0; n < 2; ++n) QCOMPARE_LE(std::abs(*learned.step_ms[n] - 0.5), 1e-9);
+        QCOMPARE_LE(std::abs(*learned.shared_memory_hop_ms - 0.3), 1e-9);
+        QVERIFY(!learned.zeromq_hop_ms);
+
+        // One node with those costs: each step takes its layers and 0.5 ms more, each token back 0.3 ms.
+        const Topology one = nodes(Strategy::Pipeline, 1);
+        NodeRates taught = rates(1.0, 2.0);
+        taught.step_ms = 0.5;
+        taught.shared_memory_hop_ms = 0.3;
+        RunShape shape;
+        shape.prompt_tokens = 1;
+        shape.new_tokens = 10;
+        const Prediction p = predict_run(one, make_plan(one, c, 1, 64), c, {taught}, shape, 2);
+        const double step = 4 * 1.0 + 2.0 + 0.5, wall = step + 9 * (0.3 + step);
+        QCOMPARE_LE(std::abs(p.wall_seconds * 1e3 - wall), 1e-6);
+    }
+
     // Two stages of 5 ms: with two sequences in flight each stage is busy
     // but for the hops; with one core for both, half as fast; with one
     // sequence, the round trip.

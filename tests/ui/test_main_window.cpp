@@ -428,6 +428,11 @@ private Q_SLOTS:
         QVERIFY(read_file(out / "timeline.svg").find("<svg") != std::string::npos);
         QVERIFY(read_file(out / "events.csv").find("compute") != std::string::npos);
         QVERIFY(w.grab().save(QString::fromStdString((out / "after-run.png").string())));
+        // The run taught the prediction what it cost beyond the layers, kept with this machine's rates.
+        const auto rates_file = std::filesystem::path(cache.path().toStdString()) / "cache" / "distgpt" / "node-rates.json";
+        QTRY_VERIFY_WITH_TIMEOUT(std::filesystem::exists(rates_file) && read_file(rates_file).find("\"learned | ") != std::string::npos,
+                                 30000);
+        QVERIFY(read_file(rates_file).find("\"learned hop | ") != std::string::npos);
 
         // Saved, then replayed in a fresh window with no worker: the same run.
         const QString recording = QString::fromStdString((out / "run.json").string());

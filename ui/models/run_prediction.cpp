@@ -39,14 +39,33 @@ void RunPrediction::clear(const QString& why) {
     Q_EMIT predicted();
 }
 
+void RunPrediction::learnFrom(const RunSpec& spec, const RunTrace& trace) {
+    {
+        std::lock_guard lock(mutex_);
+        lesson_ = std::pair{spec, trace};
+    }
+    wake_.notify_all();
+}
+
 void RunPrediction::work() {
     while (true) {
         RunSpec spec;
         quint64 asked = 0;
+        std::optional<std::pair<RunSpec, RunTrace>> lesson;
         {
             std::unique_lock lock(mutex_);
-            wake_.wait(lock, [this] { return stopping_ || pending_; });
+            wake_.wait(lock, [this] { return stopping_ || pending_ || lesson_; });
             if (stopping_) return;
+            lesson = std::exchange(lesson_, std::nullopt);
+        }
+        if (lesson) {
+            learn(lesson->first, lesson->second);
+            continue;
+        }
+        {
+            std::unique_lock lock(mutex_);
+            if (stopping_) return;
+            if (!pending_) continue;
             spec = std::move(*pending_);
             pending_.reset();
             asked = asked_;
@@ -66,6 +85,21 @@ void RunPrediction::work() {
                 Q_EMIT self->predicted();
             },
             Qt::QueuedConnection);
+    }
+}
+
+void RunPrediction::learn(const RunSpec& spec, const RunTrace& trace) {
+    try {
+        const OpenedModel model = open_model(spec.model);
+        RunChoices choices{{}, spec.sampling, spec.max_new_tokens, spec.in_flight, 0, spec.keep};
+        for (const auto& p : spec.prompts) choices.prompts.push_back(p.toStdString());
+        if (spec.topology.strategy == Strategy::Auto || spec.serve) return;  // the run's own plan is not known here
+        const RunSetup setup = prepare_run(spec.topology, model, choices);
+        MachineRates machine;
+        const auto rates = plan_node_rates(machine, spec.topology, setup.plan, model.config, model.weight_format);
+        machine.learn(learn_costs(trace, spec.topology, setup.plan, rates), spec.topology, setup.plan, model.config, model.weight_format);
+    } catch (const std::exception&) {
+        // nothing learned: the next prediction goes on as before
     }
 }
 

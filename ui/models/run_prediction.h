@@ -38,6 +38,10 @@ public:
 
     void request(const RunSpec& spec);
     void clear(const QString& why);  // nothing to predict, and why
+    // A finished run of `spec` teaches the model its costs beyond the layers
+    // (learn_costs), kept with this machine's rates for every later
+    // prediction; done on the prediction's thread, before its next request.
+    void learnFrom(const RunSpec& spec, const RunTrace& trace);
     const PredictedRun& latest() const { return latest_; }
     bool busy() const { return busy_; }
 
@@ -47,10 +51,12 @@ Q_SIGNALS:
 private:
     void work();
     static PredictedRun compute(const RunSpec& spec);
+    static void learn(const RunSpec& spec, const RunTrace& trace);
 
     std::mutex mutex_;
     std::condition_variable wake_;
     std::optional<RunSpec> pending_;
+    std::optional<std::pair<RunSpec, RunTrace>> lesson_;
     quint64 asked_ = 0;  // requests so far: an answer to an older one is dropped
     bool stopping_ = false, busy_ = false;
     PredictedRun latest_;

@@ -328,6 +328,7 @@ void MainWindow::connectController() {
                                .arg(seconds, 0, 'f', 1);
         } else {
             predictionPanel_->showMeasured(runPredicted_, run_metrics(trace));
+            prediction_->learnFrom(runSpec_, trace);  // what this run cost beyond the layers, for the next prediction
             finalStatus_ = QString("Done: %1 tokens in %2 s, %3 tokens/s")
                                .arg(trace.tokens.size())
                                .arg(seconds, 0, 'f', 2)
@@ -605,6 +606,7 @@ void MainWindow::startRun() {
         return;
     }
     runPredicted_ = prediction_->latest();  // what this run is measured against
+    runSpec_ = spec;
     clearRun();
     running_ = true;
     run_->setRunning(true);

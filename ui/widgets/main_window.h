@@ -106,6 +106,7 @@ private:
     RunPrediction* prediction_;
     PredictionPanel* predictionPanel_;
     PredictedRun runPredicted_;  // the prediction the last run started with
+    RunSpec runSpec_;            // and what it was asked
     QComboBox* strategy_;
     QLabel *planLabel_, *spanDetails_, *statusLabel_;
     QAction *runAction_, *stopAction_, *skipAction_;
