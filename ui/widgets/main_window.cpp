@@ -95,6 +95,10 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
     connect(&document_, &TopologyDocument::changed, this, &MainWindow::topologyChanged);
     connect(model_, &ModelPanel::changed, this, &MainWindow::replan);
     connect(prediction_, &RunPrediction::predicted, this, &MainWindow::chooseStrategy);
+    // A change of the setup leaves the last run's measurement behind.
+    connect(&document_, &TopologyDocument::changed, predictionPanel_, &PredictionPanel::forgetMeasured);
+    connect(run_, &RunPanel::changed, predictionPanel_, &PredictionPanel::forgetMeasured);
+    connect(model_, &ModelPanel::changed, predictionPanel_, &PredictionPanel::forgetMeasured);
 
     wall_.start();
     timer_ = new QTimer(this);

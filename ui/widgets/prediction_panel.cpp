@@ -65,9 +65,10 @@ PredictionPanel::PredictionPanel(RunPrediction* prediction, QWidget* parent) : Q
 void PredictionPanel::showPrediction() {
     const PredictedRun& r = prediction_->latest();
     measured_->hide();
-    if (measured_run_ && (!r.ok || r.prediction.tokens_per_second != measured_run_->first.prediction.tokens_per_second ||
-                          r.nodeNames != measured_run_->first.nodeNames))
-        measured_run_.reset();  // something changed since that run
+    // The last run stays beside the prediction until the setup changes
+    // (forgetMeasured): a prediction that moved because the run taught it
+    // is still of that setup.
+    if (measured_run_ && r.ok && r.nodeNames != measured_run_->first.nodeNames) measured_run_.reset();
     if (!r.ok) {
         headline_->setText(prediction_->busy() ? "Predicting…" : "No prediction");
         bound_->setText(r.problem);
@@ -111,6 +112,11 @@ void PredictionPanel::fitRows() {
     int height = nodes_->horizontalHeader()->height() + 2 * nodes_->frameWidth();
     for (int row = 0; row < nodes_->rowCount(); ++row) height += nodes_->rowHeight(row);
     nodes_->setFixedHeight(height);
+}
+
+void PredictionPanel::forgetMeasured() {
+    measured_run_.reset();
+    measured_->hide();
 }
 
 void PredictionPanel::showMeasured(const PredictedRun& predicted, const RunMetrics& measured) {

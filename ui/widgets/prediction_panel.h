@@ -22,6 +22,8 @@ public:
     explicit PredictionPanel(RunPrediction* prediction, QWidget* parent = nullptr);
 
     // A run ended: `measured` beside `predicted` (the prediction it started with).
+    // The setup changed: the last run is no longer beside the prediction.
+    void forgetMeasured();
     void showMeasured(const PredictedRun& predicted, const RunMetrics& measured);
 
 private:
