@@ -170,7 +170,7 @@ void TopologyDocument::setLink(int from, int to, std::optional<LinkModel> model,
     });
 }
 
-void TopologyDocument::setStrategy(Strategy strategy, int tensorParallel) {
+void TopologyDocument::changeStrategy(Strategy strategy, int tensorParallel, int merge_id) {
     edit(
         "Change strategy",
         [&] {
@@ -180,20 +180,15 @@ void TopologyDocument::setStrategy(Strategy strategy, int tensorParallel) {
             layOut();
             Q_EMIT changed();
         },
-        strategy == Strategy::Auto ? kAutoStrategyStep : -1);
+        merge_id);
+}
+
+void TopologyDocument::setStrategy(Strategy strategy, int tensorParallel) {
+    changeStrategy(strategy, tensorParallel, strategy == Strategy::Auto ? kAutoStrategyStep : -1);
 }
 
 void TopologyDocument::setChosenStrategy(Strategy strategy, int tensorParallel) {
-    edit(
-        "Change strategy",
-        [&] {
-            topology_.strategy = strategy;
-            topology_.tensor_parallel = std::max(1, tensorParallel);
-            topology_.layers.clear();
-            layOut();
-            Q_EMIT changed();
-        },
-        kAutoStrategyStep);
+    changeStrategy(strategy, tensorParallel, kAutoStrategyStep);
 }
 
 void TopologyDocument::setLayerRanges(std::vector<std::pair<int, int>> ranges) {

@@ -65,6 +65,7 @@ private:
     // Applies `change` as one undoable step; `merge_id` >= 0 merges consecutive steps with that id.
     void edit(const QString& what, const std::function<void()>& change, int merge_id = -1);
     void restore(const QString& json);
+    void changeStrategy(Strategy strategy, int tensorParallel, int merge_id);
     void layOut();
     QUndoStack undo_;
     Topology topology_;

@@ -1,5 +1,7 @@
 #include "widgets/link_editor.h"
 
+#include "widgets/network_number.h"
+
 #include <QCheckBox>
 #include <QDoubleSpinBox>
 #include <QFormLayout>
@@ -28,16 +30,7 @@ LinkEditor::LinkEditor(TopologyDocument* document, QWidget* parent) : QWidget(pa
     bothWays_->setObjectName("linkBothWays");
     bothWays_->setChecked(true);
     bothWays_->setToolTip("Set the link back the same way too (a cable is usually alike both ways; Wi-Fi and ADSL are not).");
-    auto number = [](const char* name, double max, const char* suffix, const QString& tip) {
-        auto* b = new QDoubleSpinBox;
-        b->setObjectName(name);
-        b->setRange(0, max);
-        b->setDecimals(2);  // 1.5 ms of jitter, 0.5 Mbit/s: never rounded away
-        b->setSuffix(suffix);
-        b->setSpecialValueText("off");
-        b->setToolTip(tip);
-        return b;
-    };
+    const auto number = networkNumber;
     bandwidth_ = number("linkBandwidth", 100000, " Mbit/s", "What the link carries per second; off: not limited.");
     latency_ = number("linkLatency", 10000, " ms", "From the last byte sent to its arrival.");
     jitter_ = number("linkJitter", 10000, " ms", "How much the latency varies, up or down (seeded: the same run, the same delays).");

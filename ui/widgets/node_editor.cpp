@@ -1,5 +1,7 @@
 #include "widgets/node_editor.h"
 
+#include "widgets/network_number.h"
+
 #include <QComboBox>
 #include <QDoubleSpinBox>
 #include <QFormLayout>
@@ -47,16 +49,7 @@ NodeEditor::NodeEditor(TopologyDocument* document, QWidget* parent) : QWidget(pa
     network_->addItem("as it is (not emulated)");
     for (const auto& p : network_presets()) network_->addItem(QString::fromStdString(p.name));
     network_->addItem("custom");
-    auto number = [](const char* name, double max, const char* suffix, const QString& tip) {
-        auto* b = new QDoubleSpinBox;
-        b->setObjectName(name);
-        b->setRange(0, max);
-        b->setDecimals(2);  // 1.5 ms of jitter, 0.5 Mbit/s: never rounded away
-        b->setSuffix(suffix);
-        b->setSpecialValueText("off");
-        b->setToolTip(tip);
-        return b;
-    };
+    const auto number = networkNumber;
     uplink_ = number("nodeUplink", 100000, " Mbit/s", "What the node can send per second; off: not limited.");
     downlink_ = number("nodeDownlink", 100000, " Mbit/s", "What the node can receive per second; off: not limited.");
     latency_ = number("nodeLatency", 10000, " ms", "The node's one way to the switch: a message between two nodes takes both.");
