@@ -14,10 +14,7 @@
 
 #include <cmath>
 #include <fstream>
-
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
+#include <regex>
 
 using namespace distgpt;
 using namespace distgpt::test;
@@ -417,13 +414,38 @@ private Q_SLOTS:
         qunsetenv("XDG_CACHE_HOME");
     }
 
+    // serve with strategy auto: each split of its nodes predicted for its
+    // load (its requests at once), the fastest served, and why said. (Here,
+    // not in test_serve: measuring this machine under ThreadSanitizer, which
+    // runs test_serve, takes minutes.)
+    void serveChoosesItsStrategy() {
+        const auto topology = path_of(work) / "serve-auto.json";
+        write_file(topology, R"({"strategy": "auto", "nodes": [{"name": "a", "threads": 1}, {"name": "b", "threads": 1}]})");
+        QProcess server;
+        QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
+        env.insert("XDG_CACHE_HOME", work.path() + "/serve-cache");
+        server.setProcessEnvironment(env);
+        server.setStandardErrorFile(work.path() + "/serve-auto.log");
+        server.start(DISTGPT_CLI, {"serve", "--topology", q(topology), "--port", "0", "--max-in-flight", "2"});
+        QTRY_VERIFY_WITH_TIMEOUT(server.canReadLine() || server.state() == QProcess::NotRunning, 120000);
+        const QString listening = QString::fromUtf8(server.readLine());
+        const std::string log = read_file((work.path() + "/serve-auto.log").toStdString());
+        server.terminate();
+        server.waitForFinished(20000);
+        QVERIFY2(listening.startsWith("listening on http://"), log.c_str());
+        std::smatch chosen;
+        QVERIFY2(std::regex_search(log, chosen, std::regex("strategy auto: (pipeline|tensor 2)[^\n]*tokens/s predicted")), log.c_str());
+        const std::string strategy = chosen[1] == "pipeline" ? "pipeline" : "tensor";
+        QVERIFY2(log.find("plan (" + strategy + ",") != std::string::npos, log.c_str());
+    }
+
     // A node elsewhere (a worker started by hand, reached over TCP) measures
     // its own speed the first time a run with --predict meets it; the
     // controller keeps it, and plan --predict then uses it, saying so. The
     // worker keeps its measurement too: asked again, it answers at once.
     void aNodeElsewhereMeasuresItselfOnFirstContact() {
         const QString controllerCache = work.path() + "/controller-cache", workerCache = work.path() + "/worker-cache";
-        const int port = freePort();
+        const int port = free_tcp_port();
         QProcess worker;
         QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
         env.insert("XDG_CACHE_HOME", workerCache);
@@ -446,7 +468,7 @@ private Q_SLOTS:
         const Run before = cli(plan);
         QVERIFY2(before.exit_code == 0, before.err.c_str());
         QVERIFY2(before.out.find("far run elsewhere, not measured yet") != std::string::npos, before.out.c_str());
-        QTRY_VERIFY_WITH_TIMEOUT(listening(port), 20000);  // the worker has bound its port
+        QTRY_VERIFY_WITH_TIMEOUT(listening_on(port), 20000);  // the worker has bound its port
         const Run run =
             cli({"run", "--random-init", "tiny", "--topology", q(topology), "--prompt", "x", "--max-new-tokens", "4", "--predict"});
         QVERIFY2(run.exit_code == 0, run.err.c_str());
@@ -472,30 +494,6 @@ private Q_SLOTS:
         worker.kill();
         worker.waitForFinished();
         qunsetenv("XDG_CACHE_HOME");
-    }
-
-    static bool listening(int port) {
-        const int s = ::socket(AF_INET, SOCK_STREAM, 0);
-        sockaddr_in a{};
-        a.sin_family = AF_INET;
-        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        a.sin_port = htons(static_cast<uint16_t>(port));
-        const bool ok = ::connect(s, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
-        ::close(s);
-        return ok;
-    }
-
-    // A TCP port nothing listens on now.
-    static int freePort() {
-        const int s = ::socket(AF_INET, SOCK_STREAM, 0);
-        sockaddr_in a{};
-        a.sin_family = AF_INET;
-        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        ::bind(s, reinterpret_cast<sockaddr*>(&a), sizeof a);
-        socklen_t n = sizeof a;
-        ::getsockname(s, reinterpret_cast<sockaddr*>(&a), &n);
-        ::close(s);
-        return ntohs(a.sin_port);
     }
 };
 

@@ -467,29 +467,6 @@ private Q_SLOTS:
         QCOMPARE(bad["completion"]["status"].get<int>(), 200);
     }
 
-    // strategy auto: the server predicts each split of its nodes for its
-    // load (its requests at once), serves the fastest and says why.
-    void strategyAutoServesTheFastest() {
-        const auto topology = path_of(work) / "auto.json";
-        write_file(topology, R"({"strategy": "auto", "nodes": [{"name": "a", "threads": 1}, {"name": "b", "threads": 1}]})");
-        qputenv("XDG_CACHE_HOME", work.filePath("auto-cache").toUtf8());  // this machine measured for the test alone
-        Server server({"--model", QString::fromStdString(kCharModel.string()), "--topology", QString::fromStdString(topology.string()),
-                       "--max-in-flight", "2"},
-                      work.filePath("auto.log"));
-        qunsetenv("XDG_CACHE_HOME");
-        QVERIFY(server.port() > 0);
-        const std::string log = read_file(work.filePath("auto.log").toStdString());
-        std::smatch chosen;
-        QVERIFY2(std::regex_search(log, chosen, std::regex("strategy auto: (pipeline|tensor 2)[^\n]*tokens/s predicted")), log.c_str());
-        const std::string strategy = chosen[1] == "pipeline" ? "pipeline" : "tensor";
-        QVERIFY2(log.find("plan (" + strategy + ",") != std::string::npos, log.c_str());
-        const json done = json::parse(run_to_end({"curl", "-s", server.base() + "/completions", "-H", "Content-Type: application/json",
-                                                  "-d", R"({"prompt": "ROMEO:", "max_tokens": 8})"},
-                                                 std::chrono::seconds(60))
-                                          .out);
-        QVERIFY2(!done["choices"][0]["text"].get<std::string>().empty(), done.dump().c_str());
-    }
-
     // A worker killed mid-request: the run re-plans over the others and the
     // clients' streams go on, with the text they would have had. A model of
     // 8 layers 512 wide: a few ms a token here, a second or so under a

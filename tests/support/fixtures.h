@@ -20,4 +20,9 @@ std::filesystem::path path_of(const QTemporaryDir& dir);
 std::string read_file(const std::filesystem::path& path);
 void write_file(const std::filesystem::path& path, const std::string& bytes);
 
+// A TCP port on the loopback nothing listens on now (a worker told to bind it soon).
+int free_tcp_port();
+// Something listens on the loopback at `port`.
+bool listening_on(int port);
+
 }  // namespace distgpt::test

@@ -47,10 +47,6 @@
 
 #include <fstream>
 
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
 using namespace distgpt;
 using namespace distgpt::test;
 using namespace distgpt::ui;
@@ -618,19 +614,6 @@ private Q_SLOTS:
         QCOMPARE(view.linkLabel(0, 1), QString("10 Mbit/s"));
     }
 
-    // A TCP port nothing listens on now.
-    static int freePort() {
-        const int s = ::socket(AF_INET, SOCK_STREAM, 0);
-        sockaddr_in a{};
-        a.sin_family = AF_INET;
-        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        ::bind(s, reinterpret_cast<sockaddr*>(&a), sizeof a);
-        socklen_t n = sizeof a;
-        ::getsockname(s, reinterpret_cast<sockaddr*>(&a), &n);
-        ::close(s);
-        return ntohs(a.sin_port);
-    }
-
     // Serve: the topology answers the API; each request that comes is a
     // sequence the token stream, the live view and the timeline show as it runs.
     void servesRequestsAndShowsThemAsSequences() {
@@ -646,7 +629,7 @@ private Q_SLOTS:
         auto* run = w.findChild<QPushButton*>("runButton");
         QCOMPARE(run->text(), QString("Serve"));
         QTRY_VERIFY(run->isEnabled());  // no prompt needed
-        const int port = freePort();
+        const int port = free_tcp_port();
         w.findChild<QSpinBox*>("servePort")->setValue(port);
         QTest::mouseClick(run, Qt::LeftButton);
         auto* address = w.findChild<QLabel*>("serveAddress");

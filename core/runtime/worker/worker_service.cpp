@@ -145,7 +145,10 @@ struct WorkerService::Impl {
     }
     void sent(const net::SentMessage& how, int64_t t0, int group, int step, int64_t bytes, const std::string& peer,
               const std::vector<int64_t>& sequences = {}) {
-        span(SpanKind::Send, t0, net::now_ns(), group, step, bytes, peer, sequences, how.how, how.emulated);
+        // Over an emulated link the span ends at the hand-off the link counts
+        // from, so that it and the parts after it end where the link delivers.
+        const int64_t t1 = how.emulated ? how.emulated->handed_ns : net::now_ns();
+        span(SpanKind::Send, t0, t1, group, step, bytes, peer, sequences, how.how, how.emulated);
     }
 
     void flush_trace() {
