@@ -307,7 +307,9 @@ private Q_SLOTS:
             "unshaped %.1f",
             hop_bytes / 1e3, kKilobits, tokens_per_second(kernel), tokens_per_second(ours), ratio, tokens_per_second(unshaped));
         QVERIFY2(hop_bytes * 8 / (kKilobits * 1e3) > 0.5, "too few bytes to feel the rate");
-        QVERIFY2(tokens_per_second(unshaped) > 2 * tokens_per_second(kernel), "the rate does not bound the run: nothing compared");
+        // A build whose compute is slow (a sanitizer's) may not feel the faster rate: then there is nothing to compare.
+        if (tokens_per_second(unshaped) < 2 * tokens_per_second(kernel))
+            QSKIP("the computing, not the link, bounds this run on this build: nothing to compare at this rate");
         QVERIFY2(ratio > 0.85 && ratio < 1.15, qPrintable(QString("emulated %1 of the kernel's tokens/s").arg(ratio)));
     }
 };
