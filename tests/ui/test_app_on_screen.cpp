@@ -90,12 +90,17 @@ class TestAppOnScreen : public QObject {
         demo->setChecked(true);
     }
 
-    // The demo model on `preset`, shown `factor` times slower, started with the Run button.
-    static void startSlowedRun(MainWindow& w, const QString& preset, const QString& prompts, int tokens, double factor) {
+    // The demo model on `preset`, asked `tokens` after each of `prompts`.
+    static void setUpDemo(MainWindow& w, const QString& preset, const QString& prompts, int tokens) {
         w.document()->applyPreset(preset);
         useDemoModel(w);
         w.findChild<QPlainTextEdit*>("prompts")->setPlainText(prompts);
         w.findChild<QSpinBox*>("maxTokens")->setValue(tokens);
+    }
+
+    // The same, shown `factor` times slower, started with the Run button.
+    static void startSlowedRun(MainWindow& w, const QString& preset, const QString& prompts, int tokens, double factor) {
+        setUpDemo(w, preset, prompts, tokens);
         setSlowMotion(w, factor);
         QTest::mouseClick(w.findChild<QAbstractButton*>("runButton"), Qt::LeftButton);
     }
@@ -161,10 +166,7 @@ private Q_SLOTS:
         MainWindow w;
         w.show();
         QVERIFY(QTest::qWaitForWindowExposed(&w));
-        w.document()->applyPreset("Laptop and a Pi on Wi-Fi");
-        useDemoModel(w);
-        w.findChild<QPlainTextEdit*>("prompts")->setPlainText("ROMEO:\nJULIET:");
-        w.findChild<QSpinBox*>("maxTokens")->setValue(150);
+        setUpDemo(w, "Laptop and a Pi on Wi-Fi", "ROMEO:\nJULIET:", 150);
         w.findChild<QDockWidget*>("predictDock")->raise();
         auto* headline = w.findChild<QLabel*>("predictedTokensPerSecond");
         const auto tokensPerSecond = [headline] {
@@ -224,10 +226,7 @@ private Q_SLOTS:
         MainWindow w;
         w.show();
         QVERIFY(QTest::qWaitForWindowExposed(&w));
-        w.document()->applyPreset("Laptop and a Pi on Wi-Fi");
-        useDemoModel(w);
-        w.findChild<QPlainTextEdit*>("prompts")->setPlainText("ROMEO:\nJULIET:");
-        w.findChild<QSpinBox*>("maxTokens")->setValue(60);
+        setUpDemo(w, "Laptop and a Pi on Wi-Fi", "ROMEO:\nJULIET:", 60);
         auto* view = w.findChild<TopologyView*>("topologyView");
         QTest::qWait(200);
         const auto handle = view->linkHandle(0, 1);

@@ -88,11 +88,21 @@ void RunPrediction::work() {
     }
 }
 
+namespace {
+
+// What the run of `spec` asks, as planning takes it.
+RunChoices choicesOf(const RunSpec& spec) {
+    RunChoices choices{{}, spec.sampling, spec.max_new_tokens, spec.in_flight, 0, spec.keep};
+    for (const auto& p : spec.prompts) choices.prompts.push_back(p.toStdString());
+    return choices;
+}
+
+}  // namespace
+
 void RunPrediction::learn(const RunSpec& spec, const RunTrace& trace) {
     try {
         const OpenedModel model = open_model(spec.model);
-        RunChoices choices{{}, spec.sampling, spec.max_new_tokens, spec.in_flight, 0, spec.keep};
-        for (const auto& p : spec.prompts) choices.prompts.push_back(p.toStdString());
+        const RunChoices choices = choicesOf(spec);
         if (spec.topology.strategy == Strategy::Auto || spec.serve) return;  // the run's own plan is not known here
         const RunSetup setup = prepare_run(spec.topology, model, choices);
         MachineRates machine;
@@ -107,8 +117,7 @@ PredictedRun RunPrediction::compute(const RunSpec& spec) {
     PredictedRun out;
     try {
         const OpenedModel model = open_model(spec.model);
-        RunChoices choices{{}, spec.sampling, spec.max_new_tokens, spec.in_flight, 0, spec.keep};
-        for (const auto& p : spec.prompts) choices.prompts.push_back(p.toStdString());
+        const RunChoices choices = choicesOf(spec);
         MachineRates machine;
         Topology topology = spec.topology;
         if (topology.strategy == Strategy::Auto) {
