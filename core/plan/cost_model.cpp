@@ -1,5 +1,6 @@
 #include "plan/cost_model.h"
 
+#include "plan/partial_sum_wait.h"
 #include "proto/wire_format.h"
 
 #include <algorithm>
@@ -26,7 +27,8 @@ bool by_shared_memory(const Topology& t, int from, int to) {
 
 // A message between stages (or a leader's relay) waits for its receiver to
 // take it, as runs here have taught (NodeRates); a partial sum is taken by
-// a rank spinning for it, as `bench hop` measures.
+// a rank spinning for it, as `bench hop` measures, unless its machine's
+// cores are all taken (partial_sum_wait): then it is woken like the first.
 enum class Receiver { Serving, Spinning };
 
 double transport_ms(const Topology& t, const std::vector<NodeRates>& rates, int from, int to, Receiver receiver = Receiver::Serving) {
@@ -46,13 +48,15 @@ Move move(const Topology& t, const std::vector<NodeRates>& rates, int from, int 
 // One all-reduce among a stage's nodes, each sending its `bytes` of partial
 // sums to every other (tensor_parallel_group: all-to-all), the slowest pair
 // deciding; a node's uplink carries its k-1 messages one after another.
-double all_reduce_ms(const Topology& t, const std::vector<NodeRates>& rates, const std::vector<int>& group, double bytes) {
+double all_reduce_ms(const Topology& t, const std::vector<NodeRates>& rates, const std::vector<int>& group, double bytes,
+                     PartialSumWait local_wait) {
     double worst = 0;
     const double others = static_cast<double>(group.size()) - 1;
     for (int a : group)
         for (int b : group) {
             if (a == b) continue;
-            const Move one = move(t, rates, a, b, bytes, Receiver::Spinning);
+            const bool woken = local_wait == PartialSumWait::Block && t.nodes[b].started_here();
+            const Move one = move(t, rates, a, b, bytes, woken ? Receiver::Serving : Receiver::Spinning);
             worst = std::max(worst, one.ms + (others - 1) * one.on_wire_ms);
         }
     return worst;
@@ -68,17 +72,17 @@ struct StageCost {
 // compute (the last stage's sampling of each sequence's token included) and
 // all-reduces, and the leader's relay to its followers.
 StageCost stage_cost(const Topology& t, const StagePlan& stage, const ModelConfig& c, const std::vector<NodeRates>& rates, int rows,
-                     int sequences, double input_bytes) {
+                     int sequences, double input_bytes, PartialSumWait local_wait) {
     StageCost s;
     const int layers = stage.layer_end - stage.layer_begin;
     const int k = static_cast<int>(stage.nodes.size());
     double reduce = 0;
     if (k > 1) {
         const double activations = rows * (wire_bytes(t.wire, c.n_embd) + 0.0) + kMessageHeaderBytes;
-        reduce = 2 * layers * all_reduce_ms(t, rates, stage.nodes, activations);
+        reduce = 2 * layers * all_reduce_ms(t, rates, stage.nodes, activations, local_wait);
         // A group on one machine splits the head by vocabulary, its logits exact in the all-reduce (shard_loader).
         if (stage.head && t.all_started_here(stage.nodes))
-            reduce += all_reduce_ms(t, rates, stage.nodes, sequences * 4.0 * c.vocab_size / k + kMessageHeaderBytes);
+            reduce += all_reduce_ms(t, rates, stage.nodes, sequences * 4.0 * c.vocab_size / k + kMessageHeaderBytes, local_wait);
         for (int n : stage.nodes)
             if (n != stage.nodes.front()) s.relay_ms = std::max(s.relay_ms, move(t, rates, stage.nodes.front(), n, input_bytes).ms);
     }
@@ -340,13 +344,19 @@ Prediction predict_run(const Topology& t, const Plan& plan, const ModelConfig& c
     const double activation_bytes = batch * row_bytes + kMessageHeaderBytes;
     const double token_bytes = batch * 4.0 + kMessageHeaderBytes;
     const int first_node = plan.stages.front().nodes.front();
+    int threads_here = 0;  // the plan's worker threads on this machine
+    for (const StagePlan& stage : plan.stages)
+        for (int n : stage.nodes)
+            if (t.nodes[n].started_here()) threads_here += t.nodes[n].threads;
+    const PartialSumWait local_wait = partial_sum_wait(threads_here, local_cores);
 
     std::vector<StageCost> decode, prefill;
     std::vector<Move> hop_decode, hop_prefill;
     for (int s = 0; s < S; ++s) {
-        decode.push_back(stage_cost(t, plan.stages[s], c, rates, batch, batch, s == 0 ? token_bytes : activation_bytes));
+        decode.push_back(stage_cost(t, plan.stages[s], c, rates, batch, batch, s == 0 ? token_bytes : activation_bytes, local_wait));
         prefill.push_back(stage_cost(t, plan.stages[s], c, rates, prefill_rows, batch,
-                                     s == 0 ? prefill_rows * 4.0 + kMessageHeaderBytes : prefill_rows * row_bytes + kMessageHeaderBytes));
+                                     s == 0 ? prefill_rows * 4.0 + kMessageHeaderBytes : prefill_rows * row_bytes + kMessageHeaderBytes,
+                                     local_wait));
         const bool back = s == S - 1;
         const int from = plan.stages[s].nodes.front(), to = back ? first_node : plan.stages[s + 1].nodes.front();
         hop_decode.push_back(move(t, rates, from, to, back ? token_bytes : activation_bytes));

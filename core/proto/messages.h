@@ -4,6 +4,7 @@
 // tensor frames (fp32 or int32, little-endian, row-major). docs/protocol.md
 // describes who sends each one and when.
 #include "net/transport.h"
+#include "plan/partial_sum_wait.h"
 #include "sample/stop_rule.h"
 #include "trace/span_kind.h"
 #include "proto/wire_format.h"
@@ -21,6 +22,7 @@ MSGPACK_ADD_ENUM(distgpt::SpanKind);
 MSGPACK_ADD_ENUM(distgpt::FinishReason);
 MSGPACK_ADD_ENUM(distgpt::Transport);
 MSGPACK_ADD_ENUM(distgpt::WireFormat);
+MSGPACK_ADD_ENUM(distgpt::PartialSumWait);
 
 namespace distgpt::proto {
 
@@ -136,9 +138,13 @@ struct Configure {
     // > 1: an emulated slower machine: each step takes this many times the
     // CPU work it took here (a local node declared slower than this machine).
     double slowdown = 1;
+    // Block rather than spin for partial sums: the run's workers on this
+    // worker's machine have more threads than it has cores (partial_sum_wait).
+    PartialSumWait partial_sum_wait = PartialSumWait::Spin;
     MSGPACK_DEFINE_MAP(run, weights, model_dir, random_shape, config_json, random_seed, layer_begin, layer_end, embedding, head, tp_rank,
                        tp_size, stage, stages, slots, context, threads, next, first, tp_peers, return_logits, end_of_text_ids,
-                       masked_ranges, shared_memory, inbox, prev, followers, tp_ranks, weight_format, wire, split_head, slowdown);
+                       masked_ranges, shared_memory, inbox, prev, followers, tp_ranks, weight_format, wire, split_head, slowdown,
+                       partial_sum_wait);
 };
 
 // Controller -> worker, on first contact when a prediction is asked: how

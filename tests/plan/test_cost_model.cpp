@@ -2,6 +2,7 @@
 // out by hand, and the planner's placements on mixed hardware.
 #include "engine/model_source.h"
 #include "plan/cost_model.h"
+#include "plan/partial_sum_wait.h"
 #include "plan/strategy_choice.h"
 #include "plan/planner.h"
 #include "plan/topology.h"
@@ -204,6 +205,43 @@ private Q_SLOTS:
         QCOMPARE_LE(std::abs(p.nodes[0].compute_ms - (3 * 2.0 + 1.0)), 1e-9);
         QVERIFY2(p.bottleneck.find("all-reduce") != std::string::npos || p.bottleneck.find("round trip") != std::string::npos,
                  p.bottleneck.c_str());
+    }
+
+    // Ranks whose machine has a core each spin for partial sums (bench hop's
+    // cost); where the run's threads outnumber the cores they are woken for
+    // them, as a message between stages is (what runs here taught).
+    void partialSumsAreWokenForWhenCoresAreTaken_data() {
+        QTest::addColumn<int>("threads");
+        QTest::addColumn<int>("cores");
+        QTest::addColumn<bool>("woken");
+        QTest::newRow("2 threads, 2 cores: spinning") << 1 << 2 << false;
+        QTest::newRow("2 threads, 1 core: woken") << 1 << 1 << true;
+        QTest::newRow("4 threads, 2 cores: woken") << 2 << 2 << true;
+        QTest::newRow("4 threads, 8 cores: spinning") << 2 << 8 << false;
+    }
+    void partialSumsAreWokenForWhenCoresAreTaken() {
+        QFETCH(int, threads);
+        QFETCH(int, cores);
+        QFETCH(bool, woken);
+        QCOMPARE(partial_sum_wait(2 * threads, cores), woken ? PartialSumWait::Block : PartialSumWait::Spin);
+        Topology t = nodes(Strategy::Tensor, 2);
+        for (auto& n : t.nodes) n.threads = threads;
+        const ModelConfig c = small_model(3);
+        const Plan plan = make_plan(t, c, 1, 64);
+        NodeRates r = rates(2.0, 1.0);
+        r.shared_memory_hop_ms = 0.2;  // a woken receiver's hop, as a run taught
+        RunShape shape;
+        shape.prompt_tokens = 1;
+        const Prediction p = predict_run(t, plan, c, {r, r}, shape, cores);
+        const double one = woken ? 0.2 : kSharedMemoryHopMs;
+        QCOMPARE_LE(std::abs(p.nodes[0].all_reduce_ms - (2 * 3 * one + one + 0.2)), 1e-9);  // layers, the head, the relay
+    }
+
+    // The rule itself: cores not known (0) spin.
+    void partialSumWaitFollowsTheCores() {
+        QCOMPARE(partial_sum_wait(3, 0), PartialSumWait::Spin);
+        QCOMPARE(partial_sum_wait(1, 1), PartialSumWait::Spin);
+        QCOMPARE(partial_sum_wait(2, 1), PartialSumWait::Block);
     }
 
     // Sequences beyond the slots wait for one to finish: four sequences

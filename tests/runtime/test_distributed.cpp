@@ -18,6 +18,7 @@
 #include <cmath>
 #include <cstring>
 #include <fstream>
+#include <thread>
 
 using namespace distgpt;
 using namespace distgpt::test;
@@ -341,6 +342,41 @@ private Q_SLOTS:
             const RunResult r = cluster.run(request);
             QCOMPARE(r.sequences[1].generated_ids, reference.sequences[1].generated_ids);
         }
+    }
+
+    // Where the run's worker threads outnumber the machine's cores, each rank
+    // is told to block for its peers' partial sums rather than spin (a
+    // spinning rank takes the core its peer needs), and the loading says so;
+    // the tokens are the same either way.
+    void ranksBlockForPartialSumsWhenCoresAreTaken_data() {
+        const int cores = static_cast<int>(std::thread::hardware_concurrency());
+        QTest::addColumn<int>("threadsEach");
+        QTest::addColumn<bool>("blocking");
+        QTest::newRow("a core each: spinning") << 1 << false;
+        QTest::newRow("all the cores each: blocking") << cores << true;
+    }
+    void ranksBlockForPartialSumsWhenCoresAreTaken() {
+        QFETCH(int, threadsEach);
+        QFETCH(bool, blocking);
+        if (!blocking && std::thread::hardware_concurrency() < 2) QSKIP("one core: two ranks always outnumber it");
+        nlohmann::json j = {{"strategy", "tensor"}, {"nodes", nlohmann::json::array()}};
+        for (const char* name : {"a", "b"}) j["nodes"].push_back({{"name", name}, {"threads", threadsEach}});
+        const Topology t = parse_topology(j.dump());
+        const Plan plan = make_plan(t, model->config, 2, 64);
+        ClusterOptions o;
+        std::vector<std::string> said;
+        o.on_status = [&](const std::string& line) { said.push_back(line); };
+        Cluster cluster(t, o);
+        cluster.configure(plan, source, *model, 2, 64);
+        int told = 0;
+        for (const auto& line : said) told += line.find("waits for partial sums blocking, not spinning") != std::string::npos;
+        QCOMPARE(told, blocking ? 2 : 0);
+        RunRequest request;
+        request.prompts = {prompts[0], prompts[1]};
+        request.options = options;
+        const RunResult r = cluster.run(request);
+        QVERIFY2(r.error.empty(), r.error.c_str());
+        for (int i = 0; i < 2; ++i) QCOMPARE(r.sequences[i].generated_ids, reference.sequences[i].generated_ids);
     }
 
     // Timings line up across nodes: a stage's compute for a step starts after

@@ -43,7 +43,11 @@ std::vector<LoadedShard> ShardLoader::load(const ShardLoad& load) {
             if (load.source.is_random()) throw Error("a random model is drawn on each worker; it is never streamed");
             loaded[p].streamed_bytes = stream_weights(node, load.plan.stages[c.stage], configured_shard(c), load.model);
         }
-        status("node '" + connections_.name(node) + "': loading " + configured_shard(c).describe());
+        status("node '" + connections_.name(node) + "': loading " + configured_shard(c).describe() +
+               (c.partial_sum_wait == PartialSumWait::Block
+                    ? "; it waits for partial sums blocking, not spinning: its machine's " +
+                          std::to_string(connections_.hello(node).cores) + " cores are fewer than the run's worker threads there"
+                    : ""));
         connections_.send(node, proto::encode(c));
     }
     for (auto& shard : loaded)
@@ -131,6 +135,13 @@ proto::Configure ShardLoader::configure_message(const ShardLoad& load, int plan_
         const std::string& boot = connections_.hello(load.nodes[stage_node]).boot_id;
         if (boot.empty() || boot != connections_.hello(node).boot_id) c.split_head = false;
     }
+    // The run's worker threads on this node's machine (one kernel boot: one machine) against its cores.
+    int threads_on_machine = 0;
+    for (int n : load.nodes) {
+        const std::string& boot = connections_.hello(n).boot_id;
+        if (n == node || (!boot.empty() && boot == connections_.hello(node).boot_id)) threads_on_machine += topology_.nodes[n].threads;
+    }
+    c.partial_sum_wait = stage.tp_size > 1 ? partial_sum_wait(threads_on_machine, connections_.hello(node).cores) : PartialSumWait::Spin;
     for (auto [begin, end] : load.model.tokenizer->unspellable_ids(load.model.config.vocab_size))
         c.masked_ranges.insert(c.masked_ranges.end(), {begin, end});  // never sampled, as [begin, end) pairs
     return c;

@@ -12,8 +12,8 @@ namespace distgpt {
 namespace {
 
 constexpr auto kPartialTimeout = std::chrono::seconds(30);
-// Spin this long for the peers' partials before blocking: they normally come
-// within microseconds, and waking from a block costs ~100 µs here.
+// Spin this long for the peers' partials before blocking (PartialSumWait::Spin):
+// they normally come within microseconds, and waking from a block costs ~100 µs here.
 constexpr int64_t kSpinNs = 2'000'000;
 
 }  // namespace
@@ -43,6 +43,7 @@ std::vector<std::string> TensorParallelGroup::configure(const proto::Configure& 
     ranks_ = c.tp_ranks;
     size_ = c.tp_size;
     stage_ = c.stage;
+    spin_ns_ = c.partial_sum_wait == PartialSumWait::Block ? 0 : kSpinNs;
     if (static_cast<int>(c.tp_peers.size()) != size_ || ranks_ < 1 || rank_ < 0 || rank_ + ranks_ > size_)
         throw Error("configure: tensor-parallel ranks " + std::to_string(rank_) + ".." + std::to_string(rank_ + ranks_ - 1) + " of " +
                     std::to_string(size_) + " with " + std::to_string(c.tp_peers.size()) + " peer endpoints do not fit together");
@@ -115,7 +116,7 @@ void TensorParallelGroup::all_reduce(std::span<const float* const> mine, std::si
         const int64_t waited = net::now_ns() - start;
         if (waited > std::chrono::nanoseconds(kPartialTimeout).count())
             throw Error("a tensor-parallel peer of stage " + std::to_string(stage_) + " sent no partial sum for 30 s");
-        if (waited < kSpinNs) {
+        if (waited < spin_ns_) {
             sched_yield();
             continue;
         }

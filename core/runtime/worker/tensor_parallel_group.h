@@ -69,6 +69,7 @@ private:
     std::vector<std::optional<LinkPacer>> pacers_;     // beside to_: the emulated links among them
     net::RingInbox from_;                              // one ring per other worker on this machine
     int64_t counter_ = 0;
+    int64_t spin_ns_ = 0;  // how long to poll for partial sums before blocking (Configure::partial_sum_wait)
     std::optional<LinkTransfer> last_emulated_;
     std::map<int64_t, std::map<int, std::vector<float>>> early_;  // partials of all-reduces not yet reached
     net::LinkEmulator emulator_;                                  // sends over emulated links; declared last: its thread stops first
