@@ -30,6 +30,7 @@ struct PredictBenchArgs {
     int sequences = 4, tokens = 32, rounds = 1;
     std::string prompt = "It was the best of times, it was the worst of times";
     std::string out;
+    bool remeasure = false;
 };
 
 struct Row {
@@ -96,7 +97,9 @@ int bench_predict(const PredictBenchArgs& a) {
         std::vector<std::pair<std::string, Topology>> variants{{"as written", shipped}};
         for (const auto& preset : a.networks) variants.emplace_back(preset, on_network(shipped, preset));
         for (const auto& [network, t] : variants) {
-            rows.push_back(measure(a, source, model, machine, file, t, network));
+            // --remeasure: this machine's rates as they are now, kept for this row alone.
+            MachineRates now{std::filesystem::path()};
+            rows.push_back(measure(a, source, model, a.remeasure ? now : machine, file, t, network));
             const Row& r = rows.back();
             std::printf("%-22s %-18s %10.2f %10.2f %8.2f %10.0f ms %10.0f ms  %s\n", r.topology.c_str(), network.c_str(),
                         r.predicted.tokens_per_second, r.measured.tokens_per_second,
@@ -116,7 +119,12 @@ int bench_predict(const PredictBenchArgs& a) {
                            {"predicted_first_token_ms", r.predicted.first_token_ms},
                            {"measured_first_token_ms", r.measured.first_token_mean_ms},
                            {"predicted_bound", r.predicted.bottleneck}});
-        std::ofstream(a.out) << json{{"model", model.description}, {"sequences", a.sequences}, {"tokens", a.tokens}, {"rows", out}}.dump(2)
+        std::ofstream(a.out) << json{{"model", model.description},
+                                     {"sequences", a.sequences},
+                                     {"tokens", a.tokens},
+                                     {"remeasured", a.remeasure},
+                                     {"rows", out}}
+                                    .dump(2)
                              << "\n";
     }
     return 0;
@@ -137,6 +145,9 @@ void add_predict_bench(CLI::App& bench, int& exit_code) {
         ->check(CLI::Range(1, 99));
     c->add_option("--prompt", a->prompt, "every sequence's prompt")->capture_default_str();
     c->add_option("--out", a->out, "write the rows as JSON");
+    c->add_flag("--remeasure", a->remeasure,
+                "measure this machine's rates again just before each row, rather than once (kept in the cache): a shared machine's "
+                "speed drifts over minutes, and this tells the model's error from that drift");
     c->callback([a, &exit_code] { exit_code = guarded("bench predict", [&] { return bench_predict(*a); }); });
 }
 

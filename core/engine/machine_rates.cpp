@@ -27,8 +27,13 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+double median_of(std::vector<double> v) {
+    std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(v.size() / 2), v.end());
+    return v[v.size() / 2];
+}
+
 // The median time of `step`, repeated for about `budget_s` (at least 5 times, at most 200).
-double median_ms(const std::function<void()>& step, double budget_s = 0.15) {
+double median_ms(const std::function<void()>& step, double budget_s) {
     step();  // warm: first touches of the weights and the cache
     std::vector<double> times;
     const auto start = Clock::now();
@@ -37,8 +42,7 @@ double median_ms(const std::function<void()>& step, double budget_s = 0.15) {
         step();
         times.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
     }
-    std::nth_element(times.begin(), times.begin() + times.size() / 2, times.end());
-    return times[times.size() / 2];
+    return median_of(std::move(times));
 }
 
 // Layers enough to read past the caches, as a run's shard does (a small
@@ -123,40 +127,44 @@ NodeRates from_json(const nlohmann::json& j) {
 
 NodeRates measure_node_rates(const ModelConfig& c, WeightFormat format, const RatesKey& key) {
     constexpr int kPrefillRows = 16, kBatchRows = 4;
+    // Each quantity timed in rounds spread over a second or two, their
+    // median kept: on a shared machine one short window can catch a lull or
+    // a neighbour's burst (a head timed at 6.4 ms in one window, 9.0 in another).
+    constexpr int kRounds = 5;
+    constexpr double kRoundBudgetS = 0.06;
     const int context = std::min(c.n_positions, 64);
     const RandomModelSource source(c, 1);
-    NodeRates r;
 
-    // Layers: a decode step of one row, then a prefill of several: each further row's cost.
+    // Layers: a decode step of one row, and a prefill of several (each further row's cost).
     const int layers = layers_to_time(c, format, key.tp_size);
-    {
-        Stage stage = make_stage(source, c, format, key, 0, layers, false, kBatchRows, context);
-        const at::Tensor prompt = at::randn({kPrefillRows, c.n_embd});  // [P, C]
-        const Segment prefill{0, 0, kPrefillRows};
-        const double prefill_ms = median_ms([&] { stage.forward(prompt, {&prefill, 1}); });
-        const at::Tensor row = at::randn({1, c.n_embd});  // [1, C]
-        const auto one = decode_rows(1, kPrefillRows);
-        r.layer_ms = median_ms([&] { stage.forward(row, one); }) / layers;
-        r.layer_row_ms = std::max(0.0, (prefill_ms / layers - r.layer_ms) / (kPrefillRows - 1));
-    }
+    Stage layer_stage = make_stage(source, c, format, key, 0, layers, false, kBatchRows, context);
+    const at::Tensor prompt = at::randn({kPrefillRows, c.n_embd});  // [P, C]
+    const Segment prefill{0, 0, kPrefillRows};
+    const at::Tensor row = at::randn({1, c.n_embd});  // [1, C]
+    const auto one_at_the_end = decode_rows(1, kPrefillRows);
     // The head, beside one layer (a stage holds at least one): what it adds, for one row and for several sequences.
-    {
-        Stage stage = make_stage(source, c, format, key, c.n_layer - 1, c.n_layer, true, kBatchRows, context);
-        const at::Tensor row = at::randn({1, c.n_embd});            // [1, C]
-        const at::Tensor rows = at::randn({kBatchRows, c.n_embd});  // [B, C]
-        const auto one = decode_rows(1, 1), several = decode_rows(kBatchRows, 1);
-        const double one_ms = median_ms([&] { stage.forward(row, one); });
-        const double several_ms = median_ms([&] { stage.forward(rows, several); });
-        r.head_ms = std::max(0.0, one_ms - r.layer_ms);
-        r.head_row_ms = std::max(0.0, (several_ms - one_ms) / (kBatchRows - 1) - r.layer_row_ms);
-    }
+    Stage head_stage = make_stage(source, c, format, key, c.n_layer - 1, c.n_layer, true, kBatchRows, context);
+    const at::Tensor rows = at::randn({kBatchRows, c.n_embd});  // [B, C]
+    const auto one = decode_rows(1, 1), several = decode_rows(kBatchRows, 1);
     // Drawing a token from a row of logits (top-k and top-p off: a run's default).
-    {
-        Sampler sampler({1.0f, 0, 1.0f, 7});
-        const at::Tensor logits = at::randn({c.vocab_size});  // [V]
-        const std::span<const float> view(logits.data_ptr<float>(), static_cast<std::size_t>(c.vocab_size));
-        r.sample_ms = median_ms([&] { sampler.sample(view); }, 0.05);
+    Sampler sampler({1.0f, 0, 1.0f, 7});
+    const at::Tensor logits = at::randn({c.vocab_size});  // [V]
+    const std::span<const float> view(logits.data_ptr<float>(), static_cast<std::size_t>(c.vocab_size));
+
+    std::vector<double> prefill_ms, decode_ms, head_one_ms, head_several_ms, sample_ms;
+    for (int round = 0; round < kRounds; ++round) {
+        prefill_ms.push_back(median_ms([&] { layer_stage.forward(prompt, {&prefill, 1}); }, kRoundBudgetS));
+        decode_ms.push_back(median_ms([&] { layer_stage.forward(row, one_at_the_end); }, kRoundBudgetS));
+        head_one_ms.push_back(median_ms([&] { head_stage.forward(row, one); }, kRoundBudgetS));
+        head_several_ms.push_back(median_ms([&] { head_stage.forward(rows, several); }, kRoundBudgetS));
+        sample_ms.push_back(median_ms([&] { sampler.sample(view); }, kRoundBudgetS / 3));
     }
+    NodeRates r;
+    r.layer_ms = median_of(decode_ms) / layers;
+    r.layer_row_ms = std::max(0.0, (median_of(prefill_ms) / layers - r.layer_ms) / (kPrefillRows - 1));
+    r.head_ms = std::max(0.0, median_of(head_one_ms) - r.layer_ms);
+    r.head_row_ms = std::max(0.0, (median_of(head_several_ms) - median_of(head_one_ms)) / (kBatchRows - 1) - r.layer_row_ms);
+    r.sample_ms = median_of(sample_ms);
     return r;
 }
 
@@ -173,7 +181,7 @@ const nlohmann::json& MachineRates::kept() {
     if (!kept_) {
         kept_ = nlohmann::json::object();
         try {
-            if (std::filesystem::exists(cache_)) kept_ = read_json_file(cache_);
+            if (!cache_.empty() && std::filesystem::exists(cache_)) kept_ = read_json_file(cache_);
         } catch (const std::exception&) {
             // a damaged cache: what it held is measured again, and it is rewritten
         }
@@ -183,6 +191,7 @@ const nlohmann::json& MachineRates::kept() {
 }
 
 void MachineRates::save() {
+    if (cache_.empty()) return;  // kept in this object alone
     std::error_code ignored;
     std::filesystem::create_directories(cache_.parent_path(), ignored);
     const std::filesystem::path partial = cache_.string() + ".partial";

@@ -19,13 +19,14 @@ namespace distgpt {
 // a real Stage over random weights of the model's shape (enough layers to
 // read past the caches, as a run does), timed over decode steps of one row,
 // a prefill of several (the cost of each further row), the head and the
-// sampler. Takes a fraction of a second to a few seconds.
+// sampler, each in rounds spread over a second or two (a large head: a few).
 NodeRates measure_node_rates(const ModelConfig& config, WeightFormat format, const RatesKey& key);
 
 // The same, kept per machine in `cache` (a JSON file; default: the user's
 // cache folder, distgpt/node-rates.json) so that a plan is predicted at once
 // after the first time; `recalibrate` measures again. The file is read once
-// and written when something new was measured.
+// and written when something new was measured; an empty path keeps the
+// rates in this object alone.
 class MachineRates {
 public:
     explicit MachineRates(std::filesystem::path cache = default_cache(), bool recalibrate = false);

@@ -415,6 +415,27 @@ private Q_SLOTS:
         qunsetenv("XDG_CACHE_HOME");
     }
 
+    // bench predict: a topology predicted, then run on real workers, the two
+    // side by side; --remeasure measures this machine again for the row and
+    // keeps it nowhere else.
+    void benchPredictSetsPredictedBesideMeasured() {
+        const QString cache = work.path() + "/bench-predict-cache", out = work.path() + "/bench-predict.json";
+        qputenv("XDG_CACHE_HOME", cache.toUtf8());
+        const Run run = cli({"bench", "predict", DISTGPT_TOPOLOGIES "/pipeline-2.json", "--random-init", "tiny", "--sequences", "2",
+                             "--tokens", "4", "--remeasure", "--out", out});
+        qunsetenv("XDG_CACHE_HOME");
+        QVERIFY2(run.exit_code == 0, run.err.c_str());
+        QVERIFY2(run.out.find("pipeline-2") != std::string::npos && run.out.find("as written") != std::string::npos, run.out.c_str());
+        const auto doc = nlohmann::json::parse(read_file(out.toStdString()));
+        QVERIFY(doc["remeasured"].get<bool>());
+        QCOMPARE(doc["rows"].size(), 1u);
+        const auto& row = doc["rows"][0];
+        QVERIFY(row["predicted_tokens_per_second"].get<double>() > 0 && row["measured_tokens_per_second"].get<double>() > 0);
+        QCOMPARE(row["ratio"].get<double>(),
+                 row["measured_tokens_per_second"].get<double>() / row["predicted_tokens_per_second"].get<double>());
+        QVERIFY2(!QFile::exists(cache + "/distgpt/node-rates.json"), "--remeasure wrote the machine's cache");
+    }
+
     // serve with strategy auto: each split of its nodes predicted for its
     // load (its requests at once), the fastest served, and why said. (Here,
     // not in test_serve: measuring this machine under ThreadSanitizer, which
