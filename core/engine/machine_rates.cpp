@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdlib>
 #include <fstream>
@@ -106,11 +107,8 @@ std::string elsewhere_key(const std::string& machine, const ModelConfig& c, Weig
 }
 
 nlohmann::json to_json(const NodeRates& r) {
-    return {{"layer_ms", r.layer_ms},
-            {"layer_row_ms", r.layer_row_ms},
-            {"head_ms", r.head_ms},
-            {"head_row_ms", r.head_row_ms},
-            {"sample_ms", r.sample_ms}};
+    return {{"layer_ms", r.layer_ms},       {"layer_row_ms", r.layer_row_ms}, {"head_ms", r.head_ms},
+            {"head_row_ms", r.head_row_ms}, {"sample_ms", r.sample_ms},       {"crowded_efficiency", r.crowded_efficiency}};
 }
 
 NodeRates from_json(const nlohmann::json& j) {
@@ -120,7 +118,64 @@ NodeRates from_json(const nlohmann::json& j) {
     r.head_ms = j.at("head_ms").get<double>();
     r.head_row_ms = j.at("head_row_ms").get<double>();
     r.sample_ms = j.at("sample_ms").get<double>();
+    r.crowded_efficiency = j.at("crowded_efficiency").get<double>();  // absent (an older entry): measured again
     return r;
+}
+
+// One more copy of the layers than the cores hold (each with the shard's
+// threads), all decoding at once for a while: their steps against the
+// cores' fair share, each copy as fast as `alone_ms` a step for `layers`.
+// 1 where not one copy fits, or a copy failed.
+double measure_crowded_efficiency(const TensorSource& source, const ModelConfig& c, WeightFormat format, const RatesKey& key, int layers,
+                                  int context, double alone_ms) {
+    constexpr auto kWindow = std::chrono::milliseconds(600);
+    constexpr int64_t kAllCopiesBytes = 512ll << 20;           // a Pi's memory has room for them
+    const int fit = local_cores() / std::max(1, key.threads);  // copies the cores hold
+    if (fit < 1 || alone_ms <= 0) return 1;
+    const int copies = fit + 1;
+    // Each copy past the caches where there is room, at least one layer; a step's time in proportion.
+    const int64_t layer_bytes = std::max<int64_t>(1, bytes_of_weights(c.params_per_layer() / key.tp_size, format));
+    const int each = static_cast<int>(std::clamp<int64_t>(kAllCopiesBytes / copies / layer_bytes, 1, layers));
+    const double fair = fit * 1e3 / (alone_ms * each / layers);  // steps a second the cores would make
+    std::vector<Stage> stages;
+    stages.reserve(static_cast<std::size_t>(copies));
+    for (int i = 0; i < copies; ++i) stages.push_back(make_stage(source, c, format, key, 0, each, false, 1, context));
+    const at::Tensor row = at::randn({1, c.n_embd});  // [1, C]
+    const auto one = decode_rows(1, 1);
+    std::atomic<int> warm{0};
+    std::atomic<bool> counting{false}, stop{false}, failed{false};
+    std::vector<std::atomic<int64_t>> steps(static_cast<std::size_t>(copies));
+    std::vector<std::jthread> threads;
+    struct StopFirst {  // destroyed before `threads` joins them: however this returns
+        std::atomic<bool>& flag;
+        ~StopFirst() { flag = true; }
+    } stop_first{stop};
+    for (int i = 0; i < copies; ++i)
+        threads.emplace_back([&, i] {
+            try {
+                stages[i].forward(row, one);  // first touches of its weights
+                ++warm;
+                while (!stop) {
+                    stages[i].forward(row, one);
+                    if (counting) ++steps[i];
+                }
+            } catch (const std::exception&) {
+                failed = true;
+                ++warm;
+            }
+        });
+    while (warm < copies) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    counting = true;
+    const auto t0 = Clock::now();
+    std::this_thread::sleep_for(kWindow);
+    counting = false;
+    const double seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+    stop = true;
+    threads.clear();  // joined
+    if (failed) return 1;
+    double made = 0;
+    for (const auto& n : steps) made += static_cast<double>(n);
+    return std::clamp(made / seconds / fair, 0.1, 1.0);
 }
 
 }  // namespace
@@ -165,6 +220,7 @@ NodeRates measure_node_rates(const ModelConfig& c, WeightFormat format, const Ra
     r.head_ms = std::max(0.0, median_of(head_one_ms) - r.layer_ms);
     r.head_row_ms = std::max(0.0, (median_of(head_several_ms) - median_of(head_one_ms)) / (kBatchRows - 1) - r.layer_row_ms);
     r.sample_ms = median_of(sample_ms);
+    r.crowded_efficiency = measure_crowded_efficiency(source, c, format, key, layers, context, median_of(decode_ms));
     return r;
 }
 

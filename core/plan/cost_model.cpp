@@ -187,12 +187,14 @@ struct Arrival {
 class RunPlay {
 public:
     RunPlay(const Topology& t, const Plan& plan, const std::vector<StageCost>& decode, const std::vector<StageCost>& prefill,
-            const RunShape& shape, int batch, int local_cores, std::vector<Move> hop_decode, std::vector<Move> hop_prefill)
+            const RunShape& shape, int batch, int local_cores, double crowded_efficiency, std::vector<Move> hop_decode,
+            std::vector<Move> hop_prefill)
         : decode_(decode),
           prefill_(prefill),
           shape_(shape),
           batch_(batch),
           cores_(local_cores),
+          crowded_efficiency_(crowded_efficiency),
           hop_decode_(std::move(hop_decode)),
           hop_prefill_(std::move(hop_prefill)) {
         const int S = static_cast<int>(plan.stages.size());
@@ -218,7 +220,9 @@ public:
             int active_threads = 0;
             for (std::size_t s = 0; s < queue_.size(); ++s)
                 if (!queue_[s].empty() && queue_[s].front().cpu_ms > 0 && local_[s]) active_threads += threads_[s];
-            const double share = active_threads > cores_ ? double(cores_) / active_threads : 1.0;
+            // Crowded, each thread gets its fair share of the cores, less what time-slicing wastes.
+            const double fair = active_threads > cores_ ? double(cores_) / active_threads : 1.0;
+            const double share = active_threads > cores_ ? crowded_efficiency_ * fair : 1.0;
             double dt = INFINITY;
             for (std::size_t s = 0; s < queue_.size(); ++s) {
                 if (queue_[s].empty()) continue;
@@ -233,7 +237,7 @@ public:
                 if (queue_[s].empty()) continue;
                 StageJob& j = queue_[s].front();
                 busy_ms_[s] += dt;
-                if (j.cpu_ms > 0 && local_[s]) core_ms_ += dt * share * threads_[s];
+                if (j.cpu_ms > 0 && local_[s]) core_ms_ += dt * fair * threads_[s];
                 if (j.cpu_ms > 0)
                     j.cpu_ms = std::max(0.0, j.cpu_ms - dt * (local_[s] ? share : 1.0));
                 else
@@ -321,6 +325,7 @@ private:
     const std::vector<StageCost>&decode_, &prefill_;
     RunShape shape_;
     int batch_, cores_;
+    double crowded_efficiency_;
     std::vector<Move> hop_decode_, hop_prefill_;
     std::vector<std::vector<StageJob>> queue_;
     std::vector<Arrival> arrivals_;
@@ -345,9 +350,16 @@ Prediction predict_run(const Topology& t, const Plan& plan, const ModelConfig& c
     const double token_bytes = batch * 4.0 + kMessageHeaderBytes;
     const int first_node = plan.stages.front().nodes.front();
     int threads_here = 0;  // the plan's worker threads on this machine
+    double crowded_efficiency = 0;
+    int nodes_here = 0;
     for (const StagePlan& stage : plan.stages)
         for (int n : stage.nodes)
-            if (t.nodes[n].started_here()) threads_here += t.nodes[n].threads;
+            if (t.nodes[n].started_here()) {
+                threads_here += t.nodes[n].threads;
+                crowded_efficiency += rates[n].crowded_efficiency;
+                ++nodes_here;
+            }
+    crowded_efficiency = nodes_here ? std::clamp(crowded_efficiency / nodes_here, 0.1, 1.0) : 1.0;  // the mean of its shards' measures
     const PartialSumWait local_wait = partial_sum_wait(threads_here, local_cores);
 
     std::vector<StageCost> decode, prefill;
@@ -365,7 +377,7 @@ Prediction predict_run(const Topology& t, const Plan& plan, const ModelConfig& c
             {from, to, (back ? token_bytes : activation_bytes) / batch, (hop_decode.back().ms - transport_ms(t, rates, from, to)) / batch});
     }
 
-    RunPlay play(t, plan, decode, prefill, shape, batch, local_cores, hop_decode, hop_prefill);
+    RunPlay play(t, plan, decode, prefill, shape, batch, local_cores, crowded_efficiency, hop_decode, hop_prefill);
     play.play();
     const double wall_ms = std::max(1e-9, play.wall_ms());
     p.wall_seconds = wall_ms / 1e3;

@@ -31,6 +31,11 @@ struct NodeRates {
     // node by each transport, without a network.
     double step_ms = 0;
     double shared_memory_hop_ms = kSharedMemoryHopMs, zeromq_hop_ms = kZeroMqHopMs;
+    // The share of a fair core a computing thread gets when more threads
+    // compute than the machine has cores (time-slicing evicts caches and
+    // hands cores round): measured with one more copy of the layers than the
+    // cores hold (measure_node_rates); 1 for a machine not measured so.
+    double crowded_efficiency = 1;
 };
 
 // A shard's shape, as far as its speed is concerned: what a machine's rates
@@ -95,7 +100,8 @@ inline constexpr const char* kShortStepsNote =
 // stage computing one at a time in the order they come, each link carrying
 // one message at a time; a sequence that finishes frees its slot for the
 // next; nodes started on this machine share its `local_cores` (when more
-// threads compute than there are cores, each goes that much slower, and
+// threads compute than there are cores, each goes that much slower, times
+// the machine's crowded_efficiency, and
 // tensor-parallel ranks here are woken for their partial sums rather than
 // spinning for them: partial_sum_wait).
 // `rates` is per topology node.

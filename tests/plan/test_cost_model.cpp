@@ -144,16 +144,21 @@ private Q_SLOTS:
         QTest::addColumn<int>("cores");
         QTest::addColumn<double>("ms_per_token");
         QTest::addColumn<QString>("bound");
+        QTest::addColumn<double>("crowdedEfficiency");
         // Two in flight go round a cycle of two steps and two hops: the stages wait only the hops.
-        QTest::newRow("2 in flight, 2 cores: a stage") << 2 << 2 << (10.0 + 2 * kSharedMemoryHopMs) / 2 << "stage";
-        QTest::newRow("2 in flight, 1 core: the core") << 2 << 1 << 10.0 << "cores";
-        QTest::newRow("1 in flight: the round trip") << 1 << 2 << 10.0 + 2 * kSharedMemoryHopMs << "round trip";
+        QTest::newRow("2 in flight, 2 cores: a stage") << 2 << 2 << (10.0 + 2 * kSharedMemoryHopMs) / 2 << "stage" << 1.0;
+        QTest::newRow("2 in flight, 1 core: the core") << 2 << 1 << 10.0 << "cores" << 1.0;
+        QTest::newRow("1 in flight: the round trip") << 1 << 2 << 10.0 + 2 * kSharedMemoryHopMs << "round trip" << 1.0;
+        // Time-slicing that wastes a fifth of the core: its steps take a quarter longer; uncrowded, nothing.
+        QTest::newRow("2 in flight, 1 core crowded at 0.8") << 2 << 1 << 10.0 / 0.8 << "cores" << 0.8;
+        QTest::newRow("2 in flight, 2 cores: not crowded") << 2 << 2 << (10.0 + 2 * kSharedMemoryHopMs) / 2 << "stage" << 0.8;
     }
     void pipelineRateIsItsBound() {
         QFETCH(int, in_flight);
         QFETCH(int, cores);
         QFETCH(double, ms_per_token);
         QFETCH(QString, bound);
+        QFETCH(double, crowdedEfficiency);
         const Topology t = nodes(Strategy::Pipeline, 2);
         const ModelConfig c = small_model(2);
         const Plan plan = make_plan(t, c, in_flight, 64);
@@ -162,7 +167,9 @@ private Q_SLOTS:
         shape.sequences = shape.in_flight = in_flight;
         shape.prompt_tokens = 1;
         shape.new_tokens = 2000;  // long enough that the start weighs < 0.1 %
-        const Prediction p = predict_run(t, plan, c, {rates(5.0), rates(5.0)}, shape, cores);
+        NodeRates r = rates(5.0);
+        r.crowded_efficiency = crowdedEfficiency;
+        const Prediction p = predict_run(t, plan, c, {r, r}, shape, cores);
         const double expected = 1e3 / ms_per_token;
         QVERIFY2(std::abs(p.tokens_per_second - expected) / expected < 2e-3,
                  qPrintable(QString("%1 tokens/s, expected %2").arg(p.tokens_per_second).arg(expected)));
