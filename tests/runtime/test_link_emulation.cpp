@@ -150,49 +150,57 @@ private Q_SLOTS:
     // On loopback, through the worker's own links: the first message comes
     // after its bytes and the latency, the next ones at the bandwidth.
     void messagesArriveAtTheRateAndLatencyAsked() {
-        zmq::context_t context;
-        zmq::socket_t inbox = net::make_socket(context, zmq::socket_type::router);
-        inbox.bind("tcp://127.0.0.1:*");
-        const std::string endpoint = inbox.get(zmq::sockopt::last_endpoint);
-        net::KeyPair keys;
-        PeerLinks links(context, keys);
-        proto::Configure c;
-        c.run = "r";
-        links.configure(c);
         constexpr double kMbps = 40, kLatencyMs = 25;
         constexpr std::size_t kBytes = 50'000;  // 10 ms a message at 40 Mbit/s
-        links.connect(endpoint, "", {kMbps, kLatencyMs, 0}, 1);
-        std::vector<int64_t> arrived;
-        const int64_t t0 = net::now_ns();
-        int64_t first_handed = 0, first_due = 0;  // as the link's pacer says: handed over, and due at the receiver
-        for (int i = 0; i < 6; ++i) {
-            std::vector<char> payload(kBytes - 64, 'x');  // with its header, about kBytes
-            proto::Parts parts;
-            parts.push_back(proto::frame_of(payload.data(), payload.size()));
-            const net::SentMessage sent = links.send(endpoint, proto::encode(proto::Wake{"r"}, std::move(parts)));
-            QCOMPARE(sent.how, Transport::ZeroMQ);
-            QVERIFY(sent.emulated);
-            if (i == 0) {
-                first_handed = sent.emulated->handed_ns;
-                first_due = sent.emulated->delivered_ns;
+        const double per_message_ms = kBytes * 8 / (kMbps * 1e3), expected_first = per_message_ms + kLatencyMs;
+        // Up to three tries: on a machine busy with other work the emulator's
+        // thread may wake late, which says nothing of the link it emulates.
+        // Never early, though, on any try.
+        double first_ms = 0, gap_ms = 0;
+        for (int attempt = 0; attempt < 3; ++attempt) {
+            zmq::context_t context;
+            zmq::socket_t inbox = net::make_socket(context, zmq::socket_type::router);
+            inbox.bind("tcp://127.0.0.1:*");
+            const std::string endpoint = inbox.get(zmq::sockopt::last_endpoint);
+            net::KeyPair keys;
+            PeerLinks links(context, keys);
+            proto::Configure c;
+            c.run = "r";
+            links.configure(c);
+            links.connect(endpoint, "", {kMbps, kLatencyMs, 0}, 1);
+            std::vector<int64_t> arrived;
+            const int64_t t0 = net::now_ns();
+            int64_t first_handed = 0, first_due = 0;  // as the link's pacer says: handed over, and due at the receiver
+            for (int i = 0; i < 6; ++i) {
+                std::vector<char> payload(kBytes - 64, 'x');  // with its header, about kBytes
+                proto::Parts parts;
+                parts.push_back(proto::frame_of(payload.data(), payload.size()));
+                const net::SentMessage sent = links.send(endpoint, proto::encode(proto::Wake{"r"}, std::move(parts)));
+                QCOMPARE(sent.how, Transport::ZeroMQ);
+                QVERIFY(sent.emulated);
+                if (i == 0) {
+                    first_handed = sent.emulated->handed_ns;
+                    first_due = sent.emulated->delivered_ns;
+                }
             }
+            // The sender went on at once: the first message alone is due after 35 ms (a loaded machine under a sanitizer took 5).
+            QVERIFY(net::now_ns() - t0 < 30'000'000);
+            while (arrived.size() < 6) {
+                auto got = net::receive(inbox, std::chrono::milliseconds(2000));
+                QVERIFY(got);
+                arrived.push_back(net::now_ns());
+            }
+            QVERIFY(arrived[0] >= first_due);
+            // From its hand-off (its encoding, slow under a sanitizer, is the sender's, not the link's).
+            first_ms = (arrived[0] - first_handed) / 1e6;
+            gap_ms = (arrived[5] - arrived[0]) / 5e6;
+            qInfo("first message after %.2f ms (expected %.2f), then one every %.2f ms (expected %.2f)", first_ms, expected_first, gap_ms,
+                  per_message_ms);
+            if (std::abs(first_ms - expected_first) < 0.1 * expected_first && std::abs(gap_ms - per_message_ms) < 0.1 * per_message_ms)
+                break;
         }
-        // The sender went on at once: the first message alone is due after 35 ms (a loaded machine under a sanitizer took 5).
-        QVERIFY(net::now_ns() - t0 < 30'000'000);
-        while (arrived.size() < 6) {
-            auto got = net::receive(inbox, std::chrono::milliseconds(2000));
-            QVERIFY(got);
-            arrived.push_back(net::now_ns() - t0);
-        }
-        const double per_message_ms = kBytes * 8 / (kMbps * 1e3);
-        // From its hand-off (its encoding, slow under a sanitizer, is the sender's, not the link's); never before it is due.
-        QVERIFY(t0 + arrived[0] >= first_due);
-        const double first_ms = (t0 + arrived[0] - first_handed) / 1e6, expected_first = per_message_ms + kLatencyMs;
         QVERIFY2(std::abs(first_ms - expected_first) < 0.1 * expected_first,
                  qPrintable(QString("first after %1 ms, expected %2").arg(first_ms).arg(expected_first)));
-        const double gap_ms = (arrived[5] - arrived[0]) / 5e6;
-        qInfo("first message after %.2f ms (expected %.2f), then one every %.2f ms (expected %.2f)", first_ms, expected_first, gap_ms,
-              per_message_ms);
         QVERIFY2(std::abs(gap_ms - per_message_ms) < 0.1 * per_message_ms,
                  qPrintable(QString("%1 ms apart, expected %2 (%3 Mbit/s)").arg(gap_ms).arg(per_message_ms).arg(kMbps)));
     }

@@ -290,9 +290,16 @@ private Q_SLOTS:
         } catch (const std::exception& e) {
             QSKIP(qPrintable(QString("the kernel cannot shape one host's traffic here: ") + e.what()));
         }
-        const RunResult kernel = run_wide(plain);
+        // Each twice, in turn, the faster of each kept: a run the machine's
+        // other work slowed says nothing of either link.
+        auto faster = [](RunResult a, RunResult b) { return a.trace.wall_us <= b.trace.wall_us ? a : b; };
+        RunResult kernel = run_wide(plain);
         network->shape_to(1, 2, 0);
-        const RunResult ours = run_wide(emulated);
+        RunResult ours = run_wide(emulated);
+        network->shape_to(1, 2, kKilobits);
+        kernel = faster(std::move(kernel), run_wide(plain));
+        network->shape_to(1, 2, 0);
+        ours = faster(std::move(ours), run_wide(emulated));
         QVERIFY2(kernel.error.empty(), kernel.error.c_str());
         QVERIFY2(ours.error.empty(), ours.error.c_str());
         for (std::size_t i = 0; i < long_prompts.size(); ++i) QCOMPARE(ours.sequences[i].generated_ids, kernel.sequences[i].generated_ids);
