@@ -21,6 +21,16 @@
 using namespace distgpt;
 using namespace distgpt::test;
 
+namespace {
+// How late past its due time a message may be seen: a sanitizer's build
+// wakes its threads late on a busy machine (never early: that is the link's).
+#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
+constexpr double kLate = 0.3;
+#else
+constexpr double kLate = 0.1;
+#endif
+}  // namespace
+
 class TestLinkEmulation : public QObject {
     Q_OBJECT
     QTemporaryDir dir;
@@ -196,10 +206,11 @@ private Q_SLOTS:
             gap_ms = (arrived[5] - arrived[0]) / 5e6;
             qInfo("first message after %.2f ms (expected %.2f), then one every %.2f ms (expected %.2f)", first_ms, expected_first, gap_ms,
                   per_message_ms);
-            if (std::abs(first_ms - expected_first) < 0.1 * expected_first && std::abs(gap_ms - per_message_ms) < 0.1 * per_message_ms)
+            if (first_ms > 0.9 * expected_first && first_ms < (1 + kLate) * expected_first &&
+                std::abs(gap_ms - per_message_ms) < 0.1 * per_message_ms)
                 break;
         }
-        QVERIFY2(std::abs(first_ms - expected_first) < 0.1 * expected_first,
+        QVERIFY2(first_ms > 0.9 * expected_first && first_ms < (1 + kLate) * expected_first,
                  qPrintable(QString("first after %1 ms, expected %2").arg(first_ms).arg(expected_first)));
         QVERIFY2(std::abs(gap_ms - per_message_ms) < 0.1 * per_message_ms,
                  qPrintable(QString("%1 ms apart, expected %2 (%3 Mbit/s)").arg(gap_ms).arg(per_message_ms).arg(kMbps)));
@@ -215,14 +226,15 @@ private Q_SLOTS:
         const auto [fast, emulated] = runBoth(plain, slow, std::string(96, 'a'), 8);  // 96 x 64 x 4 bytes of prefill: 24 KB
         QVERIFY(fast.error.empty() && emulated.error.empty());
         QCOMPARE(emulated.sequences[0].generated_ids, fast.sequences[0].generated_ids);
-        // The prefill's hop a -> b: its send's start to its receive's start.
+        // The prefill's hop a -> b: its send's hand-off (the span's end; its encoding before, slow under a
+        // sanitizer, is the sender's, not the link's) to its receive's start.
         auto hop_ms = [](const RunResult& r) {
             double sent = -1, received = -1;
             int64_t bytes = 0;
             for (const auto& s : r.trace.spans) {
                 if (s.step != 0) continue;
                 if (s.kind == SpanKind::Send && s.node == 0 && s.peer == 1) {
-                    sent = s.t0_us;
+                    sent = s.t1_us;
                     bytes = s.bytes;
                 }
                 if (s.kind == SpanKind::Receive && s.node == 1) received = s.t0_us;
@@ -234,7 +246,7 @@ private Q_SLOTS:
         QVERIFY2(bytes > 20000, qPrintable(QString::number(bytes)));
         qInfo("prefill hop of %lld bytes: %.2f ms (expected %.2f); unemulated %.3f ms", static_cast<long long>(bytes), ms, expected,
               hop_ms(fast).first);
-        QVERIFY2(std::abs(ms - expected) < 0.1 * expected, qPrintable(QString("hop %1 ms, expected %2").arg(ms).arg(expected)));
+        QVERIFY2(ms > 0.9 * expected && ms < (1 + kLate) * expected, qPrintable(QString("hop %1 ms, expected %2").arg(ms).arg(expected)));
         QVERIFY(hop_ms(fast).first < 5);
 
         // The trace says where that time went: every send of a carries what
