@@ -125,17 +125,20 @@ NodeRates from_json(const nlohmann::json& j) {
 // One more copy of the layers than the cores hold (each with the shard's
 // threads), all decoding at once for a while: their steps against the
 // cores' fair share, each copy as fast as `alone_ms` a step for `layers`.
-// 1 where not one copy fits, or a copy failed.
+// 1 where not one copy fits, where a layer for each copy would not fit in
+// the memory allowed (a large model on many cores: not measured), or where a
+// copy failed.
 double measure_crowded_efficiency(const TensorSource& source, const ModelConfig& c, WeightFormat format, const RatesKey& key, int layers,
                                   int context, double alone_ms) {
     constexpr auto kWindow = std::chrono::milliseconds(600);
-    constexpr int64_t kAllCopiesBytes = 512ll << 20;           // a Pi's memory has room for them
+    constexpr int64_t kAllCopiesBytes = 1ll << 30;             // a 4 GB Pi has room for them beside its own work
     const int fit = local_cores() / std::max(1, key.threads);  // copies the cores hold
     if (fit < 1 || alone_ms <= 0) return 1;
     const int copies = fit + 1;
     // Each copy past the caches where there is room, at least one layer; a step's time in proportion.
     const int64_t layer_bytes = std::max<int64_t>(1, bytes_of_weights(c.params_per_layer() / key.tp_size, format));
-    const int each = static_cast<int>(std::clamp<int64_t>(kAllCopiesBytes / copies / layer_bytes, 1, layers));
+    if (copies * layer_bytes > kAllCopiesBytes) return 1;
+    const int each = static_cast<int>(std::clamp<int64_t>(kAllCopiesBytes / 2 / copies / layer_bytes, 1, layers));
     const double fair = fit * 1e3 / (alone_ms * each / layers);  // steps a second the cores would make
     std::vector<Stage> stages;
     stages.reserve(static_cast<std::size_t>(copies));

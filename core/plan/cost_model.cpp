@@ -221,8 +221,9 @@ public:
             for (std::size_t s = 0; s < queue_.size(); ++s)
                 if (!queue_[s].empty() && queue_[s].front().cpu_ms > 0 && local_[s]) active_threads += threads_[s];
             // Crowded, each thread gets its fair share of the cores, less what time-slicing wastes.
-            const double fair = active_threads > cores_ ? double(cores_) / active_threads : 1.0;
-            const double share = active_threads > cores_ ? crowded_efficiency_ * fair : 1.0;
+            const bool crowded = active_threads > cores_;
+            const double fair = crowded ? double(cores_) / active_threads : 1.0;
+            const double share = crowded ? crowded_efficiency_ * fair : 1.0;
             double dt = INFINITY;
             for (std::size_t s = 0; s < queue_.size(); ++s) {
                 if (queue_[s].empty()) continue;

@@ -100,10 +100,10 @@ inline constexpr const char* kShortStepsNote =
 // stage computing one at a time in the order they come, each link carrying
 // one message at a time; a sequence that finishes frees its slot for the
 // next; nodes started on this machine share its `local_cores` (when more
-// threads compute than there are cores, each goes that much slower, times
-// the machine's crowded_efficiency, and
-// tensor-parallel ranks here are woken for their partial sums rather than
-// spinning for them: partial_sum_wait).
+// threads compute than there are cores, each goes that much slower, and
+// slower again by the machine's crowded_efficiency; and tensor-parallel
+// ranks here are woken for their partial sums rather than spinning for
+// them: partial_sum_wait).
 // `rates` is per topology node.
 Prediction predict_run(const Topology& topology, const Plan& plan, const ModelConfig& config, const std::vector<NodeRates>& rates,
                        const RunShape& shape, int local_cores);
