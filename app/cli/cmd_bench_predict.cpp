@@ -1,6 +1,7 @@
 // distgpt-cli bench predict: how close the cost model comes. Each topology
 // given, as it is and on each network asked for, is predicted and then run
-// on real workers; the table is predicted against measured tokens/s.
+// on real workers; the table is predicted against measured tokens/s. Each
+// row's runs teach the cache for the rows after it, as any run does.
 #include "cli/commands.h"
 #include "cli/model_options.h"
 #include "engine/machine_rates.h"
@@ -65,11 +66,18 @@ Row measure(const PredictBenchArgs& a, const ModelSource& source, const OpenedMo
     request.options.stop_at_eos = false;  // every sequence makes its tokens, as predicted
     request.in_flight = setup.slots;
     // Several rounds: the median run (a shared machine has busy moments).
+    // Each teaches the machine's rates, as `run --predict` and the app do:
+    // the next row's prediction knows what this one cost (not with
+    // --remeasure, whose rows are predicted from a calibration alone).
     std::vector<RunMetrics> runs;
     for (int round = 0; round < a.rounds; ++round) {
         const RunResult result = cluster.run(request);
         if (!result.error.empty()) throw Error(row.topology + ": " + result.error);
         runs.push_back(run_metrics(result.trace));
+        if (!a.remeasure) {
+            const auto rates = plan_node_rates(machine, t, setup.plan, model.config, model.weight_format);
+            machine.learn(learn_costs(result.trace, t, setup.plan, rates, local_cores()), t, setup.plan, model.config, model.weight_format);
+        }
     }
     std::sort(runs.begin(), runs.end(), [](const RunMetrics& x, const RunMetrics& y) { return x.tokens_per_second < y.tokens_per_second; });
     row.measured = runs[runs.size() / 2];
@@ -146,8 +154,9 @@ void add_predict_bench(CLI::App& bench, int& exit_code) {
     c->add_option("--prompt", a->prompt, "every sequence's prompt")->capture_default_str();
     c->add_option("--out", a->out, "write the rows as JSON");
     c->add_flag("--remeasure", a->remeasure,
-                "measure this machine's rates again just before each row, rather than once (kept in the cache): a shared machine's "
-                "speed drifts over minutes, and this tells the model's error from that drift");
+                "measure this machine's rates again just before each row, rather than once (kept in the cache), and learn nothing from "
+                "the runs: a shared machine's speed drifts over minutes, and this tells the calibration's error from that drift "
+                "(without it, each row's runs teach the cache as run --predict's do, for the rows after it)");
     c->callback([a, &exit_code] { exit_code = guarded("bench predict", [&] { return bench_predict(*a); }); });
 }
 

@@ -104,13 +104,15 @@ int run(const RunArgs& a) {
     // What this run cost beyond the layers (each step's handling, each hop), kept for the next prediction here.
     if (a.predict && r.error.empty()) {
         const auto rates = plan_node_rates(machine, topology, setup.plan, model.config, model.weight_format);
-        const LearnedCosts learned = learn_costs(r.trace, topology, setup.plan, rates);
+        const LearnedCosts learned = learn_costs(r.trace, topology, setup.plan, rates, local_cores());
         machine.learn(learned, topology, setup.plan, model.config, model.weight_format);
         double most = 0;
         for (const auto& step : learned.step_ms) most = std::max(most, step.value_or(0));
         std::fprintf(stderr, "  learned from this run (kept for the next prediction): steps up to %.3f ms beyond their layers", most);
         if (learned.shared_memory_hop_ms) std::fprintf(stderr, ", a shared-memory hop %.3f ms", *learned.shared_memory_hop_ms);
         if (learned.zeromq_hop_ms) std::fprintf(stderr, ", a ZeroMQ hop %.3f ms", *learned.zeromq_hop_ms);
+        if (learned.crowded_efficiency)
+            std::fprintf(stderr, ", this machine's crowded cores gave %.2f of a fair share", *learned.crowded_efficiency);
         std::fprintf(stderr, "\n");
     }
     for (const auto& loss : r.losses)

@@ -20,6 +20,7 @@
 #include <fstream>
 #include <functional>
 #include <map>
+#include <set>
 #include <thread>
 
 namespace distgpt {
@@ -122,32 +123,37 @@ NodeRates from_json(const nlohmann::json& j) {
     return r;
 }
 
-// One more copy of the layers than the cores hold (each with the shard's
-// threads), all decoding at once for a while: their steps against the
-// cores' fair share, each copy as fast as `alone_ms` a step for `layers`.
-// 1 where not one copy fits, where a layer for each copy would not fit in
-// the memory allowed (a large model on many cores: not measured), or where a
-// copy failed.
+// Time-slicing's cost: copies of a few layers (each with the shard's
+// threads) decoding side by side, as many as the cores hold, then one more
+// sharing them, in turns; the cores' steps a second crowded against as
+// many copies not crowded, the median of a few pairs of turns. Each pair is
+// timed within half a second, so a shared machine's drift over minutes
+// cancels out (against a rate timed earlier, alone, four calibrations in a
+// row measured 0.88 to 1.00). 1 where not one copy fits, where a layer for
+// each copy would not fit in the memory allowed (a large model on many
+// cores: not measured), or where a copy failed.
 double measure_crowded_efficiency(const TensorSource& source, const ModelConfig& c, WeightFormat format, const RatesKey& key, int layers,
-                                  int context, double alone_ms) {
-    constexpr auto kWindow = std::chrono::milliseconds(600);
+                                  int context) {
+    constexpr auto kTurn = std::chrono::milliseconds(200);
+    constexpr int kPairs = 3;
     constexpr int64_t kAllCopiesBytes = 1ll << 30;             // a 4 GB Pi has room for them beside its own work
     const int fit = local_cores() / std::max(1, key.threads);  // copies the cores hold
-    if (fit < 1 || alone_ms <= 0) return 1;
+    if (fit < 1) return 1;
     const int copies = fit + 1;
-    // Each copy past the caches where there is room, at least one layer; a step's time in proportion.
+    // Each copy past the caches where there is room, at least one layer.
     const int64_t layer_bytes = std::max<int64_t>(1, bytes_of_weights(c.params_per_layer() / key.tp_size, format));
     if (copies * layer_bytes > kAllCopiesBytes) return 1;
     const int each = static_cast<int>(std::clamp<int64_t>(kAllCopiesBytes / 2 / copies / layer_bytes, 1, layers));
-    const double fair = fit * 1e3 / (alone_ms * each / layers);  // steps a second the cores would make
     std::vector<Stage> stages;
     stages.reserve(static_cast<std::size_t>(copies));
     for (int i = 0; i < copies; ++i) stages.push_back(make_stage(source, c, format, key, 0, each, false, 1, context));
     const at::Tensor row = at::randn({1, c.n_embd});  // [1, C]
     const auto one = decode_rows(1, 1);
+    // The last copy is the one too many: it decodes only while `crowding`,
+    // saying whether it does in `extra_running`.
     std::atomic<int> warm{0};
-    std::atomic<bool> counting{false}, stop{false}, failed{false};
-    std::vector<std::atomic<int64_t>> steps(static_cast<std::size_t>(copies));
+    std::atomic<bool> crowding{false}, extra_running{false}, stop{false}, failed{false};
+    std::atomic<int64_t> steps{0};
     std::vector<std::jthread> threads;
     struct StopFirst {  // destroyed before `threads` joins them: however this returns
         std::atomic<bool>& flag;
@@ -155,30 +161,49 @@ double measure_crowded_efficiency(const TensorSource& source, const ModelConfig&
     } stop_first{stop};
     for (int i = 0; i < copies; ++i)
         threads.emplace_back([&, i] {
+            const bool extra = i == copies - 1;
             try {
                 stages[i].forward(row, one);  // first touches of its weights
                 ++warm;
                 while (!stop) {
+                    if (extra) {
+                        extra_running = crowding.load();
+                        if (!extra_running) {
+                            std::this_thread::sleep_for(std::chrono::milliseconds(1));
+                            continue;
+                        }
+                    }
                     stages[i].forward(row, one);
-                    if (counting) ++steps[i];
+                    ++steps;
                 }
             } catch (const std::exception&) {
                 failed = true;
                 ++warm;
             }
+            if (extra) extra_running = false;
         });
     while (warm < copies) std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    counting = true;
-    const auto t0 = Clock::now();
-    std::this_thread::sleep_for(kWindow);
-    counting = false;
-    const double seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+    // Steps a second over one turn, once the extra copy runs (or rests) as asked.
+    const auto turn = [&](bool crowded) {
+        crowding = crowded;
+        while (extra_running != crowded && !failed) std::this_thread::sleep_for(std::chrono::microseconds(200));
+        const int64_t before = steps;
+        const auto t0 = Clock::now();
+        std::this_thread::sleep_for(kTurn);
+        const int64_t made = steps - before;
+        return static_cast<double>(made) / std::chrono::duration<double>(Clock::now() - t0).count();
+    };
+    std::vector<double> ratios;
+    for (int pair = 0; pair < kPairs && !failed; ++pair) {
+        const double alone = turn(false);
+        const double crowded = turn(true);
+        if (alone > 0) ratios.push_back(crowded / alone);
+    }
     stop = true;
     threads.clear();  // joined
-    if (failed) return 1;
-    double made = 0;
-    for (const auto& n : steps) made += static_cast<double>(n);
-    return std::clamp(made / seconds / fair, 0.1, 1.0);
+    if (failed || ratios.empty()) return 1;
+    // The cores do the same work crowded or not: their steps a second would be the same, time-slicing free.
+    return std::clamp(median_of(ratios), 0.1, 1.0);
 }
 
 }  // namespace
@@ -223,7 +248,7 @@ NodeRates measure_node_rates(const ModelConfig& c, WeightFormat format, const Ra
     r.head_ms = std::max(0.0, median_of(head_one_ms) - r.layer_ms);
     r.head_row_ms = std::max(0.0, (median_of(head_several_ms) - median_of(head_one_ms)) / (kBatchRows - 1) - r.layer_row_ms);
     r.sample_ms = median_of(sample_ms);
-    r.crowded_efficiency = measure_crowded_efficiency(source, c, format, key, layers, context, median_of(decode_ms));
+    r.crowded_efficiency = measure_crowded_efficiency(source, c, format, key, layers, context);
     return r;
 }
 
@@ -295,6 +320,7 @@ void MachineRates::remember(const std::string& machine, const ModelConfig& c, We
 
 namespace {
 std::string learned_key(const std::string& rates_key) { return "learned | " + rates_key; }
+std::string crowding_key(const std::string& rates_key) { return "learned crowding | " + rates_key; }
 std::string hop_key(Transport transport) { return "learned hop | " + host_name() + " | " + std::string(transport_name(transport)); }
 }  // namespace
 
@@ -315,6 +341,14 @@ void MachineRates::learn(const LearnedCosts& learned, const Topology& t, const P
         (*kept_)[key] = {{field, value}};
     };
     for (const auto& [key, total] : steps) keep(key, "step_ms", total.first / total.second);
+    // Time-slicing is this machine's: every shard here of the run learns it.
+    if (learned.crowded_efficiency) {
+        std::set<std::string> shards;
+        for (const StagePlan& stage : plan.stages)
+            for (int n : stage.nodes)
+                if (t.nodes[n].started_here()) shards.insert(crowding_key(cache_key(c, format, rates_key(t, stage, n))));
+        for (const auto& key : shards) keep(key, "efficiency", *learned.crowded_efficiency);
+    }
     if (learned.shared_memory_hop_ms) keep(hop_key(Transport::SharedMemory), "ms", *learned.shared_memory_hop_ms);
     if (learned.zeromq_hop_ms) keep(hop_key(Transport::ZeroMQ), "ms", *learned.zeromq_hop_ms);
     save();
@@ -324,6 +358,13 @@ double MachineRates::learned_step_ms(const ModelConfig& c, WeightFormat format, 
     const std::string name = learned_key(cache_key(c, format, key));
     if (recalibrate_ || !kept().contains(name)) return 0;
     return std::max(0.0, kept().at(name).value("step_ms", 0.0));
+}
+
+std::optional<double> MachineRates::learned_crowded_efficiency(const ModelConfig& c, WeightFormat format, const RatesKey& key) {
+    const std::string name = crowding_key(cache_key(c, format, key));
+    if (recalibrate_ || !kept().contains(name)) return std::nullopt;
+    const double efficiency = kept().at(name).value("efficiency", 0.0);
+    return efficiency > 0 ? std::optional(std::min(1.0, efficiency)) : std::nullopt;
 }
 
 std::optional<double> MachineRates::learned_hop_ms(Transport transport) {
@@ -378,6 +419,7 @@ std::vector<NodeRates> plan_node_rates(MachineRates& machine, const Topology& t,
                 r.step_ms = machine.learned_step_ms(c, format, key);
                 r.shared_memory_hop_ms = machine.learned_hop_ms(Transport::SharedMemory).value_or(kSharedMemoryHopMs);
                 r.zeromq_hop_ms = machine.learned_hop_ms(Transport::ZeroMQ).value_or(kZeroMqHopMs);
+                if (const auto crowded = machine.learned_crowded_efficiency(c, format, key)) r.crowded_efficiency = *crowded;
             }
             const double slower = 1 / t.nodes[n].speed;
             for (double* v : {&r.layer_ms, &r.layer_row_ms, &r.head_ms, &r.head_row_ms, &r.sample_ms, &r.step_ms}) *v *= slower;

@@ -44,11 +44,13 @@ public:
 
     // What a run here taught (learn_costs): each step's cost beyond the
     // layers for each shard shape its nodes ran (the nodes of one shape
-    // averaged, at speed 1), and each transport's hop; kept beside the rates
-    // and used by every later prediction on this machine.
+    // averaged, at speed 1), each transport's hop, and for each shard shape
+    // here what its crowded cores gave; kept beside the rates and used by
+    // every later prediction on this machine.
     void learn(const LearnedCosts& learned, const Topology& topology, const Plan& plan, const ModelConfig& config, WeightFormat format);
     double learned_step_ms(const ModelConfig& config, WeightFormat format, const RatesKey& key);
     std::optional<double> learned_hop_ms(Transport transport);
+    std::optional<double> learned_crowded_efficiency(const ModelConfig& config, WeightFormat format, const RatesKey& key);
 
 private:
     const nlohmann::json& kept();

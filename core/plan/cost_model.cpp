@@ -121,17 +121,93 @@ double typical(std::vector<double> v) {
 
 constexpr int kWarmSteps = 3;
 
-LearnedCosts learn_costs(const RunTrace& trace, const Topology& t, const Plan& plan, const std::vector<NodeRates>& rates) {
+namespace {
+
+// Who computed when among the nodes started on this machine, as a run
+// played out (its all-reduce waits left out: they need no core), and so
+// what share of the cores each computing thread had: all of one while
+// their threads were no more than the cores, else a fair share.
+class CoreSharing {
+public:
+    CoreSharing(const RunTrace& trace, const Topology& t, int cores) : cores_(std::max(1, cores)), nodes_(t.nodes.size()) {
+        struct Event {
+            double at;
+            int node, change;
+        };
+        std::vector<Event> events;
+        for (const auto& s : trace.spans) {
+            if (s.node < 0 || s.node >= static_cast<int>(nodes_) || !t.nodes[s.node].started_here()) continue;
+            const int change = s.kind == SpanKind::Compute || s.kind == SpanKind::Sample ? 1 : s.kind == SpanKind::AllReduce ? -1 : 0;
+            if (change == 0) continue;
+            events.push_back({s.t0_us, s.node, change});
+            events.push_back({s.t1_us, s.node, -change});
+        }
+        std::sort(events.begin(), events.end(), [](const Event& a, const Event& b) { return a.at < b.at; });
+        std::vector<int> depth(nodes_, 0);
+        for (std::size_t i = 0; i < events.size();) {
+            const double at = events[i].at;
+            for (; i < events.size() && events[i].at == at; ++i) depth[events[i].node] += events[i].change;
+            int threads = 0;
+            starts_.push_back(at);
+            for (std::size_t n = 0; n < nodes_; ++n) {
+                computing_.push_back(depth[n] > 0);
+                if (depth[n] > 0) threads += t.nodes[n].threads;
+            }
+            threads_.push_back(threads);
+        }
+    }
+
+    // A node's computing time within [t0, t1]: uncrowded, and crowded as the
+    // cores' fair share of it (what a time-slicing free machine would have given).
+    struct Share {
+        double alone_ms = 0, fair_ms = 0;
+    };
+    Share of(int node, double t0_us, double t1_us) const {
+        Share share;
+        auto i = static_cast<std::size_t>(std::upper_bound(starts_.begin(), starts_.end(), t0_us) - starts_.begin());
+        if (i > 0) --i;
+        for (; i < starts_.size() && starts_[i] < t1_us; ++i) {
+            const double end = i + 1 < starts_.size() ? std::min(starts_[i + 1], t1_us) : t1_us;
+            const double ms = (end - std::max(starts_[i], t0_us)) / 1e3;
+            if (ms <= 0 || !computing_[i * nodes_ + static_cast<std::size_t>(node)]) continue;
+            if (threads_[i] <= cores_)
+                share.alone_ms += ms;
+            else
+                share.fair_ms += ms * cores_ / threads_[i];
+        }
+        return share;
+    }
+
+private:
+    int cores_;
+    std::size_t nodes_;
+    std::vector<double> starts_;   // each stretch's start; it lasts until the next
+    std::vector<char> computing_;  // per stretch, per node
+    std::vector<int> threads_;     // per stretch: the computing nodes' threads
+};
+
+}  // namespace
+
+LearnedCosts learn_costs(const RunTrace& trace, const Topology& t, const Plan& plan, const std::vector<NodeRates>& rates, int local_cores) {
     LearnedCosts out;
     const int n = static_cast<int>(t.nodes.size());
     out.step_ms.resize(t.nodes.size());
     if (static_cast<int>(trace.nodes.size()) != n || static_cast<int>(rates.size()) != n) return out;
     // Each node's decode steps (one row a sequence) against its rates.
     // A step's all-reduces sit inside its compute span: the cost model
-    // counts them from the links, so they come off first.
+    // counts them from the links, so they come off first. On this machine
+    // only steps its cores were not crowded for teach a step's cost; the
+    // crowded ones teach what time-slicing costs.
     std::map<std::tuple<int, int, int>, double> reducing_us;  // (node, group, step)
     for (const auto& s : trace.spans)
         if (s.kind == SpanKind::AllReduce) reducing_us[{s.node, s.group, s.step}] += s.t1_us - s.t0_us;
+    const CoreSharing sharing(trace, t, local_cores);
+    struct Crowded {
+        int node;
+        double predicted_ms;
+        CoreSharing::Share share;
+    };
+    std::vector<Crowded> crowded;
     std::vector<std::vector<double>> over(t.nodes.size());
     for (const auto& s : trace.spans) {
         // Decode steps past the first two (which touch the caches and the weights' pages for the first time).
@@ -140,21 +216,59 @@ LearnedCosts learn_costs(const RunTrace& trace, const Topology& t, const Plan& p
         const StagePlan& stage = plan.stages[plan.stage_of_node[s.node]];
         const int rows = static_cast<int>(s.sequences.size());
         const double predicted = compute_ms(rates[s.node], s.layer_end - s.layer_begin, stage.head, rows, rows);
+        if (t.nodes[s.node].started_here()) {
+            const CoreSharing::Share share = sharing.of(s.node, s.t0_us, s.t1_us);
+            if (share.fair_ms > 0)
+                crowded.push_back({s.node, predicted, share});
+            else
+                over[s.node].push_back(share.alone_ms - predicted);
+            continue;
+        }
         const auto reduced = reducing_us.find({s.node, s.group, s.step});
         const double own_us = s.t1_us - s.t0_us - (reduced == reducing_us.end() ? 0.0 : reduced->second);
         over[s.node].push_back(own_us / 1e3 - predicted);
     }
     for (int i = 0; i < n; ++i)
         if (!over[i].empty()) out.step_ms[i] = std::max(0.0, typical(over[i]));
-    // Each hop not emulated: from its send's start to its receive's start.
+    // Crowded, a step's work beyond its uncrowded stretches against the fair share it had for the rest.
+    constexpr std::size_t kEnoughCrowdedSteps = 10;
+    if (crowded.size() >= kEnoughCrowdedSteps) {
+        double work = 0, fair = 0;
+        for (const Crowded& c : crowded) {
+            const double step = out.step_ms[c.node].value_or(rates[c.node].step_ms);
+            work += std::max(0.0, c.predicted_ms + step - c.share.alone_ms);
+            fair += c.share.fair_ms;
+        }
+        if (fair > 0) out.crowded_efficiency = std::clamp(work / fair, 0.1, 1.0);
+    }
+    // Each hop not emulated to a receiver that waited for it: from its
+    // send's start to its receive's start. (A receiver still busy with
+    // another micro-batch took it later: that wait is the run's queueing,
+    // which predict_run plays out itself.)
     std::map<std::tuple<int, int, int>, double> arrivals;
-    for (const auto& s : trace.spans)
+    std::vector<std::vector<std::pair<double, double>>> work(t.nodes.size());  // per node: (start, end) of its work
+    for (const auto& s : trace.spans) {
         if (s.kind == SpanKind::Receive) arrivals[{s.node, s.group, s.step}] = s.t0_us;
+        if ((s.kind == SpanKind::Compute || s.kind == SpanKind::Sample || s.kind == SpanKind::Send) && s.node >= 0 && s.node < n)
+            work[s.node].push_back({s.t0_us, s.t1_us});
+    }
+    for (auto& spans : work) std::sort(spans.begin(), spans.end());
+    // Whether `node` worked at some moment within (from, to).
+    const auto worked_between = [&](int node, double from, double to) {
+        const auto& spans = work[node];
+        auto it = std::lower_bound(spans.begin(), spans.end(), std::pair{to, to});
+        while (it != spans.begin()) {
+            --it;
+            if (it->second > from) return true;
+            if (it->first < from - 1e6) break;  // spans a second earlier: none reach past `from`
+        }
+        return false;
+    };
     std::vector<double> shm, zmq;
     for (const auto& s : trace.spans) {
         if (s.kind != SpanKind::Send || s.peer < 0 || s.peer >= n || s.emulated || t.link(s.node, s.peer).emulated()) continue;
         const auto at = arrivals.find({s.peer, s.group, s.step});
-        if (at == arrivals.end() || at->second < s.t0_us) continue;
+        if (at == arrivals.end() || at->second < s.t0_us || worked_between(s.peer, s.t0_us, at->second)) continue;
         (s.transport == Transport::SharedMemory ? shm : zmq).push_back((at->second - s.t0_us) / 1e3);
     }
     if (!shm.empty()) out.shared_memory_hop_ms = typical(shm);

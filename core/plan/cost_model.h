@@ -33,8 +33,10 @@ struct NodeRates {
     double shared_memory_hop_ms = kSharedMemoryHopMs, zeromq_hop_ms = kZeroMqHopMs;
     // The share of a fair core a computing thread gets when more threads
     // compute than the machine has cores (time-slicing evicts caches and
-    // hands cores round): measured with one more copy of the layers than the
-    // cores hold (measure_node_rates); 1 for a machine not measured so.
+    // hands cores round; workers woken for their messages wait for one):
+    // learned from crowded runs here (learn_costs), until then measured with
+    // one more copy of the layers than the cores hold (measure_node_rates);
+    // 1 for a machine not measured so.
     double crowded_efficiency = 1;
 };
 
@@ -114,15 +116,19 @@ double compute_ms(const NodeRates& rates, int layers, bool head, int rows, int h
 
 // What a run measured beyond what the rates predict, for the next
 // prediction: each node's decode steps over its rates' compute (the mean of
-// the middle 90 % of the differences, never below 0), and a message's hop by
+// the middle 90 % of the differences, never below 0; on this machine, only
+// steps taken while its `local_cores` were not crowded), a message's hop by
 // each transport (from a send's start to its receive, likewise; links not
-// emulated).
-// `rates` per topology node, as predicted (step_ms 0); the trace's nodes
-// are the topology's.
+// emulated), and what the crowded steps had of a fair share of the cores
+// (their compute the rates predict against the fair share they were given,
+// as predict_run shares the cores; at least 10 such steps).
+// `rates` per topology node, as predicted; the trace's nodes are the topology's.
 struct LearnedCosts {
     std::vector<std::optional<double>> step_ms;  // per node: none when it made no decode step
     std::optional<double> shared_memory_hop_ms, zeromq_hop_ms;
+    std::optional<double> crowded_efficiency;  // none when this machine's cores were not crowded
 };
-LearnedCosts learn_costs(const RunTrace& trace, const Topology& topology, const Plan& plan, const std::vector<NodeRates>& rates);
+LearnedCosts learn_costs(const RunTrace& trace, const Topology& topology, const Plan& plan, const std::vector<NodeRates>& rates,
+                         int local_cores);
 
 }  // namespace distgpt

@@ -1,5 +1,6 @@
 // The cost model's formulas on synthetic inputs whose answers are worked
 // out by hand, and the planner's placements on mixed hardware.
+#include "engine/machine_rates.h"
 #include "engine/model_source.h"
 #include "plan/cost_model.h"
 #include "plan/partial_sum_wait.h"
@@ -8,6 +9,7 @@
 #include "plan/topology.h"
 #include "support/expect_error.h"
 
+#include <QTemporaryDir>
 #include <QTest>
 
 #include <nlohmann/json.hpp>
@@ -117,7 +119,7 @@ private Q_SLOTS:
                 trace.spans.insert(trace.spans.end(), {compute, send, receive});
             }
         }
-        const LearnedCosts learned = learn_costs(trace, t, plan, r);
+        const LearnedCosts learned = learn_costs(trace, t, plan, r, 2);
         QCOMPARE(learned.step_ms.size(), size_t(2));
         for (int n = 0; n < 2; ++n) QCOMPARE_LE(std::abs(*learned.step_ms[n] - 0.5), 1e-9);
         QCOMPARE_LE(std::abs(*learned.shared_memory_hop_ms - 0.3), 1e-9);
@@ -134,6 +136,91 @@ private Q_SLOTS:
         const Prediction p = predict_run(one, make_plan(one, c, 1, 64), c, {taught}, shape, 2);
         const double step = 4 * 1.0 + 2.0 + 0.5, wall = step + 9 * (0.3 + step);
         QCOMPARE_LE(std::abs(p.wall_seconds * 1e3 - wall), 1e-6);
+    }
+
+    // Three stages here on two cores. Computing one at a time, each step
+    // took 0.5 ms over its layer: a step's cost. Computing all three at
+    // once (a fair share: two thirds of a core each), each took as long as
+    // 0.8 of that share makes of its 2.5 ms: time-slicing's cost, not the
+    // step's. Messages to a stage waiting for them took 0.3 ms; those to a
+    // stage still busy with another micro-batch waited for it (the run's
+    // queueing, played out by the model itself): not a hop's cost.
+    void crowdedStepsTeachTimeSlicingNotAStepsCost() {
+        const Topology t = nodes(Strategy::Pipeline, 3);
+        const ModelConfig c = small_model(3);
+        const Plan plan = make_plan(t, c, 3, 64);
+        const std::vector<NodeRates> r(3, rates(2.0));
+        RunTrace trace;
+        trace.nodes = {{"n0", 0, 0}, {"n1", 1, 0}, {"n2", 2, 0}};
+        const auto span = [&](int node, SpanKind kind, int step, double t0_ms, double t1_ms) {
+            TraceSpan s;
+            s.node = node;
+            s.kind = kind;
+            s.step = step;
+            s.group = 0;
+            s.layer_begin = plan.stages[node].layer_begin;
+            s.layer_end = plan.stages[node].layer_end;
+            s.sequences = {0};
+            s.t0_us = t0_ms * 1e3;
+            s.t1_us = t1_ms * 1e3;
+            trace.spans.push_back(s);
+            return s;
+        };
+        const auto hop = [&](int from, int to, int step, double at_ms, double took_ms) {
+            TraceSpan send = span(from, SpanKind::Send, step, at_ms, at_ms + 0.01);
+            send.peer = to;
+            send.transport = Transport::SharedMemory;
+            trace.spans.back() = send;
+            span(to, SpanKind::Receive, step, at_ms + took_ms, at_ms + took_ms + 0.01);
+        };
+        double at = 0;
+        for (int step = 1; step <= 14; ++step)  // one at a time, each waited for
+            for (int n = 0; n < 3; ++n) {
+                span(n, SpanKind::Compute, step, at, at + 2.5);
+                hop(n, (n + 1) % 3, step, at + 2.5, 0.3);
+                at += 2.8;
+            }
+        const double crowded_ms = 2.5 / (0.8 * 2.0 / 3.0);
+        for (int step = 15; step <= 30; ++step) {  // all at once; each message waits for its busy receiver
+            for (int n = 0; n < 3; ++n) span(n, SpanKind::Compute, step, at, at + crowded_ms);
+            hop(0, 1, step, at + 0.5 * crowded_ms, 3.0);
+            at += crowded_ms + 5;
+        }
+        const LearnedCosts learned = learn_costs(trace, t, plan, r, 2);
+        for (int n = 0; n < 3; ++n) QCOMPARE_LE(std::abs(*learned.step_ms[n] - 0.5), 1e-9);
+        QVERIFY(learned.crowded_efficiency);
+        QCOMPARE_LE(std::abs(*learned.crowded_efficiency - 0.8), 1e-9);
+        QCOMPARE_LE(std::abs(*learned.shared_memory_hop_ms - 0.3), 1e-9);
+
+        // Three cores: nothing was crowded; every step teaches its cost.
+        const LearnedCosts uncrowded = learn_costs(trace, t, plan, r, 3);
+        QVERIFY(!uncrowded.crowded_efficiency);
+        QVERIFY(*uncrowded.step_ms[0] > 0.5);
+    }
+
+    // What crowded cores gave is kept per shard shape beside the rates,
+    // each run weighing as much as all before it, and read back by the next
+    // prediction on this machine.
+    void crowdingIsKeptForTheNextPrediction() {
+        const QTemporaryDir dir;
+        const std::filesystem::path cache = dir.filePath("node-rates.json").toStdString();
+        const Topology t = nodes(Strategy::Pipeline, 2);
+        const ModelConfig c = small_model(4);
+        const Plan plan = make_plan(t, c, 2, 64);
+        const RatesKey key = rates_key(t, plan.stages[0], 0);
+        LearnedCosts learned;
+        learned.step_ms.resize(2);
+        {
+            MachineRates machine(cache);
+            QVERIFY(!machine.learned_crowded_efficiency(c, WeightFormat::F32, key));
+            learned.crowded_efficiency = 0.8;
+            machine.learn(learned, t, plan, c, WeightFormat::F32);
+            learned.crowded_efficiency = 0.6;
+            machine.learn(learned, t, plan, c, WeightFormat::F32);
+        }
+        MachineRates again(cache);
+        QCOMPARE_LE(std::abs(*again.learned_crowded_efficiency(c, WeightFormat::F32, key) - 0.7), 1e-9);
+        QVERIFY(!MachineRates(cache, true).learned_crowded_efficiency(c, WeightFormat::F32, key));  // recalibrating: as measured
     }
 
     // Two stages of 5 ms: with two sequences in flight each stage is busy

@@ -107,7 +107,8 @@ void RunPrediction::learn(const RunSpec& spec, const RunTrace& trace) {
         const RunSetup setup = prepare_run(spec.topology, model, choices);
         MachineRates machine;
         const auto rates = plan_node_rates(machine, spec.topology, setup.plan, model.config, model.weight_format);
-        machine.learn(learn_costs(trace, spec.topology, setup.plan, rates), spec.topology, setup.plan, model.config, model.weight_format);
+        machine.learn(learn_costs(trace, spec.topology, setup.plan, rates, local_cores()), spec.topology, setup.plan, model.config,
+                      model.weight_format);
     } catch (const std::exception&) {
         // nothing learned: the next prediction goes on as before
     }
