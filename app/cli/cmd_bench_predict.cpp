@@ -31,7 +31,7 @@ struct PredictBenchArgs {
     int sequences = 4, tokens = 32, rounds = 1;
     std::string prompt = "It was the best of times, it was the worst of times";
     std::string out;
-    bool remeasure = false;
+    bool remeasure = false, calibration_only = false;
 };
 
 struct Row {
@@ -68,13 +68,13 @@ Row measure(const PredictBenchArgs& a, const ModelSource& source, const OpenedMo
     // Several rounds: the median run (a shared machine has busy moments).
     // Each teaches the machine's rates, as `run --predict` and the app do:
     // the next row's prediction knows what this one cost (not with
-    // --remeasure, whose rows are predicted from a calibration alone).
+    // --calibration-only).
     std::vector<RunMetrics> runs;
     for (int round = 0; round < a.rounds; ++round) {
         const RunResult result = cluster.run(request);
         if (!result.error.empty()) throw Error(row.topology + ": " + result.error);
         runs.push_back(run_metrics(result.trace));
-        if (!a.remeasure) {
+        if (!a.calibration_only) {
             const auto rates = plan_node_rates(machine, t, setup.plan, model.config, model.weight_format);
             machine.learn(learn_costs(result.trace, t, setup.plan, rates, local_cores()), t, setup.plan, model.config, model.weight_format);
         }
@@ -105,9 +105,10 @@ int bench_predict(const PredictBenchArgs& a) {
         std::vector<std::pair<std::string, Topology>> variants{{"as written", shipped}};
         for (const auto& preset : a.networks) variants.emplace_back(preset, on_network(shipped, preset));
         for (const auto& [network, t] : variants) {
-            // --remeasure: this machine's rates as they are now, kept for this row alone.
-            MachineRates now{std::filesystem::path()};
-            rows.push_back(measure(a, source, model, a.remeasure ? now : machine, file, t, network));
+            // --remeasure: this machine's rates as they are now. --calibration-only: those alone, kept for this row alone.
+            MachineRates alone{std::filesystem::path()};
+            if (a.remeasure) machine.measure_again();
+            rows.push_back(measure(a, source, model, a.calibration_only ? alone : machine, file, t, network));
             const Row& r = rows.back();
             std::printf("%-22s %-18s %10.2f %10.2f %8.2f %10.0f ms %10.0f ms  %s\n", r.topology.c_str(), network.c_str(),
                         r.predicted.tokens_per_second, r.measured.tokens_per_second,
@@ -130,7 +131,8 @@ int bench_predict(const PredictBenchArgs& a) {
         std::ofstream(a.out) << json{{"model", model.description},
                                      {"sequences", a.sequences},
                                      {"tokens", a.tokens},
-                                     {"remeasured", a.remeasure},
+                                     {"remeasured", a.remeasure || a.calibration_only},
+                                     {"learning", !a.calibration_only},
                                      {"rows", out}}
                                     .dump(2)
                              << "\n";
@@ -154,9 +156,11 @@ void add_predict_bench(CLI::App& bench, int& exit_code) {
     c->add_option("--prompt", a->prompt, "every sequence's prompt")->capture_default_str();
     c->add_option("--out", a->out, "write the rows as JSON");
     c->add_flag("--remeasure", a->remeasure,
-                "measure this machine's rates again just before each row, rather than once (kept in the cache), and learn nothing from "
-                "the runs: a shared machine's speed drifts over minutes, and this tells the calibration's error from that drift "
-                "(without it, each row's runs teach the cache as run --predict's do, for the rows after it)");
+                "measure this machine's rates again just before each row, rather than once (kept in the cache): a shared machine's "
+                "speed drifts over minutes, and this tells the model's error from that drift");
+    c->add_flag("--calibration-only", a->calibration_only,
+                "predict each row from a calibration just before it alone: nothing learned before is used, and the runs teach nothing "
+                "(the cache untouched; without it, each row's runs teach the cache as run --predict's do, for the rows after it)");
     c->callback([a, &exit_code] { exit_code = guarded("bench predict", [&] { return bench_predict(*a); }); });
 }
 

@@ -111,6 +111,9 @@ int run(const RunArgs& a) {
         std::fprintf(stderr, "  learned from this run (kept for the next prediction): steps up to %.3f ms beyond their layers", most);
         if (learned.shared_memory_hop_ms) std::fprintf(stderr, ", a shared-memory hop %.3f ms", *learned.shared_memory_hop_ms);
         if (learned.zeromq_hop_ms) std::fprintf(stderr, ", a ZeroMQ hop %.3f ms", *learned.zeromq_hop_ms);
+        if (learned.partial_sum_ms) std::fprintf(stderr, ", a partial sum %.3f ms", *learned.partial_sum_ms);
+        if (learned.emulated_partial_sum_ms)
+            std::fprintf(stderr, ", a partial sum %.3f ms beyond its emulated link", *learned.emulated_partial_sum_ms);
         if (learned.crowded_efficiency)
             std::fprintf(stderr, ", this machine's crowded cores gave %.2f of a fair share", *learned.crowded_efficiency);
         std::fprintf(stderr, "\n");

@@ -299,6 +299,12 @@ NodeRates MachineRates::rates(const ModelConfig& c, WeightFormat format, const R
     return r;
 }
 
+void MachineRates::measure_again() {
+    kept();
+    const std::string mine = host_name() + " | ";
+    for (auto it = kept_->begin(); it != kept_->end();) it = it.key().starts_with(mine) ? kept_->erase(it) : std::next(it);
+}
+
 std::optional<NodeRates> MachineRates::measured_on(const std::string& machine, const ModelConfig& c, WeightFormat format,
                                                    const RatesKey& key) {
     const std::string name = elsewhere_key(machine, c, format, key);
@@ -322,6 +328,10 @@ namespace {
 std::string learned_key(const std::string& rates_key) { return "learned | " + rates_key; }
 std::string crowding_key(const std::string& rates_key) { return "learned crowding | " + rates_key; }
 std::string hop_key(Transport transport) { return "learned hop | " + host_name() + " | " + std::string(transport_name(transport)); }
+std::string partial_sum_key(PartialSumWait wait, bool emulated) {
+    return "learned partial sum | " + host_name() + " | " + (wait == PartialSumWait::Block ? "blocking" : "spinning") + " | " +
+           (emulated ? "emulated link" : "link");
+}
 }  // namespace
 
 void MachineRates::learn(const LearnedCosts& learned, const Topology& t, const Plan& plan, const ModelConfig& c, WeightFormat format) {
@@ -351,6 +361,8 @@ void MachineRates::learn(const LearnedCosts& learned, const Topology& t, const P
     }
     if (learned.shared_memory_hop_ms) keep(hop_key(Transport::SharedMemory), "ms", *learned.shared_memory_hop_ms);
     if (learned.zeromq_hop_ms) keep(hop_key(Transport::ZeroMQ), "ms", *learned.zeromq_hop_ms);
+    if (learned.partial_sum_ms) keep(partial_sum_key(learned.partial_sum_wait, false), "ms", *learned.partial_sum_ms);
+    if (learned.emulated_partial_sum_ms) keep(partial_sum_key(learned.partial_sum_wait, true), "ms", *learned.emulated_partial_sum_ms);
     save();
 }
 
@@ -367,8 +379,13 @@ std::optional<double> MachineRates::learned_crowded_efficiency(const ModelConfig
     return efficiency > 0 ? std::optional(std::min(1.0, efficiency)) : std::nullopt;
 }
 
-std::optional<double> MachineRates::learned_hop_ms(Transport transport) {
-    const std::string name = hop_key(transport);
+std::optional<double> MachineRates::learned_partial_sum_ms(PartialSumWait wait, bool emulated) {
+    return learned_ms(partial_sum_key(wait, emulated));
+}
+
+std::optional<double> MachineRates::learned_hop_ms(Transport transport) { return learned_ms(hop_key(transport)); }
+
+std::optional<double> MachineRates::learned_ms(const std::string& name) {
     if (recalibrate_ || !kept().contains(name)) return std::nullopt;
     const double ms = kept().at(name).value("ms", -1.0);
     return ms >= 0 ? std::optional(ms) : std::nullopt;
@@ -404,6 +421,7 @@ int local_cores() { return static_cast<int>(std::max(1u, std::thread::hardware_c
 std::vector<NodeRates> plan_node_rates(MachineRates& machine, const Topology& t, const Plan& plan, const ModelConfig& c,
                                        WeightFormat format) {
     std::vector<NodeRates> out(t.nodes.size());
+    const PartialSumWait wait = plan_partial_sum_wait(t, plan, local_cores());
     for (const StagePlan& stage : plan.stages) {
         for (int n : stage.nodes) {
             RatesKey key = rates_key(t, stage, n);
@@ -420,6 +438,8 @@ std::vector<NodeRates> plan_node_rates(MachineRates& machine, const Topology& t,
                 r.shared_memory_hop_ms = machine.learned_hop_ms(Transport::SharedMemory).value_or(kSharedMemoryHopMs);
                 r.zeromq_hop_ms = machine.learned_hop_ms(Transport::ZeroMQ).value_or(kZeroMqHopMs);
                 if (const auto crowded = machine.learned_crowded_efficiency(c, format, key)) r.crowded_efficiency = *crowded;
+                r.partial_sum_ms = machine.learned_partial_sum_ms(wait, false);
+                r.emulated_partial_sum_ms = machine.learned_partial_sum_ms(wait, true);
             }
             const double slower = 1 / t.nodes[n].speed;
             for (double* v : {&r.layer_ms, &r.layer_row_ms, &r.head_ms, &r.head_row_ms, &r.sample_ms, &r.step_ms}) *v *= slower;

@@ -32,6 +32,9 @@ public:
     explicit MachineRates(std::filesystem::path cache = default_cache(), bool recalibrate = false);
     NodeRates rates(const ModelConfig& config, WeightFormat format, const RatesKey& key);
     int measured() const { return measured_; }  // how many this object measured rather than found
+    // This machine's rates are measured again when next asked (once each);
+    // what runs taught stays.
+    void measure_again();
     static std::filesystem::path default_cache();
 
     // Rates another machine measured of itself (a worker asked on first
@@ -50,9 +53,11 @@ public:
     void learn(const LearnedCosts& learned, const Topology& topology, const Plan& plan, const ModelConfig& config, WeightFormat format);
     double learned_step_ms(const ModelConfig& config, WeightFormat format, const RatesKey& key);
     std::optional<double> learned_hop_ms(Transport transport);
+    std::optional<double> learned_partial_sum_ms(PartialSumWait wait, bool emulated);
     std::optional<double> learned_crowded_efficiency(const ModelConfig& config, WeightFormat format, const RatesKey& key);
 
 private:
+    std::optional<double> learned_ms(const std::string& name);  // a learned "ms", if any (none when recalibrating)
     const nlohmann::json& kept();
     void save();
     std::filesystem::path cache_;

@@ -56,7 +56,11 @@ double all_reduce_ms(const Topology& t, const std::vector<NodeRates>& rates, con
         for (int b : group) {
             if (a == b) continue;
             const bool woken = local_wait == PartialSumWait::Block && t.nodes[b].started_here();
-            const Move one = move(t, rates, a, b, bytes, woken ? Receiver::Serving : Receiver::Spinning);
+            const Receiver receiver = woken ? Receiver::Serving : Receiver::Spinning;
+            Move one = move(t, rates, a, b, bytes, receiver);
+            // What runs here taught a partial sum takes, in place of the transport's hop.
+            const auto& learned = t.link(a, b).emulated() ? rates[b].emulated_partial_sum_ms : rates[b].partial_sum_ms;
+            if (learned) one.ms += *learned - transport_ms(t, rates, a, b, receiver);
             worst = std::max(worst, one.ms + (others - 1) * one.on_wire_ms);
         }
     return worst;
@@ -273,7 +277,27 @@ LearnedCosts learn_costs(const RunTrace& trace, const Topology& t, const Plan& p
     }
     if (!shm.empty()) out.shared_memory_hop_ms = typical(shm);
     if (!zmq.empty()) out.zeromq_hop_ms = typical(zmq);
+    // Each all-reduce of a decode step among ranks all here, less its link's own delay.
+    out.partial_sum_wait = plan_partial_sum_wait(t, plan, local_cores);
+    std::vector<double> partial, emulated_partial;
+    for (const auto& s : trace.spans) {
+        if (s.kind != SpanKind::AllReduce || s.step < kWarmSteps || s.node < 0 || s.node >= n) continue;
+        if (s.node >= static_cast<int>(plan.stage_of_node.size()) || plan.stage_of_node[s.node] < 0) continue;
+        if (!t.all_started_here(plan.stages[plan.stage_of_node[s.node]].nodes)) continue;
+        const double ms = (s.t1_us - s.t0_us - (s.emulated ? s.emulated->total_us() : 0.0)) / 1e3;
+        (s.emulated ? emulated_partial : partial).push_back(std::max(0.0, ms));
+    }
+    if (!partial.empty()) out.partial_sum_ms = typical(partial);
+    if (!emulated_partial.empty()) out.emulated_partial_sum_ms = typical(emulated_partial);
     return out;
+}
+
+PartialSumWait plan_partial_sum_wait(const Topology& t, const Plan& plan, int local_cores) {
+    int threads_here = 0;  // the plan's worker threads on this machine
+    for (const StagePlan& stage : plan.stages)
+        for (int n : stage.nodes)
+            if (t.nodes[n].started_here()) threads_here += t.nodes[n].threads;
+    return partial_sum_wait(threads_here, local_cores);
 }
 
 double compute_ms(const NodeRates& r, int layers, bool head, int rows, int head_rows) {
@@ -464,18 +488,16 @@ Prediction predict_run(const Topology& t, const Plan& plan, const ModelConfig& c
     const double activation_bytes = batch * row_bytes + kMessageHeaderBytes;
     const double token_bytes = batch * 4.0 + kMessageHeaderBytes;
     const int first_node = plan.stages.front().nodes.front();
-    int threads_here = 0;  // the plan's worker threads on this machine
     double crowded_efficiency = 0;
     int nodes_here = 0;
     for (const StagePlan& stage : plan.stages)
         for (int n : stage.nodes)
             if (t.nodes[n].started_here()) {
-                threads_here += t.nodes[n].threads;
                 crowded_efficiency += rates[n].crowded_efficiency;
                 ++nodes_here;
             }
     crowded_efficiency = nodes_here ? std::clamp(crowded_efficiency / nodes_here, 0.1, 1.0) : 1.0;  // the mean of its shards' measures
-    const PartialSumWait local_wait = partial_sum_wait(threads_here, local_cores);
+    const PartialSumWait local_wait = plan_partial_sum_wait(t, plan, local_cores);
 
     std::vector<StageCost> decode, prefill;
     std::vector<Move> hop_decode, hop_prefill;

@@ -1,5 +1,6 @@
 #pragma once
 #include "plan/planner.h"
+#include "plan/partial_sum_wait.h"
 #include "plan/topology.h"
 #include "trace/run_trace.h"
 #include "weights/model_config.h"
@@ -31,6 +32,13 @@ struct NodeRates {
     // node by each transport, without a network.
     double step_ms = 0;
     double shared_memory_hop_ms = kSharedMemoryHopMs, zeromq_hop_ms = kZeroMqHopMs;
+    // What a partial sum took to reach this node beyond its link's own
+    // delay (an all-reduce's span less the emulated queue, wire and
+    // latency): learned from runs here whose ranks waited the same way
+    // (plan_partial_sum_wait), over links not emulated and emulated ones
+    // apart (there the emulator's thread is woken too); until then the hop
+    // of the transport, as a spinning or a woken rank takes it.
+    std::optional<double> partial_sum_ms, emulated_partial_sum_ms;
     // The share of a fair core a computing thread gets when more threads
     // compute than the machine has cores (time-slicing evicts caches and
     // hands cores round; workers woken for their messages wait for one):
@@ -110,6 +118,10 @@ inline constexpr const char* kShortStepsNote =
 Prediction predict_run(const Topology& topology, const Plan& plan, const ModelConfig& config, const std::vector<NodeRates>& rates,
                        const RunShape& shape, int local_cores);
 
+// How the plan's tensor-parallel ranks on this machine wait for partial
+// sums: by its worker threads here against `local_cores` (partial_sum_wait).
+PartialSumWait plan_partial_sum_wait(const Topology& topology, const Plan& plan, int local_cores);
+
 // A node's step over its layers for `rows` rows, and its head (if it has
 // it) for `head_rows`: the head computes only each sequence's last row.
 double compute_ms(const NodeRates& rates, int layers, bool head, int rows, int head_rows);
@@ -126,6 +138,9 @@ double compute_ms(const NodeRates& rates, int layers, bool head, int rows, int h
 struct LearnedCosts {
     std::vector<std::optional<double>> step_ms;  // per node: none when it made no decode step
     std::optional<double> shared_memory_hop_ms, zeromq_hop_ms;
+    // Its all-reduces among ranks here, as NodeRates::partial_sum_ms says, and how the ranks waited.
+    std::optional<double> partial_sum_ms, emulated_partial_sum_ms;
+    PartialSumWait partial_sum_wait = PartialSumWait::Spin;
     std::optional<double> crowded_efficiency;  // none when this machine's cores were not crowded
 };
 LearnedCosts learn_costs(const RunTrace& trace, const Topology& topology, const Plan& plan, const std::vector<NodeRates>& rates,

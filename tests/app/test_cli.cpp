@@ -416,24 +416,43 @@ private Q_SLOTS:
     }
 
     // bench predict: a topology predicted, then run on real workers, the two
-    // side by side; --remeasure measures this machine again for the row and
-    // keeps it nowhere else.
+    // side by side. --calibration-only measures this machine for the row and
+    // keeps it nowhere else; without it, the row's runs teach the cache
+    // (--remeasure: measured again before the row, all the same).
+    void benchPredictSetsPredictedBesideMeasured_data() {
+        QTest::addColumn<QStringList>("flags");
+        QTest::addColumn<bool>("learning");
+        QTest::newRow("calibration only") << QStringList{"--calibration-only"} << false;
+        QTest::newRow("learning, measured again") << QStringList{"--remeasure"} << true;
+    }
     void benchPredictSetsPredictedBesideMeasured() {
-        const QString cache = work.path() + "/bench-predict-cache", out = work.path() + "/bench-predict.json";
+        QFETCH(QStringList, flags);
+        QFETCH(bool, learning);
+        const QString cache = work.path() + "/bench-predict-cache-" + QTest::currentDataTag(), out = work.path() + "/bench-predict.json";
         qputenv("XDG_CACHE_HOME", cache.toUtf8());
-        const Run run = cli({"bench", "predict", DISTGPT_TOPOLOGIES "/pipeline-2.json", "--random-init", "tiny", "--sequences", "2",
-                             "--tokens", "4", "--remeasure", "--out", out});
+        const Run run = cli(QStringList{"bench", "predict", DISTGPT_TOPOLOGIES "/pipeline-2.json", "--random-init", "tiny", "--sequences",
+                                        "2", "--tokens", "4", "--out", out} +
+                            flags);
         qunsetenv("XDG_CACHE_HOME");
         QVERIFY2(run.exit_code == 0, run.err.c_str());
         QVERIFY2(run.out.find("pipeline-2") != std::string::npos && run.out.find("as written") != std::string::npos, run.out.c_str());
         const auto doc = nlohmann::json::parse(read_file(out.toStdString()));
         QVERIFY(doc["remeasured"].get<bool>());
+        QCOMPARE(doc["learning"].get<bool>(), learning);
         QCOMPARE(doc["rows"].size(), 1u);
         const auto& row = doc["rows"][0];
         QVERIFY(row["predicted_tokens_per_second"].get<double>() > 0 && row["measured_tokens_per_second"].get<double>() > 0);
         QCOMPARE(row["ratio"].get<double>(),
                  row["measured_tokens_per_second"].get<double>() / row["predicted_tokens_per_second"].get<double>());
-        QVERIFY2(!QFile::exists(cache + "/distgpt/node-rates.json"), "--remeasure wrote the machine's cache");
+        const std::string cache_file = (cache + "/distgpt/node-rates.json").toStdString();
+        if (!learning) {
+            QVERIFY2(!std::filesystem::exists(cache_file), "--calibration-only wrote the machine's cache");
+            return;
+        }
+        const auto kept = nlohmann::json::parse(read_file(cache_file));
+        bool taught = false;
+        for (const auto& [key, value] : kept.items()) taught |= key.starts_with("learned | ") && value.contains("step_ms");
+        QVERIFY2(taught, kept.dump(1).c_str());
     }
 
     // serve with strategy auto: each split of its nodes predicted for its

@@ -331,6 +331,64 @@ private Q_SLOTS:
         QCOMPARE_LE(std::abs(p.nodes[0].all_reduce_ms - (2 * 3 * one + one + 0.2)), 1e-9);  // layers, the head, the relay
     }
 
+    // Two ranks here whose all-reduces took 0.4 ms over a link not
+    // emulated, and 0.5 ms over an emulated one whose queue, wire and
+    // latency came to 0.25 ms: a partial sum takes 0.4 ms, and 0.25 beyond
+    // an emulated link's own delay; the next prediction counts them for
+    // each all-reduce (three layers twice, the head once) in place of the
+    // transport's hop, over each kind of link.
+    void allReducesTeachWhatAPartialSumTakes() {
+        const Topology t = nodes(Strategy::Tensor, 2);
+        const ModelConfig c = small_model(3);
+        const Plan plan = make_plan(t, c, 1, 64);
+        const std::vector<NodeRates> r(2, rates(2.0, 1.0));
+        RunTrace trace;
+        trace.nodes = {{"n0", 0, 0}, {"n1", 0, 1}};
+        double at = 0;
+        for (int step = 1; step <= 30; ++step) {
+            for (int n = 0; n < 2; ++n) {
+                TraceSpan compute;
+                compute.node = n;
+                compute.kind = SpanKind::Compute;
+                compute.step = step;
+                compute.group = 0;
+                compute.layer_end = 3;
+                compute.sequences = {0};
+                compute.t0_us = at;
+                compute.t1_us = at + 8e3;
+                trace.spans.push_back(compute);
+                for (int reduce = 0; reduce < 7; ++reduce) {
+                    TraceSpan s = compute;
+                    s.kind = SpanKind::AllReduce;
+                    const bool emulated = step % 2 == 0;
+                    s.t0_us = at + 1e3 * (reduce + 1);
+                    s.t1_us = s.t0_us + (emulated ? 500 : 400);
+                    if (emulated) s.emulated = EmulatedDelay{0, 50, 200};
+                    trace.spans.push_back(s);
+                }
+            }
+            at += 9e3;
+        }
+        const LearnedCosts learned = learn_costs(trace, t, plan, r, 2);
+        QCOMPARE(learned.partial_sum_wait, PartialSumWait::Spin);
+        QCOMPARE_LE(std::abs(*learned.partial_sum_ms - 0.4), 1e-9);
+        QCOMPARE_LE(std::abs(*learned.emulated_partial_sum_ms - 0.25), 1e-9);
+
+        RunShape shape;
+        shape.prompt_tokens = 1;
+        std::vector<NodeRates> taught = r;
+        for (auto& one : taught) {
+            one.partial_sum_ms = 0.4;
+            one.emulated_partial_sum_ms = 0.25;
+        }
+        const double relay = kSharedMemoryHopMs;
+        QCOMPARE_LE(std::abs(predict_run(t, plan, c, taught, shape, 2).nodes[0].all_reduce_ms - (7 * 0.4 + relay)), 1e-9);
+        Topology slow = t;
+        for (auto& n : slow.nodes) n.network = NodeNetwork{0, 0, 0.5, 0};  // 1 ms between the two
+        const double relay_slow = relay + 1.0;
+        QCOMPARE_LE(std::abs(predict_run(slow, plan, c, taught, shape, 2).nodes[0].all_reduce_ms - (7 * (0.25 + 1.0) + relay_slow)), 1e-9);
+    }
+
     // The rule itself: cores not known (0) spin.
     void partialSumWaitFollowsTheCores() {
         QCOMPARE(partial_sum_wait(3, 0), PartialSumWait::Spin);
