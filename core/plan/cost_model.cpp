@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
 #include <map>
 #include <tuple>
@@ -277,15 +278,40 @@ LearnedCosts learn_costs(const RunTrace& trace, const Topology& t, const Plan& p
     }
     if (!shm.empty()) out.shared_memory_hop_ms = typical(shm);
     if (!zmq.empty()) out.zeromq_hop_ms = typical(zmq);
-    // Each all-reduce of a decode step among ranks all here, less its link's own delay.
+    // Each all-reduce of a decode step among ranks all here, less its link's
+    // own delay. The rank that came to it last waited for the partial sums
+    // alone; the others waited for that rank too, which is its compute
+    // (slowed when the cores were crowded, as learned above): the shortest
+    // of the ranks' spans for one all-reduce is the one that teaches.
     out.partial_sum_wait = plan_partial_sum_wait(t, plan, local_cores);
-    std::vector<double> partial, emulated_partial;
+    std::map<std::tuple<int, int, int>, std::vector<std::vector<const TraceSpan*>>> reduces;  // (stage, group, step) -> per rank, in order
     for (const auto& s : trace.spans) {
         if (s.kind != SpanKind::AllReduce || s.step < kWarmSteps || s.node < 0 || s.node >= n) continue;
         if (s.node >= static_cast<int>(plan.stage_of_node.size()) || plan.stage_of_node[s.node] < 0) continue;
-        if (!t.all_started_here(plan.stages[plan.stage_of_node[s.node]].nodes)) continue;
-        const double ms = (s.t1_us - s.t0_us - (s.emulated ? s.emulated->total_us() : 0.0)) / 1e3;
-        (s.emulated ? emulated_partial : partial).push_back(std::max(0.0, ms));
+        const StagePlan& stage = plan.stages[plan.stage_of_node[s.node]];
+        if (!t.all_started_here(stage.nodes)) continue;
+        const auto rank = static_cast<std::size_t>(std::find(stage.nodes.begin(), stage.nodes.end(), s.node) - stage.nodes.begin());
+        auto& ranks = reduces[{plan.stage_of_node[s.node], s.group, s.step}];
+        ranks.resize(stage.nodes.size());
+        ranks[rank].push_back(&s);
+    }
+    std::vector<double> partial, emulated_partial;
+    for (auto& [at, ranks] : reduces) {
+        std::size_t count = SIZE_MAX;
+        for (auto& spans : ranks) {
+            std::sort(spans.begin(), spans.end(), [](const TraceSpan* a, const TraceSpan* b) { return a->t0_us < b->t0_us; });
+            count = std::min(count, spans.size());
+        }
+        for (std::size_t k = 0; k < count; ++k) {
+            double shortest = INFINITY;
+            bool emulated = false;
+            for (const auto& spans : ranks) {
+                const TraceSpan& s = *spans[k];
+                shortest = std::min(shortest, (s.t1_us - s.t0_us - (s.emulated ? s.emulated->total_us() : 0.0)) / 1e3);
+                emulated = emulated || s.emulated.has_value();
+            }
+            (emulated ? emulated_partial : partial).push_back(std::max(0.0, shortest));
+        }
     }
     if (!partial.empty()) out.partial_sum_ms = typical(partial);
     if (!emulated_partial.empty()) out.emulated_partial_sum_ms = typical(emulated_partial);

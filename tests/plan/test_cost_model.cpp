@@ -333,8 +333,9 @@ private Q_SLOTS:
 
     // Two ranks here whose all-reduces took 0.4 ms over a link not
     // emulated, and 0.5 ms over an emulated one whose queue, wire and
-    // latency came to 0.25 ms: a partial sum takes 0.4 ms, and 0.25 beyond
-    // an emulated link's own delay; the next prediction counts them for
+    // latency came to 0.25 ms (rank 0, first there each time, 0.3 ms more:
+    // rank 1's compute, not the partial sums): a partial sum takes 0.4 ms,
+    // and 0.25 beyond an emulated link's own delay; the next prediction counts them for
     // each all-reduce (three layers twice, the head once) in place of the
     // transport's hop, over each kind of link.
     void allReducesTeachWhatAPartialSumTakes() {
@@ -362,7 +363,7 @@ private Q_SLOTS:
                     s.kind = SpanKind::AllReduce;
                     const bool emulated = step % 2 == 0;
                     s.t0_us = at + 1e3 * (reduce + 1);
-                    s.t1_us = s.t0_us + (emulated ? 500 : 400);
+                    s.t1_us = s.t0_us + (emulated ? 500 : 400) + (n == 0 ? 300 : 0);  // rank 0 came first: it waited for rank 1 too
                     if (emulated) s.emulated = EmulatedDelay{0, 50, 200};
                     trace.spans.push_back(s);
                 }
