@@ -367,28 +367,24 @@ void MachineRates::learn(const LearnedCosts& learned, const Topology& t, const P
 }
 
 double MachineRates::learned_step_ms(const ModelConfig& c, WeightFormat format, const RatesKey& key) {
-    const std::string name = learned_key(cache_key(c, format, key));
-    if (recalibrate_ || !kept().contains(name)) return 0;
-    return std::max(0.0, kept().at(name).value("step_ms", 0.0));
+    return std::max(0.0, learned(learned_key(cache_key(c, format, key)), "step_ms").value_or(0));
 }
 
 std::optional<double> MachineRates::learned_crowded_efficiency(const ModelConfig& c, WeightFormat format, const RatesKey& key) {
-    const std::string name = crowding_key(cache_key(c, format, key));
-    if (recalibrate_ || !kept().contains(name)) return std::nullopt;
-    const double efficiency = kept().at(name).value("efficiency", 0.0);
-    return efficiency > 0 ? std::optional(std::min(1.0, efficiency)) : std::nullopt;
+    const auto efficiency = learned(crowding_key(cache_key(c, format, key)), "efficiency");
+    return efficiency && *efficiency > 0 ? std::optional(std::min(1.0, *efficiency)) : std::nullopt;
 }
 
 std::optional<double> MachineRates::learned_partial_sum_ms(PartialSumWait wait, bool emulated) {
-    return learned_ms(partial_sum_key(wait, emulated));
+    return learned(partial_sum_key(wait, emulated), "ms");
 }
 
-std::optional<double> MachineRates::learned_hop_ms(Transport transport) { return learned_ms(hop_key(transport)); }
+std::optional<double> MachineRates::learned_hop_ms(Transport transport) { return learned(hop_key(transport), "ms"); }
 
-std::optional<double> MachineRates::learned_ms(const std::string& name) {
+std::optional<double> MachineRates::learned(const std::string& name, const char* field) {
     if (recalibrate_ || !kept().contains(name)) return std::nullopt;
-    const double ms = kept().at(name).value("ms", -1.0);
-    return ms >= 0 ? std::optional(ms) : std::nullopt;
+    const double value = kept().at(name).value(field, -1.0);
+    return value >= 0 ? std::optional(value) : std::nullopt;
 }
 
 std::string MachineRates::machine_of(const NodeSpec& node) {

@@ -57,7 +57,7 @@ public:
     std::optional<double> learned_crowded_efficiency(const ModelConfig& config, WeightFormat format, const RatesKey& key);
 
 private:
-    std::optional<double> learned_ms(const std::string& name);  // a learned "ms", if any (none when recalibrating)
+    std::optional<double> learned(const std::string& name, const char* field);  // a learned value, if any (none when recalibrating)
     const nlohmann::json& kept();
     void save();
     std::filesystem::path cache_;

@@ -41,10 +41,9 @@ struct NodeRates {
     std::optional<double> partial_sum_ms, emulated_partial_sum_ms;
     // The share of a fair core a computing thread gets when more threads
     // compute than the machine has cores (time-slicing evicts caches and
-    // hands cores round; workers woken for their messages wait for one):
-    // learned from crowded runs here (learn_costs), until then measured with
-    // one more copy of the layers than the cores hold (measure_node_rates);
-    // 1 for a machine not measured so.
+    // hands cores round): learned from crowded runs here (learn_costs),
+    // until then measured with one more copy of the layers than the cores
+    // hold (measure_node_rates); 1 for a machine not measured so.
     double crowded_efficiency = 1;
 };
 
@@ -131,9 +130,11 @@ double compute_ms(const NodeRates& rates, int layers, bool head, int rows, int h
 // the middle 90 % of the differences, never below 0; on this machine, only
 // steps taken while its `local_cores` were not crowded), a message's hop by
 // each transport (from a send's start to its receive, likewise; links not
-// emulated), and what the crowded steps had of a fair share of the cores
-// (their compute the rates predict against the fair share they were given,
-// as predict_run shares the cores; at least 10 such steps).
+// emulated, receivers that waited for it), what the crowded steps had of a
+// fair share of the cores (their compute the rates predict against the fair
+// share they were given, as predict_run shares the cores; at least 10 such
+// steps), and what a partial sum takes among ranks here (each all-reduce's
+// shortest span among its ranks, less the emulated link's own delay).
 // `rates` per topology node, as predicted; the trace's nodes are the topology's.
 struct LearnedCosts {
     std::vector<std::optional<double>> step_ms;  // per node: none when it made no decode step
